@@ -1,0 +1,75 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "cloakroom",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cloakroom", targets: ["cloakroom"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.0"),
+    ],
+    targets: [
+        // Typed configuration: YAML decoding, validation with key paths. No NIO.
+        .target(
+            name: "CloakroomConfig",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        // Sessions, stores, cookie signing. No sockets, no HTTP types.
+        .target(
+            name: "CloakroomSessions",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // Request phases as plain Swift over swift-http-types: routing, identity, control headers.
+        .target(
+            name: "CloakroomProxy",
+            dependencies: [
+                "CloakroomConfig",
+                "CloakroomSessions",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Listeners, HTTP/1.1 codec wiring, upstream pool, lifecycle.
+        .target(
+            name: "CloakroomServer",
+            dependencies: [
+                "CloakroomProxy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "cloakroom",
+            dependencies: [
+                "CloakroomServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "CloakroomConfigTests", dependencies: ["CloakroomConfig"]),
+        .testTarget(name: "CloakroomSessionsTests", dependencies: ["CloakroomSessions"]),
+        .testTarget(name: "CloakroomProxyTests", dependencies: ["CloakroomProxy"]),
+        .testTarget(
+            name: "CloakroomServerTests",
+            dependencies: [
+                "CloakroomServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,111 @@
+/// Rules that relate several keys, checked on the typed configuration once every section has
+/// been read.
+///
+/// `isValid` tells whether a key path was read without problems; a rule involving a key that
+/// is already reported stays quiet, so one mistake yields one problem.
+extension Configuration {
+    func crossKeyProblems(isValid: (ConfigPath) -> Bool) -> [(path: ConfigPath, message: String)] {
+        var problems: [(path: ConfigPath, message: String)] = []
+        func report(_ message: String, at path: ConfigPath, ifValid involved: ConfigPath...) {
+            guard isValid(path), involved.allSatisfy(isValid) else { return }
+            problems.append((path, message))
+        }
+        checkListeners(report: report)
+        checkCookie(report: report)
+        checkSession(report: report)
+        checkEndpoints(report: report)
+        checkRoutes(report: report)
+        return problems
+    }
+
+    typealias Report = (_ message: String, _ at: ConfigPath, _ ifValid: ConfigPath...) -> Void
+
+    /// Two listeners cannot bind one address, and the admin API never shares a public one.
+    /// Port 0 is skipped: each such listener gets its own free port.
+    private func checkListeners(report: Report) {
+        func addressPath(_ index: Int) -> ConfigPath { ConfigPath("listen").appending(index: index).appending("address") }
+        var firstIndex: [String: Int] = [:]
+        for (index, listener) in listeners.enumerated() where listener.address.port != 0 {
+            if let earlier = firstIndex[listener.address.description] {
+                report("same address as listen[\(earlier)]", addressPath(index), addressPath(earlier))
+            } else {
+                firstIndex[listener.address.description] = index
+            }
+        }
+        if let admin, let index = firstIndex[admin.listen.description] {
+            report("must differ from listen[\(index)]: the admin API never shares a public listener",
+                   ConfigPath("admin", "listen"), addressPath(index))
+        }
+    }
+
+    /// SameSite=None and the `__Host-` / `__Secure-` prefixes only work on Secure cookies.
+    private func checkCookie(report: Report) {
+        let cookie = session.cookie
+        let name = ConfigPath("session", "cookie", "name")
+        let secure = ConfigPath("session", "cookie", "secure")
+        if cookie.sameSite == .none, cookie.secure == .never {
+            report("none requires secure to be auto or true (browsers drop SameSite=None cookies without Secure)",
+                   ConfigPath("session", "cookie", "same_site"), secure)
+        }
+        let lowercasedName = cookie.name.lowercased()
+        if lowercasedName.hasPrefix("__host-") {
+            if cookie.secure == .never {
+                report("a __Host- cookie must be secure", secure, name)
+            }
+            if cookie.path != "/" {
+                report("a __Host- cookie must have path \"/\"", ConfigPath("session", "cookie", "path"), name)
+            }
+            if cookie.domain != nil {
+                report("a __Host- cookie must not have a domain", ConfigPath("session", "cookie", "domain"), name)
+            }
+        } else if lowercasedName.hasPrefix("__secure-"), cookie.secure == .never {
+            report("a __Secure- cookie must be secure", secure, name)
+        }
+    }
+
+    private func checkSession(report: Report) {
+        if session.touchInterval > session.idleTimeout {
+            report("must not exceed session.idle_timeout (\(session.idleTimeout.configDescription))",
+                   ConfigPath("session", "touch_interval"), ConfigPath("session", "idle_timeout"))
+        }
+        // Without a configured key the server makes one at start, which only the memory store
+        // can live with: sessions in a file or Redis would outlive the key that signs them.
+        if session.secrets.isEmpty, session.store.kindName != "memory" {
+            report("required with the file and redis stores", ConfigPath("session", "secrets"),
+                   ConfigPath("session", "store"))
+        }
+    }
+
+    private func checkEndpoints(report: Report) {
+        if login.path == logout.path {
+            report("must differ from login.path", ConfigPath("logout", "path"), ConfigPath("login", "path"))
+        }
+    }
+
+    /// Every route names a defined upstream; a path repeated later can never match.
+    private func checkRoutes(report: Report) {
+        func path(_ index: Int, _ key: String) -> ConfigPath { ConfigPath("routes").appending(index: index).appending(key) }
+        var firstIndex: [String: Int] = [:]
+        for (index, route) in routes.enumerated() {
+            if !upstreams.isEmpty, upstreams[route.upstream] == nil {
+                report("unknown upstream \(HTTPSyntax.quoted(route.upstream))", path(index, "upstream"))
+            }
+            if let earlier = firstIndex[route.path] {
+                report("routes[\(earlier)] has the same path, so this route never matches", path(index, "path"), path(earlier, "path"))
+            } else if !route.path.isEmpty {
+                firstIndex[route.path] = index
+            }
+        }
+    }
+}
+
+extension StoreConfiguration {
+    /// The key that selects this store in `session.store`.
+    var kindName: String {
+        switch self {
+        case .memory: "memory"
+        case .file: "file"
+        case .redis: "redis"
+        }
+    }
+}

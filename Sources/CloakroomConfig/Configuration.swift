@@ -1,0 +1,206 @@
+/// The whole of `proxy.yaml`, typed and validated.
+///
+/// Values of this type are only produced by ``ConfigurationLoader``, which reports every problem
+/// with its key path before returning one, so code holding a `Configuration` may rely on every
+/// invariant documented below (for example: every route names an existing upstream).
+public struct Configuration: Sendable, Equatable {
+    public var listeners: [Listener]
+    public var client: ClientLimits
+    public var session: SessionSettings
+    public var identity: IdentitySettings
+    public var login: LoginSettings
+    public var logout: LogoutSettings
+    /// In order; the first matching route wins. Never empty.
+    public var routes: [Route]
+    /// Keyed by upstream name. Every `Route.upstream` is a key here.
+    public var upstreams: [String: Upstream]
+    /// `nil` when the file has no `admin` section: there is then no admin listener.
+    public var admin: AdminSettings?
+
+    public init(
+        listeners: [Listener], client: ClientLimits = .init(), session: SessionSettings,
+        identity: IdentitySettings = .init(), login: LoginSettings = .init(), logout: LogoutSettings = .init(),
+        routes: [Route], upstreams: [String: Upstream], admin: AdminSettings? = nil
+    ) {
+        self.listeners = listeners
+        self.client = client
+        self.session = session
+        self.identity = identity
+        self.login = login
+        self.logout = logout
+        self.routes = routes
+        self.upstreams = upstreams
+        self.admin = admin
+    }
+}
+
+/// A `host:port` pair as written in the file (`127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:8443`).
+public struct SocketAddressSpec: Sendable, Equatable, CustomStringConvertible {
+    /// Without brackets for IPv6 (`::1`).
+    public var host: String
+    /// 0...65535; 0 asks the OS for a free port (used by tests).
+    public var port: Int
+    public init(host: String, port: Int) { self.host = host; self.port = port }
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+public struct Listener: Sendable, Equatable {
+    public var address: SocketAddressSpec
+    /// `nil`: plain HTTP.
+    public var tls: TLSSettings?
+    public init(address: SocketAddressSpec, tls: TLSSettings? = nil) { self.address = address; self.tls = tls }
+}
+
+public struct TLSSettings: Sendable, Equatable {
+    /// Paths as written, relative to the process's working directory.
+    public var certificatePath: String
+    public var privateKeyPath: String
+    public init(certificatePath: String, privateKeyPath: String) {
+        self.certificatePath = certificatePath
+        self.privateKeyPath = privateKeyPath
+    }
+}
+
+/// Limits applied to downstream (client) connections.
+public struct ClientLimits: Sendable, Equatable {
+    public var headerTimeout: Duration = .seconds(10)
+    public var idleTimeout: Duration = .seconds(75)
+    public var maxHeaderBytes: Int = 32 * 1024
+    public var maxBodyBytes: Int = 10 * 1024 * 1024
+    public init() {}
+}
+
+public struct SessionSettings: Sendable, Equatable {
+    public var cookie: CookieSettings = .init()
+    public var idleTimeout: Duration = .seconds(30 * 60)
+    public var absoluteTimeout: Duration = .seconds(12 * 3600)
+    public var touchInterval: Duration = .seconds(60)
+    /// HMAC keys, each at least 32 bytes; the first signs, all verify. Empty only with the
+    /// memory store, in which case the server makes a random key at start.
+    public var secrets: [String] = []
+    public var store: StoreConfiguration = .memory(.init())
+    public init() {}
+}
+
+public struct CookieSettings: Sendable, Equatable {
+    public enum Secure: String, Sendable, Equatable { case auto, always = "true", never = "false" }
+    public enum SameSite: String, Sendable, Equatable { case strict, lax, none }
+    /// A valid cookie-name token. A name starting `__Host-` implies Secure, `Path=/`, no Domain
+    /// (the loader rejects a conflicting `secure: false`, `domain` or `path`).
+    public var name: String = "cloakroom_session"
+    public var secure: Secure = .auto
+    /// `.none` requires `secure` other than `.never` (checked by the loader).
+    public var sameSite: SameSite = .lax
+    public var domain: String? = nil
+    public var path: String = "/"
+    public init() {}
+}
+
+/// Exactly one store is configured.
+public enum StoreConfiguration: Sendable, Equatable {
+    case memory(MemoryStoreSettings)
+    case file(FileStoreSettings)
+    case redis(RedisStoreSettings)
+}
+
+public struct MemoryStoreSettings: Sendable, Equatable {
+    /// At least 1. Past this, the least recently used session is evicted.
+    public var maxSessions: Int = 1_000_000
+    public init(maxSessions: Int = 1_000_000) { self.maxSessions = maxSessions }
+}
+
+public struct FileStoreSettings: Sendable, Equatable {
+    public var path: String
+    public init(path: String) { self.path = path }
+}
+
+public struct RedisStoreSettings: Sendable, Equatable {
+    public var url: String = "redis://127.0.0.1:6379/0"
+    public var keyPrefix: String = "cloakroom:"
+    public init(url: String = "redis://127.0.0.1:6379/0", keyPrefix: String = "cloakroom:") {
+        self.url = url
+        self.keyPrefix = keyPrefix
+    }
+}
+
+public struct IdentitySettings: Sendable, Equatable {
+    /// Upstream header name → session attribute name, in file order. Header names are valid
+    /// HTTP field-name tokens (checked by the loader).
+    public var headers: [HeaderMapping] = [
+        .init(header: "X-User-Id", attribute: "sub"),
+        .init(header: "X-User-Email", attribute: "email"),
+        .init(header: "X-User-Roles", attribute: "roles"),
+    ]
+    /// Header-name patterns removed from every client request; `*` matches any run of
+    /// characters (`X-User-*`). Matching is case-insensitive and treats `_` like `-`.
+    public var strip: [String] = ["X-User-*"]
+    public init() {}
+}
+
+public struct HeaderMapping: Sendable, Equatable {
+    public var header: String
+    public var attribute: String
+    public init(header: String, attribute: String) { self.header = header; self.attribute = attribute }
+}
+
+public struct LoginSettings: Sendable, Equatable {
+    /// Always starts with `/`.
+    public var path: String = "/login"
+    public var usersFile: String? = nil
+    /// Where browsers are redirected when a required route has no session. Starts with `/`
+    /// or is an absolute http(s) URL.
+    public var page: String? = nil
+    public init() {}
+}
+
+public struct LogoutSettings: Sendable, Equatable {
+    /// Always starts with `/`.
+    public var path: String = "/logout"
+    public var redirect: String = "/"
+    public init() {}
+}
+
+public struct Route: Sendable, Equatable {
+    public enum Auth: String, Sendable, Equatable { case none, optional, required }
+    /// Starts with `/`. Matched as a segment-aware prefix.
+    public var path: String
+    /// A key of `Configuration.upstreams`.
+    public var upstream: String
+    public var auth: Auth
+    public init(path: String, upstream: String, auth: Auth = .required) {
+        self.path = path
+        self.upstream = upstream
+        self.auth = auth
+    }
+}
+
+public struct Upstream: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// At least one target.
+        case targets([UpstreamTarget])
+        /// `builtin: echo`.
+        case echo
+    }
+    public var kind: Kind
+    public var connectTimeout: Duration = .seconds(2)
+    public var responseTimeout: Duration = .seconds(30)
+    public var idleTimeout: Duration = .seconds(60)
+    /// At least 1.
+    public var maxConnections: Int = 256
+    public init(kind: Kind) { self.kind = kind }
+}
+
+/// An `http://host:port` target (no path, query or userinfo; https is not supported yet).
+public struct UpstreamTarget: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public init(host: String, port: Int) { self.host = host; self.port = port }
+    public var description: String { "http://\(SocketAddressSpec(host: host, port: port))" }
+}
+
+public struct AdminSettings: Sendable, Equatable {
+    public var listen: SocketAddressSpec
+    /// At least 32 bytes.
+    public var token: String
+    public init(listen: SocketAddressSpec, token: String) { self.listen = listen; self.token = token }
+}

@@ -1,0 +1,23 @@
+/// `admin`: the separate listener for the admin API.
+extension ConfigurationDecoder {
+    /// Bearer tokens shorter than this are guessable.
+    static let minimumAdminTokenBytes = 32
+
+    func admin(_ value: YAMLValue) -> AdminSettings? {
+        guard let map = reader.mapping(value, knownKeys: ["listen", "token"]) else { return nil }
+        let listen = map.required("listen", reader.address)
+        let token = map.required("token", adminToken)
+        guard let listen, let token else { return nil }
+        return AdminSettings(listen: listen, token: token)
+    }
+
+    private func adminToken(_ value: YAMLValue) -> String? {
+        guard let token = reader.secret(value, minimumBytes: Self.minimumAdminTokenBytes) else { return nil }
+        // It travels in `Authorization: Bearer …`, where spaces and control bytes cannot.
+        guard token.unicodeScalars.allSatisfy(HTTPSyntax.isVisibleASCII) else {
+            reader.report("must be visible ASCII without spaces", at: value.path)
+            return nil
+        }
+        return token
+    }
+}

@@ -1,0 +1,77 @@
+/// `identity`, `login` and `logout`: who the user is upstream, and how sessions start and end.
+extension ConfigurationDecoder {
+    /// Headers that frame or route the message; filling them from session attributes would
+    /// break HTTP rather than identify anyone.
+    static let reservedHeaders: Set<String> = [
+        "connection", "content-length", "host", "keep-alive", "proxy-connection", "te", "trailer",
+        "transfer-encoding", "upgrade",
+    ]
+
+    func identity(_ value: YAMLValue) -> IdentitySettings? {
+        guard let map = reader.mapping(value, knownKeys: ["headers", "strip"]) else { return nil }
+        var identity = IdentitySettings()
+        if let headers = map.optional("headers", headerMappings) { identity.headers = headers }
+        if let strip = map.optional("strip", stripPatterns) { identity.strip = strip }
+        return identity
+    }
+
+    /// In file order; an empty mapping means no identity headers at all.
+    private func headerMappings(_ value: YAMLValue) -> [HeaderMapping]? {
+        guard let map = reader.mapping(value, knownKeys: nil) else { return nil }
+        var mappings: [HeaderMapping] = []
+        var firstSpelling: [String: String] = [:]
+        for (header, attributeValue) in map.entries {
+            var validName = checkHeaderName(header, at: attributeValue.path)
+            if validName, let earlier = firstSpelling[header.lowercased()] {
+                reader.report("duplicate of \(HTTPSyntax.quoted(earlier)) (header names are case-insensitive)", at: attributeValue.path)
+                validName = false
+            }
+            if firstSpelling[header.lowercased()] == nil { firstSpelling[header.lowercased()] = header }
+            let attribute = reader.string(attributeValue)
+            if validName, let attribute { mappings.append(HeaderMapping(header: header, attribute: attribute)) }
+        }
+        return reader.isValid(value.path) ? mappings : nil
+    }
+
+    private func checkHeaderName(_ header: String, at path: ConfigPath) -> Bool {
+        guard HTTPSyntax.isToken(header) else {
+            reader.report("\(HTTPSyntax.quoted(header)) is not a valid header name", at: path)
+            return false
+        }
+        guard !Self.reservedHeaders.contains(header.lowercased()) else {
+            reader.report("\(header) cannot carry identity: it is part of HTTP message framing", at: path)
+            return false
+        }
+        return true
+    }
+
+    private func stripPatterns(_ value: YAMLValue) -> [String]? {
+        guard let items = reader.sequence(value) else { return nil }
+        let patterns = items.compactMap { item -> String? in
+            guard let pattern = reader.string(item) else { return nil }
+            guard HTTPSyntax.isHeaderPattern(pattern) else {
+                reader.report("\(HTTPSyntax.quoted(pattern)) is not a header name pattern (token characters and *)", at: item.path)
+                return nil
+            }
+            return pattern
+        }
+        return patterns.count == items.count ? patterns : nil
+    }
+
+    func login(_ value: YAMLValue) -> LoginSettings? {
+        guard let map = reader.mapping(value, knownKeys: ["path", "users_file", "page"]) else { return nil }
+        var login = LoginSettings()
+        if let path = map.optional("path", reader.urlPath) { login.path = path }
+        if let file = map.optional("users_file", { reader.nullable($0, { reader.string($0) }) }) { login.usersFile = file }
+        if let page = map.optional("page", { reader.nullable($0, reader.redirectTarget) }) { login.page = page }
+        return login
+    }
+
+    func logout(_ value: YAMLValue) -> LogoutSettings? {
+        guard let map = reader.mapping(value, knownKeys: ["path", "redirect"]) else { return nil }
+        var logout = LogoutSettings()
+        if let path = map.optional("path", reader.urlPath) { logout.path = path }
+        if let redirect = map.optional("redirect", reader.redirectTarget) { logout.redirect = redirect }
+        return logout
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+
+/// `listen`, with TLS, and `client`.
+extension ConfigurationDecoder {
+    func listeners(_ value: YAMLValue) -> [Listener]? {
+        guard let items = reader.sequence(value) else { return nil }
+        guard !items.isEmpty else {
+            reader.report("must list at least one listener", at: value.path)
+            return nil
+        }
+        // One entry per item, even a broken one, so indexes match the file for later rules.
+        return items.map { listener($0) ?? Listener(address: SocketAddressSpec(host: "", port: 0)) }
+    }
+
+    private func listener(_ value: YAMLValue) -> Listener? {
+        guard let map = reader.mapping(value, knownKeys: ["address", "tls"]) else { return nil }
+        let address = map.required("address", reader.address)
+        let tls = map.optional("tls") { reader.nullable($0, tlsSettings) } ?? nil
+        return address.map { Listener(address: $0, tls: tls) }
+    }
+
+    private func tlsSettings(_ value: YAMLValue) -> TLSSettings? {
+        guard let map = reader.mapping(value, knownKeys: ["certificate", "private_key"]) else { return nil }
+        let certificate = map.required("certificate", existingFile)
+        let privateKey = map.required("private_key", existingFile)
+        guard let certificate, let privateKey else { return nil }
+        return TLSSettings(certificatePath: certificate, privateKeyPath: privateKey)
+    }
+
+    /// A path to a readable regular file, relative to the working directory.
+    func existingFile(_ value: YAMLValue) -> String? {
+        guard let path = reader.string(value) else { return nil }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            reader.report("file \(HTTPSyntax.quoted(path)) does not exist", at: value.path)
+            return nil
+        }
+        guard !isDirectory.boolValue else {
+            reader.report("\(HTTPSyntax.quoted(path)) is a directory, not a file", at: value.path)
+            return nil
+        }
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            reader.report("file \(HTTPSyntax.quoted(path)) is not readable", at: value.path)
+            return nil
+        }
+        return path
+    }
+
+    func clientLimits(_ value: YAMLValue) -> ClientLimits? {
+        let keys = ["header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes"]
+        guard let map = reader.mapping(value, knownKeys: keys) else { return nil }
+        var limits = ClientLimits()
+        if let timeout = map.optional("header_timeout", reader.duration) { limits.headerTimeout = timeout }
+        if let timeout = map.optional("idle_timeout", reader.duration) { limits.idleTimeout = timeout }
+        // Below 1KiB not even a browser's ordinary request head fits.
+        if let bytes = map.optional("max_header_bytes", { reader.size($0, atLeast: 1024) }) {
+            limits.maxHeaderBytes = bytes
+        }
+        if let bytes = map.optional("max_body_bytes", { reader.size($0, atLeast: 1) }) { limits.maxBodyBytes = bytes }
+        return limits
+    }
+}

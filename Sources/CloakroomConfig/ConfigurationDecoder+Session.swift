@@ -1,0 +1,127 @@
+/// `session`: cookie, timeouts, secrets and store.
+extension ConfigurationDecoder {
+    /// HMAC keys shorter than this are too weak to sign session cookies.
+    static let minimumSecretBytes = 32
+
+    func session(_ value: YAMLValue) -> SessionSettings? {
+        let keys = ["cookie", "idle_timeout", "absolute_timeout", "touch_interval", "secrets", "store"]
+        guard let map = reader.mapping(value, knownKeys: keys) else { return nil }
+        var session = SessionSettings()
+        if let cookie = map.optional("cookie", cookie) { session.cookie = cookie }
+        if let timeout = map.optional("idle_timeout", reader.duration) { session.idleTimeout = timeout }
+        if let timeout = map.optional("absolute_timeout", reader.duration) { session.absoluteTimeout = timeout }
+        if let interval = map.optional("touch_interval", reader.duration) { session.touchInterval = interval }
+        if let secrets = map.optional("secrets", secrets) { session.secrets = secrets }
+        if let store = map.optional("store", store) { session.store = store }
+        return session
+    }
+
+    private func cookie(_ value: YAMLValue) -> CookieSettings? {
+        guard let map = reader.mapping(value, knownKeys: ["name", "secure", "same_site", "domain", "path"]) else {
+            return nil
+        }
+        var cookie = CookieSettings()
+        if let name = map.optional("name", cookieName) { cookie.name = name }
+        if let secure = map.optional("secure", cookieSecure) { cookie.secure = secure }
+        if let sameSite = map.optional("same_site", { reader.choice($0, among: [CookieSettings.SameSite.strict, .lax, .none]) }) {
+            cookie.sameSite = sameSite
+        }
+        if let domain = map.optional("domain", { reader.nullable($0, cookieDomain) }) { cookie.domain = domain }
+        if let path = map.optional("path", cookiePath) { cookie.path = path }
+        return cookie
+    }
+
+    private func cookieName(_ value: YAMLValue) -> String? {
+        guard let name = reader.string(value) else { return nil }
+        guard HTTPSyntax.isToken(name) else {
+            reader.report("\(HTTPSyntax.quoted(name)) is not a valid cookie name (RFC 6265 token)", at: value.path)
+            return nil
+        }
+        return name
+    }
+
+    /// `auto`, or a YAML boolean (also accepted quoted).
+    private func cookieSecure(_ value: YAMLValue) -> CookieSettings.Secure? {
+        let expectation = "auto, true or false"
+        guard let text = reader.scalarText(value, expecting: expectation) else { return nil }
+        switch text.lowercased() {
+        case "auto": return .auto
+        case "true": return .always
+        case "false": return .never
+        default:
+            reader.report("expected \(expectation), got \(HTTPSyntax.quoted(text))", at: value.path)
+            return nil
+        }
+    }
+
+    private func cookieDomain(_ value: YAMLValue) -> String? {
+        guard let domain = reader.string(value) else { return nil }
+        let isHostName = domain.unicodeScalars.allSatisfy { scalar in
+            switch scalar {
+            case "a"..."z", "A"..."Z", "0"..."9", ".", "-": true
+            default: false
+            }
+        }
+        guard isHostName, domain.contains(where: { $0 != "." }) else {
+            reader.report("\(HTTPSyntax.quoted(domain)) is not a domain name (use null for a host-only cookie)", at: value.path)
+            return nil
+        }
+        return domain
+    }
+
+    private func cookiePath(_ value: YAMLValue) -> String? {
+        guard let path = reader.urlPath(value) else { return nil }
+        // `;` would end the attribute in Set-Cookie.
+        guard !path.contains(";") else {
+            reader.report("must not contain \";\"", at: value.path)
+            return nil
+        }
+        return path
+    }
+
+    /// Every entry is read even after a bad one so each gets its own problem.
+    private func secrets(_ value: YAMLValue) -> [String]? {
+        guard let items = reader.sequence(value) else { return nil }
+        let secrets = items.compactMap { reader.secret($0, minimumBytes: Self.minimumSecretBytes) }
+        return secrets.count == items.count ? secrets : nil
+    }
+
+    private func store(_ value: YAMLValue) -> StoreConfiguration? {
+        let kinds = ["memory", "file", "redis"]
+        guard let map = reader.mapping(value, knownKeys: kinds) else { return nil }
+        guard map.entries.count == 1, let (kind, settings) = map.entries.first else {
+            if reader.isValid(value.path) {
+                let found = map.entries.isEmpty ? "" : "; found \(map.entries.map(\.key).joined(separator: " and "))"
+                reader.report("expected exactly one of memory, file, redis\(found)", at: value.path)
+            }
+            return nil
+        }
+        switch kind {
+        case "memory":
+            guard let map = reader.mapping(settings, knownKeys: ["max_sessions"]) else { return nil }
+            var memory = MemoryStoreSettings()
+            if let limit = map.optional("max_sessions", { reader.integer($0, atLeast: 1) }) { memory.maxSessions = limit }
+            return .memory(memory)
+        case "file":
+            guard let map = reader.mapping(settings, knownKeys: ["path"]) else { return nil }
+            return map.required("path", { reader.string($0) }).map { .file(FileStoreSettings(path: $0)) }
+        default:
+            guard let map = reader.mapping(settings, knownKeys: ["url", "key_prefix"]) else { return nil }
+            var redis = RedisStoreSettings()
+            if let url = map.optional("url", redisURL) { redis.url = url }
+            if let prefix = map.optional("key_prefix", { reader.string($0, allowEmpty: true) }) { redis.keyPrefix = prefix }
+            return .redis(redis)
+        }
+    }
+
+    private func redisURL(_ value: YAMLValue) -> String? {
+        guard let url = reader.string(value) else { return nil }
+        let lowered = url.lowercased()
+        guard lowered.hasPrefix("redis://") || lowered.hasPrefix("rediss://") else {
+            // The value is not echoed: it may carry a password.
+            reader.report("expected a redis:// or rediss:// URL", at: value.path)
+            return nil
+        }
+        return url
+    }
+}

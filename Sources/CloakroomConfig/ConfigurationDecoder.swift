@@ -1,0 +1,40 @@
+import Yams
+
+/// Turns a composed YAML tree into a ``Configuration``, section by section.
+///
+/// Each section reader reports problems through the shared ``YAMLReader`` and falls back to the
+/// default for a value it could not read, so decoding always runs to the end and one pass finds
+/// every problem. Rules that relate several keys run afterwards on the typed result (see
+/// `Configuration+Validation.swift`).
+struct ConfigurationDecoder {
+    let reader: YAMLReader
+
+    static let topLevelKeys = [
+        "listen", "client", "session", "identity", "login", "logout", "routes", "upstreams", "admin",
+    ]
+
+    /// The configuration, or `nil` when any problem was reported (they are in `reader.log`).
+    func decode(_ root: Node?) -> Configuration? {
+        let rootValue = reader.root(root ?? Node(""))  // an empty file reads as an empty mapping
+        guard let map = reader.mapping(rootValue, knownKeys: Self.topLevelKeys) else { return nil }
+
+        let listeners = map.required("listen", listeners) ?? []
+        let client = map.optional("client", clientLimits) ?? ClientLimits()
+        let session = map.optional("session", session) ?? SessionSettings()
+        let identity = map.optional("identity", identity) ?? IdentitySettings()
+        let login = map.optional("login", login) ?? LoginSettings()
+        let logout = map.optional("logout", logout) ?? LogoutSettings()
+        let routes = map.required("routes", routes) ?? []
+        let upstreams = map.required("upstreams", upstreams) ?? [:]
+        let admin = map.optional("admin", admin)
+
+        let configuration = Configuration(
+            listeners: listeners, client: client, session: session, identity: identity,
+            login: login, logout: logout, routes: routes, upstreams: upstreams, admin: admin
+        )
+        for problem in configuration.crossKeyProblems(isValid: reader.isValid) {
+            reader.report(problem.message, at: problem.path)
+        }
+        return reader.log.isEmpty ? configuration : nil
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Yams
+
+/// Reads `proxy.yaml` into a validated ``Configuration``.
+///
+/// Loading either returns a configuration that satisfies every documented invariant, or throws
+/// one ``ConfigurationError`` listing every problem found, each with its key path, in file
+/// order. `${NAME}` references in scalar values are replaced from `environment`; pass
+/// `ProcessInfo.processInfo.environment` in production and a literal dictionary in tests.
+///
+/// - Important: TLS certificate and key paths are checked for existence relative to the
+///   process's working directory, so loading touches the file system even for `parse`.
+public enum ConfigurationLoader {
+    /// Reads and parses the file at `path`. An unreadable file is one problem naming the file.
+    public static func load(
+        contentsOf path: String, environment: [String: String]
+    ) throws(ConfigurationError) -> Configuration {
+        try parse(readFile(path), environment: environment)
+    }
+
+    /// Parses and validates configuration text.
+    public static func parse(_ yaml: String, environment: [String: String]) throws(ConfigurationError) -> Configuration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigurationError(problems: [ConfigurationProblem(path: "", message: syntaxMessage(for: error))])
+        }
+        let reader = YAMLReader(environment: environment)
+        guard let configuration = ConfigurationDecoder(reader: reader).decode(root) else {
+            throw ConfigurationError(problems: reader.log.problems)
+        }
+        return configuration
+    }
+
+    private static func readFile(_ path: String) throws(ConfigurationError) -> String {
+        func failure(_ message: String) -> ConfigurationError {
+            ConfigurationError(problems: [ConfigurationProblem(path: "", message: message)])
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw failure("configuration file \(HTTPSyntax.quoted(path)) does not exist")
+        }
+        guard !isDirectory.boolValue else {
+            throw failure("configuration file \(HTTPSyntax.quoted(path)) is a directory")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw failure("configuration file \(HTTPSyntax.quoted(path)) cannot be read")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw failure("configuration file \(HTTPSyntax.quoted(path)) is not valid UTF-8")
+        }
+        return text
+    }
+
+    /// One line with the position, without Yams's multi-line source snippet.
+    static func syntaxMessage(for error: any Error) -> String {
+        guard let error = error as? YamlError else { return "invalid YAML: \(error)" }
+        switch error {
+        case .scanner(let context, let problem, let mark, _),
+             .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            let contextText = context.map { " (\($0.text) at line \($0.mark.line), column \($0.mark.column))" } ?? ""
+            return "invalid YAML at line \(mark.line), column \(mark.column): \(problem)\(contextText)"
+        case .reader(let problem, _, _, _):
+            return "invalid YAML: \(problem)"
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.map { HTTPSyntax.quoted($0) }.joined(separator: ", ")
+            return "invalid YAML at line \(context.mark.line), column \(context.mark.column): duplicate key \(keys)"
+        default:
+            return "invalid YAML: \(error)"
+        }
+    }
+}

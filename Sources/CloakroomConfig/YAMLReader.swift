@@ -1,0 +1,163 @@
+import Yams
+
+/// A YAML node together with the key path it was found at.
+struct YAMLValue {
+    var node: Node
+    var path: ConfigPath
+
+    /// A plain `null`, `~` or empty scalar. A quoted `"null"` is a string.
+    var isNull: Bool {
+        if case .scalar = node { return node.tag.description == Tag.Name.null.rawValue }
+        return false
+    }
+
+    /// How the value reads in a "got …" message.
+    var shape: String {
+        switch node {
+        case .mapping: "a mapping"
+        case .sequence: "a list"
+        case .alias: "an alias"
+        case .scalar(let scalar): isNull ? "null" : HTTPSyntax.quoted(scalar.string)
+        }
+    }
+}
+
+/// A YAML mapping whose keys have been checked against the keys a section allows.
+struct YAMLMapping {
+    var path: ConfigPath
+    /// String keys in file order, unknown keys already removed.
+    var entries: [(key: String, value: YAMLValue)]
+    unowned let reader: YAMLReader
+
+    subscript(key: String) -> YAMLValue? { entries.first { $0.key == key }?.value }
+
+    /// The value at `key` read with `read`, or `nil` when the key is absent or the value was
+    /// wrong (a problem has then been reported).
+    func optional<T>(_ key: String, _ read: (YAMLValue) -> T?) -> T? {
+        self[key].flatMap(read)
+    }
+
+    /// Like ``optional(_:_:)``, but a missing key is a problem too.
+    func required<T>(_ key: String, _ read: (YAMLValue) -> T?) -> T? {
+        guard let value = self[key] else {
+            reader.report("required key is missing", at: path.appending(key))
+            return nil
+        }
+        return read(value)
+    }
+}
+
+/// Walks a composed YAML tree for the configuration decoder: checks shapes, substitutes
+/// environment variables into scalars, and records every problem with its key path instead of
+/// stopping at the first.
+///
+/// - Important: Not thread-safe; one reader serves one load.
+final class YAMLReader {
+    private(set) var log = ProblemLog()
+    let environment: [String: String]
+
+    init(environment: [String: String]) {
+        self.environment = environment
+    }
+
+    func report(_ message: String, at path: ConfigPath) {
+        log.report(message, at: path)
+    }
+
+    /// Whether nothing has been reported at `path`, beneath it or at an ancestor; cross-key
+    /// rules use this to avoid piling a second problem onto a value that is already wrong.
+    func isValid(_ path: ConfigPath) -> Bool {
+        !log.hasProblem(touching: path)
+    }
+
+    func root(_ node: Node) -> YAMLValue {
+        log.note(node.mark, for: .root)
+        return YAMLValue(node: node, path: .root)
+    }
+
+    /// The value as a mapping whose keys must come from `knownKeys` (any key when `nil`).
+    /// `null` reads as an empty mapping. Each unknown key is reported, with the closest known
+    /// key as a suggestion, and left out of the result.
+    func mapping(_ value: YAMLValue, knownKeys: [String]?) -> YAMLMapping? {
+        if value.isNull { return YAMLMapping(path: value.path, entries: [], reader: self) }
+        guard case .mapping(let mapping) = value.node else {
+            report("expected a mapping, got \(value.shape)", at: value.path)
+            return nil
+        }
+        var entries: [(key: String, value: YAMLValue)] = []
+        for (keyNode, valueNode) in mapping {
+            guard case .scalar(let keyScalar) = keyNode else {
+                report("keys must be plain strings, found \(YAMLValue(node: keyNode, path: value.path).shape)", at: value.path)
+                continue
+            }
+            let key = keyScalar.string
+            let path = value.path.appending(key)
+            log.note(keyScalar.mark, for: path)
+            if let knownKeys, !knownKeys.contains(key) {
+                report(unknownKeyMessage(key, knownKeys: knownKeys), at: path)
+                continue
+            }
+            entries.append((key, YAMLValue(node: valueNode, path: path)))
+        }
+        return YAMLMapping(path: value.path, entries: entries, reader: self)
+    }
+
+    /// The value's items with their index paths. `null` reads as an empty list.
+    func sequence(_ value: YAMLValue) -> [YAMLValue]? {
+        if value.isNull { return [] }
+        guard case .sequence(let sequence) = value.node else {
+            report("expected a list, got \(value.shape)", at: value.path)
+            return nil
+        }
+        return sequence.enumerated().map { index, node in
+            let path = value.path.appending(index: index)
+            log.note(node.mark, for: path)
+            return YAMLValue(node: node, path: path)
+        }
+    }
+
+    /// The text of a non-null scalar with `${NAME}` references substituted. Anything else is
+    /// reported as "expected `expectation`, got …".
+    func scalarText(_ value: YAMLValue, expecting expectation: String) -> String? {
+        guard case .scalar(let scalar) = value.node, !value.isNull else {
+            report("expected \(expectation), got \(value.shape)", at: value.path)
+            return nil
+        }
+        switch EnvironmentSubstitution.substitute(scalar.string, environment: environment) {
+        case .substituted(let text):
+            return text
+        case .failed(let failures):
+            for failure in failures { report(failure.message, at: value.path) }
+            return nil
+        }
+    }
+
+    private func unknownKeyMessage(_ key: String, knownKeys: [String]) -> String {
+        let scored = knownKeys.map { (key: $0, distance: key.lowercased().editDistance(to: $0)) }
+        guard let best = scored.min(by: { $0.distance < $1.distance }),
+              best.distance <= max(2, best.key.count / 3)
+        else { return "unknown key" }
+        return "unknown key (did you mean \"\(best.key)\"?)"
+    }
+}
+
+extension String {
+    /// Levenshtein distance over characters; used to suggest the key a typo meant.
+    func editDistance(to other: String) -> Int {
+        let source = Array(self)
+        let target = Array(other)
+        guard !source.isEmpty else { return target.count }
+        guard !target.isEmpty else { return source.count }
+        var previous = Array(0...target.count)
+        var current = [Int](repeating: 0, count: target.count + 1)
+        for i in 1...source.count {
+            current[0] = i
+            for j in 1...target.count {
+                let substitution = previous[j - 1] + (source[i - 1] == target[j - 1] ? 0 : 1)
+                current[j] = Swift.min(previous[j] + 1, current[j - 1] + 1, substitution)
+            }
+            swap(&previous, &current)
+        }
+        return previous[target.count]
+    }
+}

@@ -1,0 +1,220 @@
+import CloakroomConfig
+import CloakroomSessions
+import HTTPTypes
+import Logging
+
+/// The request path as a fixed sequence of named phases, compiled once from the configuration.
+/// Protocol-neutral: it sees only swift-http-types values, so HTTP/1.1 and HTTP/2 share it.
+///
+/// The server calls, in order:
+/// 1. ``begin(_:client:requestID:)`` — validate, normalize the path, route, take the cookie.
+/// 2. the store lookup, when ``Exchange/needsLookup`` (synchronously through
+///    ``immediateLookup`` when the store offers it).
+/// 3. ``authorize(_:)`` — forward, answer locally (401, redirect), or log out.
+/// 4. ``prepareUpstreamRequest(_:exchange:)`` — strip, then inject; hop-by-hop and forwarding headers.
+/// 5. ``filterResponse(_:exchange:)`` — remove control headers, collect session effects.
+/// 6. ``apply(_:exchange:)`` — carry out the effects on the store, yielding `Set-Cookie` values.
+public final class ProxyPolicy: Sendable {
+    public let configuration: Configuration
+    public let store: any SessionStore
+    /// The store's synchronous lookup, when it has one.
+    public let immediateLookup: (any ImmediateSessionLookup)?
+    public let routes: RouteTable
+    public let identity: IdentityHeaders
+    public let cookies: SessionCookies
+    let logger: Logger
+
+    public init(configuration: Configuration, store: any SessionStore, codec: SessionCookieCodec, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.immediateLookup = store as? any ImmediateSessionLookup
+        self.routes = RouteTable(configuration.routes)
+        self.identity = IdentityHeaders(configuration.identity)
+        self.cookies = SessionCookies(
+            settings: configuration.session.cookie, codec: codec, maxAge: configuration.session.absoluteTimeout)
+        self.logger = logger
+    }
+
+    // MARK: Phase 1: request filter
+
+    /// Validates the request, normalizes its path, finds its route and takes the session cookie
+    /// out of the `Cookie` header.
+    public func begin(_ request: inout HTTPRequest, client: ClientInfo, requestID: String) -> Result<Exchange, ProxyError> {
+        guard let rawTarget = request.path, let target = RequestPath(target: rawTarget) else {
+            return .failure(ProxyError(.badRequest, "request target is not an origin-form path"))
+        }
+        guard request.authority != nil, !request.headerFields.contains(where: { $0.name.canonicalName == "host" }) else {
+            return .failure(ProxyError(.badRequest, "missing or repeated Host"))
+        }
+        let normalizedTarget = target.target
+        if normalizedTarget != rawTarget { request.path = normalizedTarget }
+
+        let endpoint: Exchange.Endpoint
+        if target.path == configuration.logout.path {
+            endpoint = .logout
+        } else if target.path == configuration.login.path {
+            endpoint = .login
+        } else {
+            endpoint = .proxied
+        }
+        let route = routes.match(target.path)
+        if route == nil && endpoint != .logout {
+            return .failure(ProxyError(.notFound, "no route for path"))
+        }
+        let presented = cookies.take(from: &request.headerFields)
+        let accept = request.headerFields[.accept]
+        return .success(
+            Exchange(
+                requestID: requestID, endpoint: endpoint, route: route, presentedID: presented, session: nil,
+                method: request.method, acceptsHTML: accept?.contains("text/html") ?? false,
+                target: normalizedTarget, client: client))
+    }
+
+    /// A lookup failure means the identity check cannot be made: never forward.
+    public func lookupFailed(_ error: any Error, exchange: Exchange) -> ProxyError {
+        logger.error("session store lookup failed", metadata: ["request_id": "\(exchange.requestID)", "error": "\(error)"])
+        return ProxyError(.storeUnavailable, "\(error)")
+    }
+
+    // MARK: Phase 3: authorize
+
+    public func authorize(_ exchange: Exchange) -> Authorization {
+        switch exchange.endpoint {
+        case .logout:
+            guard exchange.method == .get || exchange.method == .post else {
+                return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
+            }
+            return .logout
+        case .login:
+            return .forward
+        case .proxied:
+            guard exchange.route?.auth == .required, exchange.session == nil else { return .forward }
+            if let page = configuration.login.page, exchange.acceptsHTML,
+                exchange.method == .get || exchange.method == .head
+            {
+                let separator = page.contains("?") ? "&" : "?"
+                let location = page + separator + "next=" + Self.percentEncodeQueryValue(exchange.target)
+                return .respond(.redirect(to: location, requestID: exchange.requestID))
+            }
+            return .respond(ProxyError(.unauthenticated).response(requestID: exchange.requestID))
+        }
+    }
+
+    // MARK: Phase 4: upstream request filter
+
+    /// Rewrites the client's request into the one the backend receives: hop-by-hop fields and
+    /// every client copy of identity and forwarding headers removed first, then the session's
+    /// identity, `X-Forwarded-*` and `X-Request-Id` set.
+    public func prepareUpstreamRequest(_ request: inout HTTPRequest, exchange: Exchange) {
+        HopByHop.remove(from: &request.headerFields)
+        request.headerFields.removeAll { field in
+            let name = field.name
+            return name == .xForwardedFor || name == .xForwardedProto || name == .xForwardedHost
+                || name == .forwarded || name == .xRequestID || name == .expect || identity.isStripped(name)
+        }
+        if let session = exchange.session {
+            identity.inject(session.attributes, into: &request.headerFields)
+        }
+        request.headerFields.append(HTTPField(name: .xForwardedFor, value: exchange.client.address))
+        request.headerFields.append(HTTPField(name: .xForwardedProto, value: exchange.client.isSecure ? "https" : "http"))
+        if let host = request.authority {
+            request.headerFields.append(HTTPField(name: .xForwardedHost, value: host))
+        }
+        request.headerFields.append(HTTPField(name: .xRequestID, value: exchange.requestID))
+    }
+
+    // MARK: Phase 5: response filter
+
+    /// Removes hop-by-hop and control headers (always, whatever the route), sets `X-Request-Id`,
+    /// and returns the session effects the control headers ask for.
+    public func filterResponse(_ response: inout HTTPResponse, exchange: Exchange) -> [SessionEffect] {
+        let fields = response.headerFields
+        let login = fields[.sessionLogin], update = fields[.sessionUpdate], logout = fields[.sessionLogout]
+        HopByHop.remove(from: &response.headerFields)
+        if login != nil || update != nil || logout != nil {
+            response.headerFields.removeAll { $0.name == .sessionLogin || $0.name == .sessionUpdate || $0.name == .sessionLogout }
+        }
+        response.headerFields[.xRequestID] = exchange.requestID
+        if login == nil && update == nil && logout == nil { return [] }
+        return ControlHeaders.effects(
+            login: login, update: update, logout: logout, status: response.status, exchange: exchange, logger: logger)
+    }
+
+    // MARK: Phase 6: session effects
+
+    /// Carries out the effects. Returns the `Set-Cookie` values to add, or the error to answer
+    /// instead of the upstream's response when a login could not be stored.
+    public func apply(_ effects: [SessionEffect], exchange: Exchange) async -> Result<[String], ProxyError> {
+        var setCookies: [String] = []
+        for effect in effects {
+            do {
+                switch effect {
+                case .login(let attributes, let replacing):
+                    if let replacing { _ = try await store.revoke(key: replacing) }
+                    let id = SessionID.random()
+                    let session = try await store.create(key: id.key, attributes: attributes)
+                    setCookies.append(cookies.setCookie(for: id, secureTransport: exchange.client.isSecure))
+                    logger.info("session created", metadata: ["request_id": "\(exchange.requestID)", "handle": "\(session.handle)", "sub": "\(session.subject)"])
+                case .update(let key, let patch):
+                    _ = try await store.update(key: key, patch: patch)
+                case .logoutCurrent(let key):
+                    _ = try await store.revoke(key: key)
+                    setCookies.append(cookies.expireCookie(secureTransport: exchange.client.isSecure))
+                case .logoutAll(let subject):
+                    let count = try await store.revokeAll(subject: subject)
+                    setCookies.append(cookies.expireCookie(secureTransport: exchange.client.isSecure))
+                    logger.info("sessions revoked by backend", metadata: ["request_id": "\(exchange.requestID)", "sub": "\(subject)", "count": "\(count)"])
+                }
+            } catch let error as SessionStoreError where error != .missingSubject && !error.isUnavailable {
+                logger.error("backend control header rejected", metadata: ["request_id": "\(exchange.requestID)", "error": "\(error)"])
+            } catch {
+                logger.error("session store failed applying control header", metadata: ["request_id": "\(exchange.requestID)", "error": "\(error)"])
+                if case .login = effect { return .failure(ProxyError(.storeUnavailable, "\(error)")) }
+            }
+        }
+        return .success(setCookies)
+    }
+
+    // MARK: Logout endpoint
+
+    /// Ends the presented session and answers: 303 to `logout.redirect` for browsers, else 204.
+    public func logout(_ exchange: Exchange) async -> LocalResponse {
+        if let key = exchange.presentedID?.key {
+            do {
+                _ = try await store.revoke(key: key)
+            } catch {
+                logger.error("session store failed during logout", metadata: ["request_id": "\(exchange.requestID)", "error": "\(error)"])
+                return ProxyError(.storeUnavailable, "\(error)").response(requestID: exchange.requestID)
+            }
+        }
+        var response = exchange.acceptsHTML
+            ? LocalResponse.redirect(to: configuration.logout.redirect, requestID: exchange.requestID)
+            : LocalResponse.empty(status: .noContent, requestID: exchange.requestID)
+        response.head.headerFields.append(
+            HTTPField(name: .setCookie, value: cookies.expireCookie(secureTransport: exchange.client.isSecure)))
+        return response
+    }
+
+    static func percentEncodeQueryValue(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"), UInt8(ascii: "/"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".utf8)
+                out += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]], as: UTF8.self)
+            }
+        }
+        return out
+    }
+}
+
+extension SessionStoreError {
+    var isUnavailable: Bool {
+        if case .unavailable = self { return true }
+        return false
+    }
+}

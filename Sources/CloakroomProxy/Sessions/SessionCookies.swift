@@ -1,0 +1,78 @@
+import CloakroomConfig
+import CloakroomSessions
+import HTTPTypes
+
+/// Reads the session cookie from a request and writes `Set-Cookie` values for it.
+///
+/// Reading also removes the proxy's own cookie from the `Cookie` header (other cookies pass
+/// upstream untouched), so backends never see a session ID.
+public struct SessionCookies: Sendable {
+    public let name: String
+    private let codec: SessionCookieCodec
+    private let attributes: (secure: String, insecure: String)
+
+    public init(settings: CookieSettings, codec: SessionCookieCodec, maxAge: Duration) {
+        self.name = settings.name
+        self.codec = codec
+        var common = "; Path=\(settings.path)"
+        if let domain = settings.domain, !settings.name.hasPrefix("__Host-") { common += "; Domain=\(domain)" }
+        let sameSite: String
+        switch settings.sameSite {
+        case .strict: sameSite = "Strict"
+        case .lax: sameSite = "Lax"
+        case .none: sameSite = "None"
+        }
+        let forcedSecure = settings.name.hasPrefix("__Host-") || settings.name.hasPrefix("__Secure-")
+        let secureWhenTLS: Bool, secureWhenPlain: Bool
+        switch settings.secure {
+        case .auto: (secureWhenTLS, secureWhenPlain) = (true, forcedSecure)
+        case .always: (secureWhenTLS, secureWhenPlain) = (true, true)
+        case .never: (secureWhenTLS, secureWhenPlain) = (forcedSecure, forcedSecure)
+        }
+        let tail = "; HttpOnly; SameSite=\(sameSite)"
+        attributes = (
+            secure: common + (secureWhenTLS ? "; Secure" : "") + tail,
+            insecure: common + (secureWhenPlain ? "; Secure" : "") + tail
+        )
+        self.maxAgeSeconds = Int(maxAge.components.seconds)
+    }
+
+    private let maxAgeSeconds: Int
+
+    /// The first correctly signed session ID among the request's cookies, and the `Cookie`
+    /// header rewritten without any cookie of ours (valid or not).
+    public func take(from fields: inout HTTPFields) -> SessionID? {
+        guard fields.contains(where: { $0.name == .cookie && $0.value.utf8.count > name.utf8.count }) else { return nil }
+        var found: SessionID?
+        var sawOurs = false
+        var kept: [Substring] = []
+        for value in fields[values: .cookie] {
+            for pair in value.split(separator: ";") {
+                let trimmed = pair.drop(while: { $0 == " " || $0 == "\t" })
+                if let eq = trimmed.firstIndex(of: "="), trimmed[..<eq] == name {
+                    sawOurs = true
+                    if found == nil { found = codec.decode(trimmed[trimmed.index(after: eq)...]) }
+                } else if !trimmed.isEmpty {
+                    kept.append(trimmed)
+                }
+            }
+        }
+        guard sawOurs else { return nil }
+        fields[.cookie] = nil
+        if !kept.isEmpty { fields[.cookie] = kept.joined(separator: "; ") }
+        return found
+    }
+
+    /// `Set-Cookie` for a new session.
+    public func setCookie(for id: SessionID, secureTransport: Bool) -> String {
+        "\(name)=\(codec.encode(id)); Max-Age=\(maxAgeSeconds)" + (secureTransport ? attributes.secure : attributes.insecure)
+    }
+
+    /// `name=value` as a client sends it back (for the admin API and tests).
+    public func cookiePair(for id: SessionID) -> String { "\(name)=\(codec.encode(id))" }
+
+    /// `Set-Cookie` that makes the browser drop the cookie.
+    public func expireCookie(secureTransport: Bool) -> String {
+        "\(name)=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT" + (secureTransport ? attributes.secure : attributes.insecure)
+    }
+}

@@ -1,0 +1,181 @@
+import CloakroomProxy
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+
+// Phases 5 and 6: the upstream's response, its session effects, and local answers.
+extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
+    var downstreamWritable: Bool { state != .applyingEffects && context.channel.isWritable }
+
+    func upstreamBecameWritable() { resumeClientReads() }
+
+    func upstreamResponseHead(_ head: HTTPResponseHead) {
+        guard state == .forwarding, let exchange = current?.exchange else { return }
+        current?.responseTimer?.cancel()
+        var response = HTTPResponse(http1: head)
+        let effects = policy.filterResponse(&response, exchange: exchange)
+        if effects.isEmpty {
+            state = .streamingResponse
+            writeResponseHead(response)
+            return
+        }
+        state = .applyingEffects
+        awaitStore({ policy in await policy.apply(effects, exchange: exchange) }) { handler, result in
+            guard handler.state == .applyingEffects else { return }
+            switch result {
+            case .success(let setCookies):
+                for value in setCookies { response.headerFields.append(HTTPField(name: .setCookie, value: value)) }
+                handler.state = .streamingResponse
+                handler.writeResponseHead(response)
+                let held = handler.current?.heldResponseBody ?? []
+                handler.current?.heldResponseBody = []
+                for part in held { handler.context.write(handler.wrapOutboundOut(.body(.byteBuffer(part))), promise: nil) }
+                if handler.current?.heldResponseEnd == true {
+                    handler.finishResponse()
+                } else {
+                    handler.flushDownstream()
+                    handler.current?.upstream?.resumeReading()
+                }
+            case .failure(let error):
+                handler.current?.upstream?.abort()
+                handler.current?.upstream = nil
+                handler.fail(error, requestID: exchange.requestID)
+            }
+        }
+    }
+
+    func upstreamResponseBody(_ buffer: ByteBuffer) {
+        switch state {
+        case .streamingResponse:
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            downstreamNeedsFlush = true
+        case .applyingEffects:
+            current?.heldResponseBody.append(buffer)
+        default: break
+        }
+    }
+
+    func upstreamResponseEnd() {
+        switch state {
+        case .streamingResponse: finishResponse()
+        case .applyingEffects: current?.heldResponseEnd = true
+        default: break
+        }
+    }
+
+    func upstreamReadComplete() {
+        if downstreamNeedsFlush { flushDownstream() }
+    }
+
+    func upstreamFailed(_ failure: UpstreamFailure) {
+        guard var current else { return }
+        current.upstream = nil
+        self.current = current
+        switch state {
+        case .forwarding:
+            current.responseTimer?.cancel()
+            if case .stale = failure, current.reusedConnection, !current.retried, current.idempotent, !current.hasBody,
+                let route = current.exchange?.route, let pool = runtime.upstreams.pool(on: context.eventLoop, upstream: route.upstream)
+            {
+                self.current?.retried = true
+                return acquireUpstream(pool: pool, fresh: true)
+            }
+            logger.warning("upstream closed before responding", metadata: ["request_id": "\(current.exchange?.requestID ?? "")"])
+            fail(ProxyError(.upstreamUnavailable, "upstream closed before responding"), requestID: current.exchange?.requestID)
+        case .streamingResponse, .applyingEffects:
+            // The response is already under way: the client can only learn of the failure from
+            // a truncated response, so close.
+            state = .closed
+            context.close(promise: nil)
+        default: break
+        }
+    }
+
+    // MARK: Writing responses
+
+    /// Writes a response head in the client's HTTP version with connection management headers.
+    private func writeResponseHead(_ response: HTTPResponse) {
+        guard var current else { return }
+        var head = HTTPResponseHead(http1For: response, version: current.version)
+        let mayHaveBody = !current.isHEAD && response.status.code >= 200 && response.status.code != 204 && response.status.code != 304
+        if current.version == .http1_0 && mayHaveBody && !head.headers.contains(name: "content-length") {
+            current.closeAfterResponse = true  // the body is delimited by closing
+        }
+        if !current.requestEnded && current.hasBody {
+            // The backend answered before reading the whole body; the rest cannot be trusted.
+            current.closeAfterResponse = true
+        }
+        if current.closeAfterResponse || !current.keepAlive {
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+        } else if current.version == .http1_0 {
+            head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
+        }
+        self.current = current
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        downstreamNeedsFlush = true
+    }
+
+    /// The upstream response ended: return the connection to the pool and complete the exchange.
+    func finishResponse() {
+        guard let current else { return }
+        if let upstream = current.upstream {
+            if current.requestEnded {
+                runtime.upstreams.pool(on: context.eventLoop, upstream: current.exchange?.route?.upstream ?? "")?.release(upstream)
+            } else {
+                upstream.close()
+            }
+        }
+        self.current?.upstream = nil
+        completeExchange(close: current.closeAfterResponse || !current.keepAlive)
+    }
+
+    private func completeExchange(close: Bool) {
+        state = close ? .closed : .idle
+        current?.responseTimer?.cancel()
+        current = nil
+        downstreamNeedsFlush = false
+        let promise: EventLoopPromise<Void>? = close ? context.eventLoop.makePromise() : nil
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
+        if let promise {
+            let context = self.context!
+            promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        } else {
+            context.triggerUserOutboundEvent(ClientConnectionEvent.responseCompleted, promise: nil)
+            resumeClientReads()
+        }
+    }
+
+    /// Answers locally (errors, logout, redirects, echo).
+    func respond(_ response: LocalResponse) {
+        guard let current else { return }
+        current.upstream?.abort()
+        self.current?.upstream = nil
+        state = .localResponse
+        let close = response.close || current.closeAfterResponse || !current.keepAlive || (current.hasBody && !current.requestEnded)
+        var head = HTTPResponseHead(http1For: response.head, version: current.version)
+        head.headers.replaceOrAdd(name: "content-length", value: String(response.body.count))
+        if close { head.headers.replaceOrAdd(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if !response.body.isEmpty && !current.isHEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+        }
+        completeExchange(close: close)
+    }
+
+    /// Answers an error; logs it with its source. Closes when the error requires it.
+    func fail(_ error: ProxyError, requestID: String?) {
+        let requestID = requestID ?? requestIDs.next()
+        logger.info(
+            "request failed",
+            metadata: ["request_id": "\(requestID)", "source": "\(error.source.rawValue)", "error": "\(error.code.rawValue)", "detail": "\(error.detail)"])
+        guard state != .streamingResponse, state != .closed else {
+            state = .closed
+            current?.upstream?.abort()
+            context.close(promise: nil)
+            return
+        }
+        var response = error.response(requestID: requestID)
+        response.close = error.closesConnection
+        respond(response)
+    }
+}

@@ -1,0 +1,377 @@
+import CloakroomProxy
+import CloakroomSessions
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Serves one client HTTP/1.1 connection: runs each request through the ``ProxyPolicy`` phases
+/// and streams it to an upstream connection and the response back, with back-pressure both
+/// ways (a side stops reading while the other cannot take more).
+///
+/// `HTTPServerPipelineHandler` sits in front, so this handler sees one request at a time and
+/// pipelined requests are answered in order.
+///
+/// Nothing reaches an upstream socket before the end of the read batch that carried the
+/// request head (writes are flushed in `channelReadComplete`): a request whose framing turns
+/// out malformed within that batch is answered 400 with nothing forwarded.
+final class HTTP1ProxyHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    enum State {
+        case idle
+        /// Waiting for the store (async lookup, logout or session effects).
+        case awaitingStore
+        case awaitingUpstream
+        /// Request going upstream; no response yet.
+        case forwarding
+        /// Response head from upstream held while its session effects are applied.
+        case applyingEffects
+        case streamingResponse
+        /// A locally generated response is being written; request parts are ignored.
+        case localResponse
+        case closed
+    }
+
+    /// What the handler knows about the request in flight.
+    struct Current {
+        var exchange: Exchange?
+        var version: HTTPVersion
+        var keepAlive: Bool
+        var isHEAD: Bool
+        var idempotent: Bool
+        var expectContinue: Bool
+        var hasBody: Bool
+        var chunkedBody: Bool
+        var requestEnded = false
+        var bodyBytes = 0
+        var pendingBody: [ByteBuffer] = []
+        var upstreamHead: HTTPRequestHead?
+        var upstream: UpstreamConnection?
+        var reusedConnection = false
+        var retried = false
+        var closeAfterResponse = false
+        var responseTimer: Scheduled<Void>?
+        var heldResponseBody: [ByteBuffer] = []
+        var heldResponseEnd = false
+    }
+
+    let runtime: ProxyRuntime
+    let client: ClientInfo
+    var state = State.idle
+    var current: Current?
+    /// Bumped per request; async completions for an earlier request are ignored.
+    var generation = 0
+    var context: ChannelHandlerContext!
+    var requestIDs = RequestIDGenerator()
+    var inReadBatch = false
+    var upstreamNeedsFlush = false
+    var downstreamNeedsFlush = false
+    var readPending = false
+
+    init(runtime: ProxyRuntime, client: ClientInfo) {
+        self.runtime = runtime
+        self.client = client
+    }
+
+    var policy: ProxyPolicy { runtime.policy }
+    var logger: Logger { runtime.logger }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inReadBatch = true
+        switch unwrapInboundIn(data) {
+        case .head(let head): receivedHead(head)
+        case .body(let buffer): receivedBody(buffer)
+        case .end: receivedEnd()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inReadBatch = false
+        flushUpstreamIfNeeded()
+        if downstreamNeedsFlush {
+            downstreamNeedsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    private func receivedHead(_ head: HTTPRequestHead) {
+        context.triggerUserOutboundEvent(ClientConnectionEvent.requestHeadReceived, promise: nil)
+        generation &+= 1
+        let clientID = head.headers.first(name: "x-request-id")
+        let requestID = clientID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next()
+        let transferEncoding = head.headers.first(name: "transfer-encoding")
+        let contentLength = head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
+        current = Current(
+            exchange: nil, version: head.version, keepAlive: head.isKeepAlive, isHEAD: head.method == .HEAD,
+            idempotent: [.GET, .HEAD, .OPTIONS, .PUT, .DELETE, .TRACE].contains(head.method),
+            expectContinue: head.headers.first(name: "expect")?.lowercased() == "100-continue",
+            hasBody: transferEncoding != nil || contentLength > 0,
+            chunkedBody: transferEncoding != nil)
+        if head.version.major != 1 {
+            return fail(ProxyError(.badRequest, "unsupported HTTP version"), requestID: requestID)
+        }
+        if contentLength > runtime.limits.maxBodyBytes {
+            return fail(ProxyError(.bodyTooLarge, "declared Content-Length over max_body_bytes"), requestID: requestID)
+        }
+        var request: HTTPRequest
+        do {
+            request = try HTTPRequest(http1: head, secure: client.isSecure)
+        } catch {
+            return fail(ProxyError(.badRequest, "\(error)"), requestID: requestID)
+        }
+        switch policy.begin(&request, client: client, requestID: requestID) {
+        case .failure(let error):
+            fail(error, requestID: requestID)
+        case .success(let exchange):
+            current?.exchange = exchange
+            resolveSession(request: request, exchange: exchange)
+        }
+    }
+
+    private func receivedBody(_ buffer: ByteBuffer) {
+        guard var current else { return }
+        switch state {
+        case .localResponse, .closed, .idle: return
+        default: break
+        }
+        current.bodyBytes += buffer.readableBytes
+        if current.bodyBytes > runtime.limits.maxBodyBytes {
+            self.current = current
+            return fail(ProxyError(.bodyTooLarge, "request body over max_body_bytes"), requestID: current.exchange?.requestID)
+        }
+        if let upstream = current.upstream {
+            upstream.writeBody(buffer)
+            upstreamNeedsFlush = true
+        } else {
+            current.pendingBody.append(buffer)
+        }
+        self.current = current
+    }
+
+    private func receivedEnd() {
+        guard current != nil else { return }
+        current!.requestEnded = true
+        switch state {
+        case .localResponse, .closed, .idle: return
+        default: break
+        }
+        if let upstream = current!.upstream {
+            upstream.writeEnd()
+            upstreamNeedsFlush = true
+            startResponseTimer()
+        }
+    }
+
+    // MARK: Phases 2 and 3: session, authorization
+
+    private func resolveSession(request: HTTPRequest, exchange: Exchange) {
+        guard exchange.needsLookup, let key = exchange.presentedID?.key else {
+            return authorize(request: request, exchange: exchange)
+        }
+        if let immediate = policy.immediateLookup {
+            do {
+                var exchange = exchange
+                exchange.session = try immediate.lookupNow(key: key)
+                current?.exchange = exchange
+                return authorize(request: request, exchange: exchange)
+            } catch {
+                return fail(policy.lookupFailed(error, exchange: exchange), requestID: exchange.requestID)
+            }
+        }
+        state = .awaitingStore
+        awaitStore({ policy -> Result<Session?, any Error> in
+            do { return .success(try await policy.store.lookup(key: key)) } catch { return .failure(error) }
+        }) { handler, result in
+            guard handler.state == .awaitingStore else { return }
+            switch result {
+            case .success(let session):
+                var exchange = exchange
+                exchange.session = session
+                handler.current?.exchange = exchange
+                handler.authorize(request: request, exchange: exchange)
+            case .failure(let error):
+                handler.fail(handler.policy.lookupFailed(error, exchange: exchange), requestID: exchange.requestID)
+            }
+            handler.resumeClientReads()
+        }
+    }
+
+    private func authorize(request: HTTPRequest, exchange: Exchange) {
+        switch policy.authorize(exchange) {
+        case .respond(let response):
+            respond(response)
+        case .logout:
+            state = .awaitingStore
+            awaitStore({ policy in await policy.logout(exchange) }) { handler, response in handler.respond(response) }
+        case .forward:
+            forward(request: request, exchange: exchange)
+        }
+    }
+
+    /// Runs `work` off the event loop, then `then` back on it if the request is still current.
+    func awaitStore<T: Sendable>(
+        _ work: @escaping @Sendable (ProxyPolicy) async -> T, then: @escaping (HTTP1ProxyHandler, T) -> Void
+    ) {
+        let policy = self.policy
+        let generation = self.generation
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let thenBound = NIOLoopBound(then, eventLoop: eventLoop)
+        Task {
+            let value = await work(policy)
+            eventLoop.execute {
+                let handler = loopBound.value
+                guard handler.generation == generation, handler.state != .closed else { return }
+                thenBound.value(handler, value)
+            }
+        }
+    }
+
+    // MARK: Phase 4: upstream request
+
+    private func forward(request: HTTPRequest, exchange: Exchange) {
+        var request = request
+        policy.prepareUpstreamRequest(&request, exchange: exchange)
+        guard let route = exchange.route else { return fail(ProxyError(.internalError, "no route"), requestID: exchange.requestID) }
+        if runtime.upstreams.echo.contains(route.upstream) {
+            return respond(EchoResponder.response(for: request, requestID: exchange.requestID))
+        }
+        guard let pool = runtime.upstreams.pool(on: context.eventLoop, upstream: route.upstream) else {
+            return fail(ProxyError(.internalError, "no pool for upstream"), requestID: exchange.requestID)
+        }
+        var head = HTTPRequestHead(http1For: request)
+        if current?.chunkedBody == true { head.headers.add(name: "transfer-encoding", value: "chunked") }
+        current?.upstreamHead = head
+        if current?.expectContinue == true && current?.requestEnded == false {
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: current!.version, status: .continue))), promise: nil)
+            downstreamNeedsFlush = true
+            if !inReadBatch { flushDownstream() }
+        }
+        acquireUpstream(pool: pool, fresh: false)
+    }
+
+    func acquireUpstream(pool: UpstreamPool, fresh: Bool) {
+        state = .awaitingUpstream
+        let generation = self.generation
+        let future = pool.acquire(fresh: fresh)
+        future.assumeIsolated().whenComplete { result in
+            guard self.generation == generation, self.state == .awaitingUpstream else {
+                if case .success(let acquired) = result { pool.release(acquired.connection) }
+                return
+            }
+            switch result {
+            case .success(let acquired):
+                self.attach(acquired.connection, reused: acquired.reused)
+            case .failure(let error):
+                self.logger.warning(
+                    "upstream unavailable",
+                    metadata: ["request_id": "\(self.current?.exchange?.requestID ?? "")", "upstream": "\(pool.targets.name)", "error": "\(error)"])
+                self.fail(ProxyError(.upstreamUnavailable, "\(error)"), requestID: self.current?.exchange?.requestID)
+            }
+        }
+    }
+
+    private func attach(_ connection: UpstreamConnection, reused: Bool) {
+        guard var current, let head = current.upstreamHead else { return }
+        state = .forwarding
+        current.upstream = connection
+        current.reusedConnection = reused
+        connection.begin(self, head: head)
+        for part in current.pendingBody { connection.writeBody(part) }
+        current.pendingBody.removeAll()
+        self.current = current
+        if current.requestEnded {
+            connection.writeEnd()
+            startResponseTimer()
+        }
+        upstreamNeedsFlush = true
+        if !inReadBatch { flushUpstreamIfNeeded() }
+        resumeClientReads()
+    }
+
+    func flushUpstreamIfNeeded() {
+        guard upstreamNeedsFlush else { return }
+        upstreamNeedsFlush = false
+        current?.upstream?.flush()
+    }
+
+    func flushDownstream() {
+        downstreamNeedsFlush = false
+        context.flush()
+    }
+
+    private func startResponseTimer() {
+        guard let upstream = current?.upstream else { return }
+        let timeout = runtime.upstreams.pool(on: context.eventLoop, upstream: current?.exchange?.route?.upstream ?? "")?
+            .targets.settings.responseTimeout ?? .seconds(30)
+        let generation = self.generation
+        current?.responseTimer?.cancel()
+        current?.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout.timeAmount) { [weak upstream] in
+            guard self.generation == generation, self.state == .forwarding else { return }
+            upstream?.abort()
+            self.current?.upstream = nil
+            self.fail(ProxyError(.upstreamTimeout, "no response head within response_timeout"), requestID: self.current?.exchange?.requestID)
+        }
+    }
+
+    // MARK: Outbound and back-pressure
+
+    var holdsReads: Bool {
+        switch state {
+        case .awaitingStore, .awaitingUpstream: return true
+        case .forwarding, .streamingResponse, .applyingEffects:
+            if let upstream = current?.upstream, !current!.requestEnded { return !upstream.isWritable }
+            return false
+        default: return false
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if holdsReads {
+            readPending = true
+            return
+        }
+        context.read()
+    }
+
+    func resumeClientReads() {
+        if readPending && !holdsReads {
+            readPending = false
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { current?.upstream?.resumeReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        state = .closed
+        current?.responseTimer?.cancel()
+        current?.upstream?.abort()
+        current = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let parserError = error as? HTTPParserError {
+            let code: ProxyError.Code = parserError == .headerOverflow ? .headersTooLarge : .badRequest
+            if current == nil { current = Current(version: .http1_1, keepAlive: false, isHEAD: false, idempotent: false, expectContinue: false, hasBody: false, chunkedBody: false) }
+            fail(ProxyError(code, "\(parserError)"), requestID: current?.exchange?.requestID)
+            return
+        }
+        logger.debug("client connection error", metadata: ["error": "\(error)"])
+        current?.upstream?.abort()
+        state = .closed
+        context.close(promise: nil)
+    }
+}

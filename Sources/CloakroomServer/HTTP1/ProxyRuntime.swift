@@ -1,0 +1,67 @@
+import CloakroomConfig
+import CloakroomProxy
+import Logging
+import NIOCore
+
+/// Everything a connection handler needs, built once per configuration and shared by every
+/// connection on every event loop.
+struct ProxyRuntime: Sendable {
+    let policy: ProxyPolicy
+    let upstreams: UpstreamRegistry
+    let limits: ClientLimits
+    let logger: Logger
+}
+
+/// One ``UpstreamPool`` per event loop per upstream, built up front so lookups need no lock.
+struct UpstreamRegistry: Sendable {
+    private let pools: [ObjectIdentifier: [String: UpstreamPool]]
+    /// Upstreams configured as `builtin: echo`.
+    let echo: Set<String>
+
+    init(configuration: Configuration, eventLoops: [any EventLoop]) {
+        var echo: Set<String> = []
+        var shared: [String: UpstreamTargets] = [:]
+        for (name, upstream) in configuration.upstreams {
+            switch upstream.kind {
+            case .echo: echo.insert(name)
+            case .targets(let targets): shared[name] = UpstreamTargets(name: name, targets: targets, settings: upstream)
+            }
+        }
+        var pools: [ObjectIdentifier: [String: UpstreamPool]] = [:]
+        for loop in eventLoops {
+            pools[ObjectIdentifier(loop)] = shared.mapValues { UpstreamPool(eventLoop: loop, targets: $0) }
+        }
+        self.pools = pools
+        self.echo = echo
+    }
+
+    func pool(on loop: any EventLoop, upstream: String) -> UpstreamPool? {
+        pools[ObjectIdentifier(loop)]?[upstream]
+    }
+
+    /// Closes idle pooled connections (at shutdown). Each pool is closed on its own loop.
+    func closeIdle() {
+        for byName in pools.values {
+            for pool in byName.values { pool.eventLoop.execute { pool.closeIdle() } }
+        }
+    }
+}
+
+/// Request IDs for one connection: a random prefix plus a counter, so generating one costs no
+/// system call and IDs stay unique across connections and restarts.
+struct RequestIDGenerator {
+    private let prefix: String
+    private var counter: UInt32 = 0
+
+    init() {
+        let random = UInt64.random(in: .min ... .max)
+        let hex = String(random, radix: 16)
+        prefix = String(repeating: "0", count: 16 - hex.utf8.count) + hex
+    }
+
+    mutating func next() -> String {
+        counter &+= 1
+        let hex = String(counter, radix: 16)
+        return prefix + String(repeating: "0", count: 8 - hex.utf8.count) + hex
+    }
+}

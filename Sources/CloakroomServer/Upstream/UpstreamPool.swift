@@ -1,0 +1,144 @@
+import CloakroomConfig
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Keep-alive connections to one upstream's targets, owned by one event loop: requests on that
+/// loop take connections from it without locks, and client and upstream channels share the
+/// loop, so bytes move between them without hops.
+///
+/// - Important: Every method must be called on ``eventLoop``. The pool is `@unchecked Sendable`
+///   only so that the registry holding one pool per loop can be shared; each pool is touched by
+///   its own loop alone (asserted).
+final class UpstreamPool: @unchecked Sendable {
+    let eventLoop: any EventLoop
+    let targets: UpstreamTargets
+    /// Idle connections per target, most recently used last.
+    private var idle: [[UpstreamConnection]]
+    /// Requests waiting for a connection slot when every target is at `max_connections`.
+    private var waiters: [(promise: EventLoopPromise<UpstreamConnection>, timeout: Scheduled<Void>)] = []
+
+    init(eventLoop: any EventLoop, targets: UpstreamTargets) {
+        self.eventLoop = eventLoop
+        self.targets = targets
+        self.idle = targets.targets.map { _ in [] }
+    }
+
+    /// A connection for one exchange: an idle pooled one if any (`reused` true), else a new one.
+    /// Fails with ``UpstreamPoolError`` when no target accepts a connection in time.
+    func acquire(fresh: Bool = false) -> EventLoopFuture<(connection: UpstreamConnection, reused: Bool)> {
+        eventLoop.preconditionInEventLoop()
+        let order = targets.order()
+        if !fresh {
+            for index in order {
+                while let connection = idle[index].popLast() {
+                    connection.idleTimer?.cancel()
+                    connection.idleTimer = nil
+                    if !connection.isClosed { return eventLoop.makeSucceededFuture((connection, true)) }
+                }
+            }
+        }
+        return connect(order: order[...], lastError: nil).map { ($0, false) }
+    }
+
+    private func connect(order: ArraySlice<Int>, lastError: (any Error)?) -> EventLoopFuture<UpstreamConnection> {
+        guard let index = order.first else {
+            return eventLoop.makeFailedFuture(lastError ?? UpstreamPoolError.noTarget)
+        }
+        guard targets.reserve(index) else {
+            // This target is at max_connections: try the next, else wait for a release.
+            if order.count > 1 { return connect(order: order.dropFirst(), lastError: lastError) }
+            return waitForConnection()
+        }
+        let target = targets.targets[index]
+        let settings = targets.settings
+        return ClientBootstrap(group: eventLoop)
+            .connectTimeout(settings.connectTimeout.timeAmount)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .dropBytes)
+                    let connection = UpstreamConnection(channel: channel, targetIndex: index)
+                    try channel.pipeline.syncOperations.addHandler(connection)
+                }
+            }
+            .connect(host: target.host, port: target.port)
+            .flatMapThrowing { channel -> UpstreamConnection in
+                let connection = try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+                connection.pool = self
+                self.targets.markHealthy(index)
+                return connection
+            }
+            .flatMapError { error in
+                self.targets.releaseSlot(index)
+                self.targets.markFailed(index)
+                return self.connect(order: order.dropFirst(), lastError: error)
+            }
+    }
+
+    private func waitForConnection() -> EventLoopFuture<UpstreamConnection> {
+        let promise = eventLoop.makePromise(of: UpstreamConnection.self)
+        let timeout = eventLoop.scheduleTask(in: targets.settings.connectTimeout.timeAmount) { [weak self] in
+            guard let self, let at = self.waiters.firstIndex(where: { $0.promise.futureResult === promise.futureResult }) else { return }
+            self.waiters.remove(at: at)
+            promise.fail(UpstreamPoolError.exhausted)
+        }
+        waiters.append((promise, timeout))
+        return promise.futureResult
+    }
+
+    /// Returns a connection after an exchange. Reusable ones go idle (closed after the
+    /// upstream's `idle_timeout`) or straight to a waiting request; others are closed.
+    func release(_ connection: UpstreamConnection) {
+        eventLoop.preconditionInEventLoop()
+        guard connection.isReusable else {
+            connection.close()
+            return
+        }
+        if !waiters.isEmpty {
+            let waiter = waiters.removeFirst()
+            waiter.timeout.cancel()
+            waiter.promise.succeed(connection)
+            return
+        }
+        connection.idleTimer = eventLoop.scheduleTask(in: targets.settings.idleTimeout.timeAmount) { [weak connection] in
+            connection?.close()
+        }
+        idle[connection.targetIndex].append(connection)
+    }
+
+    /// Called once when a connection's channel closes, pooled or not.
+    func connectionClosed(_ connection: UpstreamConnection) {
+        targets.releaseSlot(connection.targetIndex)
+        idle[connection.targetIndex].removeAll { $0 === connection }
+        if !waiters.isEmpty {
+            let waiter = waiters.removeFirst()
+            waiter.timeout.cancel()
+            connect(order: targets.order()[...], lastError: nil).cascade(to: waiter.promise)
+        }
+    }
+
+    /// Closes every idle connection (shutdown).
+    func closeIdle() {
+        for list in idle { for connection in list { connection.close() } }
+        idle = idle.map { _ in [] }
+    }
+}
+
+enum UpstreamPoolError: Error, CustomStringConvertible {
+    case noTarget
+    case exhausted
+    var description: String {
+        switch self {
+        case .noTarget: return "no upstream target"
+        case .exhausted: return "every target is at max_connections"
+        }
+    }
+}
+
+extension Duration {
+    var timeAmount: TimeAmount {
+        let (seconds, attoseconds) = components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

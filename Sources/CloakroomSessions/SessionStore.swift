@@ -1,0 +1,88 @@
+import struct Foundation.Date
+
+/// Where sessions live. Every store (memory, file, Redis) implements exactly these semantics,
+/// checked by one conformance suite.
+///
+/// Stores never see a raw session ID: they are keyed by ``SessionKey``, a hash of it, so a leaked
+/// store cannot be replayed as cookies. Expiry is the store's job: a lookup after the idle or
+/// absolute timeout has passed returns `nil` (and may delete the record).
+///
+/// - Important: Implementations are safe to call from any task or thread concurrently.
+public protocol SessionStore: Sendable {
+    /// Stores a new session for `key`, created now. `attributes` must hold a string `sub`
+    /// (else ``SessionStoreError/missingSubject``).
+    func create(key: SessionKey, attributes: JSONObject) async throws -> Session
+
+    /// The live session for `key`, or `nil` when absent or expired. Records activity: the idle
+    /// deadline slides, but the store writes `last_seen_at` at most once per touch interval.
+    func lookup(key: SessionKey) async throws -> Session?
+
+    /// Applies an RFC 7386 merge patch to the attributes. Returns the updated session, or `nil`
+    /// when there is no live session for `key`. A patch that changes or removes `sub`, or that
+    /// is not an object, throws ``SessionStoreError/invalidPatch(_:)`` and changes nothing.
+    func update(key: SessionKey, patch: JSONValue) async throws -> Session?
+
+    /// Ends one session. Returns whether a live session was ended.
+    func revoke(key: SessionKey) async throws -> Bool
+    /// Ends the session with this admin handle. Returns whether one was ended.
+    func revoke(handle: String) async throws -> Bool
+    /// Ends every session whose `sub` is `subject`. Returns how many.
+    func revokeAll(subject: String) async throws -> Int
+    /// Ends every session. Returns how many.
+    func revokeAll() async throws -> Int
+
+    /// Live sessions, all or those of one `sub`, oldest first.
+    func sessions(subject: String?) async throws -> [Session]
+
+    /// Deletes expired sessions now. Returns how many. Servers call this periodically.
+    func sweep() async throws -> Int
+}
+
+/// A store whose lookups complete without waiting (the memory store, and stores that keep an
+/// in-memory index). The server uses this to answer on the event loop without a task hop.
+///
+/// - Important: `lookupNow` must never block: no I/O, no waiting on a contended lock for long.
+public protocol ImmediateSessionLookup: SessionStore {
+    /// Same semantics as ``SessionStore/lookup(key:)``.
+    func lookupNow(key: SessionKey) throws -> Session?
+}
+
+public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    case missingSubject
+    case invalidPatch(String)
+    /// The backing store could not be reached or failed; the request must not be forwarded.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .missingSubject: return "session attributes must contain a string \"sub\""
+        case .invalidPatch(let why): return "invalid session patch: \(why)"
+        case .unavailable(let why): return "session store unavailable: \(why)"
+        }
+    }
+}
+
+/// Idle and absolute timeouts and the write-limiting touch interval, shared by every store.
+public struct SessionTimeouts: Sendable, Equatable {
+    public var idle: Duration
+    public var absolute: Duration
+    public var touchInterval: Duration
+    public init(idle: Duration, absolute: Duration, touchInterval: Duration) {
+        self.idle = idle
+        self.absolute = absolute
+        self.touchInterval = touchInterval
+    }
+
+    /// When a session created at `createdAt` and last seen at `lastSeenAt` ends.
+    public func expiry(createdAt: Date, lastSeenAt: Date) -> Date {
+        min(lastSeenAt.addingTimeInterval(idle.timeInterval), createdAt.addingTimeInterval(absolute.timeInterval))
+    }
+}
+
+extension Duration {
+    /// Seconds as a `TimeInterval`, for date arithmetic.
+    public var timeInterval: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

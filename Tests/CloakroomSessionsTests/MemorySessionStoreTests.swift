@@ -1,0 +1,119 @@
+@testable import CloakroomSessions
+import Foundation
+import Testing
+
+@Suite struct MemorySessionStoreTests {
+    static let timeouts = SessionStoreConformance.timeouts
+
+    @Test(arguments: SessionStoreConformance.Check.allCases)
+    func conformance(_ check: SessionStoreConformance.Check) async throws {
+        try await SessionStoreConformance { clock, timeouts in
+            MemorySessionStore(maxSessions: 10_000, timeouts: timeouts, clock: clock)
+        }.run(check)
+    }
+
+    @Test func evictsTheLeastRecentlyUsedAtCapacity() async throws {
+        let clock = ManualWallClock()
+        let store = MemorySessionStore(maxSessions: 3, timeouts: Self.timeouts, clock: clock)
+        let fixture = Fixture(store: store, clock: clock)
+        let (a, _) = try await fixture.create("a")
+        let (b, _) = try await fixture.create("b")
+        let (c, _) = try await fixture.create("c")
+        // `a` is the oldest, but used since: `b` is now the least recently used.
+        #expect(try store.lookupNow(key: a) != nil)
+        let (d, _) = try await fixture.create("d")
+        #expect(store.count == 3)
+        #expect(try store.lookupNow(key: b) == nil, "b was the least recently used")
+        #expect(try store.lookupNow(key: a) != nil)
+        #expect(try store.lookupNow(key: c) != nil)
+        #expect(try store.lookupNow(key: d) != nil)
+
+        // Lookup order is now a, c, d: creating one more evicts a.
+        try await fixture.create("e")
+        #expect(try store.lookupNow(key: a) == nil)
+        #expect(try await store.sessions(subject: nil).map(\.subject).sorted() == ["c", "d", "e"])
+    }
+
+    @Test func lookupWithinTheTouchIntervalStillCountsAsUse() async throws {
+        let clock = ManualWallClock()
+        let store = MemorySessionStore(maxSessions: 2, timeouts: Self.timeouts, clock: clock)
+        let fixture = Fixture(store: store, clock: clock)
+        let (a, _) = try await fixture.create("a")
+        let (b, _) = try await fixture.create("b")
+        #expect(try store.lookupNow(key: a) != nil)  // no write of last_seen_at, but a use
+        try await fixture.create("c")
+        #expect(try store.lookupNow(key: b) == nil)
+        #expect(try store.lookupNow(key: a) != nil)
+    }
+
+    @Test func createUnderAnExistingKeyReplacesTheSession() async throws {
+        let store = MemorySessionStore(maxSessions: 10, timeouts: Self.timeouts, clock: ManualWallClock())
+        let key = SessionID.random().key
+        let first = try await store.create(key: key, attributes: ["sub": "alice"])
+        let second = try await store.create(key: key, attributes: ["sub": "bob"])
+        #expect(store.count == 1)
+        #expect(try store.lookupNow(key: key) == second)
+        #expect(try await store.revoke(handle: first.handle) == false)
+        #expect(try await store.sessions(subject: "alice").isEmpty)
+    }
+
+    @Test func asyncLookupMatchesLookupNow() async throws {
+        let clock = ManualWallClock()
+        let store = MemorySessionStore(maxSessions: 10, timeouts: Self.timeouts, clock: clock)
+        let key = SessionID.random().key
+        _ = try store.createNow(key: key, attributes: ["sub": "alice"])
+        clock.advance(by: .minutes(2))
+        let now = try store.lookupNow(key: key)
+        #expect(try await store.lookup(key: key) == now)
+        #expect(now?.lastSeenAt == clock.now())
+    }
+
+    @Test func sweepAndListingCoverEveryChunk() async throws {
+        let clock = ManualWallClock()
+        let total = MemorySessionStore.chunkSize * 2 + 10
+        let store = MemorySessionStore(maxSessions: total, timeouts: Self.timeouts, clock: clock)
+        var keys: [SessionKey] = []
+        for i in 0..<total {
+            let key = SessionID.random().key
+            keys.append(key)
+            _ = try store.createNow(key: key, attributes: ["sub": .string("u\(i % 7)")])
+        }
+        #expect(try await store.sessions(subject: nil).count == total)
+        clock.advance(by: .minutes(20))
+        // Keep every other one alive past the idle deadline of the rest.
+        for key in keys.enumerated().filter({ $0.offset % 2 == 0 }).map(\.element) {
+            _ = try store.lookupNow(key: key)
+        }
+        clock.advance(by: .minutes(10))
+        #expect(try await store.sweep() == total / 2)
+        #expect(store.count == total / 2)
+        #expect(try await store.sessions(subject: nil).count == total / 2)
+    }
+
+    @Test func concurrentPatchesAreNotLost() async throws {
+        let store = MemorySessionStore(maxSessions: 10, timeouts: Self.timeouts, clock: ManualWallClock())
+        let key = SessionID.random().key
+        _ = try store.createNow(key: key, attributes: ["sub": "alice"])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<64 {
+                group.addTask { _ = try await store.update(key: key, patch: .object(["k\(i)": .number(Double(i))])) }
+            }
+            try await group.waitForAll()
+        }
+        let attributes = try #require(try store.lookupNow(key: key)).attributes
+        #expect(attributes.count == 65)
+        #expect((0..<64).allSatisfy { attributes["k\($0)"] == .number(Double($0)) })
+    }
+
+    @Test func attributesRoundTripThroughCompactStorage() async throws {
+        let store = MemorySessionStore(maxSessions: 10, timeouts: Self.timeouts, clock: ManualWallClock())
+        let key = SessionID.random().key
+        let attributes: JSONObject = [
+            "sub": "ünïcødé \u{1F600}", "quote": "a\"b\\c\nd", "n": 0.1, "big": 1e300, "neg": -42,
+            "nested": ["list": [true, false, .null, ["deep": [:]]]],
+        ]
+        _ = try store.createNow(key: key, attributes: attributes)
+        #expect(try store.lookupNow(key: key)?.attributes == attributes)
+        #expect(try await store.sessions(subject: "ünïcødé \u{1F600}").count == 1)
+    }
+}
