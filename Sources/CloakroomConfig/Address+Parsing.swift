@@ -2,7 +2,8 @@ extension SocketAddressSpec {
     /// Parses `host:port` or `[ipv6]:port`. With `defaultPort`, the `:port` part may be left
     /// out. `minimumPort` is 0 for listeners (0 asks the OS for a free port) and 1 for targets.
     static func parse(_ text: String, defaultPort: Int? = nil, minimumPort: Int = 0) -> Result<Self, ValueProblem> {
-        let expectation = ValueProblem("expected host:port like 127.0.0.1:8080 or [::1]:8080, got \(HTTPSyntax.quoted(text))")
+        let expectation = ValueProblem(
+            "expected host:port like 127.0.0.1:8080 or [::1]:8080, got \(HTTPSyntax.quoted(text))")
         let host: Substring
         let portText: Substring?
         if text.hasPrefix("[") {
@@ -37,7 +38,8 @@ extension SocketAddressSpec {
         guard let port = portText.map(String.init) ?? defaultPort.map(String.init) else {
             return .failure(expectation)
         }
-        guard !port.isEmpty, port.count <= 5, port.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(port) else {
+        guard !port.isEmpty, port.count <= 5, port.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(port)
+        else {
             return .failure(expectation)
         }
         guard (minimumPort...65535).contains(number) else {
@@ -77,7 +79,9 @@ extension UpstreamTarget {
         let authority = rest[..<authorityEnd]
         let remainder = rest[authorityEnd...]
         guard remainder.isEmpty || remainder == "/" else {
-            return .failure(ValueProblem("a target is scheme, host and port only; \(HTTPSyntax.quoted(String(remainder))) is not allowed"))
+            return .failure(
+                ValueProblem(
+                    "a target is scheme, host and port only; \(HTTPSyntax.quoted(String(remainder))) is not allowed"))
         }
         guard !authority.contains("@") else {
             return .failure(ValueProblem("a target cannot carry user info"))

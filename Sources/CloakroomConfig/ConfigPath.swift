@@ -14,7 +14,6 @@ struct ConfigPath: Hashable, Sendable, CustomStringConvertible {
     /// The whole document.
     static let root = ConfigPath()
 
-
     /// A path made of keys only: `ConfigPath("session", "cookie", "name")`.
     init(_ keys: String...) {
         components = keys.map(Component.key)
@@ -64,9 +63,11 @@ struct ConfigPath: Hashable, Sendable, CustomStringConvertible {
     /// Keys made only of letters, digits, `_` and `-` print bare; others are quoted so a dot
     /// inside a key cannot be mistaken for nesting.
     private static func isPlainKey(_ key: String) -> Bool {
-        !key.isEmpty && key.unicodeScalars.allSatisfy { scalar in
-            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
-                || scalar == "_" || scalar == "-")
-        }
+        !key.isEmpty
+            && key.unicodeScalars.allSatisfy { scalar in
+                scalar.isASCII
+                    && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                        || scalar == "_" || scalar == "-")
+            }
     }
 }

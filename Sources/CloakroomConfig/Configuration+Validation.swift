@@ -23,7 +23,9 @@ extension Configuration {
     /// Two listeners cannot bind one address, and the admin API never shares a public one.
     /// Port 0 is skipped: each such listener gets its own free port.
     private func checkListeners(report: Report) {
-        func addressPath(_ index: Int) -> ConfigPath { ConfigPath("listen").appending(index: index).appending("address") }
+        func addressPath(_ index: Int) -> ConfigPath {
+            ConfigPath("listen").appending(index: index).appending("address")
+        }
         var firstIndex: [String: Int] = [:]
         for (index, listener) in listeners.enumerated() where listener.address.port != 0 {
             if let earlier = firstIndex[listener.address.description] {
@@ -33,8 +35,9 @@ extension Configuration {
             }
         }
         if let admin, let index = firstIndex[admin.listen.description] {
-            report("must differ from listen[\(index)]: the admin API never shares a public listener",
-                   ConfigPath("admin", "listen"), addressPath(index))
+            report(
+                "must differ from listen[\(index)]: the admin API never shares a public listener",
+                ConfigPath("admin", "listen"), addressPath(index))
         }
     }
 
@@ -44,8 +47,9 @@ extension Configuration {
         let name = ConfigPath("session", "cookie", "name")
         let secure = ConfigPath("session", "cookie", "secure")
         if cookie.sameSite == .none, cookie.secure == .never {
-            report("none requires secure to be auto or true (browsers drop SameSite=None cookies without Secure)",
-                   ConfigPath("session", "cookie", "same_site"), secure)
+            report(
+                "none requires secure to be auto or true (browsers drop SameSite=None cookies without Secure)",
+                ConfigPath("session", "cookie", "same_site"), secure)
         }
         let lowercasedName = cookie.name.lowercased()
         if lowercasedName.hasPrefix("__host-") {
@@ -65,14 +69,16 @@ extension Configuration {
 
     private func checkSession(report: Report) {
         if session.touchInterval > session.idleTimeout {
-            report("must not exceed session.idle_timeout (\(session.idleTimeout.configDescription))",
-                   ConfigPath("session", "touch_interval"), ConfigPath("session", "idle_timeout"))
+            report(
+                "must not exceed session.idle_timeout (\(session.idleTimeout.configDescription))",
+                ConfigPath("session", "touch_interval"), ConfigPath("session", "idle_timeout"))
         }
         // Without a configured key the server makes one at start, which only the memory store
         // can live with: sessions in a file or Redis would outlive the key that signs them.
-        if session.secrets.isEmpty, session.store.kindName != "memory" {
-            report("required with the file and redis stores", ConfigPath("session", "secrets"),
-                   ConfigPath("session", "store"))
+        if session.secrets.isEmpty, session.store.isDurable {
+            report(
+                "required with the file and redis stores", ConfigPath("session", "secrets"),
+                ConfigPath("session", "store"))
         }
     }
 
@@ -84,14 +90,18 @@ extension Configuration {
 
     /// Every route names a defined upstream; a path repeated later can never match.
     private func checkRoutes(report: Report) {
-        func path(_ index: Int, _ key: String) -> ConfigPath { ConfigPath("routes").appending(index: index).appending(key) }
+        func path(_ index: Int, _ key: String) -> ConfigPath {
+            ConfigPath("routes").appending(index: index).appending(key)
+        }
         var firstIndex: [String: Int] = [:]
         for (index, route) in routes.enumerated() {
             if !upstreams.isEmpty, upstreams[route.upstream] == nil {
                 report("unknown upstream \(HTTPSyntax.quoted(route.upstream))", path(index, "upstream"))
             }
             if let earlier = firstIndex[route.path] {
-                report("routes[\(earlier)] has the same path, so this route never matches", path(index, "path"), path(earlier, "path"))
+                report(
+                    "routes[\(earlier)] has the same path, so this route never matches", path(index, "path"),
+                    path(earlier, "path"))
             } else if !route.path.isEmpty {
                 firstIndex[route.path] = index
             }
@@ -100,12 +110,9 @@ extension Configuration {
 }
 
 extension StoreConfiguration {
-    /// The key that selects this store in `session.store`.
-    var kindName: String {
-        switch self {
-        case .memory: "memory"
-        case .file: "file"
-        case .redis: "redis"
-        }
+    /// Whether sessions outlive the process (file and Redis).
+    var isDurable: Bool {
+        if case .memory = self { return false }
+        return true
     }
 }

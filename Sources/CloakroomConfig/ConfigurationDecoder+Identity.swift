@@ -23,7 +23,9 @@ extension ConfigurationDecoder {
         for (header, attributeValue) in map.entries {
             var validName = checkHeaderName(header, at: attributeValue.path)
             if validName, let earlier = firstSpelling[header.lowercased()] {
-                reader.report("duplicate of \(HTTPSyntax.quoted(earlier)) (header names are case-insensitive)", at: attributeValue.path)
+                reader.report(
+                    "duplicate of \(HTTPSyntax.quoted(earlier)) (header names are case-insensitive)",
+                    at: attributeValue.path)
                 validName = false
             }
             if firstSpelling[header.lowercased()] == nil { firstSpelling[header.lowercased()] = header }
@@ -50,7 +52,9 @@ extension ConfigurationDecoder {
         let patterns = items.compactMap { item -> String? in
             guard let pattern = reader.string(item) else { return nil }
             guard HTTPSyntax.isHeaderPattern(pattern) else {
-                reader.report("\(HTTPSyntax.quoted(pattern)) is not a header name pattern (token characters and *)", at: item.path)
+                reader.report(
+                    "\(HTTPSyntax.quoted(pattern)) is not a header name pattern (token characters and *)", at: item.path
+                )
                 return nil
             }
             return pattern
@@ -62,7 +66,9 @@ extension ConfigurationDecoder {
         guard let map = reader.mapping(value, knownKeys: ["path", "users_file", "page"]) else { return nil }
         var login = LoginSettings()
         if let path = map.optional("path", reader.urlPath) { login.path = path }
-        if let file = map.optional("users_file", { reader.nullable($0, { reader.string($0) }) }) { login.usersFile = file }
+        if let file = map.optional("users_file", { reader.nullable($0, { reader.string($0) }) }) {
+            login.usersFile = file
+        }
         if let page = map.optional("page", { reader.nullable($0, reader.redirectTarget) }) { login.page = page }
         return login
     }

@@ -29,7 +29,9 @@ extension ConfigurationDecoder {
         var upstreams: [String: Upstream] = [:]
         for (name, definition) in map.entries {
             if !Self.isUpstreamName(name) {
-                reader.report("\(HTTPSyntax.quoted(name)) is not a valid upstream name (letters, digits, _ and - only)", at: definition.path)
+                reader.report(
+                    "\(HTTPSyntax.quoted(name)) is not a valid upstream name (letters, digits, _ and - only)",
+                    at: definition.path)
             }
             // Kept even when broken, so routes naming it are not also reported as unknown.
             upstreams[name] = upstream(definition) ?? Upstream(kind: .targets([]))
@@ -38,12 +40,13 @@ extension ConfigurationDecoder {
     }
 
     static func isUpstreamName(_ name: String) -> Bool {
-        !name.isEmpty && name.unicodeScalars.allSatisfy { scalar in
-            switch scalar {
-            case "a"..."z", "A"..."Z", "0"..."9", "_", "-": true
-            default: false
+        !name.isEmpty
+            && name.unicodeScalars.allSatisfy { scalar in
+                switch scalar {
+                case "a"..."z", "A"..."Z", "0"..."9", "_", "-": true
+                default: false
+                }
             }
-        }
     }
 
     private func upstream(_ value: YAMLValue) -> Upstream? {
@@ -69,7 +72,9 @@ extension ConfigurationDecoder {
         if let timeout = map.optional("connect_timeout", reader.duration) { upstream.connectTimeout = timeout }
         if let timeout = map.optional("response_timeout", reader.duration) { upstream.responseTimeout = timeout }
         if let timeout = map.optional("idle_timeout", reader.duration) { upstream.idleTimeout = timeout }
-        if let limit = map.optional("max_connections", { reader.integer($0, atLeast: 1) }) { upstream.maxConnections = limit }
+        if let limit = map.optional("max_connections", { reader.integer($0, atLeast: 1) }) {
+            upstream.maxConnections = limit
+        }
         return kind == nil ? nil : upstream
     }
 

@@ -23,7 +23,9 @@ extension ConfigurationDecoder {
         var cookie = CookieSettings()
         if let name = map.optional("name", cookieName) { cookie.name = name }
         if let secure = map.optional("secure", cookieSecure) { cookie.secure = secure }
-        if let sameSite = map.optional("same_site", { reader.choice($0, among: [CookieSettings.SameSite.strict, .lax, .none]) }) {
+        if let sameSite = map.optional(
+            "same_site", { reader.choice($0, among: [CookieSettings.SameSite.strict, .lax, .none]) })
+        {
             cookie.sameSite = sameSite
         }
         if let domain = map.optional("domain", { reader.nullable($0, cookieDomain) }) { cookie.domain = domain }
@@ -63,7 +65,8 @@ extension ConfigurationDecoder {
             }
         }
         guard isHostName, domain.contains(where: { $0 != "." }) else {
-            reader.report("\(HTTPSyntax.quoted(domain)) is not a domain name (use null for a host-only cookie)", at: value.path)
+            reader.report(
+                "\(HTTPSyntax.quoted(domain)) is not a domain name (use null for a host-only cookie)", at: value.path)
             return nil
         }
         return domain
@@ -100,7 +103,9 @@ extension ConfigurationDecoder {
         case "memory":
             guard let map = reader.mapping(settings, knownKeys: ["max_sessions"]) else { return nil }
             var memory = MemoryStoreSettings()
-            if let limit = map.optional("max_sessions", { reader.integer($0, atLeast: 1) }) { memory.maxSessions = limit }
+            if let limit = map.optional("max_sessions", { reader.integer($0, atLeast: 1) }) {
+                memory.maxSessions = limit
+            }
             return .memory(memory)
         case "file":
             guard let map = reader.mapping(settings, knownKeys: ["path"]) else { return nil }
@@ -109,7 +114,9 @@ extension ConfigurationDecoder {
             guard let map = reader.mapping(settings, knownKeys: ["url", "key_prefix"]) else { return nil }
             var redis = RedisStoreSettings()
             if let url = map.optional("url", redisURL) { redis.url = url }
-            if let prefix = map.optional("key_prefix", { reader.string($0, allowEmpty: true) }) { redis.keyPrefix = prefix }
+            if let prefix = map.optional("key_prefix", { reader.string($0, allowEmpty: true) }) {
+                redis.keyPrefix = prefix
+            }
             return .redis(redis)
         }
     }

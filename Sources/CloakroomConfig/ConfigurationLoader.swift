@@ -19,7 +19,8 @@ public enum ConfigurationLoader {
     }
 
     /// Parses and validates configuration text.
-    public static func parse(_ yaml: String, environment: [String: String]) throws(ConfigurationError) -> Configuration {
+    public static func parse(_ yaml: String, environment: [String: String]) throws(ConfigurationError) -> Configuration
+    {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -58,8 +59,8 @@ public enum ConfigurationLoader {
         guard let error = error as? YamlError else { return "invalid YAML: \(error)" }
         switch error {
         case .scanner(let context, let problem, let mark, _),
-             .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
+            .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
             let contextText = context.map { " (\($0.text) at line \($0.mark.line), column \($0.mark.column))" } ?? ""
             return "invalid YAML at line \(mark.line), column \(mark.column): \(problem)\(contextText)"
         case .reader(let problem, _, _, _):

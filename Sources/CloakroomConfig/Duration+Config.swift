@@ -60,7 +60,7 @@ enum DurationSyntax {
             guard unitStart > digitsStart, index > unitStart else { return nil }
             let symbol = String(decoding: bytes[unitStart..<index], as: UTF8.self)
             guard let unitIndex = units.firstIndex(where: { $0.symbol == symbol }),
-                  unitIndex >= nextAllowedUnit
+                unitIndex >= nextAllowedUnit
             else { return nil }
             nextAllowedUnit = unitIndex + 1
             let (part, overflowA) = number.multipliedReportingOverflow(by: units[unitIndex].milliseconds)

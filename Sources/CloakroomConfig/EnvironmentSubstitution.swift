@@ -69,7 +69,7 @@ enum EnvironmentSubstitution {
     /// POSIX shell variable names: a letter or `_`, then letters, digits and `_`.
     static func isVariableName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, first.isASCII,
-              first == "_" || first.properties.isAlphabetic
+            first == "_" || first.properties.isAlphabetic
         else { return false }
         return name.unicodeScalars.allSatisfy {
             $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0))

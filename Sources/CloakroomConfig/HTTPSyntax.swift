@@ -51,7 +51,7 @@ enum HTTPSyntax {
         }
         if text.hasPrefix("/") { return nil }
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(),
-              scheme == "http" || scheme == "https", let host = url.host, !host.isEmpty
+            scheme == "http" || scheme == "https", let host = url.host, !host.isEmpty
         else { return ValueProblem(expectation) }
         return nil
     }

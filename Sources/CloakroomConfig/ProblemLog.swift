@@ -1,10 +1,11 @@
-import Yams
-
 /// Problems found so far, and where in the file each key path was seen so they can be reported
 /// in file order whichever pass found them.
 struct ProblemLog {
+    /// A 1-based line and column, as YAML marks count them.
+    typealias Position = (line: Int, column: Int)
+
     private var entries: [(path: ConfigPath, message: String)] = []
-    private var positions: [ConfigPath: Mark] = [:]
+    private var positions: [ConfigPath: Position] = [:]
 
     var isEmpty: Bool { entries.isEmpty }
 
@@ -13,9 +14,9 @@ struct ProblemLog {
     }
 
     /// Remembers where `path` appears; the first sighting wins.
-    mutating func note(_ mark: Mark?, for path: ConfigPath) {
-        guard let mark, positions[path] == nil else { return }
-        positions[path] = mark
+    mutating func note(_ position: Position?, for path: ConfigPath) {
+        guard let position, positions[path] == nil else { return }
+        positions[path] = position
     }
 
     /// Whether any problem was reported at `path`, beneath it, or at one of its ancestors (a
@@ -37,10 +38,10 @@ struct ProblemLog {
             .map { ConfigurationProblem(path: $0.entry.path.description, message: $0.entry.message) }
     }
 
-    private func position(of path: ConfigPath) -> (line: Int, column: Int) {
+    private func position(of path: ConfigPath) -> Position {
         var candidate = path
         while true {
-            if let mark = positions[candidate] { return (mark.line, mark.column) }
+            if let position = positions[candidate] { return position }
             if candidate.components.isEmpty { return (0, 0) }
             candidate = candidate.parent
         }

@@ -21,7 +21,9 @@ extension YAMLReader {
 
     func integer(_ value: YAMLValue, atLeast minimum: Int) -> Int? {
         guard let text = scalarText(value, expecting: "an integer") else { return nil }
-        guard let number = Int(text) else {
+        // YAML allows `_` between digits (`1_000_000`).
+        let digits = text.hasPrefix("_") || text.hasSuffix("_") ? text : text.filter { $0 != "_" }
+        guard let number = Int(digits) else {
             report("expected an integer, got \(HTTPSyntax.quoted(text))", at: value.path)
             return nil
         }
@@ -57,7 +59,8 @@ extension YAMLReader {
             return nil
         }
         guard bytes >= minimum else {
-            let message = minimum <= 1 ? "must be greater than 0" : "must be at least \(ByteSize.describe(minimum)), got \(text)"
+            let message =
+                minimum <= 1 ? "must be greater than 0" : "must be at least \(ByteSize.describe(minimum)), got \(text)"
             report(message, at: value.path)
             return nil
         }

@@ -71,7 +71,7 @@ final class YAMLReader {
     }
 
     func root(_ node: Node) -> YAMLValue {
-        log.note(node.mark, for: .root)
+        log.note(node.mark.map { ($0.line, $0.column) }, for: .root)
         return YAMLValue(node: node, path: .root)
     }
 
@@ -87,12 +87,14 @@ final class YAMLReader {
         var entries: [(key: String, value: YAMLValue)] = []
         for (keyNode, valueNode) in mapping {
             guard case .scalar(let keyScalar) = keyNode else {
-                report("keys must be plain strings, found \(YAMLValue(node: keyNode, path: value.path).shape)", at: value.path)
+                report(
+                    "keys must be plain strings, found \(YAMLValue(node: keyNode, path: value.path).shape)",
+                    at: value.path)
                 continue
             }
             let key = keyScalar.string
             let path = value.path.appending(key)
-            log.note(keyScalar.mark, for: path)
+            log.note(keyScalar.mark.map { ($0.line, $0.column) }, for: path)
             if let knownKeys, !knownKeys.contains(key) {
                 report(unknownKeyMessage(key, knownKeys: knownKeys), at: path)
                 continue
@@ -111,7 +113,7 @@ final class YAMLReader {
         }
         return sequence.enumerated().map { index, node in
             let path = value.path.appending(index: index)
-            log.note(node.mark, for: path)
+            log.note(node.mark.map { ($0.line, $0.column) }, for: path)
             return YAMLValue(node: node, path: path)
         }
     }
@@ -135,7 +137,7 @@ final class YAMLReader {
     private func unknownKeyMessage(_ key: String, knownKeys: [String]) -> String {
         let scored = knownKeys.map { (key: $0, distance: key.lowercased().editDistance(to: $0)) }
         guard let best = scored.min(by: { $0.distance < $1.distance }),
-              best.distance <= max(2, best.key.count / 3)
+            best.distance <= max(2, best.key.count / 3)
         else { return "unknown key" }
         return "unknown key (did you mean \"\(best.key)\"?)"
     }

@@ -11,7 +11,8 @@ struct ConfigurationDecoderAdminTests {
     }
 
     @Test func adminReadsListenAndToken() throws {
-        let configuration = try #require(load(minimal(adding: "admin: { listen: \"[::1]:9901\", token: \"\(token)\" }\n")))
+        let configuration = try #require(
+            load(minimal(adding: "admin: { listen: \"[::1]:9901\", token: \"\(token)\" }\n")))
         #expect(configuration.admin == AdminSettings(listen: SocketAddressSpec(host: "::1", port: 9901), token: token))
     }
 
@@ -21,28 +22,33 @@ struct ConfigurationDecoderAdminTests {
     }
 
     @Test func tokenNeeds32Bytes() {
-        expectSingleProblem(minimal(adding: "admin: { listen: \"127.0.0.1:9901\", token: short }\n"),
-                            at: "admin.token", "must be at least 32 bytes, got 5", exact: true)
+        expectSingleProblem(
+            minimal(adding: "admin: { listen: \"127.0.0.1:9901\", token: short }\n"),
+            at: "admin.token", "must be at least 32 bytes, got 5", exact: true)
     }
 
     @Test func tokenMustFitInAHeader() {
         let spaced = String(repeating: "a b ", count: 10)
-        expectSingleProblem(minimal(adding: "admin: { listen: \"127.0.0.1:9901\", token: \"\(spaced)\" }\n"),
-                            at: "admin.token", "visible ASCII")
+        expectSingleProblem(
+            minimal(adding: "admin: { listen: \"127.0.0.1:9901\", token: \"\(spaced)\" }\n"),
+            at: "admin.token", "visible ASCII")
     }
 
     @Test func tokenFromAnUnsetVariable() {
-        expectSingleProblem(minimal(adding: "admin: { listen: \"127.0.0.1:9901\", token: \"${CLOAKROOM_ADMIN_TOKEN}\" }\n"),
-                            at: "admin.token", "environment variable CLOAKROOM_ADMIN_TOKEN is not set", exact: true)
+        expectSingleProblem(
+            minimal(adding: "admin: { listen: \"127.0.0.1:9901\", token: \"${CLOAKROOM_ADMIN_TOKEN}\" }\n"),
+            at: "admin.token", "environment variable CLOAKROOM_ADMIN_TOKEN is not set", exact: true)
     }
 
     @Test func listenMustBeAnAddress() {
-        expectSingleProblem(minimal(adding: "admin: { listen: \"9901\", token: \"\(token)\" }\n"),
-                            at: "admin.listen", "expected host:port")
+        expectSingleProblem(
+            minimal(adding: "admin: { listen: \"9901\", token: \"\(token)\" }\n"),
+            at: "admin.listen", "expected host:port")
     }
 
     @Test func adminNeverSharesAPublicListener() {
-        expectSingleProblem(minimal(adding: "admin: { listen: \"127.0.0.1:8080\", token: \"\(token)\" }\n"),
-                            at: "admin.listen", "must differ from listen[0]")
+        expectSingleProblem(
+            minimal(adding: "admin: { listen: \"127.0.0.1:8080\", token: \"\(token)\" }\n"),
+            at: "admin.listen", "must differ from listen[0]")
     }
 }

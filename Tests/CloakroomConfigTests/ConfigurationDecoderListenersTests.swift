@@ -20,7 +20,8 @@ struct ConfigurationDecoderListenersTests {
     }
 
     @Test func listenMustBeAList() {
-        expectSingleProblem("listen: \"127.0.0.1:8080\"\n" + rest, at: "listen", "expected a list, got \"127.0.0.1:8080\"")
+        expectSingleProblem(
+            "listen: \"127.0.0.1:8080\"\n" + rest, at: "listen", "expected a list, got \"127.0.0.1:8080\"")
     }
 
     @Test func addressIsRequired() {
@@ -37,7 +38,10 @@ struct ConfigurationDecoderListenersTests {
 
     @Test func ipv6AndPortZeroAreAccepted() throws {
         let configuration = try #require(load("listen: [{ address: \"[::]:0\" }, { address: \"[::]:0\" }]\n" + rest))
-        #expect(configuration.listeners.map(\.address) == [SocketAddressSpec(host: "::", port: 0), SocketAddressSpec(host: "::", port: 0)])
+        #expect(
+            configuration.listeners.map(\.address) == [
+                SocketAddressSpec(host: "::", port: 0), SocketAddressSpec(host: "::", port: 0),
+            ])
     }
 
     @Test func duplicateListenAddressesAreRejected() {
@@ -59,7 +63,8 @@ struct ConfigurationDecoderListenersTests {
                 tls: { certificate: certs/missing.crt, private_key: "\(privateKey)" }
 
             """ + rest
-        expectSingleProblem(yaml, at: "listen[0].tls.certificate", "file \"certs/missing.crt\" does not exist", exact: true)
+        expectSingleProblem(
+            yaml, at: "listen[0].tls.certificate", "file \"certs/missing.crt\" does not exist", exact: true)
     }
 
     @Test func tlsNullMeansPlainHTTP() throws {
@@ -68,10 +73,11 @@ struct ConfigurationDecoderListenersTests {
     }
 
     @Test func clientSectionReadsEveryKey() throws {
-        let yaml = minimal(adding: """
-            client: { header_timeout: 250ms, idle_timeout: 1h30m, max_header_bytes: 8KiB, max_body_bytes: 512 }
+        let yaml = minimal(
+            adding: """
+                client: { header_timeout: 250ms, idle_timeout: 1h30m, max_header_bytes: 8KiB, max_body_bytes: 512 }
 
-            """)
+                """)
         let client = try #require(load(yaml)).client
         #expect(client.headerTimeout == .milliseconds(250))
         #expect(client.idleTimeout == .seconds(5400))

@@ -145,11 +145,12 @@ struct ConfigurationLoaderTests {
         var logout = LogoutSettings()
         logout.path = "/auth/logout"
         logout.redirect = "/bye"
-        var api = Upstream(kind: .targets([
-            UpstreamTarget(host: "10.0.0.1", port: 9000),
-            UpstreamTarget(host: "backend.internal", port: 80),
-            UpstreamTarget(host: "::1", port: 9001),
-        ]))
+        var api = Upstream(
+            kind: .targets([
+                UpstreamTarget(host: "10.0.0.1", port: 9000),
+                UpstreamTarget(host: "backend.internal", port: 80),
+                UpstreamTarget(host: "::1", port: 9001),
+            ]))
         api.connectTimeout = .milliseconds(500)
         api.responseTimeout = .seconds(60)
         api.idleTimeout = .seconds(90)
@@ -192,10 +193,11 @@ struct ConfigurationLoaderTests {
 
             """
         let found = problems(in: yaml)
-        #expect(found.map(\.path) == [
-            "listen[0].address", "client.header_timeout", "client.max_body_bytes", "session.secrets[0]",
-            "routes[0].upstream", "upstreams.api.targets[0]",
-        ])
+        #expect(
+            found.map(\.path) == [
+                "listen[0].address", "client.header_timeout", "client.max_body_bytes", "session.secrets[0]",
+                "routes[0].upstream", "upstreams.api.targets[0]",
+            ])
         #expect(found.map(\.description).contains("client.max_body_bytes: expected a size like 10MiB, got \"lots\""))
         #expect(found.map(\.description).contains("routes[0].upstream: unknown upstream \"apii\""))
     }
@@ -286,10 +288,11 @@ struct ConfigurationLoaderTests {
         #expect(configuration.listeners == [Listener(address: SocketAddressSpec(host: "127.0.0.1", port: 8080))])
         #expect(configuration.session.secrets.isEmpty)
         #expect(configuration.session.store == .memory(MemoryStoreSettings()))
-        #expect(configuration.routes == [
-            Route(path: "/public/", upstream: "api", auth: .none),
-            Route(path: "/", upstream: "api", auth: .required),
-        ])
+        #expect(
+            configuration.routes == [
+                Route(path: "/public/", upstream: "api", auth: .none),
+                Route(path: "/", upstream: "api", auth: .required),
+            ])
         #expect(configuration.upstreams["api"]?.kind == .targets([UpstreamTarget(host: "127.0.0.1", port: 9000)]))
         #expect(configuration.admin == nil)
         // It writes out every default, so it must equal the defaults it documents.

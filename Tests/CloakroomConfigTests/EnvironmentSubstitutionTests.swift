@@ -15,7 +15,8 @@ struct EnvironmentSubstitutionTests {
     }
 
     @Test func doubleDollarEscapesAndLoneDollarStays() {
-        #expect(EnvironmentSubstitution.substitute("$${X} costs $5 $", environment: [:]) == .substituted("${X} costs $5 $"))
+        #expect(
+            EnvironmentSubstitution.substitute("$${X} costs $5 $", environment: [:]) == .substituted("${X} costs $5 $"))
     }
 
     @Test func emptyValueIsSubstituted() {
@@ -33,18 +34,20 @@ struct EnvironmentSubstitutionTests {
     }
 
     @Test func substitutedValueIsNotSubstitutedAgain() {
-        #expect(EnvironmentSubstitution.substitute("${A}", environment: ["A": "${B}", "B": "x"]) == .substituted("${B}"))
+        #expect(
+            EnvironmentSubstitution.substitute("${A}", environment: ["A": "${B}", "B": "x"]) == .substituted("${B}"))
     }
 
     @Test func loaderSubstitutesIntoTypedValues() throws {
-        let yaml = minimal(adding: """
-            client:
-              header_timeout: "${TIMEOUT}"
-              max_body_bytes: ${BODY}
-            session:
-              secrets: ["${SECRET}"]
+        let yaml = minimal(
+            adding: """
+                client:
+                  header_timeout: "${TIMEOUT}"
+                  max_body_bytes: ${BODY}
+                session:
+                  secrets: ["${SECRET}"]
 
-            """)
+                """)
         let secret = String(repeating: "s", count: 32)
         let configuration = try #require(load(yaml, environment: ["TIMEOUT": "5s", "BODY": "1MiB", "SECRET": secret]))
         #expect(configuration.client.headerTimeout == .seconds(5))
@@ -67,7 +70,8 @@ struct EnvironmentSubstitutionTests {
     }
 
     @Test func keysAreNotSubstituted() {
-        expectSingleProblem(minimal(adding: "client:\n  ${KEY}: 5s\n"), at: "client[\"${KEY}\"]", "unknown key",
-                            environment: ["KEY": "idle_timeout"])
+        expectSingleProblem(
+            minimal(adding: "client:\n  ${KEY}: 5s\n"), at: "client[\"${KEY}\"]", "unknown key",
+            environment: ["KEY": "idle_timeout"])
     }
 }

@@ -36,11 +36,12 @@ func problems(
 }
 
 /// Expects `yaml` to fail with exactly one problem, at `path`, whose message contains
-/// `message` (or equals it when `exact`).
+/// `message` (or equals it when `exact`). `message` must not be empty.
 func expectSingleProblem(
     _ yaml: String, at path: String, _ message: String, exact: Bool = false,
     environment: [String: String] = [:], sourceLocation: SourceLocation = #_sourceLocation
 ) {
+    precondition(!message.isEmpty, "say what the message must contain")
     let found = problems(in: yaml, environment: environment, sourceLocation: sourceLocation)
     #expect(found.map(\.path) == [path], "\(found)", sourceLocation: sourceLocation)
     guard let first = found.first else { return }

@@ -57,17 +57,21 @@ extension Fixture {
 
     func listOldestFirstWithoutExpired() async throws {
         let t0 = clock.now()
+        let (eve, _) = try await create("eve")  // revoked below, so a store may reuse her space
         try await create("dave")  // will have expired by the time we list
         clock.advance(by: .minutes(10))
         let alice1 = try await create("alice", ["n": 1]).session
         clock.advance(by: .minutes(1))
         let bob = try await create("bob").session
+        _ = try await store.revoke(key: eve)
         clock.advance(by: .minutes(1))
         let alice2 = try await create("alice", ["n": 2]).session
-        clock.advance(by: .minutes(19))  // t0 + 31 min: dave is past his idle deadline
+        clock.advance(by: .minutes(1))
+        let frank = try await create("frank").session
+        clock.advance(by: .minutes(18))  // t0 + 31 min: dave is past his idle deadline
 
         let everyone = try await store.sessions(subject: nil)
-        #expect(everyone.map(\.handle) == [alice1.handle, bob.handle, alice2.handle])
+        #expect(everyone.map(\.handle) == [alice1.handle, bob.handle, alice2.handle, frank.handle])
         #expect(everyone.first == alice1)
         #expect(try await handles("alice") == [alice1.handle, alice2.handle])
         #expect(try await store.sessions(subject: "alice").last?.attributes == ["sub": "alice", "n": 2])
@@ -95,7 +99,7 @@ extension Fixture {
     func subjectImmutable() async throws {
         let original: JSONObject = ["sub": "alice", "role": "user"]
         let key = Self.newKey()
-        try await store.create(key: key, attributes: original)
+        _ = try await store.create(key: key, attributes: original)
         let patches: [JSONValue] = [["sub": "mallory"], ["sub": .null], ["sub": 7], ["sub": "mallory", "role": "admin"], ["sub": ""]]
         for patch in patches {
             await expectInvalidPatch { _ = try await store.update(key: key, patch: patch) }
@@ -108,7 +112,7 @@ extension Fixture {
     func nonObjectPatchRejected() async throws {
         let original: JSONObject = ["sub": "alice", "role": "user"]
         let key = Self.newKey()
-        try await store.create(key: key, attributes: original)
+        _ = try await store.create(key: key, attributes: original)
         let patches: [JSONValue] = [.null, "role", 1, true, ["role", "admin"]]
         for patch in patches {
             await expectInvalidPatch { _ = try await store.update(key: key, patch: patch) }

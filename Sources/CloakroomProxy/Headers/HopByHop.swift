@@ -8,7 +8,7 @@ public enum HopByHop {
         "proxy-authenticate", "proxy-authorization",
     ]
 
-    /// Removes hop-by-hop fields. Returns whether any were present (the common case is none).
+    /// Removes hop-by-hop fields and those named in `Connection`.
     public static func remove(from fields: inout HTTPFields) {
         var extra: Set<String> = []
         for value in fields[values: .connection] {

@@ -37,10 +37,15 @@ public struct IdentityHeaders: Sendable {
         }, as: UTF8.self)
     }
 
+    /// A field name folded for comparison: lower case (already canonical), `_` as `-`.
+    static func folded(_ name: HTTPField.Name) -> String {
+        let canonical = name.canonicalName
+        return canonical.utf8.contains(UInt8(ascii: "_")) ? fold(canonical) : canonical
+    }
+
     /// Whether a client header with this name must be removed.
     public func isStripped(_ name: HTTPField.Name) -> Bool {
-        var folded = name.canonicalName  // already lower case
-        if folded.utf8.contains(UInt8(ascii: "_")) { folded = Self.fold(folded) }
+        let folded = Self.folded(name)
         if strippedNames.contains(folded) { return true }
         for pattern in strippedPatterns where pattern.matches(folded) { return true }
         return false

@@ -66,7 +66,7 @@ public final class ProxyPolicy: Sendable {
         return .success(
             Exchange(
                 requestID: requestID, endpoint: endpoint, route: route, presentedID: presented, session: nil,
-                method: request.method, acceptsHTML: accept?.contains("text/html") ?? false,
+                method: request.method, acceptsHTML: accept.map(Self.acceptsHTML) ?? false,
                 target: normalizedTarget, client: client))
     }
 
@@ -108,20 +108,25 @@ public final class ProxyPolicy: Sendable {
     public func prepareUpstreamRequest(_ request: inout HTTPRequest, exchange: Exchange) {
         HopByHop.remove(from: &request.headerFields)
         request.headerFields.removeAll { field in
-            let name = field.name
-            return name == .xForwardedFor || name == .xForwardedProto || name == .xForwardedHost
-                || name == .forwarded || name == .xRequestID || name == .expect || identity.isStripped(name)
+            Self.replacedOnForward.contains(IdentityHeaders.folded(field.name)) || identity.isStripped(field.name)
         }
         if let session = exchange.session {
             identity.inject(session.attributes, into: &request.headerFields)
         }
         request.headerFields.append(HTTPField(name: .xForwardedFor, value: exchange.client.address))
         request.headerFields.append(HTTPField(name: .xForwardedProto, value: exchange.client.isSecure ? "https" : "http"))
-        if let host = request.authority {
+        if let host = request.authority, !host.isEmpty {
             request.headerFields.append(HTTPField(name: .xForwardedHost, value: host))
         }
         request.headerFields.append(HTTPField(name: .xRequestID, value: exchange.requestID))
     }
+
+    /// Client headers the proxy sets itself, compared folded (lower case, `_` as `-`) so the
+    /// underscore spellings CGI-style backends merge with them are removed too.
+    static let replacedOnForward: Set<String> = [
+        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "forwarded", "x-real-ip",
+        "x-request-id", "expect",
+    ]
 
     // MARK: Phase 5: response filter
 
@@ -169,7 +174,9 @@ public final class ProxyPolicy: Sendable {
                 logger.error("backend control header rejected", metadata: ["request_id": "\(exchange.requestID)", "error": "\(error)"])
             } catch {
                 logger.error("session store failed applying control header", metadata: ["request_id": "\(exchange.requestID)", "error": "\(error)"])
-                if case .login = effect { return .failure(ProxyError(.storeUnavailable, "\(error)")) }
+                // The session change the backend asked for did not happen: never let the response
+                // pretend it did (a logout that left the session alive, a login without a session).
+                return .failure(ProxyError(.storeUnavailable, "\(error)"))
             }
         }
         return .success(setCookies)
@@ -193,6 +200,17 @@ public final class ProxyPolicy: Sendable {
         response.head.headerFields.append(
             HTTPField(name: .setCookie, value: cookies.expireCookie(secureTransport: exchange.client.isSecure)))
         return response
+    }
+
+    /// Whether an `Accept` value lists `text/html` (any case) with a non-zero quality.
+    static func acceptsHTML(_ accept: String) -> Bool {
+        for range in accept.lowercased().split(separator: ",") {
+            let parts = range.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.first == "text/html" else { continue }
+            let quality = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
+            return quality > 0
+        }
+        return false
     }
 
     static func percentEncodeQueryValue(_ text: String) -> String {

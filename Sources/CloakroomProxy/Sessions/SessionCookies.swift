@@ -48,7 +48,8 @@ public struct SessionCookies: Sendable {
         var kept: [Substring] = []
         for value in fields[values: .cookie] {
             for pair in value.split(separator: ";") {
-                let trimmed = pair.drop(while: { $0 == " " || $0 == "\t" })
+                var trimmed = pair.drop(while: { $0 == " " || $0 == "\t" })
+                while let last = trimmed.last, last == " " || last == "\t" { trimmed = trimmed.dropLast() }
                 if let eq = trimmed.firstIndex(of: "="), trimmed[..<eq] == name {
                     sawOurs = true
                     if found == nil { found = codec.decode(trimmed[trimmed.index(after: eq)...]) }

@@ -103,15 +103,24 @@ public final class ProxyServer: Service, Sendable {
     /// Stops accepting, lets in-flight requests finish (idle keep-alive connections close at
     /// once), then releases the event loops.
     public func shutdown() async {
-        let (quiescing, sweeper) = state.withLock { ($0.quiescing, $0.sweeper) }
-        sweeper?.cancel()
-        if let quiescing {
-            let promise = group.next().makePromise(of: Void.self)
-            quiescing.initiateShutdown(promise: promise)
-            try? await promise.futureResult.get()
-        }
+        await quiesce()
         runtime.upstreams.closeIdle()
         try? await group.shutdownGracefully()
+    }
+
+    /// Stops the listeners and waits until every client connection has finished its request
+    /// and closed. The quiescing helper is released here, while the event loops still run: its
+    /// deinit completes a promise on them.
+    private func quiesce() async {
+        let quiescing = state.withLock { state -> ServerQuiescingHelper? in
+            state.sweeper?.cancel()
+            defer { state.quiescing = nil }
+            return state.quiescing
+        }
+        guard let quiescing else { return }
+        let promise = group.next().makePromise(of: Void.self)
+        quiescing.initiateShutdown(promise: promise)
+        try? await promise.futureResult.get()
     }
 
     public func run() async throws {

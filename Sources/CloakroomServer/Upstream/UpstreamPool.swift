@@ -24,31 +24,39 @@ final class UpstreamPool: @unchecked Sendable {
         self.idle = targets.targets.map { _ in [] }
     }
 
-    /// A connection for one exchange: an idle pooled one if any (`reused` true), else a new one.
-    /// Fails with ``UpstreamPoolError`` when no target accepts a connection in time.
+    /// A connection for one exchange to the next target in round-robin order: an idle pooled
+    /// connection to it if there is one (`reused` true), else a new one. A target that refuses
+    /// is skipped for the next. Fails with the last connect error, or ``UpstreamPoolError``.
     func acquire(fresh: Bool = false) -> EventLoopFuture<(connection: UpstreamConnection, reused: Bool)> {
         eventLoop.preconditionInEventLoop()
-        let order = targets.order()
-        if !fresh {
-            for index in order {
-                while let connection = idle[index].popLast() {
-                    connection.idleTimer?.cancel()
-                    connection.idleTimer = nil
-                    if !connection.isClosed { return eventLoop.makeSucceededFuture((connection, true)) }
-                }
-            }
-        }
-        return connect(order: order[...], lastError: nil).map { ($0, false) }
+        return next(order: targets.order()[...], fresh: fresh, lastError: nil)
     }
 
-    private func connect(order: ArraySlice<Int>, lastError: (any Error)?) -> EventLoopFuture<UpstreamConnection> {
+    private func next(
+        order: ArraySlice<Int>, fresh: Bool, lastError: (any Error)?
+    ) -> EventLoopFuture<(connection: UpstreamConnection, reused: Bool)> {
         guard let index = order.first else {
             return eventLoop.makeFailedFuture(lastError ?? UpstreamPoolError.noTarget)
         }
+        if !fresh {
+            while let connection = idle[index].popLast() {
+                connection.idleTimer?.cancel()
+                connection.idleTimer = nil
+                if !connection.isClosed { return eventLoop.makeSucceededFuture((connection, true)) }
+            }
+        }
+        return connect(index, waitIfFull: order.count == 1)
+            .map { ($0, false) }
+            .flatMapError { error in
+                if error is UpstreamPoolError { return self.eventLoop.makeFailedFuture(error) }
+                return self.next(order: order.dropFirst(), fresh: fresh, lastError: error)
+            }
+    }
+
+    private func connect(_ index: Int, waitIfFull: Bool) -> EventLoopFuture<UpstreamConnection> {
         guard targets.reserve(index) else {
-            // This target is at max_connections: try the next, else wait for a release.
-            if order.count > 1 { return connect(order: order.dropFirst(), lastError: lastError) }
-            return waitForConnection()
+            // This target is at max_connections: wait for a release when it is the last choice.
+            return waitIfFull ? waitForConnection() : eventLoop.makeFailedFuture(TargetFull())
         }
         let target = targets.targets[index]
         let settings = targets.settings
@@ -69,10 +77,10 @@ final class UpstreamPool: @unchecked Sendable {
                 self.targets.markHealthy(index)
                 return connection
             }
-            .flatMapError { error in
+            .flatMapErrorThrowing { error in
                 self.targets.releaseSlot(index)
                 self.targets.markFailed(index)
-                return self.connect(order: order.dropFirst(), lastError: error)
+                throw error
             }
     }
 
@@ -114,7 +122,7 @@ final class UpstreamPool: @unchecked Sendable {
         if !waiters.isEmpty {
             let waiter = waiters.removeFirst()
             waiter.timeout.cancel()
-            connect(order: targets.order()[...], lastError: nil).cascade(to: waiter.promise)
+            next(order: targets.order()[...], fresh: true, lastError: nil).map(\.connection).cascade(to: waiter.promise)
         }
     }
 
@@ -124,6 +132,9 @@ final class UpstreamPool: @unchecked Sendable {
         idle = idle.map { _ in [] }
     }
 }
+
+/// A target at `max_connections` while others remain to try.
+struct TargetFull: Error {}
 
 enum UpstreamPoolError: Error, CustomStringConvertible {
     case noTarget

@@ -1,0 +1,109 @@
+import Testing
+
+@testable import CloakroomConfig
+
+/// `identity`, `login` and `logout`.
+@Suite("Decoding identity, login and logout")
+struct ConfigurationDecoderIdentityTests {
+    @Test func headersKeepFileOrder() throws {
+        let yaml = minimal(adding: "identity:\n  headers:\n    X-Z: z\n    X-A: a\n    X-M: m\n")
+        let identity = try #require(load(yaml)).identity
+        #expect(
+            identity.headers == [
+                HeaderMapping(header: "X-Z", attribute: "z"), HeaderMapping(header: "X-A", attribute: "a"),
+                HeaderMapping(header: "X-M", attribute: "m"),
+            ])
+        #expect(identity.strip == ["X-User-*"])
+    }
+
+    @Test func explicitlyEmptyMeansNone() throws {
+        let identity = try #require(load(minimal(adding: "identity: { headers: {}, strip: [] }\n"))).identity
+        #expect(identity.headers.isEmpty)
+        #expect(identity.strip.isEmpty)
+    }
+
+    @Test func headerNamesMustBeTokens() {
+        expectSingleProblem(
+            minimal(adding: "identity: { headers: { \"X User\": sub } }\n"),
+            at: "identity.headers[\"X User\"]", "\"X User\" is not a valid header name", exact: true)
+    }
+
+    @Test func duplicateHeadersDifferingOnlyInCase() {
+        expectSingleProblem(
+            minimal(adding: "identity:\n  headers:\n    X-User-Id: sub\n    x-user-id: id\n"),
+            at: "identity.headers.x-user-id", "duplicate of \"X-User-Id\"")
+    }
+
+    @Test func framingHeadersCannotCarryIdentity() {
+        expectSingleProblem(
+            minimal(adding: "identity: { headers: { Content-Length: sub } }\n"),
+            at: "identity.headers.Content-Length", "message framing")
+    }
+
+    @Test func attributesAreNonEmptyStrings() {
+        expectSingleProblem(
+            minimal(adding: "identity: { headers: { X-Id: \"\" } }\n"), at: "identity.headers.X-Id", "must not be empty"
+        )
+        expectSingleProblem(
+            minimal(adding: "identity: { headers: { X-Id: [sub] } }\n"), at: "identity.headers.X-Id",
+            "expected a string, got a list", exact: true)
+    }
+
+    @Test func stripPatternsAreTokensWithWildcards() {
+        expectSingleProblem(
+            minimal(adding: "identity: { strip: [\"X-Ok-*\", \"X Bad*\"] }\n"), at: "identity.strip[1]",
+            "is not a header name pattern")
+    }
+
+    @Test func loginAndLogoutReadEveryKey() throws {
+        let yaml = minimal(
+            adding: """
+                login: { path: /signin, users_file: /etc/cloakroom/users.json, page: /signin }
+                logout: { path: /signout, redirect: "https://example.com/bye" }
+
+                """)
+        let configuration = try #require(load(yaml))
+        #expect(configuration.login.path == "/signin")
+        #expect(configuration.login.usersFile == "/etc/cloakroom/users.json")
+        #expect(configuration.login.page == "/signin")
+        #expect(configuration.logout.path == "/signout")
+        #expect(configuration.logout.redirect == "https://example.com/bye")
+    }
+
+    @Test func nullLoginValuesStayNil() throws {
+        let login = try #require(load(minimal(adding: "login: { users_file: null, page: ~ }\n"))).login
+        #expect(login.usersFile == nil)
+        #expect(login.page == nil)
+    }
+
+    @Test(arguments: [("login", "path"), ("logout", "path")])
+    func endpointPathsStartWithSlash(section: String, key: String) {
+        expectSingleProblem(
+            minimal(adding: "\(section): { \(key): signin }\n"), at: "\(section).\(key)", "must start with \"/\"")
+    }
+
+    @Test func loginAndLogoutPathsDiffer() {
+        expectSingleProblem(
+            minimal(adding: "login: { path: /auth }\nlogout: { path: /auth }\n"), at: "logout.path",
+            "must differ from login.path", exact: true)
+    }
+
+    @Test(arguments: [
+        ("javascript:alert(1)", "expected a path starting \"/\" or an absolute http(s) URL"),
+        ("signin", "expected a path starting \"/\" or an absolute http(s) URL"),
+        ("ftp://example.com/", "expected a path starting \"/\" or an absolute http(s) URL"),
+        ("//evil.example/", "is read by browsers as another host"),
+    ])
+    func loginPageIsAPathOrHTTPURL(page: String, message: String) {
+        expectSingleProblem(minimal(adding: "login: { page: \"\(page)\" }\n"), at: "login.page", message)
+    }
+
+    @Test func logoutRedirectCannotBeNull() {
+        expectSingleProblem(minimal(adding: "logout: { redirect: null }\n"), at: "logout.redirect", "got null")
+    }
+
+    @Test func usersFileCannotBeEmpty() {
+        expectSingleProblem(
+            minimal(adding: "login: { users_file: \"\" }\n"), at: "login.users_file", "must not be empty")
+    }
+}

@@ -1,0 +1,196 @@
+import Testing
+
+@testable import CloakroomConfig
+
+@Suite("Decoding the session section")
+struct ConfigurationDecoderSessionTests {
+    private let secret = String(repeating: "s", count: 32)
+
+    private func session(_ body: String) -> String {
+        minimal(adding: "session:\n" + body.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n")
+    }
+
+    // MARK: cookie
+
+    @Test(arguments: [
+        ("auto", CookieSettings.Secure.auto), ("true", .always), ("false", .never), ("\"true\"", .always),
+        ("True", .always),
+    ])
+    func secureAcceptsAutoAndBooleans(text: String, expected: CookieSettings.Secure) throws {
+        #expect(try #require(load(session("cookie: { secure: \(text) }"))).session.cookie.secure == expected)
+    }
+
+    @Test func secureRejectsOtherWords() {
+        expectSingleProblem(
+            session("cookie: { secure: maybe }"), at: "session.cookie.secure",
+            "expected auto, true or false, got \"maybe\"", exact: true)
+    }
+
+    @Test(arguments: ["my cookie", "a;b", "é", "a=b"])
+    func cookieNameMustBeAToken(name: String) {
+        expectSingleProblem(
+            session("cookie: { name: \"\(name)\" }"), at: "session.cookie.name", "is not a valid cookie name")
+    }
+
+    @Test func sameSiteIsOneOfThree() {
+        expectSingleProblem(
+            session("cookie: { same_site: loose }"), at: "session.cookie.same_site",
+            "expected one of strict, lax, none, got \"loose\"", exact: true)
+    }
+
+    @Test func sameSiteNoneRequiresSecure() {
+        expectSingleProblem(
+            session("cookie: { same_site: none, secure: false }"), at: "session.cookie.same_site", "requires secure")
+    }
+
+    @Test func sameSiteNoneWithAutoIsFine() throws {
+        #expect(
+            try #require(load(session("cookie: { same_site: none }"))).session.cookie.sameSite
+                == CookieSettings.SameSite.none)
+    }
+
+    @Test func hostPrefixRequiresSecure() {
+        expectSingleProblem(
+            session("cookie: { name: __Host-sid, secure: false }"), at: "session.cookie.secure", "__Host-")
+    }
+
+    @Test func hostPrefixRequiresRootPath() {
+        expectSingleProblem(
+            session("cookie: { name: __Host-sid, path: /app }"), at: "session.cookie.path", "path \"/\"")
+    }
+
+    @Test func hostPrefixForbidsDomain() {
+        expectSingleProblem(
+            session("cookie: { name: __Host-sid, domain: example.com }"), at: "session.cookie.domain",
+            "must not have a domain")
+    }
+
+    @Test func securePrefixRequiresSecure() {
+        expectSingleProblem(
+            session("cookie: { name: __Secure-sid, secure: false }"), at: "session.cookie.secure", "__Secure-")
+    }
+
+    @Test func hostPrefixWithDefaultsIsFine() throws {
+        #expect(try #require(load(session("cookie: { name: __Host-sid }"))).session.cookie.name == "__Host-sid")
+    }
+
+    @Test func domainIsNullOrAName() throws {
+        #expect(try #require(load(session("cookie: { domain: null }"))).session.cookie.domain == nil)
+        #expect(try #require(load(session("cookie: { domain: .example.com }"))).session.cookie.domain == ".example.com")
+        expectSingleProblem(session("cookie: { domain: \"\" }"), at: "session.cookie.domain", "must not be empty")
+        expectSingleProblem(
+            session("cookie: { domain: \"exa mple.com\" }"), at: "session.cookie.domain", "not a domain name")
+    }
+
+    @Test func cookiePathStartsWithSlash() {
+        expectSingleProblem(session("cookie: { path: app }"), at: "session.cookie.path", "must start with \"/\"")
+        expectSingleProblem(session("cookie: { path: \"/a;b\" }"), at: "session.cookie.path", "\";\"")
+    }
+
+    // MARK: timeouts
+
+    @Test(arguments: ["idle_timeout", "absolute_timeout", "touch_interval"])
+    func timeoutsArePositiveDurations(key: String) {
+        expectSingleProblem(session("\(key): 0s"), at: "session.\(key)", "must be greater than 0")
+        expectSingleProblem(session("\(key): forever"), at: "session.\(key)", "expected a duration like 30s")
+    }
+
+    @Test func touchIntervalMustNotExceedIdleTimeout() {
+        expectSingleProblem(
+            session("idle_timeout: 5m\ntouch_interval: 10m"), at: "session.touch_interval",
+            "must not exceed session.idle_timeout (5m)", exact: true)
+    }
+
+    @Test func touchIntervalEqualToIdleTimeoutIsFine() throws {
+        #expect(
+            try #require(load(session("idle_timeout: 5m\ntouch_interval: 5m"))).session.touchInterval == .seconds(300))
+    }
+
+    @Test func badIdleTimeoutDoesNotAlsoBlameTouchInterval() {
+        expectSingleProblem(
+            session("idle_timeout: later\ntouch_interval: 45m"), at: "session.idle_timeout", "expected a duration")
+    }
+
+    // MARK: secrets
+
+    @Test func secretsNeed32Bytes() {
+        expectSingleProblem(
+            session("secrets: [\"\(secret)\", \"too short\"]"), at: "session.secrets[1]",
+            "must be at least 32 bytes, got 9", exact: true)
+    }
+
+    @Test func secretsMustBeAList() {
+        expectSingleProblem(session("secrets: \"\(secret)\""), at: "session.secrets", "expected a list")
+    }
+
+    @Test func secretsMayBeOmittedWithTheMemoryStore() throws {
+        #expect(try #require(load(session("store: { memory: {} }"))).session.secrets == [])
+    }
+
+    @Test(arguments: ["file: { path: sessions.db }", "redis: {}"])
+    func secretsAreRequiredWithDurableStores(store: String) {
+        expectSingleProblem(
+            session("store: { \(store) }"), at: "session.secrets", "required with the file and redis stores",
+            exact: true)
+        expectSingleProblem(
+            session("secrets: []\nstore: { \(store) }"), at: "session.secrets",
+            "required with the file and redis stores")
+    }
+
+    @Test func unsetSecretIsNotAlsoReportedAsMissing() {
+        expectSingleProblem(
+            session("secrets: [\"${NOPE}\"]\nstore: { file: { path: s.db } }"), at: "session.secrets[0]",
+            "environment variable NOPE is not set", exact: true)
+    }
+
+    // MARK: store
+
+    @Test(arguments: ["memory: {}", "memory:", "memory: null"])
+    func memoryStoreDefaults(text: String) throws {
+        #expect(try #require(load(session("store:\n  \(text)"))).session.store == .memory(MemoryStoreSettings()))
+    }
+
+    @Test func memoryStoreLimit() throws {
+        #expect(
+            try #require(load(session("store: { memory: { max_sessions: 10 } }"))).session.store
+                == .memory(MemoryStoreSettings(maxSessions: 10)))
+        expectSingleProblem(
+            session("store: { memory: { max_sessions: 0 } }"), at: "session.store.memory.max_sessions",
+            "must be at least 1, got 0", exact: true)
+        expectSingleProblem(
+            session("store: { memory: { max_sessions: many } }"), at: "session.store.memory.max_sessions",
+            "expected an integer, got \"many\"", exact: true)
+    }
+
+    @Test func fileStore() throws {
+        let configuration = try #require(
+            load(session("secrets: [\"\(secret)\"]\nstore: { file: { path: /var/lib/cloakroom/s.db } }")))
+        #expect(configuration.session.store == .file(FileStoreSettings(path: "/var/lib/cloakroom/s.db")))
+        expectSingleProblem(
+            session("secrets: [\"\(secret)\"]\nstore: { file: {} }"), at: "session.store.file.path",
+            "required key is missing")
+    }
+
+    @Test func redisStoreDefaultsAndURLScheme() throws {
+        let configuration = try #require(load(session("secrets: [\"\(secret)\"]\nstore: { redis: }")))
+        #expect(configuration.session.store == .redis(RedisStoreSettings()))
+        expectSingleProblem(
+            session("secrets: [\"\(secret)\"]\nstore: { redis: { url: \"http://x:6379\" } }"),
+            at: "session.store.redis.url", "expected a redis:// or rediss:// URL")
+    }
+
+    @Test func storeNeedsExactlyOneKind() {
+        expectSingleProblem(
+            session("store: {}"), at: "session.store", "expected exactly one of memory, file, redis", exact: true)
+        expectSingleProblem(session("store: { memory: {}, redis: {} }"), at: "session.store", "found memory and redis")
+    }
+
+    @Test func unknownStoreKindIsOneProblem() {
+        expectSingleProblem(session("store: { sqlite: {} }"), at: "session.store.sqlite", "unknown key", exact: true)
+    }
+
+    @Test func storeNotAMapping() {
+        expectSingleProblem(
+            session("store: memory"), at: "session.store", "expected a mapping, got \"memory\"", exact: true)
+    }
+}

@@ -1,0 +1,132 @@
+import CloakroomConfig
+import CloakroomProxy
+import CloakroomSessions
+import HTTPTypes
+import Testing
+
+/// Phase 4: the request the backend receives.
+@Suite struct ProxyPolicyUpstreamRequestTests {
+    /// Headers a hostile client sends to impersonate someone or to lie about the connection.
+    static let spoofed: [(String, String)] = [
+        ("X-Forwarded-For", "10.0.0.1"), ("x-forwarded-proto", "https"), ("X-Forwarded-Host", "evil.example"),
+        ("Forwarded", "for=10.0.0.1;proto=https"), ("X-Request-Id", "client-chosen"), ("Expect", "100-continue"),
+        ("X-User-Id", "mallory"), ("X_User_Id", "mallory"), ("x-user-email", "m@evil.example"),
+        ("X-User-Roles", "admin"), ("X-User-Impersonate", "root"),
+    ]
+
+    func prepared(
+        _ fixture: PolicyFixture, path: String = "/private", headers: [(String, String)],
+        client: ClientInfo = plainClient, requestID: String = "rid-up"
+    ) async throws -> (HTTPRequest, Exchange) {
+        var request = makeRequest(.get, path, authority: "app.example:8080", headers: headers)
+        let exchange = try await fixture.beginAndLookUp(&request, client: client, requestID: requestID)
+        fixture.policy.prepareUpstreamRequest(&request, exchange: exchange)
+        return (request, exchange)
+    }
+
+    @Test func replacesClientCopiesWithTheProxysOwn() async throws {
+        let fixture = PolicyFixture()
+        let (_, cookie) = try await fixture.login(["sub": "alice", "email": "alice@example.com", "roles": ["reader", "writer"]])
+        let (request, exchange) = try await prepared(
+            fixture, headers: Self.spoofed + [("Cookie", cookie), ("Accept", "application/json")])
+        #expect(exchange.session != nil)
+        let fields = request.headerFields
+        #expect(values("X-Forwarded-For", in: fields) == ["192.0.2.10"])
+        #expect(values("X-Forwarded-Proto", in: fields) == ["http"])
+        #expect(values("X-Forwarded-Host", in: fields) == ["app.example:8080"])
+        #expect(values("Forwarded", in: fields).isEmpty)
+        #expect(values("X-Request-Id", in: fields) == ["rid-up"])
+        #expect(values("Expect", in: fields).isEmpty)
+        #expect(values("X-User-Id", in: fields) == ["alice"])
+        #expect(values("X-User-Email", in: fields) == ["alice@example.com"])
+        #expect(values("X-User-Roles", in: fields) == ["reader, writer"])
+        #expect(values("X-User-Impersonate", in: fields).isEmpty)
+        #expect(!fields.contains { $0.name.canonicalName.contains("_") })
+        #expect(values("Accept", in: fields) == ["application/json"])
+        #expect(fields[.cookie] == nil, "the session cookie never reaches the backend")
+    }
+
+    @Test func clientIdentityIsStrippedEvenWithoutSession() async throws {
+        let fixture = PolicyFixture(makeConfiguration(routes: [Route(path: "/", upstream: "api", auth: .optional)]))
+        let (request, exchange) = try await prepared(fixture, headers: Self.spoofed)
+        #expect(exchange.session == nil)
+        for name in ["X-User-Id", "X_User_Id", "X-User-Email", "X-User-Roles", "X-User-Impersonate"] {
+            #expect(values(name, in: request.headerFields).isEmpty, "\(name)")
+        }
+        #expect(values("X-Forwarded-For", in: request.headerFields) == ["192.0.2.10"])
+    }
+
+    @Test func noIdentityOnAPublicRouteEvenWithACookie() async throws {
+        let fixture = PolicyFixture()
+        let (_, cookie) = try await fixture.login(["sub": "alice"])
+        let (request, exchange) = try await prepared(fixture, path: "/public/x", headers: [("Cookie", cookie)])
+        #expect(!exchange.needsLookup)
+        #expect(values("X-User-Id", in: request.headerFields).isEmpty)
+        #expect(request.headerFields[.cookie] == nil)
+    }
+
+    @Test func forwardedProtoIsHTTPSOnTLS() async throws {
+        let fixture = PolicyFixture()
+        let (_, cookie) = try await fixture.login(["sub": "alice"])
+        let (request, _) = try await prepared(fixture, headers: [("Cookie", cookie)], client: tlsClient)
+        #expect(values("X-Forwarded-Proto", in: request.headerFields) == ["https"])
+    }
+
+    @Test func removesHopByHopFieldsFromTheRequest() async throws {
+        let fixture = PolicyFixture(makeConfiguration(routes: [Route(path: "/", upstream: "api", auth: .none)]))
+        let (request, _) = try await prepared(
+            fixture,
+            headers: [
+                ("Connection", "keep-alive, X-Hop"), ("Keep-Alive", "timeout=5"), ("X-Hop", "1"),
+                ("TE", "trailers"), ("Upgrade", "h2c"), ("Proxy-Connection", "keep-alive"),
+                ("Transfer-Encoding", "chunked"), ("Trailer", "X-Sum"), ("Content-Type", "text/plain"),
+            ])
+        let names = Set(request.headerFields.map(\.name.canonicalName))
+        #expect(names == ["content-type", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id"])
+    }
+
+    @Test func otherCookiesAndEndToEndHeadersPassThrough() async throws {
+        let fixture = PolicyFixture()
+        let (_, cookie) = try await fixture.login(["sub": "alice"])
+        let (request, _) = try await prepared(
+            fixture,
+            headers: [
+                ("Cookie", "theme=dark; \(cookie); lang=en"), ("Authorization", "Bearer backend-token"),
+                ("Content-Length", "12"), ("X-Custom", "v"),
+            ])
+        #expect(request.headerFields[.cookie] == "theme=dark; lang=en")
+        #expect(request.headerFields[.authorization] == "Bearer backend-token")
+        #expect(request.headerFields[.contentLength] == "12")
+        #expect(values("X-Custom", in: request.headerFields) == ["v"])
+    }
+
+    @Test func customIdentityConfiguration() async throws {
+        var identity = IdentitySettings()
+        identity.headers = [HeaderMapping(header: "Remote-User", attribute: "sub"), HeaderMapping(header: "X-Tenant", attribute: "tenant")]
+        identity.strip = ["Remote-*", "*-Secret"]
+        let fixture = PolicyFixture(makeConfiguration(identity: identity))
+        let (_, cookie) = try await fixture.login(["sub": "alice", "tenant": 7])
+        let (request, _) = try await prepared(
+            fixture,
+            headers: [
+                ("Cookie", cookie), ("Remote-User", "mallory"), ("remote_groups", "admins"), ("X-TENANT", "1"),
+                ("X-Db-Secret", "s"), ("X-User-Id", "not-configured-here"),
+            ])
+        let fields = request.headerFields
+        #expect(values("Remote-User", in: fields) == ["alice"])
+        #expect(values("Remote-Groups", in: fields).isEmpty)
+        #expect(values("remote_groups", in: fields).isEmpty)
+        #expect(values("X-Tenant", in: fields) == ["7"])
+        #expect(values("X-Db-Secret", in: fields).isEmpty)
+        // Not an identity header under this configuration: passes through.
+        #expect(values("X-User-Id", in: fields) == ["not-configured-here"])
+    }
+
+    @Test func keepsTheAuthorityForTheUpstream() async throws {
+        let fixture = PolicyFixture(makeConfiguration(routes: [Route(path: "/", upstream: "api", auth: .none)]))
+        let (request, _) = try await prepared(fixture, headers: [])
+        #expect(request.authority == "app.example:8080")
+        #expect(request.path == "/private")
+        #expect(request.method == .get)
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+
+/// Framing, limits and timeouts on the client side, with raw sockets for the bytes a
+/// well-behaved client would never send.
+@Suite(.serialized) struct HTTP1ProtocolTests {
+    static let malformed: [(String, String)] = [
+        ("both Content-Length and Transfer-Encoding",
+         "POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        ("two different Content-Lengths",
+         "POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"),
+        ("bad chunk size", "POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"),
+        ("bare LF", "GET /public/x HTTP/1.1\nHost: a\n\n"),
+        ("whitespace before the colon", "GET /public/x HTTP/1.1\r\nHost: a\r\nX-Thing : 1\r\n\r\n"),
+        ("NUL in a value", "GET /public/x HTTP/1.1\r\nHost: a\r\nX-Thing: a\u{0}b\r\n\r\n"),
+        ("CR in a value", "GET /public/x HTTP/1.1\r\nHost: a\r\nX-Thing: a\rb\r\n\r\n"),
+        ("missing Host", "GET /public/x HTTP/1.1\r\n\r\n"),
+        ("two Hosts", "GET /public/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        ("obsolete line folding", "GET /public/x HTTP/1.1\r\nHost: a\r\nX-Thing: a\r\n b\r\n\r\n"),
+    ]
+
+    @Test(arguments: malformed.indices)
+    func malformedRequestIs400ClosedAndNothingForwarded(_ index: Int) async throws {
+        let (name, bytes) = Self.malformed[index]
+        let proxy = try await ProxyHarness.start()
+        defer { Task { await proxy.stop() } }
+        // Warm the pool so a pooled upstream connection exists: nothing may be written to it.
+        _ = try await Curl.get("\(proxy.base)/public/warm")
+        let before = proxy.backend.requests.count
+        let answer = try await RawSocket.send(port: proxy.port, bytes)
+        #expect(answer.hasPrefix("HTTP/1.1 400"), "\(name): \(answer)")
+        #expect(answer.lowercased().contains("connection: close"), "\(name)")
+        #expect(answer.contains("{\"error\":\"bad_request\"}"), "\(name)")
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(proxy.backend.requests.count == before, "\(name): the backend saw the request")
+    }
+
+    @Test func oversizedHeadIs431() async throws {
+        let proxy = try await ProxyHarness.start { $0.client.maxHeaderBytes = 4096 }
+        defer { Task { await proxy.stop() } }
+        let big = String(repeating: "a", count: 5000)
+        let answer = try await RawSocket.send(port: proxy.port, "GET /public/x HTTP/1.1\r\nHost: a\r\nX-Big: \(big)\r\n\r\n")
+        #expect(answer.hasPrefix("HTTP/1.1 431"), "\(answer)")
+        #expect(proxy.backend.requests.isEmpty)
+    }
+
+    @Test func oversizedBodyIs413() async throws {
+        let proxy = try await ProxyHarness.start { $0.client.maxBodyBytes = 1000 }
+        defer { Task { await proxy.stop() } }
+        let declared = try await RawSocket.send(
+            port: proxy.port, "POST /public/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n" + String(repeating: "b", count: 5000))
+        #expect(declared.hasPrefix("HTTP/1.1 413"), "\(declared)")
+        let chunk = String(repeating: "c", count: 800)
+        let chunked = try await RawSocket.send(
+            port: proxy.port,
+            "POST /public/upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n\(chunk)\r\n320\r\n\(chunk)\r\n0\r\n\r\n")
+        #expect(chunked.hasPrefix("HTTP/1.1 413"), "\(chunked)")
+    }
+
+    @Test func incompleteHeadTimesOutWith408() async throws {
+        let proxy = try await ProxyHarness.start { $0.client.headerTimeout = .milliseconds(300) }
+        defer { Task { await proxy.stop() } }
+        let answer = try await RawSocket.send(port: proxy.port, "GET /public/x HTTP/1.1\r\nHost: a\r\n", timeout: 3)
+        #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")
+        #expect(answer.contains("request_timeout"))
+    }
+
+    @Test func idleKeepAliveConnectionIsClosedSilently() async throws {
+        let proxy = try await ProxyHarness.start { $0.client.idleTimeout = .milliseconds(300) }
+        defer { Task { await proxy.stop() } }
+        let started = Date()
+        let answer = try await RawSocket.send(port: proxy.port, "GET /public/x HTTP/1.1\r\nHost: a\r\n\r\n", timeout: 5)
+        #expect(answer.hasPrefix("HTTP/1.1 200"))
+        #expect(answer.components(separatedBy: "HTTP/1.1").count == 2, "no second response on an idle close")
+        #expect(Date().timeIntervalSince(started) < 4, "closed by the idle timeout, not the client's read timeout")
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrderOnOneConnection() async throws {
+        let proxy = try await ProxyHarness.start()
+        defer { Task { await proxy.stop() } }
+        let requests = (1...5).map { "GET /public/p\($0) HTTP/1.1\r\nHost: a\r\nX-Request-Id: req-\($0)\r\n\r\n" }.joined()
+            + "GET /public/last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        let answer = try await RawSocket.send(port: proxy.port, requests)
+        let ids = answer.components(separatedBy: "\r\n").filter { $0.lowercased().hasPrefix("x-request-id: req-") }
+        #expect(ids.map { $0.lowercased() } == (1...5).map { "x-request-id: req-\($0)" })
+        #expect(answer.components(separatedBy: "HTTP/1.1 200").count == 7)
+        #expect(proxy.backend.requests.map(\.uri) == (1...5).map { "/public/p\($0)" } + ["/public/last"])
+    }
+
+    @Test func keepAliveReusesOneUpstreamConnection() async throws {
+        let proxy = try await ProxyHarness.start()
+        defer { Task { await proxy.stop() } }
+        for _ in 0..<5 { #expect(try await Curl.get("\(proxy.base)/public/k").status == 200) }
+        #expect(proxy.backend.connectionCount == 1)
+    }
+
+    @Test func headAnd204AndExpectContinue() async throws {
+        let proxy = try await ProxyHarness.start()
+        defer { Task { await proxy.stop() } }
+        let head = try await RawSocket.send(port: proxy.port, "HEAD /public/head-check HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(head.hasPrefix("HTTP/1.1 200"))
+        #expect(head.lowercased().contains("content-length: 1234"))
+        #expect(head.hasSuffix("\r\n\r\n"), "no body after a HEAD response: \(head)")
+
+        let body = String(repeating: "e", count: 2000)
+        let response = try await Curl.get(
+            "\(proxy.base)/public/upload", ["-X", "POST", "-H", "Expect: 100-continue", "--data-binary", body, "-H", "Content-Type: text/plain"])
+        #expect(response.status == 200)
+        #expect(response.body == "{\"received\":2000}")
+        #expect(proxy.backend.requests.last?.value("Expect") == nil)
+    }
+
+    @Test func http10ClientGetsAClosedConnectionWithoutChunking() async throws {
+        let proxy = try await ProxyHarness.start()
+        defer { Task { await proxy.stop() } }
+        let answer = try await RawSocket.send(port: proxy.port, "GET /public/x HTTP/1.0\r\n\r\n")
+        #expect(answer.hasPrefix("HTTP/1.0 200"), "\(answer)")
+        #expect(!answer.lowercased().contains("transfer-encoding"))
+        #expect(answer.hasSuffix("{\"ok\":true}"))
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A parsed HTTP response from a real client.
+struct ClientResponse {
+    var status: Int
+    var headers: [(String, String)]
+    var body: String
+
+    func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    func headers(_ name: String) -> [String] { headers.filter { $0.0.lowercased() == name.lowercased() }.map(\.1) }
+}
+
+/// curl, the real HTTP client.
+enum Curl {
+    static func request(_ url: String, _ arguments: [String] = []) throws -> ClientResponse {
+        let output = try run(["-s", "-i", "--max-time", "20"] + arguments + [url])
+        return parse(output)
+    }
+
+    /// Runs curl and returns its standard output.
+    static func run(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func parse(_ output: String) -> ClientResponse {
+        var rest = Substring(output)
+        while true {
+            guard let end = rest.range(of: "\r\n\r\n") else { return ClientResponse(status: 0, headers: [], body: String(rest)) }
+            let head = rest[..<end.lowerBound]
+            rest = rest[end.upperBound...]
+            let lines = head.split(separator: "\r\n")
+            let status = lines.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+            if (100..<200).contains(status) { continue }
+            let headers = lines.dropFirst().compactMap { line -> (String, String)? in
+                guard let colon = line.firstIndex(of: ":") else { return nil }
+                return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+            }
+            return ClientResponse(status: status, headers: headers, body: String(rest))
+        }
+    }
+}
+
+/// A raw TCP client for bytes no well-behaved HTTP client would send.
+enum RawSocket {
+    /// Sends `request`, then reads until the server closes or `timeout` passes.
+    static func exchange(port: Int, _ request: String, timeout: Double = 5) throws -> String {
+        try exchange(port: port, Array(request.utf8), timeout: timeout)
+    }
+
+    static func exchange(port: Int, _ bytes: [UInt8], timeout: Double = 5, pauseAfterSend: Double = 0) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        defer { Glibc.close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let n = Glibc.recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            received.append(contentsOf: buffer[0..<n])
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+}
+
+/// Runs blocking client work on a Dispatch thread, never on the cooperative pool (which the
+/// proxy's own tasks need while the client waits).
+func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+    }
+}
+
+extension Curl {
+    static func get(_ url: String, _ arguments: [String] = []) async throws -> ClientResponse {
+        try await offPool { try request(url, arguments) }
+    }
+}
+
+extension RawSocket {
+    static func send(port: Int, _ request: String, timeout: Double = 5) async throws -> String {
+        try await offPool { try exchange(port: port, request, timeout: timeout) }
+    }
+}

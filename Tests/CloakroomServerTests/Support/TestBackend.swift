@@ -1,0 +1,164 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// A real HTTP backend on a loopback socket that records every request it receives and answers
+/// by path, so tests can see exactly what the proxy forwarded (or that it forwarded nothing).
+///
+/// Paths: `/login?sub=NAME` answers `Session-Login`; `/login?bad=1` answers an invalid one;
+/// `/update` answers `Session-Update`; `/logout-all`, `/logout-current` answer `Session-Logout`;
+/// `/slow` never answers; `/download?bytes=N` streams N bytes; `/upload` counts the body;
+/// anything else answers 200 with hop-by-hop headers the proxy must remove.
+final class TestBackend: Sendable {
+    struct Recorded: Sendable {
+        var method: String
+        var uri: String
+        var headers: [(String, String)]
+        var bodyBytes: Int
+
+        func values(_ name: String) -> [String] {
+            headers.filter { $0.0.lowercased() == name.lowercased() }.map(\.1)
+        }
+        func value(_ name: String) -> String? { values(name).first }
+    }
+
+    let port: Int
+    private let channel: any Channel
+    private let group: MultiThreadedEventLoopGroup
+    private let recorder: Recorder
+
+    var requests: [Recorded] { recorder.log.withLock { $0 } }
+    var connectionCount: Int { recorder.connections.withLock { $0 } }
+
+    private init(port: Int, channel: any Channel, group: MultiThreadedEventLoopGroup, recorder: Recorder) {
+        self.port = port
+        self.channel = channel
+        self.group = group
+        self.recorder = recorder
+    }
+
+    static func start(port: Int = 0) async throws -> TestBackend {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let recorder = Recorder()
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    recorder.connections.withLock { $0 += 1 }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(BackendHandler(recorder: recorder))
+                }
+            }
+            .bind(host: "127.0.0.1", port: port).get()
+        return TestBackend(port: channel.localAddress!.port!, channel: channel, group: group, recorder: recorder)
+    }
+
+    /// Idempotent: tests that take a backend down early still stop it again at the end.
+    func stop() async {
+        guard recorder.stopped.withLock({ stopped in defer { stopped = true }; return !stopped }) else { return }
+        try? await channel.close()
+        try? await group.shutdownGracefully()
+    }
+}
+
+final class Recorder: Sendable {
+    let log = Mutex<[TestBackend.Recorded]>([])
+    let connections = Mutex(0)
+    let stopped = Mutex(false)
+}
+
+private final class BackendHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let recorder: Recorder
+    var head: HTTPRequestHead?
+    var bodyBytes = 0
+
+    init(recorder: Recorder) { self.recorder = recorder }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            bodyBytes = 0
+        case .body(let buffer):
+            bodyBytes += buffer.readableBytes
+        case .end:
+            guard let head else { return }
+            recorder.log.withLock {
+                $0.append(.init(method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, bodyBytes: bodyBytes))
+            }
+            answer(context: context, head: head)
+        }
+    }
+
+    private func answer(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        // Answers by the last path segment, so `/public/upload` and `/upload` behave alike.
+        let fullPath = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        let path = "/" + (fullPath.split(separator: "/").last.map(String.init) ?? "")
+        let query = head.uri.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
+        var headers = HTTPHeaders()
+        var body = "{\"ok\":true}"
+        switch path {
+        case "/login":
+            if query == "bad=1" {
+                headers.add(name: "Session-Login", value: "{not json")
+            } else {
+                let sub = query.hasPrefix("sub=") ? String(query.dropFirst(4)) : "alice"
+                headers.add(name: "Session-Login", value: "{\"sub\":\"\(sub)\",\"email\":\"\(sub)@example.com\",\"roles\":[\"reader\",\"writer\"]}")
+            }
+        case "/update":
+            headers.add(name: "Session-Update", value: "{\"email\":\"new@example.com\",\"roles\":null,\"team\":\"blue\"}")
+        case "/update-sub":
+            headers.add(name: "Session-Update", value: "{\"sub\":\"mallory\"}")
+        case "/logout-all":
+            headers.add(name: "Session-Logout", value: "all")
+        case "/logout-current":
+            headers.add(name: "Session-Logout", value: "current")
+        case "/slow":
+            return
+        case "/download":
+            let total = Int(query.dropFirst("bytes=".count)) ?? 0
+            headers.add(name: "Content-Length", value: String(total))
+            context.write(NIOAny(HTTPServerResponsePart.head(.init(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            stream(context: context, remaining: total)
+            return
+        case "/upload":
+            body = "{\"received\":\(bodyBytes)}"
+        case "/head-check":
+            headers.add(name: "Content-Length", value: "1234")
+        default:
+            headers.add(name: "Connection", value: "keep-alive, X-Private")
+            headers.add(name: "X-Private", value: "hop")
+            headers.add(name: "Keep-Alive", value: "timeout=5")
+            headers.add(name: "X-Backend", value: "1")
+        }
+        if head.method == .HEAD {
+            context.writeAndFlush(NIOAny(HTTPServerResponsePart.head(.init(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+            return
+        }
+        headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
+        headers.add(name: "Content-Type", value: "application/json")
+        context.write(NIOAny(HTTPServerResponsePart.head(.init(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+    }
+
+    /// Streams `remaining` bytes in 64 KiB chunks, each written after the previous one left.
+    private func stream(context: ChannelHandlerContext, remaining: Int) {
+        if remaining == 0 {
+            context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+            return
+        }
+        let size = min(remaining, 65_536)
+        let chunk = context.channel.allocator.buffer(repeating: UInt8(ascii: "x"), count: size)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(chunk)))).whenSuccess {
+            let (handler, context) = bound.value
+            handler.stream(context: context, remaining: remaining - size)
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import CloakroomConfig
+import Foundation
+import Testing
+
+@Suite(.serialized) struct UpstreamTests {
+    @Test func backendDownIs502() async throws {
+        // A port with nothing listening: bind the backend and stop it.
+        let proxy = try await ProxyHarness.start()
+        defer { Task { await proxy.stop() } }
+        await proxy.backend.stop()
+        let response = try await Curl.get("\(proxy.base)/public/x")
+        #expect(response.status == 502)
+        #expect(response.body == "{\"error\":\"bad_gateway\"}")
+        #expect(response.header("x-request-id") != nil)
+    }
+
+    @Test func slowBackendIs504() async throws {
+        let proxy = try await ProxyHarness.start()
+        defer { Task { await proxy.stop() } }
+        let started = Date()
+        let response = try await Curl.get("\(proxy.base)/public/slow")
+        #expect(response.status == 504)
+        #expect(response.body == "{\"error\":\"gateway_timeout\"}")
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+
+    @Test func roundRobinSkipsATargetThatRefuses() async throws {
+        let second = try await TestBackend.start()
+        let dead = try await TestBackend.start()
+        let deadPort = dead.port
+        await dead.stop()
+        let proxy = try await ProxyHarness.start { configuration in
+            guard case .targets(var targets) = configuration.upstreams["api"]!.kind else { return }
+            targets.append(UpstreamTarget(host: "127.0.0.1", port: deadPort))
+            targets.append(UpstreamTarget(host: "127.0.0.1", port: second.port))
+            configuration.upstreams["api"]!.kind = .targets(targets)
+        }
+        defer { Task { await proxy.stop(); await second.stop() } }
+        var statuses: [Int] = []
+        for _ in 0..<6 {
+            // A new connection each time so the pool cannot hide the rotation.
+            statuses.append(try await Curl.get("\(proxy.base)/public/rr", ["-H", "Connection: close"]).status)
+        }
+        #expect(statuses.allSatisfy { $0 == 200 })
+        #expect(proxy.backend.requests.count > 0)
+        #expect(second.requests.count > 0)
+    }
+
+    @Test func staleIdleConnectionIsRetriedForIdempotentRequests() async throws {
+        let proxy = try await ProxyHarness.start()
+        defer { Task { await proxy.stop() } }
+        #expect(try await Curl.get("\(proxy.base)/public/one").status == 200)
+        // The backend goes away and comes back on the same port: the pooled connection is stale.
+        let port = proxy.backend.port
+        await proxy.backend.stop()
+        let replacement = try await TestBackend.start(port: port)
+        defer { Task { await replacement.stop() } }
+        #expect(try await Curl.get("\(proxy.base)/public/two").status == 200)
+        #expect(replacement.requests.map(\.uri) == ["/public/two"])
+    }
+}
