@@ -22,13 +22,15 @@ public protocol SessionStore: Sendable {
     /// is not an object, throws ``SessionStoreError/invalidPatch(_:)`` and changes nothing.
     func update(key: SessionKey, patch: JSONValue) async throws -> Session?
 
-    /// Ends one session. Returns whether a live session was ended.
+    /// Ends one session. Returns whether a live session was ended (an expired one may be
+    /// deleted too, but is not counted: it had already ended).
     func revoke(key: SessionKey) async throws -> Bool
-    /// Ends the session with this admin handle. Returns whether one was ended.
+    /// Ends the session with this admin handle. Returns whether a live one was ended; a string
+    /// that is not a well-formed handle simply matches nothing.
     func revoke(handle: String) async throws -> Bool
-    /// Ends every session whose `sub` is `subject`. Returns how many.
+    /// Ends every session whose `sub` is exactly `subject`. Returns how many live ones.
     func revokeAll(subject: String) async throws -> Int
-    /// Ends every session. Returns how many.
+    /// Ends every session. Returns how many live ones.
     func revokeAll() async throws -> Int
 
     /// Live sessions, all or those of one `sub`, oldest first.

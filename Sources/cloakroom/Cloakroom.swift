@@ -9,6 +9,24 @@ struct Cloakroom: AsyncParsableCommand {
         version: CloakroomVersion.current,
         subcommands: [Serve.self, Check.self, Version.self]
     )
+
+    /// Runs the command; usage errors exit 2 (SPEC), not ArgumentParser's 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                printError(fullMessage(for: error))
+                exit(withError: ExitCode(2))
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Where the configuration file is found: `--config`, else `$CLOAKROOM_CONFIG`, else `./proxy.yaml`.

@@ -55,6 +55,28 @@ extension Fixture {
         #expect(try await isLive(again))
     }
 
+    func revokeCountsOnlyLiveSessions() async throws {
+        let (stale, staleSession) = try await create("alice")
+        let (staleToo, _) = try await create("bob")
+        let (staleByHandle, staleByHandleSession) = try await create("carol")
+        try await create("alice")
+        try await create("dave")
+        clock.advance(by: .minutes(20))
+        let (live, _) = try await create("alice")
+        let (liveBob, _) = try await create("bob")
+        clock.advance(by: .minutes(10))  // the first five are past their idle deadline
+
+        #expect(try await store.revoke(key: stale) == false, "an expired session was already ended")
+        #expect(try await store.revoke(handle: staleSession.handle) == false)
+        #expect(try await store.revoke(handle: staleByHandleSession.handle) == false)
+        #expect(try await store.lookup(key: staleByHandle) == nil)
+        #expect(try await store.revokeAll(subject: "alice") == 1)
+        #expect(try await store.lookup(key: live) == nil)
+        #expect(try await store.lookup(key: staleToo) == nil)
+        #expect(try await store.revokeAll() == 1)
+        #expect(try await store.lookup(key: liveBob) == nil)
+    }
+
     func listOldestFirstWithoutExpired() async throws {
         let t0 = clock.now()
         let (eve, _) = try await create("eve")  // revoked below, so a store may reuse her space

@@ -31,6 +31,7 @@ struct SessionStoreConformance: Sendable {
         case revokeByHandle
         case revokeBySubject
         case revokeAll
+        case revokeCountsOnlyLiveSessions
         case listOldestFirstWithoutExpired
         case sweepCountsExpired
         case mergePatchVisibleOnNextLookup
@@ -68,6 +69,7 @@ struct SessionStoreConformance: Sendable {
         case .revokeByHandle: try await fixture.revokeByHandle()
         case .revokeBySubject: try await fixture.revokeBySubject()
         case .revokeAll: try await fixture.revokeAll()
+        case .revokeCountsOnlyLiveSessions: try await fixture.revokeCountsOnlyLiveSessions()
         case .listOldestFirstWithoutExpired: try await fixture.listOldestFirstWithoutExpired()
         case .sweepCountsExpired: try await fixture.sweepCountsExpired()
         case .mergePatchVisibleOnNextLookup: try await fixture.mergePatchVisibleOnNextLookup()

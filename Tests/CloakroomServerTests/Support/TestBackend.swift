@@ -119,6 +119,14 @@ private final class BackendHandler: ChannelInboundHandler {
             headers.add(name: "Session-Logout", value: "current")
         case "/slow":
             return
+        case "/delay":
+            // Answers after 600 ms: an in-flight request for shutdown tests.
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(600)) {
+                let (handler, context) = bound.value
+                handler.write(context: context, headers: [:], body: "{\"delayed\":true}")
+            }
+            return
         case "/download":
             let total = Int(query.dropFirst("bytes=".count)) ?? 0
             headers.add(name: "Content-Length", value: String(total))
@@ -140,6 +148,11 @@ private final class BackendHandler: ChannelInboundHandler {
             context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
             return
         }
+        write(context: context, headers: headers, body: body)
+    }
+
+    private func write(context: ChannelHandlerContext, headers: HTTPHeaders, body: String) {
+        var headers = headers
         headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
         headers.add(name: "Content-Type", value: "application/json")
         context.write(NIOAny(HTTPServerResponsePart.head(.init(version: .http1_1, status: .ok, headers: headers))), promise: nil)

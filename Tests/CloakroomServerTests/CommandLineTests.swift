@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+
+/// The `cloakroom` binary itself: `check`, `version`, and `serve` with SIGTERM.
+@Suite(.serialized) struct CommandLineTests {
+    static let binary = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(".build/debug/cloakroom").path
+
+    struct Run { var status: Int32; var output: String; var errors: String }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Run {
+        try await offPool {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            let output = out.fileHandleForReading.readDataToEndOfFile()
+            let errors = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return Run(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self), errors: String(decoding: errors, as: UTF8.self))
+        }
+    }
+
+    static func writeConfig(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func checkPrintsEveryProblemWithItsKeyPathAndExits1() async throws {
+        let path = try Self.writeConfig("""
+            listen:
+              - address: "127.0.0.1:8080"
+            client:
+              header_timout: 10s
+              max_body_bytes: lots
+            routes:
+              - path: /
+                upstream: apii
+            upstreams:
+              api:
+                targets: ["http://127.0.0.1:9000"]
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let run = try await Self.run(["check", "--config", path])
+        #expect(run.status == 1)
+        #expect(run.output.contains("client.header_timout: unknown key"), "\(run.output)")
+        #expect(run.output.contains("client.max_body_bytes:"), "\(run.output)")
+        #expect(run.output.contains("routes[0].upstream: unknown upstream \"apii\""), "\(run.output)")
+    }
+
+    @Test func checkAcceptsTheShippedConfigAndFindsItThroughTheEnvironment() async throws {
+        let shipped = URL(fileURLWithPath: Self.binary).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("proxy.yaml").path
+        let run = try await Self.run(["check"], environment: ["CLOAKROOM_CONFIG": shipped])
+        #expect(run.status == 0, "\(run.output)\(run.errors)")
+        #expect(try await Self.run(["version"]).output.hasPrefix("cloakroom "))
+    }
+
+    @Test func usageErrorsExit2() async throws {
+        #expect(try await Self.run(["check", "--no-such-flag"]).status == 2)
+    }
+
+    @Test func serveDrainsInFlightRequestsOnSIGTERMAndExits0() async throws {
+        let backend = try await TestBackend.start()
+        defer { Task { await backend.stop() } }
+        let port = try await offPool { () -> Int in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+            Glibc.close(fd)
+            return Int(UInt16(bigEndian: address.sin_port))
+        }
+        let path = try Self.writeConfig("""
+            listen:
+              - address: "127.0.0.1:\(port)"
+            routes:
+              - path: /
+                upstream: api
+                auth: none
+            upstreams:
+              api:
+                targets: ["http://127.0.0.1:\(backend.port)"]
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["serve", "--config", path]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var up = false
+        for _ in 0..<100 where !up {
+            try await Task.sleep(for: .milliseconds(100))
+            up = (try? await Curl.get("http://127.0.0.1:\(port)/ready", ["--max-time", "1"]).status) == 200
+        }
+        #expect(up)
+        async let inFlight = Curl.get("http://127.0.0.1:\(port)/delay")
+        try await Task.sleep(for: .milliseconds(200))
+        kill(process.processIdentifier, SIGTERM)
+        let response = try await inFlight
+        #expect(response.status == 200, "the in-flight request finishes")
+        #expect(response.body == "{\"delayed\":true}")
+        try await offPool { process.waitUntilExit() }
+        #expect(process.terminationStatus == 0)
+        #expect(process.terminationReason == .exit)
+        let after = try await Curl.get("http://127.0.0.1:\(port)/ready", ["--max-time", "1"])
+        #expect(after.status == 0, "no longer accepting")
+    }
+}
