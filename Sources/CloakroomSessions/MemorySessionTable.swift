@@ -171,7 +171,7 @@ struct MemorySessionTable: Sendable {
     mutating func replaceAttributes(key: SessionKey, expected: [UInt8], with attributes: [UInt8], now: Date) -> ReplaceOutcome {
         guard let slot = liveSlot(key: key, now: now) else { return .gone }
         let i = Int(slot)
-        
+        guard records[i].attributes == expected else { return .changed }
         records[i].attributes = attributes
         return .replaced(snapshot(i))
     }
