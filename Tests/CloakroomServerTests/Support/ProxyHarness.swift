@@ -33,11 +33,16 @@ struct ProxyHarness {
         return configuration
     }
 
-    static func start(clock: any WallClock = SystemWallClock(), adjust: (inout Configuration) -> Void = { _ in }) async throws -> ProxyHarness {
+    static func start(
+        clock: any WallClock = SystemWallClock(), logger: Logger? = nil, adjust: (inout Configuration) -> Void = { _ in }
+    ) async throws -> ProxyHarness {
         let backend = try await TestBackend.start()
         let configuration = Self.configuration(backendPort: backend.port, adjust: adjust)
-        var logger = Logger(label: "cloakroom-test")
-        logger.logLevel = .critical
+        let logger = logger ?? {
+            var quiet = Logger(label: "cloakroom-test")
+            quiet.logLevel = .critical
+            return quiet
+        }()
         let server = try ProxyServer(configuration: configuration, logger: logger, clock: clock, threads: 1)
         let addresses = try await server.start()
         return ProxyHarness(server: server, backend: backend, port: addresses[0].port!)
