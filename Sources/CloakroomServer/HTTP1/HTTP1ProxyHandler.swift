@@ -103,6 +103,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
     }
 
     private func receivedHead(_ head: HTTPRequestHead) {
+        guard state != .closed else { return }
         context.triggerUserOutboundEvent(ClientConnectionEvent.requestHeadReceived, promise: nil)
         generation &+= 1
         let clientID = head.headers.first(name: "x-request-id")
