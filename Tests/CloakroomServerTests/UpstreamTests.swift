@@ -58,4 +58,19 @@ import Testing
         #expect(try await Curl.get("\(proxy.base)/public/two").status == 200)
         #expect(replacement.requests.map(\.uri) == ["/public/two"])
     }
+
+    @Test func idlePooledConnectionsCloseAfterTheUpstreamIdleTimeout() async throws {
+        let proxy = try await ProxyHarness.start { $0.upstreams["api"]!.idleTimeout = .milliseconds(300) }
+        defer { Task { await proxy.stop() } }
+        #expect(try await Curl.get("\(proxy.base)/public/a").status == 200)
+        #expect(try await Curl.get("\(proxy.base)/public/b").status == 200)
+        #expect(proxy.backend.openConnections == 1)
+        var open = 1
+        for _ in 0..<30 where open > 0 {
+            try await Task.sleep(for: .milliseconds(100))
+            open = proxy.backend.openConnections
+        }
+        #expect(open == 0, "the pooled connection is closed once idle for idle_timeout")
+        #expect(try await Curl.get("\(proxy.base)/public/c").status == 200, "a new connection is made afterwards")
+    }
 }

@@ -21,36 +21,42 @@ final class ClientTimeoutHandler: ChannelDuplexHandler {
     private let headerTimeout: TimeAmount
     private let idleTimeout: TimeAmount
     private var state = State.idle
-    private var timer: Scheduled<Void>?
+    private var timer = LazyTimer()
+    private var context: ChannelHandlerContext?
 
     init(headerTimeout: TimeAmount, idleTimeout: TimeAmount) {
         self.headerTimeout = headerTimeout
         self.idleTimeout = idleTimeout
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { arm(.idle) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer.cancel()
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
-        arm(context: context, state: .idle)
+        arm(.idle)
         context.fireChannelActive()
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { arm(context: context, state: .idle) }
-    }
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if state == .idle { arm(context: context, state: .readingHead) }
+        if state == .idle { arm(.readingHead) }
         context.fireChannelRead(data)
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
         switch event as? ClientConnectionEvent {
         case .requestHeadReceived?:
-            timer?.cancel()
-            timer = nil
             state = .busy
+            timer.disarm()
             promise?.succeed()
         case .responseCompleted?:
-            arm(context: context, state: .idle)
+            arm(.idle)
             promise?.succeed()
         case nil:
             context.triggerUserOutboundEvent(event, promise: promise)
@@ -58,24 +64,23 @@ final class ClientTimeoutHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
+        timer.cancel()
         context.fireChannelInactive()
     }
 
-    private func arm(context: ChannelHandlerContext, state: State) {
-        timer?.cancel()
+    private func arm(_ state: State) {
+        guard let context else { return }
         self.state = state
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let timeout = state == .idle ? idleTimeout : headerTimeout
+        timer.arm(at: .now() + timeout, on: context.eventLoop, expiry)
+    }
+
+    private func expiry() {
+        guard let context, timer.fired(on: context.eventLoop, expiry) else { return }
         switch state {
-        case .idle:
-            timer = context.eventLoop.assumeIsolated().scheduleTask(in: idleTimeout) { loopBound.value.close(promise: nil) }
-        case .readingHead:
-            timer = context.eventLoop.assumeIsolated().scheduleTask(in: headerTimeout) { [self] in
-                guard self.state == .readingHead else { return }
-                self.sendTimeout(context: loopBound.value)
-            }
-        case .busy:
-            timer = nil
+        case .idle: context.close(promise: nil)
+        case .readingHead: sendTimeout(context: context)
+        case .busy: break
         }
     }
 

@@ -11,7 +11,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard state == .forwarding, let exchange = current?.exchange else { return }
-        current?.responseTimer?.cancel()
+        responseTimer.disarm()
         var response = HTTPResponse(http1: head)
         let effects = policy.filterResponse(&response, exchange: exchange)
         if effects.isEmpty {
@@ -73,7 +73,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
         self.current = current
         switch state {
         case .forwarding:
-            current.responseTimer?.cancel()
+            responseTimer.disarm()
             if case .stale = failure, current.reusedConnection, !current.retried, current.idempotent, !current.hasBody,
                 let route = current.exchange?.route, let pool = runtime.upstreams.pool(on: context.eventLoop, upstream: route.upstream)
             {
@@ -131,7 +131,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
 
     private func completeExchange(close: Bool) {
         state = close ? .closed : .idle
-        current?.responseTimer?.cancel()
+        responseTimer.disarm()
         current = nil
         downstreamNeedsFlush = false
         let promise: EventLoopPromise<Void>? = close ? context.eventLoop.makePromise() : nil

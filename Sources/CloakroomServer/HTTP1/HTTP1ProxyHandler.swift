@@ -53,7 +53,6 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
         var reusedConnection = false
         var retried = false
         var closeAfterResponse = false
-        var responseTimer: Scheduled<Void>?
         var heldResponseBody: [ByteBuffer] = []
         var heldResponseEnd = false
     }
@@ -70,6 +69,8 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
     var upstreamNeedsFlush = false
     var downstreamNeedsFlush = false
     var readPending = false
+    /// `response_timeout` of the exchange waiting for its response head.
+    var responseTimer = LazyTimer()
 
     init(runtime: ProxyRuntime, client: ClientInfo) {
         self.runtime = runtime
@@ -310,17 +311,17 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
     }
 
     private func startResponseTimer() {
-        guard let upstream = current?.upstream else { return }
+        guard current?.upstream != nil else { return }
         let timeout = runtime.upstreams.pool(on: context.eventLoop, upstream: current?.exchange?.route?.upstream ?? "")?
             .targets.settings.responseTimeout ?? .seconds(30)
-        let generation = self.generation
-        current?.responseTimer?.cancel()
-        current?.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout.timeAmount) { [weak upstream] in
-            guard self.generation == generation, self.state == .forwarding else { return }
-            upstream?.abort()
-            self.current?.upstream = nil
-            self.fail(ProxyError(.upstreamTimeout, "no response head within response_timeout"), requestID: self.current?.exchange?.requestID)
-        }
+        responseTimer.arm(at: .now() + timeout.timeAmount, on: context.eventLoop, responseTimedOut)
+    }
+
+    private func responseTimedOut() {
+        guard responseTimer.fired(on: context.eventLoop, responseTimedOut), state == .forwarding else { return }
+        current?.upstream?.abort()
+        current?.upstream = nil
+        fail(ProxyError(.upstreamTimeout, "no response head within response_timeout"), requestID: current?.exchange?.requestID)
     }
 
     // MARK: Outbound and back-pressure
@@ -357,7 +358,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         state = .closed
-        current?.responseTimer?.cancel()
+        responseTimer.cancel()
         current?.upstream?.abort()
         current = nil
         context.fireChannelInactive()

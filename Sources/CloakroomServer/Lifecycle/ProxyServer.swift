@@ -150,8 +150,11 @@ public final class ProxyServer: Service, Sendable {
                     decoderLimits.maxHeaderFieldSize = limits.maxHeaderBytes
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(ClientTimeoutHandler(headerTimeout: limits.headerTimeout.timeAmount, idleTimeout: limits.idleTimeout.timeAmount))
+                    // No outbound header validation: response fields were parsed by llhttp or built
+                    // from swift-http-types values, which refuse CR/LF/NUL.
                     try sync.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true, withErrorHandling: false, withEncoderConfiguration: .init(),
+                        withPipeliningAssistance: true, withErrorHandling: false, withOutboundHeaderValidation: false,
+                        withEncoderConfiguration: .init(),
                         withDecoderLimitConfiguration: decoderLimits)
                     let client = ClientInfo(address: channel.remoteAddress?.ipAddress ?? "unknown", isSecure: isSecure)
                     try sync.addHandler(HTTP1ProxyHandler(runtime: runtime, client: client))

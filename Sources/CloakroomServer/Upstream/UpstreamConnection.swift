@@ -50,7 +50,8 @@ final class UpstreamConnection: ChannelDuplexHandler, @unchecked Sendable {
     private var requestComplete = false
     private var readPending = false
     private(set) var isClosed = false
-    var idleTimer: Scheduled<Void>?
+    /// When the connection last went idle in the pool.
+    var idleSince = NIODeadline.now()
 
     init(channel: Channel, targetIndex: Int) {
         self.channel = channel
@@ -95,7 +96,6 @@ final class UpstreamConnection: ChannelDuplexHandler, @unchecked Sendable {
     func close() {
         guard !isClosed else { return }
         isClosed = true
-        idleTimer?.cancel()
         channel.close(promise: nil)
     }
 
@@ -144,7 +144,6 @@ final class UpstreamConnection: ChannelDuplexHandler, @unchecked Sendable {
 
     func channelInactive(context: ChannelHandlerContext) {
         isClosed = true
-        idleTimer?.cancel()
         if let delegate {
             self.delegate = nil
             delegate.upstreamFailed(servedCount > 0 && !receivedResponseBytes ? .stale : .closed)

@@ -17,6 +17,7 @@ final class UpstreamPool: @unchecked Sendable {
     private var idle: [[UpstreamConnection]]
     /// Requests waiting for a connection slot when every target is at `max_connections`.
     private var waiters: [(promise: EventLoopPromise<UpstreamConnection>, timeout: Scheduled<Void>)] = []
+    private var sweepScheduled = false
 
     init(eventLoop: any EventLoop, targets: UpstreamTargets) {
         self.eventLoop = eventLoop
@@ -40,8 +41,6 @@ final class UpstreamPool: @unchecked Sendable {
         }
         if !fresh {
             while let connection = idle[index].popLast() {
-                connection.idleTimer?.cancel()
-                connection.idleTimer = nil
                 if !connection.isClosed { return eventLoop.makeSucceededFuture((connection, true)) }
             }
         }
@@ -65,7 +64,10 @@ final class UpstreamPool: @unchecked Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .dropBytes)
+                    // No outbound header validation: request fields come from swift-http-types values
+                    // (validated on construction) and identity values refuse CR/LF/NUL.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        leftOverBytesStrategy: .dropBytes, enableOutboundHeaderValidation: false)
                     let connection = UpstreamConnection(channel: channel, targetIndex: index)
                     try channel.pipeline.syncOperations.addHandler(connection)
                 }
@@ -109,10 +111,38 @@ final class UpstreamPool: @unchecked Sendable {
             waiter.promise.succeed(connection)
             return
         }
-        connection.idleTimer = eventLoop.scheduleTask(in: targets.settings.idleTimeout.timeAmount) { [weak connection] in
-            connection?.close()
-        }
+        connection.idleSince = .now()
         idle[connection.targetIndex].append(connection)
+        if !sweepScheduled { scheduleSweep(at: .now() + targets.settings.idleTimeout.timeAmount) }
+    }
+
+    /// Idle connections expire through one sweep task per pool rather than a timer each, so a
+    /// request that takes and returns a connection schedules nothing.
+    private func scheduleSweep(at deadline: NIODeadline) {
+        sweepScheduled = true
+        eventLoop.scheduleTask(deadline: deadline) { self.sweepIdle() }
+    }
+
+    private func sweepIdle() {
+        sweepScheduled = false
+        let now = NIODeadline.now()
+        let timeout = targets.settings.idleTimeout.timeAmount
+        var earliest: NIODeadline?
+        var expired: [UpstreamConnection] = []
+        for index in idle.indices {
+            idle[index].removeAll { connection in
+                let expiry = connection.idleSince + timeout
+                if expiry <= now || connection.isClosed {
+                    expired.append(connection)
+                    return true
+                }
+                earliest = min(earliest ?? expiry, expiry)
+                return false
+            }
+        }
+        // Closed outside the loop: closing fires channelInactive, which updates `idle`.
+        for connection in expired { connection.close() }
+        if let earliest { scheduleSweep(at: earliest) }
     }
 
     /// Called once when a connection's channel closes, pooled or not.

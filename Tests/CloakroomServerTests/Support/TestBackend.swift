@@ -30,6 +30,8 @@ final class TestBackend: Sendable {
 
     var requests: [Recorded] { recorder.log.withLock { $0 } }
     var connectionCount: Int { recorder.connections.withLock { $0 } }
+    /// Connections currently open to this backend.
+    var openConnections: Int { recorder.open.withLock { $0 } }
 
     private init(port: Int, channel: any Channel, group: MultiThreadedEventLoopGroup, recorder: Recorder) {
         self.port = port
@@ -46,6 +48,8 @@ final class TestBackend: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     recorder.connections.withLock { $0 += 1 }
+                    recorder.open.withLock { $0 += 1 }
+                    channel.closeFuture.whenComplete { _ in recorder.open.withLock { $0 -= 1 } }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(BackendHandler(recorder: recorder))
                 }
@@ -66,6 +70,7 @@ final class Recorder: Sendable {
     let log = Mutex<[TestBackend.Recorded]>([])
     let connections = Mutex(0)
     let stopped = Mutex(false)
+    let open = Mutex(0)
 }
 
 private final class BackendHandler: ChannelInboundHandler {
