@@ -56,6 +56,7 @@ let package = Package(
             dependencies: [
                 "CloakroomServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "CloakroomConfigTests", dependencies: ["CloakroomConfig"]),

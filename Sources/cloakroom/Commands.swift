@@ -3,6 +3,7 @@ import CloakroomConfig
 import CloakroomServer
 import Foundation
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 enum ProcessEnvironment {
@@ -35,7 +36,8 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "cloakroom")
         let server: ProxyServer
         do {
-            server = try ProxyServer(configuration: configuration, logger: logger)
+            let loops = ProcessEnvironment.variables["CLOAKROOM_EVENT_LOOPS"].flatMap(Int.init).map { max(1, $0) }
+            server = try ProxyServer(configuration: configuration, logger: logger, threads: loops ?? System.coreCount)
         } catch {
             printError("\(options.path): \(error)")
             throw ExitCode(1)

@@ -8,18 +8,32 @@ public enum HopByHop {
         "proxy-authenticate", "proxy-authorization",
     ]
 
-    /// Removes hop-by-hop fields and those named in `Connection`.
+    /// Removes hop-by-hop fields and those named in `Connection`. Leaves `fields` untouched
+    /// (no copy) when there are none, the common case.
     public static func remove(from fields: inout HTTPFields) {
         var extra: Set<String> = []
-        for value in fields[values: .connection] {
-            for token in value.split(separator: ",") {
+        var found = false
+        for field in fields where isHopByHop(field.name.canonicalName) {
+            found = true
+            guard field.name == .connection else { continue }
+            for token in field.value.split(separator: ",") {
                 let name = token.trimmingCharacters(in: .whitespaces).lowercased()
                 if !name.isEmpty { extra.insert(name) }
             }
         }
+        guard found else { return }
         fields.removeAll { field in
             let name = field.name.canonicalName
-            return names.contains(name) || (!extra.isEmpty && extra.contains(name))
+            return isHopByHop(name) || (!extra.isEmpty && extra.contains(name))
+        }
+    }
+
+    /// Length first: most field names are not 2, 7, 10 or 16–19 characters long.
+    @inline(__always)
+    static func isHopByHop(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 2, 7, 10, 16, 17, 18, 19: return names.contains(name)
+        default: return false
         }
     }
 }
