@@ -59,7 +59,7 @@ final class UpstreamPool: @unchecked Sendable {
         }
         let target = targets.targets[index]
         let settings = targets.settings
-        return ClientBootstrap(group: eventLoop)
+        let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(settings.connectTimeout.timeAmount)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -72,7 +72,9 @@ final class UpstreamPool: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(connection)
                 }
             }
-            .connect(host: target.host, port: target.port)
+        let connected = targets.addresses[index].map { bootstrap.connect(to: $0) }
+            ?? bootstrap.connect(host: target.host, port: target.port)
+        return connected
             .flatMapThrowing { channel -> UpstreamConnection in
                 let connection = try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
                 connection.pool = self

@@ -9,6 +9,9 @@ final class UpstreamTargets: Sendable {
     let name: String
     let targets: [UpstreamTarget]
     let settings: Upstream
+    /// Each target's address, resolved once at start (like nginx without a `resolver`);
+    /// `nil` when resolution failed then, in which case each connect resolves again.
+    let addresses: [SocketAddress?]
     /// How long a target that failed to connect is skipped when another is available.
     static let failurePenalty = TimeAmount.seconds(5)
 
@@ -26,6 +29,10 @@ final class UpstreamTargets: Sendable {
         self.targets = targets
         self.settings = settings
         self.counters = targets.map { _ in Counters() }
+        self.addresses = targets.map { target in
+            (try? SocketAddress(ipAddress: target.host, port: target.port))
+                ?? (try? SocketAddress.makeAddressResolvingHost(target.host, port: target.port))
+        }
     }
 
     /// Target indices in the order to try for one request: round robin, targets that recently
