@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.0"),
     ],
     targets: [
         // Typed configuration: YAML decoding, validation with key paths. No NIO.
@@ -23,10 +26,30 @@ let package = Package(
             name: "CloakroomConfig",
             dependencies: [.product(name: "Yams", package: "Yams")]
         ),
-        // Sessions, stores, cookie signing. No sockets, no HTTP types.
+        // Sessions, the store protocol, the memory store, cookie signing. No sockets, no HTTP types.
         .target(
             name: "CloakroomSessions",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // The durable file store: SQLite (WAL) behind an in-memory index. Its own target so the
+        // core never links SQLite.
+        .target(
+            name: "CloakroomFileStore",
+            dependencies: [
+                "CloakroomSessions",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The behaviour every session store must have, as one suite each store's tests run.
+        .target(
+            name: "CloakroomStoreConformance",
+            dependencies: ["CloakroomSessions"]
         ),
         // Request phases as plain Swift over swift-http-types: routing, identity, control headers.
         .target(
@@ -43,6 +66,9 @@ let package = Package(
             name: "CloakroomServer",
             dependencies: [
                 "CloakroomProxy",
+                "CloakroomFileStore",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -57,10 +83,18 @@ let package = Package(
                 "CloakroomServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .testTarget(name: "CloakroomConfigTests", dependencies: ["CloakroomConfig"]),
-        .testTarget(name: "CloakroomSessionsTests", dependencies: ["CloakroomSessions"]),
+        .testTarget(name: "CloakroomSessionsTests", dependencies: ["CloakroomSessions", "CloakroomStoreConformance"]),
+        .testTarget(
+            name: "CloakroomFileStoreTests",
+            dependencies: ["CloakroomFileStore", "CloakroomSessions", "CloakroomStoreConformance"]
+        ),
         .testTarget(name: "CloakroomProxyTests", dependencies: ["CloakroomProxy"]),
         .testTarget(
             name: "CloakroomServerTests",

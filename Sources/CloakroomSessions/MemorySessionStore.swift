@@ -12,6 +12,9 @@ import Synchronization
 ///   parsing and serialization, merge patching, handle formatting and freeing a cleared store
 ///   all happen outside the lock, and whole-store walks (``sweep()``, listing everyone) take it
 ///   once per chunk of slots so a large store never blocks lookups for long.
+///
+/// Every operation is timed through ``SessionMetrics``; sessions the store ends by itself
+/// (expired, evicted) are counted there too, after the lock is released.
 public final class MemorySessionStore: SessionStore, ImmediateSessionLookup {
     /// Slots visited per lock acquisition by whole-store walks.
     static let chunkSize = 4096
@@ -41,20 +44,21 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup {
 
     /// ``create(key:attributes:)`` without suspending.
     public func createNow(key: SessionKey, attributes: JSONObject) throws -> Session {
-        guard case .string(let subject)? = attributes["sub"], !subject.isEmpty else {
-            throw SessionStoreError.missingSubject
+        let subject = try MemorySessionTable.subject(of: attributes)
+        return SessionMetrics.measure(.create) {
+            let encoded = MemorySessionTable.encode(attributes)
+            let proposedHandle = SessionHandle.Bits.random()
+            let (handle, now, endings) = table.withLock { table in
+                let now = clock.now()
+                let handle = table.insert(key: key, handle: proposedHandle, subject: subject, attributes: encoded, now: now)
+                return (handle, now, table.takeEndings())
+            }
+            endings.report()
+            return Session(
+                handle: handle.text, attributes: attributes, createdAt: now, lastSeenAt: now,
+                expiresAt: timeouts.expiry(createdAt: now, lastSeenAt: now)
+            )
         }
-        let encoded = JSONValue.object(attributes).jsonUTF8
-        let proposedHandle = SessionHandle.Bits.random()
-        let (handle, now) = table.withLock { table in
-            let now = clock.now()
-            let handle = table.insert(key: key, handle: proposedHandle, subject: subject, attributes: encoded, now: now)
-            return (handle, now)
-        }
-        return Session(
-            handle: handle.text, attributes: attributes, createdAt: now, lastSeenAt: now,
-            expiresAt: timeouts.expiry(createdAt: now, lastSeenAt: now)
-        )
     }
 
     public func lookup(key: SessionKey) async throws -> Session? {
@@ -62,8 +66,13 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup {
     }
 
     public func lookupNow(key: SessionKey) throws -> Session? {
-        let snapshot = table.withLock { $0.lookup(key: key, now: clock.now()) }
-        return try snapshot.map(makeSession)
+        try SessionMetrics.measure(.lookup) {
+            let (snapshot, endings) = table.withLock { table in
+                (table.lookup(key: key, now: clock.now()), table.takeEndings())
+            }
+            endings.report()
+            return try snapshot?.session(timeouts: timeouts)
+        }
     }
 
     public func update(key: SessionKey, patch: JSONValue) async throws -> Session? {
@@ -72,36 +81,39 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup {
 
     /// ``update(key:patch:)`` without suspending.
     public func updateNow(key: SessionKey, patch: JSONValue) throws -> Session? {
-        guard case .object(let members) = patch else {
-            throw SessionStoreError.invalidPatch("a session patch must be a JSON object")
-        }
+        let members = try MemorySessionTable.patchMembers(patch)
+        // A rejected patch comes back as a value so the timer does not count it as a store error.
+        return try SessionMetrics.measure(.update) { try mergeLoop(key: key, patch: patch, members: members) }.get()
+    }
+
+    /// Reads, merges outside the lock, then writes only if nobody changed the attributes in
+    /// between; otherwise merges again on the newer attributes.
+    private func mergeLoop(key: SessionKey, patch: JSONValue, members: JSONObject) throws -> Result<Session?, SessionStoreError> {
         let now = clock.now()
-        // Read, merge outside the lock, then write only if nobody changed the attributes in
-        // between; otherwise merge again on the newer attributes.
         while true {
-            guard let current = table.withLock({ $0.read(key: key, now: now) }) else { return nil }
-            if let newSubject = members["sub"] {
-                guard newSubject == .string(current.subject) else {
-                    throw SessionStoreError.invalidPatch("\"sub\" cannot be changed or removed")
-                }
+            let (read, endings) = table.withLock { ($0.read(key: key, now: now), $0.takeEndings()) }
+            endings.report()
+            guard let current = read else { return .success(nil) }
+            let mergedAttributes: JSONObject, encoded: [UInt8]
+            do {
+                (mergedAttributes, encoded) = try MemorySessionTable.merge(patch, members: members, into: current)
+            } catch let error as SessionStoreError {
+                guard case .invalidPatch = error else { throw error }
+                return .failure(error)
             }
-            let merged = JSONValue.object(try attributes(of: current)).applyingMergePatch(patch)
-            guard case .object(let mergedAttributes) = merged else {
-                preconditionFailure("an object merge patch always yields an object")
+            let (outcome, lateEndings) = table.withLock {
+                ($0.replaceAttributes(key: key, expected: current.attributes, with: encoded, now: now), $0.takeEndings())
             }
-            let encoded = merged.jsonUTF8
-            let outcome = table.withLock {
-                $0.replaceAttributes(key: key, expected: current.attributes, with: encoded, now: now)
-            }
+            lateEndings.report()
             switch outcome {
             case .replaced(let updated):
-                return Session(
-                    handle: updated.handle.text, attributes: mergedAttributes,
+                return .success(Session(
+                    handle: updated.handleText, attributes: mergedAttributes,
                     createdAt: updated.createdAt, lastSeenAt: updated.lastSeenAt,
                     expiresAt: timeouts.expiry(createdAt: updated.createdAt, lastSeenAt: updated.lastSeenAt)
-                )
+                ))
             case .gone:
-                return nil
+                return .success(nil)
             case .changed:
                 continue
             }
@@ -109,81 +121,88 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup {
     }
 
     public func revoke(key: SessionKey) async throws -> Bool {
-        table.withLock { $0.remove(key: key, now: clock.now()) }
+        removing { $0.remove(key: key, now: clock.now()) }
     }
 
     public func revoke(handle: String) async throws -> Bool {
         guard let bits = SessionHandle.Bits(text: handle[...]) else { return false }
-        return table.withLock { $0.remove(handle: bits, now: clock.now()) }
+        return removing { $0.remove(handle: bits, now: clock.now()) }
     }
 
     public func revokeAll(subject: String) async throws -> Int {
-        table.withLock { $0.removeAll(subject: subject, now: clock.now()) }
+        removing { $0.removeAll(subject: subject, now: clock.now()) }
     }
 
     /// Ends every session. The table is swapped for an empty one under the lock; counting the
     /// live ones and freeing the old table happen after it is released.
     public func revokeAll() async throws -> Int {
-        let (old, now) = table.withLock { table in
-            let old = table
-            table = MemorySessionTable(maxSessions: old.maxSessions, timeouts: old.timeouts)
-            return (old, clock.now())
+        SessionMetrics.measure(.revoke) {
+            let (old, now, endings) = table.withLock { table in
+                let old = table
+                table = MemorySessionTable(maxSessions: old.maxSessions, timeouts: old.timeouts)
+                return (old, clock.now(), old.endings)
+            }
+            let (live, expired) = old.census(now: now)
+            endings.report()
+            expired.report()
+            return live
         }
-        return old.liveCount(now: now)
     }
 
     public func sessions(subject: String?) async throws -> [Session] {
-        let now = clock.now()
-        var snapshots: [MemorySessionTable.Snapshot]
-        if let subject {
-            snapshots = table.withLock { $0.snapshots(subject: subject, now: now) }
-        } else {
-            snapshots = []
-            var start = 0
-            while true {
-                let (chunk, slotCount) = table.withLock { table in
-                    (table.snapshots(slots: start..<(start + Self.chunkSize), now: now), table.slotCount)
+        try SessionMetrics.measure(.list) {
+            let now = clock.now()
+            var snapshots: [MemorySessionTable.Snapshot]
+            if let subject {
+                snapshots = table.withLock { $0.snapshots(subject: subject, now: now) }
+            } else {
+                snapshots = []
+                var start = 0
+                while true {
+                    let (chunk, slotCount) = table.withLock { table in
+                        (table.snapshots(slots: start..<(start + Self.chunkSize), now: now), table.slotCount)
+                    }
+                    snapshots.append(contentsOf: chunk)
+                    start += Self.chunkSize
+                    if start >= slotCount { break }
                 }
-                snapshots.append(contentsOf: chunk)
-                start += Self.chunkSize
-                if start >= slotCount { break }
             }
+            return try MemorySessionTable.sessionsOldestFirst(snapshots, timeouts: timeouts)
         }
-        // A user's list is already in creation order; a stable sort keeps it for equal instants.
-        snapshots.sort { $0.createdAt < $1.createdAt }
-        return try snapshots.map(makeSession)
     }
 
     public func sweep() async throws -> Int {
-        let now = clock.now()
-        var removed = 0
-        var start = 0
-        while true {
-            let (count, slotCount) = table.withLock { table in
-                (table.sweep(slots: start..<(start + Self.chunkSize), now: now), table.slotCount)
+        SessionMetrics.measure(.sweep) {
+            let now = clock.now()
+            var removed = 0
+            var start = 0
+            while true {
+                let (count, slotCount, endings) = table.withLock { table in
+                    (table.sweep(slots: start..<(start + Self.chunkSize), now: now), table.slotCount, table.takeEndings())
+                }
+                endings.report()
+                removed += count
+                start += Self.chunkSize
+                if start >= slotCount { break }
             }
-            removed += count
-            start += Self.chunkSize
-            if start >= slotCount { break }
+            return removed
         }
-        return removed
     }
 
-    private func makeSession(_ snapshot: MemorySessionTable.Snapshot) throws -> Session {
-        Session(
-            handle: snapshot.handle.text, attributes: try attributes(of: snapshot),
-            createdAt: snapshot.createdAt, lastSeenAt: snapshot.lastSeenAt,
-            expiresAt: timeouts.expiry(createdAt: snapshot.createdAt, lastSeenAt: snapshot.lastSeenAt)
-        )
+    public func liveCount() async throws -> Int {
+        let now = clock.now()
+        return table.withLock { $0.liveCount(now: now) }
     }
 
-    private func attributes(of snapshot: MemorySessionTable.Snapshot) throws -> JSONObject {
-        // The bytes are this store's own serialization of an object, so this cannot fail unless
-        // memory is corrupt; report that as an unavailable store rather than crash.
-        let value = try? snapshot.attributes.withUnsafeBufferPointer { try JSONValue(parsingUTF8: $0) }
-        guard case .object(let object)? = value else {
-            throw SessionStoreError.unavailable("corrupt session record in memory store")
+    /// Nothing to flush: memory sessions end with the process.
+    public func close() async throws {}
+
+    /// Runs a revoke under the lock, timed, and reports what it found already expired.
+    private func removing<T>(_ body: (inout MemorySessionTable) -> T) -> T {
+        SessionMetrics.measure(.revoke) {
+            let (result, endings) = table.withLock { table in (body(&table), table.takeEndings()) }
+            endings.report()
+            return result
         }
-        return object
     }
 }

@@ -1,7 +1,8 @@
 import struct Foundation.Date
 
 /// The memory store's data, as a plain value with no locking and no clock: the store holds it in
-/// a mutex and passes `now` in, so every rule here is testable with fixed instants.
+/// a mutex and passes `now` in, so every rule here is testable with fixed instants. The file
+/// store keeps its sessions in one too (hence `package` access), with removal tracking on.
 ///
 /// Layout, chosen for a small per-session footprint at a million sessions:
 /// - `records` is an array of slots. A session's slot never moves while it lives; freed slots
@@ -13,17 +14,20 @@ import struct Foundation.Date
 ///   outside the lock when a session is returned.
 /// - `slotByKey`, `slotByHandle` and `subjects` index the slots, so every operation on one
 ///   session is O(1) and every operation on one user is O(that user's sessions).
-struct MemorySessionTable: Sendable {
+///
+/// Sessions the table ends by itself (found expired, swept, evicted) are tallied in
+/// ``endings``; the owner takes the tally under its lock and reports it after releasing it.
+package struct MemorySessionTable: Sendable {
     /// What a read takes out of the table (under the lock) to build a ``Session`` (outside it).
-    struct Snapshot: Sendable {
+    package struct Snapshot: Sendable {
         var handle: SessionHandle.Bits
-        var subject: String
-        var attributes: [UInt8]
-        var createdAt: Date
-        var lastSeenAt: Date
+        package var subject: String
+        package var attributes: [UInt8]
+        package var createdAt: Date
+        package var lastSeenAt: Date
     }
 
-    enum ReplaceOutcome {
+    package enum ReplaceOutcome: Sendable {
         case replaced(Snapshot)
         /// No live session for the key any more.
         case gone
@@ -31,7 +35,9 @@ struct MemorySessionTable: Sendable {
         case changed
     }
 
-    private struct Record {
+    // Storage is internal rather than private only so the table's extensions in other files
+    // (lists, durable-store support) can reach it; nothing outside the table touches it.
+    struct Record {
         var key: SessionKey
         var handle: SessionHandle.Bits
         var createdAt: Date
@@ -45,37 +51,44 @@ struct MemorySessionTable: Sendable {
         var subjectNext: Int32
     }
 
-    private struct SubjectList {
+    struct SubjectList {
         var oldest: Int32
         var newest: Int32
     }
 
-    private static let none: Int32 = -1
+    static let none: Int32 = -1
     /// `lruPrev` of a slot on the free list.
-    private static let freeSlot: Int32 = -2
+    static let freeSlot: Int32 = -2
 
-    let maxSessions: Int
-    let timeouts: SessionTimeouts
+    package let maxSessions: Int
+    package let timeouts: SessionTimeouts
 
-    private var records: [Record] = []
-    private var freeHead: Int32 = none
-    private var lruHead: Int32 = none
-    private var lruTail: Int32 = none
-    private var slotByKey: [SessionKey: Int32] = [:]
-    private var slotByHandle: [SessionHandle.Bits: Int32] = [:]
-    private var subjects: [String: SubjectList] = [:]
+    var records: [Record] = []
+    var freeHead: Int32 = none
+    var lruHead: Int32 = none
+    var lruTail: Int32 = none
+    var slotByKey: [SessionKey: Int32] = [:]
+    var slotByHandle: [SessionHandle.Bits: Int32] = [:]
+    var subjects: [String: SubjectList] = [:]
 
-    init(maxSessions: Int, timeouts: SessionTimeouts) {
+    /// Sessions ended by expiry or eviction since the last ``takeEndings()``.
+    package internal(set) var endings = Endings()
+    /// When set, the key of every removed session is appended to ``removedKeys`` (durable
+    /// stores mirror removals to disk from it). Off for the memory store.
+    package var tracksRemovedKeys = false
+    package internal(set) var removedKeys: [SessionKey] = []
+
+    package init(maxSessions: Int, timeouts: SessionTimeouts) {
         precondition(maxSessions > 0 && maxSessions < Int(Int32.max), "maxSessions must be in 1..<2^31")
         self.maxSessions = maxSessions
         self.timeouts = timeouts
     }
 
     /// Sessions held, live or expired but not yet swept.
-    var count: Int { slotByKey.count }
+    package var count: Int { slotByKey.count }
 
     /// Slots allocated; ``sweep(slots:now:)`` walks `0..<slotCount` in chunks.
-    var slotCount: Int { records.count }
+    package var slotCount: Int { records.count }
 
     // MARK: Creating
 
@@ -84,35 +97,58 @@ struct MemorySessionTable: Sendable {
     /// `handle` only if that one was taken.
     mutating func insert(key: SessionKey, handle: SessionHandle.Bits, subject: String, attributes: [UInt8], now: Date) -> SessionHandle.Bits {
         if let existing = slotByKey[key] { remove(slot: existing) }
-        if slotByKey.count >= maxSessions, lruTail != Self.none { remove(slot: lruTail) }
-        var handle = handle
-        while slotByHandle[handle] != nil { handle = .random() }
+        if slotByKey.count >= maxSessions, lruTail != Self.none {
+            let i = Int(lruTail)
+            if isExpired(i, now: now) { endings.record(expiryReason(i)) } else { endings.evicted += 1 }
+            remove(slot: lruTail)
+        }
+        return place(key: key, handle: handle, subject: subject, attributes: attributes, createdAt: now, lastSeenAt: now).handle
+    }
 
+    /// Puts a record in a free slot and links it into every index. Returns the handle it got,
+    /// and whether `key` was already present (callers make sure it is not; a loader treats it
+    /// as a damaged file and discards the table).
+    ///
+    /// One hash per index: this runs a million times when the file store loads.
+    @discardableResult
+    mutating func place(
+        key: SessionKey, handle: SessionHandle.Bits, subject: String, attributes: [UInt8],
+        createdAt: Date, lastSeenAt: Date
+    ) -> (handle: SessionHandle.Bits, keyWasPresent: Bool) {
+        let reusesFreeSlot = freeHead != Self.none
+        let slot = reusesFreeSlot ? freeHead : Int32(records.count)
+        var handle = handle
+        while let holder = slotByHandle.updateValue(slot, forKey: handle) {
+            slotByHandle[handle] = holder  // taken: put it back and draw another
+            handle = .random()
+        }
+        let keyWasPresent = slotByKey.updateValue(slot, forKey: key) != nil
+
+        // Join the subject's list, sharing the stored subject string.
         let sharedSubject: String
+        var subjectPrev = Self.none
         if let index = subjects.index(forKey: subject) {
-            sharedSubject = subjects[index].key
+            sharedSubject = subjects.keys[index]
+            subjectPrev = subjects.values[index].newest
+            subjects.values[index].newest = slot
         } else {
             sharedSubject = subject
+            subjects[subject] = SubjectList(oldest: slot, newest: slot)
         }
         let record = Record(
-            key: key, handle: handle, createdAt: now, lastSeenAt: now, attributes: attributes,
+            key: key, handle: handle, createdAt: createdAt, lastSeenAt: lastSeenAt, attributes: attributes,
             subject: sharedSubject, lruPrev: Self.none, lruNext: Self.none,
-            subjectPrev: Self.none, subjectNext: Self.none
+            subjectPrev: subjectPrev, subjectNext: Self.none
         )
-        let slot: Int32
-        if freeHead != Self.none {
-            slot = freeHead
+        if reusesFreeSlot {
             freeHead = records[Int(slot)].lruNext
             records[Int(slot)] = record
         } else {
-            slot = Int32(records.count)
             records.append(record)
         }
-        slotByKey[key] = slot
-        slotByHandle[handle] = slot
+        if subjectPrev != Self.none { records[Int(subjectPrev)].subjectNext = slot }
         linkAtLRUHead(slot)
-        appendToSubject(slot, subject: sharedSubject)
-        return handle
+        return (handle, keyWasPresent)
     }
 
     // MARK: Reading
@@ -120,7 +156,7 @@ struct MemorySessionTable: Sendable {
     /// A lookup: `nil` (and the record deleted) when absent or expired at `now`; otherwise
     /// marks the session most recently used and writes `lastSeenAt = now` if at least the
     /// touch interval has passed since the last write.
-    mutating func lookup(key: SessionKey, now: Date) -> Snapshot? {
+    package mutating func lookup(key: SessionKey, now: Date) -> Snapshot? {
         guard let slot = liveSlot(key: key, now: now) else { return nil }
         let i = Int(slot)
         if now.timeIntervalSince(records[i].lastSeenAt) >= timeouts.touchInterval.timeInterval {
@@ -133,12 +169,12 @@ struct MemorySessionTable: Sendable {
 
     /// The session without recording activity; `nil` (and the record deleted) when absent or
     /// expired.
-    mutating func read(key: SessionKey, now: Date) -> Snapshot? {
+    package mutating func read(key: SessionKey, now: Date) -> Snapshot? {
         liveSlot(key: key, now: now).map { snapshot(Int($0)) }
     }
 
     /// Live sessions of `subject`, oldest first.
-    func snapshots(subject: String, now: Date) -> [Snapshot] {
+    package func snapshots(subject: String, now: Date) -> [Snapshot] {
         guard let list = subjects[subject] else { return [] }
         var result: [Snapshot] = []
         var slot = list.oldest
@@ -151,7 +187,7 @@ struct MemorySessionTable: Sendable {
     }
 
     /// Live sessions in the slots of `range` (clamped to the slots that exist), in slot order.
-    func snapshots(slots range: Range<Int>, now: Date) -> [Snapshot] {
+    package func snapshots(slots range: Range<Int>, now: Date) -> [Snapshot] {
         var result: [Snapshot] = []
         for i in range.clamped(to: records.indices) where isOccupied(i) && !isExpired(i, now: now) {
             result.append(snapshot(i))
@@ -160,7 +196,7 @@ struct MemorySessionTable: Sendable {
     }
 
     /// Sessions still live at `now`.
-    func liveCount(now: Date) -> Int {
+    package func liveCount(now: Date) -> Int {
         records.indices.reduce(0) { $0 + (isOccupied($1) && !isExpired($1, now: now) ? 1 : 0) }
     }
 
@@ -168,7 +204,7 @@ struct MemorySessionTable: Sendable {
 
     /// Replaces the attributes if they are still `expected` (compare-and-swap, so the merge can
     /// be computed outside the lock). Does not count as activity.
-    mutating func replaceAttributes(key: SessionKey, expected: [UInt8], with attributes: [UInt8], now: Date) -> ReplaceOutcome {
+    package mutating func replaceAttributes(key: SessionKey, expected: [UInt8], with attributes: [UInt8], now: Date) -> ReplaceOutcome {
         guard let slot = liveSlot(key: key, now: now) else { return .gone }
         let i = Int(slot)
         guard records[i].attributes == expected else { return .changed }
@@ -179,7 +215,7 @@ struct MemorySessionTable: Sendable {
     // MARK: Removing
 
     /// Removes the session under `key`. Returns whether it was live.
-    mutating func remove(key: SessionKey, now: Date) -> Bool {
+    package mutating func remove(key: SessionKey, now: Date) -> Bool {
         guard let slot = slotByKey[key] else { return false }
         return removeCountingLive(slot: slot, now: now)
     }
@@ -191,7 +227,7 @@ struct MemorySessionTable: Sendable {
     }
 
     /// Removes every session of `subject`. Returns how many were live.
-    mutating func removeAll(subject: String, now: Date) -> Int {
+    package mutating func removeAll(subject: String, now: Date) -> Int {
         guard let list = subjects[subject] else { return 0 }
         var live = 0
         var slot = list.oldest
@@ -204,9 +240,10 @@ struct MemorySessionTable: Sendable {
     }
 
     /// Removes the expired sessions in the slots of `range`. Returns how many.
-    mutating func sweep(slots range: Range<Int>, now: Date) -> Int {
+    package mutating func sweep(slots range: Range<Int>, now: Date) -> Int {
         var removed = 0
         for i in range.clamped(to: records.indices) where isOccupied(i) && isExpired(i, now: now) {
+            endings.record(expiryReason(i))
             remove(slot: Int32(i))
             removed += 1
         }
@@ -215,15 +252,15 @@ struct MemorySessionTable: Sendable {
 
     // MARK: Internals
 
-    private func isOccupied(_ i: Int) -> Bool {
+    func isOccupied(_ i: Int) -> Bool {
         records[i].lruPrev != Self.freeSlot
     }
 
-    private func isExpired(_ i: Int, now: Date) -> Bool {
+    func isExpired(_ i: Int, now: Date) -> Bool {
         now >= timeouts.expiry(createdAt: records[i].createdAt, lastSeenAt: records[i].lastSeenAt)
     }
 
-    private func snapshot(_ i: Int) -> Snapshot {
+    func snapshot(_ i: Int) -> Snapshot {
         let record = records[i]
         return Snapshot(
             handle: record.handle, subject: record.subject, attributes: record.attributes,
@@ -235,20 +272,24 @@ struct MemorySessionTable: Sendable {
     private mutating func liveSlot(key: SessionKey, now: Date) -> Int32? {
         guard let slot = slotByKey[key] else { return nil }
         guard !isExpired(Int(slot), now: now) else {
+            endings.record(expiryReason(Int(slot)))
             remove(slot: slot)
             return nil
         }
         return slot
     }
 
+    /// Removes a slot; an expired session removed this way ended by itself and is tallied.
     private mutating func removeCountingLive(slot: Int32, now: Date) -> Bool {
         let live = !isExpired(Int(slot), now: now)
+        if !live { endings.record(expiryReason(Int(slot))) }
         remove(slot: slot)
         return live
     }
 
-    private mutating func remove(slot: Int32) {
+    mutating func remove(slot: Int32) {
         let i = Int(slot)
+        if tracksRemovedKeys { removedKeys.append(records[i].key) }
         slotByKey.removeValue(forKey: records[i].key)
         slotByHandle.removeValue(forKey: records[i].handle)
         unlinkFromLRU(slot)
@@ -258,53 +299,5 @@ struct MemorySessionTable: Sendable {
         records[i].lruPrev = Self.freeSlot
         records[i].lruNext = freeHead
         freeHead = slot
-    }
-
-    private mutating func linkAtLRUHead(_ slot: Int32) {
-        let i = Int(slot)
-        records[i].lruPrev = Self.none
-        records[i].lruNext = lruHead
-        if lruHead != Self.none { records[Int(lruHead)].lruPrev = slot } else { lruTail = slot }
-        lruHead = slot
-    }
-
-    private mutating func unlinkFromLRU(_ slot: Int32) {
-        let i = Int(slot)
-        let prev = records[i].lruPrev
-        let next = records[i].lruNext
-        if prev != Self.none { records[Int(prev)].lruNext = next } else { lruHead = next }
-        if next != Self.none { records[Int(next)].lruPrev = prev } else { lruTail = prev }
-        records[i].lruPrev = Self.none
-        records[i].lruNext = Self.none
-    }
-
-    private mutating func appendToSubject(_ slot: Int32, subject: String) {
-        let i = Int(slot)
-        if let list = subjects[subject] {
-            records[i].subjectPrev = list.newest
-            records[Int(list.newest)].subjectNext = slot
-            subjects[subject] = SubjectList(oldest: list.oldest, newest: slot)
-        } else {
-            subjects[subject] = SubjectList(oldest: slot, newest: slot)
-        }
-    }
-
-    private mutating func unlinkFromSubject(_ slot: Int32) {
-        let i = Int(slot)
-        let prev = records[i].subjectPrev
-        let next = records[i].subjectNext
-        if prev != Self.none { records[Int(prev)].subjectNext = next }
-        if next != Self.none { records[Int(next)].subjectPrev = prev }
-        if prev == Self.none && next == Self.none {
-            subjects.removeValue(forKey: records[i].subject)
-        } else if prev == Self.none || next == Self.none {
-            let subject = records[i].subject
-            var list = subjects[subject]!
-            if prev == Self.none { list.oldest = next }
-            if next == Self.none { list.newest = prev }
-            subjects[subject] = list
-        }
-        records[i].subjectPrev = Self.none
-        records[i].subjectNext = Self.none
     }
 }

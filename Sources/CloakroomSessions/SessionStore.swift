@@ -38,6 +38,13 @@ public protocol SessionStore: Sendable {
 
     /// Deletes expired sessions now. Returns how many. Servers call this periodically.
     func sweep() async throws -> Int
+
+    /// How many live sessions the store holds (for the active-sessions gauge).
+    func liveCount() async throws -> Int
+
+    /// Flushes anything written behind and releases resources (files, locks, connections).
+    /// Called once at shutdown; the store is not used afterwards.
+    func close() async throws
 }
 
 /// A store whose lookups complete without waiting (the memory store, and stores that keep an

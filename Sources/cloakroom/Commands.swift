@@ -3,7 +3,9 @@ import CloakroomConfig
 import CloakroomServer
 import Foundation
 import Logging
+import Metrics
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 
 enum ProcessEnvironment {
@@ -19,25 +21,26 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
-        let configuration: Configuration
-        do {
-            configuration = try ConfigurationLoader.load(contentsOf: options.path, environment: ProcessEnvironment.variables)
-        } catch {
-            printError("\(options.path): invalid configuration")
-            for problem in error.problems { printError("  \(problem)") }
-            throw ExitCode(1)
-        }
-        let level = ProcessEnvironment.variables["CLOAKROOM_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let configuration = try loadConfiguration(options.path)
+        let environment = ProcessEnvironment.variables
+        let level = environment["CLOAKROOM_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         LoggingSystem.bootstrap { label in
+            if label == "cloakroom.access" { return JSONLinesLogHandler(label: label) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "cloakroom")
+        let accessLog = environment["CLOAKROOM_ACCESS_LOG"] == "off" ? nil : Logger(label: "cloakroom.access")
+        let loops = environment["CLOAKROOM_EVENT_LOOPS"].flatMap(Int.init).map { max(1, $0) }
         let server: ProxyServer
         do {
-            let loops = ProcessEnvironment.variables["CLOAKROOM_EVENT_LOOPS"].flatMap(Int.init).map { max(1, $0) }
-            server = try ProxyServer(configuration: configuration, logger: logger, threads: loops ?? System.coreCount)
+            server = try await ProxyServer.open(
+                configuration: configuration, logger: logger,
+                observability: .init(accessLog: accessLog, renderMetrics: { registry.emitToString() }),
+                threads: loops ?? System.coreCount)
         } catch {
             printError("\(options.path): \(error)")
             throw ExitCode(1)
@@ -50,6 +53,17 @@ struct Serve: AsyncParsableCommand {
             logger.critical("server failed", metadata: ["error": "\(error)"])
             throw ExitCode(1)
         }
+    }
+}
+
+/// Loads and validates the configuration, or prints every problem and exits 1.
+func loadConfiguration(_ path: String) throws -> Configuration {
+    do {
+        return try ConfigurationLoader.load(contentsOf: path, environment: ProcessEnvironment.variables)
+    } catch {
+        printError("\(path): invalid configuration")
+        for problem in error.problems { printError("  \(problem)") }
+        throw ExitCode(1)
     }
 }
 

@@ -162,4 +162,6 @@ struct UnavailableStore: SessionStore {
     func revokeAll() async throws -> Int { throw fail() }
     func sessions(subject: String?) async throws -> [Session] { throw fail() }
     func sweep() async throws -> Int { throw fail() }
+    func liveCount() async throws -> Int { throw fail() }
+    func close() async throws {}
 }

@@ -1,4 +1,5 @@
 @testable import CloakroomSessions
+import CloakroomStoreConformance
 import Foundation
 import Testing
 

@@ -155,18 +155,22 @@ public final class ProxyPolicy: Sendable {
             do {
                 switch effect {
                 case .login(let attributes, let replacing):
-                    if let replacing { _ = try await store.revoke(key: replacing) }
+                    if let replacing, try await store.revoke(key: replacing) {
+                        SessionMetrics.sessionsEnded(1, reason: .login)
+                    }
                     let id = SessionID.random()
                     let session = try await store.create(key: id.key, attributes: attributes)
+                    SessionMetrics.loggedIn()
                     setCookies.append(cookies.setCookie(for: id, secureTransport: exchange.client.isSecure))
                     logger.info("session created", metadata: ["request_id": "\(exchange.requestID)", "handle": "\(session.handle)", "sub": "\(session.subject)"])
                 case .update(let key, let patch):
                     _ = try await store.update(key: key, patch: patch)
                 case .logoutCurrent(let key):
-                    _ = try await store.revoke(key: key)
+                    if try await store.revoke(key: key) { SessionMetrics.sessionsEnded(1, reason: .logout) }
                     setCookies.append(cookies.expireCookie(secureTransport: exchange.client.isSecure))
                 case .logoutAll(let subject):
                     let count = try await store.revokeAll(subject: subject)
+                    SessionMetrics.sessionsEnded(count, reason: .backend)
                     setCookies.append(cookies.expireCookie(secureTransport: exchange.client.isSecure))
                     logger.info("sessions revoked by backend", metadata: ["request_id": "\(exchange.requestID)", "sub": "\(subject)", "count": "\(count)"])
                 }
@@ -188,7 +192,7 @@ public final class ProxyPolicy: Sendable {
     public func logout(_ exchange: Exchange) async -> LocalResponse {
         if let key = exchange.presentedID?.key {
             do {
-                _ = try await store.revoke(key: key)
+                if try await store.revoke(key: key) { SessionMetrics.sessionsEnded(1, reason: .logout) }
             } catch {
                 logger.error("session store failed during logout", metadata: ["request_id": "\(exchange.requestID)", "error": "\(error)"])
                 return ProxyError(.storeUnavailable, "\(error)").response(requestID: exchange.requestID)

@@ -1,6 +1,7 @@
 import CloakroomProxy
 import HTTPTypes
 import NIOCore
+import Logging
 import NIOHTTP1
 
 // Phases 5 and 6: the upstream's response, its session effects, and local answers.
@@ -12,6 +13,9 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard state == .forwarding, let exchange = current?.exchange else { return }
         responseTimer.disarm()
+        if let sentAt = current?.upstreamSentAt, let upstream = exchange.route?.upstream {
+            runtime.metrics.upstreamResponded(upstream: upstream, nanoseconds: (NIODeadline.now() - sentAt).nanoseconds)
+        }
         var response = HTTPResponse(http1: head)
         let effects = policy.filterResponse(&response, exchange: exchange)
         if effects.isEmpty {
@@ -29,7 +33,10 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
                 handler.writeResponseHead(response)
                 let held = handler.current?.heldResponseBody ?? []
                 handler.current?.heldResponseBody = []
-                for part in held { handler.context.write(handler.wrapOutboundOut(.body(.byteBuffer(part))), promise: nil) }
+                for part in held {
+                    handler.current?.bytesOut += part.readableBytes
+                    handler.context.write(handler.wrapOutboundOut(.body(.byteBuffer(part))), promise: nil)
+                }
                 if handler.current?.heldResponseEnd == true {
                     handler.finishResponse()
                 } else {
@@ -47,6 +54,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
     func upstreamResponseBody(_ buffer: ByteBuffer) {
         switch state {
         case .streamingResponse:
+            current?.bytesOut += buffer.readableBytes
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             downstreamNeedsFlush = true
         case .applyingEffects:
@@ -110,6 +118,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
         } else if current.version == .http1_0 {
             head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
         }
+        current.status = response.status.code
         self.current = current
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         downstreamNeedsFlush = true
@@ -130,6 +139,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
     }
 
     private func completeExchange(close: Bool) {
+        if let current { record(current) }
         state = close ? .closed : .idle
         responseTimer.disarm()
         current = nil
@@ -152,6 +162,8 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
         self.current?.upstream = nil
         state = .localResponse
         let close = response.close || current.closeAfterResponse || !current.keepAlive || (current.hasBody && !current.requestEnded)
+        self.current?.status = response.head.status.code
+        self.current?.bytesOut = current.isHEAD ? 0 : response.body.count
         var head = HTTPResponseHead(http1For: response.head, version: current.version)
         head.headers.replaceOrAdd(name: "content-length", value: String(response.body.count))
         if close { head.headers.replaceOrAdd(name: "connection", value: "close") }
@@ -177,5 +189,29 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
         var response = error.response(requestID: requestID)
         response.close = error.closesConnection
         respond(response)
+    }
+
+    /// Counts the answered request and writes its access log line: never the session ID or a
+    /// cookie, never the query string (it may carry tokens).
+    private func record(_ current: Current) {
+        let exchange = current.exchange
+        let route = exchange?.route?.path ?? (exchange?.endpoint == .logout ? "logout" : "none")
+        runtime.metrics.answered(route: route, status: current.status)
+        guard let accessLog = runtime.accessLog else { return }
+        var metadata: Logger.Metadata = [
+            "request_id": .string(exchange?.requestID ?? ""),
+            "method": .string(current.method.rawValue),
+            "path": .string(exchange.map { String($0.target.prefix { $0 != "?" }) } ?? ""),
+            "status": .stringConvertible(current.status),
+            "bytes": .stringConvertible(current.bytesOut),
+            "duration_ms": .stringConvertible(Double((NIODeadline.now() - current.startedAt).nanoseconds / 1000) / 1000),
+            "client": .string(client.address),
+        ]
+        if let upstream = exchange?.route?.upstream, exchange?.endpoint != .logout { metadata["upstream"] = .string(upstream) }
+        if let session = exchange?.session {
+            metadata["session"] = .string(session.handle)
+            metadata["sub"] = .string(session.subject)
+        }
+        accessLog.info("request", metadata: metadata)
     }
 }

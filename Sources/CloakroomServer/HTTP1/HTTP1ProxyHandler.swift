@@ -55,6 +55,12 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
         var closeAfterResponse = false
         var heldResponseBody: [ByteBuffer] = []
         var heldResponseEnd = false
+        // For the access log and metrics.
+        var method: HTTPMethod = .GET
+        var startedAt = NIODeadline.now()
+        var upstreamSentAt: NIODeadline?
+        var status = 0
+        var bytesOut = 0
     }
 
     let runtime: ProxyRuntime
@@ -116,7 +122,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
             idempotent: [.GET, .HEAD, .OPTIONS, .PUT, .DELETE, .TRACE].contains(head.method),
             expectContinue: head.headers.first(name: "expect")?.lowercased() == "100-continue",
             hasBody: transferEncoding != nil || contentLength > 0,
-            chunkedBody: transferEncoding != nil)
+            chunkedBody: transferEncoding != nil, method: head.method)
         if head.version.major != 1 {
             return fail(ProxyError(.badRequest, "unsupported HTTP version"), requestID: requestID)
         }
@@ -290,6 +296,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
         for part in current.pendingBody { connection.writeBody(part) }
         current.pendingBody.removeAll()
         self.current = current
+        self.current?.upstreamSentAt = .now()
         if current.requestEnded {
             connection.writeEnd()
             startResponseTimer()

@@ -10,6 +10,9 @@ struct ProxyRuntime: Sendable {
     let upstreams: UpstreamRegistry
     let limits: ClientLimits
     let logger: Logger
+    /// One JSON line per request, or `nil`.
+    let accessLog: Logger?
+    let metrics: RequestMetrics
 }
 
 /// One ``UpstreamPool`` per event loop per upstream, built up front so lookups need no lock.

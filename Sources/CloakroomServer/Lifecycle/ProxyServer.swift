@@ -2,6 +2,7 @@ import CloakroomConfig
 import CloakroomProxy
 import CloakroomSessions
 import Logging
+import Metrics
 import NIOCore
 import NIOExtras
 import NIOHTTP1
@@ -9,46 +10,66 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
-/// The running proxy: listeners, the session store and its sweeper, upstream pools.
+/// The running proxy: listeners, the admin listener, the session store and its sweeper,
+/// upstream pools.
 ///
 /// As a swift-service-lifecycle `Service`, ``run()`` serves until graceful shutdown, then stops
-/// accepting, lets in-flight requests finish and returns. Tests use ``start()`` and
-/// ``shutdown()`` directly to learn the ports bound for `:0`.
+/// accepting, lets in-flight requests finish, flushes the store and returns. Tests use
+/// ``start()`` and ``shutdown()`` directly to learn the ports bound for `:0`.
 public final class ProxyServer: Service, Sendable {
     public let configuration: Configuration
     public let store: any SessionStore
     let runtime: ProxyRuntime
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
+    private let adminAPI: AdminAPI?
     private let state = Mutex(RunState())
 
     struct RunState {
-        var channels: [any Channel] = []
         var quiescing: ServerQuiescingHelper?
+        var admin: (any Channel)?
         var sweeper: Task<Void, Never>?
     }
 
-    /// Builds the store and the compiled policy. Throws ``ServerStartError`` for settings this
-    /// build cannot serve.
-    public init(configuration: Configuration, logger: Logger, clock: any WallClock = SystemWallClock(), threads: Int = System.coreCount) throws {
+    /// What ``ProxyServer`` reports beyond its logs.
+    public struct Observability: Sendable {
+        /// One JSON line per request, or `nil` for none.
+        public var accessLog: Logger?
+        /// Renders `/metrics` (Prometheus text); `nil` answers an empty exposition.
+        public var renderMetrics: (@Sendable () -> String)?
+
+        public init(accessLog: Logger? = nil, renderMetrics: (@Sendable () -> String)? = nil) {
+            self.accessLog = accessLog
+            self.renderMetrics = renderMetrics
+        }
+    }
+
+    /// Opens the configured session store, then builds the server.
+    public static func open(
+        configuration: Configuration, logger: Logger, observability: Observability = .init(),
+        clock: any WallClock = SystemWallClock(), threads: Int = System.coreCount
+    ) async throws -> ProxyServer {
+        try Self.checkSupported(configuration)
+        let store = try await SessionStoreFactory.open(configuration.session, clock: clock, logger: logger)
+        do {
+            return try ProxyServer(configuration: configuration, store: store, logger: logger, observability: observability, threads: threads)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    /// Builds the compiled policy around an open store. Throws ``ServerStartError`` for
+    /// settings this build cannot serve.
+    public init(
+        configuration: Configuration, store: any SessionStore, logger: Logger, observability: Observability = .init(),
+        threads: Int = System.coreCount
+    ) throws {
+        try Self.checkSupported(configuration)
         self.configuration = configuration
         self.logger = logger
+        self.store = store
         let session = configuration.session
-        let timeouts = SessionTimeouts(idle: session.idleTimeout, absolute: session.absoluteTimeout, touchInterval: session.touchInterval)
-        switch session.store {
-        case .memory(let settings):
-            store = MemorySessionStore(maxSessions: settings.maxSessions, timeouts: timeouts, clock: clock)
-        case .file:
-            throw ServerStartError.unsupported("session.store.file: the file store is not available in this build yet")
-        case .redis:
-            throw ServerStartError.unsupported("session.store.redis: the Redis store is not available in this build yet")
-        }
-        if configuration.admin != nil {
-            throw ServerStartError.unsupported("admin: the admin API is not available in this build yet")
-        }
-        if let index = configuration.listeners.firstIndex(where: { $0.tls != nil }) {
-            throw ServerStartError.unsupported("listen[\(index)].tls: TLS listeners are not available in this build yet")
-        }
         var secrets = session.secrets.map { Array($0.utf8) }
         if secrets.isEmpty {
             secrets = [SessionCookieCodec.randomSecret()]
@@ -59,53 +80,87 @@ public final class ProxyServer: Service, Sendable {
         runtime = ProxyRuntime(
             policy: policy,
             upstreams: UpstreamRegistry(configuration: configuration, eventLoops: Array(group.makeIterator())),
-            limits: configuration.client, logger: logger)
+            limits: configuration.client, logger: logger, accessLog: observability.accessLog,
+            metrics: RequestMetrics(upstreams: Array(configuration.upstreams.keys)))
+        if let admin = configuration.admin {
+            let render = observability.renderMetrics
+            let active = Gauge(label: "cloakroom_sessions_active")
+            adminAPI = AdminAPI(
+                store: store, token: admin.token, cookies: policy.cookies, logger: logger,
+                metrics: { [store] in
+                    if let count = try? await store.liveCount() { active.record(count) }
+                    return render?() ?? ""
+                })
+        } else {
+            adminAPI = nil
+        }
     }
 
-    /// Binds every listener. Returns the bound addresses, in `listen` order.
+    private static func checkSupported(_ configuration: Configuration) throws {
+        if let index = configuration.listeners.firstIndex(where: { $0.tls != nil }) {
+            throw ServerStartError.unsupported("listen[\(index)].tls: TLS listeners are not available in this build yet")
+        }
+    }
+
+    /// Binds every listener, then the admin listener. Returns the bound proxy addresses, in
+    /// `listen` order (see ``adminAddress`` for the admin one).
     @discardableResult
     public func start() async throws -> [SocketAddress] {
         let quiescing = ServerQuiescingHelper(group: group)
         var channels: [any Channel] = []
+        var admin: (any Channel)?
         do {
             for listener in configuration.listeners {
-                let channel = try await bootstrap(quiescing: quiescing, isSecure: false)
+                let channel = try await ProxyBootstrap.make(group: group, quiescing: quiescing, runtime: runtime, isSecure: false)
                     .bind(host: listener.address.host, port: listener.address.port).get()
                 channels.append(channel)
                 logger.info("listening", metadata: ["address": "\(channel.localAddress.map(Self.describe) ?? "?")"])
+            }
+            if let adminAPI, let settings = configuration.admin {
+                admin = try await AdminBootstrap.make(group: group, api: adminAPI)
+                    .bind(host: settings.listen.host, port: settings.listen.port).get()
+                logger.info("admin API listening", metadata: ["address": "\(admin?.localAddress.map(Self.describe) ?? "?")"])
             }
         } catch {
             for channel in channels { try? await channel.close() }
             throw error
         }
-        let store = self.store
-        let logger = self.logger
-        let interval = min(configuration.session.touchInterval, .seconds(60))
-        let sweeper = Task.detached {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                do {
-                    let swept = try await store.sweep()
-                    if swept > 0 { logger.debug("expired sessions swept", metadata: ["count": "\(swept)"]) }
-                } catch {
-                    logger.error("session sweep failed", metadata: ["error": "\(error)"])
-                }
-            }
-        }
+        let sweeper = Self.startSweeper(store: store, every: min(configuration.session.touchInterval, .seconds(60)), logger: logger)
         state.withLock {
-            $0.channels = channels
             $0.quiescing = quiescing
+            $0.admin = admin
             $0.sweeper = sweeper
         }
         return channels.compactMap(\.localAddress)
     }
 
+    /// The admin listener's address once started, if there is one.
+    public var adminAddress: SocketAddress? { state.withLock { $0.admin?.localAddress } }
+
     /// Stops accepting, lets in-flight requests finish (idle keep-alive connections close at
-    /// once), then releases the event loops.
+    /// once), flushes and closes the store, then releases the event loops.
     public func shutdown() async {
+        let admin = state.withLock { state -> (any Channel)? in
+            defer { state.admin = nil }
+            return state.admin
+        }
+        try? await admin?.close()
         await quiesce()
         runtime.upstreams.closeIdle()
+        do {
+            try await store.close()
+        } catch {
+            logger.error("closing the session store failed", metadata: ["error": "\(error)"])
+        }
+        JSONLinesLogHandler.flush()
         try? await group.shutdownGracefully()
+    }
+
+    public func run() async throws {
+        try await start()
+        try? await gracefulShutdown()
+        logger.info("shutting down: finishing in-flight requests")
+        await shutdown()
     }
 
     /// Stops the listeners and waits until every client connection has finished its request
@@ -123,43 +178,18 @@ public final class ProxyServer: Service, Sendable {
         try? await promise.futureResult.get()
     }
 
-    public func run() async throws {
-        try await start()
-        try? await gracefulShutdown()
-        logger.info("shutting down: finishing in-flight requests")
-        await shutdown()
-    }
-
-    private func bootstrap(quiescing: ServerQuiescingHelper, isSecure: Bool) -> ServerBootstrap {
-        let runtime = self.runtime
-        let limits = configuration.client
-        return ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+    private static func startSweeper(store: any SessionStore, every interval: Duration, logger: Logger) -> Task<Void, Never> {
+        Task.detached {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                do {
+                    let swept = try await store.sweep()
+                    if swept > 0 { logger.debug("expired sessions swept", metadata: ["count": "\(swept)"]) }
+                } catch {
+                    logger.error("session sweep failed", metadata: ["error": "\(error)"])
                 }
             }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-                    decoderLimits.maxHeaderListSize = limits.maxHeaderBytes
-                    decoderLimits.maxHeaderFieldSize = limits.maxHeaderBytes
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(ClientTimeoutHandler(headerTimeout: limits.headerTimeout.timeAmount, idleTimeout: limits.idleTimeout.timeAmount))
-                    // No outbound header validation: response fields were parsed by llhttp or built
-                    // from swift-http-types values, which refuse CR/LF/NUL.
-                    try sync.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true, withErrorHandling: false, withOutboundHeaderValidation: false,
-                        withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: decoderLimits)
-                    let client = ClientInfo(address: channel.remoteAddress?.ipAddress ?? "unknown", isSecure: isSecure)
-                    try sync.addHandler(HTTP1ProxyHandler(runtime: runtime, client: client))
-                }
-            }
+        }
     }
 
     static func describe(_ address: SocketAddress) -> String {
@@ -168,7 +198,8 @@ public final class ProxyServer: Service, Sendable {
     }
 }
 
-/// A configuration this build cannot serve; the message names the key.
+/// A configuration this build cannot serve, or a store that cannot be opened; the message
+/// names the key.
 public enum ServerStartError: Error, CustomStringConvertible {
     case unsupported(String)
     public var description: String {

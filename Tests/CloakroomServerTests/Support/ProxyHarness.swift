@@ -43,7 +43,13 @@ struct ProxyHarness {
             quiet.logLevel = .critical
             return quiet
         }()
-        let server = try ProxyServer(configuration: configuration, logger: logger, clock: clock, threads: 1)
+        let session = configuration.session
+        guard case .memory(let memory) = session.store else { preconditionFailure("the harness runs the memory store") }
+        let store = MemorySessionStore(
+            maxSessions: memory.maxSessions,
+            timeouts: SessionTimeouts(idle: session.idleTimeout, absolute: session.absoluteTimeout, touchInterval: session.touchInterval),
+            clock: clock)
+        let server = try ProxyServer(configuration: configuration, store: store, logger: logger, threads: 1)
         let addresses = try await server.start()
         return ProxyHarness(server: server, backend: backend, port: addresses[0].port!)
     }

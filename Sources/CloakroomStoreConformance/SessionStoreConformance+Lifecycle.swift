@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// Conformance checks: creating, looking up, touching and expiring.
-extension Fixture {
+extension StoreFixture {
     func createAndLookup() async throws {
         let t0 = clock.now()
         let attributes: JSONObject = ["sub": "alice", "email": "alice@example.com", "roles": ["admin", "dev"], "level": 3]
@@ -148,5 +148,40 @@ extension Fixture {
             let expected = survivors.filter { $0 % 10 == user }.count
             #expect(try await store.sessions(subject: "user\(user)").count == expected)
         }
+    }
+}
+
+/// Conformance checks: what goes in comes back, and counting.
+extension StoreFixture {
+    func attributesRoundTrip() async throws {
+        // Whatever a store does with attributes (compact text, a file, a network), every JSON
+        // shape and awkward string survives it.
+        let attributes: JSONObject = [
+            "sub": "ünïcødé \u{1F600}", "quote": "a\"b\\c\nd\u{0}e", "n": 0.1, "big": 1e300, "neg": -42,
+            "nested": ["list": [true, false, .null, ["deep": [:]]]], "empty": "",
+        ]
+        let key = Self.newKey()
+        let created = try await store.create(key: key, attributes: attributes)
+        #expect(created.attributes == attributes)
+        #expect(try await store.lookup(key: key)?.attributes == attributes)
+        let listed = try await store.sessions(subject: "ünïcødé \u{1F600}")
+        #expect(listed.map(\.attributes) == [attributes])
+        #expect(try await store.sessions(subject: "unicode").isEmpty, "subjects compare exactly")
+    }
+
+    func liveCountExcludesExpired() async throws {
+        #expect(try await store.liveCount() == 0)
+        let (old, _) = try await create("alice")
+        try await create("bob")
+        clock.advance(by: .minutes(20))
+        let (fresh, _) = try await create("carol")
+        #expect(try await store.liveCount() == 3)
+        _ = try await store.revoke(key: fresh)
+        #expect(try await store.liveCount() == 2)
+        clock.advance(by: .minutes(10))  // alice and bob pass their idle deadline
+        #expect(try await store.liveCount() == 0)
+        #expect(try await store.lookup(key: old) == nil)
+        try await create("dave")
+        #expect(try await store.liveCount() == 1)
     }
 }

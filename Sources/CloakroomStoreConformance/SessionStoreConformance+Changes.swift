@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// Conformance checks: revoking, listing and updating.
-extension Fixture {
+extension StoreFixture {
     func revokeByKey() async throws {
         let (a, _) = try await create("alice")
         let (b, _) = try await create("alice")

@@ -1,0 +1,211 @@
+import CloakroomSessions
+import struct Foundation.Date
+import NIOPosix
+
+/// Durable sessions (`session.store.file.path`): every session in memory for lookups, every
+/// change in a SQLite file so sessions survive restarts and crashes.
+///
+/// - Lookups never touch the disk: they answer from an in-memory ``MemorySessionTable``, so
+///   ``lookupNow(key:)`` is as fast as the memory store's.
+/// - Logins, revokes and attribute updates return only once committed (`synchronous=FULL`, WAL).
+///   Concurrent ones share a transaction and its fsync (group commit; see ``FileStoreCore``).
+/// - A lookup that moves `last_seen_at` is written behind, at most about a touch interval
+///   later, and always before ``close()`` returns. A crash can lose only those touches, which
+///   makes a session look idle somewhat earlier after restart, never later.
+/// - The file is locked (`<path>.lock`) from ``open(path:timeouts:clock:logger:)`` until
+///   ``close()``: a second store on the same path, in any process, fails with
+///   ``FileStoreError/locked(_:)``.
+///
+/// The store is unbounded: it holds every live session (about 300 bytes of memory each plus
+/// attributes). A failed write surfaces as ``SessionStoreError/unavailable(_:)`` to the callers
+/// waiting on it and is retried; a login whose write failed is withdrawn.
+///
+/// - Important: Safe to call from any thread or task. Disk I/O runs on the store's own
+///   `NIOThreadPool` (two threads), never on an event loop or the cooperative pool.
+public final class FileSessionStore: SessionStore, ImmediateSessionLookup {
+    /// Slots visited per lock acquisition by whole-store walks.
+    static let chunkSize = 4096
+    /// The table bound: none that matters (slots are 32-bit indexes).
+    static let unbounded = Int(Int32.max) - 1
+
+    let core: FileStoreCore
+    let writer: Task<Void, Never>
+    let flusher: Task<Void, Never>
+    let lock: FileLock
+    let threadPool: NIOThreadPool
+
+    init(core: FileStoreCore, writer: Task<Void, Never>, flusher: Task<Void, Never>, lock: FileLock, threadPool: NIOThreadPool) {
+        self.core = core
+        self.writer = writer
+        self.flusher = flusher
+        self.lock = lock
+        self.threadPool = threadPool
+    }
+
+    /// The database file.
+    public var path: String { core.path }
+
+    /// Transactions committed since open (for tests of group commit).
+    package var commitCount: Int { core.state.withLock { $0.commits } }
+
+    public func create(key: SessionKey, attributes: JSONObject) async throws -> Session {
+        let subject = try MemorySessionTable.subject(of: attributes)
+        return try await SessionMetrics.measure(.create) {
+            let encoded = MemorySessionTable.encode(attributes)
+            let proposal = MemorySessionTable.StoredHandle.random()
+            let record = try await core.apply { state in
+                let record = state.table.insert(key: key, proposedHandle: proposal, subject: subject, attributes: encoded, now: core.clock.now())
+                state.pending.mark(key, .row)
+                return (record, (key, record.handleText))
+            }
+            return Session(
+                handle: record.handleText, attributes: attributes, createdAt: record.createdAt, lastSeenAt: record.lastSeenAt,
+                expiresAt: core.timeouts.expiry(createdAt: record.createdAt, lastSeenAt: record.lastSeenAt)
+            )
+        }
+    }
+
+    public func lookup(key: SessionKey) async throws -> Session? {
+        try lookupNow(key: key)
+    }
+
+    public func lookupNow(key: SessionKey) throws -> Session? {
+        try SessionMetrics.measure(.lookup) {
+            let snapshot = try core.withState { state -> MemorySessionTable.Snapshot? in
+                let now = core.clock.now()
+                let snapshot = state.table.lookup(key: key, now: now)
+                // It moved last_seen_at: written behind by the flusher, never waited for.
+                if let snapshot, snapshot.lastSeenAt == now { state.pending.mark(key, .touch) }
+                return snapshot
+            }
+            return try snapshot?.session(timeouts: core.timeouts)
+        }
+    }
+
+    public func update(key: SessionKey, patch: JSONValue) async throws -> Session? {
+        let members = try MemorySessionTable.patchMembers(patch)
+        // A rejected patch comes back as a value so the timer does not count it as a store error.
+        return try await SessionMetrics.measure(.update) {
+            try await mergeLoop(key: key, patch: patch, members: members)
+        }.get()
+    }
+
+    /// Reads, merges outside the lock, then writes only if nobody changed the attributes in
+    /// between (otherwise merges again), and waits for the commit.
+    private func mergeLoop(key: SessionKey, patch: JSONValue, members: JSONObject) async throws -> Result<Session?, SessionStoreError> {
+        let now = core.clock.now()
+        while true {
+            guard let current = try core.withState({ $0.table.read(key: key, now: now) }) else { return .success(nil) }
+            let merged: (attributes: JSONObject, encoded: [UInt8])
+            do {
+                merged = try MemorySessionTable.merge(patch, members: members, into: current)
+            } catch let error as SessionStoreError {
+                guard case .invalidPatch = error else { throw error }
+                return .failure(error)
+            }
+            let outcome = try await core.apply { state in
+                let outcome = state.table.replaceAttributes(key: key, expected: current.attributes, with: merged.encoded, now: now)
+                if case .replaced = outcome { state.pending.mark(key, .row) }
+                return (outcome, nil)
+            }
+            switch outcome {
+            case .replaced(let updated):
+                return .success(Session(
+                    handle: updated.handleText, attributes: merged.attributes,
+                    createdAt: updated.createdAt, lastSeenAt: updated.lastSeenAt,
+                    expiresAt: core.timeouts.expiry(createdAt: updated.createdAt, lastSeenAt: updated.lastSeenAt)
+                ))
+            case .gone:
+                return .success(nil)
+            case .changed:
+                continue
+            }
+        }
+    }
+
+    // Revokes: the table records the keys it removes and ``FileStoreCore`` marks their rows, so
+    // each of these waits for the deletes to commit.
+
+    public func revoke(key: SessionKey) async throws -> Bool {
+        try await SessionMetrics.measure(.revoke) {
+            try await core.apply { state in (state.table.remove(key: key, now: core.clock.now()), nil) }
+        }
+    }
+
+    public func revoke(handle: String) async throws -> Bool {
+        try await SessionMetrics.measure(.revoke) {
+            try await core.apply { state in (state.table.remove(handleText: handle, now: core.clock.now()), nil) }
+        }
+    }
+
+    public func revokeAll(subject: String) async throws -> Int {
+        try await SessionMetrics.measure(.revoke) {
+            try await core.apply { state in (state.table.removeAll(subject: subject, now: core.clock.now()), nil) }
+        }
+    }
+
+    /// Ends every session: swaps in an empty table and deletes every row in the next batch.
+    /// Counting the old table and freeing it happen outside the lock.
+    public func revokeAll() async throws -> Int {
+        try await SessionMetrics.measure(.revoke) {
+            let (old, now) = try await core.apply { state in
+                var empty = MemorySessionTable(maxSessions: Self.unbounded, timeouts: core.timeouts)
+                empty.tracksRemovedKeys = true
+                let old = state.table
+                state.table = empty
+                state.pending.markClearAll()
+                return ((old, core.clock.now()), nil)
+            }
+            let (live, expired) = old.census(now: now)
+            expired.report()
+            return live
+        }
+    }
+
+    public func sessions(subject: String?) async throws -> [Session] {
+        try SessionMetrics.measure(.list) {
+            let now = core.clock.now()
+            var snapshots: [MemorySessionTable.Snapshot]
+            if let subject {
+                snapshots = try core.withState { $0.table.snapshots(subject: subject, now: now) }
+            } else {
+                snapshots = []
+                var start = 0
+                while true {
+                    let (chunk, slotCount) = try core.withState { state in
+                        (state.table.snapshots(slots: start..<(start + Self.chunkSize), now: now), state.table.slotCount)
+                    }
+                    snapshots.append(contentsOf: chunk)
+                    start += Self.chunkSize
+                    if start >= slotCount { break }
+                }
+            }
+            return try MemorySessionTable.sessionsOldestFirst(snapshots, timeouts: core.timeouts)
+        }
+    }
+
+    /// Deletes expired sessions from memory a chunk at a time, then waits for their rows'
+    /// deletion to commit.
+    public func sweep() async throws -> Int {
+        try await SessionMetrics.measure(.sweep) {
+            let now = core.clock.now()
+            var removed = 0
+            var start = 0
+            while true {
+                let (count, slotCount) = try core.withState { state in
+                    (state.table.sweep(slots: start..<(start + Self.chunkSize), now: now), state.table.slotCount)
+                }
+                removed += count
+                start += Self.chunkSize
+                if start >= slotCount { break }
+            }
+            if removed > 0 { try await core.awaitDurable() }
+            return removed
+        }
+    }
+
+    public func liveCount() async throws -> Int {
+        let now = core.clock.now()
+        return try core.withState { $0.table.liveCount(now: now) }
+    }
+}

@@ -1,0 +1,188 @@
+import CloakroomSessions
+import Logging
+import Synchronization
+
+/// What the store's API and its writer task share: the sessions and pending changes behind one
+/// lock, and the database only the writer touches.
+///
+/// Group commit: an operation changes memory and marks the keys it touched under the lock,
+/// then (for changes that must be durable) waits. The writer wakes, takes everything pending
+/// in one step, writes it in one transaction, and resumes every waiter that batch covered.
+/// While it writes, new changes pile up for the next batch, so under load many logins share
+/// one fsync without any added delay when the store is idle.
+final class FileStoreCore: Sendable {
+    let path: String
+    let timeouts: SessionTimeouts
+    let clock: any WallClock
+    let logger: Logger
+    let database: SessionDatabase
+    let state: Mutex<FileStoreState>
+    private let wakeups: AsyncStream<Void>.Continuation
+
+    init(
+        path: String, timeouts: SessionTimeouts, clock: any WallClock, logger: Logger,
+        database: SessionDatabase, table: MemorySessionTable, wakeups: AsyncStream<Void>.Continuation
+    ) {
+        var table = table
+        table.tracksRemovedKeys = true
+        self.path = path
+        self.timeouts = timeouts
+        self.clock = clock
+        self.logger = logger
+        self.database = database
+        self.state = Mutex(FileStoreState(table: table))
+        self.wakeups = wakeups
+    }
+
+    var closedError: SessionStoreError { .unavailable("the file store for \(path) is closed") }
+
+    // MARK: Operations
+
+    /// Runs `body` under the lock (refusing once closed), marks the rows of sessions it removed,
+    /// and reports sessions that ended by themselves once the lock is released.
+    func withState<T: Sendable>(_ body: (inout FileStoreState) throws -> T) throws -> T {
+        let (result, endings) = try state.withLock { state throws -> (T, Endings) in
+            guard !state.isClosed else { throw closedError }
+            let result = try body(&state)
+            state.absorbRemovals()
+            return (result, state.table.takeEndings())
+        }
+        endings.report()
+        return result
+    }
+
+    /// Like ``withState(_:)``, then waits until what `change` marked is committed. A change that
+    /// marked nothing returns at once. `created` names a session `change` made, to be withdrawn
+    /// from memory if its batch fails.
+    func apply<T: Sendable>(_ change: (inout FileStoreState) throws -> (value: T, created: (key: SessionKey, handle: String)?)) async throws -> T {
+        var outcome: Result<T, any Error> = .failure(closedError)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            var endings = Endings()
+            let registered = state.withLock { state -> Bool in
+                guard !state.isClosed else { return false }
+                let before = state.pending.generation
+                defer {
+                    state.absorbRemovals()
+                    endings = state.table.takeEndings()
+                }
+                do {
+                    let (value, created) = try change(&state)
+                    outcome = .success(value)
+                    state.absorbRemovals()
+                    guard state.pending.generation != before else { return false }
+                    state.waiters.append(.init(generation: state.pending.generation, continuation: continuation, created: created))
+                    return true
+                } catch {
+                    outcome = .failure(error)
+                    return false
+                }
+            }
+            endings.report()
+            if registered { wakeWriter() } else { continuation.resume() }
+        }
+        return try outcome.get()
+    }
+
+    /// Waits until every change made so far is committed. Once the store is closing it throws
+    /// instead (the writer may already be gone); the changes are still written by the close.
+    func awaitDurable() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            enum Registration { case waiting, done, closed }
+            let registration = state.withLock { state -> Registration in
+                guard !state.isClosed else { return .closed }
+                let generation = state.pending.generation
+                guard generation > state.durableGeneration else { return .done }
+                state.waiters.append(.init(generation: generation, continuation: continuation, created: nil))
+                return .waiting
+            }
+            switch registration {
+            case .waiting: wakeWriter()
+            case .done: continuation.resume()
+            case .closed: continuation.resume(throwing: closedError)
+            }
+        }
+    }
+
+    // MARK: Writer
+
+    func wakeWriter() {
+        wakeups.yield()
+    }
+
+    /// Stops accepting operations; the writer finishes what is pending, then ends.
+    func shutDownWriter() -> Bool {
+        let first = state.withLock { state -> Bool in
+            defer { state.isClosed = true }
+            return !state.isClosed
+        }
+        if first { wakeups.finish() }
+        return first
+    }
+
+    /// The writer task: one drain per wake-up, and a last one after ``shutDownWriter()``.
+    func runWriter(_ wakeups: AsyncStream<Void>) async {
+        for await _ in wakeups {
+            await drain()
+        }
+        await drain()
+    }
+
+    /// Writes batches until nothing is pending. On a failed batch, its waiters are told the
+    /// store is unavailable, its changes are put back, and draining stops until the next
+    /// wake-up (a new operation or the flusher's tick) so a failing disk is not hammered.
+    func drain() async {
+        while true {
+            let taken = state.withLock { state -> (pending: PendingWrites, batch: WriteBatch)? in
+                guard state.pending.hasChanges else { return nil }
+                let pending = state.pending.take()
+                return (pending, WriteBatch(pending, table: state.table))
+            }
+            guard let (pending, batch) = taken else { return }
+            do {
+                try await database.write(batch)
+                let done = state.withLock { state in
+                    state.commits += 1
+                    state.durableGeneration = pending.generation
+                    return state.takeWaiters(upTo: pending.generation)
+                }
+                for waiter in done { waiter.continuation.resume() }
+            } catch {
+                logger.error("session store write failed; will retry", metadata: [
+                    "path": "\(path)", "error": "\(Self.describeWriteFailure(error, path: path))",
+                ])
+                let failed = state.withLock { state in
+                    state.pending.restore(changesOf: pending)
+                    let failed = state.takeWaiters(upTo: pending.generation)
+                    withdraw(failed.compactMap(\.created), from: &state)
+                    return failed
+                }
+                let failure = SessionStoreError.unavailable(Self.describeWriteFailure(error, path: path))
+                for waiter in failed { waiter.continuation.resume(throwing: failure) }
+                return
+            }
+        }
+    }
+
+    /// A write failure as callers see it: what went wrong with which file, without the
+    /// open-time advice ``FileStoreError`` descriptions carry.
+    static func describeWriteFailure(_ error: any Error, path: String) -> String {
+        switch error {
+        case FileStoreError.corrupt(_, let why), FileStoreError.io(_, let why):
+            return "cannot write session file \(path): \(why)"
+        default:
+            return "cannot write session file \(path): \(error)"
+        }
+    }
+
+    /// Takes unacknowledged logins back out of memory (their rows are marked for deletion).
+    private func withdraw(_ created: [(key: SessionKey, handle: String)], from state: inout FileStoreState) {
+        guard !created.isEmpty else { return }
+        let now = clock.now()
+        for (key, handle) in created where state.table.peek(key: key)?.handleText == handle {
+            _ = state.table.remove(key: key, now: now)
+        }
+        state.absorbRemovals()
+        // Never acknowledged, so never a session as far as anyone knows: not an ending.
+        _ = state.table.takeEndings()
+    }
+}

@@ -1,0 +1,175 @@
+import CloakroomSessions
+import Foundation
+import HTTPTypes
+import Logging
+
+/// The admin API (SPEC "Admin API") as plain Swift: a request in, a response out. The server
+/// feeds it whole requests from the admin listener; tests call it directly.
+///
+/// Every route but `/healthz` needs `Authorization: Bearer <admin.token>`, compared in
+/// constant time. Revocations take effect on the very next request because lookups always
+/// consult the store.
+public struct AdminAPI: Sendable {
+    public struct Request: Sendable {
+        public var method: HTTPRequest.Method
+        /// The request target (path and query).
+        public var target: String
+        public var authorization: String?
+        public var body: [UInt8]
+
+        public init(method: HTTPRequest.Method, target: String, authorization: String?, body: [UInt8] = []) {
+            self.method = method
+            self.target = target
+            self.authorization = authorization
+            self.body = body
+        }
+    }
+
+    public struct Response: Sendable, Equatable {
+        public var status: HTTPResponse.Status
+        public var contentType: String
+        public var body: String
+
+        public init(status: HTTPResponse.Status, contentType: String, body: String) {
+            self.status = status
+            self.contentType = contentType
+            self.body = body
+        }
+
+        static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+            Response(status: status, contentType: "application/json", body: value.jsonText)
+        }
+        public static func error(_ status: HTTPResponse.Status, _ code: String) -> Response {
+            .json(status, .object(["error": .string(code)]))
+        }
+    }
+
+    let store: any SessionStore
+    let token: String
+    let cookies: SessionCookies
+    let metrics: @Sendable () async -> String
+    let logger: Logger
+
+    /// - Parameter metrics: renders the Prometheus text exposition for `/metrics`.
+    public init(
+        store: any SessionStore, token: String, cookies: SessionCookies, logger: Logger,
+        metrics: @escaping @Sendable () async -> String
+    ) {
+        self.store = store
+        self.token = token
+        self.cookies = cookies
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    public func handle(_ request: Request) async -> Response {
+        let path = request.target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.target
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        if segments == ["healthz"] {
+            guard request.method == .get else { return .error(.methodNotAllowed, "method_not_allowed") }
+            return await health()
+        }
+        guard isAuthorized(request.authorization) else { return .error(.unauthorized, "unauthorized") }
+        do {
+            switch (request.method, segments) {
+            case (.get, ["metrics"]):
+                return Response(status: .ok, contentType: "text/plain; version=0.0.4", body: await metrics())
+            case (.get, ["sessions"]):
+                return try await list(subject: Self.queryValue("user", in: request.target))
+            case (.post, ["sessions"]):
+                return try await create(body: request.body)
+            case (.delete, ["sessions"]):
+                let count = try await store.revokeAll()
+                SessionMetrics.sessionsEnded(count, reason: .admin)
+                logger.notice("admin revoked every session", metadata: ["count": "\(count)"])
+                return .json(.ok, .object(["revoked": .number(Double(count))]))
+            case (.delete, let parts) where parts.count == 2 && parts[0] == "sessions":
+                let handle = parts[1].removingPercentEncoding ?? parts[1]
+                guard try await store.revoke(handle: handle) else { return .error(.notFound, "not_found") }
+                SessionMetrics.sessionsEnded(1, reason: .admin)
+                logger.notice("admin revoked a session", metadata: ["handle": "\(handle)"])
+                return Response(status: .noContent, contentType: "application/json", body: "")
+            case (.delete, let parts) where parts.count == 3 && parts[0] == "users" && parts[2] == "sessions":
+                let subject = parts[1].removingPercentEncoding ?? parts[1]
+                let count = try await store.revokeAll(subject: subject)
+                SessionMetrics.sessionsEnded(count, reason: .admin)
+                logger.notice("admin revoked a user's sessions", metadata: ["sub": "\(subject)", "count": "\(count)"])
+                return .json(.ok, .object(["revoked": .number(Double(count))]))
+            case (_, ["metrics"]), (_, ["sessions"]):
+                return .error(.methodNotAllowed, "method_not_allowed")
+            default:
+                return .error(.notFound, "not_found")
+            }
+        } catch let error as SessionStoreError where error == .missingSubject {
+            return .error(.badRequest, "missing_sub")
+        } catch let error as AdminError {
+            return .error(.badRequest, error.code)
+        } catch {
+            logger.error("admin request failed: session store", metadata: ["error": "\(error)"])
+            return .error(.serviceUnavailable, "session_store_unavailable")
+        }
+    }
+
+    private func isAuthorized(_ header: String?) -> Bool {
+        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return false }
+        return ConstantTime.equals(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), token)
+    }
+
+    private func health() async -> Response {
+        do {
+            _ = try await store.liveCount()
+            return .json(.ok, .object(["status": .string("ok")]))
+        } catch {
+            logger.error("health check: session store failed", metadata: ["error": "\(error)"])
+            return .json(.serviceUnavailable, .object(["status": .string("unavailable")]))
+        }
+    }
+
+    private func list(subject: String?) async throws -> Response {
+        let sessions = try await store.sessions(subject: subject)
+        return .json(.ok, .object(["sessions": .array(sessions.map(Self.describe))]))
+    }
+
+    private func create(body: [UInt8]) async throws -> Response {
+        guard case .object(let request)? = try? JSONValue(parsing: String(decoding: body, as: UTF8.self)),
+            case .object(let attributes)? = request["attributes"]
+        else { throw AdminError(code: "invalid_body") }
+        let id = SessionID.random()
+        let session = try await store.create(key: id.key, attributes: attributes)
+        SessionMetrics.loggedIn()
+        logger.notice("admin created a session", metadata: ["handle": "\(session.handle)", "sub": "\(session.subject)"])
+        return .json(.created, .object(["handle": .string(session.handle), "cookie": .string(cookies.cookiePair(for: id))]))
+    }
+
+    /// The SPEC's session object.
+    public static func describe(_ session: Session) -> JSONValue {
+        .object([
+            "handle": .string(session.handle),
+            "sub": .string(session.subject),
+            "attributes": .object(session.attributes),
+            "created_at": .string(timestamp(session.createdAt)),
+            "last_seen_at": .string(timestamp(session.lastSeenAt)),
+            "expires_at": .string(timestamp(session.expiresAt)),
+        ])
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false).timeZone(separator: .omitted))
+    }
+
+    static func queryValue(_ name: String, in target: String) -> String? {
+        guard let query = target.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.first == Substring(name) {
+                let raw = parts.count > 1 ? String(parts[1]) : ""
+                return raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? raw
+            }
+        }
+        return nil
+    }
+}
+
+struct AdminError: Error {
+    var code: String
+}

@@ -1,0 +1,73 @@
+import CloakroomProxy
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+
+/// Serves the admin listener: collects each request (bodies up to 64 KiB), hands it to
+/// ``AdminAPI`` off the event loop, and writes the answer. Pipelining is handled by NIO's
+/// `HTTPServerPipelineHandler` in front.
+final class AdminHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    static let maxBodyBytes = 64 * 1024
+
+    private let api: AdminAPI
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    private var tooLarge = false
+
+    init(api: AdminAPI) { self.api = api }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body = []
+            tooLarge = false
+        case .body(var buffer):
+            if body.count + buffer.readableBytes > Self.maxBodyBytes {
+                tooLarge = true
+            } else if let bytes = buffer.readBytes(length: buffer.readableBytes) {
+                body.append(contentsOf: bytes)
+            }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            if tooLarge {
+                return write(context: context, head: head, response: .error(.contentTooLarge, "body_too_large"))
+            }
+            guard let method = HTTPRequest.Method(head.method.rawValue) else {
+                return write(context: context, head: head, response: .error(.badRequest, "bad_request"))
+            }
+            let request = AdminAPI.Request(
+                method: method, target: head.uri, authorization: head.headers.first(name: "authorization"), body: body)
+            let api = self.api
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            Task {
+                let response = await api.handle(request)
+                loopBound.eventLoop.execute {
+                    let (handler, context) = loopBound.value
+                    handler.write(context: context, head: head, response: response)
+                }
+            }
+        }
+    }
+
+    private func write(context: ChannelHandlerContext, head: HTTPRequestHead, response: AdminAPI.Response) {
+        guard context.channel.isActive else { return }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: response.contentType)
+        headers.add(name: "Content-Length", value: String(response.body.utf8.count))
+        headers.add(name: "Cache-Control", value: "no-store")
+        if response.status == .unauthorized { headers.add(name: "WWW-Authenticate", value: "Bearer") }
+        if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        let status = HTTPResponseStatus(statusCode: response.status.code, reasonPhrase: response.status.reasonPhrase)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        if !response.body.isEmpty {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: response.body)))), promise: nil)
+        }
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !head.isKeepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+    }
+}

@@ -1,0 +1,153 @@
+import struct Foundation.Date
+
+/// Sessions a table ended by itself, by reason: the tally stores report as
+/// `cloakroom_sessions_ended_total` (callers report the endings they cause themselves).
+package struct Endings: Sendable, Equatable {
+    package var idle = 0
+    package var absolute = 0
+    package var evicted = 0
+
+    package init(idle: Int = 0, absolute: Int = 0, evicted: Int = 0) {
+        self.idle = idle
+        self.absolute = absolute
+        self.evicted = evicted
+    }
+
+    package var isEmpty: Bool { idle == 0 && absolute == 0 && evicted == 0 }
+
+    package mutating func record(_ reason: SessionEndReason) {
+        switch reason {
+        case .idle: idle += 1
+        case .absolute: absolute += 1
+        default: evicted += 1
+        }
+    }
+
+    /// Sends the tally to ``SessionMetrics``. Call it outside any lock.
+    package func report() {
+        guard !isEmpty else { return }
+        SessionMetrics.sessionsEnded(idle, reason: .idle)
+        SessionMetrics.sessionsEnded(absolute, reason: .absolute)
+        SessionMetrics.sessionsEnded(evicted, reason: .evicted)
+    }
+}
+
+/// The tally of sessions the table ended by itself.
+extension MemorySessionTable {
+    /// The sessions ended by expiry or eviction since the last call, resetting the tally.
+    package mutating func takeEndings() -> Endings {
+        defer { endings = Endings() }
+        return endings
+    }
+
+    /// Which deadline ended an expired session: the earlier of the two.
+    func expiryReason(_ i: Int) -> SessionEndReason {
+        let idleDeadline = records[i].lastSeenAt.addingTimeInterval(timeouts.idle.timeInterval)
+        let absoluteDeadline = records[i].createdAt.addingTimeInterval(timeouts.absolute.timeInterval)
+        return idleDeadline < absoluteDeadline ? .idle : .absolute
+    }
+}
+
+/// What durable stores need beyond the memory store: restoring persisted rows, reading a
+/// record as it is (to mirror it to disk), and learning which keys were removed.
+extension MemorySessionTable {
+    /// Room for `count` sessions without rehashing, so a bulk load grows nothing.
+    package mutating func reserveCapacity(_ count: Int) {
+        records.reserveCapacity(count)
+        slotByKey.reserveCapacity(count)
+        slotByHandle.reserveCapacity(count)
+    }
+
+    /// Puts back a persisted session with its own timestamps, without evicting or replacing.
+    /// Returns `false` when `key` was already present, which leaves the table inconsistent: a
+    /// loader treats it as a damaged file and discards the table.
+    package mutating func restore(
+        key: SessionKey, handle: StoredHandle, subject: String, attributes: [UInt8],
+        createdAt: Date, lastSeenAt: Date
+    ) -> Bool {
+        let placed = place(key: key, handle: handle.bits, subject: subject, attributes: attributes, createdAt: createdAt, lastSeenAt: lastSeenAt)
+        return !placed.keyWasPresent
+    }
+
+    /// The record under `key` as it is, expired or not, without touching it.
+    package func peek(key: SessionKey) -> Snapshot? {
+        slotByKey[key].map { snapshot(Int($0)) }
+    }
+
+    /// The keys removed since the last call (only collected with ``tracksRemovedKeys`` on).
+    package mutating func takeRemovedKeys() -> [SessionKey] {
+        guard !removedKeys.isEmpty else { return [] }
+        defer { removedKeys = [] }
+        return removedKeys
+    }
+
+    /// Live sessions at `now`, and the expired ones by reason: what a table being dropped whole
+    /// (revoke all) held.
+    package func census(now: Date) -> (live: Int, expired: Endings) {
+        var live = 0
+        var expired = Endings()
+        for i in records.indices where isOccupied(i) {
+            if isExpired(i, now: now) { expired.record(expiryReason(i)) } else { live += 1 }
+        }
+        return (live, expired)
+    }
+}
+
+extension MemorySessionTable.Snapshot {
+    /// The admin handle as text.
+    package var handleText: String { handle.text }
+
+    /// The session this snapshot describes. Runs outside the lock: it parses the attributes.
+    package func session(timeouts: SessionTimeouts) throws -> Session {
+        Session(
+            handle: handle.text, attributes: try attributeObject(),
+            createdAt: createdAt, lastSeenAt: lastSeenAt,
+            expiresAt: timeouts.expiry(createdAt: createdAt, lastSeenAt: lastSeenAt)
+        )
+    }
+
+    /// The attributes, parsed.
+    package func attributeObject() throws -> JSONObject {
+        // The bytes are a store's own serialization of an object, so this cannot fail unless
+        // memory (or the file they were loaded from) is corrupt; report that as an unavailable
+        // store rather than crash.
+        let value = try? attributes.withUnsafeBufferPointer { try JSONValue(parsingUTF8: $0) }
+        guard case .object(let object)? = value else {
+            throw SessionStoreError.unavailable("corrupt session record in memory store")
+        }
+        return object
+    }
+}
+
+/// Creating and revoking for stores outside this module, which cannot name handle bits.
+extension MemorySessionTable {
+    /// A handle's bits, for stores outside this module: drawn at random (outside the lock: the
+    /// system generator is a system call) or parsed from a stored row.
+    package struct StoredHandle: Sendable {
+        let bits: SessionHandle.Bits
+
+        package static func random() -> StoredHandle { StoredHandle(bits: .random()) }
+
+        /// `nil` unless `text` is a well-formed handle.
+        package init?(text: Substring) {
+            guard let bits = SessionHandle.Bits(text: text) else { return nil }
+            self.bits = bits
+        }
+
+        init(bits: SessionHandle.Bits) { self.bits = bits }
+    }
+
+    /// ``insert(key:handle:subject:attributes:now:)`` for a stored handle; returns the new
+    /// record (whose handle differs from `handle` only if that one was taken).
+    package mutating func insert(key: SessionKey, proposedHandle handle: StoredHandle, subject: String, attributes: [UInt8], now: Date) -> Snapshot {
+        let bits = insert(key: key, handle: handle.bits, subject: subject, attributes: attributes, now: now)
+        return snapshot(Int(slotByHandle[bits]!))
+    }
+
+    /// Removes the session with the handle spelled `text`. Returns whether it was live; a
+    /// malformed handle matches nothing.
+    package mutating func remove(handleText text: String, now: Date) -> Bool {
+        guard let bits = SessionHandle.Bits(text: text[...]) else { return false }
+        return remove(handle: bits, now: now)
+    }
+}

@@ -1,0 +1,91 @@
+import Metrics
+
+/// Why a session ended. Callers report the reasons they cause (logout, admin, backend,
+/// login); stores report the ones only they see (idle, absolute, evicted).
+public enum SessionEndReason: String, Sendable, CaseIterable {
+    /// The logout endpoint or `Session-Logout: current`.
+    case logout
+    /// The admin API or CLI.
+    case admin
+    /// `Session-Logout: all` from a backend.
+    case backend
+    /// A session presented at login, replaced by the new one.
+    case login
+    /// No request within `idle_timeout`.
+    case idle
+    /// `absolute_timeout` after login.
+    case absolute
+    /// Pushed out by `max_sessions` (memory store).
+    case evicted
+}
+
+/// The store operations whose latency and failures are measured.
+public enum SessionStoreOperation: String, Sendable, CaseIterable {
+    case create, lookup, update, revoke, list, sweep
+}
+
+/// Session and store metrics, through swift-metrics (a no-op until a backend is bootstrapped).
+/// Metric objects are made once, on first use, so recording costs no registry lookup.
+///
+/// - `cloakroom_logins_total`
+/// - `cloakroom_sessions_ended_total{reason}`
+/// - `cloakroom_store_operation_seconds{operation}` (timer)
+/// - `cloakroom_store_errors_total{operation}`
+public enum SessionMetrics {
+    private static let ended: [SessionEndReason: Counter] = Dictionary(
+        uniqueKeysWithValues: SessionEndReason.allCases.map {
+            ($0, Counter(label: "cloakroom_sessions_ended_total", dimensions: [("reason", $0.rawValue)]))
+        })
+    private static let timers: [SessionStoreOperation: Timer] = Dictionary(
+        uniqueKeysWithValues: SessionStoreOperation.allCases.map {
+            ($0, Timer(label: "cloakroom_store_operation_seconds", dimensions: [("operation", $0.rawValue)]))
+        })
+    private static let errors: [SessionStoreOperation: Counter] = Dictionary(
+        uniqueKeysWithValues: SessionStoreOperation.allCases.map {
+            ($0, Counter(label: "cloakroom_store_errors_total", dimensions: [("operation", $0.rawValue)]))
+        })
+
+    private static let logins = Counter(label: "cloakroom_logins_total")
+
+    /// A session was created (backend login, built-in login or the admin API).
+    public static func loggedIn() { logins.increment() }
+
+    public static func sessionsEnded(_ count: Int, reason: SessionEndReason) {
+        guard count > 0 else { return }
+        ended[reason]?.increment(by: count)
+    }
+
+    /// Times `body` and counts it as an error when it throws.
+    public static func measure<T>(_ operation: SessionStoreOperation, _ body: () throws -> T) rethrows -> T {
+        let start = ContinuousClock.now
+        do {
+            let value = try body()
+            timers[operation]?.recordInterval(since: start)
+            return value
+        } catch {
+            errors[operation]?.increment()
+            throw error
+        }
+    }
+
+    /// Async form of ``measure(_:_:)``.
+    public static func measure<T>(_ operation: SessionStoreOperation, _ body: () async throws -> T) async rethrows -> T {
+        let start = ContinuousClock.now
+        do {
+            let value = try await body()
+            timers[operation]?.recordInterval(since: start)
+            return value
+        } catch {
+            errors[operation]?.increment()
+            throw error
+        }
+    }
+}
+
+extension Timer {
+    func recordInterval(since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        let (seconds, attoseconds) = elapsed.components
+        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

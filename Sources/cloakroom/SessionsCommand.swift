@@ -1,0 +1,144 @@
+import ArgumentParser
+import CloakroomConfig
+import Foundation
+import NIOHTTP1
+
+/// `cloakroom sessions list|revoke`: central logout through the admin API.
+struct Sessions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List and end sessions through the admin API.",
+        subcommands: [List.self, Revoke.self])
+}
+
+/// How the CLI reaches the admin API: `--admin` and `--token`, else from the config
+/// (`admin.listen`, `admin.token`) and `$CLOAKROOM_ADMIN_TOKEN`.
+struct AdminOptions: ParsableArguments {
+    @Option(name: .long, help: "Path to proxy.yaml (default: $CLOAKROOM_CONFIG, else ./proxy.yaml).")
+    var config: String?
+    @Option(name: .long, help: "Admin API base URL (default: http:// + the config's admin.listen).")
+    var admin: String?
+    @Option(name: .long, help: "Bearer token (default: $CLOAKROOM_ADMIN_TOKEN, else the config's admin.token).")
+    var token: String?
+
+    func client() throws -> AdminClient {
+        let environment = ProcessEnvironment.variables
+        var url = admin
+        var secret = token ?? environment["CLOAKROOM_ADMIN_TOKEN"]
+        if url == nil || secret == nil {
+            let path = config ?? environment["CLOAKROOM_CONFIG"] ?? "proxy.yaml"
+            let configuration = try loadConfiguration(path)
+            guard let settings = configuration.admin else {
+                printError("\(path): no admin section, so no admin API to talk to (or pass --admin and --token)")
+                throw ExitCode(1)
+            }
+            url = url ?? "http://\(settings.listen)"
+            secret = secret ?? settings.token
+        }
+        do {
+            return try AdminClient(url: url!, token: secret!)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Sends one admin request; any answer but `expected` is explained and exits 1.
+func adminCall(_ client: AdminClient, _ method: HTTPMethod, _ path: String, expect expected: Set<Int>) async throws -> String {
+    let response: AdminClient.Response
+    do {
+        response = try await client.send(method, path)
+    } catch {
+        printError("\(error)")
+        throw ExitCode(1)
+    }
+    guard expected.contains(response.status) else {
+        switch response.status {
+        case 401: printError("the admin API refused the token (401): check --token, $CLOAKROOM_ADMIN_TOKEN or admin.token")
+        case 404: printError("not found (404)")
+        case 503: printError("the admin API cannot reach its session store (503)")
+        default: printError("the admin API answered \(response.status): \(response.body)")
+        }
+        throw ExitCode(1)
+    }
+    return response.body
+}
+
+extension Sessions {
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List live sessions.")
+        @OptionGroup var options: AdminOptions
+        @Option(name: .long, help: "Only this user's sessions (their sub).") var user: String?
+        @Flag(name: .long, help: "Print the admin API's JSON.") var json = false
+
+        func run() async throws {
+            let client = try options.client()
+            var path = "/sessions"
+            if let user { path += "?user=" + percentEncode(user) }
+            let body = try await adminCall(client, .GET, path, expect: [200])
+            if json {
+                print(body)
+                return
+            }
+            print(SessionTable.render(body))
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "End sessions: one (--session), a user's (--user) or everyone's (--all).")
+        @OptionGroup var options: AdminOptions
+        @Option(name: .long, help: "The session's handle (from `sessions list`).") var session: String?
+        @Option(name: .long, help: "End every session of this user (their sub).") var user: String?
+        @Flag(name: .long, help: "End every session.") var all = false
+
+        func validate() throws {
+            guard [session != nil, user != nil, all].filter({ $0 }).count == 1 else {
+                throw ValidationError("give exactly one of --session HANDLE, --user SUB, --all")
+            }
+        }
+
+        func run() async throws {
+            let client = try options.client()
+            if let session {
+                _ = try await adminCall(client, .DELETE, "/sessions/" + percentEncode(session), expect: [204])
+                print("revoked 1 session")
+                return
+            }
+            let path = user.map { "/users/" + percentEncode($0) + "/sessions" } ?? "/sessions"
+            let body = try await adminCall(client, .DELETE, path, expect: [200])
+            let count = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["revoked"] as? Int ?? 0
+            print("revoked \(count) session\(count == 1 ? "" : "s")")
+        }
+    }
+}
+
+func percentEncode(_ text: String) -> String {
+    text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?&=+"))) ?? text
+}
+
+/// Renders the admin API's session list as an aligned table.
+enum SessionTable {
+    static func render(_ json: String) -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+            let sessions = object["sessions"] as? [[String: Any]]
+        else { return json }
+        if sessions.isEmpty { return "no live sessions" }
+        var rows = [["HANDLE", "SUB", "CREATED", "LAST SEEN", "EXPIRES", "ATTRIBUTES"]]
+        for session in sessions {
+            let attributes = (session["attributes"] as? [String: Any]).flatMap {
+                try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys])
+            }.map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            rows.append([
+                session["handle"] as? String ?? "", session["sub"] as? String ?? "", session["created_at"] as? String ?? "",
+                session["last_seen_at"] as? String ?? "", session["expires_at"] as? String ?? "", attributes,
+            ])
+        }
+        let widths = (0..<rows[0].count - 1).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { index, cell in
+                index < widths.count ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0) : cell
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}

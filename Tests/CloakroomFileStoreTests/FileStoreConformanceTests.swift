@@ -1,0 +1,17 @@
+import CloakroomFileStore
+import CloakroomSessions
+import CloakroomStoreConformance
+import Foundation
+import Testing
+
+/// The behaviour every store shares, against a fresh file each time.
+@Suite struct FileStoreConformanceTests {
+    @Test(arguments: SessionStoreConformance.Check.allCases)
+    func conformance(_ check: SessionStoreConformance.Check) async throws {
+        try await withTemporaryDirectory { directory in
+            try await SessionStoreConformance { clock, timeouts in
+                try await openStore(directory.appendingPathComponent("sessions.db").path, clock: clock, timeouts: timeouts)
+            }.run(check)
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+
+/// Central logout through the admin API and the CLI, metrics and the access log, with the real
+/// binary.
+@Suite(.serialized) struct AdminTests {
+    @Test func revokeAUserThroughTheAdminAPIAndTheCLI() async throws {
+        let proxy = try await BinaryHarness()
+        try await proxy.start()
+        defer { Task { await proxy.finish() } }
+        let alice1 = try await proxy.login("alice"), alice2 = try await proxy.login("alice"), bob = try await proxy.login("bob")
+        for cookie in [alice1, alice2, bob] { #expect(try await proxy.status(cookie) == 200) }
+
+        // Wrong or missing token → 401; healthz needs none.
+        #expect(try await Curl.get("\(proxy.admin)/sessions").status == 401)
+        #expect(try await Curl.get("\(proxy.admin)/sessions", ["-H", "Authorization: Bearer wrong"]).status == 401)
+        #expect(try await Curl.get("\(proxy.admin)/healthz").body == "{\"status\":\"ok\"}")
+
+        let auth = ["-H", "Authorization: Bearer \(BinaryHarness.token)"]
+        let listed = try await Curl.get("\(proxy.admin)/sessions?user=alice", auth)
+        #expect(listed.status == 200)
+        let sessions = try #require((try JSONSerialization.jsonObject(with: Data(listed.body.utf8)) as? [String: Any])?["sessions"] as? [[String: Any]])
+        #expect(sessions.count == 2)
+        #expect(sessions.allSatisfy { $0["sub"] as? String == "alice" && $0["handle"] is String && $0["expires_at"] is String })
+        #expect((sessions.first?["attributes"] as? [String: Any])?["email"] as? String == "alice@example.com")
+
+        let revoked = try await Curl.get("\(proxy.admin)/users/alice/sessions", auth + ["-X", "DELETE"])
+        #expect(revoked.body == "{\"revoked\":2}")
+        #expect(try await proxy.status(alice1) == 401)
+        #expect(try await proxy.status(alice2) == 401)
+        #expect(try await proxy.status(bob) == 200, "bob is unaffected")
+
+        // The same through the CLI.
+        let carol = try await proxy.login("carol")
+        let table = try await proxy.cli(["sessions", "list", "--user", "carol"])
+        #expect(table.status == 0)
+        #expect(table.output.contains("HANDLE") && table.output.contains("carol"), "\(table.output)")
+        let json = try await proxy.cli(["sessions", "list", "--json"])
+        #expect(json.output.contains("\"sessions\""))
+        let cli = try await proxy.cli(["sessions", "revoke", "--user", "carol"])
+        #expect(cli.status == 0)
+        #expect(cli.output.contains("revoked 1 session"), "\(cli.output)")
+        #expect(try await proxy.status(carol) == 401)
+
+        // One session by handle, then everyone.
+        let dave = try await proxy.login("dave")
+        let handle = try #require(
+            ((try JSONSerialization.jsonObject(with: Data(try await Curl.get("\(proxy.admin)/sessions?user=dave", auth).body.utf8)) as? [String: Any])?["sessions"] as? [[String: Any]])?.first?["handle"] as? String)
+        #expect(try await proxy.cli(["sessions", "revoke", "--session", handle]).status == 0)
+        #expect(try await proxy.status(dave) == 401)
+        #expect(try await proxy.cli(["sessions", "revoke", "--session", handle]).status == 1, "already gone → 404 → exit 1")
+        let everyone = try await proxy.cli(["sessions", "revoke", "--all"])
+        #expect(everyone.output.contains("revoked 1 session"), "bob: \(everyone.output)")
+        #expect(try await proxy.status(bob) == 401)
+    }
+
+    @Test func cliExplainsAWrongTokenAndAnUnreachableAdminAPI() async throws {
+        let proxy = try await BinaryHarness()
+        try await proxy.start()
+        defer { Task { await proxy.finish() } }
+        let wrong = try await proxy.cli(["sessions", "list", "--token", "nope"])
+        #expect(wrong.status == 1)
+        #expect(wrong.errors.contains("refused the token"), "\(wrong.errors)")
+        let unreachable = try await proxy.cli(["sessions", "list", "--admin", "http://127.0.0.1:\(try freePort())"])
+        #expect(unreachable.status == 1)
+        #expect(unreachable.errors.contains("unreachable"), "\(unreachable.errors)")
+        #expect(try await proxy.cli(["sessions", "revoke"]).status == 2, "usage error")
+    }
+
+    @Test func adminCreatesSessionsAndMetricsCountRevocations() async throws {
+        let proxy = try await BinaryHarness()
+        try await proxy.start()
+        defer { Task { await proxy.finish() } }
+        let auth = ["-H", "Authorization: Bearer \(BinaryHarness.token)"]
+        let created = try await Curl.get(
+            "\(proxy.admin)/sessions", auth + ["-X", "POST", "-H", "Content-Type: application/json", "--data", "{\"attributes\":{\"sub\":\"erin\",\"roles\":[\"ops\"]}}"])
+        #expect(created.status == 201)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(created.body.utf8)) as? [String: Any])
+        let cookie = try #require(object["cookie"] as? String)
+        #expect(cookie.hasPrefix("cloakroom_session="))
+        #expect(try await proxy.status(cookie) == 200)
+        #expect(proxy.backend.requests.last?.value("X-User-Roles") == "ops")
+        #expect(try await Curl.get("\(proxy.admin)/sessions", auth + ["-X", "POST", "--data", "{\"attributes\":{}}"]).status == 400)
+
+        _ = try await Curl.get("\(proxy.admin)/users/erin/sessions", auth + ["-X", "DELETE"])
+        let alice = try await proxy.login("alice")
+        _ = try await Curl.get("\(proxy.base)/logout", ["-H", "Cookie: \(alice)"])
+        let metrics = try await Curl.get("\(proxy.admin)/metrics", auth)
+        #expect(metrics.status == 200)
+        let samples = try PrometheusText.parse(metrics.body)
+        #expect(samples["cloakroom_sessions_ended_total{reason=\"admin\"}"] == 1)
+        #expect(samples["cloakroom_sessions_ended_total{reason=\"logout\"}"] == 1)
+        #expect(samples["cloakroom_logins_total"] == 2)
+        #expect(samples["cloakroom_requests_total{route=\"/\",status=\"200\"}"] ?? 0 >= 2)
+        #expect(samples["cloakroom_sessions_active"] == 0)
+        #expect(samples.keys.contains { $0.hasPrefix("cloakroom_upstream_response_seconds_bucket") })
+        #expect(samples.keys.contains { $0.hasPrefix("cloakroom_store_operation_seconds") })
+        #expect(try await Curl.get("\(proxy.admin)/metrics").status == 401)
+    }
+
+    @Test func accessLogIsJSONLinesWithoutCookies() async throws {
+        let proxy = try await BinaryHarness()
+        try await proxy.start()
+        defer { Task { await proxy.finish() } }
+        let cookie = try await proxy.login("frank")
+        _ = try await Curl.get("\(proxy.base)/api/items?token=secret-query", ["-H", "Cookie: \(cookie)"])
+        _ = try await Curl.get("\(proxy.base)/api/none")
+        try await proxy.stop()
+        let lines = try String(contentsOfFile: proxy.stdoutPath, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count >= 3)
+        let entries = try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        let value = String(cookie.split(separator: "=", maxSplits: 1)[1])
+        for line in lines {
+            #expect(!line.contains(value) && !line.contains(value.prefix(20)), "cookie in access log: \(line)")
+            #expect(!line.contains("secret-query"), "query strings are not logged")
+        }
+        let items = try #require(entries.first { $0["path"] as? String == "/api/items" })
+        #expect(items["status"] as? Int == 200)
+        #expect(items["method"] as? String == "GET")
+        #expect(items["sub"] as? String == "frank")
+        #expect(items["session"] is String)
+        #expect(items["upstream"] as? String == "api")
+        #expect(items["request_id"] is String && items["time"] is String && items["duration_ms"] != nil && items["bytes"] is Int)
+        #expect(entries.contains { $0["path"] as? String == "/api/none" && $0["status"] as? Int == 401 })
+    }
+}
+
+/// Parses Prometheus text exposition into `name{labels}` → value, checking every line's shape.
+enum PrometheusText {
+    struct Malformed: Error { let line: String }
+
+    static func parse(_ text: String) throws -> [String: Double] {
+        var samples: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+                throw Malformed(line: String(line))
+            }
+            samples[String(line[..<space])] = value
+        }
+        return samples
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+
+/// The file store through the real binary: sessions survive a clean restart and a `kill -9`
+/// in the middle of a burst of logins; every login whose response arrived is still valid.
+@Suite(.serialized) struct FileStoreBinaryTests {
+    @Test func sessionsSurviveACleanRestart() async throws {
+        let proxy = try await BinaryHarness(store: "file: { path: \"$DB\" }")
+        defer { Task { await proxy.finish() } }
+        try await proxy.start()
+        let alice = try await proxy.login("alice")
+        #expect(try await proxy.status(alice) == 200)
+        try await proxy.stop()
+        try await proxy.start()
+        #expect(try await proxy.status(alice) == 200)
+        #expect(proxy.backend.requests.last?.value("X-User-Id") == "alice")
+    }
+
+    @Test func killDuringABurstOfLoginsLosesNoAcknowledgedLogin() async throws {
+        let proxy = try await BinaryHarness(store: "file: { path: \"$DB\" }")
+        defer { Task { await proxy.finish() } }
+        try await proxy.start()
+        let base = proxy.base
+        // 120 logins from 12 concurrent clients; the process is killed while they run.
+        let acknowledged = try await withThrowingTaskGroup(of: [String].self) { group in
+            for client in 0..<12 {
+                group.addTask {
+                    try await offPool {
+                        var cookies: [String] = []
+                        for attempt in 0..<10 {
+                            guard let response = try? Curl.request("\(base)/login?sub=user\(client)-\(attempt)", ["--max-time", "5"]),
+                                response.status == 200, let pair = response.header("set-cookie")?.split(separator: ";").first
+                            else { continue }
+                            cookies.append(String(pair))
+                        }
+                        return cookies
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(150))
+            try await proxy.stop(signal: SIGKILL)
+            var all: [String] = []
+            for try await cookies in group { all += cookies }
+            return all
+        }
+        #expect(!acknowledged.isEmpty, "some logins completed before the kill")
+        try await proxy.start()
+        var lost: [String] = []
+        for cookie in acknowledged where try await proxy.status(cookie) != 200 { lost.append(cookie) }
+        #expect(lost.isEmpty, "\(lost.count) of \(acknowledged.count) acknowledged logins were lost")
+    }
+
+    @Test func aSecondServeOnTheSameFileIsRefused() async throws {
+        let proxy = try await BinaryHarness(store: "file: { path: \"$DB\" }")
+        defer { Task { await proxy.finish() } }
+        try await proxy.start()
+        let port = try freePort(), adminPort = try freePort()
+        let config = try String(contentsOfFile: proxy.configPath, encoding: .utf8)
+            .replacingOccurrences(of: "127.0.0.1:\(proxy.port)", with: "127.0.0.1:\(port)")
+            .replacingOccurrences(of: "127.0.0.1:\(proxy.adminPort)", with: "127.0.0.1:\(adminPort)")
+        let second = proxy.directory.appendingPathComponent("second.yaml").path
+        try config.write(toFile: second, atomically: true, encoding: .utf8)
+        let run = try await proxy.cli(["serve", "--config", second])
+        #expect(run.status == 1)
+        #expect(run.errors.contains("session.store.file.path"), "\(run.errors)")
+        #expect(run.errors.contains(proxy.databasePath), "\(run.errors)")
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+
+/// The real `cloakroom` binary serving a config in a temporary directory, in front of a
+/// ``TestBackend``, with an admin listener. Ports are picked free up front (the binary cannot
+/// report `:0` back), stdout (the access log) and stderr captured to files.
+final class BinaryHarness: @unchecked Sendable {
+    static let token = "test-admin-token-0123456789abcdef0123"
+    static let secret = "test-cookie-secret-0123456789abcdef01234"
+
+    let directory: URL
+    let port: Int
+    let adminPort: Int
+    let backend: TestBackend
+    var process: Process?
+    var base: String { "http://127.0.0.1:\(port)" }
+    var admin: String { "http://127.0.0.1:\(adminPort)" }
+    var configPath: String { directory.appendingPathComponent("proxy.yaml").path }
+    var stdoutPath: String { directory.appendingPathComponent("stdout.log").path }
+    var databasePath: String { directory.appendingPathComponent("sessions.db").path }
+
+    init(store: String = "memory: {}") async throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-bin-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        backend = try await TestBackend.start()
+        port = try freePort()
+        adminPort = try freePort()
+        let storeLine = store.replacingOccurrences(of: "$DB", with: databasePath)
+        try """
+            listen:
+              - address: "127.0.0.1:\(port)"
+            session:
+              secrets: ["\(Self.secret)"]
+              store:
+                \(storeLine)
+            routes:
+              - path: /public/
+                upstream: api
+                auth: none
+              - path: /
+                upstream: api
+            upstreams:
+              api:
+                targets: ["http://127.0.0.1:\(backend.port)"]
+            admin:
+              listen: "127.0.0.1:\(adminPort)"
+              token: "${CLOAKROOM_ADMIN_TOKEN}"
+            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    /// Starts the binary and waits until it answers.
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLineTests.binary)
+        process.arguments = ["serve", "--config", configPath]
+        process.environment = ProcessInfo.processInfo.environment.merging(["CLOAKROOM_ADMIN_TOKEN": Self.token]) { $1 }
+        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        out.seekToEndOfFile()
+        process.standardOutput = out
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        self.process = process
+        for _ in 0..<100 {
+            if (try? await Curl.get("\(admin)/healthz", ["--max-time", "1"]).status) == 200 { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw HarnessError.noCookie(0)
+    }
+
+    /// SIGTERM (clean) or SIGKILL (crash), then waits for the exit.
+    func stop(signal: Int32 = SIGTERM) async throws {
+        guard let process else { return }
+        kill(process.processIdentifier, signal)
+        try await offPool { process.waitUntilExit() }
+        self.process = nil
+    }
+
+    func finish() async {
+        try? await stop()
+        await backend.stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func login(_ sub: String) async throws -> String {
+        let response = try await Curl.get("\(base)/login?sub=\(sub)")
+        guard let pair = response.header("set-cookie")?.split(separator: ";").first else { throw HarnessError.noCookie(response.status) }
+        return String(pair)
+    }
+
+    func status(_ cookie: String, _ path: String = "/api/me") async throws -> Int {
+        try await Curl.get("\(base)\(path)", ["-H", "Cookie: \(cookie)"]).status
+    }
+
+    /// Runs `cloakroom ARGS` against this instance's config.
+    func cli(_ arguments: [String], environment: [String: String] = [:]) async throws -> CommandLineTests.Run {
+        try await CommandLineTests.run(arguments, environment: ["CLOAKROOM_CONFIG": configPath, "CLOAKROOM_ADMIN_TOKEN": Self.token].merging(environment) { $1 })
+    }
+}
+
+/// A port that was free a moment ago (bind to 0, read it back, close).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { Glibc.close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
