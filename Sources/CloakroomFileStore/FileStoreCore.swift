@@ -61,7 +61,7 @@ final class FileStoreCore: Sendable {
             let registered = state.withLock { state -> Bool in
                 guard !state.isClosed else { return false }
                 let before = state.pending.generation
-                defer {
+                defer {  // on every path, including a change that threw halfway
                     state.absorbRemovals()
                     endings = state.table.takeEndings()
                 }
