@@ -34,6 +34,17 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        // Built-in form login: password hashes, the users file, throttling, the login page.
+        // Plain Swift the server calls; no NIO, no sockets, no HTTP types.
+        .target(
+            name: "CloakroomLogin",
+            dependencies: [
+                "CloakroomSessions",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         // The durable file store: SQLite (WAL) behind an in-memory index. Its own target so the
         // core never links SQLite.
         .target(
@@ -57,6 +68,7 @@ let package = Package(
             dependencies: [
                 "CloakroomConfig",
                 "CloakroomSessions",
+                "CloakroomLogin",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -67,6 +79,7 @@ let package = Package(
             dependencies: [
                 "CloakroomProxy",
                 "CloakroomFileStore",
+                "CloakroomLogin",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -81,6 +94,7 @@ let package = Package(
             name: "cloakroom",
             dependencies: [
                 "CloakroomServer",
+                "CloakroomLogin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -96,10 +110,12 @@ let package = Package(
             dependencies: ["CloakroomFileStore", "CloakroomSessions", "CloakroomStoreConformance"]
         ),
         .testTarget(name: "CloakroomProxyTests", dependencies: ["CloakroomProxy"]),
+        .testTarget(name: "CloakroomLoginTests", dependencies: ["CloakroomLogin", "CloakroomSessions"]),
         .testTarget(
             name: "CloakroomServerTests",
             dependencies: [
                 "CloakroomServer",
+                "CloakroomLogin",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -79,6 +79,9 @@ public struct SessionSettings: Sendable, Equatable {
     /// memory store, in which case the server makes a random key at start.
     public var secrets: [String] = []
     public var store: StoreConfiguration = .memory(.init())
+    /// Origins (`https://app.example.com`, no path) besides the request's own from which
+    /// unsafe requests carrying the session cookie are accepted (CSRF defence).
+    public var trustedOrigins: [String] = []
     public init() {}
 }
 
@@ -148,8 +151,22 @@ public struct LoginSettings: Sendable, Equatable {
     public var path: String = "/login"
     public var usersFile: String? = nil
     /// Where browsers are redirected when a required route has no session. Starts with `/`
-    /// or is an absolute http(s) URL.
+    /// or is an absolute http(s) URL. With `usersFile` set and this `nil`, the built-in login
+    /// page (`path`) is used.
     public var page: String? = nil
+    /// Brute-force limits for the built-in login.
+    public var throttle: LoginThrottleSettings = .init()
+    public init() {}
+}
+
+/// Failed built-in logins are counted per username and per client address; past `maxFailures`
+/// within `window`, each further attempt waits a delay doubling from 1 s up to `maxDelay`
+/// (answered 429 with `Retry-After`).
+public struct LoginThrottleSettings: Sendable, Equatable {
+    /// At least 1.
+    public var maxFailures: Int = 5
+    public var window: Duration = .seconds(15 * 60)
+    public var maxDelay: Duration = .seconds(15 * 60)
     public init() {}
 }
 

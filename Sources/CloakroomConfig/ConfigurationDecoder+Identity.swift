@@ -63,14 +63,24 @@ extension ConfigurationDecoder {
     }
 
     func login(_ value: YAMLValue) -> LoginSettings? {
-        guard let map = reader.mapping(value, knownKeys: ["path", "users_file", "page"]) else { return nil }
+        guard let map = reader.mapping(value, knownKeys: ["path", "users_file", "page", "throttle"]) else { return nil }
         var login = LoginSettings()
         if let path = map.optional("path", reader.urlPath) { login.path = path }
         if let file = map.optional("users_file", { reader.nullable($0, { reader.string($0) }) }) {
             login.usersFile = file
         }
         if let page = map.optional("page", { reader.nullable($0, reader.redirectTarget) }) { login.page = page }
+        if let throttle = map.optional("throttle", throttle) { login.throttle = throttle }
         return login
+    }
+
+    private func throttle(_ value: YAMLValue) -> LoginThrottleSettings? {
+        guard let map = reader.mapping(value, knownKeys: ["max_failures", "window", "max_delay"]) else { return nil }
+        var throttle = LoginThrottleSettings()
+        if let count = map.optional("max_failures", { reader.integer($0, atLeast: 1) }) { throttle.maxFailures = count }
+        if let window = map.optional("window", reader.duration) { throttle.window = window }
+        if let delay = map.optional("max_delay", reader.duration) { throttle.maxDelay = delay }
+        return throttle
     }
 
     func logout(_ value: YAMLValue) -> LogoutSettings? {

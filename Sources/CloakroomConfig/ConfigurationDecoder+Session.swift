@@ -4,7 +4,7 @@ extension ConfigurationDecoder {
     static let minimumSecretBytes = 32
 
     func session(_ value: YAMLValue) -> SessionSettings? {
-        let keys = ["cookie", "idle_timeout", "absolute_timeout", "touch_interval", "secrets", "store"]
+        let keys = ["cookie", "idle_timeout", "absolute_timeout", "touch_interval", "secrets", "store", "trusted_origins"]
         guard let map = reader.mapping(value, knownKeys: keys) else { return nil }
         var session = SessionSettings()
         if let cookie = map.optional("cookie", cookie) { session.cookie = cookie }
@@ -13,7 +13,27 @@ extension ConfigurationDecoder {
         if let interval = map.optional("touch_interval", reader.duration) { session.touchInterval = interval }
         if let secrets = map.optional("secrets", secrets) { session.secrets = secrets }
         if let store = map.optional("store", store) { session.store = store }
+        if let origins = map.optional("trusted_origins", trustedOrigins) { session.trustedOrigins = origins }
         return session
+    }
+
+    /// `scheme://host[:port]`, http or https, no path, query or user info; stored lower-cased
+    /// as browsers send `Origin`.
+    private func trustedOrigins(_ value: YAMLValue) -> [String]? {
+        guard let items = reader.sequence(value) else { return nil }
+        let origins = items.compactMap { item -> String? in
+            guard let text = reader.string(item) else { return nil }
+            let lowered = text.lowercased()
+            let scheme = lowered.hasPrefix("https://") ? "https://" : lowered.hasPrefix("http://") ? "http://" : nil
+            guard let scheme, lowered.count > scheme.count,
+                !lowered.dropFirst(scheme.count).contains(where: { "/?#@ ".contains($0) })
+            else {
+                reader.report("expected an origin like https://app.example.com (no path), got \(HTTPSyntax.quoted(text))", at: item.path)
+                return nil
+            }
+            return lowered
+        }
+        return origins.count == items.count ? origins : nil
     }
 
     private func cookie(_ value: YAMLValue) -> CookieSettings? {

@@ -288,18 +288,24 @@ struct ConfigurationLoaderTests {
         #expect(configuration.listeners == [Listener(address: SocketAddressSpec(host: "127.0.0.1", port: 8080))])
         #expect(configuration.session.secrets.isEmpty)
         #expect(configuration.session.store == .memory(MemoryStoreSettings()))
+        // A self-contained demo: built-in login, the echo upstream; an api upstream to point at.
         #expect(
             configuration.routes == [
-                Route(path: "/public/", upstream: "api", auth: .none),
-                Route(path: "/", upstream: "api", auth: .required),
+                Route(path: "/public/", upstream: "echo", auth: .none),
+                Route(path: "/api/", upstream: "api", auth: .required),
+                Route(path: "/", upstream: "echo", auth: .required),
             ])
+        #expect(configuration.upstreams["echo"]?.kind == .echo)
         #expect(configuration.upstreams["api"]?.kind == .targets([UpstreamTarget(host: "127.0.0.1", port: 9000)]))
         #expect(configuration.admin == nil)
+        #expect(configuration.login.usersFile == "users.yaml")
         // It writes out every default, so it must equal the defaults it documents.
         #expect(configuration.client == ClientLimits())
         #expect(configuration.session.cookie == CookieSettings())
         #expect(configuration.identity == IdentitySettings())
-        #expect(configuration.login == LoginSettings())
+        var login = LoginSettings()
+        login.usersFile = "users.yaml"
+        #expect(configuration.login == login)
         #expect(configuration.logout == LogoutSettings())
     }
 }

@@ -10,6 +10,8 @@ public struct Exchange: Sendable {
         case login
         /// `logout.path`: answered by the proxy.
         case logout
+        /// `login.path` with `login.users_file`: the built-in login, answered by the proxy.
+        case builtinLogin
     }
 
     public var requestID: String
@@ -24,13 +26,15 @@ public struct Exchange: Sendable {
     public var acceptsHTML: Bool
     /// The request target as forwarded (normalized path plus query).
     public var target: String
+    /// Whether the request failed the CSRF check (decided in phase 1, answered in phase 3).
+    public var crossSite: Bool = false
     public var client: ClientInfo
 
     /// Whether the session phase must consult the store before authorizing.
     public var needsLookup: Bool {
         guard presentedID != nil else { return false }
         switch endpoint {
-        case .logout, .login: return true
+        case .logout, .login, .builtinLogin: return true
         case .proxied: return route?.auth != Route.Auth.none
         }
     }
@@ -57,6 +61,9 @@ public enum Authorization: Sendable {
     case respond(LocalResponse)
     /// The logout endpoint: end the presented session (if any), then answer.
     case logout
+    /// The built-in login's POST: collect the body (up to ``BuiltinLogin/maxBodyBytes``), then
+    /// call ``BuiltinLogin/submit(body:contentType:exchange:)``.
+    case builtinLogin
 }
 
 /// A change to session state requested by a backend's control header.

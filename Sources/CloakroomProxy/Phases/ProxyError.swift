@@ -16,6 +16,8 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
         case notFound = "not_found"
         case methodNotAllowed = "method_not_allowed"
         case unauthenticated
+        case csrf
+        case tooManyAttempts = "too_many_attempts"
         case upstreamUnavailable = "bad_gateway"
         case upstreamTimeout = "gateway_timeout"
         case storeUnavailable = "session_store_unavailable"
@@ -34,7 +36,7 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
     public var source: Source {
         switch code {
         case .badRequest, .headerTimeout, .headersTooLarge, .bodyTooLarge, .notFound, .methodNotAllowed,
-            .unauthenticated:
+            .unauthenticated, .csrf, .tooManyAttempts:
             return .client
         case .upstreamUnavailable, .upstreamTimeout: return .upstream
         case .storeUnavailable: return .store
@@ -52,6 +54,8 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notFound: return .notFound
         case .methodNotAllowed: return .methodNotAllowed
         case .unauthenticated: return .unauthorized
+        case .csrf: return .forbidden
+        case .tooManyAttempts: return .tooManyRequests
         case .upstreamUnavailable: return .badGateway
         case .upstreamTimeout: return .gatewayTimeout
         case .storeUnavailable: return .serviceUnavailable
@@ -124,4 +128,6 @@ extension HTTPField.Name {
     public static let sessionLogout = HTTPField.Name("Session-Logout")!
     public static let keepAlive = HTTPField.Name("Keep-Alive")!
     public static let proxyConnection = HTTPField.Name("Proxy-Connection")!
+    public static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
+    public static let origin = HTTPField.Name("Origin")!
 }

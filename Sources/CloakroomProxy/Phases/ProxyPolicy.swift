@@ -22,9 +22,17 @@ public final class ProxyPolicy: Sendable {
     public let routes: RouteTable
     public let identity: IdentityHeaders
     public let cookies: SessionCookies
+    /// The built-in login, when `login.users_file` is set.
+    public let builtinLogin: BuiltinLogin?
+    let csrf: CSRFCheck
+    /// Where browsers without a session go: `login.page`, else the built-in login page.
+    let loginPage: String?
     let logger: Logger
 
-    public init(configuration: Configuration, store: any SessionStore, codec: SessionCookieCodec, logger: Logger) {
+    public init(
+        configuration: Configuration, store: any SessionStore, codec: SessionCookieCodec, logger: Logger,
+        builtinLogin: (SessionCookies) -> BuiltinLogin? = { _ in nil }
+    ) {
         self.configuration = configuration
         self.store = store
         self.immediateLookup = store as? any ImmediateSessionLookup
@@ -32,7 +40,14 @@ public final class ProxyPolicy: Sendable {
         self.identity = IdentityHeaders(configuration.identity)
         self.cookies = SessionCookies(
             settings: configuration.session.cookie, codec: codec, maxAge: configuration.session.absoluteTimeout)
+        self.builtinLogin = builtinLogin(cookies)
+        self.csrf = CSRFCheck(trustedOrigins: configuration.session.trustedOrigins)
+        self.loginPage = configuration.login.page ?? (configuration.login.usersFile != nil ? configuration.login.path : nil)
         self.logger = logger
+    }
+
+    static func isUnsafe(_ method: HTTPRequest.Method) -> Bool {
+        method != .get && method != .head && method != .options && method != .trace
     }
 
     // MARK: Phase 1: request filter
@@ -53,21 +68,25 @@ public final class ProxyPolicy: Sendable {
         if target.path == configuration.logout.path {
             endpoint = .logout
         } else if target.path == configuration.login.path {
-            endpoint = .login
+            endpoint = configuration.login.usersFile == nil ? .login : .builtinLogin
         } else {
             endpoint = .proxied
         }
         let route = routes.match(target.path)
-        if route == nil && endpoint != .logout {
+        if route == nil && endpoint != .logout && endpoint != .builtinLogin {
             return .failure(ProxyError(.notFound, "no route for path"))
         }
         let presented = cookies.take(from: &request.headerFields)
         let accept = request.headerFields[.accept]
-        return .success(
-            Exchange(
-                requestID: requestID, endpoint: endpoint, route: route, presentedID: presented, session: nil,
-                method: request.method, acceptsHTML: accept.map(Self.acceptsHTML) ?? false,
-                target: normalizedTarget, client: client))
+        var exchange = Exchange(
+            requestID: requestID, endpoint: endpoint, route: route, presentedID: presented, session: nil,
+            method: request.method, acceptsHTML: accept.map(Self.acceptsHTML) ?? false,
+            target: normalizedTarget, client: client)
+        // Cookie-bearing unsafe requests, and every built-in login POST (login CSRF).
+        if Self.isUnsafe(request.method) && (presented != nil || endpoint == .builtinLogin) {
+            exchange.crossSite = csrf.isCrossSite(request)
+        }
+        return .success(exchange)
     }
 
     /// A lookup failure means the identity check cannot be made: never forward.
@@ -79,7 +98,16 @@ public final class ProxyPolicy: Sendable {
     // MARK: Phase 3: authorize
 
     public func authorize(_ exchange: Exchange) -> Authorization {
+        if exchange.crossSite {
+            return .respond(ProxyError(.csrf).response(requestID: exchange.requestID))
+        }
         switch exchange.endpoint {
+        case .builtinLogin:
+            switch exchange.method {
+            case .get, .head: return .respond(builtinLogin?.page(exchange: exchange) ?? ProxyError(.notFound).response(requestID: exchange.requestID))
+            case .post: return builtinLogin == nil ? .respond(ProxyError(.notFound).response(requestID: exchange.requestID)) : .builtinLogin
+            default: return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
+            }
         case .logout:
             guard exchange.method == .get || exchange.method == .post else {
                 return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
@@ -89,7 +117,7 @@ public final class ProxyPolicy: Sendable {
             return .forward
         case .proxied:
             guard exchange.route?.auth == .required, exchange.session == nil else { return .forward }
-            if let page = configuration.login.page, exchange.acceptsHTML,
+            if let page = loginPage, exchange.acceptsHTML,
                 exchange.method == .get || exchange.method == .head
             {
                 let separator = page.contains("?") ? "&" : "?"

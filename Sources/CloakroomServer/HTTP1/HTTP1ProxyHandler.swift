@@ -30,6 +30,8 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
         /// Response head from upstream held while its session effects are applied.
         case applyingEffects
         case streamingResponse
+        /// Reading a request body the proxy answers itself (the built-in login's POST).
+        case collectingLocalBody
         /// A locally generated response is being written; request parts are ignored.
         case localResponse
         case closed
@@ -61,6 +63,9 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
         var upstreamSentAt: NIODeadline?
         var status = 0
         var bytesOut = 0
+        var contentType: String?
+        /// The body of a request answered locally, bounded by ``BuiltinLogin/maxBodyBytes``.
+        var localBody: [UInt8] = []
     }
 
     let runtime: ProxyRuntime
@@ -122,7 +127,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
             idempotent: [.GET, .HEAD, .OPTIONS, .PUT, .DELETE, .TRACE].contains(head.method),
             expectContinue: head.headers.first(name: "expect")?.lowercased() == "100-continue",
             hasBody: transferEncoding != nil || contentLength > 0,
-            chunkedBody: transferEncoding != nil, method: head.method)
+            chunkedBody: transferEncoding != nil, method: head.method, contentType: head.headers.first(name: "content-type"))
         if head.version.major != 1 {
             return fail(ProxyError(.badRequest, "unsupported HTTP version"), requestID: requestID)
         }
@@ -151,6 +156,15 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
         default: break
         }
         current.bodyBytes += buffer.readableBytes
+        if state == .collectingLocalBody {
+            guard current.bodyBytes <= BuiltinLogin.maxBodyBytes else {
+                self.current = current
+                return fail(ProxyError(.bodyTooLarge, "login body over \(BuiltinLogin.maxBodyBytes) bytes"), requestID: current.exchange?.requestID)
+            }
+            current.localBody.append(contentsOf: buffer.readableBytesView)
+            self.current = current
+            return
+        }
         if current.bodyBytes > runtime.limits.maxBodyBytes {
             self.current = current
             return fail(ProxyError(.bodyTooLarge, "request body over max_body_bytes"), requestID: current.exchange?.requestID)
@@ -169,6 +183,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
         current!.requestEnded = true
         switch state {
         case .localResponse, .closed, .idle: return
+        case .collectingLocalBody: return submitLocalBody()
         default: break
         }
         if let upstream = current!.upstream {
@@ -221,6 +236,35 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
             awaitStore({ policy in await policy.logout(exchange) }) { handler, response in handler.respond(response) }
         case .forward:
             forward(request: request, exchange: exchange)
+        case .builtinLogin:
+            collectLocalBody()
+        }
+    }
+
+    /// Starts reading the built-in login's body (parts that already arrived included).
+    private func collectLocalBody() {
+        guard var current else { return }
+        state = .collectingLocalBody
+        for part in current.pendingBody {
+            guard current.localBody.count + part.readableBytes <= BuiltinLogin.maxBodyBytes else {
+                return fail(ProxyError(.bodyTooLarge, "login body too large"), requestID: current.exchange?.requestID)
+            }
+            current.localBody.append(contentsOf: part.readableBytesView)
+        }
+        current.pendingBody.removeAll()
+        self.current = current
+        if current.expectContinue && !current.requestEnded {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: current.version, status: .continue))), promise: nil)
+        }
+        if current.requestEnded { submitLocalBody() }
+    }
+
+    private func submitLocalBody() {
+        guard let current, let exchange = current.exchange, let login = policy.builtinLogin else { return }
+        state = .awaitingStore
+        let body = current.localBody, contentType = current.contentType
+        awaitStore({ _ in await login.submit(body: body, contentType: contentType, exchange: exchange) }) { handler, response in
+            handler.respond(response)
         }
     }
 

@@ -1,4 +1,5 @@
 import CloakroomConfig
+import CloakroomLogin
 import CloakroomProxy
 import CloakroomSessions
 import Logging
@@ -52,7 +53,8 @@ public final class ProxyServer: Service, Sendable {
         try Self.checkSupported(configuration)
         let store = try await SessionStoreFactory.open(configuration.session, clock: clock, logger: logger)
         do {
-            return try ProxyServer(configuration: configuration, store: store, logger: logger, observability: observability, threads: threads)
+            return try ProxyServer(
+                configuration: configuration, store: store, logger: logger, observability: observability, clock: clock, threads: threads)
         } catch {
             try? await store.close()
             throw error
@@ -63,7 +65,7 @@ public final class ProxyServer: Service, Sendable {
     /// settings this build cannot serve.
     public init(
         configuration: Configuration, store: any SessionStore, logger: Logger, observability: Observability = .init(),
-        threads: Int = System.coreCount
+        clock: any WallClock = SystemWallClock(), threads: Int = System.coreCount
     ) throws {
         try Self.checkSupported(configuration)
         self.configuration = configuration
@@ -75,7 +77,20 @@ public final class ProxyServer: Service, Sendable {
             secrets = [SessionCookieCodec.randomSecret()]
             logger.warning("session.secrets not set: signing cookies with a random key made at start; sessions end when the process restarts")
         }
-        let policy = ProxyPolicy(configuration: configuration, store: store, codec: SessionCookieCodec(secrets: secrets), logger: logger)
+        let users = try configuration.login.usersFile.map { path in
+            do {
+                return try UsersFile(path: path)
+            } catch {
+                throw ServerStartError.unsupported("login.users_file: \(error)")
+            }
+        }
+        let policy = ProxyPolicy(
+            configuration: configuration, store: store, codec: SessionCookieCodec(secrets: secrets), logger: logger,
+            builtinLogin: { cookies in
+                users.map {
+                    BuiltinLogin(settings: configuration.login, users: $0, store: store, cookies: cookies, clock: clock, logger: logger)
+                }
+            })
         group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         runtime = ProxyRuntime(
             policy: policy,

@@ -1,0 +1,29 @@
+import HTTPTypes
+
+/// CSRF defence for the identity the proxy derives from a cookie. Applied to unsafe methods
+/// (anything but GET, HEAD, OPTIONS, TRACE) that carry the session cookie, and to the built-in
+/// login's POST.
+///
+/// A request is cross-site when its `Origin` is not in `session.trusted_origins` and either
+/// `Sec-Fetch-Site: cross-site` (modern browsers), or, lacking that header, `Origin` is present
+/// and differs from the request's own origin (`scheme://Host`). `Origin: null` (sandboxed
+/// frames, some redirects) counts as foreign. Requests with neither header (non-browser
+/// clients) pass: browsers always send one of them on cross-origin unsafe requests.
+struct CSRFCheck: Sendable {
+    let trustedOrigins: Set<String>
+
+    init(trustedOrigins: [String]) {
+        self.trustedOrigins = Set(trustedOrigins.map { $0.lowercased() })
+    }
+
+    func isCrossSite(_ request: HTTPRequest) -> Bool {
+        let origin = request.headerFields[.origin]?.lowercased()
+        if let origin, trustedOrigins.contains(origin) { return false }
+        if let site = request.headerFields[.secFetchSite]?.lowercased() {
+            return site == "cross-site"
+        }
+        guard let origin else { return false }
+        let own = "\(request.scheme ?? "http")://\(request.authority ?? "")".lowercased()
+        return origin != own
+    }
+}

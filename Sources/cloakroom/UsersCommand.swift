@@ -1,0 +1,84 @@
+import ArgumentParser
+import CloakroomConfig
+import CloakroomLogin
+import Foundation
+
+/// `cloakroom users add`: manages the built-in login's users file.
+struct Users: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage built-in login users (login.users_file).", subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add or reset a user. The password is read from the terminal (not echoed) or from standard input.")
+        @Argument(help: "The username; it becomes the session's sub.") var name: String
+        @Option(name: .long, help: "Users file (default: the config's login.users_file, else ./users.yaml).") var usersFile: String?
+        @Option(name: .long, help: "Path to proxy.yaml, to find login.users_file.") var config: String?
+        @Option(name: .long, help: "The user's email (session attribute `email`).") var email: String?
+        @Option(name: .long, help: "A role (session attribute `roles`); repeat for several.") var role: [String] = []
+
+        func validate() throws {
+            guard !name.isEmpty, !name.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+                throw ValidationError("the username must be non-empty and contain no whitespace")
+            }
+        }
+
+        func run() async throws {
+            let path = usersFile ?? configuredUsersFile() ?? "users.yaml"
+            let password = try readPassword()
+            guard password.count >= 8 else {
+                printError("the password must be at least 8 characters")
+                throw ExitCode(1)
+            }
+            do {
+                try UsersFile.upsert(path: path, name: name, password: password, email: email, roles: role)
+            } catch {
+                printError("\(error)")
+                throw ExitCode(1)
+            }
+            print("user \(name) saved in \(path)")
+        }
+
+        private func configuredUsersFile() -> String? {
+            let path = config ?? ProcessEnvironment.variables["CLOAKROOM_CONFIG"] ?? "proxy.yaml"
+            guard FileManager.default.fileExists(atPath: path) else { return nil }
+            return (try? ConfigurationLoader.load(contentsOf: path, environment: ProcessEnvironment.variables))?.login.usersFile
+        }
+
+        /// From a terminal: prompt twice with echo off. Otherwise the first line of stdin.
+        private func readPassword() throws -> String {
+            guard isatty(STDIN_FILENO) == 1 else {
+                guard let line = readLine(strippingNewline: true) else {
+                    printError("no password on standard input")
+                    throw ExitCode(1)
+                }
+                return line
+            }
+            let first = try Terminal.readSecret(prompt: "Password for \(name): ")
+            let second = try Terminal.readSecret(prompt: "Repeat the password: ")
+            guard first == second else {
+                printError("the passwords do not match")
+                throw ExitCode(1)
+            }
+            return first
+        }
+    }
+}
+
+/// Reading a secret from the terminal with echo off (termios), restoring it afterwards.
+enum Terminal {
+    static func readSecret(prompt: String) throws -> String {
+        FileHandle.standardError.write(Data(prompt.utf8))
+        var original = termios()
+        tcgetattr(STDIN_FILENO, &original)
+        var silent = original
+        silent.c_lflag &= ~tcflag_t(ECHO)
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent)
+        defer {
+            tcsetattr(STDIN_FILENO, TCSAFLUSH, &original)
+            FileHandle.standardError.write(Data("\n".utf8))
+        }
+        guard let line = readLine(strippingNewline: true) else { throw ExitCode(1) }
+        return line
+    }
+}

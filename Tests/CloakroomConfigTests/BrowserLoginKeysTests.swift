@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+
+@testable import CloakroomConfig
+
+/// `session.trusted_origins` and `login.throttle`, added for the built-in login and CSRF defence.
+@Suite struct BrowserLoginKeysTests {
+    @Test func defaultsWhenAbsent() throws {
+        let configuration = try ConfigurationLoader.parse(minimalYAML, environment: [:])
+        #expect(configuration.session.trustedOrigins == [])
+        #expect(configuration.login.throttle == LoginThrottleSettings())
+        #expect(configuration.login.throttle.maxFailures == 5)
+    }
+
+    @Test func parsesTrustedOriginsLowerCased() throws {
+        let configuration = try ConfigurationLoader.parse(
+            minimal(adding: "session:\n  trusted_origins: [\"https://App.Example.com\", \"http://127.0.0.1:3000\"]\n"), environment: [:])
+        #expect(configuration.session.trustedOrigins == ["https://app.example.com", "http://127.0.0.1:3000"])
+    }
+
+    @Test(arguments: ["app.example.com", "https://app.example.com/path", "ftp://x", "https://", "https://user@host"])
+    func rejectsOriginsThatAreNotOrigins(_ origin: String) {
+        let found = problems(in: minimal(adding: "session:\n  trusted_origins: [\"\(origin)\"]\n"))
+        #expect(found.map(\.path) == ["session.trusted_origins[0]"], "\(origin): \(found)")
+    }
+
+    @Test func parsesThrottle() throws {
+        let configuration = try ConfigurationLoader.parse(
+            minimal(adding: "login:\n  users_file: users.yaml\n  throttle: { max_failures: 3, window: 10m, max_delay: 1h }\n"),
+            environment: [:])
+        #expect(configuration.login.throttle.maxFailures == 3)
+        #expect(configuration.login.throttle.window == .seconds(600))
+        #expect(configuration.login.throttle.maxDelay == .seconds(3600))
+    }
+
+    @Test func throttleProblemsHaveKeyPaths() {
+        let found = problems(in: minimal(adding: "login:\n  throttle: { max_failures: 0, windw: 10m }\n")).map(\.path)
+        #expect(found.contains("login.throttle.max_failures"))
+        #expect(found.contains("login.throttle.windw"))
+    }
+}

@@ -1,0 +1,109 @@
+import CloakroomLogin
+import Foundation
+import Testing
+
+@Suite struct UsersFileUpsertTests {
+    @Test func createsAFileWithMode0600() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/users.yaml"
+            try UsersFile.upsert(path: path, name: "alice", password: "pw", email: "alice@example.com", roles: ["reader"])
+            #expect(try permissions(path) == 0o600)
+            let alice = try #require(try UsersFile(path: path).user(named: "alice"))
+            #expect(alice.passwordHash.parameters == .default)
+            #expect(alice.passwordHash.verify("pw"))
+            #expect(alice.attributes == ["sub": "alice", "email": "alice@example.com", "roles": ["reader"]])
+        }
+    }
+
+    @Test func keepsOtherUsersAndTheFileMode() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/users.yaml"
+            let bobHash = cheapHash("bob-pw").encoded
+            try write("""
+                users:
+                  bob:
+                    password: "\(bobHash)"
+                    email: bob@example.com
+                    roles: [ops]
+                    team: "123"
+                  "true":
+                    password: "\(bobHash)"
+                """, to: path)
+            try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: path)
+
+            try UsersFile.upsert(path: path, name: "alice", password: "alice-pw", email: nil, roles: [])
+            let users = try UsersFile(path: path)
+            let bob = try #require(users.user(named: "bob"))
+            #expect(bob.passwordHash.encoded == bobHash)
+            #expect(bob.attributes == ["sub": "bob", "email": "bob@example.com", "roles": ["ops"], "team": "123"])
+            #expect(users.user(named: "true") != nil)
+            #expect(users.user(named: "alice")?.passwordHash.verify("alice-pw") == true)
+            #expect(try permissions(path) == 0o640)
+            // Names and values that plain YAML would read as other types stay quoted.
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(text.contains("\"true\":") && text.contains("\"123\""))
+        }
+    }
+
+    @Test func resettingAPasswordKeepsUnmentionedFields() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/users.yaml"
+            try write("""
+                users:
+                  alice:
+                    password: "\(cheapHash("old").encoded)"
+                    email: alice@example.com
+                    roles: [admin]
+                    team: platform
+                """, to: path)
+            try UsersFile.upsert(path: path, name: "alice", password: "new", email: nil, roles: [])
+            var alice = try #require(try UsersFile(path: path).user(named: "alice"))
+            #expect(alice.passwordHash.verify("new") && !alice.passwordHash.verify("old"))
+            #expect(alice.attributes == ["sub": "alice", "email": "alice@example.com", "roles": ["admin"], "team": "platform"])
+
+            try UsersFile.upsert(path: path, name: "alice", password: "newer", email: "", roles: ["reader"])
+            alice = try #require(try UsersFile(path: path).user(named: "alice"))
+            #expect(alice.attributes == ["sub": "alice", "roles": ["reader"], "team": "platform"])
+        }
+    }
+
+    @Test func replacesAtomicallyLeavingNoTemporaryFiles() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/users.yaml"
+            try UsersFile.upsert(path: path, name: "alice", password: "a", email: nil, roles: [])
+            let before = try #require(FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? UInt64)
+            try UsersFile.upsert(path: path, name: "bob", password: "b", email: nil, roles: [])
+            let after = try #require(FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? UInt64)
+            #expect(before != after, "rewritten in place rather than renamed over")
+            #expect(try listing(directory) == ["users.yaml"])
+        }
+    }
+
+    @Test func leavesAnInvalidFileUntouched() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/users.yaml"
+            let original = "users:\n  alice:\n    password: not-a-hash\n"
+            try write(original, to: path)
+            let error = try #require(throws: UsersFileError.self) {
+                try UsersFile.upsert(path: path, name: "bob", password: "b", email: nil, roles: [])
+            }
+            #expect(error.keyPath == "users.alice.password")
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == original)
+            #expect(try listing(directory) == ["users.yaml"])
+        }
+    }
+
+    @Test func refusesBadNamesAndEmptyPasswords() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/users.yaml"
+            #expect(throws: UsersFileError.self) {
+                try UsersFile.upsert(path: path, name: "a\nb", password: "pw", email: nil, roles: [])
+            }
+            #expect(throws: PasswordHashError.emptyPassword) {
+                try UsersFile.upsert(path: path, name: "alice", password: "", email: nil, roles: [])
+            }
+            let names = try listing(directory)
+            #expect(names.isEmpty)
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import CloakroomConfig
+import CloakroomLogin
+import Foundation
+import Testing
+
+/// The built-in login end to end: real HTTP clients for the protocol details, and a real
+/// headless Chromium for the browser flow.
+@Suite(.serialized) struct BrowserLoginTests {
+    static let password = "correct horse battery"
+
+    /// The proxy with the built-in login, `/` on the echo upstream (required), a users file with
+    /// `demo` (email, roles).
+    static func start(_ adjust: @escaping (inout Configuration) -> Void = { _ in }) async throws -> (ProxyHarness, String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-users-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let users = directory.appendingPathComponent("users.yaml").path
+        try UsersFile.upsert(path: users, name: "demo", password: password, email: "demo@example.com", roles: ["reader"])
+        let proxy = try await ProxyHarness.start { configuration in
+            configuration.login.usersFile = users
+            configuration.login.throttle.maxFailures = 3
+            configuration.routes = [
+                Route(path: "/api/", upstream: "api", auth: .required),
+                Route(path: "/", upstream: "echo", auth: .required),
+            ]
+            adjust(&configuration)
+        }
+        return (proxy, users)
+    }
+
+    @Test func formLoginJSONLoginAndWrongPasswords() async throws {
+        let (proxy, _) = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        let page = try await Curl.get("\(proxy.base)/login")
+        #expect(page.status == 200)
+        #expect(page.header("content-type")?.hasPrefix("text/html") == true)
+        #expect(page.body.contains("Cloakroom") && page.body.contains("name=\"username\"") && page.body.contains("name=\"password\""))
+
+        // A browser without a session is sent to the login page with `next`; an API client gets 401.
+        let browser = try await Curl.get("\(proxy.base)/reports?x=1", ["-H", "Accept: text/html"])
+        #expect(browser.status == 303)
+        #expect(browser.header("location") == "/login?next=/reports%3Fx%3D1")
+        #expect(try await Curl.get("\(proxy.base)/reports").status == 401)
+
+        let form = try await Curl.get(
+            "\(proxy.base)/login", ["--data-urlencode", "username=demo", "--data-urlencode", "password=\(Self.password)", "--data-urlencode", "next=/reports"])
+        #expect(form.status == 303)
+        #expect(form.header("location") == "/reports")
+        let cookie = try #require(form.header("set-cookie")?.split(separator: ";").first.map(String.init))
+        let echoed = try await Curl.get("\(proxy.base)/reports", ["-H", "Cookie: \(cookie)"])
+        #expect(echoed.body.contains("\"x-user-id\":\"demo\""), "\(echoed.body)")
+        #expect(echoed.body.contains("\"x-user-email\":\"demo@example.com\""))
+
+        let json = try await Curl.get(
+            "\(proxy.base)/login", ["-H", "Content-Type: application/json", "--data", "{\"username\":\"demo\",\"password\":\"\(Self.password)\"}"])
+        #expect(json.status == 303)
+        #expect(json.header("set-cookie") != nil)
+
+        let wrong = try await Curl.get("\(proxy.base)/login", ["--data", "username=demo&password=nope"])
+        let unknown = try await Curl.get("\(proxy.base)/login", ["--data", "username=nobody&password=nope"])
+        #expect(wrong.status == 401 && unknown.status == 401)
+        #expect(wrong.body.replacingOccurrences(of: "demo", with: "X") == unknown.body.replacingOccurrences(of: "nobody", with: "X"), "same answer")
+        #expect(wrong.header("set-cookie") == nil)
+        let jsonWrong = try await Curl.get("\(proxy.base)/login", ["-H", "Content-Type: application/json", "--data", "{\"username\":\"demo\",\"password\":\"x\"}"])
+        #expect(jsonWrong.body == "{\"error\":\"invalid_credentials\"}")
+    }
+
+    @Test func unknownUserTakesAsLongAsAWrongPassword() async throws {
+        let (proxy, _) = try await Self.start { $0.login.throttle.maxFailures = 100 }
+        defer { Task { await proxy.stop() } }
+        func time(_ user: String) async throws -> Double {
+            let out = try await offPool {
+                try Curl.run(["-s", "-o", "/dev/null", "-w", "%{time_total}", "--data", "username=\(user)&password=wrong-password", "\(proxy.base)/login"])
+            }
+            return Double(out) ?? 0
+        }
+        var wrong: [Double] = [], unknown: [Double] = []
+        for _ in 0..<5 {
+            wrong.append(try await time("demo"))
+            unknown.append(try await time("nobody-\(UUID().uuidString.prefix(6))"))
+        }
+        let ratio = wrong.sorted()[2] / unknown.sorted()[2]
+        #expect(ratio > 0.5 && ratio < 2, "median wrong-password \(wrong.sorted()[2])s vs unknown-user \(unknown.sorted()[2])s")
+    }
+
+    @Test func repeatedFailuresAreThrottledWith429() async throws {
+        let (proxy, _) = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        for _ in 0..<3 { _ = try await Curl.get("\(proxy.base)/login", ["--data", "username=demo&password=nope"]) }
+        let limited = try await Curl.get("\(proxy.base)/login", ["--data", "username=demo&password=\(Self.password)"])
+        #expect(limited.status == 429)
+        #expect(Int(limited.header("retry-after") ?? "") ?? 0 >= 1)
+        // Per client address too: another username from the same client is also held back.
+        let other = try await Curl.get("\(proxy.base)/login", ["--data", "username=someone&password=nope"])
+        #expect(other.status == 429)
+    }
+
+    @Test(arguments: ["//evil.com", "https://evil.com", "/\\evil.com", "javascript:alert(1)", "\\/evil.com"])
+    func openRedirectVectorsGoHome(_ next: String) async throws {
+        let (proxy, _) = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        let response = try await Curl.get(
+            "\(proxy.base)/login", ["--data-urlencode", "username=demo", "--data-urlencode", "password=\(Self.password)", "--data-urlencode", "next=\(next)"])
+        #expect(response.status == 303)
+        #expect(response.header("location") == "/", "\(next) → \(response.header("location") ?? "nil")")
+    }
+
+    @Test func crossSiteUnsafeRequestsWithTheCookieAreRejected() async throws {
+        let (proxy, _) = try await Self.start { $0.session.trustedOrigins = ["https://app.example.com"] }
+        defer { Task { await proxy.stop() } }
+        let login = try await Curl.get("\(proxy.base)/login", ["--data", "username=demo&password=\(Self.password.replacingOccurrences(of: " ", with: "+"))"])
+        let cookie = try #require(login.header("set-cookie")?.split(separator: ";").first.map(String.init))
+        let own = "http://127.0.0.1:\(proxy.port)"
+        let cases: [([String], Int, String)] = [
+            (["-X", "POST", "-H", "Sec-Fetch-Site: cross-site", "-H", "Origin: https://evil.com"], 403, "cross-site fetch"),
+            (["-X", "DELETE", "-H", "Origin: https://evil.com"], 403, "foreign Origin without Sec-Fetch-Site"),
+            (["-X", "PUT", "-H", "Origin: null"], 403, "null Origin"),
+            (["-X", "POST", "-H", "Sec-Fetch-Site: same-origin", "-H", "Origin: \(own)"], 200, "same origin"),
+            (["-X", "POST", "-H", "Origin: \(own)"], 200, "own Origin"),
+            (["-X", "POST", "-H", "Sec-Fetch-Site: cross-site", "-H", "Origin: https://app.example.com"], 200, "trusted origin"),
+            (["-X", "POST"], 200, "no browser headers (API client)"),
+            (["-H", "Sec-Fetch-Site: cross-site", "-H", "Origin: https://evil.com"], 200, "safe method"),
+        ]
+        for (arguments, expected, name) in cases {
+            let response = try await Curl.get("\(proxy.base)/api/thing", ["-H", "Cookie: \(cookie)"] + arguments)
+            #expect(response.status == expected, "\(name): \(response.status) \(response.body)")
+            if expected == 403 { #expect(response.body == "{\"error\":\"csrf\"}") }
+        }
+        // Login CSRF: a cross-site form post to the login is refused too.
+        let forced = try await Curl.get("\(proxy.base)/login", ["-H", "Sec-Fetch-Site: cross-site", "--data", "username=demo&password=x"])
+        #expect(forced.status == 403)
+    }
+
+    /// A real browser: `/` → login page → sign in → the echoed request shows the identity →
+    /// log out → back on the login page. Screenshots go to `$CLOAKROOM_SCREENSHOTS` when set.
+    @Test func headlessChromiumSignsInAndOut() async throws {
+        let (proxy, _) = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        let browser = try await WebDriver.start()
+        defer { Task { await browser.quit() } }
+        let screenshots = ProcessInfo.processInfo.environment["CLOAKROOM_SCREENSHOTS"]
+
+        try await browser.open("\(proxy.base)/")
+        #expect(try await browser.currentURL().contains("/login"), "redirected to the login page")
+        if let screenshots { try await browser.screenshot().write(to: URL(fileURLWithPath: "\(screenshots)/login.png")) }
+        try await browser.type("demo", into: "input[name=username]")
+        try await browser.type(Self.password, into: "input[name=password]")
+        try await browser.click("#sign-in")
+        try await Task.sleep(for: .milliseconds(300))
+        let text = try await browser.bodyText()
+        #expect(text.contains("\"x-user-id\"") && text.contains("demo"), "\(text.prefix(400))")
+        #expect(!text.contains("cloakroom_session"), "the cookie is not forwarded upstream")
+        if let screenshots { try await browser.screenshot().write(to: URL(fileURLWithPath: "\(screenshots)/echo.png")) }
+
+        try await browser.open("\(proxy.base)/logout")
+        #expect(try await browser.currentURL().contains("/login"), "after logout, / sends the browser to the login page again")
+
+        try await browser.type("demo", into: "input[name=username]")
+        try await browser.type("wrong password", into: "input[name=password]")
+        try await browser.click("#sign-in")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await browser.source().contains("Wrong username or password"))
+    }
+}
