@@ -1,3 +1,4 @@
+import CloakroomConfig
 import Foundation
 import Testing
 
@@ -9,7 +10,7 @@ import Testing
 
     struct Run { var status: Int32; var output: String; var errors: String }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Run {
+    static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) async throws -> Run {
         try await offPool {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
@@ -18,7 +19,11 @@ import Testing
             let out = Pipe(), err = Pipe()
             process.standardOutput = out
             process.standardError = err
+            let stdin = Pipe()
+            process.standardInput = stdin
             try process.run()
+            if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+            try? stdin.fileHandleForWriting.close()
             let output = out.fileHandleForReading.readDataToEndOfFile()
             let errors = err.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
@@ -114,5 +119,31 @@ import Testing
         #expect(process.terminationReason == .exit)
         let after = try await Curl.get("http://127.0.0.1:\(port)/ready", ["--max-time", "1"])
         #expect(after.status == 0, "no longer accepting")
+    }
+
+    @Test func usersAddWritesAHashTheLoginAccepts() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let users = directory.appendingPathComponent("users.yaml").path
+        let add = try await Self.run(
+            ["users", "add", "grace", "--users-file", users, "--email", "grace@example.com", "--role", "admin"], input: "s3cret-passw0rd\n")
+        #expect(add.status == 0, "\(add.errors)")
+        let text = try String(contentsOfFile: users, encoding: .utf8)
+        #expect(text.contains("grace") && text.contains("scrypt$") && !text.contains("s3cret-passw0rd"))
+        let mode = try FileManager.default.attributesOfItem(atPath: users)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect(try await Self.run(["users", "add", "grace", "--users-file", users], input: "short\n").status == 1, "too short")
+
+        let proxy = try await ProxyHarness.start { configuration in
+            configuration.login.usersFile = users
+            configuration.routes = [Route(path: "/", upstream: "echo", auth: .required)]
+        }
+        defer { Task { await proxy.stop() } }
+        let login = try await Curl.get("\(proxy.base)/login", ["--data", "username=grace&password=s3cret-passw0rd"])
+        #expect(login.status == 303)
+        let cookie = try #require(login.header("set-cookie")?.split(separator: ";").first.map(String.init))
+        let echoed = try await Curl.get("\(proxy.base)/x", ["-H", "Cookie: \(cookie)"])
+        #expect(echoed.body.contains("\"x-user-roles\":\"admin\""))
     }
 }
