@@ -75,7 +75,7 @@ public struct AdminAPI: Sendable {
             case (.get, ["metrics"]):
                 return Response(status: .ok, contentType: "text/plain; version=0.0.4", body: await metrics())
             case (.get, ["sessions"]):
-                return try await list(subject: Self.queryValue("user", in: request.target))
+                return try await list(subject: RequestPathQuery.value("user", in: request.target))
             case (.post, ["sessions"]):
                 return try await create(body: request.body)
             case (.delete, ["sessions"]):
@@ -155,18 +155,6 @@ public struct AdminAPI: Sendable {
 
     static func timestamp(_ date: Date) -> String {
         date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false).timeZone(separator: .omitted))
-    }
-
-    static func queryValue(_ name: String, in target: String) -> String? {
-        guard let query = target.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            if parts.first == Substring(name) {
-                let raw = parts.count > 1 ? String(parts[1]) : ""
-                return raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? raw
-            }
-        }
-        return nil
     }
 }
 

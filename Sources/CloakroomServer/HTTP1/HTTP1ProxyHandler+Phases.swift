@@ -1,0 +1,177 @@
+import CloakroomProxy
+import CloakroomSessions
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+
+// Phases 2 to 4 for one request: the session lookup, authorization, then either a local
+// answer (logout, built-in login) or the upstream request on a pooled connection.
+extension HTTP1ProxyHandler {
+    // MARK: Phases 2 and 3: session, authorization
+
+    func resolveSession(request: HTTPRequest, exchange: Exchange) {
+        guard exchange.needsLookup, let key = exchange.presentedID?.key else {
+            return authorize(request: request, exchange: exchange)
+        }
+        if let immediate = policy.immediateLookup {
+            do {
+                var exchange = exchange
+                exchange.session = try immediate.lookupNow(key: key)
+                current?.exchange = exchange
+                return authorize(request: request, exchange: exchange)
+            } catch {
+                return fail(policy.lookupFailed(error, exchange: exchange), requestID: exchange.requestID)
+            }
+        }
+        state = .awaitingStore
+        awaitStore({ policy -> Result<Session?, any Error> in
+            do { return .success(try await policy.store.lookup(key: key)) } catch { return .failure(error) }
+        }) { handler, result in
+            guard handler.state == .awaitingStore else { return }
+            switch result {
+            case .success(let session):
+                var exchange = exchange
+                exchange.session = session
+                handler.current?.exchange = exchange
+                handler.authorize(request: request, exchange: exchange)
+            case .failure(let error):
+                handler.fail(handler.policy.lookupFailed(error, exchange: exchange), requestID: exchange.requestID)
+            }
+            handler.resumeClientReads()
+        }
+    }
+
+    func authorize(request: HTTPRequest, exchange: Exchange) {
+        switch policy.authorize(exchange) {
+        case .respond(let response):
+            respond(response)
+        case .logout:
+            state = .awaitingStore
+            awaitStore({ policy in await policy.logout(exchange) }) { handler, response in handler.respond(response) }
+        case .forward:
+            forward(request: request, exchange: exchange)
+        case .builtinLogin:
+            collectLocalBody()
+        }
+    }
+
+    /// Starts reading the built-in login's body (parts that already arrived included).
+    func collectLocalBody() {
+        guard var current else { return }
+        state = .collectingLocalBody
+        for part in current.pendingBody {
+            guard current.localBody.count + part.readableBytes <= BuiltinLogin.maxBodyBytes else {
+                return fail(ProxyError(.bodyTooLarge, "login body too large"), requestID: current.exchange?.requestID)
+            }
+            current.localBody.append(contentsOf: part.readableBytesView)
+        }
+        current.pendingBody.removeAll()
+        self.current = current
+        if current.expectContinue && !current.requestEnded {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: current.version, status: .continue))), promise: nil)
+        }
+        if current.requestEnded { submitLocalBody() }
+    }
+
+    func submitLocalBody() {
+        guard let current, let exchange = current.exchange, let login = policy.builtinLogin else { return }
+        state = .awaitingStore
+        let body = current.localBody, contentType = current.contentType
+        awaitStore({ _ in await login.submit(body: body, contentType: contentType, exchange: exchange) }) { handler, response in
+            handler.respond(response)
+        }
+    }
+
+    /// Runs `work` off the event loop, then `then` back on it if the request is still current.
+    func awaitStore<T: Sendable>(
+        _ work: @escaping @Sendable (ProxyPolicy) async -> T, then: @escaping (HTTP1ProxyHandler, T) -> Void
+    ) {
+        let policy = self.policy
+        let generation = self.generation
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let thenBound = NIOLoopBound(then, eventLoop: eventLoop)
+        Task {
+            let value = await work(policy)
+            eventLoop.execute {
+                let handler = loopBound.value
+                guard handler.generation == generation, handler.state != .closed else { return }
+                thenBound.value(handler, value)
+            }
+        }
+    }
+
+    // MARK: Phase 4: upstream request
+
+    func forward(request: HTTPRequest, exchange: Exchange) {
+        var request = request
+        policy.prepareUpstreamRequest(&request, exchange: exchange)
+        guard let route = exchange.route else { return fail(ProxyError(.internalError, "no route"), requestID: exchange.requestID) }
+        if runtime.upstreams.echo.contains(route.upstream) {
+            return respond(EchoResponder.response(for: request, requestID: exchange.requestID))
+        }
+        guard let pool = runtime.upstreams.pool(on: context.eventLoop, upstream: route.upstream) else {
+            return fail(ProxyError(.internalError, "no pool for upstream"), requestID: exchange.requestID)
+        }
+        var head = HTTPRequestHead(http1For: request)
+        if current?.chunkedBody == true { head.headers.add(name: "transfer-encoding", value: "chunked") }
+        current?.upstreamHead = head
+        if current?.expectContinue == true && current?.requestEnded == false {
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: current!.version, status: .continue))), promise: nil)
+            downstreamNeedsFlush = true
+            if !inReadBatch { flushDownstream() }
+        }
+        acquireUpstream(pool: pool, fresh: false)
+    }
+
+    func acquireUpstream(pool: UpstreamPool, fresh: Bool) {
+        state = .awaitingUpstream
+        let generation = self.generation
+        let future = pool.acquire(fresh: fresh)
+        future.assumeIsolated().whenComplete { result in
+            guard self.generation == generation, self.state == .awaitingUpstream else {
+                if case .success(let acquired) = result { pool.release(acquired.connection) }
+                return
+            }
+            switch result {
+            case .success(let acquired):
+                self.attach(acquired.connection, reused: acquired.reused)
+            case .failure(let error):
+                self.logger.warning(
+                    "upstream unavailable",
+                    metadata: ["request_id": "\(self.current?.exchange?.requestID ?? "")", "upstream": "\(pool.targets.name)", "error": "\(error)"])
+                self.fail(ProxyError(.upstreamUnavailable, "\(error)"), requestID: self.current?.exchange?.requestID)
+            }
+        }
+    }
+
+    func attach(_ connection: UpstreamConnection, reused: Bool) {
+        guard var current, let head = current.upstreamHead else { return }
+        state = .forwarding
+        current.upstream = connection
+        current.reusedConnection = reused
+        connection.begin(self, head: head)
+        for part in current.pendingBody { connection.writeBody(part) }
+        current.pendingBody.removeAll()
+        self.current = current
+        self.current?.upstreamSentAt = .now()
+        if current.requestEnded {
+            connection.writeEnd()
+            startResponseTimer()
+        }
+        upstreamNeedsFlush = true
+        if !inReadBatch { flushUpstreamIfNeeded() }
+        resumeClientReads()
+    }
+
+    func flushUpstreamIfNeeded() {
+        guard upstreamNeedsFlush else { return }
+        upstreamNeedsFlush = false
+        current?.upstream?.flush()
+    }
+
+    func flushDownstream() {
+        downstreamNeedsFlush = false
+        context.flush()
+    }
+}
