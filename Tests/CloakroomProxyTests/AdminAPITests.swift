@@ -1,0 +1,95 @@
+import CloakroomConfig
+import CloakroomSessions
+import Foundation
+import HTTPTypes
+import Logging
+import Testing
+
+@testable import CloakroomProxy
+
+/// The admin API as plain Swift: routes, token, bodies and failures, without sockets.
+@Suite struct AdminAPITests {
+    static let token = "admin-token-admin-token-admin-token-00"
+    let fixture = PolicyFixture()
+    var auth: String { "Bearer \(Self.token)" }
+
+    func api(store: (any SessionStore)? = nil) -> AdminAPI {
+        AdminAPI(
+            store: store ?? fixture.store, token: Self.token, cookies: fixture.policy.cookies, logger: Logger(label: "test"),
+            metrics: { "# HELP x\nx 1\n" })
+    }
+
+    func json(_ response: AdminAPI.Response) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any])
+    }
+
+    @Test func everyRouteButHealthzNeedsTheToken() async {
+        let api = api()
+        for target in ["/metrics", "/sessions", "/sessions?user=a"] {
+            #expect(await api.handle(.init(method: .get, target: target, authorization: nil)).status == .unauthorized)
+            #expect(await api.handle(.init(method: .get, target: target, authorization: "Bearer wrong")).status == .unauthorized)
+            #expect(await api.handle(.init(method: .get, target: target, authorization: Self.token)).status == .unauthorized, "scheme required")
+        }
+        #expect(await api.handle(.init(method: .delete, target: "/sessions", authorization: nil)).status == .unauthorized)
+        #expect(await api.handle(.init(method: .get, target: "/sessions", authorization: "bearer \(Self.token)")).status == .ok, "scheme is case-insensitive")
+        let health = await api.handle(.init(method: .get, target: "/healthz", authorization: nil))
+        #expect(health.status == .ok)
+        #expect(health.body == "{\"status\":\"ok\"}")
+    }
+
+    @Test func healthzIs503WhenTheStoreFails() async {
+        let response = await api(store: UnavailableStore()).handle(.init(method: .get, target: "/healthz", authorization: nil))
+        #expect(response.status == .serviceUnavailable)
+        let listing = await api(store: UnavailableStore()).handle(.init(method: .get, target: "/sessions", authorization: auth))
+        #expect(listing.status == .serviceUnavailable)
+        #expect(listing.body == "{\"error\":\"session_store_unavailable\"}")
+    }
+
+    @Test func createListAndRevoke() async throws {
+        let api = api()
+        let created = await api.handle(
+            .init(method: .post, target: "/sessions", authorization: auth, body: Array("{\"attributes\":{\"sub\":\"alice\",\"email\":\"a@x\"}}".utf8)))
+        #expect(created.status == .created)
+        let cookie = try #require(try json(created)["cookie"] as? String)
+        #expect(cookie.hasPrefix("cloakroom_session="))
+        _ = await api.handle(.init(method: .post, target: "/sessions", authorization: auth, body: Array("{\"attributes\":{\"sub\":\"bob\"}}".utf8)))
+
+        let everyone = try json(await api.handle(.init(method: .get, target: "/sessions", authorization: auth)))["sessions"] as? [[String: Any]]
+        #expect(everyone?.count == 2)
+        let alice = try json(await api.handle(.init(method: .get, target: "/sessions?user=alice", authorization: auth)))["sessions"] as? [[String: Any]]
+        #expect(alice?.count == 1)
+        let session = try #require(alice?.first)
+        #expect(session["sub"] as? String == "alice")
+        #expect((session["attributes"] as? [String: Any])?["email"] as? String == "a@x")
+        for key in ["handle", "created_at", "last_seen_at", "expires_at"] { #expect(session[key] is String, "\(key)") }
+
+        let handle = try #require(session["handle"] as? String)
+        #expect(await api.handle(.init(method: .delete, target: "/sessions/\(handle)", authorization: auth)).status == .noContent)
+        #expect(await api.handle(.init(method: .delete, target: "/sessions/\(handle)", authorization: auth)).status == .notFound)
+        let byUser = await api.handle(.init(method: .delete, target: "/users/bob/sessions", authorization: auth))
+        #expect(byUser.body == "{\"revoked\":1}")
+        #expect(await api.handle(.init(method: .delete, target: "/sessions", authorization: auth)).body == "{\"revoked\":0}")
+    }
+
+    @Test func badBodiesAndUnknownRoutes() async {
+        let api = api()
+        #expect(await api.handle(.init(method: .post, target: "/sessions", authorization: auth, body: Array("nope".utf8))).status == .badRequest)
+        let noSub = await api.handle(.init(method: .post, target: "/sessions", authorization: auth, body: Array("{\"attributes\":{}}".utf8)))
+        #expect(noSub.status == .badRequest)
+        #expect(noSub.body == "{\"error\":\"missing_sub\"}")
+        #expect(await api.handle(.init(method: .get, target: "/nope", authorization: auth)).status == .notFound)
+        #expect(await api.handle(.init(method: .put, target: "/sessions", authorization: auth)).status == .methodNotAllowed)
+        #expect(await api.handle(.init(method: .post, target: "/healthz", authorization: nil)).status == .methodNotAllowed)
+        let metrics = await api.handle(.init(method: .get, target: "/metrics", authorization: auth))
+        #expect(metrics.contentType.hasPrefix("text/plain"))
+        #expect(metrics.body.contains("x 1"))
+    }
+
+    @Test func userAndHandleSegmentsArePercentDecoded() async throws {
+        let api = api()
+        _ = await api.handle(.init(method: .post, target: "/sessions", authorization: auth, body: Array("{\"attributes\":{\"sub\":\"a b@x.com\"}}".utf8)))
+        let listed = try json(await api.handle(.init(method: .get, target: "/sessions?user=a%20b%40x.com", authorization: auth)))["sessions"] as? [[String: Any]]
+        #expect(listed?.count == 1)
+        #expect(await api.handle(.init(method: .delete, target: "/users/a%20b%40x.com/sessions", authorization: auth)).body == "{\"revoked\":1}")
+    }
+}
