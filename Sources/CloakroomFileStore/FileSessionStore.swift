@@ -82,6 +82,13 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup {
         }
     }
 
+    public func liveKeys(among keys: [SessionKey]) async throws -> Set<SessionKey> {
+        try core.withState { state in
+            let now = core.clock.now()
+            return Set(keys.filter { state.table.read(key: $0, now: now) != nil })
+        }
+    }
+
     public func update(key: SessionKey, patch: JSONValue) async throws -> Session? {
         let members = try MemorySessionTable.patchMembers(patch)
         // A rejected patch comes back as a value so the timer does not count it as a store error.

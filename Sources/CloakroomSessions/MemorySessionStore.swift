@@ -75,6 +75,15 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup {
         }
     }
 
+    public func liveKeys(among keys: [SessionKey]) async throws -> Set<SessionKey> {
+        let now = clock.now()
+        let (live, endings) = table.withLock { table in
+            (Set(keys.filter { table.read(key: $0, now: now) != nil }), table.takeEndings())
+        }
+        endings.report()
+        return live
+    }
+
     public func update(key: SessionKey, patch: JSONValue) async throws -> Session? {
         try updateNow(key: key, patch: patch)
     }

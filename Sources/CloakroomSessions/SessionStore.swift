@@ -17,6 +17,12 @@ public protocol SessionStore: Sendable {
     /// deadline slides, but the store writes `last_seen_at` at most once per touch interval.
     func lookup(key: SessionKey) async throws -> Session?
 
+    /// Which of `keys` still have a live session, without recording activity (no touch, no
+    /// sliding). The server asks this, in one batch, about the sessions behind open tunnels and
+    /// long-lived streams, and closes those whose session ended by any cause: logout, revoke,
+    /// another instance's revoke, idle or absolute expiry.
+    func liveKeys(among keys: [SessionKey]) async throws -> Set<SessionKey>
+
     /// Applies an RFC 7386 merge patch to the attributes. Returns the updated session, or `nil`
     /// when there is no live session for `key`. A patch that changes or removes `sub`, or that
     /// is not an object, throws ``SessionStoreError/invalidPatch(_:)`` and changes nothing.
@@ -54,6 +60,21 @@ public protocol SessionStore: Sendable {
 public protocol ImmediateSessionLookup: SessionStore {
     /// Same semantics as ``SessionStore/lookup(key:)``.
     func lookupNow(key: SessionKey) throws -> Session?
+}
+
+/// A revocation announced by another process sharing the store.
+public enum SessionEnding: Sendable, Hashable {
+    case session(SessionKey)
+    case subject(String)
+    case everyone
+}
+
+/// A store shared by several processes (Redis) that announces revocations made elsewhere, so
+/// tunnels held here close at once instead of at the next ``SessionStore/liveKeys(among:)`` poll.
+public protocol SessionEndingSource: SessionStore {
+    /// Registers `observer`, called (on any thread) for every revocation the store hears of,
+    /// including this process's own. Observers are never removed; the server registers one.
+    func observeEndings(_ observer: @escaping @Sendable (SessionEnding) -> Void)
 }
 
 public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertible {

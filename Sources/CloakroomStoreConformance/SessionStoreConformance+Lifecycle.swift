@@ -75,6 +75,28 @@ extension StoreFixture {
         #expect(try await store.sessions(subject: nil).isEmpty)
     }
 
+    /// The tunnel watcher's question: which sessions are still live, asked without keeping
+    /// any of them alive.
+    func liveKeysWithoutTouching() async throws {
+        let (kept, _) = try await create("alice")
+        let (revoked, _) = try await create("alice")
+        let (watched, _) = try await create("bob")
+        let unknown = Self.newKey()
+        #expect(try await store.revoke(key: revoked))
+        #expect(try await store.liveKeys(among: []).isEmpty)
+
+        clock.advance(by: .minutes(20))
+        #expect(try await store.liveKeys(among: [kept, revoked, watched, unknown]) == [kept, watched])
+        #expect(try await isLive(kept))  // a real request slides alice's deadline to t0 + 50 min
+
+        clock.advance(by: .minutes(15))  // t0 + 35 min: past bob's idle deadline, asking never slid it
+        #expect(try await store.liveKeys(among: [kept, watched]) == [kept])
+        #expect(try await store.lookup(key: watched) == nil)
+
+        clock.advance(by: .minutes(15))  // t0 + 50 min
+        #expect(try await store.liveKeys(among: [kept]).isEmpty)
+    }
+
     func absoluteExpiryDespiteActivity() async throws {
         let t0 = clock.now()
         let (key, _) = try await create("alice")

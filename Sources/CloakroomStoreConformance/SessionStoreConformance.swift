@@ -46,6 +46,7 @@ public struct SessionStoreConformance: Sendable {
         case concurrentUseStaysConsistent
         case attributesRoundTrip
         case liveCountExcludesExpired
+        case liveKeysWithoutTouching
     }
 
     /// Idle 30 min, absolute 12 h, touch interval 1 min: what every check assumes.
@@ -99,6 +100,7 @@ extension StoreFixture {
         case .concurrentUseStaysConsistent: try await concurrentUseStaysConsistent()
         case .attributesRoundTrip: try await attributesRoundTrip()
         case .liveCountExcludesExpired: try await liveCountExcludesExpired()
+        case .liveKeysWithoutTouching: try await liveKeysWithoutTouching()
         }
     }
 }

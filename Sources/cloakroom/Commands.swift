@@ -12,10 +12,6 @@ enum ProcessEnvironment {
     static var variables: [String: String] { ProcessInfo.processInfo.environment }
 }
 
-enum CloakroomVersion {
-    static let current = "0.1.0"
-}
-
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the proxy.")
     @OptionGroup var options: ConfigOption
@@ -84,8 +80,8 @@ struct Check: AsyncParsableCommand {
 }
 
 struct Version: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the version.")
-    func run() { print("cloakroom \(CloakroomVersion.current)") }
+    static let configuration = CommandConfiguration(abstract: "Print the version and the git commit it was built from.")
+    func run() { print(CloakroomVersion.line) }
 }
 
 func printError(_ message: String) {

@@ -155,6 +155,7 @@ struct UnavailableStore: SessionStore {
     func fail() -> SessionStoreError { .unavailable("test store is down") }
     func create(key: SessionKey, attributes: JSONObject) async throws -> Session { throw fail() }
     func lookup(key: SessionKey) async throws -> Session? { throw fail() }
+    func liveKeys(among keys: [SessionKey]) async throws -> Set<SessionKey> { throw fail() }
     func update(key: SessionKey, patch: JSONValue) async throws -> Session? { throw fail() }
     func revoke(key: SessionKey) async throws -> Bool { throw fail() }
     func revoke(handle: String) async throws -> Bool { throw fail() }
