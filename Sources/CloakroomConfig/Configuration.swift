@@ -16,6 +16,8 @@ public struct Configuration: Sendable, Equatable {
     public var upstreams: [String: Upstream]
     /// `nil` when the file has no `admin` section: there is then no admin listener.
     public var admin: AdminSettings?
+    /// How long SIGTERM waits for in-flight requests before closing what is left.
+    public var shutdownTimeout: Duration = .seconds(30)
 
     public init(
         listeners: [Listener], client: ClientLimits = .init(), session: SessionSettings,
@@ -35,7 +37,7 @@ public struct Configuration: Sendable, Equatable {
 }
 
 /// A `host:port` pair as written in the file (`127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:8443`).
-public struct SocketAddressSpec: Sendable, Equatable, CustomStringConvertible {
+public struct SocketAddressSpec: Sendable, Hashable, CustomStringConvertible {
     /// Without brackets for IPv6 (`::1`).
     public var host: String
     /// 0...65535; 0 asks the OS for a free port (used by tests).
@@ -67,6 +69,10 @@ public struct ClientLimits: Sendable, Equatable {
     public var idleTimeout: Duration = .seconds(75)
     public var maxHeaderBytes: Int = 32 * 1024
     public var maxBodyBytes: Int = 10 * 1024 * 1024
+    /// An upgraded connection (WebSocket) with no bytes either way for this long is closed.
+    public var tunnelIdleTimeout: Duration = .seconds(3600)
+    /// HTTP/2: streams a client may have open at once on one connection.
+    public var maxConcurrentStreams: Int = 100
     public init() {}
 }
 

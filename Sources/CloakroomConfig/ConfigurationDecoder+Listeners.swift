@@ -47,7 +47,10 @@ extension ConfigurationDecoder {
     }
 
     func clientLimits(_ value: YAMLValue) -> ClientLimits? {
-        let keys = ["header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes"]
+        let keys = [
+            "header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes", "tunnel_idle_timeout",
+            "max_concurrent_streams",
+        ]
         guard let map = reader.mapping(value, knownKeys: keys) else { return nil }
         var limits = ClientLimits()
         if let timeout = map.optional("header_timeout", reader.duration) { limits.headerTimeout = timeout }
@@ -57,6 +60,10 @@ extension ConfigurationDecoder {
             limits.maxHeaderBytes = bytes
         }
         if let bytes = map.optional("max_body_bytes", { reader.size($0, atLeast: 1) }) { limits.maxBodyBytes = bytes }
+        if let timeout = map.optional("tunnel_idle_timeout", reader.duration) { limits.tunnelIdleTimeout = timeout }
+        if let streams = map.optional("max_concurrent_streams", { reader.integer($0, atLeast: 1) }) {
+            limits.maxConcurrentStreams = streams
+        }
         return limits
     }
 }

@@ -11,6 +11,7 @@ struct ConfigurationDecoder {
 
     static let topLevelKeys = [
         "listen", "client", "session", "identity", "login", "logout", "routes", "upstreams", "admin",
+        "shutdown_timeout",
     ]
 
     /// The configuration, or `nil` when any problem was reported (they are in `reader.log`).
@@ -28,10 +29,11 @@ struct ConfigurationDecoder {
         let upstreams = map.required("upstreams", upstreams) ?? [:]
         let admin = map.optional("admin", admin)
 
-        let configuration = Configuration(
+        var configuration = Configuration(
             listeners: listeners, client: client, session: session, identity: identity,
             login: login, logout: logout, routes: routes, upstreams: upstreams, admin: admin
         )
+        if let timeout = map.optional("shutdown_timeout", reader.duration) { configuration.shutdownTimeout = timeout }
         for problem in configuration.crossKeyProblems(isValid: reader.isValid) {
             reader.report(problem.message, at: problem.path)
         }

@@ -31,12 +31,14 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "cloakroom")
         let accessLog = environment["CLOAKROOM_ACCESS_LOG"] == "off" ? nil : Logger(label: "cloakroom.access")
         let loops = environment["CLOAKROOM_EVENT_LOOPS"].flatMap(Int.init).map { max(1, $0) }
+        let path = options.path
         let server: ProxyServer
         do {
             server = try await ProxyServer.open(
                 configuration: configuration, logger: logger,
                 observability: .init(accessLog: accessLog, renderMetrics: { registry.emitToString() }),
-                threads: loops ?? System.coreCount)
+                threads: loops ?? System.coreCount,
+                configurationSource: { try ConfigurationLoader.load(contentsOf: path, environment: ProcessEnvironment.variables) })
         } catch {
             printError("\(options.path): \(error)")
             throw ExitCode(1)
@@ -70,10 +72,14 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            _ = try ConfigurationLoader.load(contentsOf: options.path, environment: ProcessEnvironment.variables)
+            let configuration = try ConfigurationLoader.load(contentsOf: options.path, environment: ProcessEnvironment.variables)
+            try ProxyServer.validate(configuration)
             print("\(options.path): configuration is valid")
-        } catch {
+        } catch let error as ConfigurationError {
             for problem in error.problems { print(problem) }
+            throw ExitCode(1)
+        } catch {
+            print(error)
             throw ExitCode(1)
         }
     }

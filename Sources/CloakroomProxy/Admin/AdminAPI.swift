@@ -44,22 +44,46 @@ public struct AdminAPI: Sendable {
         }
     }
 
+    /// What `POST /reload` reports.
+    public enum ReloadResult: Sendable, Equatable {
+        case reloaded
+        /// The old configuration keeps serving; each problem names its key.
+        case refused([String])
+    }
+
     let store: any SessionStore
     let token: String
     let cookies: SessionCookies
     let metrics: @Sendable () async -> String
+    let reload: (@Sendable () async -> ReloadResult)?
     let logger: Logger
 
-    /// - Parameter metrics: renders the Prometheus text exposition for `/metrics`.
+    /// - Parameters:
+    ///   - metrics: renders the Prometheus text exposition for `/metrics`.
+    ///   - reload: re-reads the configuration for `POST /reload`; `nil` when the server has no
+    ///     file to re-read (the route then answers 409).
     public init(
         store: any SessionStore, token: String, cookies: SessionCookies, logger: Logger,
-        metrics: @escaping @Sendable () async -> String
+        metrics: @escaping @Sendable () async -> String, reload: (@Sendable () async -> ReloadResult)? = nil
     ) {
         self.store = store
         self.token = token
         self.cookies = cookies
         self.logger = logger
         self.metrics = metrics
+        self.reload = reload
+    }
+
+    private func reloadConfiguration() async -> Response {
+        guard let reload else { return .error(.conflict, "reload_unavailable") }
+        switch await reload() {
+        case .reloaded:
+            return .json(.ok, .object(["status": "reloaded"]))
+        case .refused(let problems):
+            return .json(.unprocessableContent, .object([
+                "error": "invalid_configuration", "problems": .array(problems.map(JSONValue.string)),
+            ]))
+        }
     }
 
     public func handle(_ request: Request) async -> Response {
@@ -95,7 +119,9 @@ public struct AdminAPI: Sendable {
                 SessionMetrics.sessionsEnded(count, reason: .admin)
                 logger.notice("admin revoked a user's sessions", metadata: ["sub": "\(subject)", "count": "\(count)"])
                 return .json(.ok, .object(["revoked": .number(Double(count))]))
-            case (_, ["metrics"]), (_, ["sessions"]):
+            case (.post, ["reload"]):
+                return await reloadConfiguration()
+            case (_, ["metrics"]), (_, ["sessions"]), (_, ["reload"]):
                 return .error(.methodNotAllowed, "method_not_allowed")
             default:
                 return .error(.notFound, "not_found")

@@ -12,12 +12,12 @@ final class AdminHTTPHandler: ChannelInboundHandler {
 
     static let maxBodyBytes = 64 * 1024
 
-    private let api: AdminAPI
+    private let runtime: RuntimeHolder
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
 
-    init(api: AdminAPI) { self.api = api }
+    init(runtime: RuntimeHolder) { self.runtime = runtime }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -42,7 +42,9 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             }
             let request = AdminAPI.Request(
                 method: method, target: head.uri, authorization: head.headers.first(name: "authorization"), body: body)
-            let api = self.api
+            guard let api = runtime.current.adminAPI else {
+                return write(context: context, head: head, response: .error(.notFound, "not_found"))
+            }
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             Task {
                 let response = await api.handle(request)

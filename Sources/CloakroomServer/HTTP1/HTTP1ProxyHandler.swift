@@ -5,7 +5,8 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Serves one client HTTP/1.1 connection: runs each request through the ``ProxyPolicy`` phases
+/// Serves one client HTTP/1.1 connection, or one HTTP/2 stream behind NIO's HTTP/2 → HTTP/1
+/// codec: runs each request through the ``ProxyPolicy`` phases
 /// and streams it to an upstream connection and the response back, with back-pressure both
 /// ways (a side stops reading while the other cannot take more).
 ///
@@ -68,8 +69,15 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
         var localBody: [UInt8] = []
     }
 
-    let runtime: ProxyRuntime
+    let runtimeHolder: RuntimeHolder
+    /// The runtime of the request in flight, refreshed from ``runtimeHolder`` at each request
+    /// head when a reload happened.
+    var runtime: ProxyRuntime
+    var runtimeGeneration: Int
     let client: ClientInfo
+    /// An HTTP/2 stream: the request arrives as HTTP/2.0, cookie crumbs are joined, and the
+    /// stream (not a connection) ends with the exchange.
+    let isHTTP2Stream: Bool
     var state = State.idle
     var current: Current?
     /// Bumped per request; async completions for an earlier request are ignored.
@@ -83,9 +91,12 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
     /// `response_timeout` of the exchange waiting for its response head.
     var responseTimer = LazyTimer()
 
-    init(runtime: ProxyRuntime, client: ClientInfo) {
-        self.runtime = runtime
+    init(runtime: RuntimeHolder, client: ClientInfo, isHTTP2Stream: Bool = false) {
+        self.runtimeHolder = runtime
+        self.runtimeGeneration = runtime.generation
+        self.runtime = runtime.current
         self.client = client
+        self.isHTTP2Stream = isHTTP2Stream
     }
 
     var policy: ProxyPolicy { runtime.policy }
@@ -116,6 +127,13 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
 
     func receivedHead(_ head: HTTPRequestHead) {
         guard state != .closed else { return }
+        let runtimeGeneration = runtimeHolder.generation
+        if runtimeGeneration != self.runtimeGeneration {
+            self.runtimeGeneration = runtimeGeneration
+            runtime = runtimeHolder.current
+        }
+        var head = head
+        if isHTTP2Stream { Self.joinCookieCrumbs(&head.headers) }
         context.triggerUserOutboundEvent(ClientConnectionEvent.requestHeadReceived, promise: nil)
         generation &+= 1
         let clientID = head.headers.first(name: "x-request-id")
@@ -128,7 +146,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
             expectContinue: head.headers.first(name: "expect")?.lowercased() == "100-continue",
             hasBody: transferEncoding != nil || contentLength > 0,
             chunkedBody: transferEncoding != nil, method: head.method, contentType: head.headers.first(name: "content-type"))
-        if head.version.major != 1 {
+        if head.version.major != (isHTTP2Stream ? 2 : 1) {
             return fail(ProxyError(.badRequest, "unsupported HTTP version"), requestID: requestID)
         }
         if contentLength > runtime.limits.maxBodyBytes {
@@ -147,6 +165,14 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
             current?.exchange = exchange
             resolveSession(request: request, exchange: exchange)
         }
+    }
+
+    /// RFC 9113 §8.2.3: an HTTP/2 client may split `cookie` into several fields; they are
+    /// joined with "; " into one before anything reads them.
+    static func joinCookieCrumbs(_ headers: inout HTTPHeaders) {
+        let crumbs = headers[canonicalForm: "cookie"]
+        guard crumbs.count > 1 else { return }
+        headers.replaceOrAdd(name: "cookie", value: crumbs.joined(separator: "; "))
     }
 
     private func receivedBody(_ buffer: ByteBuffer) {

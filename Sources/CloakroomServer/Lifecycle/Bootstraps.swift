@@ -1,14 +1,22 @@
+import CloakroomConfig
 import CloakroomProxy
 import NIOCore
 import NIOExtras
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
+import NIOTLS
 
-/// The public listeners' channel setup: timeouts, the HTTP/1.1 codec, the proxy handler.
+/// The public listeners' channel setup. Plain listeners speak HTTP/1.1; TLS listeners offer
+/// `h2` and `http/1.1` by ALPN and get the HTTP/2 or the HTTP/1.1 pipeline accordingly. The
+/// TLS context is the one in force when the connection arrives, so a reload with a renewed
+/// certificate applies to new connections.
 enum ProxyBootstrap {
-    static func make(group: any EventLoopGroup, quiescing: ServerQuiescingHelper, runtime: ProxyRuntime, isSecure: Bool) -> ServerBootstrap {
-        let limits = runtime.limits
-        return ServerBootstrap(group: group)
+    static func make(
+        group: any EventLoopGroup, quiescing: ServerQuiescingHelper, runtime: RuntimeHolder, address: SocketAddressSpec,
+        connections: ConnectionRegistry
+    ) -> ServerBootstrap {
+        ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
@@ -19,28 +27,67 @@ enum ProxyBootstrap {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-                    decoderLimits.maxHeaderListSize = limits.maxHeaderBytes
-                    decoderLimits.maxHeaderFieldSize = limits.maxHeaderBytes
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(ClientTimeoutHandler(headerTimeout: limits.headerTimeout.timeAmount, idleTimeout: limits.idleTimeout.timeAmount))
-                    // No outbound header validation: response fields were parsed by llhttp or built
-                    // from swift-http-types values, which refuse CR/LF/NUL.
-                    try sync.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true, withErrorHandling: false, withOutboundHeaderValidation: false,
-                        withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: decoderLimits)
-                    let client = ClientInfo(address: channel.remoteAddress?.ipAddress ?? "unknown", isSecure: isSecure)
-                    try sync.addHandler(HTTP1ProxyHandler(runtime: runtime, client: client))
+                connections.add(channel)
+                let current = runtime.current
+                let peer = channel.remoteAddress?.ipAddress ?? "unknown"
+                guard let tls = current.tls[address] else {
+                    return channel.eventLoop.makeCompletedFuture {
+                        try HTTP1Pipeline.configure(channel, runtime: runtime, client: ClientInfo(address: peer, isSecure: false))
+                    }
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    try configureTLS(channel, context: tls, runtime: runtime, client: ClientInfo(address: peer, isSecure: true))
                 }
             }
+    }
+
+    /// TLS, then ALPN: `h2` gets HTTP/2, anything else HTTP/1.1. A client that has not
+    /// finished the handshake within `client.header_timeout` is disconnected.
+    private static func configureTLS(_ channel: any Channel, context: NIOSSLContext, runtime: RuntimeHolder, client: ClientInfo) throws {
+        let limits = runtime.current.limits
+        let handshakeDeadline = channel.eventLoop.scheduleTask(in: limits.headerTimeout.timeAmount) { [channel] in
+            channel.close(promise: nil)
+        }
+        channel.closeFuture.whenComplete { _ in handshakeDeadline.cancel() }
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(NIOSSLServerHandler(context: context))
+        try sync.addHandler(ApplicationProtocolNegotiationHandler { result, channel in
+            handshakeDeadline.cancel()
+            return channel.eventLoop.makeCompletedFuture {
+                switch result {
+                case .negotiated("h2"):
+                    try HTTP2Pipeline.configure(channel, runtime: runtime, client: client)
+                default:
+                    try HTTP1Pipeline.configure(channel, runtime: runtime, client: client)
+                }
+            }
+        })
+    }
+}
+
+/// HTTP/1.1 on a client connection: timeouts, NIO's codec with pipelining assistance, the
+/// proxy handler.
+enum HTTP1Pipeline {
+    static func configure(_ channel: any Channel, runtime: RuntimeHolder, client: ClientInfo) throws {
+        let limits = runtime.current.limits
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderListSize = limits.maxHeaderBytes
+        decoderLimits.maxHeaderFieldSize = limits.maxHeaderBytes
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(ClientTimeoutHandler(headerTimeout: limits.headerTimeout.timeAmount, idleTimeout: limits.idleTimeout.timeAmount))
+        // No outbound header validation: response fields were parsed by llhttp or built
+        // from swift-http-types values, which refuse CR/LF/NUL.
+        try sync.configureHTTPServerPipeline(
+            withPipeliningAssistance: true, withErrorHandling: false, withOutboundHeaderValidation: false,
+            withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: decoderLimits)
+        try sync.addHandler(HTTP1ProxyHandler(runtime: runtime, client: client))
     }
 }
 
 /// The admin listener: plain HTTP/1.1, NIO's error handling (400 on bad framing), the admin handler.
 enum AdminBootstrap {
-    static func make(group: any EventLoopGroup, api: AdminAPI) -> ServerBootstrap {
+    static func make(group: any EventLoopGroup, runtime: RuntimeHolder) -> ServerBootstrap {
         ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 128)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -48,7 +95,7 @@ enum AdminBootstrap {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(api: api))
+                    try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(runtime: runtime))
                 }
             }
     }

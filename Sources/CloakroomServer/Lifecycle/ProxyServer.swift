@@ -3,33 +3,38 @@ import CloakroomLogin
 import CloakroomProxy
 import CloakroomSessions
 import Logging
-import Metrics
 import NIOCore
 import NIOExtras
-import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// The running proxy: listeners, the admin listener, the session store and its sweeper,
-/// upstream pools.
+/// upstream pools, the watch that ends tunnels with their sessions.
 ///
-/// As a swift-service-lifecycle `Service`, ``run()`` serves until graceful shutdown, then stops
-/// accepting, lets in-flight requests finish, flushes the store and returns. Tests use
-/// ``start()`` and ``shutdown()`` directly to learn the ports bound for `:0`.
+/// As a swift-service-lifecycle `Service`, ``run()`` serves until graceful shutdown (reloading
+/// on SIGHUP), then stops accepting, lets in-flight requests finish for up to
+/// `shutdown_timeout`, closes what is left, flushes the store and returns. Tests use
+/// ``start()``, ``reload()`` and ``shutdown()`` directly.
 public final class ProxyServer: Service, Sendable {
-    public let configuration: Configuration
     public let store: any SessionStore
-    let runtime: ProxyRuntime
+    let holder: RuntimeHolder
+    let factory: RuntimeFactory
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
-    private let adminAPI: AdminAPI?
-    private let state = Mutex(RunState())
+    let connections = ConnectionRegistry()
+    /// Re-reads `proxy.yaml` for a reload; `nil` when the server was given a configuration only.
+    let configurationSource: (@Sendable () throws -> Configuration)?
+    let state = Mutex(RunState())
 
     struct RunState {
         var quiescing: ServerQuiescingHelper?
+        /// Bound public listeners by their address as written.
+        var listeners: [SocketAddressSpec: any Channel] = [:]
         var admin: (any Channel)?
-        var sweeper: Task<Void, Never>?
+        var tasks: [Task<Void, Never>] = []
+        var reloading = false
     }
 
     /// What ``ProxyServer`` reports beyond its logs.
@@ -45,19 +50,35 @@ public final class ProxyServer: Service, Sendable {
         }
     }
 
+    /// The configuration in force (the last one loaded successfully).
+    public var configuration: Configuration { holder.current.configuration }
+
     /// Opens the configured session store, then builds the server.
+    ///
+    /// - Parameter configurationSource: re-reads the configuration on SIGHUP and `POST /reload`.
     public static func open(
         configuration: Configuration, logger: Logger, observability: Observability = .init(),
-        clock: any WallClock = SystemWallClock(), threads: Int = System.coreCount
+        clock: any WallClock = SystemWallClock(), threads: Int = System.coreCount,
+        configurationSource: (@Sendable () throws -> Configuration)? = nil
     ) async throws -> ProxyServer {
-        try Self.checkSupported(configuration)
+        try validate(configuration)
         let store = try await SessionStoreFactory.open(configuration.session, clock: clock, logger: logger)
         do {
             return try ProxyServer(
-                configuration: configuration, store: store, logger: logger, observability: observability, clock: clock, threads: threads)
+                configuration: configuration, store: store, logger: logger, observability: observability, clock: clock,
+                threads: threads, configurationSource: configurationSource)
         } catch {
             try? await store.close()
             throw error
+        }
+    }
+
+    /// Checks what the configuration loader cannot: TLS certificates and keys load and match,
+    /// the users file reads. Throws ``ServerStartError`` naming the key.
+    public static func validate(_ configuration: Configuration) throws {
+        _ = try TLSContexts.make(for: configuration.listeners)
+        if let path = configuration.login.usersFile {
+            do { _ = try UsersFile(path: path) } catch { throw ServerStartError.unsupported("login.users_file: \(error)") }
         }
     }
 
@@ -65,56 +86,30 @@ public final class ProxyServer: Service, Sendable {
     /// settings this build cannot serve.
     public init(
         configuration: Configuration, store: any SessionStore, logger: Logger, observability: Observability = .init(),
-        clock: any WallClock = SystemWallClock(), threads: Int = System.coreCount
+        clock: any WallClock = SystemWallClock(), threads: Int = System.coreCount,
+        configurationSource: (@Sendable () throws -> Configuration)? = nil
     ) throws {
-        try Self.checkSupported(configuration)
-        self.configuration = configuration
         self.logger = logger
         self.store = store
-        let session = configuration.session
-        var secrets = session.secrets.map { Array($0.utf8) }
-        if secrets.isEmpty {
-            secrets = [SessionCookieCodec.randomSecret()]
+        self.configurationSource = configurationSource
+        if configuration.session.secrets.isEmpty {
             logger.warning("session.secrets not set: signing cookies with a random key made at start; sessions end when the process restarts")
         }
-        let users = try configuration.login.usersFile.map { path in
-            do {
-                return try UsersFile(path: path)
-            } catch {
-                throw ServerStartError.unsupported("login.users_file: \(error)")
-            }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let loops = Array(group.makeIterator())
+        let factory = RuntimeFactory(
+            store: store, logger: logger, observability: observability, clock: clock, eventLoops: loops,
+            watch: SessionWatch(eventLoops: loops), fallbackSecret: SessionCookieCodec.randomSecret(),
+            reload: ReloadHook(isAvailable: configurationSource != nil))
+        do {
+            holder = RuntimeHolder(try factory.make(configuration))
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
         }
-        let policy = ProxyPolicy(
-            configuration: configuration, store: store, codec: SessionCookieCodec(secrets: secrets), logger: logger,
-            builtinLogin: { cookies in
-                users.map {
-                    BuiltinLogin(settings: configuration.login, users: $0, store: store, cookies: cookies, clock: clock, logger: logger)
-                }
-            })
-        group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        runtime = ProxyRuntime(
-            policy: policy,
-            upstreams: UpstreamRegistry(configuration: configuration, eventLoops: Array(group.makeIterator())),
-            limits: configuration.client, logger: logger, accessLog: observability.accessLog,
-            metrics: RequestMetrics(upstreams: Array(configuration.upstreams.keys)))
-        if let admin = configuration.admin {
-            let render = observability.renderMetrics
-            let active = Gauge(label: "cloakroom_sessions_active")
-            adminAPI = AdminAPI(
-                store: store, token: admin.token, cookies: policy.cookies, logger: logger,
-                metrics: { [store] in
-                    if let count = try? await store.liveCount() { active.record(count) }
-                    return render?() ?? ""
-                })
-        } else {
-            adminAPI = nil
-        }
-    }
-
-    private static func checkSupported(_ configuration: Configuration) throws {
-        if let index = configuration.listeners.firstIndex(where: { $0.tls != nil }) {
-            throw ServerStartError.unsupported("listen[\(index)].tls: TLS listeners are not available in this build yet")
-        }
+        self.group = group
+        self.factory = factory
+        factory.reload.bind { [weak self] in await self?.reload() ?? .refused(["reload: the server has stopped"]) }
     }
 
     /// Binds every listener, then the admin listener. Returns the bound proxy addresses, in
@@ -122,46 +117,69 @@ public final class ProxyServer: Service, Sendable {
     @discardableResult
     public func start() async throws -> [SocketAddress] {
         let quiescing = ServerQuiescingHelper(group: group)
-        var channels: [any Channel] = []
+        let runtime = holder.current
+        var listeners: [SocketAddressSpec: any Channel] = [:]
         var admin: (any Channel)?
         do {
-            for listener in configuration.listeners {
-                let channel = try await ProxyBootstrap.make(group: group, quiescing: quiescing, runtime: runtime, isSecure: false)
-                    .bind(host: listener.address.host, port: listener.address.port).get()
-                channels.append(channel)
-                logger.info("listening", metadata: ["address": "\(channel.localAddress.map(Self.describe) ?? "?")"])
-            }
-            if let adminAPI, let settings = configuration.admin {
-                admin = try await AdminBootstrap.make(group: group, api: adminAPI)
+            listeners = try await bind(runtime.configuration.listeners.map(\.address), quiescing: quiescing)
+            if let settings = runtime.configuration.admin {
+                admin = try await AdminBootstrap.make(group: group, runtime: holder)
                     .bind(host: settings.listen.host, port: settings.listen.port).get()
                 logger.info("admin API listening", metadata: ["address": "\(admin?.localAddress.map(Self.describe) ?? "?")"])
             }
         } catch {
-            for channel in channels { try? await channel.close() }
+            for channel in listeners.values { try? await channel.close() }
             throw error
         }
-        let sweeper = Self.startSweeper(store: store, every: min(configuration.session.touchInterval, .seconds(60)), logger: logger)
+        let sweeper = Self.startSweeper(store: store, every: min(runtime.configuration.session.touchInterval, .seconds(60)), logger: logger)
+        let watcher = runtime.watch.start(store: store, logger: logger)
         state.withLock {
             $0.quiescing = quiescing
+            $0.listeners = listeners
             $0.admin = admin
-            $0.sweeper = sweeper
+            $0.tasks = [sweeper, watcher]
         }
-        return channels.compactMap(\.localAddress)
+        return runtime.configuration.listeners.compactMap { listeners[$0.address]?.localAddress }
+    }
+
+    /// Binds public listeners; on failure closes the ones it bound and throws naming the address.
+    func bind(_ addresses: [SocketAddressSpec], quiescing: ServerQuiescingHelper) async throws -> [SocketAddressSpec: any Channel] {
+        var bound: [SocketAddressSpec: any Channel] = [:]
+        do {
+            for address in addresses where bound[address] == nil {
+                let channel = try await ProxyBootstrap.make(
+                    group: group, quiescing: quiescing, runtime: holder, address: address, connections: connections
+                ).bind(host: address.host, port: address.port).get()
+                bound[address] = channel
+                logger.info("listening", metadata: ["address": "\(channel.localAddress.map(Self.describe) ?? "?")"])
+            }
+        } catch {
+            for channel in bound.values { try? await channel.close() }
+            throw ServerStartError.unsupported("listen: cannot listen on \(addresses.first { bound[$0] == nil } ?? addresses[0]): \(error)")
+        }
+        return bound
     }
 
     /// The admin listener's address once started, if there is one.
     public var adminAddress: SocketAddress? { state.withLock { $0.admin?.localAddress } }
 
+    /// The bound address of each public listener, in `listen` order.
+    public var listenerAddresses: [SocketAddress] {
+        let listeners = state.withLock { $0.listeners }
+        return configuration.listeners.compactMap { listeners[$0.address]?.localAddress }
+    }
+
     /// Stops accepting, lets in-flight requests finish (idle keep-alive connections close at
-    /// once), flushes and closes the store, then releases the event loops.
+    /// once, tunnels get a close frame) for up to `shutdown_timeout`, closes what is left,
+    /// flushes and closes the store, then releases the event loops.
     public func shutdown() async {
         let admin = state.withLock { state -> (any Channel)? in
             defer { state.admin = nil }
             return state.admin
         }
         try? await admin?.close()
-        await quiesce()
-        runtime.upstreams.closeIdle()
+        await quiesce(timeout: configuration.shutdownTimeout)
+        holder.current.upstreams.closeIdle()
         do {
             try await store.close()
         } catch {
@@ -173,24 +191,37 @@ public final class ProxyServer: Service, Sendable {
 
     public func run() async throws {
         try await start()
+        let reloads = Task { [self] in
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                logger.info("SIGHUP: reloading the configuration")
+                _ = await reload()
+            }
+        }
         try? await gracefulShutdown()
-        logger.info("shutting down: finishing in-flight requests")
+        reloads.cancel()
+        logger.info("shutting down: finishing in-flight requests", metadata: ["shutdown_timeout": "\(configuration.shutdownTimeout)"])
         await shutdown()
     }
 
     /// Stops the listeners and waits until every client connection has finished its request
-    /// and closed. The quiescing helper is released here, while the event loops still run: its
-    /// deinit completes a promise on them.
-    private func quiesce() async {
+    /// and closed, or `timeout` passed, in which case the rest are closed. The quiescing helper
+    /// is released here, while the event loops still run: its deinit completes a promise on them.
+    private func quiesce(timeout: Duration) async {
         let quiescing = state.withLock { state -> ServerQuiescingHelper? in
-            state.sweeper?.cancel()
+            for task in state.tasks { task.cancel() }
+            state.listeners = [:]
             defer { state.quiescing = nil }
             return state.quiescing
         }
         guard let quiescing else { return }
         let promise = group.next().makePromise(of: Void.self)
         quiescing.initiateShutdown(promise: promise)
+        let deadline = group.next().scheduleTask(in: timeout.timeAmount) { [connections, logger] in
+            let open = connections.closeAll()
+            if open > 0 { logger.warning("shutdown_timeout passed: closing connections still open", metadata: ["count": "\(open)"]) }
+        }
         try? await promise.futureResult.get()
+        deadline.cancel()
     }
 
     private static func startSweeper(store: any SessionStore, every interval: Duration, logger: Logger) -> Task<Void, Never> {

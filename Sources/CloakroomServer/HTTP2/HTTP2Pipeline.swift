@@ -1,0 +1,58 @@
+import CloakroomConfig
+import CloakroomProxy
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+
+/// HTTP/2 on a client connection (after ALPN chose `h2`).
+///
+/// Each stream gets NIO's HTTP/2 → HTTP/1 message codec and the very same ``HTTP1ProxyHandler``
+/// as an HTTP/1.1 connection, so routing, the session lookup, identity headers, control headers
+/// and upstream forwarding exist once. Upstreams stay HTTP/1.1 through the same pools.
+///
+/// RFC 9113 rules enforced by `NIOHTTP2Handler` (header block validation is on): pseudo-headers
+/// present, valid and first; connection-specific fields (`connection`, `keep-alive`,
+/// `transfer-encoding`, `upgrade`, `te` other than `trailers`) reset the stream with
+/// PROTOCOL_ERROR before any handler sees the request; `content-length` must match the DATA.
+/// The codec turns `:authority` into `Host`; ``HTTP1ProxyHandler`` joins `cookie` crumbs.
+///
+/// Limits against known attacks: `client.max_concurrent_streams`, the header list size
+/// (`client.max_header_bytes`), at most 5 CONTINUATION frames in a row (CONTINUATION flood),
+/// at most 200 stream resets per 30 s (rapid reset, CVE-2023-44487), and NIO's control-frame
+/// rate limit and glitch counter. Flow control gives back-pressure: a stream's window is only
+/// re-opened as the proxy handler reads, which it stops doing while the upstream cannot take
+/// more.
+enum HTTP2Pipeline {
+    static func configure(_ channel: any Channel, runtime: RuntimeHolder, client: ClientInfo) throws {
+        let limits = runtime.current.limits
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: limits.maxConcurrentStreams),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderBytes),
+            HTTP2Setting(parameter: .initialWindowSize, value: 65535),
+        ]
+        connection.maximumSequentialContinuationFrames = 5
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.streamResetFrameRateLimit.maximumCount = 200
+        stream.streamResetFrameRateLimit.windowLength = .seconds(30)
+
+        let manager = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(
+                maxIdleTime: limits.idleTimeout.timeAmount, maxAge: nil,
+                maxGraceTime: runtime.current.shutdownTimeout.timeAmount, keepalive: nil))
+        let handler = NIOHTTP2Handler(
+            mode: .server, eventLoop: channel.eventLoop, connectionConfiguration: connection,
+            streamConfiguration: stream, streamDelegate: manager.http2StreamDelegate
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                let sync = stream.pipeline.syncOperations
+                try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try sync.addHandler(HTTP1ProxyHandler(runtime: runtime, client: client, isHTTP2Stream: true))
+            }
+        }
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(handler)
+        try sync.addHandler(manager)
+    }
+}

@@ -1,0 +1,92 @@
+import CloakroomConfig
+import CloakroomLogin
+import CloakroomProxy
+import CloakroomSessions
+import Logging
+import Metrics
+import NIOCore
+import NIOSSL
+import Synchronization
+
+/// Builds a ``ProxyRuntime`` from a configuration: at start and again at every reload.
+///
+/// Everything that can fail (TLS material, the users file) is read here, so a bad reload is
+/// refused whole with the old runtime still serving.
+struct RuntimeFactory: Sendable {
+    let store: any SessionStore
+    let logger: Logger
+    let observability: ProxyServer.Observability
+    let clock: any WallClock
+    let eventLoops: [any EventLoop]
+    let watch: SessionWatch
+    /// Made once when `session.secrets` is empty (memory store only) and kept across reloads,
+    /// so a reload does not end every session.
+    let fallbackSecret: [UInt8]
+    /// `POST /reload`, bound to the server once it exists.
+    let reload: ReloadHook
+
+    func make(_ configuration: Configuration) throws -> ProxyRuntime {
+        let store = self.store, clock = self.clock, logger = self.logger
+        var secrets = configuration.session.secrets.map { Array($0.utf8) }
+        if secrets.isEmpty { secrets = [fallbackSecret] }
+        let users = try configuration.login.usersFile.map { path in
+            do {
+                return try UsersFile(path: path)
+            } catch {
+                throw ServerStartError.unsupported("login.users_file: \(error)")
+            }
+        }
+        let tlsContexts = try TLSContexts.make(for: configuration.listeners)
+        var tls: [SocketAddressSpec: NIOSSLContext] = [:]
+        for (listener, context) in zip(configuration.listeners, tlsContexts) {
+            if let context { tls[listener.address] = context }
+        }
+        let policy = ProxyPolicy(
+            configuration: configuration, store: store, codec: SessionCookieCodec(secrets: secrets), logger: logger,
+            builtinLogin: { cookies in
+                users.map {
+                    BuiltinLogin(settings: configuration.login, users: $0, store: store, cookies: cookies, clock: clock, logger: logger)
+                }
+            })
+        return ProxyRuntime(
+            configuration: configuration, policy: policy,
+            upstreams: UpstreamRegistry(configuration: configuration, eventLoops: eventLoops),
+            logger: logger, accessLog: observability.accessLog,
+            metrics: RequestMetrics(upstreams: Array(configuration.upstreams.keys)),
+            tls: tls, adminAPI: adminAPI(configuration, cookies: policy.cookies), watch: watch)
+    }
+
+    private var reloadAction: (@Sendable () async -> AdminAPI.ReloadResult)? {
+        guard reload.isAvailable else { return nil }
+        let hook = reload
+        return { await hook.run() }
+    }
+
+    private func adminAPI(_ configuration: Configuration, cookies: SessionCookies) -> AdminAPI? {
+        guard let admin = configuration.admin else { return nil }
+        let render = observability.renderMetrics
+        let active = Gauge(label: "cloakroom_sessions_active")
+        return AdminAPI(
+            store: store, token: admin.token, cookies: cookies, logger: logger,
+            metrics: { [store] in
+                if let count = try? await store.liveCount() { active.record(count) }
+                return render?() ?? ""
+            },
+            reload: reloadAction)
+    }
+}
+
+/// Lets the admin API (built before the server exists) call ``ProxyServer/reload()``.
+final class ReloadHook: Sendable {
+    let isAvailable: Bool
+    private let action = Mutex<(@Sendable () async -> AdminAPI.ReloadResult)?>(nil)
+
+    init(isAvailable: Bool) { self.isAvailable = isAvailable }
+
+    func bind(_ run: @escaping @Sendable () async -> AdminAPI.ReloadResult) { action.withLock { $0 = run } }
+
+    func run() async -> AdminAPI.ReloadResult {
+        guard let run = action.withLock({ $0 }) else { return .refused(["reload: the server is not running"]) }
+        return await run()
+    }
+}

@@ -1,0 +1,57 @@
+import CloakroomConfig
+import NIOSSL
+
+/// Builds the TLS server context of each `listen[i].tls`: the PEM chain and key, TLS 1.2 or
+/// later, forward-secret AEAD cipher suites only, ALPN `h2` then `http/1.1`.
+///
+/// Every problem is a ``ServerStartError`` naming the key and the file, found at start, on
+/// `cloakroom check` and on reload, never at the first handshake.
+enum TLSContexts {
+    /// TLS 1.2 suites: ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 (Mozilla's
+    /// "intermediate" list). TLS 1.3 suites are BoringSSL's fixed, all-AEAD set.
+    static let cipherSuites = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
+
+    static let applicationProtocols = ["h2", "http/1.1"]
+
+    /// One context per listener, `nil` for plain ones, in `listen` order.
+    static func make(for listeners: [Listener]) throws -> [NIOSSLContext?] {
+        try listeners.enumerated().map { index, listener in
+            try listener.tls.map { try context($0, path: "listen[\(index)].tls") }
+        }
+    }
+
+    static func context(_ settings: TLSSettings, path: String) throws -> NIOSSLContext {
+        let certificates: [NIOSSLCertificate]
+        do {
+            certificates = try NIOSSLCertificate.fromPEMFile(settings.certificatePath)
+        } catch {
+            throw ServerStartError.unsupported(
+                "\(path).certificate: file \"\(settings.certificatePath)\" holds no readable PEM certificate (\(error))")
+        }
+        guard !certificates.isEmpty else {
+            throw ServerStartError.unsupported("\(path).certificate: file \"\(settings.certificatePath)\" holds no PEM certificate")
+        }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(file: settings.privateKeyPath, format: .pem)
+        } catch {
+            throw ServerStartError.unsupported(
+                "\(path).private_key: file \"\(settings.privateKeyPath)\" holds no readable PEM private key (\(error))")
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.cipherSuites = cipherSuites
+        configuration.applicationProtocols = applicationProtocols
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw ServerStartError.unsupported(
+                "\(path).private_key: the key in \"\(settings.privateKeyPath)\" does not match the certificate in \"\(settings.certificatePath)\" (\(error))")
+        }
+    }
+}

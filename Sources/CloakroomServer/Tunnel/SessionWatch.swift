@@ -1,0 +1,133 @@
+import CloakroomSessions
+import Logging
+import NIOCore
+
+/// Open tunnels (WebSocket and other upgrades) and long-lived responses (HTTP/1.1 streaming,
+/// HTTP/2 streams), by the session behind them, so that they end when their session does.
+///
+/// A session can end in many ways: logout, an admin revoke, `Session-Logout`, another
+/// instance's revoke on a shared store, idle or absolute expiry. Rather than hooking each, the
+/// watch asks the store every ``interval`` which of the watched sessions are still live
+/// (``SessionStore/liveKeys(among:)``, one batch, never touching them) and ends the others:
+/// so a tunnel closes at most one interval plus a store round trip after its session ended,
+/// whatever the cause. A store that announces revocations (``SessionEndingSource``, Redis
+/// pub/sub) ends them at once.
+///
+/// Registrations live per event loop and are touched only on their loop, so registering costs
+/// a dictionary insert and no lock. If the store cannot be asked, nothing is ended (a store
+/// outage is not a logout) and the next poll tries again; new requests get 503 meanwhile.
+final class SessionWatch: Sendable {
+    static let defaultInterval: Duration = .milliseconds(250)
+
+    typealias Token = Int
+
+    struct Entry {
+        let key: SessionKey
+        let subject: String
+        let end: () -> Void
+    }
+
+    /// One event loop's registrations.
+    ///
+    /// - Important: Touched only on `loop`; that invariant is what makes it `Sendable`.
+    final class LoopRegistry: @unchecked Sendable {
+        let loop: any EventLoop
+        var entries: [Token: Entry] = [:]
+        var nextToken: Token = 0
+        init(loop: any EventLoop) { self.loop = loop }
+    }
+
+    let interval: Duration
+    private let registries: [ObjectIdentifier: LoopRegistry]
+
+    init(eventLoops: [any EventLoop], interval: Duration = SessionWatch.defaultInterval) {
+        self.interval = interval
+        var registries: [ObjectIdentifier: LoopRegistry] = [:]
+        for loop in eventLoops { registries[ObjectIdentifier(loop)] = LoopRegistry(loop: loop) }
+        self.registries = registries
+    }
+
+    /// Calls `end` (on `loop`) once the session behind `key` has ended, unless ``unwatch(_:on:)``
+    /// came first. Call on `loop`.
+    func watch(key: SessionKey, subject: String, on loop: any EventLoop, end: @escaping () -> Void) -> Token? {
+        guard let registry = registries[ObjectIdentifier(loop)] else { return nil }
+        loop.preconditionInEventLoop()
+        registry.nextToken &+= 1
+        registry.entries[registry.nextToken] = Entry(key: key, subject: subject, end: end)
+        return registry.nextToken
+    }
+
+    /// Call on `loop`.
+    func unwatch(_ token: Token, on loop: any EventLoop) {
+        guard let registry = registries[ObjectIdentifier(loop)] else { return }
+        loop.preconditionInEventLoop()
+        registry.entries[token] = nil
+    }
+
+    /// How many registrations there are on every loop (for tests and logs).
+    func count() async -> Int {
+        var total = 0
+        for registry in registries.values {
+            total += (try? await registry.loop.submit { registry.entries.count }.get()) ?? 0
+        }
+        return total
+    }
+
+    /// Polls `store` every ``interval`` until cancelled; with a ``SessionEndingSource``, also
+    /// ends tunnels as soon as a revocation is announced.
+    func start(store: any SessionStore, logger: Logger) -> Task<Void, Never> {
+        if let source = store as? any SessionEndingSource {
+            source.observeEndings { [self] ending in self.end(matching: ending) }
+        }
+        let interval = self.interval
+        return Task.detached { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                await poll(store: store, logger: logger)
+            }
+        }
+    }
+
+    /// One round: gathers the watched keys from every loop, asks the store, ends the dead.
+    func poll(store: any SessionStore, logger: Logger) async {
+        var watched: Set<SessionKey> = []
+        for registry in registries.values {
+            if let keys = try? await registry.loop.submit({ registry.entries.values.map(\.key) }).get() {
+                watched.formUnion(keys)
+            }
+        }
+        guard !watched.isEmpty else { return }
+        let live: Set<SessionKey>
+        do {
+            live = try await store.liveKeys(among: Array(watched))
+        } catch {
+            logger.warning("cannot check the sessions behind open tunnels", metadata: ["error": "\(error)"])
+            return
+        }
+        let ended = watched.subtracting(live)
+        if !ended.isEmpty { end { ended.contains($0.key) } }
+    }
+
+    /// Ends what `ending` covers, on every loop.
+    func end(matching ending: SessionEnding) {
+        switch ending {
+        case .session(let key): end { $0.key == key }
+        case .subject(let subject): end { $0.subject == subject }
+        case .everyone: end { _ in true }
+        }
+    }
+
+    /// Ends every registration matching `predicate`, each on its own loop. Entries are removed
+    /// before their `end` runs, so `end` may unwatch freely.
+    func end(where predicate: @escaping @Sendable (Entry) -> Bool) {
+        for registry in registries.values {
+            registry.loop.execute {
+                let matching = registry.entries.filter { predicate($0.value) }
+                for (token, entry) in matching {
+                    registry.entries[token] = nil
+                    entry.end()
+                }
+            }
+        }
+    }
+}
