@@ -10,7 +10,7 @@ enum ClientConnectionEvent: Sendable {
 /// Enforces `client.idle_timeout` (a keep-alive connection with no request is closed) and
 /// `client.header_timeout` (a request head that started must complete in time, else 408 and
 /// close). Sits first in the pipeline, seeing raw bytes, so it knows when a request starts.
-final class ClientTimeoutHandler: ChannelDuplexHandler {
+final class ClientTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = ByteBuffer

@@ -115,13 +115,15 @@ extension HTTP1ProxyHandler {
         }
         var head = HTTPRequestHead(http1For: request)
         if current?.chunkedBody == true { head.headers.add(name: "transfer-encoding", value: "chunked") }
+        if let upgrade = current?.upgrade { Self.addUpgradeFields(upgrade, to: &head) }
         current?.upstreamHead = head
         if current?.expectContinue == true && current?.requestEnded == false {
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: current!.version, status: .continue))), promise: nil)
             downstreamNeedsFlush = true
             if !inReadBatch { flushDownstream() }
         }
-        acquireUpstream(pool: pool, fresh: false)
+        // An upgrade gets its own connection: it never returns to the pool.
+        acquireUpstream(pool: pool, fresh: current?.upgrade != nil)
     }
 
     func acquireUpstream(pool: UpstreamPool, fresh: Bool) {

@@ -16,6 +16,14 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
         if let sentAt = current?.upstreamSentAt, let upstream = exchange.route?.upstream {
             runtime.metrics.upstreamResponded(upstream: upstream, nanoseconds: (NIODeadline.now() - sentAt).nanoseconds)
         }
+        if head.status == .switchingProtocols {
+            guard current?.upgrade != nil else {
+                current?.upstream?.abort()
+                current?.upstream = nil
+                return fail(ProxyError(.upstreamUnavailable, "upstream switched protocols without an upgrade request"), requestID: exchange.requestID)
+            }
+            return upstreamSwitchingProtocols(head, exchange: exchange)
+        }
         var response = HTTPResponse(http1: head)
         let effects = policy.filterResponse(&response, exchange: exchange)
         if effects.isEmpty {
@@ -65,6 +73,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
 
     func upstreamResponseEnd() {
         switch state {
+        case .upgrading(let head): switchToTunnel(head)
         case .streamingResponse: finishResponse()
         case .applyingEffects: current?.heldResponseEnd = true
         default: break
@@ -73,6 +82,31 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
 
     func upstreamReadComplete() {
         if downstreamNeedsFlush { flushDownstream() }
+        if state == .streamingResponse && watchToken == nil { watchLongResponse() }
+    }
+
+    /// A response still streaming after a whole read batch (server-sent events, a download, a
+    /// long poll) is watched, so that it is cut when its session ends: the connection closes
+    /// (HTTP/1.1) or the stream is reset (HTTP/2). Responses that finish within one read batch,
+    /// nearly all of them, never touch the watch.
+    private func watchLongResponse() {
+        guard let exchange = current?.exchange, let session = exchange.session, let key = exchange.presentedID?.key else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        watchToken = runtime.watch.watch(key: key, subject: session.subject, on: context.eventLoop) {
+            let handler = loopBound.value
+            handler.watchToken = nil
+            guard handler.state == .streamingResponse else { return }
+            handler.logger.info("session ended during a response: closing", metadata: ["request_id": "\(exchange.requestID)"])
+            handler.state = .closed
+            handler.current?.upstream?.abort()
+            handler.context.close(promise: nil)
+        }
+    }
+
+    func unwatchLongResponse() {
+        guard let token = watchToken else { return }
+        watchToken = nil
+        runtime.watch.unwatch(token, on: context.eventLoop)
     }
 
     func upstreamFailed(_ failure: UpstreamFailure) {
@@ -139,6 +173,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
     }
 
     private func completeExchange(close: Bool) {
+        unwatchLongResponse()
         if let current { record(current) }
         state = close ? .closed : .idle
         responseTimer.disarm()
@@ -193,7 +228,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
 
     /// Counts the answered request and writes its access log line: never the session ID or a
     /// cookie, never the query string (it may carry tokens).
-    private func record(_ current: Current) {
+    func record(_ current: Current) {
         let exchange = current.exchange
         let route = exchange?.route?.path ?? (exchange?.endpoint == .logout ? "logout" : "none")
         runtime.metrics.answered(route: route, status: current.status)

@@ -16,12 +16,12 @@ import NIOHTTP1
 /// Nothing reaches an upstream socket before the end of the read batch that carried the
 /// request head (writes are flushed in `channelReadComplete`): a request whose framing turns
 /// out malformed within that batch is answered 400 with nothing forwarded.
-final class HTTP1ProxyHandler: ChannelDuplexHandler {
+final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    enum State {
+    enum State: Equatable {
         case idle
         /// Waiting for the store (async lookup, logout or session effects).
         case awaitingStore
@@ -31,6 +31,8 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
         /// Response head from upstream held while its session effects are applied.
         case applyingEffects
         case streamingResponse
+        /// The upstream answered 101 to an upgrade request; the switch happens at its end.
+        case upgrading(HTTPResponseHead)
         /// Reading a request body the proxy answers itself (the built-in login's POST).
         case collectingLocalBody
         /// A locally generated response is being written; request parts are ignored.
@@ -48,6 +50,8 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
         var expectContinue: Bool
         var hasBody: Bool
         var chunkedBody: Bool
+        /// The `Upgrade` value of an HTTP/1.1 upgrade request.
+        var upgrade: String? = nil
         var requestEnded = false
         var bodyBytes = 0
         var pendingBody: [ByteBuffer] = []
@@ -90,6 +94,8 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
     var readPending = false
     /// `response_timeout` of the exchange waiting for its response head.
     var responseTimer = LazyTimer()
+    /// Set while a response that outlived one read batch is watched (see ``watchLongResponse()``).
+    var watchToken: SessionWatch.Token?
 
     init(runtime: RuntimeHolder, client: ClientInfo, isHTTP2Stream: Bool = false) {
         self.runtimeHolder = runtime
@@ -146,6 +152,10 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
             expectContinue: head.headers.first(name: "expect")?.lowercased() == "100-continue",
             hasBody: transferEncoding != nil || contentLength > 0,
             chunkedBody: transferEncoding != nil, method: head.method, contentType: head.headers.first(name: "content-type"))
+        if !isHTTP2Stream, let upgrade = Self.requestedUpgrade(head) {
+            current?.upgrade = upgrade
+            current?.closeAfterResponse = true  // the request decoder stops parsing after it
+        }
         if head.version.major != (isHTTP2Stream ? 2 : 1) {
             return fail(ProxyError(.badRequest, "unsupported HTTP version"), requestID: requestID)
         }
@@ -268,6 +278,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         state = .closed
         responseTimer.cancel()
+        unwatchLongResponse()
         current?.upstream?.abort()
         current = nil
         context.fireChannelInactive()

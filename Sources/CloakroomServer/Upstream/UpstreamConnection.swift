@@ -32,7 +32,7 @@ enum UpstreamFailure: Error {
 /// - Important: Loop-bound: used only on its channel's event loop, which is also the event
 ///   loop of the pool and client connection using it. It is `@unchecked Sendable` only so it can
 ///   travel in that loop's futures.
-final class UpstreamConnection: ChannelDuplexHandler, @unchecked Sendable {
+final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
@@ -81,6 +81,19 @@ final class UpstreamConnection: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func flush() { context?.flush() }
+
+    /// After a 101: hands the connection to `tunnel` (bytes the decoder read past the response
+    /// go to it) and leaves the pool, freeing its `max_connections` slot.
+    func becomeTunnel(_ tunnel: TunnelHandler) throws {
+        delegate = nil
+        isClosed = true
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(tunnel, position: .last)
+        pool?.detach(self)
+        try pipeline.removeHandler(context: pipeline.context(handler: self), promise: nil)
+        try pipeline.removeHandler(context: pipeline.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
+        try pipeline.removeHandler(context: pipeline.context(handlerType: HTTPRequestEncoder.self), promise: nil)
+    }
 
     var isWritable: Bool { channel.isWritable }
 

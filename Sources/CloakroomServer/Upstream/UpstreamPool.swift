@@ -67,7 +67,7 @@ final class UpstreamPool: @unchecked Sendable {
                     // No outbound header validation: request fields come from swift-http-types values
                     // (validated on construction) and identity values refuse CR/LF/NUL.
                     try channel.pipeline.syncOperations.addHTTPClientHandlers(
-                        leftOverBytesStrategy: .dropBytes, enableOutboundHeaderValidation: false)
+                        leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
                     let connection = UpstreamConnection(channel: channel, targetIndex: index)
                     try channel.pipeline.syncOperations.addHandler(connection)
                 }
@@ -148,6 +148,12 @@ final class UpstreamPool: @unchecked Sendable {
     }
 
     /// Called once when a connection's channel closes, pooled or not.
+    /// A connection that became a tunnel: no longer the pool's.
+    func detach(_ connection: UpstreamConnection) {
+        connectionClosed(connection)
+        connection.pool = nil
+    }
+
     func connectionClosed(_ connection: UpstreamConnection) {
         targets.releaseSlot(connection.targetIndex)
         idle[connection.targetIndex].removeAll { $0 === connection }
