@@ -19,7 +19,8 @@ final class BinaryHarness: @unchecked Sendable {
     var stdoutPath: String { directory.appendingPathComponent("stdout.log").path }
     var databasePath: String { directory.appendingPathComponent("sessions.db").path }
 
-    init(store: String = "memory: {}") async throws {
+    /// - Parameter extra: more top-level YAML (e.g. `shutdown_timeout: 1s`).
+    init(store: String = "memory: {}", extra: String = "") async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-bin-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         backend = try await TestBackend.start()
@@ -45,6 +46,7 @@ final class BinaryHarness: @unchecked Sendable {
             admin:
               listen: "127.0.0.1:\(adminPort)"
               token: "${CLOAKROOM_ADMIN_TOKEN}"
+            \(extra)
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 

@@ -8,6 +8,8 @@ struct ClientResponse {
     var status: Int
     var headers: [(String, String)]
     var body: String
+    /// The HTTP version of the status line: "1.1", "2".
+    var version = ""
 
     func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
     func headers(_ name: String) -> [String] { headers.filter { $0.0.lowercased() == name.lowercased() }.map(\.1) }
@@ -41,12 +43,13 @@ enum Curl {
             rest = rest[end.upperBound...]
             let lines = head.split(separator: "\r\n")
             let status = lines.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+            let version = lines.first.map { String($0.split(separator: " ").first?.dropFirst("HTTP/".count) ?? "") } ?? ""
             if (100..<200).contains(status) { continue }
             let headers = lines.dropFirst().compactMap { line -> (String, String)? in
                 guard let colon = line.firstIndex(of: ":") else { return nil }
                 return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
             }
-            return ClientResponse(status: status, headers: headers, body: String(rest))
+            return ClientResponse(status: status, headers: headers, body: String(rest), version: version)
         }
     }
 }

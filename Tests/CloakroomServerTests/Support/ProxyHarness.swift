@@ -33,8 +33,10 @@ struct ProxyHarness {
         return configuration
     }
 
+    /// - Parameter configurationSource: what a reload re-reads; given the first configuration.
     static func start(
-        clock: any WallClock = SystemWallClock(), logger: Logger? = nil, adjust: (inout Configuration) -> Void = { _ in }
+        clock: any WallClock = SystemWallClock(), logger: Logger? = nil, adjust: (inout Configuration) -> Void = { _ in },
+        configurationSource: ((Configuration) -> @Sendable () throws -> Configuration)? = nil
     ) async throws -> ProxyHarness {
         let backend = try await TestBackend.start()
         let configuration = Self.configuration(backendPort: backend.port, adjust: adjust)
@@ -49,7 +51,9 @@ struct ProxyHarness {
             maxSessions: memory.maxSessions,
             timeouts: SessionTimeouts(idle: session.idleTimeout, absolute: session.absoluteTimeout, touchInterval: session.touchInterval),
             clock: clock)
-        let server = try ProxyServer(configuration: configuration, store: store, logger: logger, threads: 1)
+        let server = try ProxyServer(
+            configuration: configuration, store: store, logger: logger, threads: 1,
+            configurationSource: configurationSource.map { $0(configuration) })
         let addresses = try await server.start()
         return ProxyHarness(server: server, backend: backend, port: addresses[0].port!)
     }

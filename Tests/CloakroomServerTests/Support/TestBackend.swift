@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOWebSocket
 import Synchronization
 
 /// A real HTTP backend on a loopback socket that records every request it receives and answers
@@ -9,6 +10,8 @@ import Synchronization
 /// Paths: `/login?sub=NAME` answers `Session-Login`; `/login?bad=1` answers an invalid one;
 /// `/update` answers `Session-Update`; `/logout-all`, `/logout-current` answer `Session-Logout`;
 /// `/slow` never answers; `/download?bytes=N` streams N bytes; `/upload` counts the body;
+/// `/events` streams a server-sent event every 100 ms and never ends; `/ws` upgrades to a
+/// WebSocket that echoes text frames as `echo:TEXT` (the upgrade request is recorded too);
 /// anything else answers 200 with hop-by-hop headers the proxy must remove.
 final class TestBackend: Sendable {
     struct Recorded: Sendable {
@@ -50,7 +53,23 @@ final class TestBackend: Sendable {
                     recorder.connections.withLock { $0 += 1 }
                     recorder.open.withLock { $0 += 1 }
                     channel.closeFuture.whenComplete { _ in recorder.open.withLock { $0 -= 1 } }
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    let upgrader = NIOWebSocketServerUpgrader(
+                        shouldUpgrade: { channel, head in
+                            recorder.log.withLock {
+                                $0.append(.init(method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, bodyBytes: 0))
+                            }
+                            return channel.eventLoop.makeSucceededFuture(head.uri.hasSuffix("/ws") ? HTTPHeaders() : nil)
+                        },
+                        upgradePipelineHandler: { channel, _ in
+                            channel.eventLoop.makeCompletedFuture {
+                                // The HTTP handler sits in front of the frame codec the upgrader added.
+                                let sync = channel.pipeline.syncOperations
+                                try sync.removeHandler(context: sync.context(handlerType: BackendHandler.self), promise: nil)
+                                try sync.addHandler(WebSocketEcho())
+                            }
+                        })
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
                     try channel.pipeline.syncOperations.addHandler(BackendHandler(recorder: recorder))
                 }
             }
@@ -73,7 +92,7 @@ final class Recorder: Sendable {
     let open = Mutex(0)
 }
 
-private final class BackendHandler: ChannelInboundHandler {
+private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -132,6 +151,11 @@ private final class BackendHandler: ChannelInboundHandler {
                 handler.write(context: context, headers: [:], body: "{\"delayed\":true}")
             }
             return
+        case "/events":
+            headers.add(name: "Content-Type", value: "text/event-stream")
+            context.writeAndFlush(NIOAny(HTTPServerResponsePart.head(.init(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            events(context: context, number: 1)
+            return
         case "/download":
             let total = Int(query.dropFirst("bytes=".count)) ?? 0
             headers.add(name: "Content-Length", value: String(total))
@@ -165,6 +189,18 @@ private final class BackendHandler: ChannelInboundHandler {
         context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
     }
 
+    /// One event every 100 ms until the connection closes.
+    private func events(context: ChannelHandlerContext, number: Int) {
+        guard context.channel.isActive else { return }
+        let event = context.channel.allocator.buffer(string: "data: \(number)\n\n")
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(event))), promise: nil)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: .milliseconds(100)) {
+            let (handler, context) = bound.value
+            handler.events(context: context, number: number + 1)
+        }
+    }
+
     /// Streams `remaining` bytes in 64 KiB chunks, each written after the previous one left.
     private func stream(context: ChannelHandlerContext, remaining: Int) {
         if remaining == 0 {
@@ -177,6 +213,33 @@ private final class BackendHandler: ChannelInboundHandler {
         context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(chunk)))).whenSuccess {
             let (handler, context) = bound.value
             handler.stream(context: context, remaining: remaining - size)
+        }
+    }
+}
+
+/// The backend side of `/ws`: text frames come back as `echo:TEXT`; a close is answered.
+private final class WebSocketEcho: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text:
+            var payload = frame.unmaskedData
+            let text = payload.readString(length: payload.readableBytes) ?? ""
+            let reply = context.channel.allocator.buffer(string: "echo:" + text)
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: reply)), promise: nil)
+        case .connectionClose:
+            var payload = frame.unmaskedData
+            let code = payload.readSlice(length: min(2, payload.readableBytes)) ?? ByteBuffer()
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: code))).whenComplete { _ in
+                context.close(promise: nil)
+            }
+        case .ping:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+        default:
+            break
         }
     }
 }
