@@ -1,0 +1,138 @@
+import CloakroomConfig
+import CloakroomServer
+import Foundation
+import Synchronization
+import Testing
+
+/// Hot reload (in process through ``ProxyServer/reload()``, and through the binary with SIGHUP
+/// and `POST /reload`), and SIGTERM's `shutdown_timeout`.
+@Suite(.serialized)
+struct ReloadTests {
+    /// What the next reload reads: a configuration, or an error as the loader would throw.
+    final class Source: Sendable {
+        let next = Mutex<Result<Configuration, ConfigurationError>?>(nil)
+        func set(_ configuration: Configuration) { next.withLock { $0 = .success(configuration) } }
+        func fail(_ problems: [ConfigurationProblem]) { next.withLock { $0 = .failure(ConfigurationError(problems: problems)) } }
+        func read(initial: Configuration) throws -> Configuration {
+            try next.withLock { $0 }.map { try $0.get() } ?? initial
+        }
+    }
+
+    static func start(_ source: Source) async throws -> ProxyHarness {
+        try await ProxyHarness.start(configurationSource: { initial in { try source.read(initial: initial) } })
+    }
+
+    @Test func reloadAddsARouteWithoutDroppingAnOpenWebSocket() async throws {
+        let source = Source()
+        let harness = try await Self.start(source)
+        defer { Task { await harness.stop() } }
+        let cookie = try await harness.login("alice")
+        let client = try await WebSocketTests.connect(harness, cookie: cookie)
+        #expect(client.status == 101)
+        #expect(try await Curl.get("\(harness.base)/open/x").status == 401, "/open/ falls under the required / route")
+
+        var changed = harness.server.configuration
+        changed.routes.insert(Route(path: "/open/", upstream: "api", auth: .none), at: 0)
+        source.set(changed)
+        #expect(await harness.server.reload() == .reloaded)
+
+        #expect(try await Curl.get("\(harness.base)/open/x").status == 200)
+        try await offPool { try client.sendText("after reload") }
+        #expect(try await offPool { try client.readFrame() }?.text == "echo:after reload", "the tunnel survived")
+        #expect(try await harness.server.store.sessions(subject: "alice").count == 1, "and the session")
+        #expect(try await Curl.get("\(harness.base)/api/me", ["-H", "Cookie: \(cookie)"]).status == 200)
+    }
+
+    @Test func brokenConfigurationIsRefusedAndTheOldOneKeepsServing() async throws {
+        let source = Source()
+        let harness = try await Self.start(source)
+        defer { Task { await harness.stop() } }
+        source.fail([
+            ConfigurationProblem(path: "routes[0].upstream", message: "unknown upstream \"nope\""),
+            ConfigurationProblem(path: "client.idle_timeout", message: "expected a duration"),
+        ])
+        let outcome = await harness.server.reload()
+        #expect(outcome == .refused(["routes[0].upstream: unknown upstream \"nope\"", "client.idle_timeout: expected a duration"]))
+        #expect(try await Curl.get("\(harness.base)/public/x").status == 200)
+
+        var storeChanged = harness.server.configuration
+        storeChanged.session.store = .file(FileStoreSettings(path: "/tmp/elsewhere.db"))
+        source.set(storeChanged)
+        guard case .refused(let problems) = await harness.server.reload() else {
+            Issue.record("a store change must be refused")
+            return
+        }
+        #expect(problems == ["session.store: changing the session store needs a restart"])
+    }
+
+    @Test func reloadOpensNewListenersAndClosesRemovedOnes() async throws {
+        let source = Source()
+        let harness = try await Self.start(source)
+        defer { Task { await harness.stop() } }
+        let newPort = try freePort()
+        var changed = harness.server.configuration
+        changed.listeners = [Listener(address: SocketAddressSpec(host: "127.0.0.1", port: newPort))]
+        source.set(changed)
+        #expect(await harness.server.reload() == .reloaded)
+
+        #expect(try await Curl.get("http://127.0.0.1:\(newPort)/public/x").status == 200)
+        #expect(try await Curl.get("\(harness.base)/public/x", ["--max-time", "2"]).status == 0, "the old address is closed")
+        #expect(harness.server.listenerAddresses.map(\.port) == [newPort])
+    }
+
+    @Test func sighupAndAdminReloadThroughTheBinary() async throws {
+        let harness = try await BinaryHarness()
+        defer { Task { await harness.finish() } }
+        try await harness.start()
+        let original = try String(contentsOfFile: harness.configPath, encoding: .utf8)
+        let pid = try #require(harness.process?.processIdentifier)
+
+        // A new open route, by SIGHUP.
+        #expect(try await Curl.get("\(harness.base)/open/x").status == 401)
+        let withRoute = original.replacingOccurrences(
+            of: "routes:\n", with: "routes:\n  - path: /open/\n    upstream: api\n    auth: none\n")
+        try withRoute.write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        kill(pid, SIGHUP)
+        var status = 0
+        for _ in 0..<50 where status != 200 {
+            try await Task.sleep(for: .milliseconds(100))
+            status = try await Curl.get("\(harness.base)/open/x").status
+        }
+        #expect(status == 200, "SIGHUP applied the new route")
+
+        // A broken file, by POST /reload: 422 with every problem, old configuration kept.
+        let broken = withRoute.replacingOccurrences(of: "auth: none", with: "auth: sometimes")
+        try broken.write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        let refused = try await Curl.get("\(harness.admin)/reload", ["-X", "POST", "-H", "Authorization: Bearer \(BinaryHarness.token)"])
+        #expect(refused.status == 422)
+        #expect(refused.body.contains("\"error\":\"invalid_configuration\""))
+        #expect(refused.body.contains("routes[0].auth"), "\(refused.body)")
+        #expect(try await Curl.get("\(harness.base)/open/x").status == 200)
+
+        // SIGHUP with the broken file: logged with the key path, nothing changes.
+        kill(pid, SIGHUP)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await Curl.get("\(harness.base)/open/x").status == 200)
+
+        try original.write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        let reloaded = try await Curl.get("\(harness.admin)/reload", ["-X", "POST", "-H", "Authorization: Bearer \(BinaryHarness.token)"])
+        #expect(reloaded.status == 200)
+        #expect(reloaded.body == "{\"status\":\"reloaded\"}")
+        #expect(try await Curl.get("\(harness.base)/open/x").status == 401)
+        #expect(try await Curl.get("\(harness.admin)/reload", ["-X", "POST"]).status == 401, "the token is required")
+    }
+
+    @Test func sigtermClosesWhatOutlivesShutdownTimeout() async throws {
+        let harness = try await BinaryHarness(extra: "shutdown_timeout: 1s")
+        defer { Task { await harness.finish() } }
+        try await harness.start()
+        let base = harness.base
+        async let stuck = offPool { try Curl.request("\(base)/public/slow", ["--max-time", "10"]) }
+        try await Task.sleep(for: .milliseconds(300))
+        let started = Date()
+        try await harness.stop(signal: SIGTERM)
+        let waited = Date().timeIntervalSince(started)
+        #expect(waited >= 0.9 && waited < 3, "exited \(waited)s after SIGTERM")
+        #expect(try await stuck.status == 0, "the request that never got an answer was cut")
+    }
+}
