@@ -178,7 +178,10 @@ public final class ProxyServer: Service, Sendable {
             return state.admin
         }
         try? await admin?.close()
+        let tasks = state.withLock { $0.tasks }
         await quiesce(timeout: configuration.shutdownTimeout)
+        // The sweeper and the watch use the event loops: they must be done before those stop.
+        for task in tasks { await task.value }
         holder.current.upstreams.closeIdle()
         do {
             try await store.close()
