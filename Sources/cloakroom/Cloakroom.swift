@@ -6,7 +6,7 @@ struct Cloakroom: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloakroom",
         abstract: "A session-aware reverse proxy: server-side sessions in front of stateless APIs.",
-        version: CloakroomVersion.current,
+        version: CloakroomVersion.line,
         subcommands: [Serve.self, Check.self, Sessions.self, Users.self, Version.self]
     )
 

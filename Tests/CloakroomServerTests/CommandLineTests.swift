@@ -121,6 +121,42 @@ import Testing
         #expect(after.status == 0, "no longer accepting")
     }
 
+    /// Production runs unprivileged (systemd DynamicUser, containers). A socket option that only
+    /// root may set (SO_DEBUG, once set by mistake for TCP_NODELAY) dropped every connection there.
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")))
+    func servesRequestsWhenRunAsAnUnprivilegedUser() async throws {
+        let backend = try await TestBackend.start()
+        defer { Task { await backend.stop() } }
+        let port = try freePort()
+        let path = try Self.writeConfig("""
+            listen:
+              - address: "127.0.0.1:\(port)"
+            routes:
+              - path: /
+                upstream: api
+                auth: none
+            upstreams:
+              api:
+                targets: ["http://127.0.0.1:\(backend.port)"]
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", Self.binary, "serve", "--config", path]
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { kill(process.processIdentifier, SIGKILL) }
+        var status = 0
+        for _ in 0..<100 where status != 200 {
+            try await Task.sleep(for: .milliseconds(100))
+            status = (try? await Curl.get("http://127.0.0.1:\(port)/public/x", ["--max-time", "1"]).status) ?? 0
+        }
+        #expect(status == 200, "served as uid 65534")
+        #expect(backend.requests.last?.uri == "/public/x")
+    }
+
     @Test func usersAddWritesAHashTheLoginAccepts() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -61,7 +61,7 @@ final class UpstreamPool: @unchecked Sendable {
         let settings = targets.settings
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(settings.connectTimeout.timeAmount)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // No outbound header validation: request fields come from swift-http-types values
