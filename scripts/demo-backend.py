@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A tiny stateless API for trying Cloakroom: /login answers with Session-Login, every other
-path answers with the identity headers it received. Usage: demo-backend.py [port] (default 9000)."""
+path answers with the identity headers it received.
+Usage: demo-backend.py [port] [host] (default 9000 on 127.0.0.1; deploy/compose.yaml uses 0.0.0.0)."""
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,4 +41,5 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 9000
-    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+    ThreadingHTTPServer((host, port), Handler).serve_forever()
