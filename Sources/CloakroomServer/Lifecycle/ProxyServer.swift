@@ -133,11 +133,19 @@ public final class ProxyServer: Service, Sendable {
         }
         let sweeper = Self.startSweeper(store: store, every: min(runtime.configuration.session.touchInterval, .seconds(60)), logger: logger)
         let watcher = runtime.watch.start(store: store, logger: logger)
+        // The access log is buffered (one write per many lines); under journald or `docker
+        // logs` lines must still show up promptly.
+        let logFlusher = Task.detached {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                JSONLinesLogHandler.flush()
+            }
+        }
         state.withLock {
             $0.quiescing = quiescing
             $0.listeners = listeners
             $0.admin = admin
-            $0.tasks = [sweeper, watcher]
+            $0.tasks = [sweeper, watcher, logFlusher]
         }
         return runtime.configuration.listeners.compactMap { listeners[$0.address]?.localAddress }
     }
