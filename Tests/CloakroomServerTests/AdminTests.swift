@@ -105,6 +105,13 @@ import Testing
         let cookie = try await proxy.login("frank")
         _ = try await Curl.get("\(proxy.base)/api/items?token=secret-query", ["-H", "Cookie: \(cookie)"])
         _ = try await Curl.get("\(proxy.base)/api/none")
+        // Buffered, but flushed every second: visible while the process still runs.
+        var running: [Substring] = []
+        for _ in 0..<30 where running.count < 3 {
+            try await Task.sleep(for: .milliseconds(100))
+            running = try String(contentsOfFile: proxy.stdoutPath, encoding: .utf8).split(separator: "\n")
+        }
+        #expect(running.count >= 3, "access log lines appear within a second, before exit")
         try await proxy.stop()
         let lines = try String(contentsOfFile: proxy.stdoutPath, encoding: .utf8).split(separator: "\n")
         #expect(lines.count >= 3)
