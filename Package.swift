@@ -59,6 +59,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The Redis store and its own RESP client over SwiftNIO. Its own target so the core
+        // never depends on it.
+        .target(
+            name: "CloakroomRedis",
+            dependencies: [
+                "CloakroomSessions",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // The behaviour every session store must have, as one suite each store's tests run.
         .target(
             name: "CloakroomStoreConformance",
@@ -81,6 +94,7 @@ let package = Package(
             dependencies: [
                 "CloakroomProxy",
                 "CloakroomFileStore",
+                "CloakroomRedis",
                 "CloakroomLogin",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -114,12 +128,27 @@ let package = Package(
             dependencies: ["CloakroomFileStore", "CloakroomSessions", "CloakroomStoreConformance"]
         ),
         .testTarget(name: "CloakroomProxyTests", dependencies: ["CloakroomProxy"]),
+        .testTarget(
+            name: "CloakroomRedisTests",
+            dependencies: [
+                "CloakroomRedis",
+                "CloakroomSessions",
+                "CloakroomStoreConformance",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Fixtures/capture-replies.py"]
+        ),
         .testTarget(name: "CloakroomLoginTests", dependencies: ["CloakroomLogin", "CloakroomSessions"]),
         .testTarget(
             name: "CloakroomServerTests",
             dependencies: [
                 "CloakroomServer",
                 "CloakroomLogin",
+                "CloakroomStoreConformance",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -62,13 +62,21 @@ public final class ProxyServer: Service, Sendable {
         configurationSource: (@Sendable () throws -> Configuration)? = nil
     ) async throws -> ProxyServer {
         try validate(configuration)
-        let store = try await SessionStoreFactory.open(configuration.session, clock: clock, logger: logger)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let store: any SessionStore
+        do {
+            store = try await SessionStoreFactory.open(configuration.session, clock: clock, eventLoopGroup: group, logger: logger)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
         do {
             return try ProxyServer(
                 configuration: configuration, store: store, logger: logger, observability: observability, clock: clock,
-                threads: threads, configurationSource: configurationSource)
+                group: group, configurationSource: configurationSource)
         } catch {
             try? await store.close()
+            try? await group.shutdownGracefully()
             throw error
         }
     }
@@ -84,10 +92,26 @@ public final class ProxyServer: Service, Sendable {
 
     /// Builds the compiled policy around an open store. Throws ``ServerStartError`` for
     /// settings this build cannot serve.
-    public init(
+    public convenience init(
         configuration: Configuration, store: any SessionStore, logger: Logger, observability: Observability = .init(),
         clock: any WallClock = SystemWallClock(), threads: Int = System.coreCount,
         configurationSource: (@Sendable () throws -> Configuration)? = nil
+    ) throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        do {
+            try self.init(
+                configuration: configuration, store: store, logger: logger, observability: observability, clock: clock,
+                group: group, configurationSource: configurationSource)
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+    }
+
+    /// - Parameter group: the event loops, owned by the server from here on.
+    init(
+        configuration: Configuration, store: any SessionStore, logger: Logger, observability: Observability,
+        clock: any WallClock, group: MultiThreadedEventLoopGroup, configurationSource: (@Sendable () throws -> Configuration)?
     ) throws {
         self.logger = logger
         self.store = store
@@ -95,18 +119,12 @@ public final class ProxyServer: Service, Sendable {
         if configuration.session.secrets.isEmpty {
             logger.warning("session.secrets not set: signing cookies with a random key made at start; sessions end when the process restarts")
         }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let loops = Array(group.makeIterator())
         let factory = RuntimeFactory(
             store: store, logger: logger, observability: observability, clock: clock, eventLoops: loops,
             watch: SessionWatch(eventLoops: loops), fallbackSecret: SessionCookieCodec.randomSecret(),
             reload: ReloadHook(isAvailable: configurationSource != nil))
-        do {
-            holder = RuntimeHolder(try factory.make(configuration))
-        } catch {
-            try? group.syncShutdownGracefully()
-            throw error
-        }
+        holder = RuntimeHolder(try factory.make(configuration))
         self.group = group
         self.factory = factory
         factory.reload.bind { [weak self] in await self?.reload() ?? .refused(["reload: the server has stopped"]) }

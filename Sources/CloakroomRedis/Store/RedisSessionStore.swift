@@ -1,0 +1,327 @@
+import CloakroomSessions
+import Logging
+import NIOCore
+import NIOPosix
+import struct Foundation.Date
+
+/// Sessions in Redis, shared by every Cloakroom instance that uses the same server and key
+/// prefix. See ``SessionScripts`` for the key layout.
+///
+/// - Changes are Lua scripts (`EVALSHA`, falling back to `EVAL` on `NOSCRIPT`) that read,
+///   decide and write atomically. A lookup is one of them, one round trip: it checks expiry
+///   against the injected clock and touches at most once per touch interval. A merge patch is
+///   two (read, merge here, compare-and-swap); whole-store walks (revoke all, list everyone,
+///   sweep) go in batches. There is no local cache: a revocation holds on the very next
+///   request, on every instance.
+/// - Keys are the hex of ``SessionKey``; the session ID never reaches Redis. Every key carries
+///   a TTL at the session's deadline, so Redis forgets expired sessions on its own; the store
+///   still decides expiry by its clock and deletes what it finds expired.
+/// - Opens lazily and never fails for lack of Redis: each call that cannot reach it (connect
+///   timeout, command timeout, refused, closed) throws ``SessionStoreError/unavailable(_:)``,
+///   and the pool reconnects in the background with backoff capped at 500 ms.
+/// - ``liveCount()`` is one `ZCOUNT` on the expiry index (O(log n)), cheap enough for a health
+///   check against a million sessions.
+/// - Revocations are published on `<prefix>endings`; ``observeEndings(_:)`` subscribes on a
+///   connection of its own and reports every one, this instance's included.
+///
+/// Needs Redis 7.0 or later (`PEXPIRETIME`, `SET ... PXAT`, `ZRANGE ... BYSCORE`), one server
+/// or primary (not Cluster), and a `maxmemory-policy` that never evicts (`noeviction`): an
+/// evicted user index would let that user's sessions escape a revoke-by-user.
+///
+/// - Important: Safe to call from any task concurrently. No lock is held across I/O.
+public final class RedisSessionStore: SessionStore, SessionEndingSource {
+    let keys: RedisKeySpace
+    let timeouts: SessionTimeouts
+    let clock: any WallClock
+    let pool: RedisConnectionPool
+    let subscriber: RedisSubscriber
+    let observers: EndingObservers
+    let logger: Logger
+    private let serverName: String
+    let idleMilliseconds: Int64
+    let absoluteMilliseconds: Int64
+    let touchMilliseconds: Int64
+
+    /// Sets the store up without connecting: the first operation does.
+    ///
+    /// - Throws: when the TLS configuration cannot be loaded (``RedisSessionStoreSettings``
+    ///   has already checked the URL). Never because Redis is unreachable.
+    public init(
+        settings: RedisSessionStoreSettings, timeouts: SessionTimeouts, clock: any WallClock = SystemWallClock(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+    ) throws {
+        let connector = try RedisConnector(configuration: settings.client)
+        let keys = RedisKeySpace(prefix: settings.keyPrefix)
+        let observers = EndingObservers(keys: keys, logger: logger)
+        self.keys = keys
+        self.timeouts = timeouts
+        self.clock = clock
+        self.logger = logger
+        self.observers = observers
+        self.pool = RedisConnectionPool(connector: connector, size: settings.poolSize, group: eventLoopGroup, logger: logger)
+        self.subscriber = RedisSubscriber(
+            connector: connector, channel: keys.endingsChannel, group: eventLoopGroup, logger: logger,
+            onMessage: { observers.deliver($0) }
+        )
+        self.serverName = "\(settings.client.url.host):\(settings.client.url.port)"
+        self.idleMilliseconds = Milliseconds.of(timeouts.idle)
+        self.absoluteMilliseconds = Milliseconds.of(timeouts.absolute)
+        self.touchMilliseconds = Milliseconds.of(timeouts.touchInterval)
+    }
+
+    // MARK: One session
+
+    public func create(key: SessionKey, attributes: JSONObject) async throws -> Session {
+        let subject = try MemorySessionTable.subject(of: attributes)
+        let text = JSONValue.object(attributes).jsonText
+        return try await SessionMetrics.measure(.create) {
+            try await guarded {
+                let now = Milliseconds.of(clock.now())
+                // A handle is 96 random bits; a collision is all but impossible, and is retried.
+                for _ in 0..<4 {
+                    let handle = SessionHandle.random()
+                    let reply = try await run(SessionScripts.create, now: now, extraCount: 4) { command in
+                        command.append(hexOf: key)
+                        command.append(handle)
+                        command.append(subject)
+                        command.append(text)
+                    }
+                    guard case .integer(let created) = reply else { throw unexpected(reply, from: "create") }
+                    if created == 1 {
+                        let date = Milliseconds.date(now)
+                        return Session(
+                            handle: handle, attributes: attributes, createdAt: date, lastSeenAt: date,
+                            expiresAt: timeouts.expiry(createdAt: date, lastSeenAt: date)
+                        )
+                    }
+                }
+                throw RedisClientError.protocolError("no free session handle after four draws")
+            }
+        }
+    }
+
+    public func lookup(key: SessionKey) async throws -> Session? {
+        try await SessionMetrics.measure(.lookup) {
+            try await guarded {
+                let reply = try await run(SessionScripts.lookup, now: Milliseconds.of(clock.now()), extraCount: 2) { command in
+                    command.append(touchMilliseconds)
+                    command.append(hexOf: key)
+                }
+                switch reply {
+                case .null:
+                    return nil
+                case .integer(let reason):
+                    reportExpired(reason: reason)
+                    return nil
+                case .array(let fields) where fields.count == 4:
+                    return try session(fields[0], fields[1], fields[2], fields[3])
+                default:
+                    throw unexpected(reply, from: "lookup")
+                }
+            }
+        }
+    }
+
+    public func liveKeys(among keys: [SessionKey]) async throws -> Set<SessionKey> {
+        guard !keys.isEmpty else { return [] }
+        return try await guarded {
+            let now = Milliseconds.of(clock.now())
+            // Chunks keep each script short; they are pipelined, so still one round trip.
+            let chunks = stride(from: 0, to: keys.count, by: 512).map { $0..<min($0 + 512, keys.count) }
+            let replies = try await runPipelined(SessionScripts.liveKeys, now: now, count: chunks.count) { index in
+                (chunks[index].count, { command in
+                    for key in keys[chunks[index]] { command.append(hexOf: key) }
+                })
+            }
+            var live = Set<SessionKey>()
+            for (range, reply) in zip(chunks, replies) {
+                guard let positions = reply.elements else { throw unexpected(reply, from: "liveKeys") }
+                for position in positions {
+                    guard case .integer(let n) = position, n >= 1, n <= range.count else {
+                        throw unexpected(reply, from: "liveKeys")
+                    }
+                    live.insert(keys[range.lowerBound + Int(n) - 1])
+                }
+            }
+            return live
+        }
+    }
+
+    public func update(key: SessionKey, patch: JSONValue) async throws -> Session? {
+        let members = try MemorySessionTable.patchMembers(patch)
+        // A rejected patch comes back as a value so the timer does not count it as a store error.
+        return try await SessionMetrics.measure(.update) {
+            try await guarded { try await mergeLoop(key: key, patch: patch, members: members) }
+        }.get()
+    }
+
+    /// Reads, merges here, then writes only if the attributes' version is still the one read;
+    /// otherwise merges again on the newer attributes.
+    private func mergeLoop(key: SessionKey, patch: JSONValue, members: JSONObject) async throws -> Result<Session?, SessionStoreError> {
+        let now = Milliseconds.of(clock.now())
+        for _ in 0..<64 {
+            let read = try await run(SessionScripts.read, now: now, extraCount: 1) { $0.append(hexOf: key) }
+            let fields: [RESPValue]
+            switch read {
+            case .null:
+                return .success(nil)
+            case .integer(let reason):
+                reportExpired(reason: reason)
+                return .success(nil)
+            case .array(let values) where values.count == 6:
+                fields = values
+            default:
+                throw unexpected(read, from: "read")
+            }
+            guard let subject = fields[1].string, let version = fields[5].string else { throw unexpected(read, from: "read") }
+            if let newSubject = members["sub"], newSubject != .string(subject) {
+                return .failure(.invalidPatch("\"sub\" cannot be changed or removed"))
+            }
+            guard case .object(let merged) = JSONValue.object(try attributes(fields[2])).applyingMergePatch(patch) else {
+                preconditionFailure("an object merge patch always yields an object")
+            }
+            let text = JSONValue.object(merged).jsonText
+            let reply = try await run(SessionScripts.replace, now: now, extraCount: 3) { command in
+                command.append(hexOf: key)
+                command.append(version)
+                command.append(text)
+            }
+            switch reply {
+            case .null:
+                return .success(nil)
+            case .integer(0):
+                continue
+            case .integer(let reason):
+                reportExpired(reason: reason)
+                return .success(nil)
+            case .array(let updated) where updated.count == 3:
+                return .success(try session(updated[0], .null, updated[1], updated[2], attributes: merged))
+            default:
+                throw unexpected(reply, from: "replace")
+            }
+        }
+        throw RedisClientError.protocolError("the session kept changing during a merge patch")
+    }
+
+    public func close() async throws {
+        await subscriber.close()
+        await pool.close()
+    }
+
+    // MARK: Running scripts
+
+    /// Runs `script` with the common arguments (prefix, now, idle, absolute) and then
+    /// `extraCount` more that `writeExtra` appends. Error replies are thrown.
+    func run(
+        _ script: RedisScript, now: Int64, extraCount: Int, _ writeExtra: (inout RESPCommandBuilder) -> Void
+    ) async throws -> RESPValue {
+        let connection = try await pool.connection()
+        var reply = try await connection.send(command(script, bySHA: true, now: now, extraCount: extraCount, writeExtra))
+        if reply.isNoScript {
+            reply = try await connection.send(command(script, bySHA: false, now: now, extraCount: extraCount, writeExtra))
+        }
+        if let message = reply.errorMessage { throw RedisClientError.serverError(message) }
+        return reply
+    }
+
+    /// Runs `script` `count` times in one round trip; `arguments(i)` gives the i-th call's
+    /// extra argument count and writer. Replies come back in order.
+    func runPipelined(
+        _ script: RedisScript, now: Int64, count: Int,
+        _ arguments: (Int) -> (Int, (inout RESPCommandBuilder) -> Void)
+    ) async throws -> [RESPValue] {
+        let connection = try await pool.connection()
+        let commands = (0..<count).map { index in
+            let (extraCount, write) = arguments(index)
+            return command(script, bySHA: true, now: now, extraCount: extraCount, write)
+        }
+        var replies = try await connection.send(all: commands)
+        let missing = replies.indices.filter { replies[$0].isNoScript }
+        if !missing.isEmpty {
+            let retried = try await connection.send(all: missing.map { index in
+                let (extraCount, write) = arguments(index)
+                return command(script, bySHA: false, now: now, extraCount: extraCount, write)
+            })
+            for (index, reply) in zip(missing, retried) { replies[index] = reply }
+        }
+        for reply in replies {
+            if let message = reply.errorMessage { throw RedisClientError.serverError(message) }
+        }
+        return replies
+    }
+
+    private func command(
+        _ script: RedisScript, bySHA: Bool, now: Int64, extraCount: Int, _ writeExtra: (inout RESPCommandBuilder) -> Void
+    ) -> ByteBuffer {
+        var command = RESPCommandBuilder(argumentCount: 7 + extraCount, capacity: bySHA ? 320 : script.source.utf8.count + 320)
+        if bySHA {
+            command.append("EVALSHA")
+            command.append(script.sha1)
+        } else {
+            command.append("EVAL")
+            command.append(script.source)
+        }
+        command.append("0")
+        command.append(keys.prefix)
+        command.append(now)
+        command.append(idleMilliseconds)
+        command.append(absoluteMilliseconds)
+        writeExtra(&command)
+        return command.buffer
+    }
+
+    // MARK: Errors and replies
+
+    /// Runs `body`, turning every failure to reach or understand Redis into
+    /// ``SessionStoreError/unavailable(_:)``.
+    func guarded<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as SessionStoreError {
+            throw error
+        } catch {
+            throw SessionStoreError.unavailable("redis at \(serverName): \(error)")
+        }
+    }
+
+    func unexpected(_ reply: RESPValue, from script: String) -> RedisClientError {
+        // The reply is not quoted: it may hold session attributes.
+        .protocolError("unexpected reply from the \(script) script")
+    }
+
+    /// A session from a script's fields: handle, attributes JSON, created ms, last seen ms.
+    func session(
+        _ handle: RESPValue, _ attributesText: RESPValue, _ created: RESPValue, _ lastSeen: RESPValue,
+        attributes known: JSONObject? = nil
+    ) throws -> Session {
+        guard let handle = handle.string, let createdAt = created.int64, let lastSeenAt = lastSeen.int64 else {
+            throw RedisClientError.protocolError("malformed session fields")
+        }
+        let createdDate = Milliseconds.date(createdAt)
+        let lastSeenDate = Milliseconds.date(lastSeenAt)
+        return Session(
+            handle: handle, attributes: try known ?? attributes(attributesText), createdAt: createdDate, lastSeenAt: lastSeenDate,
+            expiresAt: timeouts.expiry(createdAt: createdDate, lastSeenAt: lastSeenDate)
+        )
+    }
+
+    func attributes(_ value: RESPValue) throws -> JSONObject {
+        guard let text = value.string, let object = try? JSONValue.parseObject(text) else {
+            throw RedisClientError.protocolError("session attributes in Redis are not a JSON object")
+        }
+        return object
+    }
+
+    /// Counts sessions a script found expired (1 idle, 2 absolute) and deleted.
+    func reportExpired(reason: Int64, count: Int = 1) {
+        SessionMetrics.sessionsEnded(count, reason: reason == 2 ? .absolute : .idle)
+    }
+}
+
+extension RESPValue {
+    /// The server does not have the script cached.
+    var isNoScript: Bool {
+        guard case .error(let message) = self else { return false }
+        return message.readableBytesView.starts(with: "NOSCRIPT".utf8)
+    }
+}
