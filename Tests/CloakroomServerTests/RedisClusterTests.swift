@@ -1,0 +1,106 @@
+import CloakroomStoreConformance
+import Foundation
+import Testing
+
+/// Several `cloakroom` binaries sharing one real redis-server: a session made on one is good
+/// on the other, a revoke or a `Session-Logout: all` on one holds on the other at the next
+/// request, and a WebSocket held by one closes within a second of a revoke made on the other.
+/// Then Redis going away and coming back.
+@Suite(.serialized)
+struct RedisClusterTests {
+    static func instance(_ redis: RedisServerProcess, prefix: String = "cluster:") async throws -> BinaryHarness {
+        let harness = try await BinaryHarness(store: "redis: { url: \"\(redis.url)\", key_prefix: \"\(prefix)\" }")
+        try await harness.start()
+        return harness
+    }
+
+    static func webSocket(port: Int, cookie: String) async throws -> WebSocketClient {
+        try await offPool { try WebSocketClient(port: port, path: "/ws", headers: ["Cookie: \(cookie)"]) }
+    }
+
+    @Test func sessionsAndRevocationsHoldAcrossInstances() async throws {
+        try await RedisServerProcess.with { redis in
+            let a = try await Self.instance(redis)
+            defer { Task { await a.finish() } }
+            let b = try await Self.instance(redis)
+            defer { Task { await b.finish() } }
+
+            // Log in on A, use the session on B.
+            let alice = try await a.login("alice")
+            #expect(try await b.status(alice) == 200)
+            #expect(b.backend.requests.last?.values("x-user-id") == ["alice"])
+
+            // Revoke the user through A's CLI (its admin API): B refuses at once.
+            let revoke = try await a.cli(["sessions", "revoke", "--user", "alice"])
+            #expect(revoke.status == 0, "\(revoke.output)\(revoke.errors)")
+            #expect(revoke.output.contains("revoked 1 session"))
+            #expect(try await b.status(alice) == 401)
+            #expect(try await a.status(alice) == 401)
+
+            // Session-Logout: all answered through B: A refuses both of bob's sessions.
+            let bob1 = try await a.login("bob"), bob2 = try await b.login("bob")
+            #expect(try await a.status(bob2) == 200)
+            #expect(try await b.status(bob1) == 200)
+            #expect(try await b.status(bob1, "/api/logout-all") == 200)
+            #expect(try await a.status(bob1) == 401)
+            #expect(try await a.status(bob2) == 401)
+
+            // The admin API of either instance lists what both created.
+            let carol = try await b.login("carol")
+            let listed = try await Curl.get("\(a.admin)/sessions?user=carol", ["-H", "Authorization: Bearer \(BinaryHarness.token)"])
+            #expect(listed.status == 200 && listed.body.contains("\"sub\":\"carol\""))
+            _ = carol
+        }
+    }
+
+    @Test func webSocketOnOneInstanceClosesWhenRevokedOnTheOther() async throws {
+        try await RedisServerProcess.with { redis in
+            let a = try await Self.instance(redis)
+            defer { Task { await a.finish() } }
+            let b = try await Self.instance(redis)
+            defer { Task { await b.finish() } }
+            let dave = try await a.login("dave")
+            let client = try await Self.webSocket(port: b.port, cookie: dave)
+            #expect(client.status == 101)
+            try await offPool { try client.sendText("via b") }
+            #expect(try await offPool { try client.readFrame() }?.text == "echo:via b")
+
+            let revoked = try await Curl.get(
+                "\(a.admin)/users/dave/sessions", ["-X", "DELETE", "-H", "Authorization: Bearer \(BinaryHarness.token)"])
+            #expect(revoked.body == "{\"revoked\":1}")
+            let started = Date()
+            let frames = try await offPool { try client.framesUntilClosed(timeout: 5) }
+            #expect(Date().timeIntervalSince(started) < 1.0)
+            #expect(frames.last?.closeCode == 1008)
+        }
+    }
+
+    @Test func redisDownMeans503ForSessionsNeverUncheckedForwardsAndRecovery() async throws {
+        try await RedisServerProcess.with(appendOnly: true) { redis in
+            let proxy = try await Self.instance(redis)
+            defer { Task { await proxy.finish() } }
+            let erin = try await proxy.login("erin")
+            #expect(try await proxy.status(erin) == 200)
+
+            await redis.kill()
+            let forwarded = proxy.backend.requests.count
+            #expect(try await proxy.status(erin) == 503, "a required route cannot be checked")
+            #expect(try await Curl.get("\(proxy.base)/api/me").status == 401, "no cookie needs no store: still 401")
+            #expect(proxy.backend.requests.count == forwarded, "nothing forwarded unchecked")
+            #expect(try await Curl.get("\(proxy.base)/public/x").status == 200, "auth: none routes keep working")
+            let health = try await Curl.get("\(proxy.admin)/healthz")
+            #expect(health.status == 503)
+
+            try await redis.restart()
+            let back = Date()
+            var status = 0
+            while status != 200 && Date().timeIntervalSince(back) < 5 {
+                status = try await proxy.status(erin)
+                if status != 200 { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(status == 200, "the session survived the restart (appendonly yes)")
+            #expect(Date().timeIntervalSince(back) < 1.5, "service recovered \(Date().timeIntervalSince(back))s after Redis returned")
+            #expect(try await Curl.get("\(proxy.admin)/healthz").status == 200)
+        }
+    }
+}
