@@ -67,6 +67,37 @@ import Testing
         #expect(try await Self.run(["version"]).output.hasPrefix("cloakroom "))
     }
 
+    @Test func checkReportsWhatOnlyTheServerCanTell() async throws {
+        let certificates = try TestCertificates.make()
+        defer { certificates.remove() }
+        let path = try Self.writeConfig("""
+            listen:
+              - address: "127.0.0.1:0"
+                tls: { certificate: "\(certificates.certificate)", private_key: "\(certificates.otherKey)" }
+            session:
+              secrets: ["0123456789abcdef0123456789abcdef"]
+            routes: [{ path: /, upstream: echo }]
+            upstreams: { echo: { builtin: echo } }
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let mismatch = try await Self.run(["check", "--config", path])
+        #expect(mismatch.status == 1)
+        #expect(mismatch.output.hasPrefix("listen[0].tls.private_key: the key in \"\(certificates.otherKey)\" does not match"), "\(mismatch.output)")
+
+        let redis = try Self.writeConfig("""
+            listen: [{ address: "127.0.0.1:0" }]
+            session:
+              secrets: ["0123456789abcdef0123456789abcdef"]
+              store: { redis: { url: "redis://127.0.0.1:notaport/0" } }
+            routes: [{ path: /, upstream: echo }]
+            upstreams: { echo: { builtin: echo } }
+            """)
+        defer { try? FileManager.default.removeItem(atPath: redis) }
+        let badURL = try await Self.run(["check", "--config", redis])
+        #expect(badURL.status == 1)
+        #expect(badURL.output.hasPrefix("session.store.redis.url: invalid Redis URL"), "\(badURL.output)")
+    }
+
     @Test func usageErrorsExit2() async throws {
         #expect(try await Self.run(["check", "--no-such-flag"]).status == 2)
     }

@@ -1,6 +1,7 @@
 import CloakroomConfig
 import CloakroomLogin
 import CloakroomProxy
+import CloakroomRedis
 import CloakroomSessions
 import Logging
 import NIOCore
@@ -82,9 +83,13 @@ public final class ProxyServer: Service, Sendable {
     }
 
     /// Checks what the configuration loader cannot: TLS certificates and keys load and match,
-    /// the users file reads. Throws ``ServerStartError`` naming the key.
+    /// the users file reads, the Redis URL is well formed. Throws ``ServerStartError`` naming
+    /// the key. Connects to nothing.
     public static func validate(_ configuration: Configuration) throws {
         _ = try TLSContexts.make(for: configuration.listeners)
+        if case .redis(let redis) = configuration.session.store {
+            do { _ = try RedisURL(parsing: redis.url) } catch { throw ServerStartError.unsupported("session.store.redis.url: \(error)") }
+        }
         if let path = configuration.login.usersFile {
             do { _ = try UsersFile(path: path) } catch { throw ServerStartError.unsupported("login.users_file: \(error)") }
         }
