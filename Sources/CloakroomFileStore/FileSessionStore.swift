@@ -83,6 +83,10 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup {
     }
 
     public func liveKeys(among keys: [SessionKey]) async throws -> Set<SessionKey> {
+        try liveKeysNow(among: keys)
+    }
+
+    public func liveKeysNow(among keys: [SessionKey]) throws -> Set<SessionKey> {
         try core.withState { state in
             let now = core.clock.now()
             return Set(keys.filter { state.table.read(key: $0, now: now) != nil })

@@ -76,6 +76,10 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup {
     }
 
     public func liveKeys(among keys: [SessionKey]) async throws -> Set<SessionKey> {
+        try liveKeysNow(among: keys)
+    }
+
+    public func liveKeysNow(among keys: [SessionKey]) throws -> Set<SessionKey> {
         let now = clock.now()
         let (live, endings) = table.withLock { table in
             (Set(keys.filter { table.read(key: $0, now: now) != nil }), table.takeEndings())

@@ -60,6 +60,8 @@ public protocol SessionStore: Sendable {
 public protocol ImmediateSessionLookup: SessionStore {
     /// Same semantics as ``SessionStore/lookup(key:)``.
     func lookupNow(key: SessionKey) throws -> Session?
+    /// Same semantics as ``SessionStore/liveKeys(among:)``.
+    func liveKeysNow(among keys: [SessionKey]) throws -> Set<SessionKey>
 }
 
 /// A revocation announced by another process sharing the store.

@@ -140,7 +140,10 @@ import Testing
         }
         #expect(up)
         async let inFlight = Curl.get("http://127.0.0.1:\(port)/delay")
-        try await Task.sleep(for: .milliseconds(200))
+        // SIGTERM once the request is in flight (the backend has it), however loaded the machine.
+        for _ in 0..<100 where !backend.requests.contains(where: { $0.uri == "/delay" }) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         kill(process.processIdentifier, SIGTERM)
         let response = try await inFlight
         #expect(response.status == 200, "the in-flight request finishes")

@@ -173,6 +173,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
     }
 
     private func completeExchange(close: Bool) {
+        let close = close || quiescing
         unwatchLongResponse()
         if let current { record(current) }
         state = close ? .closed : .idle
@@ -186,6 +187,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
             promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
             context.triggerUserOutboundEvent(ClientConnectionEvent.responseCompleted, promise: nil)
+            replayPipelined()
             resumeClientReads()
         }
     }

@@ -101,7 +101,6 @@ extension ChannelPipeline.SynchronousOperations {
     /// helper, proxy handler), leaving the tunnel alone on the connection.
     func removeHTTPServerHandlers() throws {
         try removeHandler(context: context(handlerType: ClientTimeoutHandler.self), promise: nil)
-        try removeHandler(context: context(handlerType: HTTPServerPipelineHandler.self), promise: nil)
         try removeHandler(context: context(handlerType: HTTP1ProxyHandler.self), promise: nil)
         try removeHandler(context: context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
         try removeHandler(context: context(handlerType: HTTPResponseEncoder.self), promise: nil)

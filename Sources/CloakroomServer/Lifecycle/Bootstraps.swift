@@ -65,8 +65,8 @@ enum ProxyBootstrap {
     }
 }
 
-/// HTTP/1.1 on a client connection: timeouts, NIO's codec with pipelining assistance, the
-/// proxy handler.
+/// HTTP/1.1 on a client connection: timeouts, NIO's codec, the proxy handler (which answers
+/// pipelined requests in order itself).
 enum HTTP1Pipeline {
     static func configure(_ channel: any Channel, runtime: RuntimeHolder, client: ClientInfo) throws {
         let limits = runtime.current.limits
@@ -78,7 +78,7 @@ enum HTTP1Pipeline {
         // No outbound header validation: response fields were parsed by llhttp or built
         // from swift-http-types values, which refuse CR/LF/NUL.
         try sync.configureHTTPServerPipeline(
-            withPipeliningAssistance: true, withErrorHandling: false, withOutboundHeaderValidation: false,
+            withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
             withEncoderConfiguration: .init(),
             withDecoderLimitConfiguration: decoderLimits)
         try sync.addHandler(HTTP1ProxyHandler(runtime: runtime, client: client))

@@ -35,6 +35,24 @@ final class SessionWatch: Sendable {
         var entries: [Token: Entry] = [:]
         var nextToken: Token = 0
         init(loop: any EventLoop) { self.loop = loop }
+
+        /// Ends this loop's registrations whose session is no longer live. On `loop`.
+        func poll(_ store: any ImmediateSessionLookup, logger: Logger) {
+            guard !entries.isEmpty else { return }
+            let watched = entries.values.map(\.key)
+            let live: Set<SessionKey>
+            do {
+                live = try store.liveKeysNow(among: watched)
+            } catch {
+                logger.warning("cannot check the sessions behind open tunnels", metadata: ["error": "\(error)"])
+                return
+            }
+            let ended = entries.filter { !live.contains($0.value.key) }
+            for (token, entry) in ended {
+                entries[token] = nil
+                entry.end()
+            }
+        }
     }
 
     let interval: Duration
@@ -73,13 +91,28 @@ final class SessionWatch: Sendable {
         return total
     }
 
-    /// Polls `store` every ``interval`` until cancelled; with a ``SessionEndingSource``, also
-    /// ends tunnels as soon as a revocation is announced.
+    /// Polls `store` every ``interval`` until the returned task is cancelled; with a
+    /// ``SessionEndingSource``, also ends tunnels as soon as a revocation is announced.
+    ///
+    /// A store with synchronous lookups (memory, file) is asked on each event loop, by a timer
+    /// of that loop, about that loop's registrations only: no task hop, so a busy cooperative
+    /// thread pool cannot delay a close. Other stores (Redis) are asked in one batch from a task.
     func start(store: any SessionStore, logger: Logger) -> Task<Void, Never> {
         if let source = store as? any SessionEndingSource {
             source.observeEndings { [self] ending in self.end(matching: ending) }
         }
         let interval = self.interval
+        if let immediate = store as? any ImmediateSessionLookup {
+            let timers = registries.values.map { registry in
+                registry.loop.scheduleRepeatedTask(initialDelay: interval.timeAmount, delay: interval.timeAmount) { _ in
+                    registry.poll(immediate, logger: logger)
+                }
+            }
+            return Task.detached {
+                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                for timer in timers { timer.cancel() }
+            }
+        }
         return Task.detached { [self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
