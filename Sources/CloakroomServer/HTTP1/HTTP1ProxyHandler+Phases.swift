@@ -57,7 +57,7 @@ extension HTTP1ProxyHandler {
 
     /// Starts reading the built-in login's body (parts that already arrived included).
     func collectLocalBody() {
-        guard var current else { return }
+        guard let current else { return }
         state = .collectingLocalBody
         for part in current.pendingBody {
             guard current.localBody.count + part.readableBytes <= BuiltinLogin.maxBodyBytes else {
@@ -66,7 +66,6 @@ extension HTTP1ProxyHandler {
             current.localBody.append(contentsOf: part.readableBytesView)
         }
         current.pendingBody.removeAll()
-        self.current = current
         if current.expectContinue && !current.requestEnded {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: current.version, status: .continue))), promise: nil)
         }
@@ -148,14 +147,13 @@ extension HTTP1ProxyHandler {
     }
 
     func attach(_ connection: UpstreamConnection, reused: Bool) {
-        guard var current, let head = current.upstreamHead else { return }
+        guard let current, let head = current.upstreamHead else { return }
         state = .forwarding
         current.upstream = connection
         current.reusedConnection = reused
         connection.begin(self, head: head)
         for part in current.pendingBody { connection.writeBody(part) }
         current.pendingBody.removeAll()
-        self.current = current
         self.current?.upstreamSentAt = .now()
         if current.requestEnded {
             connection.writeEnd()

@@ -110,9 +110,8 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
     }
 
     func upstreamFailed(_ failure: UpstreamFailure) {
-        guard var current else { return }
+        guard let current else { return }
         current.upstream = nil
-        self.current = current
         switch state {
         case .forwarding:
             responseTimer.disarm()
@@ -137,7 +136,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
 
     /// Writes a response head in the client's HTTP version with connection management headers.
     private func writeResponseHead(_ response: HTTPResponse) {
-        guard var current else { return }
+        guard let current else { return }
         var head = HTTPResponseHead(http1For: response, version: current.version)
         let mayHaveBody = !current.isHEAD && response.status.code >= 200 && response.status.code != 204 && response.status.code != 304
         if current.version == .http1_0 && mayHaveBody && !head.headers.contains(name: "content-length") {
@@ -153,7 +152,6 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
             head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
         }
         current.status = response.status.code
-        self.current = current
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         downstreamNeedsFlush = true
     }

@@ -42,8 +42,10 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case closed
     }
 
-    /// What the handler knows about the request in flight.
-    struct Current {
+    /// What the handler knows about the request in flight. A class: the phases pass it around
+    /// and update it in place, and copying a struct this size cost a retain and a release per
+    /// field each time.
+    final class Current {
         var exchange: Exchange?
         var version: HTTPVersion
         var keepAlive: Bool
@@ -73,6 +75,22 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var contentType: String?
         /// The body of a request answered locally, bounded by ``BuiltinLogin/maxBodyBytes``.
         var localBody: [UInt8] = []
+
+        init(
+            exchange: Exchange? = nil, version: HTTPVersion, keepAlive: Bool, isHEAD: Bool, idempotent: Bool,
+            expectContinue: Bool, hasBody: Bool, chunkedBody: Bool, method: HTTPMethod = .GET, contentType: String? = nil
+        ) {
+            self.exchange = exchange
+            self.version = version
+            self.keepAlive = keepAlive
+            self.isHEAD = isHEAD
+            self.idempotent = idempotent
+            self.expectContinue = expectContinue
+            self.hasBody = hasBody
+            self.chunkedBody = chunkedBody
+            self.method = method
+            self.contentType = contentType
+        }
     }
 
     let runtimeHolder: RuntimeHolder
@@ -89,7 +107,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Bumped per request; async completions for an earlier request are ignored.
     var generation = 0
     var context: ChannelHandlerContext!
-    var requestIDs = RequestIDGenerator()
+    let requestIDs: RequestIDGenerator
     var inReadBatch = false
     var upstreamNeedsFlush = false
     var downstreamNeedsFlush = false
@@ -104,7 +122,8 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The server is shutting down: close after the response in flight, or now if there is none.
     var quiescing = false
 
-    init(runtime: RuntimeHolder, client: ClientInfo, isHTTP2Stream: Bool = false) {
+    init(runtime: RuntimeHolder, client: ClientInfo, isHTTP2Stream: Bool = false, requestIDs: RequestIDGenerator = RequestIDGenerator()) {
+        self.requestIDs = requestIDs
         self.runtimeHolder = runtime
         self.runtimeGeneration = runtime.generation
         self.runtime = runtime.current
@@ -220,7 +239,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func receivedBody(_ buffer: ByteBuffer) {
-        guard var current else { return }
+        guard let current else { return }
         switch state {
         case .localResponse, .closed, .idle: return
         default: break
@@ -228,15 +247,12 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         current.bodyBytes += buffer.readableBytes
         if state == .collectingLocalBody {
             guard current.bodyBytes <= BuiltinLogin.maxBodyBytes else {
-                self.current = current
                 return fail(ProxyError(.bodyTooLarge, "login body over \(BuiltinLogin.maxBodyBytes) bytes"), requestID: current.exchange?.requestID)
             }
             current.localBody.append(contentsOf: buffer.readableBytesView)
-            self.current = current
             return
         }
         if current.bodyBytes > runtime.limits.maxBodyBytes {
-            self.current = current
             return fail(ProxyError(.bodyTooLarge, "request body over max_body_bytes"), requestID: current.exchange?.requestID)
         }
         if let upstream = current.upstream {
@@ -245,7 +261,6 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             current.pendingBody.append(buffer)
         }
-        self.current = current
     }
 
     private func receivedEnd() {

@@ -87,9 +87,12 @@ struct UpstreamRegistry: Sendable {
     }
 }
 
-/// Request IDs for one connection: a random prefix plus a counter, so generating one costs no
-/// system call and IDs stay unique across connections and restarts.
-struct RequestIDGenerator {
+/// Request IDs for one client connection (shared by the streams of an HTTP/2 connection): a
+/// random prefix plus a counter, so generating one costs no system call and IDs stay unique
+/// across connections and restarts.
+///
+/// - Important: Used only on its connection's event loop.
+final class RequestIDGenerator {
     private let prefix: String
     private var counter: UInt32 = 0
 
@@ -99,7 +102,7 @@ struct RequestIDGenerator {
         prefix = String(repeating: "0", count: 16 - hex.utf8.count) + hex
     }
 
-    mutating func next() -> String {
+    func next() -> String {
         counter &+= 1
         let hex = String(counter, radix: 16)
         return prefix + String(repeating: "0", count: 8 - hex.utf8.count) + hex

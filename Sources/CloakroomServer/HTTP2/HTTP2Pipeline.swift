@@ -41,6 +41,9 @@ enum HTTP2Pipeline {
             configuration: .init(
                 maxIdleTime: limits.idleTimeout.timeAmount, maxAge: nil,
                 maxGraceTime: runtime.current.shutdownTimeout.timeAmount, keepalive: nil))
+        // One generator for the connection: a random prefix per stream would be a getrandom
+        // system call per request. The streams run on the connection's event loop.
+        let requestIDs = NIOLoopBound(RequestIDGenerator(), eventLoop: channel.eventLoop)
         let handler = NIOHTTP2Handler(
             mode: .server, eventLoop: channel.eventLoop, connectionConfiguration: connection,
             streamConfiguration: stream, streamDelegate: manager.http2StreamDelegate
@@ -48,7 +51,7 @@ enum HTTP2Pipeline {
             stream.eventLoop.makeCompletedFuture {
                 let sync = stream.pipeline.syncOperations
                 try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try sync.addHandler(HTTP1ProxyHandler(runtime: runtime, client: client, isHTTP2Stream: true))
+                try sync.addHandler(HTTP1ProxyHandler(runtime: runtime, client: client, isHTTP2Stream: true, requestIDs: requestIDs.value))
             }
         }
         let sync = channel.pipeline.syncOperations
