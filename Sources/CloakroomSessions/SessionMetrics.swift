@@ -68,6 +68,16 @@ public enum SessionMetrics {
         }
     }
 
+    /// Records an operation that started at `start` and has just finished, for callers that
+    /// complete through callbacks rather than a closure ``measure(_:_:)`` can wrap.
+    public static func record(_ operation: SessionStoreOperation, since start: ContinuousClock.Instant, failed: Bool) {
+        if failed {
+            errors[operation]?.increment()
+        } else {
+            timers[operation]?.recordInterval(since: start)
+        }
+    }
+
     /// Async form of ``measure(_:_:)``.
     public static func measure<T>(_ operation: SessionStoreOperation, _ body: () async throws -> T) async rethrows -> T {
         let start = ContinuousClock.now

@@ -2,6 +2,7 @@
 import CloakroomSessions
 import CloakroomStoreConformance
 import Foundation
+import NIOPosix
 import Testing
 
 extension RedisServerTests {
@@ -10,6 +11,30 @@ extension RedisServerTests {
     @Suite struct RedisSessionStoreTests {
         static let t0 = Int64(1_800_000_000_000)  // ManualWallClock's start, in ms
         static let idle = Int64(30 * 60 * 1000)
+
+        /// The event-loop lookup the proxy uses answers exactly as the async one: live, expired,
+        /// revoked, absent; and after SCRIPT FLUSH (NOSCRIPT takes the async path, which reloads).
+        @Test func eventLoopLookupAnswersLikeLookup() async throws {
+            try await RedisServerProcess.with { redis in
+                let clock = ManualWallClock()
+                try await withStore(try makeStore(try storeSettings(redis.url), clock: clock)) { store in
+                    let loop = MultiThreadedEventLoopGroup.singleton.next()
+                    let fixture = StoreFixture(store: store, clock: clock)
+                    let (key, session) = try await fixture.create("alice")
+                    #expect(try await store.lookup(key: key, on: loop).get() == session)
+                    #expect(try await store.lookup(key: SessionID.random().key, on: loop).get() == nil)
+
+                    _ = try await redis.cli(["SCRIPT", "FLUSH"])
+                    #expect(try await store.lookup(key: key, on: loop).get()?.handle == session.handle, "NOSCRIPT falls back")
+
+                    let (other, _) = try await fixture.create("bob")
+                    #expect(try await store.revoke(key: other))
+                    #expect(try await store.lookup(key: other, on: loop).get() == nil)
+                    clock.advance(by: .seconds(31 * 60))
+                    #expect(try await store.lookup(key: key, on: loop).get() == nil, "expired by the injected clock")
+                }
+            }
+        }
 
         @Test func keysHoldTheHashOfTheIDNeverTheID() async throws {
             try await RedisServerProcess.with { redis in

@@ -40,6 +40,18 @@ final class RedisConnection: Sendable {
         }
     }
 
+    /// ``send(_:)`` for callers on an event loop: no task, and no hop when the caller is on this
+    /// connection's loop. The future completes on this connection's loop.
+    func sendFuture(_ command: ByteBuffer) -> EventLoopFuture<RESPValue> {
+        let promise = eventLoop.makePromise(of: RESPValue.self)
+        if eventLoop.inEventLoop {
+            handler.value.enqueue(command, reply: .promise(promise))
+        } else {
+            eventLoop.execute { self.handler.value.enqueue(command, reply: .promise(promise)) }
+        }
+        return promise.futureResult
+    }
+
     /// Sends `commands` back to back, in this order, and returns their replies in the same
     /// order: one round trip for all of them.
     func send(all commands: [ByteBuffer]) async throws -> [RESPValue] {

@@ -46,6 +46,12 @@ final class RedisConnectionPool: Sendable {
         }
     }
 
+    /// A ready connection without waiting, preferably one on `eventLoop` (so a caller there
+    /// needs no thread hop), or `nil` when none is ready.
+    func readyConnection(preferring eventLoop: any EventLoop) -> RedisConnection? {
+        state.withLock { $0.readyConnection(preferring: { $0.eventLoop === eventLoop }) }
+    }
+
     /// Closes every connection and fails whoever waits; later calls fail with
     /// ``RedisClientError/shutDown``. Returns when all connections are closed.
     func close() async {

@@ -48,6 +48,19 @@ struct RedisPoolStateMachine<Connection: AnyObject, Waiter> {
     // MARK: Leasing
 
     /// A ready connection, taking turns, or `nil` when none is ready.
+    /// A ready connection for which `preferred` holds, else any ready one (round robin).
+    mutating func readyConnection(preferring preferred: (Connection) -> Bool) -> Connection? {
+        guard !isShutDown else { return nil }
+        for offset in 0..<slots.count {
+            let index = (nextSlot + offset) % slots.count
+            if case .ready(let connection) = slots[index], preferred(connection) {
+                nextSlot = (index + 1) % slots.count
+                return connection
+            }
+        }
+        return readyConnection()
+    }
+
     mutating func readyConnection() -> Connection? {
         guard !isShutDown else { return nil }
         for offset in 0..<slots.count {

@@ -122,6 +122,51 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         }
     }
 
+    /// ``lookup(key:)`` for a caller on `eventLoop`, without a task: the script goes out on a
+    /// ready connection of that loop when there is one, and the answer comes back on
+    /// `eventLoop`. Anything unusual (no ready connection, `NOSCRIPT`) takes the async path.
+    public func lookup(key: SessionKey, on eventLoop: any EventLoop) -> EventLoopFuture<Session?> {
+        guard let connection = pool.readyConnection(preferring: eventLoop) else {
+            return eventLoop.makeFutureWithTask { try await self.lookup(key: key) }
+        }
+        let started = ContinuousClock.now
+        let command = command(SessionScripts.lookup, bySHA: true, now: Milliseconds.of(clock.now()), extraCount: 2) { command in
+            command.append(touchMilliseconds)
+            command.append(hexOf: key)
+        }
+        let answered = connection.sendFuture(command).hop(to: eventLoop).flatMapThrowing { reply -> Session?? in
+            // `.none`: NOSCRIPT, retried below on the async path, which loads the script.
+            if reply.isNoScript { return .none }
+            if let message = reply.errorMessage { throw RedisClientError.serverError(message) }
+            switch reply {
+            case .null:
+                return .some(nil)
+            case .integer(let reason):
+                self.reportExpired(reason: reason)
+                return .some(nil)
+            case .array(let fields) where fields.count == 4:
+                return .some(try self.session(fields[0], fields[1], fields[2], fields[3]))
+            default:
+                throw self.unexpected(reply, from: "lookup")
+            }
+        }
+        answered.whenComplete { result in
+            if case .failure = result { SessionMetrics.record(.lookup, since: started, failed: true) }
+            if case .success(.some) = result { SessionMetrics.record(.lookup, since: started, failed: false) }
+        }
+        return answered.flatMap { found -> EventLoopFuture<Session?> in
+            guard let found else { return eventLoop.makeFutureWithTask { try await self.lookup(key: key) } }
+            return eventLoop.makeSucceededFuture(found)
+        }.flatMapErrorThrowing { error in
+            throw self.unavailable(error)
+        }
+    }
+
+    /// A store error as ``guarded(_:)`` makes it.
+    func unavailable(_ error: any Error) -> any Error {
+        error is SessionStoreError ? error : SessionStoreError.unavailable("redis at \(serverName): \(error)")
+    }
+
     public func liveKeys(among keys: [SessionKey]) async throws -> Set<SessionKey> {
         guard !keys.isEmpty else { return [] }
         return try await guarded {
@@ -250,7 +295,7 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         return replies
     }
 
-    private func command(
+    func command(
         _ script: RedisScript, bySHA: Bool, now: Int64, extraCount: Int, _ writeExtra: (inout RESPCommandBuilder) -> Void
     ) -> ByteBuffer {
         var command = RESPCommandBuilder(argumentCount: 7 + extraCount, capacity: bySHA ? 320 : script.source.utf8.count + 320)
@@ -325,3 +370,12 @@ extension RESPValue {
         return message.readableBytesView.starts(with: "NOSCRIPT".utf8)
     }
 }
+
+/// A store whose lookup can complete on a SwiftNIO event loop without a task: the server's
+/// request handler uses it to stay on its loop.
+public protocol EventLoopSessionLookup: SessionStore {
+    /// Same semantics as ``SessionStore/lookup(key:)``; the future completes on `eventLoop`.
+    func lookup(key: SessionKey, on eventLoop: any EventLoop) -> EventLoopFuture<Session?>
+}
+
+extension RedisSessionStore: EventLoopSessionLookup {}

@@ -24,21 +24,33 @@ extension HTTP1ProxyHandler {
             }
         }
         state = .awaitingStore
+        if let looped = runtime.eventLoopLookup {
+            let generation = self.generation
+            looped.lookup(key: key, on: context.eventLoop).assumeIsolated().whenComplete { result in
+                guard self.generation == generation, self.state == .awaitingStore else { return }
+                self.sessionResolved(result, request: request, exchange: exchange)
+            }
+            return
+        }
         awaitStore({ policy -> Result<Session?, any Error> in
             do { return .success(try await policy.store.lookup(key: key)) } catch { return .failure(error) }
         }) { handler, result in
             guard handler.state == .awaitingStore else { return }
-            switch result {
-            case .success(let session):
-                var exchange = exchange
-                exchange.session = session
-                handler.current?.exchange = exchange
-                handler.authorize(request: request, exchange: exchange)
-            case .failure(let error):
-                handler.fail(handler.policy.lookupFailed(error, exchange: exchange), requestID: exchange.requestID)
-            }
-            handler.resumeClientReads()
+            handler.sessionResolved(result, request: request, exchange: exchange)
         }
+    }
+
+    private func sessionResolved(_ result: Result<Session?, any Error>, request: HTTPRequest, exchange: Exchange) {
+        switch result {
+        case .success(let session):
+            var exchange = exchange
+            exchange.session = session
+            current?.exchange = exchange
+            authorize(request: request, exchange: exchange)
+        case .failure(let error):
+            fail(policy.lookupFailed(error, exchange: exchange), requestID: exchange.requestID)
+        }
+        resumeClientReads()
     }
 
     func authorize(request: HTTPRequest, exchange: Exchange) {

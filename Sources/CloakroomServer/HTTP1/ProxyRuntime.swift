@@ -1,5 +1,6 @@
 import CloakroomConfig
 import CloakroomProxy
+import CloakroomRedis
 import Logging
 import NIOCore
 import NIOSSL
@@ -20,6 +21,8 @@ struct ProxyRuntime: Sendable {
     let adminAPI: AdminAPI?
     /// Open tunnels and long-lived responses by session; the same one across reloads.
     let watch: SessionWatch
+    /// The store's event-loop lookup (Redis), found once rather than cast per request.
+    let eventLoopLookup: (any EventLoopSessionLookup)?
 
     var limits: ClientLimits { configuration.client }
     var shutdownTimeout: Duration { configuration.shutdownTimeout }

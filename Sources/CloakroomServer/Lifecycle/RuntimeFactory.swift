@@ -1,6 +1,7 @@
 import CloakroomConfig
 import CloakroomLogin
 import CloakroomProxy
+import CloakroomRedis
 import CloakroomSessions
 import Logging
 import Metrics
@@ -53,7 +54,8 @@ struct RuntimeFactory: Sendable {
             upstreams: UpstreamRegistry(configuration: configuration, eventLoops: eventLoops),
             logger: logger, accessLog: observability.accessLog,
             metrics: RequestMetrics(upstreams: Array(configuration.upstreams.keys)),
-            tls: tls, adminAPI: adminAPI(configuration, cookies: policy.cookies), watch: watch)
+            tls: tls, adminAPI: adminAPI(configuration, cookies: policy.cookies), watch: watch,
+            eventLoopLookup: store as? any EventLoopSessionLookup)
     }
 
     private var reloadAction: (@Sendable () async -> AdminAPI.ReloadResult)? {
