@@ -37,6 +37,21 @@ import Testing
         return path
     }
 
+    /// A config with every path open (`auth: none`) in front of `backendPort`.
+    static func writeOpenProxyConfig(port: Int, backendPort: Int) throws -> String {
+        try writeConfig("""
+            listen:
+              - address: "127.0.0.1:\(port)"
+            routes:
+              - path: /
+                upstream: api
+                auth: none
+            upstreams:
+              api:
+                targets: ["http://127.0.0.1:\(backendPort)"]
+            """)
+    }
+
     @Test func checkPrintsEveryProblemWithItsKeyPathAndExits1() async throws {
         let path = try Self.writeConfig("""
             listen:
@@ -105,28 +120,8 @@ import Testing
     @Test func serveDrainsInFlightRequestsOnSIGTERMAndExits0() async throws {
         let backend = try await TestBackend.start()
         defer { Task { await backend.stop() } }
-        let port = try await offPool { () -> Int in
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-            Glibc.close(fd)
-            return Int(UInt16(bigEndian: address.sin_port))
-        }
-        let path = try Self.writeConfig("""
-            listen:
-              - address: "127.0.0.1:\(port)"
-            routes:
-              - path: /
-                upstream: api
-                auth: none
-            upstreams:
-              api:
-                targets: ["http://127.0.0.1:\(backend.port)"]
-            """)
+        let port = try freePort()
+        let path = try Self.writeOpenProxyConfig(port: port, backendPort: backend.port)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
@@ -162,17 +157,7 @@ import Testing
         let backend = try await TestBackend.start()
         defer { Task { await backend.stop() } }
         let port = try freePort()
-        let path = try Self.writeConfig("""
-            listen:
-              - address: "127.0.0.1:\(port)"
-            routes:
-              - path: /
-                upstream: api
-                auth: none
-            upstreams:
-              api:
-                targets: ["http://127.0.0.1:\(backend.port)"]
-            """)
+        let path = try Self.writeOpenProxyConfig(port: port, backendPort: backend.port)
         defer { try? FileManager.default.removeItem(atPath: path) }
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
         let process = Process()
