@@ -117,7 +117,9 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Set while a response that outlived one read batch is watched (see ``watchLongResponse()``).
     var watchToken: SessionWatch.Token?
     /// Parts of pipelined requests received while an earlier one is in flight, in order.
-    var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    /// An array, not a `CircularBuffer`: empty (nearly always) it allocates nothing, and an HTTP/2
+    /// stream makes a handler per request.
+    var pipelined: [HTTPServerRequestPart] = []
     private var replaying = false
     /// The server is shutting down: close after the response in flight, or now if there is none.
     var quiescing = false
