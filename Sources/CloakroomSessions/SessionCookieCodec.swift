@@ -18,6 +18,9 @@ public struct SessionCookieCodec: Sendable {
     private static let macByteCount = SHA256.byteCount
 
     private let keys: [SymmetricKey]
+    /// One HMAC per key with the key already absorbed: a copy of it verifies a cookie without
+    /// hashing the key's pads again on every request.
+    private let preparedMACs: [HMAC<SHA256>]
 
     /// - Parameter secrets: HMAC keys, the signing one first. Must not be empty, and no secret
     ///   may be empty (configuration validation requires at least 32 bytes each).
@@ -25,6 +28,7 @@ public struct SessionCookieCodec: Sendable {
         precondition(!secrets.isEmpty, "SessionCookieCodec needs at least one secret")
         precondition(secrets.allSatisfy { !$0.isEmpty }, "SessionCookieCodec secrets must not be empty")
         self.keys = secrets.map { SymmetricKey(data: $0) }
+        self.preparedMACs = keys.map { HMAC<SHA256>(key: $0) }
     }
 
     /// The cookie value for `id`, signed with the first secret.
@@ -63,10 +67,17 @@ public struct SessionCookieCodec: Sendable {
         let verified = withUnsafeTemporaryAllocation(byteCount: Self.macByteCount, alignment: 1) { mac -> Bool in
             guard Base64URL.decode(macChars, into: mac) else { return false }
             let macBytes = UnsafeRawBufferPointer(mac)
-            // Check every key (no early exit) so timing does not reveal which one matched.
+            // Check every key (no early exit) so timing does not reveal which one matched, and
+            // compare in constant time.
             var anyValid = false
-            for key in keys {
-                let valid = HMAC<SHA256>.isValidAuthenticationCode(macBytes, authenticating: idBytes, using: key)
+            for prepared in preparedMACs {
+                var mac = prepared
+                mac.update(data: idBytes)
+                let valid = mac.finalize().withUnsafeBytes { expected in
+                    var difference: UInt8 = 0
+                    for i in 0..<Self.macByteCount { difference |= expected[i] ^ macBytes[i] }
+                    return difference == 0
+                }
                 anyValid = anyValid || valid
             }
             return anyValid

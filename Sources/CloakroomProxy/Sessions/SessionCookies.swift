@@ -42,7 +42,18 @@ public struct SessionCookies: Sendable {
     /// The first correctly signed session ID among the request's cookies, and the `Cookie`
     /// header rewritten without any cookie of ours (valid or not).
     public func take(from fields: inout HTTPFields) -> SessionID? {
-        guard fields.contains(where: { $0.name == .cookie && $0.value.utf8.count > name.utf8.count }) else { return nil }
+        var cookieFields = 0
+        var onlyValue: String?
+        for field in fields where field.name == .cookie {
+            cookieFields += 1
+            onlyValue = field.value
+        }
+        guard cookieFields > 0 else { return nil }
+        // The common case, one field holding our cookie alone: no splitting, no rejoining.
+        if cookieFields == 1, let value = onlyValue, let ours = Self.soleValue(of: value, named: name) {
+            fields[.cookie] = nil
+            return codec.decode(ours)
+        }
         var found: SessionID?
         var sawOurs = false
         var kept: [Substring] = []
@@ -62,6 +73,16 @@ public struct SessionCookies: Sendable {
         fields[.cookie] = nil
         if !kept.isEmpty { fields[.cookie] = kept.joined(separator: "; ") }
         return found
+    }
+
+    /// The value when `header` is exactly `name=value` (surrounding blanks allowed), else `nil`.
+    static func soleValue(of header: String, named name: String) -> Substring? {
+        var trimmed = header[...].drop(while: { $0 == " " || $0 == "\t" })
+        while let last = trimmed.last, last == " " || last == "\t" { trimmed = trimmed.dropLast() }
+        guard trimmed.hasPrefix(name), !trimmed.contains(";") else { return nil }
+        let rest = trimmed.dropFirst(name.count)
+        guard rest.first == "=" else { return nil }
+        return rest.dropFirst()
     }
 
     /// `Set-Cookie` for a new session.
