@@ -136,3 +136,66 @@ struct ReloadTests {
         #expect(try await stuck.status == 0, "the request that never got an answer was cut")
     }
 }
+
+/// Certificates switch on reload, and SIGTERM ends open WebSockets with a close frame.
+@Suite(.serialized)
+struct ReloadCertificateAndShutdownTests {
+    /// The SHA-256 fingerprint of the certificate a new TLS connection to `port` is served.
+    static func servedFingerprint(port: Int) async throws -> String {
+        try await offPool {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "openssl s_client -connect 127.0.0.1:\(port) </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"]
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    @Test func reloadServesARenewedCertificateToNewConnections() async throws {
+        let first = try TestCertificates.make(), renewed = try TestCertificates.make()
+        defer { first.remove(); renewed.remove() }
+        let source = ReloadTests.Source()
+        let harness = try await ProxyHarness.start(
+            adjust: { configuration in
+                configuration.listeners = [
+                    Listener(
+                        address: SocketAddressSpec(host: "127.0.0.1", port: 0),
+                        tls: TLSSettings(certificatePath: first.certificate, privateKeyPath: first.privateKey))
+                ]
+            },
+            configurationSource: { initial in { try source.read(initial: initial) } })
+        defer { Task { await harness.stop() } }
+        let before = try await Self.servedFingerprint(port: harness.port)
+        #expect(before.contains("Fingerprint="), "\(before)")
+
+        var changed = harness.server.configuration
+        changed.listeners[0].tls = TLSSettings(certificatePath: renewed.certificate, privateKeyPath: renewed.privateKey)
+        source.set(changed)
+        #expect(await harness.server.reload() == .reloaded)
+        let after = try await Self.servedFingerprint(port: harness.port)
+        #expect(after.contains("Fingerprint="))
+        #expect(after != before, "new connections get the renewed certificate")
+        #expect(try await Curl.get("https://127.0.0.1:\(harness.port)/public/x", ["-k", "--http2"]).status == 200)
+    }
+
+    @Test func sigtermEndsOpenWebSocketsWithACloseFrameAndExits0() async throws {
+        let harness = try await BinaryHarness()
+        defer { Task { await harness.finish() } }
+        try await harness.start()
+        let cookie = try await harness.login("alice")
+        let port = harness.port
+        let client = try await offPool { try WebSocketClient(port: port, path: "/ws", headers: ["Cookie: \(cookie)"]) }
+        #expect(client.status == 101)
+        let process = try #require(harness.process)
+        kill(process.processIdentifier, SIGTERM)
+        let frames = try await offPool { try client.framesUntilClosed(timeout: 5) }
+        #expect(frames.last?.closeCode == 1001, "going away: \(frames)")
+        try await offPool { process.waitUntilExit() }
+        #expect(process.terminationStatus == 0)
+        harness.process = nil
+    }
+}
