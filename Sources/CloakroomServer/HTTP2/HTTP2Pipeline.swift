@@ -57,5 +57,17 @@ enum HTTP2Pipeline {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(handler)
         try sync.addHandler(manager)
+        try sync.addHandler(CloseOnConnectionError())
+    }
+}
+
+/// NIO's HTTP/2 handler answers a connection error (a flood, a protocol violation) with GOAWAY
+/// and reports it down the pipeline, leaving the closing to us: close, so a misbehaving client
+/// does not keep its connection.
+final class CloseOnConnectionError: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
     }
 }

@@ -7,7 +7,8 @@ import NIOPosix
 import NIOSSL
 import NIOTLS
 
-/// The public listeners' channel setup. Plain listeners speak HTTP/1.1; TLS listeners offer
+/// The public listeners' channel setup. Plain listeners speak HTTP/1.1, or HTTP/2 with prior
+/// knowledge (h2c) to a client that opens with the connection preface; TLS listeners offer
 /// `h2` and `http/1.1` by ALPN and get the HTTP/2 or the HTTP/1.1 pipeline accordingly. The
 /// TLS context is the one in force when the connection arrives, so a reload with a renewed
 /// certificate applies to new connections.
@@ -32,7 +33,8 @@ enum ProxyBootstrap {
                 let peer = channel.remoteAddress?.ipAddress ?? "unknown"
                 guard let tls = current.tls[address] else {
                     return channel.eventLoop.makeCompletedFuture {
-                        try HTTP1Pipeline.configure(channel, runtime: runtime, client: ClientInfo(address: peer, isSecure: false))
+                        let client = ClientInfo(address: peer, isSecure: false)
+                        try channel.pipeline.syncOperations.addHandler(PlainProtocolDetector(runtime: runtime, client: client))
                     }
                 }
                 return channel.eventLoop.makeCompletedFuture {

@@ -61,7 +61,12 @@ enum RawSocket {
         try exchange(port: port, Array(request.utf8), timeout: timeout)
     }
 
-    static func exchange(port: Int, _ bytes: [UInt8], timeout: Double = 5, pauseAfterSend: Double = 0) throws -> String {
+    static func exchange(port: Int, _ bytes: [UInt8], timeout: Double = 5) throws -> String {
+        String(decoding: try exchangeBytes(port: port, bytes, timeout: timeout), as: UTF8.self)
+    }
+
+    /// Sends `bytes`, then returns every byte received until the server closes or `timeout`.
+    static func exchangeBytes(port: Int, _ bytes: [UInt8], timeout: Double = 5) throws -> [UInt8] {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
         defer { Glibc.close(fd) }
@@ -84,7 +89,7 @@ enum RawSocket {
             if n <= 0 { break }
             received.append(contentsOf: buffer[0..<n])
         }
-        return String(decoding: received, as: UTF8.self)
+        return received
     }
 }
 
