@@ -56,6 +56,17 @@ enum SessionScripts {
           redis.call('SREM', P .. 'u:' .. s.u, hex)
           redis.call('ZREM', index, hex)
         end
+        -- The live session under `hex`; else nil and what the script answers: false when
+        -- there is none, 1 or 2 when it had expired (idle, absolute), after removing it.
+        local function loadLive(hex)
+          local s = load(hex)
+          if not s then return nil, false end
+          if now >= deadline(s.c, s.l) then
+            remove(hex, s)
+            return nil, reason(s.c, s.l)
+          end
+          return s
+        end
         -- Ends the session under `hex`: 1 if it was live, -1 or -2 if it had expired (idle,
         -- absolute) and was only cleaned up, 0 if there was none.
         local function revoke(hex)
@@ -97,12 +108,8 @@ enum SessionScripts {
     /// 1 or 2 when expired (and deleted; idle or absolute), else {handle, attributes, c, l}.
     static let lookup = RedisScript(name: "lookup", source: prologue + """
         local touch, hex = tonumber(ARGV[5]), ARGV[6]
-        local s = load(hex)
-        if not s then return false end
-        if now >= deadline(s.c, s.l) then
-          remove(hex, s)
-          return reason(s.c, s.l)
-        end
+        local s, gone = loadLive(hex)
+        if not s then return gone end
         local seen = s.ls
         if now - s.l >= touch then
           local expires = deadline(s.c, now)
@@ -122,12 +129,8 @@ enum SessionScripts {
     /// for a merge patch: nil, 1 or 2 (expired), or {handle, sub, attributes, c, l, version}.
     static let read = RedisScript(name: "read", source: prologue + """
         local hex = ARGV[5]
-        local s = load(hex)
-        if not s then return false end
-        if now >= deadline(s.c, s.l) then
-          remove(hex, s)
-          return reason(s.c, s.l)
-        end
+        local s, gone = loadLive(hex)
+        if not s then return gone end
         local version = redis.call('HGET', P .. 's:' .. hex, 'v') or '0'
         return {s.h, s.u, s.a, s.cs, s.ls, version}
         """)
@@ -138,12 +141,8 @@ enum SessionScripts {
     /// ever changes it, so the user index stays right.
     static let replace = RedisScript(name: "replace", source: prologue + """
         local hex = ARGV[5]
-        local s = load(hex)
-        if not s then return false end
-        if now >= deadline(s.c, s.l) then
-          remove(hex, s)
-          return reason(s.c, s.l)
-        end
+        local s, gone = loadLive(hex)
+        if not s then return gone end
         local key = P .. 's:' .. hex
         if (redis.call('HGET', key, 'v') or '0') ~= ARGV[6] then return 0 end
         redis.call('HSET', key, 'a', ARGV[7])
