@@ -22,7 +22,7 @@ import NIOPosix
 ///
 /// - Important: Safe to call from any thread or task. Disk I/O runs on the store's own
 ///   `NIOThreadPool` (two threads), never on an event loop or the cooperative pool.
-public final class FileSessionStore: SessionStore, ImmediateSessionLookup {
+public final class FileSessionStore: SessionStore, ImmediateSessionLookup, SessionEndingSource {
     /// Slots visited per lock acquisition by whole-store walks.
     static let chunkSize = 4096
     /// The table bound: none that matters (slots are 32-bit indexes).
@@ -33,6 +33,7 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup {
     let flusher: Task<Void, Never>
     let lock: FileLock
     let threadPool: NIOThreadPool
+    private let endingObservers = SessionEndingObservers()
 
     init(core: FileStoreCore, writer: Task<Void, Never>, flusher: Task<Void, Never>, lock: FileLock, threadPool: NIOThreadPool) {
         self.core = core
@@ -137,22 +138,33 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup {
     // Revokes: the table records the keys it removes and ``FileStoreCore`` marks their rows, so
     // each of these waits for the deletes to commit.
 
+    public func observeEndings(_ observer: @escaping @Sendable (SessionEnding) -> Void) {
+        endingObservers.add(observer)
+    }
+
     public func revoke(key: SessionKey) async throws -> Bool {
-        try await SessionMetrics.measure(.revoke) {
+        let ended = try await SessionMetrics.measure(.revoke) {
             try await core.apply { state in (state.table.remove(key: key, now: core.clock.now()), nil) }
         }
+        if ended { endingObservers.announce(.session(key)) }
+        return ended
     }
 
     public func revoke(handle: String) async throws -> Bool {
-        try await SessionMetrics.measure(.revoke) {
+        let key = try await SessionMetrics.measure(.revoke) {
             try await core.apply { state in (state.table.remove(handleText: handle, now: core.clock.now()), nil) }
         }
+        guard let key else { return false }
+        endingObservers.announce(.session(key))
+        return true
     }
 
     public func revokeAll(subject: String) async throws -> Int {
-        try await SessionMetrics.measure(.revoke) {
+        let count = try await SessionMetrics.measure(.revoke) {
             try await core.apply { state in (state.table.removeAll(subject: subject, now: core.clock.now()), nil) }
         }
+        if count > 0 { endingObservers.announce(.subject(subject)) }
+        return count
     }
 
     /// Ends every session: swaps in an empty table and deletes every row in the next batch.
@@ -169,6 +181,7 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup {
             }
             let (live, expired) = old.census(now: now)
             expired.report()
+            endingObservers.announce(.everyone)
             return live
         }
     }

@@ -15,13 +15,14 @@ import Synchronization
 ///
 /// Every operation is timed through ``SessionMetrics``; sessions the store ends by itself
 /// (expired, evicted) are counted there too, after the lock is released.
-public final class MemorySessionStore: SessionStore, ImmediateSessionLookup {
+public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, SessionEndingSource {
     /// Slots visited per lock acquisition by whole-store walks.
     static let chunkSize = 4096
 
     private let table: Mutex<MemorySessionTable>
     private let clock: any WallClock
     private let timeouts: SessionTimeouts
+    private let endingObservers = SessionEndingObservers()
 
     /// - Parameters:
     ///   - maxSessions: the bound, at least 1 (`session.store.memory.max_sessions`).
@@ -133,17 +134,27 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup {
         }
     }
 
+    public func observeEndings(_ observer: @escaping @Sendable (SessionEnding) -> Void) {
+        endingObservers.add(observer)
+    }
+
     public func revoke(key: SessionKey) async throws -> Bool {
-        removing { $0.remove(key: key, now: clock.now()) }
+        let ended = removing { $0.remove(key: key, now: clock.now()) }
+        if ended { endingObservers.announce(.session(key)) }
+        return ended
     }
 
     public func revoke(handle: String) async throws -> Bool {
         guard let bits = SessionHandle.Bits(text: handle[...]) else { return false }
-        return removing { $0.remove(handle: bits, now: clock.now()) }
+        guard let key = removing({ $0.remove(handle: bits, now: clock.now()) }) else { return false }
+        endingObservers.announce(.session(key))
+        return true
     }
 
     public func revokeAll(subject: String) async throws -> Int {
-        removing { $0.removeAll(subject: subject, now: clock.now()) }
+        let count = removing { $0.removeAll(subject: subject, now: clock.now()) }
+        if count > 0 { endingObservers.announce(.subject(subject)) }
+        return count
     }
 
     /// Ends every session. The table is swapped for an empty one under the lock; counting the
@@ -158,6 +169,7 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup {
             let (live, expired) = old.census(now: now)
             endings.report()
             expired.report()
+            endingObservers.announce(.everyone)
             return live
         }
     }

@@ -150,8 +150,8 @@ extension MemorySessionTable {
 
     /// Removes the session with the handle spelled `text`. Returns whether it was live; a
     /// malformed handle matches nothing.
-    package mutating func remove(handleText text: String, now: Date) -> Bool {
-        guard let bits = SessionHandle.Bits(text: text[...]) else { return false }
+    package mutating func remove(handleText text: String, now: Date) -> SessionKey? {
+        guard let bits = SessionHandle.Bits(text: text[...]) else { return nil }
         return remove(handle: bits, now: now)
     }
 }

@@ -220,10 +220,11 @@ package struct MemorySessionTable: Sendable {
         return removeCountingLive(slot: slot, now: now)
     }
 
-    /// Removes the session with this handle. Returns whether it was live.
-    mutating func remove(handle: SessionHandle.Bits, now: Date) -> Bool {
-        guard let slot = slotByHandle[handle] else { return false }
-        return removeCountingLive(slot: slot, now: now)
+    /// Removes the session with this handle; returns its key when a live one was removed.
+    mutating func remove(handle: SessionHandle.Bits, now: Date) -> SessionKey? {
+        guard let slot = slotByHandle[handle] else { return nil }
+        let key = records[Int(slot)].key
+        return removeCountingLive(slot: slot, now: now) ? key : nil
     }
 
     /// Removes every session of `subject`. Returns how many were live.

@@ -1,3 +1,4 @@
+import Synchronization
 import struct Foundation.Date
 
 /// Where sessions live. Every store (memory, file, Redis) implements exactly these semantics,
@@ -77,6 +78,24 @@ public protocol SessionEndingSource: SessionStore {
     /// Registers `observer`, called (on any thread) for every revocation the store hears of,
     /// including this process's own. Observers are never removed; the server registers one.
     func observeEndings(_ observer: @escaping @Sendable (SessionEnding) -> Void)
+}
+
+/// The observers of a store's revocations, for stores that announce them in process (memory,
+/// file): a logout or revoke then ends the tunnels behind that session at once instead of at the
+/// next liveness poll.
+public final class SessionEndingObservers: Sendable {
+    private let observers = Mutex<[@Sendable (SessionEnding) -> Void]>([])
+
+    public init() {}
+
+    public func add(_ observer: @escaping @Sendable (SessionEnding) -> Void) {
+        observers.withLock { $0.append(observer) }
+    }
+
+    /// Calls every observer, outside the lock.
+    public func announce(_ ending: SessionEnding) {
+        for observer in observers.withLock({ $0 }) { observer(ending) }
+    }
 }
 
 public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertible {

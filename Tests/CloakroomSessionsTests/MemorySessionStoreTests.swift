@@ -1,6 +1,7 @@
 @testable import CloakroomSessions
 import CloakroomStoreConformance
 import Foundation
+import Synchronization
 import Testing
 
 @Suite struct MemorySessionStoreTests {
@@ -11,6 +12,24 @@ import Testing
         try await SessionStoreConformance { clock, timeouts in
             MemorySessionStore(maxSessions: 10_000, timeouts: timeouts, clock: clock)
         }.run(check)
+    }
+
+    /// Revocations are announced at once, so open tunnels need not wait for the liveness poll.
+    @Test func announcesEveryLiveRevocation() async throws {
+        let store = MemorySessionStore(maxSessions: 10, timeouts: SessionStoreConformance.timeouts, clock: ManualWallClock())
+        let heard = Mutex<[SessionEnding]>([])
+        store.observeEndings { ending in heard.withLock { $0.append(ending) } }
+        let a = SessionID.random().key, b = SessionID.random().key
+        _ = try await store.create(key: a, attributes: ["sub": "alice"])
+        let byHandle = try await store.create(key: b, attributes: ["sub": "bob"])
+        #expect(try await store.revoke(key: a))
+        #expect(try await store.revoke(key: a) == false, "nothing live: nothing announced")
+        #expect(try await store.revoke(handle: byHandle.handle))
+        _ = try await store.create(key: SessionID.random().key, attributes: ["sub": "carol"])
+        #expect(try await store.revokeAll(subject: "carol") == 1)
+        #expect(try await store.revokeAll(subject: "nobody") == 0)
+        _ = try await store.revokeAll()
+        #expect(heard.withLock { $0 } == [.session(a), .session(b), .subject("carol"), .everyone])
     }
 
     @Test func evictsTheLeastRecentlyUsedAtCapacity() async throws {
