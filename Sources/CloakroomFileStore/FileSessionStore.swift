@@ -70,7 +70,7 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
         try lookupNow(key: key)
     }
 
-    public func lookupNow(key: SessionKey) throws -> Session? {
+    public func lookupNow(key: SessionKey, cache: ParsedAttributesCache?) throws -> Session? {
         try SessionMetrics.measure(.lookup) {
             let snapshot = try core.withState { state -> MemorySessionTable.Snapshot? in
                 let now = core.clock.now()
@@ -79,7 +79,7 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
                 if let snapshot, snapshot.lastSeenAt == now { state.pending.mark(key, .touch) }
                 return snapshot
             }
-            return try snapshot?.session(timeouts: core.timeouts)
+            return try snapshot?.session(timeouts: core.timeouts, cache: cache)
         }
     }
 

@@ -66,13 +66,13 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
         try lookupNow(key: key)
     }
 
-    public func lookupNow(key: SessionKey) throws -> Session? {
+    public func lookupNow(key: SessionKey, cache: ParsedAttributesCache?) throws -> Session? {
         try SessionMetrics.measure(.lookup) {
             let (snapshot, endings) = table.withLock { table in
                 (table.lookup(key: key, now: clock.now()), table.takeEndings())
             }
             endings.report()
-            return try snapshot?.session(timeouts: timeouts)
+            return try snapshot?.session(timeouts: timeouts, cache: cache)
         }
     }
 

@@ -102,9 +102,10 @@ extension MemorySessionTable.Snapshot {
     package var handleText: String { handle.text }
 
     /// The session this snapshot describes. Runs outside the lock: it parses the attributes.
-    package func session(timeouts: SessionTimeouts) throws -> Session {
-        Session(
-            handle: handle.text, attributes: try attributeObject(),
+    package func session(timeouts: SessionTimeouts, cache: ParsedAttributesCache? = nil) throws -> Session {
+        let attributes = try cache.map { try $0.object(for: self.attributes, parse: attributeObject) } ?? attributeObject()
+        return Session(
+            handle: handle.text, attributes: attributes,
             createdAt: createdAt, lastSeenAt: lastSeenAt,
             expiresAt: timeouts.expiry(createdAt: createdAt, lastSeenAt: lastSeenAt)
         )

@@ -59,10 +59,18 @@ public protocol SessionStore: Sendable {
 ///
 /// - Important: `lookupNow` must never block: no I/O, no waiting on a contended lock for long.
 public protocol ImmediateSessionLookup: SessionStore {
-    /// Same semantics as ``SessionStore/lookup(key:)``.
-    func lookupNow(key: SessionKey) throws -> Session?
+    /// Same semantics as ``SessionStore/lookup(key:)``; `cache`, when given, saves parsing the
+    /// attributes again when they are those of the caller's previous lookup.
+    func lookupNow(key: SessionKey, cache: ParsedAttributesCache?) throws -> Session?
     /// Same semantics as ``SessionStore/liveKeys(among:)``.
     func liveKeysNow(among keys: [SessionKey]) throws -> Set<SessionKey>
+}
+
+extension ImmediateSessionLookup {
+    /// Same semantics as ``SessionStore/lookup(key:)``.
+    public func lookupNow(key: SessionKey) throws -> Session? {
+        try lookupNow(key: key, cache: nil)
+    }
 }
 
 /// A revocation announced by another process sharing the store.

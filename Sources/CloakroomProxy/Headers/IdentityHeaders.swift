@@ -45,7 +45,11 @@ public struct IdentityHeaders: Sendable {
 
     /// Whether a client header with this name must be removed.
     public func isStripped(_ name: HTTPField.Name) -> Bool {
-        let folded = Self.folded(name)
+        isStripped(folded: Self.folded(name))
+    }
+
+    /// ``isStripped(_:)`` for a name already folded.
+    func isStripped(folded: String) -> Bool {
         if strippedNames.contains(folded) { return true }
         for pattern in strippedPatterns where pattern.matches(folded) { return true }
         return false

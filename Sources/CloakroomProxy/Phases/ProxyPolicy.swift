@@ -136,7 +136,8 @@ public final class ProxyPolicy: Sendable {
     public func prepareUpstreamRequest(_ request: inout HTTPRequest, exchange: Exchange) {
         HopByHop.remove(from: &request.headerFields)
         request.headerFields.removeAll { field in
-            Self.replacedOnForward.contains(IdentityHeaders.folded(field.name)) || identity.isStripped(field.name)
+            let folded = IdentityHeaders.folded(field.name)
+            return Self.replacedOnForward.contains(folded) || identity.isStripped(folded: folded)
         }
         if let session = exchange.session {
             identity.inject(session.attributes, into: &request.headerFields)
@@ -235,14 +236,23 @@ public final class ProxyPolicy: Sendable {
     }
 
     /// Whether an `Accept` value lists `text/html` (any case) with a non-zero quality.
+    /// Byte-level: browsers send `Accept` with every request.
     static func acceptsHTML(_ accept: String) -> Bool {
-        for range in accept.lowercased().split(separator: ",") {
-            let parts = range.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        for range in accept.utf8.split(separator: UInt8(ascii: ",")) {
+            let parts = range.split(separator: UInt8(ascii: ";")).lazy.map(Self.trimmedLowercased)
             guard parts.first == "text/html" else { continue }
             let quality = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
             return quality > 0
         }
         return false
+    }
+
+    private static func trimmedLowercased(_ bytes: Substring.UTF8View) -> String {
+        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        guard let first = bytes.firstIndex(where: { !blank($0) }), let last = bytes.lastIndex(where: { !blank($0) }) else {
+            return ""
+        }
+        return String(decoding: bytes[first...last].lazy.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
     }
 
     static func percentEncodeQueryValue(_ text: String) -> String {

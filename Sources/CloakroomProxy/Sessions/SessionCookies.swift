@@ -76,13 +76,25 @@ public struct SessionCookies: Sendable {
     }
 
     /// The value when `header` is exactly `name=value` (surrounding blanks allowed), else `nil`.
+    /// Works on UTF-8 code units: this runs for every request that carries a cookie.
     static func soleValue(of header: String, named name: String) -> Substring? {
-        var trimmed = header[...].drop(while: { $0 == " " || $0 == "\t" })
-        while let last = trimmed.last, last == " " || last == "\t" { trimmed = trimmed.dropLast() }
-        guard trimmed.hasPrefix(name), !trimmed.contains(";") else { return nil }
-        let rest = trimmed.dropFirst(name.count)
-        guard rest.first == "=" else { return nil }
-        return rest.dropFirst()
+        let utf8 = header.utf8
+        var start = utf8.startIndex, end = utf8.endIndex
+        while start < end, utf8[start] == UInt8(ascii: " ") || utf8[start] == UInt8(ascii: "\t") { start = utf8.index(after: start) }
+        while start < end {
+            let last = utf8.index(before: end)
+            guard utf8[last] == UInt8(ascii: " ") || utf8[last] == UInt8(ascii: "\t") else { break }
+            end = last
+        }
+        var cursor = start
+        for byte in name.utf8 {
+            guard cursor < end, utf8[cursor] == byte else { return nil }
+            cursor = utf8.index(after: cursor)
+        }
+        guard cursor < end, utf8[cursor] == UInt8(ascii: "=") else { return nil }
+        let valueStart = utf8.index(after: cursor)
+        guard !utf8[valueStart..<end].contains(UInt8(ascii: ";")) else { return nil }
+        return header[valueStart..<end]
     }
 
     /// `Set-Cookie` for a new session.

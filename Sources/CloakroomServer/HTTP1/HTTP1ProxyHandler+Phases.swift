@@ -16,7 +16,7 @@ extension HTTP1ProxyHandler {
         if let immediate = policy.immediateLookup {
             do {
                 var exchange = exchange
-                exchange.session = try immediate.lookupNow(key: key)
+                exchange.session = try immediate.lookupNow(key: key, cache: attributesCache)
                 current?.exchange = exchange
                 return authorize(request: request, exchange: exchange)
             } catch {
@@ -124,6 +124,7 @@ extension HTTP1ProxyHandler {
         guard let pool = runtime.upstreams.pool(on: context.eventLoop, upstream: route.upstream) else {
             return fail(ProxyError(.internalError, "no pool for upstream"), requestID: exchange.requestID)
         }
+        current?.pool = pool
         var head = HTTPRequestHead(http1For: request)
         if current?.chunkedBody == true { head.headers.add(name: "transfer-encoding", value: "chunked") }
         if let upgrade = current?.upgrade { Self.addUpgradeFields(upgrade, to: &head) }
@@ -139,8 +140,12 @@ extension HTTP1ProxyHandler {
 
     func acquireUpstream(pool: UpstreamPool, fresh: Bool) {
         state = .awaitingUpstream
+        let future: EventLoopFuture<(connection: UpstreamConnection, reused: Bool)>
+        switch pool.acquire(fresh: fresh) {
+        case .idle(let connection): return attach(connection, reused: true)
+        case .later(let pending): future = pending
+        }
         let generation = self.generation
-        let future = pool.acquire(fresh: fresh)
         future.assumeIsolated().whenComplete { result in
             guard self.generation == generation, self.state == .awaitingUpstream else {
                 if case .success(let acquired) = result { pool.release(acquired.connection) }

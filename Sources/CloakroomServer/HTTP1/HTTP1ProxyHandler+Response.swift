@@ -116,7 +116,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
         case .forwarding:
             responseTimer.disarm()
             if case .stale = failure, current.reusedConnection, !current.retried, current.idempotent, !current.hasBody,
-                let route = current.exchange?.route, let pool = runtime.upstreams.pool(on: context.eventLoop, upstream: route.upstream)
+                let pool = current.pool
             {
                 self.current?.retried = true
                 return acquireUpstream(pool: pool, fresh: true)
@@ -161,7 +161,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
         guard let current else { return }
         if let upstream = current.upstream {
             if current.requestEnded {
-                runtime.upstreams.pool(on: context.eventLoop, upstream: current.exchange?.route?.upstream ?? "")?.release(upstream)
+                current.pool?.release(upstream)
             } else {
                 upstream.close()
             }
@@ -184,7 +184,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
             let context = self.context!
             promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
-            context.triggerUserOutboundEvent(ClientConnectionEvent.responseCompleted, promise: nil)
+            timeouts?.responseCompleted()
             replayPipelined()
             resumeClientReads()
         }

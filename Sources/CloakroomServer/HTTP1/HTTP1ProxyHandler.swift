@@ -61,6 +61,8 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var pendingBody: [ByteBuffer] = []
         var upstreamHead: HTTPRequestHead?
         var upstream: UpstreamConnection?
+        /// The pool the request's upstream connection comes from (and returns to).
+        var pool: UpstreamPool?
         var reusedConnection = false
         var retried = false
         var closeAfterResponse = false
@@ -108,6 +110,10 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var generation = 0
     var context: ChannelHandlerContext!
     let requestIDs: RequestIDGenerator
+    /// The last session's attributes, parsed (shared by the streams of an HTTP/2 connection).
+    let attributesCache: ParsedAttributesCache
+    /// The connection's idle and header timeouts (HTTP/1.1 only; an HTTP/2 stream has none).
+    let timeouts: ClientTimeoutHandler?
     var inReadBatch = false
     var upstreamNeedsFlush = false
     var downstreamNeedsFlush = false
@@ -124,8 +130,13 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The server is shutting down: close after the response in flight, or now if there is none.
     var quiescing = false
 
-    init(runtime: RuntimeHolder, client: ClientInfo, isHTTP2Stream: Bool = false, requestIDs: RequestIDGenerator = RequestIDGenerator()) {
+    init(
+        runtime: RuntimeHolder, client: ClientInfo, isHTTP2Stream: Bool = false, timeouts: ClientTimeoutHandler? = nil,
+        requestIDs: RequestIDGenerator = RequestIDGenerator(), attributesCache: ParsedAttributesCache = ParsedAttributesCache()
+    ) {
         self.requestIDs = requestIDs
+        self.attributesCache = attributesCache
+        self.timeouts = timeouts
         self.runtimeHolder = runtime
         self.runtimeGeneration = runtime.generation
         self.runtime = runtime.current
@@ -195,7 +206,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         var head = head
         if isHTTP2Stream { Self.joinCookieCrumbs(&head.headers) }
-        context.triggerUserOutboundEvent(ClientConnectionEvent.requestHeadReceived, promise: nil)
+        timeouts?.requestHeadReceived()
         generation &+= 1
         let clientID = head.headers.first(name: "x-request-id")
         let requestID = clientID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next()
@@ -203,7 +214,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let contentLength = head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
         current = Current(
             exchange: nil, version: head.version, keepAlive: head.isKeepAlive, isHEAD: head.method == .HEAD,
-            idempotent: [.GET, .HEAD, .OPTIONS, .PUT, .DELETE, .TRACE].contains(head.method),
+            idempotent: Self.isIdempotent(head.method),
             expectContinue: head.headers.first(name: "expect")?.lowercased() == "100-continue",
             hasBody: transferEncoding != nil || contentLength > 0,
             chunkedBody: transferEncoding != nil, method: head.method, contentType: head.headers.first(name: "content-type"))
@@ -229,6 +240,13 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .success(let exchange):
             current?.exchange = exchange
             resolveSession(request: request, exchange: exchange)
+        }
+    }
+
+    static func isIdempotent(_ method: HTTPMethod) -> Bool {
+        switch method {
+        case .GET, .HEAD, .OPTIONS, .PUT, .DELETE, .TRACE: return true
+        default: return false
         }
     }
 
@@ -282,8 +300,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func startResponseTimer() {
         guard current?.upstream != nil else { return }
-        let timeout = runtime.upstreams.pool(on: context.eventLoop, upstream: current?.exchange?.route?.upstream ?? "")?
-            .targets.settings.responseTimeout ?? .seconds(30)
+        let timeout = current?.pool?.targets.settings.responseTimeout ?? .seconds(30)
         responseTimer.arm(at: .now() + timeout.timeAmount, on: context.eventLoop, responseTimedOut)
     }
 

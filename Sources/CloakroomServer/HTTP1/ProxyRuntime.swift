@@ -96,18 +96,27 @@ struct UpstreamRegistry: Sendable {
 ///
 /// - Important: Used only on its connection's event loop.
 final class RequestIDGenerator {
-    private let prefix: String
+    private let prefix: UInt64
     private var counter: UInt32 = 0
 
     init() {
-        let random = UInt64.random(in: .min ... .max)
-        let hex = String(random, radix: 16)
-        prefix = String(repeating: "0", count: 16 - hex.utf8.count) + hex
+        prefix = UInt64.random(in: .min ... .max)
     }
 
+    /// 24 lower-case hex digits: 16 of prefix, 8 of counter. Written straight into the
+    /// string's storage (one allocation).
     func next() -> String {
         counter &+= 1
-        let hex = String(counter, radix: 16)
-        return prefix + String(repeating: "0", count: 8 - hex.utf8.count) + hex
+        let prefix = self.prefix, counter = self.counter
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            let digits: StaticString = "0123456789abcdef"
+            for i in 0..<16 {
+                buffer[i] = digits.utf8Start[Int((prefix >> UInt64(60 - 4 * i)) & 0xF)]
+            }
+            for i in 0..<8 {
+                buffer[16 + i] = digits.utf8Start[Int((counter >> UInt32(28 - 4 * i)) & 0xF)]
+            }
+            return 24
+        }
     }
 }

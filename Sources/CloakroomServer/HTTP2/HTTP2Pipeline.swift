@@ -1,5 +1,6 @@
 import CloakroomConfig
 import CloakroomProxy
+import CloakroomSessions
 import NIOCore
 import NIOHTTP1
 import NIOHTTP2
@@ -44,6 +45,7 @@ enum HTTP2Pipeline {
         // One generator for the connection: a random prefix per stream would be a getrandom
         // system call per request. The streams run on the connection's event loop.
         let requestIDs = NIOLoopBound(RequestIDGenerator(), eventLoop: channel.eventLoop)
+        let attributesCache = NIOLoopBound(ParsedAttributesCache(), eventLoop: channel.eventLoop)
         let handler = NIOHTTP2Handler(
             mode: .server, eventLoop: channel.eventLoop, connectionConfiguration: connection,
             streamConfiguration: stream, streamDelegate: manager.http2StreamDelegate
@@ -51,7 +53,10 @@ enum HTTP2Pipeline {
             stream.eventLoop.makeCompletedFuture {
                 let sync = stream.pipeline.syncOperations
                 try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try sync.addHandler(HTTP1ProxyHandler(runtime: runtime, client: client, isHTTP2Stream: true, requestIDs: requestIDs.value))
+                try sync.addHandler(
+                    HTTP1ProxyHandler(
+                        runtime: runtime, client: client, isHTTP2Stream: true, requestIDs: requestIDs.value,
+                        attributesCache: attributesCache.value))
             }
         }
         let sync = channel.pipeline.syncOperations

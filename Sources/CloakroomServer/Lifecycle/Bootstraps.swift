@@ -76,14 +76,15 @@ enum HTTP1Pipeline {
         decoderLimits.maxHeaderListSize = limits.maxHeaderBytes
         decoderLimits.maxHeaderFieldSize = limits.maxHeaderBytes
         let sync = channel.pipeline.syncOperations
-        try sync.addHandler(ClientTimeoutHandler(headerTimeout: limits.headerTimeout.timeAmount, idleTimeout: limits.idleTimeout.timeAmount))
+        let timeouts = ClientTimeoutHandler(headerTimeout: limits.headerTimeout.timeAmount, idleTimeout: limits.idleTimeout.timeAmount)
+        try sync.addHandler(timeouts)
         // No outbound header validation: response fields were parsed by llhttp or built
         // from swift-http-types values, which refuse CR/LF/NUL.
         try sync.configureHTTPServerPipeline(
             withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
             withEncoderConfiguration: .init(),
             withDecoderLimitConfiguration: decoderLimits)
-        try sync.addHandler(HTTP1ProxyHandler(runtime: runtime, client: client))
+        try sync.addHandler(HTTP1ProxyHandler(runtime: runtime, client: client, timeouts: timeouts))
     }
 }
 

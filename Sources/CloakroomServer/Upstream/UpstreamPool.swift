@@ -28,9 +28,23 @@ final class UpstreamPool: @unchecked Sendable {
     /// A connection for one exchange to the next target in round-robin order: an idle pooled
     /// connection to it if there is one (`reused` true), else a new one. A target that refuses
     /// is skipped for the next. Fails with the last connect error, or ``UpstreamPoolError``.
-    func acquire(fresh: Bool = false) -> EventLoopFuture<(connection: UpstreamConnection, reused: Bool)> {
+    func acquire(fresh: Bool = false) -> Acquisition {
         eventLoop.preconditionInEventLoop()
-        return next(order: targets.order()[...], fresh: fresh, lastError: nil)
+        let order = targets.order()
+        // The common case, answered without a future: the first target has an idle connection.
+        if !fresh, let index = order.first {
+            while let connection = idle[index].popLast() {
+                if !connection.isClosed { return .idle(connection) }
+            }
+        }
+        return .later(next(order: order[...], fresh: fresh, lastError: nil))
+    }
+
+    enum Acquisition {
+        /// A pooled keep-alive connection, ready now.
+        case idle(UpstreamConnection)
+        /// A connection being made (or waited for), or the error that prevented it.
+        case later(EventLoopFuture<(connection: UpstreamConnection, reused: Bool)>)
     }
 
     private func next(

@@ -1,0 +1,23 @@
+/// The attributes of the last session a connection looked up, kept parsed so that the next
+/// request on that connection skips parsing them again while the stored bytes stay the same (a
+/// keep-alive connection nearly always carries one user's cookie). Compared by content, never
+/// by key alone: after an update, or for another session, the bytes differ and are parsed
+/// afresh.
+///
+/// - Important: Not thread-safe: one per connection, used on its event loop.
+public final class ParsedAttributesCache {
+    private var bytes: [UInt8] = []
+    private var object: JSONObject?
+
+    public init() {}
+
+    /// The parsed form of `bytes`: the cached one when they equal the last bytes seen (an
+    /// identity check when both arrays share the store's storage), else `parse()`.
+    func object(for bytes: [UInt8], parse: () throws -> JSONObject) rethrows -> JSONObject {
+        if let object, bytes == self.bytes { return object }
+        let parsed = try parse()
+        self.bytes = bytes
+        self.object = parsed
+        return parsed
+    }
+}
