@@ -32,6 +32,24 @@ import Testing
         #expect(heard.withLock { $0 } == [.session(a), .session(b), .subject("carol"), .everyone])
     }
 
+    /// A connection's cache of parsed attributes never serves stale or foreign attributes: an
+    /// update, or another session on the same connection, is parsed afresh.
+    @Test func parsedAttributesCacheFollowsUpdatesAndSessions() async throws {
+        let store = MemorySessionStore(maxSessions: 10, timeouts: Self.timeouts, clock: ManualWallClock())
+        let cache = ParsedAttributesCache()
+        let a = SessionID.random().key, b = SessionID.random().key
+        _ = try await store.create(key: a, attributes: ["sub": "alice", "email": "a@example.com"])
+        _ = try await store.create(key: b, attributes: ["sub": "bob", "email": "b@example.com"])
+        #expect(try store.lookupNow(key: a, cache: cache)?.attributes["email"] == "a@example.com")
+        #expect(try store.lookupNow(key: a, cache: cache)?.attributes["email"] == "a@example.com")
+        #expect(try store.lookupNow(key: b, cache: cache)?.attributes["email"] == "b@example.com")
+        _ = try await store.update(key: b, patch: ["email": "new@example.com"])
+        #expect(try store.lookupNow(key: b, cache: cache)?.attributes["email"] == "new@example.com")
+        #expect(try store.lookupNow(key: a, cache: cache)?.attributes["email"] == "a@example.com")
+        _ = try await store.revoke(key: a)
+        #expect(try store.lookupNow(key: a, cache: cache) == nil)
+    }
+
     @Test func evictsTheLeastRecentlyUsedAtCapacity() async throws {
         let clock = ManualWallClock()
         let store = MemorySessionStore(maxSessions: 3, timeouts: Self.timeouts, clock: clock)

@@ -12,6 +12,8 @@ public enum HopByHop {
             found = true
             guard field.name == .connection else { continue }
             for token in field.value.utf8.split(separator: UInt8(ascii: ",")) {
+                // `keep-alive`, nearly always, names a field removed anyway: no string made.
+                if isKeepAlive(token) { continue }
                 let name = lowercasedTrimmed(token)
                 if !name.isEmpty && !isHopByHop(name) { extra.append(name) }
             }
@@ -21,6 +23,26 @@ public enum HopByHop {
             let name = field.name.canonicalName
             return isHopByHop(name) || (!extra.isEmpty && extra.contains(name))
         }
+    }
+
+    /// Whether a `Connection` token is `keep-alive` (any case, blanks around).
+    static func isKeepAlive(_ token: Substring.UTF8View) -> Bool {
+        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        guard let first = token.firstIndex(where: { !blank($0) }), let last = token.lastIndex(where: { !blank($0) }) else {
+            return false
+        }
+        return equalsIgnoringASCIICase(token[first...last], "keep-alive")
+    }
+
+    static func equalsIgnoringASCIICase(_ bytes: Substring.UTF8View, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        var i = 0
+        for byte in bytes {
+            let folded = byte >= 65 && byte <= 90 ? byte + 32 : byte
+            guard folded == lowercase.utf8Start[i] else { return false }
+            i += 1
+        }
+        return true
     }
 
     /// A `Connection` token without surrounding blanks, in ASCII lower case.
