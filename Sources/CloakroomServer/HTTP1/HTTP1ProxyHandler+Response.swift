@@ -12,7 +12,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard state == .forwarding, let exchange = current?.exchange else { return }
-        responseTimer.disarm()
+        disarmResponseTimer()
         if let sentAt = current?.upstreamSentAt, let upstream = exchange.route?.upstream {
             runtime.metrics.upstreamResponded(upstream: upstream, nanoseconds: (NIODeadline.now() - sentAt).nanoseconds)
         }
@@ -114,7 +114,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
         current.upstream = nil
         switch state {
         case .forwarding:
-            responseTimer.disarm()
+            disarmResponseTimer()
             if case .stale = failure, current.reusedConnection, !current.retried, current.idempotent, !current.hasBody,
                 let pool = current.pool
             {
@@ -175,7 +175,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
         unwatchLongResponse()
         if let current { record(current) }
         state = close ? .closed : .idle
-        responseTimer.disarm()
+        disarmResponseTimer()
         current = nil
         downstreamNeedsFlush = false
         let promise: EventLoopPromise<Void>? = close ? context.eventLoop.makePromise() : nil

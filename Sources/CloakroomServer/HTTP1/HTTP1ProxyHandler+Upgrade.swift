@@ -46,7 +46,7 @@ extension HTTP1ProxyHandler {
         self.current?.upstream = nil
         record(current)
         state = .closed
-        responseTimer.cancel()
+        cancelResponseTimer()
         let context = self.context!
         let switching = Self.encode(head, allocator: context.channel.allocator)
         do {

@@ -118,8 +118,10 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var upstreamNeedsFlush = false
     var downstreamNeedsFlush = false
     var readPending = false
-    /// `response_timeout` of the exchange waiting for its response head.
+    /// `response_timeout` of the exchange waiting for its response head, on an HTTP/1.1
+    /// connection; HTTP/2 streams use their connection's ``streamDeadlines`` instead.
     var responseTimer = LazyTimer()
+    let streamDeadlines: StreamDeadlines?
     /// Set while a response that outlived one read batch is watched (see ``watchLongResponse()``).
     var watchToken: SessionWatch.Token?
     /// Parts of pipelined requests received while an earlier one is in flight, in order.
@@ -132,8 +134,10 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(
         runtime: RuntimeHolder, client: ClientInfo, isHTTP2Stream: Bool = false, timeouts: ClientTimeoutHandler? = nil,
-        requestIDs: RequestIDGenerator = RequestIDGenerator(), attributesCache: ParsedAttributesCache = ParsedAttributesCache()
+        requestIDs: RequestIDGenerator = RequestIDGenerator(), attributesCache: ParsedAttributesCache = ParsedAttributesCache(),
+        streamDeadlines: StreamDeadlines? = nil
     ) {
+        self.streamDeadlines = streamDeadlines
         self.requestIDs = requestIDs
         self.attributesCache = attributesCache
         self.timeouts = timeouts
@@ -304,11 +308,33 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func startResponseTimer() {
         guard current?.upstream != nil else { return }
         let timeout = current?.pool?.targets.settings.responseTimeout ?? .seconds(30)
-        responseTimer.arm(at: .now() + timeout.timeAmount, on: context.eventLoop, responseTimedOut)
+        let deadline = NIODeadline.now() + timeout.timeAmount
+        if let streamDeadlines {
+            streamDeadlines.arm(ObjectIdentifier(self), at: deadline) { [self] in responseTimedOut() }
+        } else {
+            responseTimer.arm(at: deadline, on: context.eventLoop, responseTimerFired)
+        }
+    }
+
+    /// The response head arrived, or the exchange ended otherwise.
+    func disarmResponseTimer() {
+        responseTimer.disarm()
+        streamDeadlines?.disarm(ObjectIdentifier(self))
+    }
+
+    /// The handler is done with timers (closed, or became a tunnel).
+    func cancelResponseTimer() {
+        responseTimer.cancel()
+        streamDeadlines?.disarm(ObjectIdentifier(self))
+    }
+
+    private func responseTimerFired() {
+        guard responseTimer.fired(on: context.eventLoop, responseTimerFired) else { return }
+        responseTimedOut()
     }
 
     private func responseTimedOut() {
-        guard responseTimer.fired(on: context.eventLoop, responseTimedOut), state == .forwarding else { return }
+        guard state == .forwarding else { return }
         current?.upstream?.abort()
         current?.upstream = nil
         fail(ProxyError(.upstreamTimeout, "no response head within response_timeout"), requestID: current?.exchange?.requestID)
@@ -349,7 +375,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         state = .closed
-        responseTimer.cancel()
+        cancelResponseTimer()
         unwatchLongResponse()
         current?.upstream?.abort()
         current = nil

@@ -46,6 +46,8 @@ enum HTTP2Pipeline {
         // system call per request. The streams run on the connection's event loop.
         let requestIDs = NIOLoopBound(RequestIDGenerator(), eventLoop: channel.eventLoop)
         let attributesCache = NIOLoopBound(ParsedAttributesCache(), eventLoop: channel.eventLoop)
+        let deadlines = StreamDeadlines(eventLoop: channel.eventLoop)
+        let streamDeadlines = NIOLoopBound(deadlines, eventLoop: channel.eventLoop)
         let handler = NIOHTTP2Handler(
             mode: .server, eventLoop: channel.eventLoop, connectionConfiguration: connection,
             streamConfiguration: stream, streamDelegate: manager.http2StreamDelegate
@@ -56,7 +58,7 @@ enum HTTP2Pipeline {
                 try sync.addHandler(
                     HTTP1ProxyHandler(
                         runtime: runtime, client: client, isHTTP2Stream: true, requestIDs: requestIDs.value,
-                        attributesCache: attributesCache.value))
+                        attributesCache: attributesCache.value, streamDeadlines: streamDeadlines.value))
             }
         }
         let sync = channel.pipeline.syncOperations
