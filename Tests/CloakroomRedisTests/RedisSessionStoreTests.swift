@@ -111,6 +111,31 @@ extension RedisServerTests {
             }
         }
 
+        /// A lookup reads with `HMGET` and writes nothing until the touch is due; then the
+        /// script moves last-seen and the TTLs. A damaged record still goes to the script,
+        /// which deletes it.
+        @Test func lookupReadsWithoutWritingUntilTheTouchIsDue() async throws {
+            try await RedisServerProcess.with { redis in
+                let clock = ManualWallClock()
+                try await withStore(try makeStore(try storeSettings(redis.url, prefix: "cr:"), clock: clock)) { store in
+                    let fixture = StoreFixture(store: store, clock: clock)
+                    let (key, created) = try await fixture.create("alice")
+                    let ttl = try await redis.cli(["PEXPIRETIME", "cr:s:\(key.hex)"])
+                    clock.advance(by: .seconds(30))
+                    #expect(try await store.lookup(key: key)?.lastSeenAt == created.lastSeenAt)
+                    #expect(try await redis.cli(["PEXPIRETIME", "cr:s:\(key.hex)"]) == ttl, "nothing written")
+                    clock.advance(by: .seconds(31))
+                    let touched = try #require(try await store.lookup(key: key))
+                    #expect(touched.lastSeenAt > created.lastSeenAt)
+                    #expect(try await redis.cli(["PEXPIRETIME", "cr:s:\(key.hex)"]) != ttl, "touched")
+
+                    try await redis.cli(["HDEL", "cr:s:\(key.hex)", "u"])
+                    #expect(try await store.lookup(key: key) == nil)
+                    #expect(try await redis.cli(["EXISTS", "cr:s:\(key.hex)"]) == "0", "the script deleted the damaged record")
+                }
+            }
+        }
+
         /// After `SCRIPT FLUSH` (or a restart that lost the script cache), `EVALSHA` answers
         /// `NOSCRIPT` and the store falls back to `EVAL`, which caches the script again.
         @Test func scriptFlushFallsBackToEval() async throws {
@@ -119,12 +144,16 @@ extension RedisServerTests {
                 try await withStore(try makeStore(try storeSettings(redis.url), clock: clock)) { store in
                     let fixture = StoreFixture(store: store, clock: clock)
                     let (key, _) = try await fixture.create("alice")
-                    #expect(try await redis.cli(["SCRIPT", "EXISTS", SessionScripts.lookup.sha1]) == "0", "never loaded before use")
+                    // A lookup runs the script only when it must write: here, a touch that is due.
+                    #expect(try await store.lookup(key: key) != nil)
+                    #expect(try await redis.cli(["SCRIPT", "EXISTS", SessionScripts.lookup.sha1]) == "0", "a read needs no script")
+                    clock.advance(by: .minutes(2))
                     #expect(try await store.lookup(key: key) != nil)
                     #expect(try await redis.cli(["SCRIPT", "EXISTS", SessionScripts.lookup.sha1]) == "1")
 
                     try await redis.cli(["SCRIPT", "FLUSH"])
                     #expect(try await redis.cli(["SCRIPT", "EXISTS", SessionScripts.lookup.sha1]) == "0")
+                    clock.advance(by: .minutes(2))
                     #expect(try await store.lookup(key: key) != nil)
                     #expect(try await redis.cli(["SCRIPT", "EXISTS", SessionScripts.lookup.sha1]) == "1")
 

@@ -73,21 +73,41 @@ extension RESPCommandBuilder {
     /// Appends a session key as 64 hex digits, written straight into the buffer.
     mutating func append(hexOf key: SessionKey) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { out in
-            // The words in memory order, which is how `rawBytes` lays them out.
-            func put(_ word: UInt64, at offset: Int) {
-                withUnsafeBytes(of: word) { bytes in
-                    for (i, byte) in bytes.enumerated() {
-                        out[offset + 2 * i] = hexASCII[Int(byte >> 4)]
-                        out[offset + 2 * i + 1] = hexASCII[Int(byte & 0x0F)]
-                    }
-                }
-            }
-            put(key.w0, at: 0)
-            put(key.w1, at: 16)
-            put(key.w2, at: 32)
-            put(key.w3, at: 48)
+            Self.writeHex(of: key, into: out, at: 0)
             append(bytes: UnsafeRawBufferPointer(out))
         }
+    }
+
+    /// Appends the name of a session's record, `<prefix>s:<hex>`, as one argument.
+    mutating func append(recordOf key: SessionKey, prefix: String) {
+        var prefix = prefix
+        prefix.withUTF8 { prefixBytes in
+            let count = prefixBytes.count + 2 + 64
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { out in
+                _ = out.initialize(fromContentsOf: prefixBytes)
+                out[prefixBytes.count] = UInt8(ascii: "s")
+                out[prefixBytes.count + 1] = UInt8(ascii: ":")
+                Self.writeHex(of: key, into: out, at: prefixBytes.count + 2)
+                append(bytes: UnsafeRawBufferPointer(out))
+            }
+        }
+    }
+
+    /// The key's 64 hex digits at `start`: the words in memory order, which is how `rawBytes`
+    /// lays them out.
+    private static func writeHex(of key: SessionKey, into out: UnsafeMutableBufferPointer<UInt8>, at start: Int) {
+        func put(_ word: UInt64, at offset: Int) {
+            withUnsafeBytes(of: word) { bytes in
+                for (i, byte) in bytes.enumerated() {
+                    out[offset + 2 * i] = hexASCII[Int(byte >> 4)]
+                    out[offset + 2 * i + 1] = hexASCII[Int(byte & 0x0F)]
+                }
+            }
+        }
+        put(key.w0, at: start)
+        put(key.w1, at: start + 16)
+        put(key.w2, at: start + 32)
+        put(key.w3, at: start + 48)
     }
 }
 
