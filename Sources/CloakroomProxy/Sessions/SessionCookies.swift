@@ -76,25 +76,27 @@ public struct SessionCookies: Sendable {
     }
 
     /// The value when `header` is exactly `name=value` (surrounding blanks allowed), else `nil`.
-    /// Works on UTF-8 code units: this runs for every request that carries a cookie.
+    /// Scans the contiguous UTF-8 bytes: this runs for every request that carries a cookie.
     static func soleValue(of header: String, named name: String) -> Substring? {
+        let bounds = header.utf8.withContiguousStorageIfAvailable { bytes -> (start: Int, end: Int)? in
+            var start = 0, end = bytes.count
+            while start < end, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") { start += 1 }
+            while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") { end -= 1 }
+            var cursor = start
+            for byte in name.utf8 {
+                guard cursor < end, bytes[cursor] == byte else { return nil }
+                cursor += 1
+            }
+            guard cursor < end, bytes[cursor] == UInt8(ascii: "=") else { return nil }
+            cursor += 1
+            for i in cursor..<end where bytes[i] == UInt8(ascii: ";") { return nil }
+            return (cursor, end)
+        }
+        // Bridged strings have no contiguous storage: take the general path.
+        guard let found = bounds else { return nil }
+        guard let (start, end) = found else { return nil }
         let utf8 = header.utf8
-        var start = utf8.startIndex, end = utf8.endIndex
-        while start < end, utf8[start] == UInt8(ascii: " ") || utf8[start] == UInt8(ascii: "\t") { start = utf8.index(after: start) }
-        while start < end {
-            let last = utf8.index(before: end)
-            guard utf8[last] == UInt8(ascii: " ") || utf8[last] == UInt8(ascii: "\t") else { break }
-            end = last
-        }
-        var cursor = start
-        for byte in name.utf8 {
-            guard cursor < end, utf8[cursor] == byte else { return nil }
-            cursor = utf8.index(after: cursor)
-        }
-        guard cursor < end, utf8[cursor] == UInt8(ascii: "=") else { return nil }
-        let valueStart = utf8.index(after: cursor)
-        guard !utf8[valueStart..<end].contains(UInt8(ascii: ";")) else { return nil }
-        return header[valueStart..<end]
+        return header[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: end)]
     }
 
     /// `Set-Cookie` for a new session.

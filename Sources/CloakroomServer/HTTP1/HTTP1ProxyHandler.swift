@@ -212,16 +212,16 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if isHTTP2Stream { Self.joinCookieCrumbs(&head.headers) }
         timeouts?.requestHeadReceived()
         generation &+= 1
-        let clientID = head.headers.first(name: "x-request-id")
-        let requestID = clientID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next()
-        let transferEncoding = head.headers.first(name: "transfer-encoding")
-        let contentLength = head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
+        let fields = FramingFields(head.headers)
+        let requestID = fields.requestID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next()
+        let transferEncoding = fields.transferEncoding
+        let contentLength = fields.contentLength.flatMap { Int($0) } ?? 0
         current = Current(
             exchange: nil, version: head.version, keepAlive: head.isKeepAlive, isHEAD: head.method == .HEAD,
             idempotent: Self.isIdempotent(head.method),
-            expectContinue: head.headers.first(name: "expect")?.lowercased() == "100-continue",
+            expectContinue: fields.expect?.lowercased() == "100-continue",
             hasBody: transferEncoding != nil || contentLength > 0,
-            chunkedBody: transferEncoding != nil, method: head.method, contentType: head.headers.first(name: "content-type"))
+            chunkedBody: transferEncoding != nil, method: head.method, contentType: fields.contentType)
         if !isHTTP2Stream, let upgrade = Self.requestedUpgrade(head) {
             current?.upgrade = upgrade
             current?.closeAfterResponse = true  // the request decoder stops parsing after it
@@ -406,5 +406,47 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         current?.upstream?.abort()
         state = .closed
         context.close(promise: nil)
+    }
+}
+
+/// The request fields the handler reads before the policy runs, found in one pass over the
+/// head (first occurrence of each, names compared ignoring ASCII case) instead of a scan each.
+struct FramingFields {
+    var requestID: String?
+    var transferEncoding: String?
+    var contentLength: String?
+    var expect: String?
+    var contentType: String?
+
+    init(_ headers: HTTPHeaders) {
+        for (name, value) in headers {
+            switch name.utf8.count {
+            case 6:
+                if expect == nil && Self.equalsIgnoringCase(name, "expect") { expect = value }
+            case 12:
+                if requestID == nil && Self.equalsIgnoringCase(name, "x-request-id") {
+                    requestID = value
+                } else if contentType == nil && Self.equalsIgnoringCase(name, "content-type") {
+                    contentType = value
+                }
+            case 14:
+                if contentLength == nil && Self.equalsIgnoringCase(name, "content-length") { contentLength = value }
+            case 17:
+                if transferEncoding == nil && Self.equalsIgnoringCase(name, "transfer-encoding") { transferEncoding = value }
+            default:
+                break
+            }
+        }
+    }
+
+    /// `lowercase` must be lower-case ASCII of the same length as `name`.
+    static func equalsIgnoringCase(_ name: String, _ lowercase: StaticString) -> Bool {
+        var i = 0
+        for byte in name.utf8 {
+            let folded = byte >= 65 && byte <= 90 ? byte + 32 : byte
+            guard folded == lowercase.utf8Start[i] else { return false }
+            i += 1
+        }
+        return true
     }
 }
