@@ -12,16 +12,20 @@ public struct SessionID: Sendable, Hashable {
         SessionID(unchecked: randomBytes(count: byteCount))
     }
 
+    /// The store key: SHA-256 of the ID, computed once with the ID (every request that
+    /// presents an ID looks it up by key, often more than once).
+    public let key: SessionKey
+
     /// `nil` unless `bytes` has exactly ``byteCount`` bytes.
     public init?(bytes: [UInt8]) {
         guard bytes.count == Self.byteCount else { return nil }
-        self.bytes = bytes
+        self.init(unchecked: bytes)
     }
 
-    private init(unchecked bytes: [UInt8]) { self.bytes = bytes }
-
-    /// The store key: SHA-256 of the ID.
-    public var key: SessionKey { SessionKey(digestOf: bytes) }
+    private init(unchecked bytes: [UInt8]) {
+        self.bytes = bytes
+        self.key = SessionKey(digestOf: bytes)
+    }
 }
 
 /// What stores key sessions by: the SHA-256 of a ``SessionID``. Knowing a key does not let

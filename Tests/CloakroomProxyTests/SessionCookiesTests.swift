@@ -41,6 +41,32 @@ import Testing
         #expect(fields[.accept] == "*/*")
     }
 
+    /// The per-connection memo answers a repeated value as verification did, and never
+    /// across owners: a reload's new policy (here, other secrets) verifies afresh.
+    @Test func memoAnswersLikeVerificationAndOnlyForItsOwner() {
+        final class Owner {}
+        let memo = VerifiedCookieMemo()
+        let first = Owner(), second = Owner()
+        func take(_ cookies: SessionCookies, _ cookie: String, by owner: Owner) -> SessionID? {
+            var fields = makeFields([("Cookie", "cloakroom_session=\(cookie)")])
+            let found = cookies.take(from: &fields, memo: memo, owner: ObjectIdentifier(owner))
+            #expect(fields[.cookie] == nil)
+            return found
+        }
+        #expect(take(cookies, value, by: first) == id)
+        #expect(take(cookies, value, by: first) == id, "memoized")
+        let forged = SessionCookieCodec(secrets: [TestSecrets.other]).encode(id)
+        #expect(take(cookies, forged, by: first) == nil, "another value is verified")
+        #expect(take(cookies, forged, by: first) == nil, "and a bad one stays bad")
+        #expect(take(cookies, value, by: first) == id)
+
+        // The same value for an owner whose secrets no longer include the signing one.
+        let rotated = SessionCookies(
+            settings: CookieSettings(), codec: SessionCookieCodec(secrets: [TestSecrets.other]), maxAge: .seconds(3600))
+        #expect(take(rotated, value, by: second) == nil)
+        #expect(take(rotated, forged, by: second) == id)
+    }
+
     @Test func forgedCookieIsIgnoredButStillRemoved() {
         let forged = SessionCookieCodec(secrets: [TestSecrets.other]).encode(id)
         var fields = makeFields([("Cookie", "a=1; cloakroom_session=\(forged)")])

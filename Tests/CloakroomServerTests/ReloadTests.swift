@@ -43,6 +43,26 @@ struct ReloadTests {
         #expect(try await Curl.get("\(harness.base)/api/me", ["-H", "Cookie: \(cookie)"]).status == 200)
     }
 
+    /// A secret taken out of `session.secrets` stops validating its cookies at once, even on a
+    /// keep-alive connection that presented one before the reload (the connection's memo of
+    /// verified cookies belongs to the old policy).
+    @Test func aRemovedSecretStopsValidatingOnAnOpenConnection() async throws {
+        let source = Source()
+        let harness = try await Self.start(source)
+        defer { Task { await harness.stop() } }
+        let cookie = try await harness.login("alice")
+        let client = try KeepAliveClient(port: harness.port)
+        let request = "GET /api/me HTTP/1.1\r\nHost: localhost\r\nCookie: \(cookie)\r\n\r\n"
+        #expect(try await offPool { try client.send(request) }.status == 200)
+        #expect(try await offPool { try client.send(request) }.status == 200, "the same cookie again, on the same connection")
+
+        var changed = harness.server.configuration
+        changed.session.secrets = ["a-new-secret-a-new-secret-a-new-secret-0123"]
+        source.set(changed)
+        #expect(await harness.server.reload() == .reloaded)
+        #expect(try await offPool { try client.send(request) }.status == 401, "signed with a secret no longer listed")
+    }
+
     @Test func brokenConfigurationIsRefusedAndTheOldOneKeepsServing() async throws {
         let source = Source()
         let harness = try await Self.start(source)

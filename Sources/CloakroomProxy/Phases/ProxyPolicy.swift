@@ -54,7 +54,9 @@ public final class ProxyPolicy: Sendable {
 
     /// Validates the request, normalizes its path, finds its route and takes the session cookie
     /// out of the `Cookie` header.
-    public func begin(_ request: inout HTTPRequest, client: ClientInfo, requestID: String) -> Result<Exchange, ProxyError> {
+    public func begin(
+        _ request: inout HTTPRequest, client: ClientInfo, requestID: String, cookieMemo: VerifiedCookieMemo? = nil
+    ) -> Result<Exchange, ProxyError> {
         guard let rawTarget = request.path, let target = RequestPath(target: rawTarget) else {
             return .failure(ProxyError(.badRequest, "request target is not an origin-form path"))
         }
@@ -76,7 +78,7 @@ public final class ProxyPolicy: Sendable {
         if route == nil && endpoint != .logout && endpoint != .builtinLogin {
             return .failure(ProxyError(.notFound, "no route for path"))
         }
-        let presented = cookies.take(from: &request.headerFields)
+        let presented = cookies.take(from: &request.headerFields, memo: cookieMemo, owner: ObjectIdentifier(self))
         let accept = request.headerFields[.accept]
         var exchange = Exchange(
             requestID: requestID, endpoint: endpoint, route: route, presentedID: presented, session: nil,

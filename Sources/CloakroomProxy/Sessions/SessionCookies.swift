@@ -41,7 +41,11 @@ public struct SessionCookies: Sendable {
 
     /// The first correctly signed session ID among the request's cookies, and the `Cookie`
     /// header rewritten without any cookie of ours (valid or not).
-    public func take(from fields: inout HTTPFields) -> SessionID? {
+    ///
+    /// With a `memo` (one per connection) and the `owner` that verifies (the policy), a cookie
+    /// value equal to the last one verified by the same owner is not verified again: equal
+    /// bytes, same keys, same answer.
+    public func take(from fields: inout HTTPFields, memo: VerifiedCookieMemo? = nil, owner: ObjectIdentifier? = nil) -> SessionID? {
         var cookieFields = 0
         var onlyValue: String?
         for field in fields where field.name == .cookie {
@@ -52,7 +56,11 @@ public struct SessionCookies: Sendable {
         // The common case, one field holding our cookie alone: no splitting, no rejoining.
         if cookieFields == 1, let value = onlyValue, let ours = Self.soleValue(of: value, named: name) {
             fields[.cookie] = nil
-            return codec.decode(ours)
+            guard let memo, let owner else { return codec.decode(ours) }
+            if memo.owner == owner, memo.value.utf8.elementsEqual(ours.utf8) { return memo.id }
+            let id = codec.decode(ours)
+            (memo.owner, memo.value, memo.id) = (owner, String(ours), id)
+            return id
         }
         var found: SessionID?
         var sawOurs = false
@@ -111,4 +119,21 @@ public struct SessionCookies: Sendable {
     public func expireCookie(secureTransport: Bool) -> String {
         "\(name)=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT" + (secureTransport ? attributes.secure : attributes.insecure)
     }
+}
+
+/// The last session cookie value a connection presented and what verifying it gave (the ID,
+/// or `nil` for a bad signature). A keep-alive connection nearly always presents the same
+/// cookie: this saves the HMAC and the key hash on every request after its first.
+///
+/// An entry counts only for the owner that verified it (the ``ProxyPolicy``): a reload makes a
+/// new policy, so a secret taken out of `session.secrets` stops validating at once. A
+/// connection only ever holds values its own client sent.
+///
+/// - Important: Not thread-safe: one per connection, used on its event loop.
+public final class VerifiedCookieMemo {
+    fileprivate var owner: ObjectIdentifier?
+    fileprivate var value = ""
+    fileprivate var id: SessionID?
+
+    public init() {}
 }

@@ -112,6 +112,8 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let requestIDs: RequestIDGenerator
     /// The last session's attributes, parsed (shared by the streams of an HTTP/2 connection).
     let attributesCache: ParsedAttributesCache
+    /// The last cookie verified on this connection (shared by the streams of an HTTP/2 connection).
+    let cookieMemo: VerifiedCookieMemo
     /// The connection's idle and header timeouts (HTTP/1.1 only; an HTTP/2 stream has none).
     let timeouts: ClientTimeoutHandler?
     var inReadBatch = false
@@ -135,8 +137,9 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     init(
         runtime: RuntimeHolder, client: ClientInfo, isHTTP2Stream: Bool = false, timeouts: ClientTimeoutHandler? = nil,
         requestIDs: RequestIDGenerator = RequestIDGenerator(), attributesCache: ParsedAttributesCache = ParsedAttributesCache(),
-        streamDeadlines: StreamDeadlines? = nil
+        cookieMemo: VerifiedCookieMemo = VerifiedCookieMemo(), streamDeadlines: StreamDeadlines? = nil
     ) {
+        self.cookieMemo = cookieMemo
         self.streamDeadlines = streamDeadlines
         self.requestIDs = requestIDs
         self.attributesCache = attributesCache
@@ -238,7 +241,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } catch {
             return fail(ProxyError(.badRequest, "\(error)"), requestID: requestID)
         }
-        switch policy.begin(&request, client: client, requestID: requestID) {
+        switch policy.begin(&request, client: client, requestID: requestID, cookieMemo: cookieMemo) {
         case .failure(let error):
             fail(error, requestID: requestID)
         case .success(let exchange):

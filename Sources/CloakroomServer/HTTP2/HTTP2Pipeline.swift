@@ -46,6 +46,7 @@ enum HTTP2Pipeline {
         // system call per request. The streams run on the connection's event loop.
         let requestIDs = NIOLoopBound(RequestIDGenerator(), eventLoop: channel.eventLoop)
         let attributesCache = NIOLoopBound(ParsedAttributesCache(), eventLoop: channel.eventLoop)
+        let cookieMemo = NIOLoopBound(VerifiedCookieMemo(), eventLoop: channel.eventLoop)
         let deadlines = StreamDeadlines(eventLoop: channel.eventLoop)
         let streamDeadlines = NIOLoopBound(deadlines, eventLoop: channel.eventLoop)
         let handler = NIOHTTP2Handler(
@@ -58,7 +59,8 @@ enum HTTP2Pipeline {
                 try sync.addHandler(
                     HTTP1ProxyHandler(
                         runtime: runtime, client: client, isHTTP2Stream: true, requestIDs: requestIDs.value,
-                        attributesCache: attributesCache.value, streamDeadlines: streamDeadlines.value))
+                        attributesCache: attributesCache.value, cookieMemo: cookieMemo.value,
+                        streamDeadlines: streamDeadlines.value))
             }
         }
         let sync = channel.pipeline.syncOperations

@@ -93,6 +93,63 @@ enum RawSocket {
     }
 }
 
+/// One keep-alive HTTP/1.1 connection, for checks that several requests share it. Reads each
+/// response head and a `Content-Length` body.
+final class KeepAliveClient: @unchecked Sendable {
+    private let fd: Int32
+    private var pending: [UInt8] = []
+
+    init(port: Int, timeout: Double = 5) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            Glibc.close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { Glibc.close(fd) }
+
+    /// Sends `request` and returns the status code and the head's text; throws if the server
+    /// closed before a whole response.
+    func send(_ request: String) throws -> (status: Int, head: String) {
+        _ = Array(request.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let terminator: [UInt8] = [13, 10, 13, 10]
+        while true {
+            if let end = pending.indices.first(where: { pending[$0...].starts(with: terminator) }) {
+                let head = String(decoding: pending[..<end], as: UTF8.self)
+                let length = head.split(separator: "\r\n").lazy
+                    .compactMap { line -> Int? in
+                        let parts = line.split(separator: ":", maxSplits: 1)
+                        guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
+                        return Int(parts[1].trimmingCharacters(in: .whitespaces))
+                    }.first ?? 0
+                while pending.count < end + 4 + length { try receive() }
+                pending.removeFirst(end + 4 + length)
+                let status = head.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+                return (status, head)
+            }
+            try receive()
+        }
+    }
+
+    private func receive() throws {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let n = Glibc.recv(fd, &buffer, buffer.count, 0)
+        guard n > 0 else { throw POSIXError(.ECONNRESET) }
+        pending.append(contentsOf: buffer[0..<n])
+    }
+}
+
 /// Runs blocking client work on a Dispatch thread, never on the cooperative pool (which the
 /// proxy's own tasks need while the client waits).
 func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
