@@ -59,6 +59,8 @@ import Testing
         #expect(take(cookies, forged, by: first) == nil, "another value is verified")
         #expect(take(cookies, forged, by: first) == nil, "and a bad one stays bad")
         #expect(take(cookies, value, by: first) == id)
+        #expect(take(cookies, "", by: first) == nil, "an empty value, twice")
+        #expect(take(cookies, "", by: first) == nil)
 
         // The same value for an owner whose secrets no longer include the signing one.
         let rotated = SessionCookies(

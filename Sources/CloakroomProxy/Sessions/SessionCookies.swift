@@ -1,6 +1,9 @@
 import CloakroomConfig
 import CloakroomSessions
 import HTTPTypes
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reads the session cookie from a request and writes `Set-Cookie` values for it.
 ///
@@ -57,7 +60,7 @@ public struct SessionCookies: Sendable {
         if cookieFields == 1, let value = onlyValue, let ours = Self.soleValue(of: value, named: name) {
             fields[.cookie] = nil
             guard let memo, let owner else { return codec.decode(ours) }
-            if memo.owner == owner, memo.value.utf8.elementsEqual(ours.utf8) { return memo.id }
+            if memo.owner == owner, memo.holds(ours) { return memo.id }
             let id = codec.decode(ours)
             (memo.owner, memo.value, memo.id) = (owner, String(ours), id)
             return id
@@ -136,4 +139,14 @@ public final class VerifiedCookieMemo {
     fileprivate var id: SessionID?
 
     public init() {}
+
+    /// Whether `candidate` has the same bytes as the remembered value (one `memcmp`).
+    fileprivate func holds(_ candidate: Substring) -> Bool {
+        guard value.utf8.count == candidate.utf8.count else { return false }
+        guard !value.isEmpty else { return true }
+        var candidate = candidate
+        return candidate.withUTF8 { theirs in
+            value.withUTF8 { ours in memcmp(ours.baseAddress!, theirs.baseAddress!, ours.count) == 0 }
+        }
+    }
 }
