@@ -11,8 +11,8 @@ import NIOHTTP1
 // closes (the request decoder stops parsing after an upgrade request).
 extension HTTP1ProxyHandler {
     /// The `Upgrade` value when `head` asks for one on HTTP/1.1 (`Connection: upgrade`).
-    static func requestedUpgrade(_ head: HTTPRequestHead) -> String? {
-        guard head.version == .http1_1, let upgrade = head.headers.first(name: "upgrade"), !upgrade.isEmpty else { return nil }
+    static func requestedUpgrade(_ head: HTTPRequestHead, upgrade: String?) -> String? {
+        guard head.version == .http1_1, let upgrade, !upgrade.isEmpty else { return nil }
         let connection = head.headers[canonicalForm: "connection"]
         return connection.contains { $0.lowercased() == "upgrade" } ? upgrade : nil
     }

@@ -225,7 +225,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             expectContinue: fields.expect?.lowercased() == "100-continue",
             hasBody: transferEncoding != nil || contentLength > 0,
             chunkedBody: transferEncoding != nil, method: head.method, contentType: fields.contentType)
-        if !isHTTP2Stream, let upgrade = Self.requestedUpgrade(head) {
+        if !isHTTP2Stream, let upgrade = Self.requestedUpgrade(head, upgrade: fields.upgrade) {
             current?.upgrade = upgrade
             current?.closeAfterResponse = true  // the request decoder stops parsing after it
         }
@@ -420,12 +420,15 @@ struct FramingFields {
     var contentLength: String?
     var expect: String?
     var contentType: String?
+    var upgrade: String?
 
     init(_ headers: HTTPHeaders) {
         for (name, value) in headers {
             switch name.utf8.count {
             case 6:
                 if expect == nil && Self.equalsIgnoringCase(name, "expect") { expect = value }
+            case 7:
+                if upgrade == nil && Self.equalsIgnoringCase(name, "upgrade") { upgrade = value }
             case 12:
                 if requestID == nil && Self.equalsIgnoringCase(name, "x-request-id") {
                     requestID = value
