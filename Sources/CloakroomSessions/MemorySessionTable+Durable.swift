@@ -105,7 +105,7 @@ extension MemorySessionTable.Snapshot {
     package func session(timeouts: SessionTimeouts, cache: ParsedAttributesCache? = nil) throws -> Session {
         let attributes = try cache.map { try $0.object(for: self.attributes, parse: attributeObject) } ?? attributeObject()
         return Session(
-            handle: handle.text, attributes: attributes,
+            handle: cache?.handleText(for: handle) ?? handle.text, attributes: attributes,
             createdAt: createdAt, lastSeenAt: lastSeenAt,
             expiresAt: timeouts.expiry(createdAt: createdAt, lastSeenAt: lastSeenAt)
         )

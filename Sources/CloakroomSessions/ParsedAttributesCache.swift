@@ -4,10 +4,13 @@
 /// by key alone: after an update, or for another session, the bytes differ and are parsed
 /// afresh.
 ///
+/// The handle's text is kept the same way, keyed by the handle's bits.
+///
 /// - Important: Not thread-safe: one per connection, used on its event loop.
 public final class ParsedAttributesCache {
     private var bytes: [UInt8] = []
     private var object: JSONObject?
+    private var handle: (bits: SessionHandle.Bits, text: String)?
 
     public init() {}
 
@@ -19,5 +22,13 @@ public final class ParsedAttributesCache {
         self.bytes = bytes
         self.object = parsed
         return parsed
+    }
+
+    /// The text of `bits`: the cached one when they are the last bits seen.
+    func handleText(for bits: SessionHandle.Bits) -> String {
+        if let handle, handle.bits == bits { return handle.text }
+        let text = bits.text
+        handle = (bits, text)
+        return text
     }
 }
