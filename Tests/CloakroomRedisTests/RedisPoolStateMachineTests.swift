@@ -61,6 +61,27 @@ import Testing
         #expect(again.retryAfter == .milliseconds(20), "the second failure in a row waits twice as long")
     }
 
+    /// Slots retrying out of step must not keep a waiter waiting: it waits only for the
+    /// attempts under way when it arrived, so about one connect timeout at most.
+    @Test func aWaiterDoesNotWaitForRetriesThatStartedAfterIt() {
+        var machine = Machine(size: 2)
+        _ = machine.lease(1)
+        let first = machine.connectFailed(slot: 0, .connectTimeout)
+        #expect(first.waiters.isEmpty, "slot 1's first attempt is under way")
+        let retried0 = machine.retry(slot: 0)
+        #expect(retried0)
+        let second = machine.connectFailed(slot: 1, .connectTimeout)
+        #expect(second.waiters == [1], "slot 0's retry started after waiter 1")
+
+        guard case .wait = machine.lease(2) else { Issue.record("slot 0 is connecting: expected to wait"); return }
+        let retried1 = machine.retry(slot: 1)
+        #expect(retried1)
+        let third = machine.connectFailed(slot: 0, .connectTimeout)
+        #expect(third.waiters == [2], "not kept waiting for slot 1's retry")
+        let fourth = machine.connectFailed(slot: 1, .connectTimeout)
+        #expect(fourth.waiters.isEmpty)
+    }
+
     @Test func backoffDoublesUpToHalfASecond() {
         let delays = (1...10).map { Machine.backoff(afterFailures: $0) }
         #expect(delays == [10, 20, 40, 80, 160, 320, 500, 500, 500, 500].map { .milliseconds($0) })

@@ -84,7 +84,7 @@ extension RedisServerTests {
         /// A listener whose accept queue is full never completes a TCP handshake (Linux drops
         /// the SYN): each call fails after the connect timeout.
         @Test func connectTimeoutBoundsAnUnansweredConnect() async throws {
-            let listener = try FullBacklogListener()
+            let listener = try await FullBacklogListener.open()
             defer { listener.close() }
             let store = try makeStore(try storeSettings("redis://127.0.0.1:\(listener.port)/0", connectTimeout: .milliseconds(300)))
             try await withStore(store) { store in
@@ -274,7 +274,14 @@ final class FullBacklogListener {
                 pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
         }
-        usleep(100_000)
+    }
+
+    /// A listener whose queue is full, once the fillers' handshakes have completed (waited for
+    /// without blocking a cooperative thread).
+    static func open() async throws -> FullBacklogListener {
+        let listener = try FullBacklogListener()
+        try await Task.sleep(for: .milliseconds(100))
+        return listener
     }
 
     func close() {

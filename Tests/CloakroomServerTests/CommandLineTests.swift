@@ -83,7 +83,7 @@ import Testing
     }
 
     @Test func checkReportsWhatOnlyTheServerCanTell() async throws {
-        let certificates = try TestCertificates.make()
+        let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
         let path = try Self.writeConfig("""
             listen:

@@ -176,7 +176,7 @@ struct ReloadCertificateAndShutdownTests {
     }
 
     @Test func reloadServesARenewedCertificateToNewConnections() async throws {
-        let first = try TestCertificates.make(), renewed = try TestCertificates.make()
+        let first = try await TestCertificates.make(), renewed = try await TestCertificates.make()
         defer { first.remove(); renewed.remove() }
         let source = ReloadTests.Source()
         let harness = try await ProxyHarness.start(

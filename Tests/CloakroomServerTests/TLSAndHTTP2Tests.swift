@@ -34,7 +34,7 @@ struct TLSAndHTTP2Tests {
     }
 
     @Test func http2OverTLSCarriesTheSessionAndIdentity() async throws {
-        let certificates = try TestCertificates.make()
+        let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
         let harness = try await Self.start(certificates)
         defer { Task { await harness.stop() } }
@@ -59,7 +59,7 @@ struct TLSAndHTTP2Tests {
     }
 
     @Test func http11OverTLSStillWorks() async throws {
-        let certificates = try TestCertificates.make()
+        let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
         let harness = try await Self.start(certificates)
         defer { Task { await harness.stop() } }
@@ -74,7 +74,7 @@ struct TLSAndHTTP2Tests {
     }
 
     @Test func nghttpConcurrentStreamsCookieCrumbsAndConnectionHeader() async throws {
-        let certificates = try TestCertificates.make()
+        let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
         let harness = try await Self.start(certificates)
         defer { Task { await harness.stop() } }
@@ -102,8 +102,8 @@ struct TLSAndHTTP2Tests {
         #expect(harness.backend.requests.count == count)
     }
 
-    @Test func unreadableOrMismatchedCertificateIsAConfigErrorNamingTheFile() throws {
-        let certificates = try TestCertificates.make()
+    @Test func unreadableOrMismatchedCertificateIsAConfigErrorNamingTheFile() async throws {
+        let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
         func configuration(certificate: String, key: String) -> Configuration {
             ProxyHarness.configuration(backendPort: 1) {

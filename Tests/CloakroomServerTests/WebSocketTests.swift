@@ -116,7 +116,7 @@ struct WebSocketTests {
     }
 
     @Test func http2StreamStopsWhenTheSessionIsRevoked() async throws {
-        let certificates = try TestCertificates.make()
+        let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
         let harness = try await TLSAndHTTP2Tests.start(certificates)
         defer { Task { await harness.stop() } }

@@ -9,9 +9,11 @@
 /// the ready connections round robin and pipelined on them, so a few connections carry many
 /// concurrent callers.
 ///
-/// A command that finds no ready connection waits while an attempt is under way (bounded by
-/// the connect timeout) and fails at once, with the last connect error, when every slot is
-/// backing off: while Redis is down, callers learn it immediately rather than queueing.
+/// A command that finds no ready connection waits for the attempts under way when it arrived
+/// (so at most about one connect timeout), and fails with the last connect error once they have
+/// all failed; it does not wait for retries that start later, which on a pool of several slots
+/// retrying out of step could go on for seconds. With every slot backing off it fails at once:
+/// while Redis is down, callers learn it immediately rather than queueing.
 struct RedisPoolStateMachine<Connection: AnyObject, Waiter> {
     enum Slot {
         case idle
@@ -23,7 +25,8 @@ struct RedisPoolStateMachine<Connection: AnyObject, Waiter> {
     private(set) var slots: [Slot]
     /// Consecutive failed attempts, per slot.
     private var failures: [Int]
-    private var waiters: [Waiter] = []
+    /// Each waiter with the slots whose attempts, under way when it arrived, it still waits for.
+    private var waiters: [(waiter: Waiter, slots: [Int])] = []
     private var lastError: RedisClientError?
     private var nextSlot = 0
     /// Set when an attempt fails with no connection ready; cleared by the next success. Lets
@@ -83,13 +86,14 @@ struct RedisPoolStateMachine<Connection: AnyObject, Waiter> {
     mutating func lease(_ waiter: Waiter) -> LeaseAction {
         guard !isShutDown else { return .fail(.shutDown) }
         if let connection = readyConnection() { return .use(connection) }
-        if slots.contains(where: { if case .connecting = $0 { return true } else { return false } }) {
-            waiters.append(waiter)
+        let underWay = slots.indices.filter { if case .connecting = slots[$0] { return true } else { return false } }
+        if !underWay.isEmpty {
+            waiters.append((waiter, underWay))
             return .wait(connect: [])
         }
         let idle = startIdleSlots()
         guard !idle.isEmpty else { return .fail(lastError ?? .connectionClosed) }
-        waiters.append(waiter)
+        waiters.append((waiter, idle))
         return .wait(connect: idle)
     }
 
@@ -117,7 +121,8 @@ struct RedisPoolStateMachine<Connection: AnyObject, Waiter> {
         var action = ConnectedAction(outageEnded: isDown)
         isDown = false
         action.connect = startIdleSlots()
-        swap(&action.waiters, &waiters)
+        action.waiters = waiters.map(\.waiter)
+        waiters = []
         return action
     }
 
@@ -139,14 +144,16 @@ struct RedisPoolStateMachine<Connection: AnyObject, Waiter> {
         slots[slot] = .backingOff
         lastError = error
         var action = FailedAction(retryAfter: Self.backoff(afterFailures: failures[slot]))
-        let hope = slots.contains { slot in
-            switch slot {
-            case .connecting, .ready: return true
-            case .idle, .backingOff: return false
-            }
-        }
-        if !hope { swap(&action.waiters, &waiters) }
+        // Waiters that saw this attempt under way stop waiting for it; those with none left fail.
         let anyReady = slots.contains { if case .ready = $0 { return true } else { return false } }
+        if !anyReady {
+            var still: [(waiter: Waiter, slots: [Int])] = []
+            for var entry in waiters {
+                entry.slots.removeAll { $0 == slot }
+                if entry.slots.isEmpty { action.waiters.append(entry.waiter) } else { still.append(entry) }
+            }
+            waiters = still
+        }
         if !anyReady && !isDown {
             isDown = true
             action.outageStarted = true
@@ -192,8 +199,8 @@ struct RedisPoolStateMachine<Connection: AnyObject, Waiter> {
                 slots[index] = .idle
             }
         }
-        var action = ShutdownAction(waiters: [], connections: connections)
-        swap(&action.waiters, &waiters)
+        let action = ShutdownAction(waiters: waiters.map(\.waiter), connections: connections)
+        waiters = []
         return action
     }
 

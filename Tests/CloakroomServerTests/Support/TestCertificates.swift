@@ -9,7 +9,13 @@ struct TestCertificates {
     /// A key that belongs to no certificate here, for mismatch tests.
     var otherKey: String { directory.appendingPathComponent("other.key").path }
 
-    static func make() throws -> TestCertificates {
+    /// Runs `openssl` off the cooperative pool: blocking one of its two threads here delayed
+    /// every other test's continuations (and the timings some of them check).
+    static func make() async throws -> TestCertificates {
+        try await offPool { try makeNow() }
+    }
+
+    private static func makeNow() throws -> TestCertificates {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let certificates = TestCertificates(directory: directory)
