@@ -13,8 +13,8 @@ public enum HopByHop {
             guard field.name == .connection else { continue }
             for token in field.value.utf8.split(separator: UInt8(ascii: ",")) {
                 // `keep-alive`, nearly always, names a field removed anyway: no string made.
-                if isKeepAlive(token) { continue }
-                let name = lowercasedTrimmed(token)
+                if ASCIIText.equalsIgnoringCase(ASCIIText.trimmed(token), "keep-alive") { continue }
+                let name = ASCIIText.trimmedLowercased(token)
                 if !name.isEmpty && !isHopByHop(name) { extra.append(name) }
             }
         }
@@ -23,35 +23,6 @@ public enum HopByHop {
             let name = field.name.canonicalName
             return isHopByHop(name) || (!extra.isEmpty && extra.contains(name))
         }
-    }
-
-    /// Whether a `Connection` token is `keep-alive` (any case, blanks around).
-    static func isKeepAlive(_ token: Substring.UTF8View) -> Bool {
-        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
-        guard let first = token.firstIndex(where: { !blank($0) }), let last = token.lastIndex(where: { !blank($0) }) else {
-            return false
-        }
-        return equalsIgnoringASCIICase(token[first...last], "keep-alive")
-    }
-
-    static func equalsIgnoringASCIICase(_ bytes: Substring.UTF8View, _ lowercase: StaticString) -> Bool {
-        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
-        var i = 0
-        for byte in bytes {
-            let folded = byte >= 65 && byte <= 90 ? byte + 32 : byte
-            guard folded == lowercase.utf8Start[i] else { return false }
-            i += 1
-        }
-        return true
-    }
-
-    /// A `Connection` token without surrounding blanks, in ASCII lower case.
-    static func lowercasedTrimmed(_ token: Substring.UTF8View) -> String {
-        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
-        guard let first = token.firstIndex(where: { !blank($0) }), let last = token.lastIndex(where: { !blank($0) }) else {
-            return ""
-        }
-        return String(decoding: token[first...last].lazy.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
     }
 
     /// `name` is canonical (lower case). Length first: most field names are not 2, 7, 10 or

@@ -241,20 +241,12 @@ public final class ProxyPolicy: Sendable {
     /// Byte-level: browsers send `Accept` with every request.
     static func acceptsHTML(_ accept: String) -> Bool {
         for range in accept.utf8.split(separator: UInt8(ascii: ",")) {
-            let parts = range.split(separator: UInt8(ascii: ";")).lazy.map(Self.trimmedLowercased)
+            let parts = range.split(separator: UInt8(ascii: ";")).lazy.map(ASCIIText.trimmedLowercased)
             guard parts.first == "text/html" else { continue }
             let quality = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
             return quality > 0
         }
         return false
-    }
-
-    private static func trimmedLowercased(_ bytes: Substring.UTF8View) -> String {
-        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
-        guard let first = bytes.firstIndex(where: { !blank($0) }), let last = bytes.lastIndex(where: { !blank($0) }) else {
-            return ""
-        }
-        return String(decoding: bytes[first...last].lazy.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
     }
 
     static func percentEncodeQueryValue(_ text: String) -> String {

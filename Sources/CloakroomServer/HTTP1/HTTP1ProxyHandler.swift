@@ -426,33 +426,22 @@ struct FramingFields {
         for (name, value) in headers {
             switch name.utf8.count {
             case 6:
-                if expect == nil && Self.equalsIgnoringCase(name, "expect") { expect = value }
+                if expect == nil && ASCIIText.equalsIgnoringCase(name.utf8, "expect") { expect = value }
             case 7:
-                if upgrade == nil && Self.equalsIgnoringCase(name, "upgrade") { upgrade = value }
+                if upgrade == nil && ASCIIText.equalsIgnoringCase(name.utf8, "upgrade") { upgrade = value }
             case 12:
-                if requestID == nil && Self.equalsIgnoringCase(name, "x-request-id") {
+                if requestID == nil && ASCIIText.equalsIgnoringCase(name.utf8, "x-request-id") {
                     requestID = value
-                } else if contentType == nil && Self.equalsIgnoringCase(name, "content-type") {
+                } else if contentType == nil && ASCIIText.equalsIgnoringCase(name.utf8, "content-type") {
                     contentType = value
                 }
             case 14:
-                if contentLength == nil && Self.equalsIgnoringCase(name, "content-length") { contentLength = value }
+                if contentLength == nil && ASCIIText.equalsIgnoringCase(name.utf8, "content-length") { contentLength = value }
             case 17:
-                if transferEncoding == nil && Self.equalsIgnoringCase(name, "transfer-encoding") { transferEncoding = value }
+                if transferEncoding == nil && ASCIIText.equalsIgnoringCase(name.utf8, "transfer-encoding") { transferEncoding = value }
             default:
                 break
             }
         }
-    }
-
-    /// `lowercase` must be lower-case ASCII of the same length as `name`.
-    static func equalsIgnoringCase(_ name: String, _ lowercase: StaticString) -> Bool {
-        var i = 0
-        for byte in name.utf8 {
-            let folded = byte >= 65 && byte <= 90 ? byte + 32 : byte
-            guard folded == lowercase.utf8Start[i] else { return false }
-            i += 1
-        }
-        return true
     }
 }
