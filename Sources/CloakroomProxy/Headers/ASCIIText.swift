@@ -19,6 +19,9 @@ public enum ASCIIText {
     }
 
     /// Whether `bytes` spell `lowercase` in any ASCII case (`lowercase` must be lower case).
+    /// Inlinable: the server calls it per request field, and unspecialized it would go through
+    /// `Collection`'s witness table for every byte.
+    @inlinable
     public static func equalsIgnoringCase<Bytes: Collection<UInt8>>(_ bytes: Bytes, _ lowercase: StaticString) -> Bool {
         guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
         var i = 0
