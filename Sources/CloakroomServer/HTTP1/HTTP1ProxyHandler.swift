@@ -308,41 +308,6 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    func startResponseTimer() {
-        guard current?.upstream != nil else { return }
-        let timeout = current?.pool?.targets.settings.responseTimeout ?? .seconds(30)
-        let deadline = NIODeadline.now() + timeout.timeAmount
-        if let streamDeadlines {
-            streamDeadlines.arm(ObjectIdentifier(self), at: deadline) { [self] in responseTimedOut() }
-        } else {
-            responseTimer.arm(at: deadline, on: context.eventLoop, responseTimerFired)
-        }
-    }
-
-    /// The response head arrived, or the exchange ended otherwise.
-    func disarmResponseTimer() {
-        responseTimer.disarm()
-        streamDeadlines?.disarm(ObjectIdentifier(self))
-    }
-
-    /// The handler is done with timers (closed, or became a tunnel).
-    func cancelResponseTimer() {
-        responseTimer.cancel()
-        streamDeadlines?.disarm(ObjectIdentifier(self))
-    }
-
-    private func responseTimerFired() {
-        guard responseTimer.fired(on: context.eventLoop, responseTimerFired) else { return }
-        responseTimedOut()
-    }
-
-    private func responseTimedOut() {
-        guard state == .forwarding else { return }
-        current?.upstream?.abort()
-        current?.upstream = nil
-        fail(ProxyError(.upstreamTimeout, "no response head within response_timeout"), requestID: current?.exchange?.requestID)
-    }
-
     // MARK: Outbound and back-pressure
 
     var holdsReads: Bool {
@@ -409,39 +374,5 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         current?.upstream?.abort()
         state = .closed
         context.close(promise: nil)
-    }
-}
-
-/// The request fields the handler reads before the policy runs, found in one pass over the
-/// head (first occurrence of each, names compared ignoring ASCII case) instead of a scan each.
-struct FramingFields {
-    var requestID: String?
-    var transferEncoding: String?
-    var contentLength: String?
-    var expect: String?
-    var contentType: String?
-    var upgrade: String?
-
-    init(_ headers: HTTPHeaders) {
-        for (name, value) in headers {
-            switch name.utf8.count {
-            case 6:
-                if expect == nil && ASCIIText.equalsIgnoringCase(name.utf8, "expect") { expect = value }
-            case 7:
-                if upgrade == nil && ASCIIText.equalsIgnoringCase(name.utf8, "upgrade") { upgrade = value }
-            case 12:
-                if requestID == nil && ASCIIText.equalsIgnoringCase(name.utf8, "x-request-id") {
-                    requestID = value
-                } else if contentType == nil && ASCIIText.equalsIgnoringCase(name.utf8, "content-type") {
-                    contentType = value
-                }
-            case 14:
-                if contentLength == nil && ASCIIText.equalsIgnoringCase(name.utf8, "content-length") { contentLength = value }
-            case 17:
-                if transferEncoding == nil && ASCIIText.equalsIgnoringCase(name.utf8, "transfer-encoding") { transferEncoding = value }
-            default:
-                break
-            }
-        }
     }
 }
