@@ -53,3 +53,16 @@ extension Duration {
     /// `n` hours.
     public static func hours(_ n: Int64) -> Duration { .seconds(n * 3600) }
 }
+
+/// Runs `body` with `store`, closing the store afterwards, also when `body` throws (a close
+/// error then gives way to `body`'s).
+public func withClosing<Store: SessionStore, T>(_ store: Store, _ body: (Store) async throws -> T) async throws -> T {
+    do {
+        let result = try await body(store)
+        try await store.close()
+        return result
+    } catch {
+        try? await store.close()
+        throw error
+    }
+}

@@ -1,5 +1,6 @@
 @testable import CloakroomFileStore
 import CloakroomSessions
+import CloakroomStoreConformance
 import Foundation
 import Logging
 
@@ -28,15 +29,7 @@ func openStore(_ path: String, clock: any WallClock, timeouts: SessionTimeouts =
 func withStore<T>(
     _ path: String, clock: any WallClock, _ body: (FileSessionStore) async throws -> T
 ) async throws -> T {
-    let store = try await openStore(path, clock: clock)
-    do {
-        let result = try await body(store)
-        try await store.close()
-        return result
-    } catch {
-        try? await store.close()
-        throw error
-    }
+    try await withClosing(try await openStore(path, clock: clock), body)
 }
 
 /// Fills a store's file with `count` sessions in one statement, far faster than logging them in:

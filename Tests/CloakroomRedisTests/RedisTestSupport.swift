@@ -64,14 +64,7 @@ func makeStore(
 
 /// Runs `body` with a store, closing it afterwards, also when `body` throws.
 func withStore<T>(_ store: RedisSessionStore, _ body: (RedisSessionStore) async throws -> T) async throws -> T {
-    do {
-        let result = try await body(store)
-        try await store.close()
-        return result
-    } catch {
-        try? await store.close()
-        throw error
-    }
+    try await withClosing(store, body)
 }
 
 /// How long `body` took.
