@@ -1,8 +1,9 @@
 import CloakroomProxy
 import NIOHTTP1
 
-/// The request fields the handler reads before the policy runs, found in one pass over the
-/// head (first occurrence of each, names compared ignoring ASCII case) instead of a scan each.
+/// The request fields the handler reads before the policy runs (first occurrence of each): found
+/// while parsing an HTTP/1.1 head, or in one pass over an HTTP/2 stream's head, names compared
+/// ignoring ASCII case.
 struct FramingFields {
     var requestID: String?
     var transferEncoding: String?
@@ -10,6 +11,8 @@ struct FramingFields {
     var expect: String?
     var contentType: String?
     var upgrade: String?
+
+    init() {}
 
     init(_ headers: HTTPHeaders) {
         for (name, value) in headers {

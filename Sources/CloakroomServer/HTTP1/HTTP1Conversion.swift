@@ -32,18 +32,9 @@ extension HTTPRequest {
         }
         var path = head.uri
         if !path.hasPrefix("/") {
-            let lowered = path.lowercased()
-            if lowered.hasPrefix("http://") || lowered.hasPrefix("https://") {
-                let rest = path.drop(while: { $0 != "/" }).dropFirst(2)
-                let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
-                authority = String(rest[..<slash])
-                let tail = rest[slash...]
-                path = tail.hasPrefix("/") ? String(tail) : "/" + tail
-            } else if method == .options && path == "*" {
-                path = "*"
-            } else {
-                throw HTTP1ConversionError.invalidTarget
-            }
+            guard let absolute = RequestTarget.split(path, method: method) else { throw HTTP1ConversionError.invalidTarget }
+            path = absolute.path
+            if let host = absolute.authority { authority = host }
         }
         if authority == nil && head.version == .http1_0 { authority = "" }
         guard let authority else { throw HTTP1ConversionError.missingHost }

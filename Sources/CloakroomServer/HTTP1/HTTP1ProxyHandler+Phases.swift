@@ -2,7 +2,6 @@ import CloakroomProxy
 import CloakroomSessions
 import HTTPTypes
 import NIOCore
-import NIOHTTP1
 
 // Phases 2 to 4 for one request: the session lookup, authorization, then either a local
 // answer (logout, built-in login) or the upstream request on a pooled connection.
@@ -79,7 +78,8 @@ extension HTTP1ProxyHandler {
         }
         current.pendingBody.removeAll()
         if current.expectContinue && !current.requestEnded {
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: current.version, status: .continue))), promise: nil)
+            downstreamContinue()
+            flushDownstream()
         }
         if current.requestEnded { submitLocalBody() }
     }
@@ -125,13 +125,9 @@ extension HTTP1ProxyHandler {
             return fail(ProxyError(.internalError, "no pool for upstream"), requestID: exchange.requestID)
         }
         current?.pool = pool
-        var head = HTTPRequestHead(http1For: request)
-        if current?.chunkedBody == true { head.headers.add(name: "transfer-encoding", value: "chunked") }
-        if let upgrade = current?.upgrade { Self.addUpgradeFields(upgrade, to: &head) }
-        current?.upstreamHead = head
+        current?.upstreamRequest = UpstreamRequest(request: request, chunked: current?.chunkedBody == true, upgrade: current?.upgrade)
         if current?.expectContinue == true && current?.requestEnded == false {
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: current!.version, status: .continue))), promise: nil)
-            downstreamNeedsFlush = true
+            downstreamContinue()
             if !inReadBatch { flushDownstream() }
         }
         // An upgrade gets its own connection: it never returns to the pool.
@@ -164,11 +160,11 @@ extension HTTP1ProxyHandler {
     }
 
     func attach(_ connection: UpstreamConnection, reused: Bool) {
-        guard let current, let head = current.upstreamHead else { return }
+        guard let current, let request = current.upstreamRequest else { return }
         state = .forwarding
         current.upstream = connection
         current.reusedConnection = reused
-        connection.begin(self, head: head)
+        connection.begin(self, request: request)
         for part in current.pendingBody { connection.writeBody(part) }
         current.pendingBody.removeAll()
         self.current?.upstreamSentAt = .now()
@@ -185,10 +181,5 @@ extension HTTP1ProxyHandler {
         guard upstreamNeedsFlush else { return }
         upstreamNeedsFlush = false
         current?.upstream?.flush()
-    }
-
-    func flushDownstream() {
-        downstreamNeedsFlush = false
-        context.flush()
     }
 }

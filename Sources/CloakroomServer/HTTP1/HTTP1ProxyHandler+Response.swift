@@ -2,7 +2,6 @@ import CloakroomProxy
 import HTTPTypes
 import NIOCore
 import Logging
-import NIOHTTP1
 
 // Phases 5 and 6: the upstream's response, its session effects, and local answers.
 extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
@@ -10,7 +9,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
 
     func upstreamBecameWritable() { resumeClientReads() }
 
-    func upstreamResponseHead(_ head: HTTPResponseHead) {
+    func upstreamResponseHead(_ head: HTTPResponse) {
         guard state == .forwarding, let exchange = current?.exchange else { return }
         disarmResponseTimer()
         if let sentAt = current?.upstreamSentAt, let upstream = exchange.route?.upstream {
@@ -24,7 +23,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
             }
             return upstreamSwitchingProtocols(head, exchange: exchange)
         }
-        var response = HTTPResponse(http1: head)
+        var response = head
         let effects = policy.filterResponse(&response, exchange: exchange)
         if effects.isEmpty {
             state = .streamingResponse
@@ -43,7 +42,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
                 handler.current?.heldResponseBody = []
                 for part in held {
                     handler.current?.bytesOut += part.readableBytes
-                    handler.context.write(handler.wrapOutboundOut(.body(.byteBuffer(part))), promise: nil)
+                    handler.downstreamBody(part)
                 }
                 if handler.current?.heldResponseEnd == true {
                     handler.finishResponse()
@@ -63,8 +62,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
         switch state {
         case .streamingResponse:
             current?.bytesOut += buffer.readableBytes
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-            downstreamNeedsFlush = true
+            downstreamBody(buffer)
         case .applyingEffects:
             current?.heldResponseBody.append(buffer)
         default: break
@@ -134,26 +132,15 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
 
     // MARK: Writing responses
 
-    /// Writes a response head in the client's HTTP version with connection management headers.
+    /// Writes the upstream's response head (filtered) to the client.
     private func writeResponseHead(_ response: HTTPResponse) {
         guard let current else { return }
-        var head = HTTPResponseHead(http1For: response, version: current.version)
-        let mayHaveBody = !current.isHEAD && response.status.code >= 200 && response.status.code != 204 && response.status.code != 304
-        if current.version == .http1_0 && mayHaveBody && !head.headers.contains(name: "content-length") {
-            current.closeAfterResponse = true  // the body is delimited by closing
-        }
         if !current.requestEnded && current.hasBody {
             // The backend answered before reading the whole body; the rest cannot be trusted.
             current.closeAfterResponse = true
         }
-        if current.closeAfterResponse || !current.keepAlive {
-            head.headers.replaceOrAdd(name: "connection", value: "close")
-        } else if current.version == .http1_0 {
-            head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
-        }
         current.status = response.status.code
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        downstreamNeedsFlush = true
+        downstreamHead(response, close: current.closeAfterResponse || !current.keepAlive)
     }
 
     /// The upstream response ended: return the connection to the pool and complete the exchange.
@@ -176,16 +163,15 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
         if let current { record(current) }
         state = close ? .closed : .idle
         disarmResponseTimer()
-        current = nil
-        downstreamNeedsFlush = false
         let promise: EventLoopPromise<Void>? = close ? context.eventLoop.makePromise() : nil
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
+        downstreamEnd(chunked: current?.responseChunked ?? false, promise: promise)
+        current = nil
         if let promise {
             let context = self.context!
             promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
             timeouts?.responseCompleted()
-            replayPipelined()
+            parseInbound()
             resumeClientReads()
         }
     }
@@ -199,12 +185,11 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
         let close = response.close || current.closeAfterResponse || !current.keepAlive || (current.hasBody && !current.requestEnded)
         self.current?.status = response.head.status.code
         self.current?.bytesOut = current.isHEAD ? 0 : response.body.count
-        var head = HTTPResponseHead(http1For: response.head, version: current.version)
-        head.headers.replaceOrAdd(name: "content-length", value: String(response.body.count))
-        if close { head.headers.replaceOrAdd(name: "connection", value: "close") }
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if !response.body.isEmpty && !current.isHEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+        var head = response.head
+        head.headerFields[.contentLength] = String(response.body.count)
+        downstreamHead(head, close: close)
+        if !response.body.isEmpty {
+            downstreamBody(context.channel.allocator.buffer(bytes: response.body))
         }
         completeExchange(close: close)
     }

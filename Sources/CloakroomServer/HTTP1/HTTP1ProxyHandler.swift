@@ -5,23 +5,28 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Serves one client HTTP/1.1 connection, or one HTTP/2 stream behind NIO's HTTP/2 → HTTP/1
-/// codec: runs each request through the ``ProxyPolicy`` phases
+/// Serves one client HTTP/1.1 connection, or one HTTP/2 stream (through an
+/// ``HTTP2StreamBridge``): runs each request through the ``ProxyPolicy`` phases
 /// and streams it to an upstream connection and the response back, with back-pressure both
 /// ways (a side stops reading while the other cannot take more).
 ///
-/// Pipelined requests are answered in order: parts of a request that arrive while another is in
-/// flight are held (``pipelined``) and replayed when it completes, and reads pause while any are
-/// held. Unlike NIO's `HTTPServerPipelineHandler`, reading is not paused for every exchange,
+/// On HTTP/1.1 it reads and writes bytes itself: ``HTTP1RequestParser`` turns the read buffer
+/// into `HTTPRequest`s, and responses are written with ``HTTP1Writer``. No intermediate header
+/// representation, no codec handlers to pass through.
+///
+/// Pipelined requests are answered in order: the parser stops at the head of a request that
+/// arrives while another is in flight, its bytes stay in ``inbound``, and parsing resumes when
+/// the exchange completes; reads pause meanwhile. Reading is not paused for every exchange,
 /// which saved two `epoll_ctl` calls per request.
 ///
 /// Nothing reaches an upstream socket before the end of the read batch that carried the
 /// request head (writes are flushed in `channelReadComplete`): a request whose framing turns
 /// out malformed within that batch is answered 400 with nothing forwarded.
 final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     enum State: Equatable {
         case idle
@@ -34,7 +39,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case applyingEffects
         case streamingResponse
         /// The upstream answered 101 to an upgrade request; the switch happens at its end.
-        case upgrading(HTTPResponseHead)
+        case upgrading(HTTPResponse)
         /// Reading a request body the proxy answers itself (the built-in login's POST).
         case collectingLocalBody
         /// A locally generated response is being written; request parts are ignored.
@@ -59,7 +64,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var requestEnded = false
         var bodyBytes = 0
         var pendingBody: [ByteBuffer] = []
-        var upstreamHead: HTTPRequestHead?
+        var upstreamRequest: UpstreamRequest?
         var upstream: UpstreamConnection?
         /// The pool the request's upstream connection comes from (and returns to).
         var pool: UpstreamPool?
@@ -68,8 +73,12 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var closeAfterResponse = false
         var heldResponseBody: [ByteBuffer] = []
         var heldResponseEnd = false
+        /// The response written downstream is chunked by the proxy (HTTP/1.1, no length).
+        var responseChunked = false
+        /// The response written downstream has no body (HEAD, 1xx, 204, 304).
+        var responseBodyless = false
         // For the access log and metrics.
-        var method: HTTPMethod = .GET
+        var method: HTTPRequest.Method = .get
         var startedAt = NIODeadline.now()
         var upstreamSentAt: NIODeadline?
         var status = 0
@@ -80,7 +89,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         init(
             exchange: Exchange? = nil, version: HTTPVersion, keepAlive: Bool, isHEAD: Bool, idempotent: Bool,
-            expectContinue: Bool, hasBody: Bool, chunkedBody: Bool, method: HTTPMethod = .GET, contentType: String? = nil
+            expectContinue: Bool, hasBody: Bool, chunkedBody: Bool, method: HTTPRequest.Method = .get, contentType: String? = nil
         ) {
             self.exchange = exchange
             self.version = version
@@ -126,11 +135,14 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let streamDeadlines: StreamDeadlines?
     /// Set while a response that outlived one read batch is watched (see ``watchLongResponse()``).
     var watchToken: SessionWatch.Token?
-    /// Parts of pipelined requests received while an earlier one is in flight, in order.
-    /// An array, not a `CircularBuffer`: empty (nearly always) it allocates nothing, and an HTTP/2
-    /// stream makes a handler per request.
-    var pipelined: [HTTPServerRequestPart] = []
-    private var replaying = false
+    /// The HTTP/1.1 connection's request parser (nil on an HTTP/2 stream).
+    var parser: HTTP1RequestParser?
+    /// Bytes read and not yet parsed: a partial head, or pipelined requests waiting for the
+    /// exchange in flight.
+    var inbound = ByteBuffer()
+    private var parsing = false
+    /// An HTTP/2 stream's bridge, through which responses are written.
+    weak var bridge: HTTP2StreamBridge?
     /// The server is shutting down: close after the response in flight, or now if there is none.
     var quiescing = false
 
@@ -149,6 +161,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.runtime = runtime.current
         self.client = client
         self.isHTTP2Stream = isHTTP2Stream
+        if !isHTTP2Stream { parser = HTTP1RequestParser(maxHeaderBytes: runtime.current.limits.maxHeaderBytes, secure: client.isSecure) }
     }
 
     var policy: ProxyPolicy { runtime.policy }
@@ -160,38 +173,50 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         inReadBatch = true
-        let part = unwrapInboundIn(data)
-        if !pipelined.isEmpty || (current != nil && Self.isHead(part)) {
-            pipelined.append(part)
-            return
+        var bytes = unwrapInboundIn(data)
+        if inbound.readableBytes == 0 {
+            inbound = bytes
+        } else {
+            inbound.writeBuffer(&bytes)
         }
-        dispatch(part)
+        parseInbound()
     }
 
-    private func dispatch(_ part: HTTPServerRequestPart) {
-        switch part {
-        case .head(let head): receivedHead(head)
-        case .body(let buffer): receivedBody(buffer)
-        case .end: receivedEnd()
+    /// Runs the parser over ``inbound`` as far as it can go: the request in flight's body, and
+    /// the next request once none is in flight.
+    func parseInbound() {
+        guard !parsing, parser != nil else { return }
+        parsing = true
+        defer { parsing = false }
+        while state != .closed {
+            if current != nil && parser!.isAtHead { break }  // pipelined: waits for the exchange
+            let event: HTTP1RequestParser.Event?
+            do {
+                event = try parser!.next(&inbound)
+            } catch {
+                inbound = ByteBuffer()
+                return receivedMalformedHead(error, requestID: current?.exchange?.requestID)
+            }
+            guard let event else { break }
+            switch event {
+            case .head(let head): receivedHead(head)
+            case .body(let buffer): receivedBody(buffer)
+            case .end: receivedEnd()
+            }
         }
+        // Dropping a consumed buffer lets NIO reuse its receive buffer for the next read.
+        if inbound.readableBytes == 0 && inbound.capacity > 0 { inbound = ByteBuffer() }
     }
 
-    private static func isHead(_ part: HTTPServerRequestPart) -> Bool {
-        if case .head = part { return true }
-        return false
-    }
-
-    /// Delivers held pipelined parts once the exchange before them completed: the next request
-    /// whole, or as far as it can go before it has to wait.
-    func replayPipelined() {
-        guard !replaying else { return }
-        replaying = true
-        defer { replaying = false }
-        while let part = pipelined.first, state != .closed {
-            if current != nil && Self.isHead(part) { break }
-            dispatch(pipelined.removeFirst())
+    /// A request that breaks the syntax or framing rules: 400 (431 for a head too large), and
+    /// the connection closes.
+    func receivedMalformedHead(_ error: HTTP1WireError, requestID: String?) {
+        let code: ProxyError.Code = error.kind == .headersTooLarge ? .headersTooLarge : .badRequest
+        if current == nil {
+            current = Current(version: .http1_1, keepAlive: false, isHEAD: false, idempotent: false, expectContinue: false, hasBody: false, chunkedBody: false)
         }
-        if state == .closed { pipelined.removeAll() }
+        current?.closeAfterResponse = true
+        fail(ProxyError(code, error.detail), requestID: requestID)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -204,42 +229,35 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelReadComplete()
     }
 
-    func receivedHead(_ head: HTTPRequestHead) {
+    func receivedHead(_ head: ClientRequestHead) {
         guard state != .closed else { return }
         let runtimeGeneration = runtimeHolder.generation
         if runtimeGeneration != self.runtimeGeneration {
             self.runtimeGeneration = runtimeGeneration
             runtime = runtimeHolder.current
         }
-        var head = head
-        if isHTTP2Stream { Self.joinCookieCrumbs(&head.headers) }
         timeouts?.requestHeadReceived()
         generation &+= 1
-        let fields = FramingFields(head.headers)
+        let fields = head.framing
         let requestID = fields.requestID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next()
         let transferEncoding = fields.transferEncoding
         let contentLength = fields.contentLength.flatMap { Int($0) } ?? 0
+        var request = head.request
         current = Current(
-            exchange: nil, version: head.version, keepAlive: head.isKeepAlive, isHEAD: head.method == .HEAD,
-            idempotent: Self.isIdempotent(head.method),
-            expectContinue: fields.expect?.lowercased() == "100-continue",
+            exchange: nil, version: head.version, keepAlive: head.keepAlive, isHEAD: request.method == .head,
+            idempotent: Self.isIdempotent(request.method),
+            expectContinue: fields.expect.map { ASCIIText.equalsIgnoringCase($0.utf8, "100-continue") } ?? false,
             hasBody: transferEncoding != nil || contentLength > 0,
-            chunkedBody: transferEncoding != nil, method: head.method, contentType: fields.contentType)
-        if !isHTTP2Stream, let upgrade = Self.requestedUpgrade(head, upgrade: fields.upgrade) {
+            chunkedBody: transferEncoding != nil, method: request.method, contentType: fields.contentType)
+        if !isHTTP2Stream, let upgrade = Self.requestedUpgrade(head) {
             current?.upgrade = upgrade
-            current?.closeAfterResponse = true  // the request decoder stops parsing after it
+            current?.closeAfterResponse = true  // the parser stops after an upgrade request
         }
         if head.version.major != (isHTTP2Stream ? 2 : 1) {
             return fail(ProxyError(.badRequest, "unsupported HTTP version"), requestID: requestID)
         }
         if contentLength > runtime.limits.maxBodyBytes {
             return fail(ProxyError(.bodyTooLarge, "declared Content-Length over max_body_bytes"), requestID: requestID)
-        }
-        var request: HTTPRequest
-        do {
-            request = try HTTPRequest(http1: head, secure: client.isSecure)
-        } catch {
-            return fail(ProxyError(.badRequest, "\(error)"), requestID: requestID)
         }
         switch policy.begin(&request, client: client, requestID: requestID, cookieMemo: cookieMemo) {
         case .failure(let error):
@@ -250,25 +268,14 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    static func isIdempotent(_ method: HTTPMethod) -> Bool {
+    static func isIdempotent(_ method: HTTPRequest.Method) -> Bool {
         switch method {
-        case .GET, .HEAD, .OPTIONS, .PUT, .DELETE, .TRACE: return true
+        case .get, .head, .options, .put, .delete, .trace: return true
         default: return false
         }
     }
 
-    /// RFC 9113 §8.2.3: an HTTP/2 client may split `cookie` into several fields; they are
-    /// joined with "; " into one before anything reads them.
-    /// Counts the fields first: `headers[canonicalForm:]` splits every value at commas, which
-    /// cost more than the rest of the request head on the HTTP/2 path.
-    static func joinCookieCrumbs(_ headers: inout HTTPHeaders) {
-        var fields = 0
-        for (name, _) in headers where name.utf8.count == 6 && name.lowercased() == "cookie" { fields += 1 }
-        guard fields > 1 else { return }
-        headers.replaceOrAdd(name: "cookie", value: headers["cookie"].joined(separator: "; "))
-    }
-
-    private func receivedBody(_ buffer: ByteBuffer) {
+    func receivedBody(_ buffer: ByteBuffer) {
         guard let current else { return }
         switch state {
         case .localResponse, .closed, .idle: return
@@ -293,7 +300,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func receivedEnd() {
+    func receivedEnd() {
         guard current != nil else { return }
         current!.requestEnded = true
         switch state {
@@ -311,7 +318,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Outbound and back-pressure
 
     var holdsReads: Bool {
-        if !pipelined.isEmpty { return true }
+        if current != nil && inbound.readableBytes > 0 && parser?.isAtHead == true { return true }
         switch state {
         case .awaitingStore, .awaitingUpstream: return true
         case .forwarding, .streamingResponse, .applyingEffects:
@@ -364,12 +371,6 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let parserError = error as? HTTPParserError {
-            let code: ProxyError.Code = parserError == .headerOverflow ? .headersTooLarge : .badRequest
-            if current == nil { current = Current(version: .http1_1, keepAlive: false, isHEAD: false, idempotent: false, expectContinue: false, hasBody: false, chunkedBody: false) }
-            fail(ProxyError(code, "\(parserError)"), requestID: current?.exchange?.requestID)
-            return
-        }
         logger.debug("client connection error", metadata: ["error": "\(error)"])
         current?.upstream?.abort()
         state = .closed

@@ -67,23 +67,14 @@ enum ProxyBootstrap {
     }
 }
 
-/// HTTP/1.1 on a client connection: timeouts, NIO's codec, the proxy handler (which answers
-/// pipelined requests in order itself).
+/// HTTP/1.1 on a client connection: timeouts, then the proxy handler, which parses requests and
+/// writes responses itself and answers pipelined requests in order.
 enum HTTP1Pipeline {
     static func configure(_ channel: any Channel, runtime: RuntimeHolder, client: ClientInfo) throws {
         let limits = runtime.current.limits
-        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-        decoderLimits.maxHeaderListSize = limits.maxHeaderBytes
-        decoderLimits.maxHeaderFieldSize = limits.maxHeaderBytes
         let sync = channel.pipeline.syncOperations
         let timeouts = ClientTimeoutHandler(headerTimeout: limits.headerTimeout.timeAmount, idleTimeout: limits.idleTimeout.timeAmount)
         try sync.addHandler(timeouts)
-        // No outbound header validation: response fields were parsed by llhttp or built
-        // from swift-http-types values, which refuse CR/LF/NUL.
-        try sync.configureHTTPServerPipeline(
-            withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
-            withEncoderConfiguration: .init(),
-            withDecoderLimitConfiguration: decoderLimits)
         try sync.addHandler(HTTP1ProxyHandler(runtime: runtime, client: client, timeouts: timeouts))
     }
 }

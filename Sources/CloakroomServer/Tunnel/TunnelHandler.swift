@@ -96,6 +96,13 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context?.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
+    /// Passes on bytes that arrived before the switch, read by the HTTP handler that was here.
+    func forward(_ leftover: ByteBuffer) {
+        activity = true
+        partner?.partnerWrite(leftover)
+        partner?.partnerFlush()
+    }
+
     /// Starts reading once both sides are in place (reads were held during the switch).
     func startReading() {
         guard let context else { return }

@@ -1,11 +1,11 @@
+import HTTPTypes
 import NIOCore
-import NIOHTTP1
 
 /// The client-side exchange an upstream connection is currently serving.
 ///
 /// - Important: Called on the connection's event loop, which is also the client connection's.
 protocol UpstreamExchangeDelegate: AnyObject {
-    func upstreamResponseHead(_ head: HTTPResponseHead)
+    func upstreamResponseHead(_ response: HTTPResponse)
     func upstreamResponseBody(_ buffer: ByteBuffer)
     func upstreamResponseEnd()
     /// End of one read batch: the moment to flush what was written downstream.
@@ -26,16 +26,29 @@ enum UpstreamFailure: Error {
     case error(any Error)
 }
 
-/// One pooled keep-alive HTTP/1.1 connection to a target, and the handler at the end of its
-/// pipeline.
+/// What goes upstream for one exchange: the filtered request, and the framing fields the
+/// proxy sets itself.
+struct UpstreamRequest {
+    var request: HTTPRequest
+    /// The body is sent chunked (the client's was).
+    var chunked: Bool
+    /// The `Upgrade` value of an upgrade request (`Connection: upgrade` is restored with it).
+    var upgrade: String?
+}
+
+/// One pooled keep-alive HTTP/1.1 connection to a target, and the only handler in its pipeline:
+/// it writes requests and parses responses itself (``HTTP1Writer``, ``HTTP1ResponseParser``).
 ///
 /// - Important: Loop-bound: used only on its channel's event loop, which is also the event
 ///   loop of the pool and client connection using it. It is `@unchecked Sendable` only so it can
 ///   travel in that loop's futures.
 final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Bounds an upstream response head.
+    static let maxResponseHeadBytes = 64 * 1024
 
     let channel: Channel
     let targetIndex: Int
@@ -49,6 +62,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
     private var responseKeepAlive = true
     private var requestComplete = false
     private var readPending = false
+    private var requestChunked = false
+    private var parser = HTTP1ResponseParser(maxHeaderBytes: UpstreamConnection.maxResponseHeadBytes)
+    /// Response bytes read but not yet parsed (a head split across reads, or after a 101).
+    private var inbound: ByteBuffer?
     private(set) var isClosed = false
     /// When the connection last went idle in the pool.
     var idleSince = NIODeadline.now()
@@ -62,37 +79,50 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
 
     // MARK: Serving one exchange
 
-    func begin(_ delegate: UpstreamExchangeDelegate, head: HTTPRequestHead) {
+    func begin(_ delegate: UpstreamExchangeDelegate, request: UpstreamRequest) {
         self.delegate = delegate
         receivedResponseBytes = false
         responseKeepAlive = true
         requestComplete = false
-        context?.write(wrapOutboundOut(.head(head)), promise: nil)
+        requestChunked = request.chunked
+        parser.requestWasHEAD = request.request.method == .head
+        var buffer = channel.allocator.buffer(capacity: 512)
+        HTTP1Writer.writeRequestHead(request.request, chunked: request.chunked, upgrade: request.upgrade, into: &buffer)
+        context?.write(wrapOutboundOut(buffer), promise: nil)
     }
 
     func writeBody(_ buffer: ByteBuffer) {
-        context?.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        guard let context, buffer.readableBytes > 0 else { return }
+        guard requestChunked else { return context.write(wrapOutboundOut(buffer), promise: nil) }
+        var header = channel.allocator.buffer(capacity: 24)
+        HTTP1Writer.writeChunkHeader(buffer.readableBytes, into: &header)
+        context.write(wrapOutboundOut(header), promise: nil)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        context.write(wrapOutboundOut(Self.crlf), promise: nil)
     }
 
     /// Writes the end of the request; the caller flushes (see ``flush()``).
     func writeEnd() {
         requestComplete = true
-        context?.write(wrapOutboundOut(.end(nil)), promise: nil)
+        if requestChunked { context?.write(wrapOutboundOut(Self.lastChunk), promise: nil) }
     }
+
+    private static let crlf = ByteBuffer(string: "\r\n")
+    private static let lastChunk = ByteBuffer(string: "0\r\n\r\n")
 
     func flush() { context?.flush() }
 
-    /// After a 101: hands the connection to `tunnel` (bytes the decoder read past the response
-    /// go to it) and leaves the pool, freeing its `max_connections` slot.
-    func becomeTunnel(_ tunnel: TunnelHandler) throws {
+    /// After a 101: hands the connection to `tunnel` and leaves the pool, freeing its
+    /// `max_connections` slot. Returns the bytes read past the 101, which belong to the tunnel.
+    func becomeTunnel(_ tunnel: TunnelHandler) throws -> ByteBuffer? {
         delegate = nil
         isClosed = true
         let pipeline = channel.pipeline.syncOperations
         try pipeline.addHandler(tunnel, position: .last)
         pool?.detach(self)
         try pipeline.removeHandler(context: pipeline.context(handler: self), promise: nil)
-        try pipeline.removeHandler(context: pipeline.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
-        try pipeline.removeHandler(context: pipeline.context(handlerType: HTTPRequestEncoder.self), promise: nil)
+        defer { inbound = nil }
+        return inbound
     }
 
     var isWritable: Bool { channel.isWritable }
@@ -123,18 +153,59 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
     // MARK: ChannelHandler
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        guard !isClosed else { return }
+        guard delegate != nil else {
+            // Bytes nobody asked for (after a response ended, or on an idle connection): the
+            // connection's framing can no longer be trusted.
+            return close()
+        }
         receivedResponseBytes = true
-        switch unwrapInboundIn(data) {
+        if var held = inbound {
+            inbound = nil
+            held.writeBuffer(&bytes)
+            bytes = held
+        }
+        parse(&bytes)
+        if bytes.readableBytes > 0 {
+            // A head split across reads waits for the rest; anything after a response's end
+            // would be a second, unrequested response.
+            guard delegate != nil else { return close() }
+            inbound = bytes
+        }
+    }
+
+    private func parse(_ bytes: inout ByteBuffer) {
+        while let delegate {
+            let event: HTTP1ResponseParser.Event?
+            do {
+                event = try parser.next(&bytes)
+            } catch {
+                self.delegate = nil
+                delegate.upstreamFailed(.error(error))
+                return close()
+            }
+            guard let event else { return }
+            if case .end = event, parser.isStopped, bytes.readableBytes > 0 {
+                // Bytes right behind a 101 are the tunnel's.
+                inbound = bytes
+                bytes.moveReaderIndex(to: bytes.writerIndex)
+            }
+            deliver(event, to: delegate)
+        }
+    }
+
+    private func deliver(_ event: HTTP1ResponseParser.Event, to delegate: UpstreamExchangeDelegate) {
+        switch event {
         case .head(let head):
-            responseKeepAlive = head.isKeepAlive
-            delegate?.upstreamResponseHead(head)
+            responseKeepAlive = head.keepAlive
+            delegate.upstreamResponseHead(head.response)
         case .body(let buffer):
-            delegate?.upstreamResponseBody(buffer)
+            delegate.upstreamResponseBody(buffer)
         case .end:
             servedCount += 1
-            let delegate = self.delegate
             self.delegate = nil
-            delegate?.upstreamResponseEnd()
+            delegate.upstreamResponseEnd()
         }
     }
 
@@ -157,6 +228,9 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
 
     func channelInactive(context: ChannelHandlerContext) {
         isClosed = true
+        if let delegate, let end = parser.closed() {
+            deliver(end, to: delegate)
+        }
         if let delegate {
             self.delegate = nil
             delegate.upstreamFailed(servedCount > 0 && !receivedResponseBytes ? .stale : .closed)

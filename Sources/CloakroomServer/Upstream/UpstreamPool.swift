@@ -78,10 +78,6 @@ final class UpstreamPool: @unchecked Sendable {
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // No outbound header validation: request fields come from swift-http-types values
-                    // (validated on construction) and identity values refuse CR/LF/NUL.
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
-                        leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
                     let connection = UpstreamConnection(channel: channel, targetIndex: index)
                     try channel.pipeline.syncOperations.addHandler(connection)
                 }

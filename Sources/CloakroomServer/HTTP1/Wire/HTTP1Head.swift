@@ -1,0 +1,113 @@
+import CloakroomProxy
+import Glibc
+import HTTPTypes
+import NIOHTTP1
+
+/// A request or response that breaks HTTP/1.1 framing or syntax. `headersTooLarge` answers 431,
+/// everything else 400 (or, from an upstream, 502).
+struct HTTP1WireError: Error, CustomStringConvertible {
+    enum Kind { case malformed, headersTooLarge }
+    var kind: Kind
+    var detail: String
+
+    static func malformed(_ detail: String) -> Self { Self(kind: .malformed, detail: detail) }
+
+    var description: String { detail }
+}
+
+/// The byte-level grammar both directions share (RFC 9112 §2–§5), parsed straight from the
+/// read buffer into swift-http-types values: no intermediate header representation.
+///
+/// As strict as NIO's llhttp-based decoder was, and stricter where requests can be smuggled:
+/// every line ends in CRLF (a bare LF or CR is an error, not a line break), no obsolete line
+/// folding, no whitespace between a field name and its colon, field names are tokens, field
+/// values carry no control characters (NUL, CR, LF, DEL).
+enum HTTP1Head {
+    static let cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n"), space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
+    static let colon = UInt8(ascii: ":")
+
+    /// Finds the end of the head that starts at offset 0: the index just past its empty line,
+    /// or nil when more bytes are needed. `scanned` is where the previous call stopped (the
+    /// start of the first incomplete line), so a head arriving in pieces is scanned once.
+    static func end(of bytes: UnsafeRawBufferPointer, scanned: inout Int) throws(HTTP1WireError) -> Int? {
+        guard let base = bytes.baseAddress else { return nil }
+        var lineStart = scanned
+        while lineStart < bytes.count {
+            guard let found = memchr(base + lineStart, Int32(lf), bytes.count - lineStart) else { break }
+            let newline = base.distance(to: UnsafeRawPointer(found))
+            guard newline > lineStart, bytes[newline - 1] == cr else { throw .malformed("bare LF") }
+            if newline - 1 == lineStart { return newline + 1 }
+            lineStart = newline + 1
+        }
+        scanned = lineStart
+        return nil
+    }
+
+    /// One `name: value` line (without its CRLF), `line` a slice of the head.
+    static func field(_ line: UnsafeRawBufferPointer.SubSequence) throws(HTTP1WireError) -> HTTPField {
+        try fieldAndName(line).field
+    }
+
+    /// One field line, and the name's bytes within it.
+    static func fieldAndName(
+        _ line: UnsafeRawBufferPointer.SubSequence
+    ) throws(HTTP1WireError) -> (field: HTTPField, name: UnsafeRawBufferPointer.SubSequence) {
+        let start = line.startIndex, end = line.endIndex
+        guard start < end else { throw .malformed("empty field line") }
+        if line[start] == space || line[start] == tab { throw .malformed("obsolete line folding") }
+        var colon = start
+        while colon < end && isTokenByte(line[colon]) { colon += 1 }
+        guard colon < end, colon > start, line[colon] == Self.colon else { throw .malformed("invalid field name") }
+        var valueStart = colon + 1, valueEnd = end
+        while valueStart < valueEnd && (line[valueStart] == space || line[valueStart] == tab) { valueStart += 1 }
+        while valueEnd > valueStart && (line[valueEnd - 1] == space || line[valueEnd - 1] == tab) { valueEnd -= 1 }
+        for index in valueStart..<valueEnd {
+            let byte = line[index]
+            if byte < space && byte != tab || byte == 0x7F { throw .malformed("control character in a field value") }
+        }
+        let name = FieldNames.name(UnsafeRawBufferPointer(rebasing: line[start..<colon]))
+        return (HTTPField(name: name, value: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd])), line[start..<colon])
+    }
+
+    /// `HTTP/1.1` or `HTTP/1.0`.
+    static func version(_ bytes: UnsafeRawBufferPointer.SubSequence) -> HTTPVersion? {
+        guard bytes.count == 8 else { return nil }
+        let start = bytes.startIndex
+        let prefix: [UInt8] = [0x48, 0x54, 0x54, 0x50, 0x2F, 0x31, 0x2E]  // "HTTP/1."
+        for offset in 0..<7 where bytes[start + offset] != prefix[offset] { return nil }
+        switch bytes[start + 7] {
+        case UInt8(ascii: "1"): return .http1_1
+        case UInt8(ascii: "0"): return .http1_0
+        default: return nil
+        }
+    }
+
+    /// RFC 9110 `tchar`.
+    @inline(__always)
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        tokenTable[Int(byte)]
+    }
+
+    private static let tokenTable: [Bool] = (0...255).map { byte in
+        switch UInt8(byte) {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return "!#$%&'*+-.^_`|~".utf8.contains(UInt8(byte))
+        }
+    }
+
+    /// Calls `body` with each element of a comma-separated list (`Connection`), blanks trimmed.
+    static func forEachListElement(_ value: UnsafeBufferPointer<UInt8>, _ body: (Slice<UnsafeBufferPointer<UInt8>>) -> Void) {
+        var start = 0
+        while start <= value.count {
+            var end = start
+            while end < value.count && value[end] != UInt8(ascii: ",") { end += 1 }
+            var first = start, last = end
+            while first < last && (value[first] == space || value[first] == tab) { first += 1 }
+            while last > first && (value[last - 1] == space || value[last - 1] == tab) { last -= 1 }
+            if first < last { body(value[first..<last]) }
+            start = end + 1
+        }
+    }
+}

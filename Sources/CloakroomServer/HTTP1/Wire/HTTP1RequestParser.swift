@@ -1,0 +1,237 @@
+import CloakroomProxy
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+
+/// A request head as the proxy handler takes it, from an HTTP/1.1 connection or an HTTP/2 stream.
+struct ClientRequestHead {
+    var request: HTTPRequest
+    var version: HTTPVersion
+    var keepAlive: Bool
+    var framing: FramingFields
+    /// `Connection` lists `upgrade` (HTTP/1.1).
+    var connectionUpgrade = false
+}
+
+/// Parses the requests of one client connection, pipelined ones included, from its read
+/// buffer: the head straight into an `HTTPRequest`, then the body as slices of the buffer.
+///
+/// Framing is where requests get smuggled, so it is strict (RFC 9112 §6): `Transfer-Encoding`
+/// must be exactly `chunked` and never beside `Content-Length` or in HTTP/1.0; one
+/// `Content-Length`, digits only; one `Host` (required in HTTP/1.1).
+struct HTTP1RequestParser {
+    enum Event {
+        case head(ClientRequestHead)
+        case body(ByteBuffer)
+        case end
+    }
+
+    private enum State {
+        case head
+        case body(BodyFraming)
+        /// After an upgrade request: what follows belongs to the tunnel, if there is one.
+        case stopped
+    }
+
+    private var state = State.head
+    private var scanned = 0
+    private var stopAfterBody = false
+    let maxHeaderBytes: Int
+    let secure: Bool
+
+    init(maxHeaderBytes: Int, secure: Bool) {
+        self.maxHeaderBytes = maxHeaderBytes
+        self.secure = secure
+    }
+
+    /// Between requests: the next event would be a head.
+    var isAtHead: Bool {
+        if case .head = state { return true }
+        return false
+    }
+
+    /// The next event from `buffer` (consumed from it), or nil when more bytes are needed.
+    mutating func next(_ buffer: inout ByteBuffer) throws(HTTP1WireError) -> Event? {
+        switch state {
+        case .stopped:
+            return nil
+        case .body(var framing):
+            let step = try framing.next(&buffer)
+            switch step {
+            case .needMore:
+                state = .body(framing)
+                return nil
+            case .body(let slice):
+                state = .body(framing)
+                return .body(slice)
+            case .end:
+                state = stopAfterBody ? .stopped : .head
+                return .end
+            }
+        case .head:
+            guard let head = try parseHead(&buffer) else { return nil }
+            return .head(head)
+        }
+    }
+
+    private mutating func parseHead(_ buffer: inout ByteBuffer) throws(HTTP1WireError) -> ClientRequestHead? {
+        // RFC 9112 §2.2: empty lines before a request line are ignored.
+        while scanned == 0 && buffer.readableBytes >= 2 && buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0D0A {
+            buffer.moveReaderIndex(forwardBy: 2)
+        }
+        let parsed = buffer.withUnsafeReadableBytes { bytes -> Result<(ClientRequestHead, Int)?, HTTP1WireError> in
+            do throws(HTTP1WireError) {
+                guard let end = try HTTP1Head.end(of: bytes, scanned: &scanned) else {
+                    if bytes.count > maxHeaderBytes { throw HTTP1WireError(kind: .headersTooLarge, detail: "request head too large") }
+                    return .success(nil)
+                }
+                if end > maxHeaderBytes { throw HTTP1WireError(kind: .headersTooLarge, detail: "request head too large") }
+                return .success((try Self.head(bytes[0..<(end - 2)], secure: secure), end))
+            } catch {
+                return .failure(error)
+            }
+        }
+        guard let (head, length) = try parsed.get() else { return nil }
+        buffer.moveReaderIndex(forwardBy: length)
+        scanned = 0
+        let framing: BodyFraming.State
+        if head.framing.transferEncoding != nil {
+            framing = .chunkSize
+        } else if let length = head.framing.contentLength {
+            framing = .length(remaining: Int(length)!)
+        } else {
+            framing = BodyFraming.noBody
+        }
+        state = .body(BodyFraming(framing, maxLineBytes: maxHeaderBytes))
+        // An upgrade request is the connection's last: after it come the tunnel's bytes.
+        stopAfterBody = head.version == .http1_1 && head.connectionUpgrade && head.framing.upgrade != nil
+        return head
+    }
+
+    /// The head without its final CRLF: request line, then field lines, each ending in CRLF
+    /// except the last.
+    private static func head(_ bytes: UnsafeRawBufferPointer.SubSequence, secure: Bool) throws(HTTP1WireError) -> ClientRequestHead {
+        var lines = LineIterator(bytes)
+        guard let requestLine = lines.next() else { throw .malformed("empty request") }
+        let (method, target, version) = try Self.requestLine(requestLine)
+        var fields = HTTPFields()
+        fields.reserveCapacity(16)
+        var authority: String?
+        var framing = FramingFields()
+        var close = false, keepAlive = false, upgrade = false
+        while let line = lines.next() {
+            let (field, name) = try HTTP1Head.fieldAndName(line)
+            switch name.count {
+            case 4 where ASCIIText.equalsIgnoringCase(name, "host"):
+                guard authority == nil else { throw .malformed("repeated Host") }
+                authority = field.value
+                continue
+            case 6 where framing.expect == nil && ASCIIText.equalsIgnoringCase(name, "expect"):
+                framing.expect = field.value
+            case 7 where framing.upgrade == nil && ASCIIText.equalsIgnoringCase(name, "upgrade"):
+                framing.upgrade = field.value
+            case 10 where ASCIIText.equalsIgnoringCase(name, "connection"):
+                field.withUnsafeBytesOfValue { value in
+                    HTTP1Head.forEachListElement(value) { token in
+                        if ASCIIText.equalsIgnoringCase(token, "close") {
+                            close = true
+                        } else if ASCIIText.equalsIgnoringCase(token, "keep-alive") {
+                            keepAlive = true
+                        } else if ASCIIText.equalsIgnoringCase(token, "upgrade") {
+                            upgrade = true
+                        }
+                    }
+                }
+            case 12:
+                if framing.requestID == nil && ASCIIText.equalsIgnoringCase(name, "x-request-id") {
+                    framing.requestID = field.value
+                } else if framing.contentType == nil && ASCIIText.equalsIgnoringCase(name, "content-type") {
+                    framing.contentType = field.value
+                }
+            case 14 where ASCIIText.equalsIgnoringCase(name, "content-length"):
+                guard framing.contentLength == nil else { throw .malformed("repeated Content-Length") }
+                let value = field.value
+                guard !value.isEmpty, value.utf8.count <= 18, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                    throw .malformed("invalid Content-Length")
+                }
+                framing.contentLength = value
+            case 17 where ASCIIText.equalsIgnoringCase(name, "transfer-encoding"):
+                guard framing.transferEncoding == nil else { throw .malformed("repeated Transfer-Encoding") }
+                let chunked = field.withUnsafeBytesOfValue { ASCIIText.equalsIgnoringCase($0, "chunked") }
+                guard chunked else { throw .malformed("unsupported transfer coding") }
+                framing.transferEncoding = "chunked"
+            default:
+                break
+            }
+            fields.append(field)
+        }
+        if framing.transferEncoding != nil {
+            guard framing.contentLength == nil else { throw .malformed("both Content-Length and Transfer-Encoding") }
+            guard version == .http1_1 else { throw .malformed("Transfer-Encoding in HTTP/1.0") }
+        }
+        var path = target
+        if !path.hasPrefix("/") {
+            guard let absolute = RequestTarget.split(path, method: method) else { throw .malformed("invalid request target") }
+            path = absolute.path
+            if let host = absolute.authority { authority = host }
+        }
+        if authority == nil && version == .http1_0 { authority = "" }
+        guard let authority else { throw .malformed("missing Host") }
+        let request = HTTPRequest(method: method, scheme: secure ? "https" : "http", authority: authority, path: path, headerFields: fields)
+        let persistent = version == .http1_1 ? !close : keepAlive && !close
+        return ClientRequestHead(request: request, version: version, keepAlive: persistent, framing: framing, connectionUpgrade: upgrade)
+    }
+
+    /// `method SP request-target SP HTTP-version`.
+    private static func requestLine(
+        _ line: UnsafeRawBufferPointer.SubSequence
+    ) throws(HTTP1WireError) -> (HTTPRequest.Method, String, HTTPVersion) {
+        var index = line.startIndex
+        while index < line.endIndex && HTTP1Head.isTokenByte(line[index]) { index += 1 }
+        guard index > line.startIndex, index < line.endIndex, line[index] == HTTP1Head.space else { throw .malformed("invalid method") }
+        let methodEnd = index
+        index += 1
+        let targetStart = index
+        while index < line.endIndex && line[index] > HTTP1Head.space && line[index] != 0x7F { index += 1 }
+        guard index > targetStart, index < line.endIndex, line[index] == HTTP1Head.space else { throw .malformed("invalid request target") }
+        guard let version = HTTP1Head.version(line[(index + 1)...]) else { throw .malformed("unsupported HTTP version") }
+        let method = HTTPRequest.Method(String(decoding: UnsafeRawBufferPointer(rebasing: line[line.startIndex..<methodEnd]), as: UTF8.self))!
+        let target = String(decoding: UnsafeRawBufferPointer(rebasing: line[targetStart..<index]), as: UTF8.self)
+        return (method, target, version)
+    }
+}
+
+/// The CRLF-separated lines of a head whose final CRLF is already cut off.
+struct LineIterator {
+    private var rest: UnsafeRawBufferPointer.SubSequence
+
+    init(_ bytes: UnsafeRawBufferPointer.SubSequence) { rest = bytes }
+
+    mutating func next() -> UnsafeRawBufferPointer.SubSequence? {
+        guard !rest.isEmpty else { return nil }
+        // `HTTP1Head.end(of:scanned:)` checked that every LF has its CR.
+        guard let newline = rest.firstIndex(of: HTTP1Head.lf) else {
+            defer { rest = rest[rest.endIndex...] }
+            return rest
+        }
+        defer { rest = rest[(newline + 1)...] }
+        return rest[rest.startIndex..<(newline - 1)]
+    }
+}
+
+/// Request targets other than origin form (RFC 9112 §3.2).
+enum RequestTarget {
+    /// An absolute-form target (`http://host/path`) reduced to its path and authority, or `*`
+    /// for `OPTIONS`; nil for anything else.
+    static func split(_ target: String, method: HTTPRequest.Method) -> (path: String, authority: String?)? {
+        let lowered = target.lowercased()
+        if lowered.hasPrefix("http://") || lowered.hasPrefix("https://") {
+            let rest = target.drop(while: { $0 != "/" }).dropFirst(2)
+            let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+            let tail = rest[slash...]
+            return (tail.hasPrefix("/") ? String(tail) : "/" + tail, String(rest[..<slash]))
+        }
+        if method == .options && target == "*" { return ("*", nil) }
+        return nil
+    }
+}

@@ -1,0 +1,229 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import CloakroomServer
+
+/// The HTTP/1.1 parsers and writer on bytes, without sockets: every split point, pipelining,
+/// chunked framing, and the malformed inputs that must never be accepted.
+@Suite struct HTTP1WireTests {
+    typealias Event = HTTP1RequestParser.Event
+
+    /// Feeds `chunks` one after another, collecting events, the way reads arrive.
+    static func parseRequests(_ chunks: [String], maxHeaderBytes: Int = 8192) throws -> [Event] {
+        var parser = HTTP1RequestParser(maxHeaderBytes: maxHeaderBytes, secure: false)
+        var buffer = ByteBuffer()
+        var events: [Event] = []
+        for chunk in chunks {
+            buffer.writeString(chunk)
+            while let event = try parser.next(&buffer) { events.append(event) }
+        }
+        return events
+    }
+
+    static func describe(_ events: [Event]) -> [String] {
+        events.map { event in
+            switch event {
+            case .head(let head): "head \(head.request.method.rawValue) \(head.request.path ?? "") \(head.request.authority ?? "-")"
+            case .body(let buffer): "body \(String(buffer: buffer))"
+            case .end: "end"
+            }
+        }
+    }
+
+    @Test func pipelinedRequestsWithBodiesParseInOrder() throws {
+        let wire =
+            "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+            + "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+            + "PUT /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n"
+        let expected = ["head GET /a h", "end", "head POST /b h", "body hello", "end", "head PUT /c h", "body abc", "body de", "end"]
+        #expect(Self.describe(try Self.parseRequests([wire])) == expected)
+        // The same bytes split at every position, and one byte per read: the same events, bodies
+        // possibly in more pieces.
+        for split in 1..<wire.utf8.count {
+            let bytes = Array(wire.utf8)
+            let events = try Self.parseRequests([String(decoding: bytes[..<split], as: UTF8.self), String(decoding: bytes[split...], as: UTF8.self)])
+            #expect(Self.merged(Self.describe(events)) == Self.merged(expected), "split at \(split)")
+        }
+        let bytewise = try Self.parseRequests(wire.map { String($0) })
+        #expect(Self.merged(Self.describe(bytewise)) == Self.merged(expected))
+    }
+
+    /// Adjacent body events joined, so that splits compare equal.
+    static func merged(_ described: [String]) -> [String] {
+        var out: [String] = []
+        for item in described {
+            if item.hasPrefix("body "), let last = out.last, last.hasPrefix("body ") {
+                out[out.count - 1] = last + item.dropFirst(5)
+            } else {
+                out.append(item)
+            }
+        }
+        return out
+    }
+
+    @Test func headFieldsBecomeAnHTTPRequest() throws {
+        let events = try Self.parseRequests([
+            "\r\nGET http://example.com:8080/x?q=1 HTTP/1.1\r\nHost: ignored\r\nX-A:  padded value \t\r\nCookie: a=1\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nX-Request-Id: r1\r\n\r\n"
+        ])
+        guard case .head(let head) = events.first else { Issue.record("no head"); return }
+        #expect(head.request.authority == "example.com:8080")
+        #expect(head.request.path == "/x?q=1")
+        #expect(head.request.headerFields[HTTPField.Name("X-A")!] == "padded value")
+        #expect(head.request.headerFields[.cookie] == "a=1")
+        #expect(head.request.headerFields[HTTPField.Name("Host")!] == nil, "Host becomes the authority")
+        #expect(head.connectionUpgrade && head.framing.upgrade == "websocket" && head.framing.requestID == "r1")
+        #expect(head.keepAlive && head.version == .http1_1)
+        // The parser stops after an upgrade request: what follows is the tunnel's.
+        var parser = HTTP1RequestParser(maxHeaderBytes: 8192, secure: true)
+        var buffer = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\nRAW BYTES")
+        guard case .head(let upgrade) = try parser.next(&buffer) else { Issue.record("no head"); return }
+        #expect(upgrade.request.scheme == "https")
+        guard case .end = try parser.next(&buffer) else { Issue.record("no end"); return }
+        #expect(try parser.next(&buffer) == nil)
+        #expect(String(buffer: buffer) == "RAW BYTES")
+    }
+
+    @Test func keepAliveFollowsVersionAndConnection() throws {
+        func keepAlive(_ head: String) throws -> Bool {
+            guard case .head(let parsed) = try Self.parseRequests([head]).first else { return false }
+            return parsed.keepAlive
+        }
+        #expect(try keepAlive("GET / HTTP/1.1\r\nHost: h\r\n\r\n"))
+        #expect(try !keepAlive("GET / HTTP/1.1\r\nHost: h\r\nConnection: Close\r\n\r\n"))
+        #expect(try !keepAlive("GET / HTTP/1.0\r\n\r\n"))
+        #expect(try keepAlive("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"))
+    }
+
+    static let malformedRequests: [(String, String)] = [
+        ("bare LF in the request line", "GET / HTTP/1.1\nHost: h\r\n\r\n"),
+        ("bare LF ending the head", "GET / HTTP/1.1\r\nHost: h\r\n\n"),
+        ("bare CR in a value", "GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n"),
+        ("space before the colon", "GET / HTTP/1.1\r\nHost: h\r\nX : 1\r\n\r\n"),
+        ("empty field name", "GET / HTTP/1.1\r\nHost: h\r\n: 1\r\n\r\n"),
+        ("obsolete folding", "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n\tb\r\n\r\n"),
+        ("DEL in a value", "GET / HTTP/1.1\r\nHost: h\r\nX: a\u{7F}\r\n\r\n"),
+        ("two spaces after the method", "GET  / HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ("HTTP/2.0 request line", "GET / HTTP/2.0\r\nHost: h\r\n\r\n"),
+        ("lower-case version", "GET / http/1.1\r\nHost: h\r\n\r\n"),
+        ("no target", "GET HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ("relative target", "GET x HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ("missing Host", "GET / HTTP/1.1\r\n\r\n"),
+        ("two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+        ("Content-Length and Transfer-Encoding", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"),
+        ("two equal Content-Lengths", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"),
+        ("signed Content-Length", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +3\r\n\r\nabc"),
+        ("Content-Length list", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\n\r\nabc"),
+        ("huge Content-Length", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n"),
+        ("gzip transfer coding", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+        ("chunked twice", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        ("chunked in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        ("bad chunk size", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+        ("chunk size with a sign", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n"),
+        ("chunk size overflowing", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000001\r\n"),
+        ("chunk data longer than its size", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n"),
+        ("chunk size line with a bare LF", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\nab\r\n"),
+        ("malformed trailer", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbad trailer\r\n\r\n"),
+    ]
+
+    @Test(arguments: malformedRequests.indices)
+    func malformedRequestsAreRejected(_ index: Int) {
+        let (name, wire) = Self.malformedRequests[index]
+        #expect(throws: HTTP1WireError.self, "\(name)") { _ = try Self.parseRequests([wire]) }
+    }
+
+    @Test func oversizedHeadIs431EvenBeforeItEnds() {
+        let big = String(repeating: "a", count: 300)
+        do {
+            _ = try Self.parseRequests(["GET / HTTP/1.1\r\nHost: h\r\nX: \(big)"], maxHeaderBytes: 256)
+            Issue.record("accepted")
+        } catch let error as HTTP1WireError {
+            #expect(error.kind == .headersTooLarge)
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+
+    // MARK: Responses
+
+    static func parseResponses(_ wire: String, head: Bool = false, close: Bool = false) throws -> [String] {
+        var parser = HTTP1ResponseParser(maxHeaderBytes: 8192)
+        parser.requestWasHEAD = head
+        var buffer = ByteBuffer(string: wire)
+        var out: [String] = []
+        func record(_ event: HTTP1ResponseParser.Event) {
+            switch event {
+            case .head(let head): out.append("head \(head.response.status.code) keep-alive=\(head.keepAlive)")
+            case .body(let body): out.append("body \(String(buffer: body))")
+            case .end: out.append("end")
+            }
+        }
+        while let event = try parser.next(&buffer) { record(event) }
+        if close, let event = parser.closed() { record(event) }
+        return merged(out)
+    }
+
+    @Test func responseFraming() throws {
+        #expect(try Self.parseResponses("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi") == ["head 200 keep-alive=true", "body hi", "end"])
+        #expect(
+            try Self.parseResponses("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n1\r\n!\r\n0\r\n\r\n")
+                == ["head 200 keep-alive=true", "body hi!", "end"])
+        #expect(try Self.parseResponses("HTTP/1.1 200 OK\r\n\r\nuntil close", close: true) == ["head 200 keep-alive=false", "body until close", "end"])
+        #expect(try Self.parseResponses("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n") == ["head 200 keep-alive=false", "end"])
+        #expect(try Self.parseResponses("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", head: true) == ["head 200 keep-alive=true", "end"])
+        #expect(try Self.parseResponses("HTTP/1.1 204\r\n\r\n") == ["head 204 keep-alive=true", "end"])
+        #expect(try Self.parseResponses("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n") == ["head 304 keep-alive=true", "end"])
+        // Interim responses are dropped; the final one follows.
+        #expect(
+            try Self.parseResponses("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+                == ["head 201 keep-alive=true", "end"])
+        // A 101 ends parsing: the rest is the tunnel's.
+        var parser = HTTP1ResponseParser(maxHeaderBytes: 8192)
+        var buffer = ByteBuffer(string: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nFRAME")
+        guard case .head(let head) = try parser.next(&buffer) else { Issue.record("no head"); return }
+        #expect(head.response.status.code == 101 && head.response.headerFields[.upgrade] == "websocket")
+        guard case .end = try parser.next(&buffer) else { Issue.record("no end"); return }
+        #expect(try parser.next(&buffer) == nil && parser.isStopped && String(buffer: buffer) == "FRAME")
+    }
+
+    @Test func malformedResponsesAreRejected() {
+        let responses = [
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+            "HTTP/1.1 2000 OK\r\n\r\n",
+            "HTTP/1.1 099 Low\r\n\r\n",
+            "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nX: a\u{0}b\r\nContent-Length: 0\r\n\r\n",
+            "ICY 200 OK\r\n\r\n",
+        ]
+        for wire in responses {
+            #expect(throws: HTTP1WireError.self, "\(wire)") { _ = try Self.parseResponses(wire) }
+        }
+    }
+
+    // MARK: Writing
+
+    @Test func writerFramesHeadsAndChunks() {
+        var request = HTTPRequest(method: .post, scheme: "http", authority: "api", path: "/p?q", headerFields: [:])
+        request.headerFields.append(HTTPField(name: .cookie, value: "a=1"))
+        request.headerFields.append(HTTPField(name: HTTPField.Name("X-User-Id")!, value: "u"))
+        request.headerFields.append(HTTPField(name: .cookie, value: "b=2"))
+        var buffer = ByteBuffer()
+        HTTP1Writer.writeRequestHead(request, chunked: true, upgrade: nil, into: &buffer)
+        #expect(
+            String(buffer: buffer)
+                == "POST /p?q HTTP/1.1\r\nHost: api\r\nCookie: a=1; b=2\r\nX-User-Id: u\r\nTransfer-Encoding: chunked\r\n\r\n")
+        var response = HTTPResponse(status: .init(code: 404, reasonPhrase: "Not Found"))
+        response.headerFields[.contentType] = "text/plain"
+        buffer.clear()
+        HTTP1Writer.writeResponseHead(response, version: .http1_0, extra: "connection: close\r\n", chunked: false, into: &buffer)
+        #expect(String(buffer: buffer) == "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\nconnection: close\r\n\r\n")
+        for (count, hex) in [(1, "1"), (15, "f"), (16, "10"), (4096, "1000"), (0xABCDE, "abcde")] {
+            buffer.clear()
+            HTTP1Writer.writeChunkHeader(count, into: &buffer)
+            #expect(String(buffer: buffer) == "\(hex)\r\n")
+        }
+    }
+}
