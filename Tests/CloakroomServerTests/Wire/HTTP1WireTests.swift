@@ -133,6 +133,17 @@ import Testing
         #expect(throws: HTTP1WireError.self, "\(name)") { _ = try Self.parseRequests([wire]) }
     }
 
+    @Test func targetBytesPastASCIIMustBeUTF8() throws {
+        func parse(_ target: [UInt8]) throws -> String? {
+            var parser = HTTP1RequestParser(maxHeaderBytes: 8192, secure: false)
+            var buffer = ByteBuffer(bytes: Array("GET ".utf8) + target + Array(" HTTP/1.1\r\nHost: h\r\n\r\n".utf8))
+            guard case .head(let head) = try parser.next(&buffer) else { return nil }
+            return head.request.path
+        }
+        #expect(try parse(Array("/caf\u{E9}".utf8)) == "/caf\u{E9}")
+        #expect(throws: HTTP1WireError.self) { _ = try parse([0x2F, 0xFF]) }
+    }
+
     @Test func oversizedHeadIs431EvenBeforeItEnds() {
         let big = String(repeating: "a", count: 300)
         do {

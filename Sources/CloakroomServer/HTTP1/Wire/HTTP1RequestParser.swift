@@ -196,7 +196,10 @@ struct HTTP1RequestParser {
         guard index > targetStart, index < line.endIndex, line[index] == HTTP1Head.space else { throw .malformed("invalid request target") }
         guard let version = HTTP1Head.version(line[(index + 1)...]) else { throw .malformed("unsupported HTTP version") }
         let method = HTTPRequest.Method(String(decoding: UnsafeRawBufferPointer(rebasing: line[line.startIndex..<methodEnd]), as: UTF8.self))!
-        let target = String(decoding: UnsafeRawBufferPointer(rebasing: line[targetStart..<index]), as: UTF8.self)
+        // Bytes past ASCII are accepted only as UTF-8, forwarded as they came.
+        guard let target = String(validating: UnsafeRawBufferPointer(rebasing: line[targetStart..<index]), as: UTF8.self) else {
+            throw .malformed("request target is not UTF-8")
+        }
         return (method, target, version)
     }
 }
