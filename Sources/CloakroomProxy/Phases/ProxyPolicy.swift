@@ -162,7 +162,8 @@ public final class ProxyPolicy: Sendable {
     // MARK: Phase 5: response filter
 
     /// Removes hop-by-hop and control headers (always, whatever the route), sets `X-Request-Id`,
-    /// and returns the session effects the control headers ask for.
+    /// and returns the session effects the control headers ask for. ``ResponseFieldRule`` is
+    /// this rule on raw field names, for heads without control headers.
     public func filterResponse(_ response: inout HTTPResponse, exchange: Exchange) -> [SessionEffect] {
         let fields = response.headerFields
         let login = fields[.sessionLogin], update = fields[.sessionUpdate], logout = fields[.sessionLogout]
@@ -170,7 +171,9 @@ public final class ProxyPolicy: Sendable {
         if login != nil || update != nil || logout != nil {
             response.headerFields.removeAll { $0.name == .sessionLogin || $0.name == .sessionUpdate || $0.name == .sessionLogout }
         }
-        response.headerFields[.xRequestID] = exchange.requestID
+        // Removed, then appended: last, wherever the upstream put its own.
+        response.headerFields[.xRequestID] = nil
+        response.headerFields.append(HTTPField(name: .xRequestID, value: exchange.requestID))
         if login == nil && update == nil && logout == nil { return [] }
         return ControlHeaders.effects(
             login: login, update: update, logout: logout, status: response.status, exchange: exchange, logger: logger)

@@ -9,25 +9,43 @@ extension HTTP1ProxyHandler {
     /// the connection ends after it.
     func downstreamHead(_ response: HTTPResponse, close: Bool) {
         guard let current else { return }
-        let code = response.status.code
-        current.responseBodyless = current.isHEAD || code < 200 || code == 204 || code == 304
         if let bridge {
+            let code = response.status.code
+            current.responseBodyless = current.isHEAD || code < 200 || code == 204 || code == 304
             bridge.writeHead(response)
             downstreamNeedsFlush = true
             return
         }
+        let extra = http1Framing(current, code: response.status.code, hasLength: response.headerFields.contains(.contentLength), close: close)
+        var buffer = context.channel.allocator.buffer(capacity: 512)
+        HTTP1Writer.writeResponseHead(response, version: current.version, extra: extra, chunked: current.responseChunked, into: &buffer)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        downstreamNeedsFlush = true
+    }
+
+    /// An upstream's head that needs only the field rule (HTTP/1.1 connections).
+    func downstreamHead(_ head: UpstreamResponseHead, requestID: String, close: Bool) {
+        guard let current else { return }
+        let extra = http1Framing(current, code: head.code, hasLength: head.hasContentLength, close: close)
+        var buffer = context.channel.allocator.buffer(capacity: 0)
+        HTTP1Writer.writeResponseHead(
+            head, version: current.version, requestID: requestID, extra: extra, chunked: current.responseChunked, into: &buffer)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        downstreamNeedsFlush = true
+    }
+
+    /// Decides an HTTP/1.1 response's framing (records it in `current`) and returns the
+    /// connection management field to add.
+    private func http1Framing(_ current: Current, code: Int, hasLength: Bool, close: Bool) -> StaticString? {
+        current.responseBodyless = current.isHEAD || code < 200 || code == 204 || code == 304
         var close = close
-        let delimited = current.responseBodyless || response.headerFields.contains(.contentLength)
+        let delimited = current.responseBodyless || hasLength
         current.responseChunked = !delimited && current.version == .http1_1
         if !delimited && current.version != .http1_1 {
             close = true  // the body ends with the connection
             current.closeAfterResponse = true
         }
-        let extra: StaticString? = close ? "connection: close\r\n" : current.version == .http1_0 ? "connection: keep-alive\r\n" : nil
-        var buffer = context.channel.allocator.buffer(capacity: 512)
-        HTTP1Writer.writeResponseHead(response, version: current.version, extra: extra, chunked: current.responseChunked, into: &buffer)
-        context.write(wrapOutboundOut(buffer), promise: nil)
-        downstreamNeedsFlush = true
+        return close ? "connection: close\r\n" : current.version == .http1_0 ? "connection: keep-alive\r\n" : nil
     }
 
     /// `100 Continue`, before the request body is read.

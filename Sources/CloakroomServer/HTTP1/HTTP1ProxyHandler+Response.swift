@@ -9,21 +9,40 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
 
     func upstreamBecameWritable() { resumeClientReads() }
 
-    func upstreamResponseHead(_ head: HTTPResponse) {
+    func upstreamResponseHead(_ head: UpstreamResponseHead) {
         guard state == .forwarding, let exchange = current?.exchange else { return }
         disarmResponseTimer()
         if let sentAt = current?.upstreamSentAt, let upstream = exchange.route?.upstream {
             runtime.metrics.upstreamResponded(upstream: upstream, nanoseconds: (NIODeadline.now() - sentAt).nanoseconds)
         }
-        if head.status == .switchingProtocols {
-            guard current?.upgrade != nil else {
+        if head.code == 101 {
+            guard current?.upgrade != nil, let response = try? head.response() else {
                 current?.upstream?.abort()
                 current?.upstream = nil
                 return fail(ProxyError(.upstreamUnavailable, "upstream switched protocols without an upgrade request"), requestID: exchange.requestID)
             }
-            return upstreamSwitchingProtocols(head, exchange: exchange)
+            return upstreamSwitchingProtocols(response, exchange: exchange)
         }
-        var response = head
+        if !head.needsPolicy && bridge == nil {
+            // Nothing for the policy but its field rule: the head's lines are copied.
+            state = .streamingResponse
+            writeResponseHead(head, requestID: exchange.requestID)
+            return
+        }
+        let response: HTTPResponse
+        do {
+            response = try head.response()
+        } catch {
+            current?.upstream?.abort()
+            current?.upstream = nil
+            return fail(ProxyError(.upstreamUnavailable, "\(error)"), requestID: exchange.requestID)
+        }
+        filterAndWrite(response, exchange: exchange)
+    }
+
+    /// The policy's response filter, its session effects applied before the head is written.
+    private func filterAndWrite(_ response: HTTPResponse, exchange: Exchange) {
+        var response = response
         let effects = policy.filterResponse(&response, exchange: exchange)
         if effects.isEmpty {
             state = .streamingResponse
@@ -135,12 +154,23 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
     /// Writes the upstream's response head (filtered) to the client.
     private func writeResponseHead(_ response: HTTPResponse) {
         guard let current else { return }
+        current.status = response.status.code
+        downstreamHead(response, close: closesAfterUpstreamResponse(current))
+    }
+
+    /// Writes an upstream's response head that needs only the field rule, copying its lines.
+    private func writeResponseHead(_ head: UpstreamResponseHead, requestID: String) {
+        guard let current else { return }
+        current.status = head.code
+        downstreamHead(head, requestID: requestID, close: closesAfterUpstreamResponse(current))
+    }
+
+    private func closesAfterUpstreamResponse(_ current: Current) -> Bool {
         if !current.requestEnded && current.hasBody {
             // The backend answered before reading the whole body; the rest cannot be trusted.
             current.closeAfterResponse = true
         }
-        current.status = response.status.code
-        downstreamHead(response, close: current.closeAfterResponse || !current.keepAlive)
+        return current.closeAfterResponse || !current.keepAlive
     }
 
     /// The upstream response ended: return the connection to the pool and complete the exchange.

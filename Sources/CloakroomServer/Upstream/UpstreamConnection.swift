@@ -5,7 +5,8 @@ import NIOCore
 ///
 /// - Important: Called on the connection's event loop, which is also the client connection's.
 protocol UpstreamExchangeDelegate: AnyObject {
-    func upstreamResponseHead(_ response: HTTPResponse)
+    /// The response head, checked; ``UpstreamResponseHead/response()`` builds an `HTTPResponse`.
+    func upstreamResponseHead(_ head: UpstreamResponseHead)
     func upstreamResponseBody(_ buffer: ByteBuffer)
     func upstreamResponseEnd()
     /// End of one read batch: the moment to flush what was written downstream.
@@ -199,7 +200,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
         switch event {
         case .head(let head):
             responseKeepAlive = head.keepAlive
-            delegate.upstreamResponseHead(head.response)
+            delegate.upstreamResponseHead(head)
         case .body(let buffer):
             delegate.upstreamResponseBody(buffer)
         case .end:

@@ -1,3 +1,4 @@
+import CloakroomProxy
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
@@ -165,7 +166,7 @@ import Testing
         var out: [String] = []
         func record(_ event: HTTP1ResponseParser.Event) {
             switch event {
-            case .head(let head): out.append("head \(head.response.status.code) keep-alive=\(head.keepAlive)")
+            case .head(let head): out.append("head \(head.code) keep-alive=\(head.keepAlive)")
             case .body(let body): out.append("body \(String(buffer: body))")
             case .end: out.append("end")
             }
@@ -193,7 +194,7 @@ import Testing
         var parser = HTTP1ResponseParser(maxHeaderBytes: 8192)
         var buffer = ByteBuffer(string: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nFRAME")
         guard case .head(let head) = try parser.next(&buffer) else { Issue.record("no head"); return }
-        #expect(head.response.status.code == 101 && head.response.headerFields[.upgrade] == "websocket")
+        #expect(try head.code == 101 && head.response().headerFields[.upgrade] == "websocket")
         guard case .end = try parser.next(&buffer) else { Issue.record("no end"); return }
         #expect(try parser.next(&buffer) == nil && parser.isStopped && String(buffer: buffer) == "FRAME")
     }
@@ -212,6 +213,41 @@ import Testing
         for wire in responses {
             #expect(throws: HTTP1WireError.self, "\(wire)") { _ = try Self.parseResponses(wire) }
         }
+    }
+
+    /// The head kept as bytes: forwarded by copying lines, or materialized for the policy.
+    @Test func upstreamHeadIsForwardedByTheFieldRule() throws {
+        func head(_ wire: String) throws -> UpstreamResponseHead? {
+            var parser = HTTP1ResponseParser(maxHeaderBytes: 8192)
+            var buffer = ByteBuffer(string: wire)
+            guard case .head(let head) = try parser.next(&buffer) else { return nil }
+            return head
+        }
+        let plain = try #require(
+            try head(
+                "HTTP/1.1 200 OK\r\nServer: be\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-Request-Id: upstream\r\n"
+                    + "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\nset-cookie: a=1\r\n\r\n"))
+        #expect(!plain.needsPolicy && !plain.hasContentLength && plain.code == 200)
+        var buffer = ByteBuffer()
+        HTTP1Writer.writeResponseHead(plain, version: .http1_1, requestID: "rid", extra: nil, chunked: true, into: &buffer)
+        #expect(
+            String(buffer: buffer)
+                == "HTTP/1.1 200 OK\r\nServer: be\r\nContent-Type: text/plain\r\nset-cookie: a=1\r\nX-Request-Id: rid\r\n"
+                + "transfer-encoding: chunked\r\n\r\n")
+        // The same head through an HTTPResponse and the rule gives the same bytes.
+        var response = try plain.response()
+        response.headerFields.removeAll { ResponseFieldRule.of(name: Array($0.name.rawName.utf8)) != .forward }
+        response.headerFields.append(HTTPField(name: HTTPField.Name("X-Request-Id")!, value: "rid"))
+        var viaResponse = ByteBuffer()
+        HTTP1Writer.writeResponseHead(response, version: .http1_1, extra: nil, chunked: true, into: &viaResponse)
+        #expect(viaResponse == buffer)
+        // What only the policy applies.
+        #expect(try head("HTTP/1.1 200 OK\r\nSession-Login: {}\r\nContent-Length: 0\r\n\r\n")?.needsPolicy == true)
+        #expect(try head("HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nContent-Length: 0\r\n\r\n")?.needsPolicy == true)
+        let repeated = try #require(try head("HTTP/1.1 200 OK\r\nContent-Length: 1\r\ncontent-length: 1\r\n\r\n"))
+        #expect(repeated.needsPolicy && repeated.hasContentLength)
+        #expect(try repeated.response().headerFields[values: .contentLength] == ["1"])
+        #expect(try head("HTTP/1.1 204\r\n\r\n")?.response().status.code == 204)
     }
 
     // MARK: Writing

@@ -114,7 +114,7 @@ struct BodyFraming {
                 guard index > 0, bytes[index - 1] == HTTP1Head.cr else { return .failure(.malformed("bare LF in trailers")) }
                 if index > 1 {
                     do throws(HTTP1WireError) {
-                        _ = try HTTP1Head.field(bytes[0..<(index - 1)])
+                        _ = try HTTP1Head.fieldBounds(bytes[0..<(index - 1)])
                     } catch { return .failure(error) }
                 }
                 return .success(index + 1)

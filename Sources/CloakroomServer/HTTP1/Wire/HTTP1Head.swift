@@ -44,14 +44,19 @@ enum HTTP1Head {
     }
 
     /// One `name: value` line (without its CRLF), `line` a slice of the head.
-    static func field(_ line: UnsafeRawBufferPointer.SubSequence) throws(HTTP1WireError) -> HTTPField {
-        try fieldAndName(line).field
-    }
-
     /// One field line, and the name's bytes within it.
     static func fieldAndName(
         _ line: UnsafeRawBufferPointer.SubSequence
     ) throws(HTTP1WireError) -> (field: HTTPField, name: UnsafeRawBufferPointer.SubSequence) {
+        let bounds = try fieldBounds(line)
+        let name = FieldNames.name(UnsafeRawBufferPointer(rebasing: line[line.startIndex..<bounds.colon]))
+        let value = UnsafeRawBufferPointer(rebasing: line[bounds.value])
+        return (HTTPField(name: name, value: value), line[line.startIndex..<bounds.colon])
+    }
+
+    /// Checks one field line and finds its parts: the colon ending the name, and the value
+    /// without surrounding blanks.
+    static func fieldBounds(_ line: UnsafeRawBufferPointer.SubSequence) throws(HTTP1WireError) -> (colon: Int, value: Range<Int>) {
         let start = line.startIndex, end = line.endIndex
         guard start < end else { throw .malformed("empty field line") }
         if line[start] == space || line[start] == tab { throw .malformed("obsolete line folding") }
@@ -65,8 +70,7 @@ enum HTTP1Head {
             let byte = line[index]
             if byte < space && byte != tab || byte == 0x7F { throw .malformed("control character in a field value") }
         }
-        let name = FieldNames.name(UnsafeRawBufferPointer(rebasing: line[start..<colon]))
-        return (HTTPField(name: name, value: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd])), line[start..<colon])
+        return (colon, valueStart..<valueEnd)
     }
 
     /// `HTTP/1.1` or `HTTP/1.0`.
@@ -98,16 +102,18 @@ enum HTTP1Head {
     }
 
     /// Calls `body` with each element of a comma-separated list (`Connection`), blanks trimmed.
-    static func forEachListElement(_ value: UnsafeBufferPointer<UInt8>, _ body: (Slice<UnsafeBufferPointer<UInt8>>) -> Void) {
-        var start = 0
-        while start <= value.count {
-            var end = start
-            while end < value.count && value[end] != UInt8(ascii: ",") { end += 1 }
+    static func forEachListElement<Bytes: RandomAccessCollection<UInt8>>(_ value: Bytes, _ body: (Bytes.SubSequence) -> Void) {
+        var start = value.startIndex
+        while true {
+            let end = value[start...].firstIndex(of: UInt8(ascii: ",")) ?? value.endIndex
             var first = start, last = end
-            while first < last && (value[first] == space || value[first] == tab) { first += 1 }
-            while last > first && (value[last - 1] == space || value[last - 1] == tab) { last -= 1 }
+            while first < last && (value[first] == space || value[first] == tab) { first = value.index(after: first) }
+            while last > first && (value[value.index(before: last)] == space || value[value.index(before: last)] == tab) {
+                last = value.index(before: last)
+            }
             if first < last { body(value[first..<last]) }
-            start = end + 1
+            guard end < value.endIndex else { return }
+            start = value.index(after: end)
         }
     }
 }

@@ -3,8 +3,8 @@ import HTTPTypes
 import NIOCore
 import NIOHTTP1
 
-/// Parses an upstream connection's responses from its read buffer: the head straight into an
-/// `HTTPResponse`, the body as slices of the buffer.
+/// Parses an upstream connection's responses from its read buffer: the head checked and kept as
+/// bytes (``UpstreamResponseHead``), the body as slices of the buffer.
 ///
 /// Interim responses (1xx other than 101) are read and dropped: the proxy answers a client's
 /// `Expect: 100-continue` itself. A 101 ends parsing: the bytes after it belong to the tunnel.
@@ -12,13 +12,8 @@ import NIOHTTP1
 /// coding other than `chunked` is malformed: the exchange fails with 502 rather than guess
 /// where the body ends.
 struct HTTP1ResponseParser {
-    struct Head {
-        var response: HTTPResponse
-        var keepAlive: Bool
-    }
-
     enum Event {
-        case head(Head)
+        case head(UpstreamResponseHead)
         case body(ByteBuffer)
         case end
     }
@@ -71,7 +66,7 @@ struct HTTP1ResponseParser {
                 }
             case .head:
                 guard let head = try parseHead(&buffer) else { return nil }
-                let code = head.response.status.code
+                let code = head.code
                 if code >= 100 && code < 200 && code != 101 {
                     state = .head  // interim: no body, the final response follows
                     continue
@@ -88,68 +83,80 @@ struct HTTP1ResponseParser {
         return .end
     }
 
-    private mutating func parseHead(_ buffer: inout ByteBuffer) throws(HTTP1WireError) -> Head? {
-        let parsed = buffer.withUnsafeReadableBytes { bytes -> Result<(Head, BodyFraming.State, Int)?, HTTP1WireError> in
+    private mutating func parseHead(_ buffer: inout ByteBuffer) throws(HTTP1WireError) -> UpstreamResponseHead? {
+        let parsed = buffer.withUnsafeReadableBytes { bytes -> Result<(Scan, Int)?, HTTP1WireError> in
             do throws(HTTP1WireError) {
                 guard let end = try HTTP1Head.end(of: bytes, scanned: &scanned) else {
                     if bytes.count > maxHeaderBytes { throw HTTP1WireError(kind: .headersTooLarge, detail: "response head too large") }
                     return .success(nil)
                 }
                 if end > maxHeaderBytes { throw HTTP1WireError(kind: .headersTooLarge, detail: "response head too large") }
-                let (head, framing) = try head(bytes[0..<(end - 2)])
-                return .success((head, framing, end))
+                return .success((try scan(bytes[0..<(end - 2)]), end))
             } catch {
                 return .failure(error)
             }
         }
-        guard let (head, framing, length) = try parsed.get() else { return nil }
+        guard let (scan, length) = try parsed.get() else { return nil }
+        let head = UpstreamResponseHead(
+            bytes: buffer.getSlice(at: buffer.readerIndex, length: length - 2)!, code: scan.code, keepAlive: scan.keepAlive,
+            hasContentLength: scan.hasContentLength, needsPolicy: scan.needsPolicy)
         buffer.moveReaderIndex(forwardBy: length)
         scanned = 0
-        state = .body(BodyFraming(framing, maxLineBytes: maxHeaderBytes))
-        stopAfterBody = head.response.status.code == 101
+        state = .body(BodyFraming(scan.framing, maxLineBytes: maxHeaderBytes))
+        stopAfterBody = scan.code == 101
         return head
     }
 
-    private func head(_ bytes: UnsafeRawBufferPointer.SubSequence) throws(HTTP1WireError) -> (Head, BodyFraming.State) {
+    /// What the head says, found in one pass that also checks every line.
+    private struct Scan {
+        var code: Int
+        var keepAlive: Bool
+        var hasContentLength: Bool
+        var needsPolicy: Bool
+        var framing: BodyFraming.State
+    }
+
+    private func scan(_ bytes: UnsafeRawBufferPointer.SubSequence) throws(HTTP1WireError) -> Scan {
         var lines = LineIterator(bytes)
         guard let statusLine = lines.next() else { throw .malformed("empty response") }
-        let (version, status) = try Self.statusLine(statusLine)
-        var fields = HTTPFields()
-        fields.reserveCapacity(12)
+        let (version, status) = try Self.statusLine(statusLine, reason: false)
         var contentLength: Int?
-        var chunked = false, close = false, keepAlive = false
+        var chunked = false, close = false, keepAlive = false, needsPolicy = false
         while let line = lines.next() {
-            let (field, name) = try HTTP1Head.fieldAndName(line)
+            let bounds = try HTTP1Head.fieldBounds(line)
+            let name = line[line.startIndex..<bounds.colon]
+            let value = line[bounds.value]
+            switch ResponseFieldRule.of(name: name) {
+            case .control: needsPolicy = true
+            case .remove, .forward: break
+            }
             switch name.count {
             case 10 where ASCIIText.equalsIgnoringCase(name, "connection"):
-                field.withUnsafeBytesOfValue { value in
-                    HTTP1Head.forEachListElement(value) { token in
-                        if ASCIIText.equalsIgnoringCase(token, "close") {
-                            close = true
-                        } else if ASCIIText.equalsIgnoringCase(token, "keep-alive") {
-                            keepAlive = true
-                        }
+                HTTP1Head.forEachListElement(value) { option in
+                    if ASCIIText.equalsIgnoringCase(option, "close") {
+                        close = true
+                    } else if ASCIIText.equalsIgnoringCase(option, "keep-alive") {
+                        keepAlive = true
                     }
+                    if !ResponseFieldRule.isPlainConnectionOption(option) { needsPolicy = true }
                 }
             case 14 where ASCIIText.equalsIgnoringCase(name, "content-length"):
-                let value = field.value
-                guard !value.isEmpty, value.utf8.count <= 18, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                guard !value.isEmpty, value.count <= 18, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
                     throw .malformed("invalid Content-Length")
                 }
-                let length = Int(value)!
+                let length = value.reduce(0) { $0 * 10 + Int($1 - 0x30) }
                 if let contentLength {
                     guard contentLength == length else { throw .malformed("differing Content-Lengths") }
-                    continue  // the same length twice: kept once
+                    needsPolicy = true  // the same length twice: forwarded once
                 }
                 contentLength = length
             case 17 where ASCIIText.equalsIgnoringCase(name, "transfer-encoding"):
                 guard !chunked else { throw .malformed("repeated Transfer-Encoding") }
-                chunked = field.withUnsafeBytesOfValue { ASCIIText.equalsIgnoringCase($0, "chunked") }
+                chunked = ASCIIText.equalsIgnoringCase(value, "chunked")
                 guard chunked else { throw .malformed("unsupported transfer coding") }
             default:
                 break
             }
-            fields.append(field)
         }
         if chunked && contentLength != nil { throw .malformed("both Content-Length and Transfer-Encoding") }
         let code = status.code
@@ -165,11 +172,13 @@ struct HTTP1ResponseParser {
             framing = .untilClose
             persistent = false
         }
-        return (Head(response: HTTPResponse(status: status, headerFields: fields), keepAlive: persistent), framing)
+        return Scan(code: code, keepAlive: persistent, hasContentLength: contentLength != nil, needsPolicy: needsPolicy, framing: framing)
     }
 
     /// `HTTP-version SP status-code SP [ reason-phrase ]` (a missing space and reason tolerated).
-    private static func statusLine(_ line: UnsafeRawBufferPointer.SubSequence) throws(HTTP1WireError) -> (HTTPVersion, HTTPResponse.Status) {
+    static func statusLine(
+        _ line: UnsafeRawBufferPointer.SubSequence, reason: Bool = true
+    ) throws(HTTP1WireError) -> (HTTPVersion, HTTPResponse.Status) {
         let start = line.startIndex
         guard line.count >= 12, let version = HTTP1Head.version(line[start..<(start + 8)]), line[start + 8] == HTTP1Head.space else {
             throw .malformed("invalid status line")
@@ -181,15 +190,15 @@ struct HTTP1ResponseParser {
             code = code * 10 + Int(digit - 0x30)
         }
         guard code >= 100 else { throw .malformed("invalid status code") }
-        var reason = ""
+        var phraseText = ""
         if line.count > 12 {
             guard line[start + 12] == HTTP1Head.space else { throw .malformed("invalid status line") }
             let phrase = line[(start + 13)...]
             for byte in phrase where byte < HTTP1Head.space && byte != HTTP1Head.tab || byte == 0x7F {
                 throw .malformed("control character in the reason phrase")
             }
-            reason = String(decoding: UnsafeRawBufferPointer(rebasing: phrase), as: UTF8.self)
+            if reason { phraseText = String(decoding: UnsafeRawBufferPointer(rebasing: phrase), as: UTF8.self) }
         }
-        return (version, HTTPResponse.Status(code: code, reasonPhrase: reason))
+        return (version, HTTPResponse.Status(code: code, reasonPhrase: phraseText))
     }
 }

@@ -1,3 +1,4 @@
+import CloakroomProxy
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
@@ -49,6 +50,44 @@ enum HTTP1Writer {
         buffer.writeStaticString(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         writeStatus(response.status, into: &buffer)
         for field in response.headerFields { write(field, into: &buffer) }
+        if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
+        if let extra { buffer.writeStaticString(extra) }
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// An upstream's response head as forwarded when it needs nothing from the policy but the
+    /// field rule: its status line in `version`, its lines copied except those
+    /// ``ResponseFieldRule`` removes, then `X-Request-Id`, then the proxy's own framing fields.
+    static func writeResponseHead(
+        _ head: UpstreamResponseHead, version: HTTPVersion, requestID: String, extra: StaticString?, chunked: Bool,
+        into buffer: inout ByteBuffer
+    ) {
+        buffer.reserveCapacity(minimumWritableBytes: head.bytes.readableBytes + requestID.utf8.count + 80)
+        buffer.writeStaticString(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        head.bytes.withUnsafeReadableBytes { bytes in
+            // The status line after its version ("HTTP/1.x "), then each field line, CRLF included.
+            var lineStart = 9
+            var first = true
+            while lineStart < bytes.count {
+                var newline = lineStart
+                while bytes[newline] != HTTP1Head.lf { newline += 1 }
+                let line = bytes[lineStart...newline]
+                if first {
+                    first = false
+                    buffer.writeBytes(UnsafeRawBufferPointer(rebasing: line))
+                } else {
+                    var colon = lineStart
+                    while bytes[colon] != HTTP1Head.colon { colon += 1 }
+                    if ResponseFieldRule.of(name: bytes[lineStart..<colon]) == .forward {
+                        buffer.writeBytes(UnsafeRawBufferPointer(rebasing: line))
+                    }
+                }
+                lineStart = newline + 1
+            }
+        }
+        buffer.writeStaticString("X-Request-Id: ")
+        buffer.writeString(requestID)
+        buffer.writeStaticString("\r\n")
         if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
         if let extra { buffer.writeStaticString(extra) }
         buffer.writeStaticString("\r\n")
