@@ -67,6 +67,7 @@ enum HTTP2Pipeline {
             }
         }
         let sync = channel.pipeline.syncOperations
+        try sync.addHandler(FlushCoalescer())
         try sync.addHandler(handler)
         try sync.addHandler(manager)
         try sync.addHandler(CloseOnConnectionError())
