@@ -1,4 +1,5 @@
 import CloakroomProxy
+import HTTPTypes
 import NIOHTTP1
 
 /// The request fields the handler reads before the policy runs (first occurrence of each): found
@@ -33,6 +34,20 @@ struct FramingFields {
                 if transferEncoding == nil && ASCIIText.equalsIgnoringCase(name.utf8, "transfer-encoding") { transferEncoding = value }
             default:
                 break
+            }
+        }
+    }
+
+    /// From an HTTP/2 stream's fields (no `Transfer-Encoding` or `Upgrade` there: RFC 9113
+    /// forbids them, and NIO's HTTP/2 handler resets streams that carry them).
+    init(_ fields: HTTPFields) {
+        for field in fields {
+            switch field.name {
+            case .xRequestID where requestID == nil: requestID = field.value
+            case .contentLength where contentLength == nil: contentLength = field.value
+            case .expect where expect == nil: expect = field.value
+            case .contentType where contentType == nil: contentType = field.value
+            default: break
             }
         }
     }

@@ -4,18 +4,19 @@ import CloakroomSessions
 import NIOCore
 import NIOHTTP1
 import NIOHTTP2
+import NIOHTTPTypesHTTP2
 
 /// HTTP/2 on a client connection (after ALPN chose `h2`).
 ///
-/// Each stream gets NIO's HTTP/2 → HTTP/1 message codec, an ``HTTP2StreamBridge`` and the very
-/// same ``HTTP1ProxyHandler`` as an HTTP/1.1 connection, so routing, the session lookup, identity headers, control headers
+/// Each stream gets NIO's HTTP/2 → swift-http-types message codec, an ``HTTP2StreamBridge`` and
+/// the very same ``HTTP1ProxyHandler`` as an HTTP/1.1 connection, so routing, the session lookup, identity headers, control headers
 /// and upstream forwarding exist once. Upstreams stay HTTP/1.1 through the same pools.
 ///
 /// RFC 9113 rules enforced by `NIOHTTP2Handler` (header block validation is on): pseudo-headers
 /// present, valid and first; connection-specific fields (`connection`, `keep-alive`,
 /// `transfer-encoding`, `upgrade`, `te` other than `trailers`) reset the stream with
 /// PROTOCOL_ERROR before any handler sees the request; `content-length` must match the DATA.
-/// The codec turns `:authority` into `Host`; the bridge joins `cookie` crumbs.
+/// The bridge takes the authority from `:authority` (or `host`).
 ///
 /// Limits against known attacks: `client.max_concurrent_streams`, the header list size
 /// (`client.max_header_bytes`), at most 5 CONTINUATION frames in a row (CONTINUATION flood),
@@ -61,7 +62,7 @@ enum HTTP2Pipeline {
                     streamDeadlines: streamDeadlines.value)
                 let bridge = HTTP2StreamBridge(proxy: proxy, secure: client.isSecure)
                 proxy.bridge = bridge
-                try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try sync.addHandler(HTTP2FramePayloadToHTTPServerCodec())
                 try sync.addHandler(bridge)
                 try sync.addHandler(proxy)
             }

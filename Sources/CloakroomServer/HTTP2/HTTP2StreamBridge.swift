@@ -2,15 +2,16 @@ import CloakroomProxy
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
+import NIOHTTPTypes
 
-/// Connects one HTTP/2 stream (behind NIO's HTTP/2 → HTTP/1 message codec) to the
+/// Connects one HTTP/2 stream (behind NIO's HTTP/2 → swift-http-types codec) to the
 /// ``HTTP1ProxyHandler`` above it: hands it the request as a ``ClientRequestHead`` and body
-/// parts by direct calls, and writes its response as HTTP/1-style message parts for the codec.
+/// parts by direct calls, and writes its response as swift-http-types message parts.
 /// (On an HTTP/1.1 connection the proxy handler parses and writes bytes itself.)
 final class HTTP2StreamBridge: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
 
     private let proxy: HTTP1ProxyHandler
     private var context: ChannelHandlerContext?
@@ -28,15 +29,12 @@ final class HTTP2StreamBridge: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         proxy.inReadBatch = true
         switch unwrapInboundIn(data) {
-        case .head(var head):
-            Self.joinCookieCrumbs(&head.headers)
-            let framing = FramingFields(head.headers)
-            do {
-                let request = try HTTPRequest(http1: head, secure: secure)
-                proxy.receivedHead(ClientRequestHead(request: request, version: head.version, keepAlive: head.isKeepAlive, framing: framing))
-            } catch {
-                proxy.receivedMalformedHead(HTTP1WireError.malformed("\(error)"), requestID: framing.requestID)
+        case .head(let request):
+            let framing = FramingFields(request.headerFields)
+            guard let head = Self.head(request, secure: secure, framing: framing) else {
+                return proxy.receivedMalformedHead(.malformed("no authority, or a path not in origin form"), requestID: framing.requestID)
             }
+            proxy.receivedHead(head)
         case .body(let buffer):
             proxy.receivedBody(buffer)
         case .end:
@@ -44,25 +42,32 @@ final class HTTP2StreamBridge: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// RFC 9113 §8.2.3: an HTTP/2 client may split `cookie` into several fields; they are
-    /// joined with "; " into one before anything reads them.
-    /// Counts the fields first: `headers[canonicalForm:]` splits every value at commas, which
-    /// cost more than the rest of the request head on the HTTP/2 path.
-    static func joinCookieCrumbs(_ headers: inout HTTPHeaders) {
-        var fields = 0
-        for (name, _) in headers where name.utf8.count == 6 && name.lowercased() == "cookie" { fields += 1 }
-        guard fields > 1 else { return }
-        headers.replaceOrAdd(name: "cookie", value: headers["cookie"].joined(separator: "; "))
+    /// The request as the policy sees it (nil when unusable): a path in origin form (or `*` for
+    /// `OPTIONS`), the authority from `:authority`, else from a single
+    /// `host` field (RFC 9113 §8.3.1), which then leaves the fields; the scheme the listener's.
+    /// `cookie` crumbs (RFC 9113 §8.2.3) stay separate fields: the policy and the upstream
+    /// writer read them all.
+    static func head(_ request: HTTPRequest, secure: Bool, framing: FramingFields) -> ClientRequestHead? {
+        guard let path = request.path, path.hasPrefix("/") || (path == "*" && request.method == .options) else { return nil }
+        var request = request
+        request.scheme = secure ? "https" : "http"
+        if request.authority == nil {
+            let hosts = request.headerFields[values: .host]
+            guard hosts.count == 1 else { return nil }
+            request.authority = hosts[0]
+        }
+        request.headerFields[.host] = nil
+        return ClientRequestHead(request: request, version: .http2, keepAlive: true, framing: framing)
     }
 
     // MARK: Written by the proxy handler
 
     func writeHead(_ response: HTTPResponse) {
-        context?.write(wrapOutboundOut(.head(HTTPResponseHead(http1For: response, version: .http2))), promise: nil)
+        context?.write(wrapOutboundOut(.head(response)), promise: nil)
     }
 
     func writeBody(_ buffer: ByteBuffer) {
-        context?.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        context?.write(wrapOutboundOut(.body(buffer)), promise: nil)
     }
 
     func writeEnd(promise: EventLoopPromise<Void>?) {
@@ -74,4 +79,9 @@ final class HTTP2StreamBridge: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func flush() { context?.flush() }
+}
+
+extension HTTPField.Name {
+    /// `Host`, which swift-http-types leaves out of its common names (it is `authority`).
+    static let host = HTTPField.Name("Host")!
 }
