@@ -135,29 +135,31 @@ import Testing
     @Test func headlessChromiumSignsInAndOut() async throws {
         let (proxy, _) = try await Self.start()
         defer { Task { await proxy.stop() } }
-        let browser = try await WebDriver.start()
-        defer { Task { await browser.quit() } }
-        let screenshots = ProcessInfo.processInfo.environment["CLOAKROOM_SCREENSHOTS"]
+        // Quit awaited, not deferred to a task: a task may never run before the test process
+        // exits, which left chromedriver and Chromium running after every test run.
+        try await WebDriver.with { browser in
+            let screenshots = ProcessInfo.processInfo.environment["CLOAKROOM_SCREENSHOTS"]
 
-        try await browser.open("\(proxy.base)/")
-        #expect(try await browser.currentURL().contains("/login"), "redirected to the login page")
-        if let screenshots { try await browser.screenshot().write(to: URL(fileURLWithPath: "\(screenshots)/login.png")) }
-        try await browser.type("demo", into: "input[name=username]")
-        try await browser.type(Self.password, into: "input[name=password]")
-        try await browser.click("#sign-in")
-        try await Task.sleep(for: .milliseconds(300))
-        let text = try await browser.bodyText()
-        #expect(text.contains("\"x-user-id\"") && text.contains("demo"), "\(text.prefix(400))")
-        #expect(!text.contains("cloakroom_session"), "the cookie is not forwarded upstream")
-        if let screenshots { try await browser.screenshot().write(to: URL(fileURLWithPath: "\(screenshots)/echo.png")) }
+            try await browser.open("\(proxy.base)/")
+            #expect(try await browser.currentURL().contains("/login"), "redirected to the login page")
+            if let screenshots { try await browser.screenshot().write(to: URL(fileURLWithPath: "\(screenshots)/login.png")) }
+            try await browser.type("demo", into: "input[name=username]")
+            try await browser.type(Self.password, into: "input[name=password]")
+            try await browser.click("#sign-in")
+            try await Task.sleep(for: .milliseconds(300))
+            let text = try await browser.bodyText()
+            #expect(text.contains("\"x-user-id\"") && text.contains("demo"), "\(text.prefix(400))")
+            #expect(!text.contains("cloakroom_session"), "the cookie is not forwarded upstream")
+            if let screenshots { try await browser.screenshot().write(to: URL(fileURLWithPath: "\(screenshots)/echo.png")) }
 
-        try await browser.open("\(proxy.base)/logout")
-        #expect(try await browser.currentURL().contains("/login"), "after logout, / sends the browser to the login page again")
+            try await browser.open("\(proxy.base)/logout")
+            #expect(try await browser.currentURL().contains("/login"), "after logout, / sends the browser to the login page again")
 
-        try await browser.type("demo", into: "input[name=username]")
-        try await browser.type("wrong password", into: "input[name=password]")
-        try await browser.click("#sign-in")
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(try await browser.source().contains("Wrong username or password"))
+            try await browser.type("demo", into: "input[name=username]")
+            try await browser.type("wrong password", into: "input[name=password]")
+            try await browser.click("#sign-in")
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await browser.source().contains("Wrong username or password"))
+        }
     }
 }

@@ -195,6 +195,11 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
         disarmResponseTimer()
         let promise: EventLoopPromise<Void>? = close ? context.eventLoop.makePromise() : nil
         downstreamEnd(chunked: current?.responseChunked ?? false, promise: promise)
+        if close, let bridge, current?.requestEnded == false {
+            // RFC 9113 §8.1: a complete response before the whole request; the client is asked
+            // to stop sending, without error (a CANCEL reset made curl spin on its upload).
+            bridge.stopRequestBody()
+        }
         current = nil
         if let promise {
             let context = self.context!

@@ -2,7 +2,9 @@ import CloakroomProxy
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP2
 
 /// Connects one HTTP/2 stream (behind NIO's HTTP/2 → swift-http-types codec) to the
 /// ``HTTP1ProxyHandler`` above it: hands it the request as a ``ClientRequestHead`` and body
@@ -79,6 +81,12 @@ final class HTTP2StreamBridge: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func flush() { context?.flush() }
+
+    /// `RST_STREAM` with `NO_ERROR` after a complete response: the rest of the request body is
+    /// not wanted.
+    func stopRequestBody() {
+        context?.triggerUserOutboundEvent(NIOHTTP2FramePayloadToHTTPEvent.reset(code: .noError), promise: nil)
+    }
 }
 
 extension HTTPField.Name {

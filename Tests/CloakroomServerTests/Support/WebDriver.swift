@@ -100,8 +100,23 @@ final class WebDriver: @unchecked Sendable {
         return data
     }
 
+    /// Runs `body` with a browser and quits it afterwards, also when `body` throws.
+    static func with(_ body: (WebDriver) async throws -> Void) async throws {
+        let browser = try await start()
+        do {
+            try await body(browser)
+        } catch {
+            await browser.quit()
+            throw error
+        }
+        await browser.quit()
+    }
+
     func quit() async {
         _ = try? await command("DELETE", "")
         driver.terminate()
+        // Bounded: Foundation's waitUntilExit spins a run loop, and never returned here.
+        for _ in 0..<50 where driver.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
+        if driver.isRunning { kill(driver.processIdentifier, SIGKILL) }
     }
 }
