@@ -46,7 +46,8 @@ import Testing
         let dave = try await proxy.login("dave")
         let handle = try #require(
             ((try JSONSerialization.jsonObject(with: Data(try await Curl.get("\(proxy.admin)/sessions?user=dave", auth).body.utf8)) as? [String: Any])?["sessions"] as? [[String: Any]])?.first?["handle"] as? String)
-        #expect(try await proxy.cli(["sessions", "revoke", "--session", handle]).status == 0)
+        let byHandle = try await proxy.cli(["sessions", "revoke", "--session", handle])
+        #expect(byHandle.status == 0, "\(byHandle.output) \(byHandle.errors)")
         #expect(try await proxy.status(dave) == 401)
         #expect(try await proxy.cli(["sessions", "revoke", "--session", handle]).status == 1, "already gone → 404 → exit 1")
         let everyone = try await proxy.cli(["sessions", "revoke", "--all"])
