@@ -141,8 +141,9 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// exchange in flight.
     var inbound = ByteBuffer()
     private var parsing = false
-    /// An HTTP/2 stream's bridge, through which responses are written.
-    weak var bridge: HTTP2StreamBridge?
+    /// An HTTP/2 stream's bridge, through which responses are written (it refers back
+    /// `unowned`: no weak reference, whose side table would slow every retain of its object).
+    var bridge: HTTP2StreamBridge?
     /// The server is shutting down: close after the response in flight, or now if there is none.
     var quiescing = false
 

@@ -15,7 +15,8 @@ final class HTTP2StreamBridge: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    private let proxy: HTTP1ProxyHandler
+    /// The handler above, which holds this bridge; both live as long as the stream's pipeline.
+    private unowned let proxy: HTTP1ProxyHandler
     private var context: ChannelHandlerContext?
     private let secure: Bool
 

@@ -53,8 +53,11 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
 
     let channel: Channel
     let targetIndex: Int
-    weak var pool: UpstreamPool?
-    private weak var delegate: UpstreamExchangeDelegate?
+    /// Strong, not weak: a weak reference gives its object a side table, which sends every
+    /// retain and release of it down the runtime's slow path. The cycles these make are broken
+    /// when the exchange ends (``delegate``) and when the connection closes (``pool``).
+    var pool: UpstreamPool?
+    private var delegate: UpstreamExchangeDelegate?
     private var context: ChannelHandlerContext?
     /// Requests served before the current one; a closed connection that had served before and
     /// sends nothing for the current request is ``UpstreamFailure/stale``.
@@ -237,6 +240,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
             delegate.upstreamFailed(servedCount > 0 && !receivedResponseBytes ? .stale : .closed)
         }
         pool?.connectionClosed(self)
+        pool = nil
         context.fireChannelInactive()
     }
 

@@ -100,8 +100,10 @@ final class UpstreamPool: @unchecked Sendable {
 
     private func waitForConnection() -> EventLoopFuture<UpstreamConnection> {
         let promise = eventLoop.makePromise(of: UpstreamConnection.self)
-        let timeout = eventLoop.scheduleTask(in: targets.settings.connectTimeout.timeAmount) { [weak self] in
-            guard let self, let at = self.waiters.firstIndex(where: { $0.promise.futureResult === promise.futureResult }) else { return }
+        // Holds the pool until it fires or is cancelled: a weak capture would give the pool a
+        // side table, slowing every retain of it for good.
+        let timeout = eventLoop.scheduleTask(in: targets.settings.connectTimeout.timeAmount) { [self] in
+            guard let at = self.waiters.firstIndex(where: { $0.promise.futureResult === promise.futureResult }) else { return }
             self.waiters.remove(at: at)
             promise.fail(UpstreamPoolError.exhausted)
         }
