@@ -170,6 +170,20 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+    /// Drops the context: holding it after removal would keep the handler, its context and, through
+    /// it, the pipeline and the channel alive in a cycle, a closed connection's worth of memory
+    /// each. Everything that could still run later (store results, timers, upstream events)
+    /// checks ``state`` first, which is `closed` by then.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        state = .closed
+        cancelResponseTimer()
+        unwatchLongResponse()
+        current?.upstream?.abort()
+        current = nil
+        inbound = ByteBuffer()
+        self.context = nil
+    }
+
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

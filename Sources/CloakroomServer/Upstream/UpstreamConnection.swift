@@ -81,6 +81,11 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+    /// Drops the context, which holds this handler: kept, the two would outlive the connection.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
     // MARK: Serving one exchange
 
     func begin(_ delegate: UpstreamExchangeDelegate, request: UpstreamRequest) {

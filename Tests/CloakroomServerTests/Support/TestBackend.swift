@@ -166,6 +166,12 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
             body = "{\"received\":\(bodyBytes)}"
         case "/head-check":
             headers.add(name: "Content-Length", value: "1234")
+        case "/close":
+            // Answers, then closes the connection: the proxy's pooled connection goes away.
+            headers.add(name: "Connection", value: "close")
+            write(context: context, headers: headers, body: body)
+            context.close(promise: nil)
+            return
         default:
             headers.add(name: "Connection", value: "keep-alive, X-Private")
             headers.add(name: "X-Private", value: "hop")
