@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 
 /// Framing, limits and timeouts on the client side, with raw sockets for the bytes a
@@ -117,5 +118,19 @@ import Testing
         #expect(answer.hasPrefix("HTTP/1.0 200"), "\(answer)")
         #expect(!answer.lowercased().contains("transfer-encoding"))
         #expect(answer.hasSuffix("{\"ok\":true}"))
+        // No 100 (Continue) for an HTTP/1.0 client, whatever it sends (RFC 9110 §10.1.1): the
+        // head alone, then what arrives before the body is sent.
+        let early = try await offPool {
+            let fd = try connectLoopback(port: proxy.port)
+            defer { Glibc.close(fd) }
+            var tv = timeval(tv_sec: 0, tv_usec: 500_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            let head = Array("POST /public/upload HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n".utf8)
+            _ = head.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = Glibc.recv(fd, &buffer, buffer.count, 0)
+            return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
+        }
+        #expect(!early.contains("100 Continue"), "\(early)")
     }
 }

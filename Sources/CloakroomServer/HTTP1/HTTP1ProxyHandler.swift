@@ -261,7 +261,8 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         current = Current(
             exchange: nil, version: head.version, keepAlive: head.keepAlive, isHEAD: request.method == .head,
             idempotent: Self.isIdempotent(request.method),
-            expectContinue: fields.expect.map { ASCIIText.equalsIgnoringCase($0.utf8, "100-continue") } ?? false,
+            // RFC 9110 §10.1.1: no 100 (Continue) for an HTTP/1.0 client.
+            expectContinue: head.version != .http1_0 && fields.expect.map { ASCIIText.equalsIgnoringCase($0.utf8, "100-continue") } ?? false,
             hasBody: transferEncoding != nil || contentLength > 0,
             chunkedBody: transferEncoding != nil, method: request.method, contentType: fields.contentType)
         if !isHTTP2Stream, let upgrade = Self.requestedUpgrade(head) {

@@ -157,6 +157,65 @@ import Testing
         }
     }
 
+    /// Random damage to valid messages, fed in random pieces: the parsers answer with events or
+    /// an error, and never trap, loop or read out of bounds (Swift would trap).
+    @Test func damagedMessagesNeverTrap() throws {
+        let requests = [
+            "GET /a?b=c HTTP/1.1\r\nHost: h\r\nCookie: s=1; t=2\r\nX-Request-Id: r\r\n\r\n",
+            "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: v\r\n\r\n",
+            "PUT /p HTTP/1.0\r\nContent-Length: 3\r\nConnection: keep-alive, Upgrade\r\nUpgrade: ws\r\n\r\nabc",
+        ]
+        let responses = [
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close, X\r\n\r\nhi",
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+            "HTTP/1.0 101 Switching\r\nUpgrade: ws\r\n\r\nframes",
+        ]
+        let alphabet: [UInt8] = Array("\r\n :;,0123456789abcdefHTTP/1.chunked\t".utf8) + [0, 0x7F, 0xFF]
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<20000 {
+            let isRequest = round % 2 == 0
+            var bytes = Array((isRequest ? requests : responses)[round / 2 % 3].utf8)
+            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                let at = Int.random(in: 0..<bytes.count, using: &generator)
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0: bytes[at] = alphabet.randomElement(using: &generator)!
+                case 1: bytes.insert(alphabet.randomElement(using: &generator)!, at: at)
+                default: bytes.remove(at: at)
+                }
+                if bytes.isEmpty { bytes = [0x0D] }
+            }
+            var buffer = ByteBuffer()
+            var offset = 0
+            var requestParser = HTTP1RequestParser(maxHeaderBytes: 256, secure: false)
+            var responseParser = HTTP1ResponseParser(maxHeaderBytes: 256)
+            responseParser.requestWasHEAD = round % 5 == 0
+            feeding: while offset < bytes.count {
+                let piece = Int.random(in: 1...max(1, bytes.count - offset), using: &generator)
+                buffer.writeBytes(bytes[offset..<(offset + piece)])
+                offset += piece
+                do {
+                    var steps = 0
+                    if isRequest {
+                        while let event = try requestParser.next(&buffer) {
+                            if case .head(let head) = event { _ = head.request.path }
+                            steps += 1
+                            if steps > 100 { Issue.record("no progress: \(bytes)"); break feeding }
+                        }
+                    } else {
+                        while let event = try responseParser.next(&buffer) {
+                            if case .head(let head) = event { _ = try head.response() }
+                            steps += 1
+                            if steps > 100 { Issue.record("no progress: \(bytes)"); break feeding }
+                        }
+                        _ = responseParser.closed()
+                    }
+                } catch {
+                    break feeding
+                }
+            }
+        }
+    }
+
     // MARK: Responses
 
     static func parseResponses(_ wire: String, head: Bool = false, close: Bool = false) throws -> [String] {
