@@ -351,3 +351,13 @@ import Testing
         }
     }
 }
+
+extension HTTP1WireTests {
+    /// The token bitmask is RFC 9110's `tchar`, byte for byte.
+    @Test func tokenBytesAreExactlyTchar() {
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for byte in UInt8.min...UInt8.max {
+            #expect(HTTP1Head.isTokenByte(byte) == tchar.contains(byte), "byte \(byte)")
+        }
+    }
+}

@@ -86,18 +86,14 @@ enum HTTP1Head {
         }
     }
 
-    /// RFC 9110 `tchar`.
+    /// RFC 9110 `tchar`: a bit per ASCII byte, in two words (a table would be a lazily
+    /// initialized global, checked on every byte).
     @inline(__always)
     static func isTokenByte(_ byte: UInt8) -> Bool {
-        tokenTable[Int(byte)]
-    }
-
-    private static let tokenTable: [Bool] = (0...255).map { byte in
-        switch UInt8(byte) {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(UInt8(byte))
+        switch byte {
+        case 0..<64: return (0x03ff_6cfa_0000_0000 as UInt64) >> byte & 1 == 1
+        case 64..<128: return (0x57ff_ffff_c7ff_fffe as UInt64) >> (byte - 64) & 1 == 1
+        default: return false
         }
     }
 
