@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The attributes of the last session a connection looked up, kept parsed so that the next
 /// request on that connection skips parsing them again while the stored bytes stay the same (a
 /// keep-alive connection nearly always carries one user's cookie). Compared by content, never
@@ -20,6 +24,20 @@ public final class ParsedAttributesCache {
         if let object, bytes == self.bytes { return object }
         let parsed = try parse()
         self.bytes = bytes
+        self.object = parsed
+        return parsed
+    }
+
+    /// ``object(for:parse:)`` for attributes held as raw bytes (a Redis reply): compared with
+    /// `memcmp`, copied only when they differ from the last ones.
+    public func object(forBytes bytes: UnsafeRawBufferPointer, parse: () throws -> JSONObject) rethrows -> JSONObject {
+        if let object, bytes.count == self.bytes.count,
+            bytes.count == 0 || self.bytes.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 })
+        {
+            return object
+        }
+        let parsed = try parse()
+        self.bytes = Array(bytes)
         self.object = parsed
         return parsed
     }

@@ -2,6 +2,7 @@
 import CloakroomSessions
 import CloakroomStoreConformance
 import Foundation
+import NIOCore
 import NIOPosix
 import Testing
 
@@ -32,6 +33,29 @@ extension RedisServerTests {
                     #expect(try await store.lookup(key: other, on: loop).get() == nil)
                     clock.advance(by: .seconds(31 * 60))
                     #expect(try await store.lookup(key: key, on: loop).get() == nil, "expired by the injected clock")
+                }
+            }
+        }
+
+        /// With the connection's attributes cache: the same answers, and an update is seen at
+        /// once (the cache compares the stored bytes, never just the key).
+        @Test func eventLoopLookupWithTheAttributesCache() async throws {
+            try await RedisServerProcess.with { redis in
+                try await withStore(try makeStore(try storeSettings(redis.url))) { store in
+                    let loop = MultiThreadedEventLoopGroup.singleton.next()
+                    let cache = ParsedAttributesCache()
+                    let key = SessionID.random().key
+                    let session = try await store.create(key: key, attributes: ["sub": "alice", "role": "reader"])
+                    for _ in 0..<3 { #expect(try await store.lookup(key: key, on: loop, cache: cache).get() == session) }
+                    _ = try await store.update(key: key, patch: ["role": "admin"])
+                    #expect(try await store.lookup(key: key, on: loop, cache: cache).get()?.attributes["role"] == "admin")
+                    // The cache itself, on the bytes a reply carries.
+                    let first = RESPValue.bulkString(ByteBuffer(string: #"{"sub":"a"}"#))
+                    let second = RESPValue.bulkString(ByteBuffer(string: #"{"sub":"b"}"#))
+                    #expect(try store.attributes(first, cache: cache)["sub"] == "a")
+                    #expect(try store.attributes(first, cache: cache)["sub"] == "a")
+                    #expect(try store.attributes(second, cache: cache)["sub"] == "b")
+                    #expect(throws: (any Error).self) { try store.attributes(.bulkString(ByteBuffer(string: "[1]")), cache: cache) }
                 }
             }
         }

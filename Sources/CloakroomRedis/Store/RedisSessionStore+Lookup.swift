@@ -27,44 +27,61 @@ extension RedisSessionStore {
     /// ``lookup(key:)`` for a caller on `eventLoop`, without a task: the commands go out on a
     /// ready connection of that loop when there is one, and the answer comes back on
     /// `eventLoop`. Anything unusual (no ready connection, `NOSCRIPT`) takes the async path.
-    public func lookup(key: SessionKey, on eventLoop: any EventLoop) -> EventLoopFuture<Session?> {
+    ///
+    /// One promise for the answer, completed from the replies' callbacks: a chain of
+    /// `flatMap`s made six futures per request. `cache` (the caller's connection's) skips
+    /// parsing attributes seen last time; it is used only when called on `eventLoop` (the
+    /// cache's) and the reply arrives there too.
+    public func lookup(key: SessionKey, on eventLoop: any EventLoop, cache: ParsedAttributesCache?) -> EventLoopFuture<Session?> {
         guard let connection = pool.readyConnection(preferring: eventLoop) else {
-            return eventLoop.makeFutureWithTask { try await self.lookup(key: key) }
+            return eventLoop.makeFutureWithTask { try await self.lookup(key: key) }.flatMapErrorThrowing { throw self.unavailable($0) }
         }
         let started = ContinuousClock.now
         let now = Milliseconds.of(clock.now())
-        // `.none`: the script is needed (`NOSCRIPT` is retried on the async path, which loads it).
-        let answered = connection.sendFuture(readCommand(key: key)).flatMap { read -> EventLoopFuture<Session??> in
+        let promise = eventLoop.makePromise(of: Session?.self)
+        let onCacheLoop = connection.eventLoop === eventLoop && eventLoop.inEventLoop
+        let boundCache = onCacheLoop ? cache.map { NIOLoopBound($0, eventLoop: eventLoop) } : nil
+        let answer: @Sendable (Result<Session?, any Error>) -> Void = { result in
+            SessionMetrics.record(.lookup, since: started, failed: !Self.succeeded(result))
+            promise.completeWith(result.mapError { self.unavailable($0) })
+        }
+        connection.sendFuture(readCommand(key: key)).whenComplete { result in
             do {
+                let read = try result.get()
                 if let message = read.errorMessage { throw RedisClientError.serverError(message) }
-                switch try self.readOutcome(read, now: now) {
-                case .absent: return connection.eventLoop.makeSucceededFuture(.some(nil))
-                case .live(let session): return connection.eventLoop.makeSucceededFuture(.some(session))
+                switch try self.readOutcome(read, now: now, cache: boundCache?.value) {
+                case .absent: return answer(.success(nil))
+                case .live(let session): return answer(.success(session))
                 case .needsScript: break
                 }
             } catch {
-                return connection.eventLoop.makeFailedFuture(error)
+                return answer(.failure(error))
             }
             let script = self.command(SessionScripts.lookup, bySHA: true, now: now, extraCount: 2) { command in
                 command.append(self.touchMilliseconds)
                 command.append(hexOf: key)
             }
-            return connection.sendFuture(script).flatMapThrowing { reply -> Session?? in
-                if reply.isNoScript { return .none }
-                if let message = reply.errorMessage { throw RedisClientError.serverError(message) }
-                return .some(try self.lookupResult(reply))
+            connection.sendFuture(script).whenComplete { result in
+                do {
+                    let reply = try result.get()
+                    if reply.isNoScript {
+                        // The async path loads the script, and records its own metrics.
+                        let retried = eventLoop.makeFutureWithTask { try await self.lookup(key: key) }
+                        return promise.completeWith(retried.flatMapErrorThrowing { throw self.unavailable($0) })
+                    }
+                    if let message = reply.errorMessage { throw RedisClientError.serverError(message) }
+                    answer(.success(try self.lookupResult(reply)))
+                } catch {
+                    answer(.failure(error))
+                }
             }
-        }.hop(to: eventLoop)
-        answered.whenComplete { result in
-            if case .failure = result { SessionMetrics.record(.lookup, since: started, failed: true) }
-            if case .success(.some) = result { SessionMetrics.record(.lookup, since: started, failed: false) }
         }
-        return answered.flatMap { found -> EventLoopFuture<Session?> in
-            guard let found else { return eventLoop.makeFutureWithTask { try await self.lookup(key: key) } }
-            return eventLoop.makeSucceededFuture(found)
-        }.flatMapErrorThrowing { error in
-            throw self.unavailable(error)
-        }
+        return promise.futureResult
+    }
+
+    private static func succeeded(_ result: Result<Session?, any Error>) -> Bool {
+        if case .success = result { return true }
+        return false
     }
 
     /// The lookup script's answer: nil when absent, a count of an expiry it cleaned up, or
@@ -111,7 +128,7 @@ extension RedisSessionStore {
     /// What an `HMGET` reply says, with the same rules as the lookup script: absent when no
     /// field exists; the script when the session expired at `now`, when its touch is due or
     /// when a field is missing or malformed.
-    func readOutcome(_ reply: RESPValue, now: Int64) throws -> ReadOutcome {
+    func readOutcome(_ reply: RESPValue, now: Int64, cache: ParsedAttributesCache? = nil) throws -> ReadOutcome {
         guard let fields = reply.elements, fields.count == 5 else { throw unexpected(reply, from: "HMGET") }
         if fields.allSatisfy(\.isNull) { return .absent }
         guard fields.allSatisfy({ !$0.isNull }), let created = fields[3].int64, let lastSeen = fields[4].int64 else {
@@ -119,6 +136,6 @@ extension RedisSessionStore {
         }
         let deadline = min(lastSeen + idleMilliseconds, created + absoluteMilliseconds)
         if now >= deadline || now - lastSeen >= touchMilliseconds { return .needsScript }
-        return .live(try session(fields[0], fields[2], fields[3], fields[4]))
+        return .live(try session(fields[0], fields[2], fields[3], fields[4], cache: cache))
     }
 }

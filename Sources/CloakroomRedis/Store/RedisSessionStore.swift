@@ -275,7 +275,7 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
     /// A session from a script's fields: handle, attributes JSON, created ms, last seen ms.
     func session(
         _ handle: RESPValue, _ attributesText: RESPValue, _ created: RESPValue, _ lastSeen: RESPValue,
-        attributes known: JSONObject? = nil
+        attributes known: JSONObject? = nil, cache: ParsedAttributesCache? = nil
     ) throws -> Session {
         guard let handle = handle.string, let createdAt = created.int64, let lastSeenAt = lastSeen.int64 else {
             throw RedisClientError.protocolError("malformed session fields")
@@ -283,12 +283,21 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         let createdDate = Milliseconds.date(createdAt)
         let lastSeenDate = Milliseconds.date(lastSeenAt)
         return Session(
-            handle: handle, attributes: try known ?? attributes(attributesText), createdAt: createdDate, lastSeenAt: lastSeenDate,
+            handle: handle, attributes: try known ?? attributes(attributesText, cache: cache), createdAt: createdDate, lastSeenAt: lastSeenDate,
             expiresAt: timeouts.expiry(createdAt: createdDate, lastSeenAt: lastSeenDate)
         )
     }
 
-    func attributes(_ value: RESPValue) throws -> JSONObject {
+    func attributes(_ value: RESPValue, cache: ParsedAttributesCache? = nil) throws -> JSONObject {
+        if let cache, case .bulkString(let bytes) = value {
+            return try bytes.withUnsafeReadableBytes { raw in
+                try cache.object(forBytes: raw) { try parseAttributes(value) }
+            }
+        }
+        return try parseAttributes(value)
+    }
+
+    private func parseAttributes(_ value: RESPValue) throws -> JSONObject {
         guard let text = value.string, let object = try? JSONValue.parseObject(text) else {
             throw RedisClientError.protocolError("session attributes in Redis are not a JSON object")
         }
@@ -313,7 +322,14 @@ extension RESPValue {
 /// request handler uses it to stay on its loop.
 public protocol EventLoopSessionLookup: SessionStore {
     /// Same semantics as ``SessionStore/lookup(key:)``; the future completes on `eventLoop`.
-    func lookup(key: SessionKey, on eventLoop: any EventLoop) -> EventLoopFuture<Session?>
+    /// `cache` is the calling connection's, used on `eventLoop` only.
+    func lookup(key: SessionKey, on eventLoop: any EventLoop, cache: ParsedAttributesCache?) -> EventLoopFuture<Session?>
+}
+
+extension EventLoopSessionLookup {
+    public func lookup(key: SessionKey, on eventLoop: any EventLoop) -> EventLoopFuture<Session?> {
+        lookup(key: key, on: eventLoop, cache: nil)
+    }
 }
 
 extension RedisSessionStore: EventLoopSessionLookup {}

@@ -25,7 +25,7 @@ extension HTTP1ProxyHandler {
         state = .awaitingStore
         if let looped = runtime.eventLoopLookup {
             let generation = self.generation
-            looped.lookup(key: key, on: context.eventLoop).assumeIsolated().whenComplete { result in
+            looped.lookup(key: key, on: context.eventLoop, cache: attributesCache).assumeIsolated().whenComplete { result in
                 guard self.generation == generation, self.state == .awaitingStore else { return }
                 self.sessionResolved(result, request: request, exchange: exchange)
             }
