@@ -175,13 +175,18 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// each. Everything that could still run later (store results, timers, upstream events)
     /// checks ``state`` first, which is `closed` by then.
     func handlerRemoved(context: ChannelHandlerContext) {
+        endConnection()
+        inbound = ByteBuffer()
+        self.context = nil
+    }
+
+    /// The connection is gone: nothing more is sent or awaited for it.
+    private func endConnection() {
         state = .closed
         cancelResponseTimer()
         unwatchLongResponse()
         current?.upstream?.abort()
         current = nil
-        inbound = ByteBuffer()
-        self.context = nil
     }
 
     // MARK: Inbound
@@ -365,11 +370,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        state = .closed
-        cancelResponseTimer()
-        unwatchLongResponse()
-        current?.upstream?.abort()
-        current = nil
+        endConnection()
         context.fireChannelInactive()
     }
 

@@ -26,86 +26,50 @@ struct HTTP1RequestParser {
         case end
     }
 
-    private enum State {
-        case head
-        case body(BodyFraming)
-        /// After an upgrade request: what follows belongs to the tunnel, if there is one.
-        case stopped
-    }
-
-    private var state = State.head
-    private var scanned = 0
-    private var stopAfterBody = false
-    let maxHeaderBytes: Int
+    private var reader: MessageReader
     let secure: Bool
 
     init(maxHeaderBytes: Int, secure: Bool) {
-        self.maxHeaderBytes = maxHeaderBytes
+        reader = MessageReader(maxHeaderBytes: maxHeaderBytes)
         self.secure = secure
     }
 
     /// Between requests: the next event would be a head.
-    var isAtHead: Bool {
-        if case .head = state { return true }
-        return false
-    }
+    var isAtHead: Bool { reader.isAtHead }
 
     /// The next event from `buffer` (consumed from it), or nil when more bytes are needed.
     mutating func next(_ buffer: inout ByteBuffer) throws(HTTP1WireError) -> Event? {
-        switch state {
+        switch reader.state {
         case .stopped:
             return nil
-        case .body(var framing):
-            let step = try framing.next(&buffer)
-            switch step {
-            case .needMore:
-                state = .body(framing)
-                return nil
-            case .body(let slice):
-                state = .body(framing)
-                return .body(slice)
-            case .end:
-                state = stopAfterBody ? .stopped : .head
-                return .end
+        case .body(let framing):
+            switch try reader.bodyStep(framing, &buffer) {
+            case .needMore: return nil
+            case .body(let slice): return .body(slice)
+            case .end: return .end
             }
         case .head:
-            guard let head = try parseHead(&buffer) else { return nil }
+            // RFC 9112 §2.2: empty lines before a request line are ignored.
+            while reader.atHeadStart && buffer.readableBytes >= 2 && buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0D0A {
+                buffer.moveReaderIndex(forwardBy: 2)
+            }
+            let secure = self.secure
+            guard let (head, length) = try reader.head(in: buffer, { bytes throws(HTTP1WireError) in try Self.head(bytes, secure: secure) }) else {
+                return nil
+            }
+            buffer.moveReaderIndex(forwardBy: length)
+            let framing: BodyFraming.State
+            if head.framing.transferEncoding != nil {
+                framing = .chunkSize
+            } else if let length = head.framing.contentLength {
+                framing = .length(remaining: Int(length)!)
+            } else {
+                framing = BodyFraming.noBody
+            }
+            // An upgrade request is the connection's last: after it come the tunnel's bytes.
+            reader.startBody(framing, stopAfter: head.version == .http1_1 && head.connectionUpgrade && head.framing.upgrade != nil)
             return .head(head)
         }
-    }
-
-    private mutating func parseHead(_ buffer: inout ByteBuffer) throws(HTTP1WireError) -> ClientRequestHead? {
-        // RFC 9112 §2.2: empty lines before a request line are ignored.
-        while scanned == 0 && buffer.readableBytes >= 2 && buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0D0A {
-            buffer.moveReaderIndex(forwardBy: 2)
-        }
-        let parsed = buffer.withUnsafeReadableBytes { bytes -> Result<(ClientRequestHead, Int)?, HTTP1WireError> in
-            do throws(HTTP1WireError) {
-                guard let end = try HTTP1Head.end(of: bytes, scanned: &scanned) else {
-                    if bytes.count > maxHeaderBytes { throw HTTP1WireError(kind: .headersTooLarge, detail: "request head too large") }
-                    return .success(nil)
-                }
-                if end > maxHeaderBytes { throw HTTP1WireError(kind: .headersTooLarge, detail: "request head too large") }
-                return .success((try Self.head(bytes[0..<(end - 2)], secure: secure), end))
-            } catch {
-                return .failure(error)
-            }
-        }
-        guard let (head, length) = try parsed.get() else { return nil }
-        buffer.moveReaderIndex(forwardBy: length)
-        scanned = 0
-        let framing: BodyFraming.State
-        if head.framing.transferEncoding != nil {
-            framing = .chunkSize
-        } else if let length = head.framing.contentLength {
-            framing = .length(remaining: Int(length)!)
-        } else {
-            framing = BodyFraming.noBody
-        }
-        state = .body(BodyFraming(framing, maxLineBytes: maxHeaderBytes))
-        // An upgrade request is the connection's last: after it come the tunnel's bytes.
-        stopAfterBody = head.version == .http1_1 && head.connectionUpgrade && head.framing.upgrade != nil
-        return head
     }
 
     /// The head without its final CRLF: request line, then field lines, each ending in CRLF

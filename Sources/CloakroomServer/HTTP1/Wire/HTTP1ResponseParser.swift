@@ -18,59 +18,50 @@ struct HTTP1ResponseParser {
         case end
     }
 
-    private enum State {
-        case head
-        case body(BodyFraming)
-        case stopped
-    }
-
-    private var state = State.head
-    private var scanned = 0
-    private var stopAfterBody = false
+    private var reader: MessageReader
     /// The request was `HEAD`: whatever the fields say, the response has no body.
     var requestWasHEAD = false
-    let maxHeaderBytes: Int
 
     init(maxHeaderBytes: Int) {
-        self.maxHeaderBytes = maxHeaderBytes
+        reader = MessageReader(maxHeaderBytes: maxHeaderBytes)
     }
 
     /// The body runs until the connection closes (no length, not chunked).
     var readsUntilClose: Bool {
-        if case .body(let framing) = state { return framing.state == .untilClose }
+        if case .body(let framing) = reader.state { return framing.state == .untilClose }
         return false
     }
 
     var isStopped: Bool {
-        if case .stopped = state { return true }
+        if case .stopped = reader.state { return true }
         return false
     }
 
     mutating func next(_ buffer: inout ByteBuffer) throws(HTTP1WireError) -> Event? {
         while true {
-            switch state {
+            switch reader.state {
             case .stopped:
                 return nil
-            case .body(var framing):
-                let step = try framing.next(&buffer)
-                switch step {
-                case .needMore:
-                    state = .body(framing)
-                    return nil
-                case .body(let slice):
-                    state = .body(framing)
-                    return .body(slice)
-                case .end:
-                    state = stopAfterBody ? .stopped : .head
-                    return .end
+            case .body(let framing):
+                switch try reader.bodyStep(framing, &buffer) {
+                case .needMore: return nil
+                case .body(let slice): return .body(slice)
+                case .end: return .end
                 }
             case .head:
-                guard let head = try parseHead(&buffer) else { return nil }
-                let code = head.code
-                if code >= 100 && code < 200 && code != 101 {
-                    state = .head  // interim: no body, the final response follows
+                let requestWasHEAD = self.requestWasHEAD
+                guard let (scan, length) = try reader.head(in: buffer, { bytes throws(HTTP1WireError) in
+                    try Self.scan(bytes, requestWasHEAD: requestWasHEAD)
+                }) else { return nil }
+                let head = UpstreamResponseHead(
+                    bytes: buffer.getSlice(at: buffer.readerIndex, length: length - 2)!, code: scan.code, keepAlive: scan.keepAlive,
+                    hasContentLength: scan.hasContentLength, needsPolicy: scan.needsPolicy)
+                buffer.moveReaderIndex(forwardBy: length)
+                if scan.code >= 100 && scan.code < 200 && scan.code != 101 {
+                    reader.skipHead()  // interim: no body, the final response follows
                     continue
                 }
+                reader.startBody(scan.framing, stopAfter: scan.code == 101)
                 return .head(head)
             }
         }
@@ -79,32 +70,8 @@ struct HTTP1ResponseParser {
     /// The connection closed: the end of a body read until the close, else nothing.
     mutating func closed() -> Event? {
         guard readsUntilClose else { return nil }
-        state = .stopped
+        reader.state = .stopped
         return .end
-    }
-
-    private mutating func parseHead(_ buffer: inout ByteBuffer) throws(HTTP1WireError) -> UpstreamResponseHead? {
-        let parsed = buffer.withUnsafeReadableBytes { bytes -> Result<(Scan, Int)?, HTTP1WireError> in
-            do throws(HTTP1WireError) {
-                guard let end = try HTTP1Head.end(of: bytes, scanned: &scanned) else {
-                    if bytes.count > maxHeaderBytes { throw HTTP1WireError(kind: .headersTooLarge, detail: "response head too large") }
-                    return .success(nil)
-                }
-                if end > maxHeaderBytes { throw HTTP1WireError(kind: .headersTooLarge, detail: "response head too large") }
-                return .success((try scan(bytes[0..<(end - 2)]), end))
-            } catch {
-                return .failure(error)
-            }
-        }
-        guard let (scan, length) = try parsed.get() else { return nil }
-        let head = UpstreamResponseHead(
-            bytes: buffer.getSlice(at: buffer.readerIndex, length: length - 2)!, code: scan.code, keepAlive: scan.keepAlive,
-            hasContentLength: scan.hasContentLength, needsPolicy: scan.needsPolicy)
-        buffer.moveReaderIndex(forwardBy: length)
-        scanned = 0
-        state = .body(BodyFraming(scan.framing, maxLineBytes: maxHeaderBytes))
-        stopAfterBody = scan.code == 101
-        return head
     }
 
     /// What the head says, found in one pass that also checks every line.
@@ -116,7 +83,7 @@ struct HTTP1ResponseParser {
         var framing: BodyFraming.State
     }
 
-    private func scan(_ bytes: UnsafeRawBufferPointer.SubSequence) throws(HTTP1WireError) -> Scan {
+    private static func scan(_ bytes: UnsafeRawBufferPointer.SubSequence, requestWasHEAD: Bool) throws(HTTP1WireError) -> Scan {
         var lines = LineIterator(bytes)
         guard let statusLine = lines.next() else { throw .malformed("empty response") }
         let (version, status) = try Self.statusLine(statusLine, reason: false)

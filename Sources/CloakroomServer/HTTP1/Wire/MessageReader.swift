@@ -1,0 +1,79 @@
+import NIOCore
+
+/// Where a parser is in a stream of HTTP/1.1 messages, the part requests and responses share:
+/// looking for a head (scanned once however it arrives), reading a body through its
+/// ``BodyFraming``, or stopped (after an upgrade, the bytes belong to a tunnel).
+struct MessageReader {
+    enum State {
+        case head
+        case body(BodyFraming)
+        case stopped
+    }
+
+    var state = State.head
+    /// Where the search for the current head's end resumes.
+    private var scanned = 0
+    /// Stop once the current message's body ends.
+    var stopAfterBody = false
+    let maxHeaderBytes: Int
+
+    init(maxHeaderBytes: Int) {
+        self.maxHeaderBytes = maxHeaderBytes
+    }
+
+    var isAtHead: Bool {
+        if case .head = state { return true }
+        return false
+    }
+
+    /// Nothing has been scanned of the head yet.
+    var atHeadStart: Bool { scanned == 0 }
+
+    /// The next step of the body being read; its end moves on to the next head, or stops.
+    mutating func bodyStep(_ framing: BodyFraming, _ buffer: inout ByteBuffer) throws(HTTP1WireError) -> BodyFraming.Step {
+        var framing = framing
+        let step = try framing.next(&buffer)
+        switch step {
+        case .needMore, .body: state = .body(framing)
+        case .end: state = stopAfterBody ? .stopped : .head
+        }
+        return step
+    }
+
+    /// Finds a whole head at the start of `buffer` and hands `parse` its bytes (status or
+    /// request line and field lines, the last CRLF cut off). Returns what `parse` made and the
+    /// head's length with its empty line, or nil when more bytes are needed; the caller
+    /// consumes the head and calls ``startBody(_:stopAfter:)``.
+    mutating func head<Parsed>(
+        in buffer: ByteBuffer, _ parse: (UnsafeRawBufferPointer.SubSequence) throws(HTTP1WireError) -> Parsed
+    ) throws(HTTP1WireError) -> (parsed: Parsed, length: Int)? {
+        let limit = maxHeaderBytes
+        let found = buffer.withUnsafeReadableBytes { bytes -> Result<(Parsed, Int)?, HTTP1WireError> in
+            do throws(HTTP1WireError) {
+                guard let end = try HTTP1Head.end(of: bytes, scanned: &scanned) else {
+                    if bytes.count > limit { throw HTTP1WireError(kind: .headersTooLarge, detail: "head too large") }
+                    return .success(nil)
+                }
+                if end > limit { throw HTTP1WireError(kind: .headersTooLarge, detail: "head too large") }
+                return .success((try parse(bytes[0..<(end - 2)]), end))
+            } catch {
+                return .failure(error)
+            }
+        }
+        guard let (parsed, length) = try found.get() else { return nil }
+        return (parsed, length)
+    }
+
+    /// After an interim head (1xx): no body, and the next head follows.
+    mutating func skipHead() {
+        scanned = 0
+        state = .head
+    }
+
+    /// After a head: its body, framed as `framing`.
+    mutating func startBody(_ framing: BodyFraming.State, stopAfter: Bool) {
+        scanned = 0
+        state = .body(BodyFraming(framing, maxLineBytes: maxHeaderBytes))
+        stopAfterBody = stopAfter
+    }
+}
