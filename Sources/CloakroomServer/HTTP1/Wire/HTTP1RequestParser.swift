@@ -20,11 +20,7 @@ struct ClientRequestHead {
 /// must be exactly `chunked` and never beside `Content-Length` or in HTTP/1.0; one
 /// `Content-Length`, digits only; one `Host` (required in HTTP/1.1).
 struct HTTP1RequestParser {
-    enum Event {
-        case head(ClientRequestHead)
-        case body(ByteBuffer)
-        case end
-    }
+    typealias Event = HTTP1Part<ClientRequestHead>
 
     private var reader: MessageReader
     let secure: Bool
@@ -43,11 +39,7 @@ struct HTTP1RequestParser {
         case .stopped:
             return nil
         case .body(let framing):
-            switch try reader.bodyStep(framing, &buffer) {
-            case .needMore: return nil
-            case .body(let slice): return .body(slice)
-            case .end: return .end
-            }
+            return try reader.bodyPart(framing, &buffer)
         case .head:
             // RFC 9112 §2.2: empty lines before a request line are ignored.
             while reader.atHeadStart && buffer.readableBytes >= 2 && buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0D0A {

@@ -12,11 +12,7 @@ import NIOHTTP1
 /// coding other than `chunked` is malformed: the exchange fails with 502 rather than guess
 /// where the body ends.
 struct HTTP1ResponseParser {
-    enum Event {
-        case head(UpstreamResponseHead)
-        case body(ByteBuffer)
-        case end
-    }
+    typealias Event = HTTP1Part<UpstreamResponseHead>
 
     private var reader: MessageReader
     /// The request was `HEAD`: whatever the fields say, the response has no body.
@@ -43,11 +39,7 @@ struct HTTP1ResponseParser {
             case .stopped:
                 return nil
             case .body(let framing):
-                switch try reader.bodyStep(framing, &buffer) {
-                case .needMore: return nil
-                case .body(let slice): return .body(slice)
-                case .end: return .end
-                }
+                return try reader.bodyPart(framing, &buffer)
             case .head:
                 let requestWasHEAD = self.requestWasHEAD
                 guard let (scan, length) = try reader.head(in: buffer, { bytes throws(HTTP1WireError) in

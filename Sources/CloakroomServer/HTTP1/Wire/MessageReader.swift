@@ -1,5 +1,12 @@
 import NIOCore
 
+/// What a parser hands on: a head, a piece of body (a slice of the read buffer), the end.
+enum HTTP1Part<Head> {
+    case head(Head)
+    case body(ByteBuffer)
+    case end
+}
+
 /// Where a parser is in a stream of HTTP/1.1 messages, the part requests and responses share:
 /// looking for a head (scanned once however it arrives), reading a body through its
 /// ``BodyFraming``, or stopped (after an upgrade, the bytes belong to a tunnel).
@@ -29,15 +36,21 @@ struct MessageReader {
     /// Nothing has been scanned of the head yet.
     var atHeadStart: Bool { scanned == 0 }
 
-    /// The next step of the body being read; its end moves on to the next head, or stops.
-    mutating func bodyStep(_ framing: BodyFraming, _ buffer: inout ByteBuffer) throws(HTTP1WireError) -> BodyFraming.Step {
+    /// The next part of the body being read, or nil when more bytes are needed; its end moves
+    /// on to the next head, or stops.
+    mutating func bodyPart<Head>(_ framing: BodyFraming, _ buffer: inout ByteBuffer) throws(HTTP1WireError) -> HTTP1Part<Head>? {
         var framing = framing
-        let step = try framing.next(&buffer)
-        switch step {
-        case .needMore, .body: state = .body(framing)
-        case .end: state = stopAfterBody ? .stopped : .head
+        switch try framing.next(&buffer) {
+        case .needMore:
+            state = .body(framing)
+            return nil
+        case .body(let slice):
+            state = .body(framing)
+            return .body(slice)
+        case .end:
+            state = stopAfterBody ? .stopped : .head
+            return .end
         }
-        return step
     }
 
     /// Finds a whole head at the start of `buffer` and hands `parse` its bytes (status or
