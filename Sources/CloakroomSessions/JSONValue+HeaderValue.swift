@@ -27,13 +27,17 @@ extension JSONValue {
         case .object:
             return jsonText
         case .array(let elements):
-            var parts: [String] = []
-            parts.reserveCapacity(elements.count)
-            for element in elements where element != .null {
+            // Appended as they come: a short list stays a small (inline) string.
+            var joined = ""
+            var first = true
+            for element in elements {
+                if case .null = element { continue }
                 guard let part = element.headerValue else { return nil }
-                parts.append(part)
+                if !first { joined += ", " }
+                joined += part
+                first = false
             }
-            return parts.joined(separator: ", ")
+            return joined
         }
     }
 

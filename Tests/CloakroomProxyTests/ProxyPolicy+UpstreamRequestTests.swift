@@ -129,4 +129,31 @@ import Testing
         #expect(request.path == "/private")
         #expect(request.method == .get)
     }
+
+    /// The injection memo of a connection reuses the identity fields only for the very same
+    /// attributes under the very same policy: another session's attributes, changed attributes
+    /// and a reloaded identity mapping each get their own fields.
+    @Test func injectionMemoNeverServesStaleIdentity() async throws {
+        let first = PolicyFixture()
+        var tenant = IdentitySettings()
+        tenant.headers = [HeaderMapping(header: "X-User-Id", attribute: "tenant")]
+        let reloaded = PolicyFixture(makeConfiguration(identity: tenant))
+        let memo = InjectionMemo()
+        func injected(_ fixture: PolicyFixture, _ cookie: String) async throws -> [String] {
+            var request = makeRequest(.get, "/private", headers: [("Cookie", cookie), ("X-User-Id", "mallory")])
+            let exchange = try await fixture.beginAndLookUp(&request)
+            fixture.policy.prepareUpstreamRequest(&request, exchange: exchange, injectionMemo: memo)
+            return values("X-User-Id", in: request.headerFields)
+        }
+        let alice = try await first.login(["sub": "alice", "tenant": "t1"]).cookie
+        let bob = try await first.login(["sub": "bob", "tenant": "t2"]).cookie
+        let alice2 = try await first.login(["sub": "alice2", "tenant": "t1"]).cookie
+        let reloadedAlice = try await reloaded.login(["sub": "alice", "tenant": "t1"]).cookie
+        #expect(try await injected(first, alice) == ["alice"])
+        #expect(try await injected(first, alice) == ["alice"])
+        #expect(try await injected(first, bob) == ["bob"])
+        #expect(try await injected(first, alice2) == ["alice2"])
+        #expect(try await injected(reloaded, reloadedAlice) == ["t1"], "a reloaded mapping is not served from the old policy's memo")
+        #expect(try await injected(first, alice) == ["alice"])
+    }
 }

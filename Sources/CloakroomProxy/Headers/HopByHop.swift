@@ -6,11 +6,19 @@ public enum HopByHop {
     /// Removes hop-by-hop fields and those named in `Connection`. Leaves `fields` untouched
     /// (no copy) when there are none, the common case. Byte-level: it runs twice per request.
     public static func remove(from fields: inout HTTPFields) {
+        guard fields.contains(where: { isHopByHop($0.name.canonicalName) }) else { return }
+        let extra = connectionOptions(in: fields)
+        fields.removeAll { field in
+            let name = field.name.canonicalName
+            return isHopByHop(name) || (!extra.isEmpty && extra.contains(name))
+        }
+    }
+
+    /// The field names the `Connection` fields list (lower case), less `keep-alive` and the
+    /// hop-by-hop names removed anyway: empty, without allocating, when there are none.
+    public static func connectionOptions(in fields: HTTPFields) -> [String] {
         var extra: [String] = []
-        var found = false
-        for field in fields where isHopByHop(field.name.canonicalName) {
-            found = true
-            guard field.name == .connection else { continue }
+        for field in fields where field.name == .connection {
             for token in field.value.utf8.split(separator: UInt8(ascii: ",")) {
                 // `keep-alive`, nearly always, names a field removed anyway: no string made.
                 if ASCIIText.equalsIgnoringCase(ASCIIText.trimmed(token), "keep-alive") { continue }
@@ -18,15 +26,9 @@ public enum HopByHop {
                 if !name.isEmpty && !isHopByHop(name) { extra.append(name) }
             }
         }
-        guard found else { return }
-        fields.removeAll { field in
-            let name = field.name.canonicalName
-            return isHopByHop(name) || (!extra.isEmpty && extra.contains(name))
-        }
+        return extra
     }
 
-    /// `name` is canonical (lower case). Length first: most field names are not 2, 7, 10 or
-    /// 16–19 characters long.
     @inline(__always)
     static func isHopByHop(_ name: String) -> Bool {
         switch name.utf8.count {

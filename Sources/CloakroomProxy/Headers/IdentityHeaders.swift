@@ -56,6 +56,9 @@ public struct IdentityHeaders: Sendable {
     }
 
     /// Removes every identity header the client sent.
+    /// How many fields ``inject(_:into:)`` adds at most.
+    public var injectionCount: Int { injections.count }
+
     public func strip(_ fields: inout HTTPFields) {
         fields.removeAll { isStripped($0.name) }
     }
@@ -63,12 +66,33 @@ public struct IdentityHeaders: Sendable {
     /// Sets the configured headers from the session's attributes; an absent or null attribute
     /// leaves its header absent. Call after ``strip(_:)``.
     public func inject(_ attributes: JSONObject, into fields: inout HTTPFields) {
+        fields.append(contentsOf: self.fields(for: attributes))
+    }
+
+    /// The identity fields for `attributes`, in the configured order.
+    func fields(for attributes: JSONObject) -> [HTTPField] {
+        var fields: [HTTPField] = []
+        fields.reserveCapacity(injections.count)
         for injection in injections {
             if let value = attributes[injection.attribute]?.headerValue {
                 fields.append(HTTPField(name: injection.name, value: value))
             }
         }
+        return fields
     }
+}
+
+/// The identity fields last injected on one connection (or the streams of one HTTP/2
+/// connection: one event loop), reused while the session's attributes are unchanged. The
+/// stores' attributes cache hands back the same dictionary while a session's stored bytes are
+/// unchanged, and comparing a dictionary with itself returns at once; any other dictionary is
+/// compared in full, so a stale entry is never used.
+public final class InjectionMemo {
+    var owner: ObjectIdentifier?
+    var attributes: JSONObject = [:]
+    var fields: [HTTPField] = []
+
+    public init() {}
 }
 
 /// A header-name glob: literal characters and `*` (any run, possibly empty).

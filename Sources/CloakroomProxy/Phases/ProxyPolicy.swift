@@ -135,14 +135,28 @@ public final class ProxyPolicy: Sendable {
     /// Rewrites the client's request into the one the backend receives: hop-by-hop fields and
     /// every client copy of identity and forwarding headers removed first, then the session's
     /// identity, `X-Forwarded-*` and `X-Request-Id` set.
-    public func prepareUpstreamRequest(_ request: inout HTTPRequest, exchange: Exchange) {
-        HopByHop.remove(from: &request.headerFields)
-        request.headerFields.removeAll { field in
-            let folded = IdentityHeaders.folded(field.name)
-            return Self.replacedOnForward.contains(folded) || identity.isStripped(folded: folded)
+    public func prepareUpstreamRequest(_ request: inout HTTPRequest, exchange: Exchange, injectionMemo: InjectionMemo? = nil) {
+        // Edited in place, removals from the end: when the caller hands over the only copy of
+        // the request (the HTTP/1.1 server does), no field is copied and nothing is shifted twice.
+        let connectionOptions = HopByHop.connectionOptions(in: request.headerFields)
+        var index = request.headerFields.endIndex
+        while index > request.headerFields.startIndex {
+            index -= 1
+            if dropsOnForward(request.headerFields[index].name, connectionOptions: connectionOptions) {
+                request.headerFields.remove(at: index)
+            }
         }
+        request.headerFields.reserveCapacity(request.headerFields.count + identity.injectionCount + 4)
         if let session = exchange.session {
-            identity.inject(session.attributes, into: &request.headerFields)
+            if let memo = injectionMemo {
+                if memo.owner != ObjectIdentifier(self) || memo.attributes != session.attributes {
+                    (memo.owner, memo.attributes) = (ObjectIdentifier(self), session.attributes)
+                    memo.fields = identity.fields(for: session.attributes)
+                }
+                request.headerFields.append(contentsOf: memo.fields)
+            } else {
+                identity.inject(session.attributes, into: &request.headerFields)
+            }
         }
         request.headerFields.append(HTTPField(name: .xForwardedFor, value: exchange.client.address))
         request.headerFields.append(HTTPField(name: .xForwardedProto, value: exchange.client.isSecure ? "https" : "http"))
@@ -150,6 +164,16 @@ public final class ProxyPolicy: Sendable {
             request.headerFields.append(HTTPField(name: .xForwardedHost, value: host))
         }
         request.headerFields.append(HTTPField(name: .xRequestID, value: exchange.requestID))
+    }
+
+    /// A client field the backend never receives: hop-by-hop or named in `Connection`, a copy
+    /// of an identity header (or one matching `identity.strip`), or a forwarding header the
+    /// proxy sets itself.
+    private func dropsOnForward(_ name: HTTPField.Name, connectionOptions: [String]) -> Bool {
+        let canonical = name.canonicalName
+        if HopByHop.isHopByHop(canonical) || (!connectionOptions.isEmpty && connectionOptions.contains(canonical)) { return true }
+        let folded = IdentityHeaders.folded(name)
+        return identity.isStripped(folded: folded) || Self.replacedOnForward.contains(folded)
     }
 
     /// Client headers the proxy sets itself, compared folded (lower case, `_` as `-`) so the

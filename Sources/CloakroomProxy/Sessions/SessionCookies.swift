@@ -50,15 +50,16 @@ public struct SessionCookies: Sendable {
     /// bytes, same keys, same answer.
     public func take(from fields: inout HTTPFields, memo: VerifiedCookieMemo? = nil, owner: ObjectIdentifier? = nil) -> SessionID? {
         var cookieFields = 0
-        var onlyValue: String?
-        for field in fields where field.name == .cookie {
+        var onlyIndex = fields.startIndex
+        for index in fields.indices where fields[index].name == .cookie {
             cookieFields += 1
-            onlyValue = field.value
+            onlyIndex = index
         }
         guard cookieFields > 0 else { return nil }
-        // The common case, one field holding our cookie alone: no splitting, no rejoining.
-        if cookieFields == 1, let value = onlyValue, let ours = Self.soleValue(of: value, named: name) {
-            fields[.cookie] = nil
+        // The common case, one field holding our cookie alone: no splitting, no rejoining, and
+        // the field removed in place.
+        if cookieFields == 1, let ours = Self.soleValue(of: fields[onlyIndex].value, named: name) {
+            fields.remove(at: onlyIndex)
             guard let memo, let owner else { return codec.decode(ours) }
             if memo.owner == owner, memo.holds(ours) { return memo.id }
             let id = codec.decode(ours)

@@ -38,9 +38,13 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
         context.fireChannelActive()
     }
 
+    /// The header timeout is armed after the proxy handler has seen the bytes, and only if they
+    /// did not complete the head: a head that arrives in one read (nearly all) never arms it.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if state == .idle { arm(.readingHead) }
+        guard state == .idle else { return context.fireChannelRead(data) }
+        state = .readingHead
         context.fireChannelRead(data)
+        if state == .readingHead { arm(.readingHead) }
     }
 
     /// A whole request head arrived: no header timeout while the exchange runs.

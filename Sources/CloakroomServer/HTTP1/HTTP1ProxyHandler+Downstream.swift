@@ -17,22 +17,37 @@ extension HTTP1ProxyHandler {
             return
         }
         let extra = http1Framing(current, code: response.status.code, hasLength: response.headerFields.contains(.contentLength), close: close)
-        var buffer = context.channel.allocator.buffer(capacity: 512)
-        HTTP1Writer.writeResponseHead(response, version: current.version, extra: extra, chunked: current.responseChunked, into: &buffer)
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        releaseHeldHead()
+        headBuffer.clear()
+        HTTP1Writer.writeResponseHead(response, version: current.version, extra: extra, chunked: current.responseChunked, into: &headBuffer)
+        context.write(wrapOutboundOut(headBuffer), promise: nil)
         downstreamNeedsFlush = true
     }
 
-    /// An upstream's head that needs only the field rule (HTTP/1.1 connections).
+    /// An upstream's head that needs only the field rule (HTTP/1.1 connections). The head is
+    /// held in ``headBuffer`` rather than written: a small body that follows in the same read
+    /// is copied in after it, so the whole response goes out as one buffer (one pipeline write,
+    /// one `write` instead of a `writev`). Every other write and every flush releases it first.
     func downstreamHead(_ head: UpstreamResponseHead, requestID: String, close: Bool) {
         guard let current else { return }
+        releaseHeldHead()
         let extra = http1Framing(current, code: head.code, hasLength: head.hasContentLength, close: close)
-        var buffer = context.channel.allocator.buffer(capacity: 0)
+        headBuffer.clear()
         HTTP1Writer.writeResponseHead(
-            head, version: current.version, requestID: requestID, extra: extra, chunked: current.responseChunked, into: &buffer)
-        context.write(wrapOutboundOut(buffer), promise: nil)
+            head, version: current.version, requestID: requestID, extra: extra, chunked: current.responseChunked, into: &headBuffer)
+        headHeld = true
         downstreamNeedsFlush = true
     }
+
+    /// Writes the held response head, and whatever body was copied in after it.
+    func releaseHeldHead() {
+        guard headHeld else { return }
+        headHeld = false
+        context.write(wrapOutboundOut(headBuffer), promise: nil)
+    }
+
+    /// Bodies up to this size are copied in after a held head.
+    static let heldBodyLimit = 2048
 
     /// Decides an HTTP/1.1 response's framing (records it in `current`) and returns the
     /// connection management field to add.
@@ -53,6 +68,7 @@ extension HTTP1ProxyHandler {
         if let bridge {
             bridge.writeHead(HTTPResponse(status: .continue))
         } else {
+            releaseHeldHead()
             context.write(wrapOutboundOut(Self.continueHead), promise: nil)
         }
         downstreamNeedsFlush = true
@@ -62,6 +78,13 @@ extension HTTP1ProxyHandler {
         guard let current, !current.responseBodyless, buffer.readableBytes > 0 else { return }
         downstreamNeedsFlush = true
         if let bridge { return bridge.writeBody(buffer) }
+        if headHeld && !current.responseChunked && buffer.readableBytes <= Self.heldBodyLimit
+            && headBuffer.readableBytes + buffer.readableBytes <= 2 * Self.heldBodyLimit
+        {
+            headBuffer.writeImmutableBuffer(buffer)
+            return
+        }
+        releaseHeldHead()
         guard current.responseChunked else { return context.write(wrapOutboundOut(buffer), promise: nil) }
         var header = context.channel.allocator.buffer(capacity: 24)
         HTTP1Writer.writeChunkHeader(buffer.readableBytes, into: &header)
@@ -74,7 +97,11 @@ extension HTTP1ProxyHandler {
     func downstreamEnd(chunked: Bool, promise: EventLoopPromise<Void>?) {
         downstreamNeedsFlush = false
         if let bridge { return bridge.writeEnd(promise: promise) }
-        if chunked {
+        if headHeld {
+            headHeld = false
+            if chunked { headBuffer.writeImmutableBuffer(Self.lastChunk) }
+            context.writeAndFlush(wrapOutboundOut(headBuffer), promise: promise)
+        } else if chunked {
             context.writeAndFlush(wrapOutboundOut(Self.lastChunk), promise: promise)
         } else if let promise {
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
@@ -85,7 +112,9 @@ extension HTTP1ProxyHandler {
 
     func flushDownstream() {
         downstreamNeedsFlush = false
-        if let bridge { bridge.flush() } else { context.flush() }
+        if let bridge { return bridge.flush() }
+        releaseHeldHead()
+        context.flush()
     }
 
     private static let continueHead = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")

@@ -8,7 +8,7 @@ import NIOCore
 extension HTTP1ProxyHandler {
     // MARK: Phases 2 and 3: session, authorization
 
-    func resolveSession(request: HTTPRequest, exchange: Exchange) {
+    func resolveSession(request: consuming HTTPRequest, exchange: Exchange) {
         guard exchange.needsLookup, let key = exchange.presentedID?.key else {
             return authorize(request: request, exchange: exchange)
         }
@@ -23,6 +23,11 @@ extension HTTP1ProxyHandler {
             }
         }
         state = .awaitingStore
+        awaitSession(key: key, request: request, exchange: exchange)
+    }
+
+    /// The lookup that completes later: on the event loop (Redis) or off it.
+    private func awaitSession(key: SessionKey, request: HTTPRequest, exchange: Exchange) {
         if let looped = runtime.eventLoopLookup {
             let generation = self.generation
             looped.lookup(key: key, on: context.eventLoop, cache: attributesCache).assumeIsolated().whenComplete { result in
@@ -52,7 +57,7 @@ extension HTTP1ProxyHandler {
         resumeClientReads()
     }
 
-    func authorize(request: HTTPRequest, exchange: Exchange) {
+    func authorize(request: consuming HTTPRequest, exchange: Exchange) {
         switch policy.authorize(exchange) {
         case .respond(let response):
             respond(response)
@@ -60,7 +65,7 @@ extension HTTP1ProxyHandler {
             state = .awaitingStore
             awaitStore({ policy in await policy.logout(exchange) }) { handler, response in handler.respond(response) }
         case .forward:
-            forward(request: request, exchange: exchange)
+            forward(request: consume request, exchange: exchange)
         case .builtinLogin:
             collectLocalBody()
         }
@@ -114,9 +119,9 @@ extension HTTP1ProxyHandler {
 
     // MARK: Phase 4: upstream request
 
-    func forward(request: HTTPRequest, exchange: Exchange) {
-        var request = request
-        policy.prepareUpstreamRequest(&request, exchange: exchange)
+    /// `request` is handed over, not shared: the policy edits its fields in place.
+    func forward(request: consuming HTTPRequest, exchange: Exchange) {
+        policy.prepareUpstreamRequest(&request, exchange: exchange, injectionMemo: injectionMemo)
         guard let route = exchange.route else { return fail(ProxyError(.internalError, "no route"), requestID: exchange.requestID) }
         if runtime.upstreams.echo.contains(route.upstream) {
             return respond(EchoResponder.response(for: request, requestID: exchange.requestID))

@@ -47,63 +47,6 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case closed
     }
 
-    /// What the handler knows about the request in flight. A class: the phases pass it around
-    /// and update it in place, and copying a struct this size cost a retain and a release per
-    /// field each time.
-    final class Current {
-        var exchange: Exchange?
-        var version: HTTPVersion
-        var keepAlive: Bool
-        var isHEAD: Bool
-        var idempotent: Bool
-        var expectContinue: Bool
-        var hasBody: Bool
-        var chunkedBody: Bool
-        /// The `Upgrade` value of an HTTP/1.1 upgrade request.
-        var upgrade: String? = nil
-        var requestEnded = false
-        var bodyBytes = 0
-        var pendingBody: [ByteBuffer] = []
-        var upstreamRequest: UpstreamRequest?
-        var upstream: UpstreamConnection?
-        /// The pool the request's upstream connection comes from (and returns to).
-        var pool: UpstreamPool?
-        var reusedConnection = false
-        var retried = false
-        var closeAfterResponse = false
-        var heldResponseBody: [ByteBuffer] = []
-        var heldResponseEnd = false
-        /// The response written downstream is chunked by the proxy (HTTP/1.1, no length).
-        var responseChunked = false
-        /// The response written downstream has no body (HEAD, 1xx, 204, 304).
-        var responseBodyless = false
-        // For the access log and metrics.
-        var method: HTTPRequest.Method = .get
-        var startedAt = NIODeadline.now()
-        var upstreamSentAt: NIODeadline?
-        var status = 0
-        var bytesOut = 0
-        var contentType: String?
-        /// The body of a request answered locally, bounded by ``BuiltinLogin/maxBodyBytes``.
-        var localBody: [UInt8] = []
-
-        init(
-            exchange: Exchange? = nil, version: HTTPVersion, keepAlive: Bool, isHEAD: Bool, idempotent: Bool,
-            expectContinue: Bool, hasBody: Bool, chunkedBody: Bool, method: HTTPRequest.Method = .get, contentType: String? = nil
-        ) {
-            self.exchange = exchange
-            self.version = version
-            self.keepAlive = keepAlive
-            self.isHEAD = isHEAD
-            self.idempotent = idempotent
-            self.expectContinue = expectContinue
-            self.hasBody = hasBody
-            self.chunkedBody = chunkedBody
-            self.method = method
-            self.contentType = contentType
-        }
-    }
-
     let runtimeHolder: RuntimeHolder
     /// The runtime of the request in flight, refreshed from ``runtimeHolder`` at each request
     /// head when a reload happened.
@@ -123,6 +66,8 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let attributesCache: ParsedAttributesCache
     /// The last cookie verified on this connection (shared by the streams of an HTTP/2 connection).
     let cookieMemo: VerifiedCookieMemo
+    /// The identity fields last injected (shared by the streams of an HTTP/2 connection).
+    let injectionMemo: InjectionMemo
     /// The connection's idle and header timeouts (HTTP/1.1 only; an HTTP/2 stream has none).
     let timeouts: ClientTimeoutHandler?
     var inReadBatch = false
@@ -140,6 +85,11 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Bytes read and not yet parsed: a partial head, or pipelined requests waiting for the
     /// exchange in flight.
     var inbound = ByteBuffer()
+    /// Response heads are written into this buffer, reused from one response to the next: NIO
+    /// lets go of it once written, so clearing it finds it unshared and keeps its memory.
+    var headBuffer = ByteBuffer()
+    /// ``headBuffer`` holds a response head not yet written (see ``downstreamHead(_:requestID:close:)``).
+    var headHeld = false
     private var parsing = false
     /// An HTTP/2 stream's bridge, through which responses are written (it refers back
     /// `unowned`: no weak reference, whose side table would slow every retain of its object).
@@ -150,9 +100,11 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     init(
         runtime: RuntimeHolder, client: ClientInfo, isHTTP2Stream: Bool = false, timeouts: ClientTimeoutHandler? = nil,
         requestIDs: RequestIDGenerator = RequestIDGenerator(), attributesCache: ParsedAttributesCache = ParsedAttributesCache(),
-        cookieMemo: VerifiedCookieMemo = VerifiedCookieMemo(), streamDeadlines: StreamDeadlines? = nil
+        cookieMemo: VerifiedCookieMemo = VerifiedCookieMemo(), injectionMemo: InjectionMemo = InjectionMemo(),
+        streamDeadlines: StreamDeadlines? = nil
     ) {
         self.cookieMemo = cookieMemo
+        self.injectionMemo = injectionMemo
         self.streamDeadlines = streamDeadlines
         self.requestIDs = requestIDs
         self.attributesCache = attributesCache
@@ -218,7 +170,8 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return receivedMalformedHead(error, requestID: current?.exchange?.requestID)
             }
             guard let event else { break }
-            switch event {
+            // Consumed: the head's request moves on as the only copy (the policy edits it in place).
+            switch consume event {
             case .head(let head): receivedHead(head)
             case .body(let buffer): receivedBody(buffer)
             case .end: receivedEnd()
@@ -242,14 +195,11 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         inReadBatch = false
         flushUpstreamIfNeeded()
-        if downstreamNeedsFlush {
-            downstreamNeedsFlush = false
-            context.flush()
-        }
+        if downstreamNeedsFlush { flushDownstream() }
         context.fireChannelReadComplete()
     }
 
-    func receivedHead(_ head: ClientRequestHead) {
+    func receivedHead(_ head: consuming ClientRequestHead) {
         guard state != .closed else { return }
         let runtimeGeneration = runtimeHolder.generation
         if runtimeGeneration != self.runtimeGeneration {
@@ -262,19 +212,22 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let requestID = fields.requestID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next()
         let transferEncoding = fields.transferEncoding
         let contentLength = fields.contentLength.flatMap { Int($0) } ?? 0
-        var request = head.request
+        let version = head.version, keepAlive = head.keepAlive
+        let upgrade = isHTTP2Stream ? nil : Self.requestedUpgrade(head)
+        // Moved out, not copied: the policy edits the fields in place.
+        var request = (consume head).request
         current = Current(
-            exchange: nil, version: head.version, keepAlive: head.keepAlive, isHEAD: request.method == .head,
+            exchange: nil, version: version, keepAlive: keepAlive, isHEAD: request.method == .head,
             idempotent: Self.isIdempotent(request.method),
             // RFC 9110 §10.1.1: no 100 (Continue) for an HTTP/1.0 client.
-            expectContinue: head.version != .http1_0 && fields.expect.map { ASCIIText.equalsIgnoringCase($0.utf8, "100-continue") } ?? false,
+            expectContinue: version != .http1_0 && fields.expect.map { ASCIIText.equalsIgnoringCase($0.utf8, "100-continue") } ?? false,
             hasBody: transferEncoding != nil || contentLength > 0,
             chunkedBody: transferEncoding != nil, method: request.method, contentType: fields.contentType)
-        if !isHTTP2Stream, let upgrade = Self.requestedUpgrade(head) {
+        if let upgrade {
             current?.upgrade = upgrade
             current?.closeAfterResponse = true  // the parser stops after an upgrade request
         }
-        if head.version.major != (isHTTP2Stream ? 2 : 1) {
+        if version.major != (isHTTP2Stream ? 2 : 1) {
             return fail(ProxyError(.badRequest, "unsupported HTTP version"), requestID: requestID)
         }
         if contentLength > runtime.limits.maxBodyBytes {
@@ -285,7 +238,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             fail(error, requestID: requestID)
         case .success(let exchange):
             current?.exchange = exchange
-            resolveSession(request: request, exchange: exchange)
+            resolveSession(request: consume request, exchange: exchange)
         }
     }
 

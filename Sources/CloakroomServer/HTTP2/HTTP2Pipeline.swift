@@ -48,6 +48,7 @@ enum HTTP2Pipeline {
         let requestIDs = NIOLoopBound(RequestIDGenerator(), eventLoop: channel.eventLoop)
         let attributesCache = NIOLoopBound(ParsedAttributesCache(), eventLoop: channel.eventLoop)
         let cookieMemo = NIOLoopBound(VerifiedCookieMemo(), eventLoop: channel.eventLoop)
+        let injectionMemo = NIOLoopBound(InjectionMemo(), eventLoop: channel.eventLoop)
         let deadlines = StreamDeadlines(eventLoop: channel.eventLoop)
         let streamDeadlines = NIOLoopBound(deadlines, eventLoop: channel.eventLoop)
         let handler = NIOHTTP2Handler(
@@ -59,7 +60,7 @@ enum HTTP2Pipeline {
                 let proxy = HTTP1ProxyHandler(
                     runtime: runtime, client: client, isHTTP2Stream: true, requestIDs: requestIDs.value,
                     attributesCache: attributesCache.value, cookieMemo: cookieMemo.value,
-                    streamDeadlines: streamDeadlines.value)
+                    injectionMemo: injectionMemo.value, streamDeadlines: streamDeadlines.value)
                 let bridge = HTTP2StreamBridge(proxy: proxy, secure: client.isSecure)
                 proxy.bridge = bridge
                 try sync.addHandler(HTTP2FramePayloadToHTTPServerCodec())

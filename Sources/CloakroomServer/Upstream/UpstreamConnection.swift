@@ -70,6 +70,9 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
     private var parser = HTTP1ResponseParser(maxHeaderBytes: UpstreamConnection.maxResponseHeadBytes)
     /// Response bytes read but not yet parsed (a head split across reads, or after a 101).
     private var inbound: ByteBuffer?
+    /// Request heads are written into this buffer, reused from one request to the next: NIO
+    /// lets go of it once written, so clearing it finds it unshared and keeps its memory.
+    private var headBuffer = ByteBuffer()
     private(set) var isClosed = false
     /// When the connection last went idle in the pool.
     var idleSince = NIODeadline.now()
@@ -95,9 +98,9 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
         requestComplete = false
         requestChunked = request.chunked
         parser.requestWasHEAD = request.request.method == .head
-        var buffer = channel.allocator.buffer(capacity: 512)
-        HTTP1Writer.writeRequestHead(request.request, chunked: request.chunked, upgrade: request.upgrade, into: &buffer)
-        context?.write(wrapOutboundOut(buffer), promise: nil)
+        headBuffer.clear()
+        HTTP1Writer.writeRequestHead(request.request, chunked: request.chunked, upgrade: request.upgrade, into: &headBuffer)
+        context?.write(wrapOutboundOut(headBuffer), promise: nil)
     }
 
     func writeBody(_ buffer: ByteBuffer) {

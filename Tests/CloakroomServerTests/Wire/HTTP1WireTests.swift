@@ -353,6 +353,36 @@ import Testing
 }
 
 extension HTTP1WireTests {
+    /// A head larger than the writer's first estimate is written again into exact space:
+    /// nothing cut, nothing doubled, whatever the sizes.
+    @Test func writerHandlesHeadsLargerThanItsEstimate() {
+        for size in [0, 1, 100, 511, 512, 513, 600, 4_000, 70_000] {
+            var request = HTTPRequest(method: .get, scheme: "http", authority: "api", path: "/p", headerFields: [:])
+            request.headerFields.append(HTTPField(name: HTTPField.Name("X-Big")!, value: String(repeating: "v", count: size)))
+            request.headerFields.append(HTTPField(name: HTTPField.Name("X-After")!, value: "end"))
+            var buffer = ByteBuffer(string: "prefix|")
+            HTTP1Writer.writeRequestHead(request, chunked: false, upgrade: "websocket", into: &buffer)
+            let expected =
+                "prefix|GET /p HTTP/1.1\r\nHost: api\r\nX-Big: \(String(repeating: "v", count: size))\r\nX-After: end\r\n"
+                + "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n"
+            #expect(String(buffer: buffer) == expected, "value of \(size) bytes")
+        }
+    }
+
+    /// Request IDs: 15 URL-safe characters (a Swift string's inline size), valid as a client's
+    /// own `X-Request-Id`, unique along a connection and between connections.
+    @Test func requestIDsAreShortValidAndUnique() {
+        let first = RequestIDGenerator(), second = RequestIDGenerator()
+        var seen = Set<String>()
+        for _ in 0..<50_000 {
+            for id in [first.next(), second.next()] {
+                #expect(id.utf8.count == 15)
+                #expect(RequestID.isValid(id))
+                #expect(seen.insert(id).inserted, "\(id) repeated")
+            }
+        }
+    }
+
     /// The token bitmask is RFC 9110's `tchar`, byte for byte.
     @Test func tokenBytesAreExactlyTchar() {
         let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)

@@ -51,7 +51,21 @@ enum HTTP1Head {
         let bounds = try fieldBounds(line)
         let name = FieldNames.name(UnsafeRawBufferPointer(rebasing: line[line.startIndex..<bounds.colon]))
         let value = UnsafeRawBufferPointer(rebasing: line[bounds.value])
-        return (HTTPField(name: name, value: value), line[line.startIndex..<bounds.colon])
+        return (field(name, value), line[line.startIndex..<bounds.colon])
+    }
+
+    /// A field from checked value bytes. ASCII (nearly every value) becomes a `String` directly,
+    /// which swift-http-types keeps as is; other bytes take its general initializer, which keeps
+    /// them exactly (a value need not be UTF-8).
+    @inline(__always)
+    static func field(_ name: HTTPField.Name, _ value: UnsafeRawBufferPointer) -> HTTPField {
+        var ascii = true
+        for byte in value where byte >= 0x80 {
+            ascii = false
+            break
+        }
+        guard ascii else { return HTTPField(name: name, value: value) }
+        return HTTPField(name: name, value: String(decoding: value, as: UTF8.self))
     }
 
     /// Checks one field line and finds its parts: the colon ending the name, and the value

@@ -10,36 +10,61 @@ enum HTTP1Writer {
     /// The request as sent upstream: always HTTP/1.1, `Host` first, cookie crumbs (HTTP/2
     /// allows several `cookie` fields) joined into the one `Cookie` line HTTP/1.1 allows.
     static func writeRequestHead(_ request: HTTPRequest, chunked: Bool, upgrade: String?, into buffer: inout ByteBuffer) {
-        buffer.writeString(request.method.rawValue)
-        buffer.writeInteger(HTTP1Head.space)
-        buffer.writeString(request.path ?? "/")
-        buffer.writeStaticString(" HTTP/1.1\r\n")
-        if let authority = request.authority, !authority.isEmpty {
-            buffer.writeStaticString("Host: ")
-            buffer.writeString(authority)
-            buffer.writeStaticString("\r\n")
-        }
-        var cookieWritten = false
+        // One pass into space estimated from the field count; a head that does not fit (long
+        // values) is written again into space sized exactly.
+        if write(request, chunked: chunked, upgrade: upgrade, into: &buffer, size: nil) { return }
+        var size = 96 + request.method.rawValue.utf8.count + (request.path?.utf8.count ?? 1)
+        size += (request.authority?.utf8.count ?? 0) + (upgrade?.utf8.count ?? 0)
         for field in request.headerFields {
-            if field.name == .cookie {
-                guard !cookieWritten else { continue }
-                cookieWritten = true
-                var count = 0
-                for other in request.headerFields where other.name == .cookie { count += 1 }
-                if count > 1, let joined = request.headerFields[.cookie] {
-                    write(HTTPField(name: .cookie, value: joined), into: &buffer)
-                    continue
-                }
+            size += field.name.rawName.utf8.count + valueCount(field) + 6  // ": ", CRLF, "; " if joined
+        }
+        let written = write(request, chunked: chunked, upgrade: upgrade, into: &buffer, size: size)
+        precondition(written, "request head larger than its computed size")
+    }
+
+    /// Writes the request head into `size` bytes (an estimate when nil). False, with nothing
+    /// written, when it does not fit.
+    private static func write(
+        _ request: HTTPRequest, chunked: Bool, upgrade: String?, into buffer: inout ByteBuffer, size: Int?
+    ) -> Bool {
+        let fields = request.headerFields
+        var fits = true
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size ?? (512 + 64 * fields.count)) { out in
+            var head = HeadBytes(out)
+            head.put(request.method.rawValue)
+            head.put(byte: HTTP1Head.space)
+            head.put(request.path ?? "/")
+            head.put(" HTTP/1.1\r\n")
+            if let authority = request.authority, !authority.isEmpty {
+                head.put("Host: ")
+                head.put(authority)
+                head.put("\r\n")
             }
-            write(field, into: &buffer)
+            var cookieWritten = false
+            for field in fields {
+                if field.name == .cookie {
+                    guard !cookieWritten else { continue }
+                    cookieWritten = true
+                    var count = 0
+                    for other in fields where other.name == .cookie { count += 1 }
+                    if count > 1, let joined = fields[.cookie] {
+                        head.put(HTTPField(name: .cookie, value: joined))
+                        continue
+                    }
+                }
+                head.put(field)
+            }
+            if chunked { head.put("Transfer-Encoding: chunked\r\n") }
+            if let upgrade {
+                head.put("Connection: upgrade\r\nUpgrade: ")
+                head.put(upgrade)
+                head.put("\r\n")
+            }
+            head.put("\r\n")
+            fits = !head.overflowed
+            return fits ? head.count : 0
         }
-        if chunked { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
-        if let upgrade {
-            buffer.writeStaticString("Connection: upgrade\r\nUpgrade: ")
-            buffer.writeString(upgrade)
-            buffer.writeStaticString("\r\n")
-        }
-        buffer.writeStaticString("\r\n")
+        return fits
     }
 
     /// A response head in `version`, with `extra` fields (connection management) after the
@@ -47,12 +72,26 @@ enum HTTP1Writer {
     static func writeResponseHead(
         _ response: HTTPResponse, version: HTTPVersion, extra: StaticString?, chunked: Bool, into buffer: inout ByteBuffer
     ) {
-        buffer.writeStaticString(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        writeStatus(response.status, into: &buffer)
-        for field in response.headerFields { write(field, into: &buffer) }
-        if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
-        if let extra { buffer.writeStaticString(extra) }
-        buffer.writeStaticString("\r\n")
+        let reason = response.status.reasonPhrase
+        var size = 96 + reason.utf8.count
+        for field in response.headerFields { size += field.name.rawName.utf8.count + valueCount(field) + 4 }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+            var head = HeadBytes(out)
+            head.put(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            let code = response.status.code
+            head.put(byte: UInt8(truncatingIfNeeded: 0x30 + code / 100))
+            head.put(byte: UInt8(truncatingIfNeeded: 0x30 + code / 10 % 10))
+            head.put(byte: UInt8(truncatingIfNeeded: 0x30 + code % 10))
+            head.put(byte: HTTP1Head.space)
+            head.put(reason)
+            head.put("\r\n")
+            for field in response.headerFields { head.put(field) }
+            if chunked { head.put("transfer-encoding: chunked\r\n") }
+            if let extra { head.put(extra) }
+            head.put("\r\n")
+            precondition(!head.overflowed, "response head larger than its computed size")
+            return head.count
+        }
     }
 
     /// An upstream's response head as forwarded when it needs nothing from the policy but the
@@ -62,54 +101,44 @@ enum HTTP1Writer {
         _ head: UpstreamResponseHead, version: HTTPVersion, requestID: String, extra: StaticString?, chunked: Bool,
         into buffer: inout ByteBuffer
     ) {
-        buffer.reserveCapacity(minimumWritableBytes: head.bytes.readableBytes + requestID.utf8.count + 80)
-        buffer.writeStaticString(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        let size = head.bytes.readableBytes + requestID.utf8.count + 96
         head.bytes.withUnsafeReadableBytes { bytes in
-            // The status line after its version ("HTTP/1.x "), then each field line, CRLF included.
-            var lineStart = 9
-            var first = true
-            while lineStart < bytes.count {
-                var newline = lineStart
-                while bytes[newline] != HTTP1Head.lf { newline += 1 }
-                let line = bytes[lineStart...newline]
-                if first {
-                    first = false
-                    buffer.writeBytes(UnsafeRawBufferPointer(rebasing: line))
-                } else {
-                    var colon = lineStart
-                    while bytes[colon] != HTTP1Head.colon { colon += 1 }
-                    if ResponseFieldRule.of(name: bytes[lineStart..<colon]) == .forward {
-                        buffer.writeBytes(UnsafeRawBufferPointer(rebasing: line))
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+                var output = HeadBytes(out)
+                output.put(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+                // The status line after its version ("HTTP/1.x "), then each field line, CRLF included.
+                var lineStart = 9
+                var first = true
+                while lineStart < bytes.count {
+                    var newline = lineStart
+                    while bytes[newline] != HTTP1Head.lf { newline += 1 }
+                    let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart...newline])
+                    if first {
+                        first = false
+                        output.put(line)
+                    } else {
+                        var colon = lineStart
+                        while bytes[colon] != HTTP1Head.colon { colon += 1 }
+                        if ResponseFieldRule.of(name: bytes[lineStart..<colon]) == .forward { output.put(line) }
                     }
+                    lineStart = newline + 1
                 }
-                lineStart = newline + 1
+                output.put("X-Request-Id: ")
+                output.put(requestID)
+                output.put("\r\n")
+                if chunked { output.put("transfer-encoding: chunked\r\n") }
+                if let extra { output.put(extra) }
+                output.put("\r\n")
+                precondition(!output.overflowed, "response head larger than its computed size")
+                return output.count
             }
         }
-        buffer.writeStaticString("X-Request-Id: ")
-        buffer.writeString(requestID)
-        buffer.writeStaticString("\r\n")
-        if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
-        if let extra { buffer.writeStaticString(extra) }
-        buffer.writeStaticString("\r\n")
     }
 
-    /// `code SP reason CRLF`: three digits, written without formatting.
-    static func writeStatus(_ status: HTTPResponse.Status, into buffer: inout ByteBuffer) {
-        let code = status.code
-        buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code / 100))
-        buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code / 10 % 10))
-        buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code % 10))
-        buffer.writeInteger(HTTP1Head.space)
-        buffer.writeString(status.reasonPhrase)
-        buffer.writeStaticString("\r\n")
-    }
-
+    /// The byte length of a field's value (no copy: its stored bytes are counted in place).
     @inline(__always)
-    static func write(_ field: HTTPField, into buffer: inout ByteBuffer) {
-        buffer.writeString(field.name.rawName)
-        buffer.writeStaticString(": ")
-        field.withUnsafeBytesOfValue { _ = buffer.writeBytes($0) }
-        buffer.writeStaticString("\r\n")
+    static func valueCount(_ field: HTTPField) -> Int {
+        field.withUnsafeBytesOfValue { $0.count }
     }
 
     /// The size line of a chunk of `count` bytes (`count` > 0).
@@ -121,5 +150,60 @@ enum HTTP1Writer {
             shift -= 4
         }
         buffer.writeStaticString("\r\n")
+    }
+}
+
+/// A head written through one pointer into space reserved for it: the head's size is known
+/// (or estimated) before it is written, so no write checks capacity or uniqueness. Every write
+/// is bounds-checked: one that does not fit sets ``overflowed`` and nothing is written past
+/// the space.
+struct HeadBytes {
+    private let out: UnsafeMutableRawBufferPointer
+    private(set) var count = 0
+
+    init(_ out: UnsafeMutableRawBufferPointer) { self.out = out }
+
+    /// A write did not fit: it and every later one were dropped.
+    private(set) var overflowed = false
+
+    @inline(__always)
+    mutating func put(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+        guard !overflowed, bytes.count <= out.count - count else {
+            overflowed = true
+            return
+        }
+        (out.baseAddress! + count).copyMemory(from: source, byteCount: bytes.count)
+        count += bytes.count
+    }
+
+    @inline(__always)
+    mutating func put(_ text: StaticString) {
+        put(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    @inline(__always)
+    mutating func put(_ text: String) {
+        var text = text
+        text.withUTF8 { put(UnsafeRawBufferPointer($0)) }
+    }
+
+    @inline(__always)
+    mutating func put(byte: UInt8) {
+        guard !overflowed, count < out.count else {
+            overflowed = true
+            return
+        }
+        out[count] = byte
+        count += 1
+    }
+
+    /// `name: value` CRLF.
+    @inline(__always)
+    mutating func put(_ field: HTTPField) {
+        put(field.name.rawName)
+        put(": ")
+        field.withUnsafeBytesOfValue { put(UnsafeRawBufferPointer($0)) }
+        put("\r\n")
     }
 }
