@@ -8,20 +8,24 @@ import NIOCore
 extension HTTP1ProxyHandler {
     // MARK: Phases 2 and 3: session, authorization
 
-    func resolveSession(request: consuming HTTPRequest, exchange: Exchange) {
+    /// Stores the exchange in ``current`` once, with its session when the store answers at
+    /// once: each copy of an exchange costs a retain per field.
+    func resolveSession(request: consuming HTTPRequest, exchange: consuming Exchange) {
         guard exchange.needsLookup, let key = exchange.presentedID?.key else {
+            current?.exchange = exchange
             return authorize(request: request, exchange: exchange)
         }
         if let immediate = policy.immediateLookup {
             do {
-                var exchange = exchange
                 exchange.session = try immediate.lookupNow(key: key, cache: attributesCache)
-                current?.exchange = exchange
-                return authorize(request: request, exchange: exchange)
             } catch {
+                current?.exchange = exchange
                 return fail(policy.lookupFailed(error, exchange: exchange), requestID: exchange.requestID)
             }
+            current?.exchange = exchange
+            return authorize(request: request, exchange: exchange)
         }
+        current?.exchange = exchange
         state = .awaitingStore
         awaitSession(key: key, request: request, exchange: exchange)
     }

@@ -10,31 +10,33 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
     func upstreamBecameWritable() { resumeClientReads() }
 
     func upstreamResponseHead(_ head: UpstreamResponseHead) {
-        guard state == .forwarding, let exchange = current?.exchange else { return }
+        guard state == .forwarding, let current, let requestID = current.exchange?.requestID else { return }
         disarmResponseTimer()
-        if let sentAt = current?.upstreamSentAt, let upstream = exchange.route?.upstream {
+        if let sentAt = current.upstreamSentAt, let upstream = current.exchange?.route?.upstream {
             runtime.metrics.upstreamResponded(upstream: upstream, nanoseconds: (NIODeadline.now() - sentAt).nanoseconds)
         }
+        if !head.needsPolicy && bridge == nil && head.code != 101 {
+            // Nothing for the policy but its field rule: the head's lines are copied (and the
+            // exchange is not: a copy costs a retain per field).
+            state = .streamingResponse
+            writeResponseHead(head, requestID: requestID)
+            return
+        }
+        guard let exchange = current.exchange else { return }
         if head.code == 101 {
-            guard current?.upgrade != nil, let response = try? head.response() else {
-                current?.upstream?.abort()
-                current?.upstream = nil
+            guard current.upgrade != nil, let response = try? head.response() else {
+                current.upstream?.abort()
+                current.upstream = nil
                 return fail(ProxyError(.upstreamUnavailable, "upstream switched protocols without an upgrade request"), requestID: exchange.requestID)
             }
             return upstreamSwitchingProtocols(response, exchange: exchange)
-        }
-        if !head.needsPolicy && bridge == nil {
-            // Nothing for the policy but its field rule: the head's lines are copied.
-            state = .streamingResponse
-            writeResponseHead(head, requestID: exchange.requestID)
-            return
         }
         let response: HTTPResponse
         do {
             response = try head.response()
         } catch {
-            current?.upstream?.abort()
-            current?.upstream = nil
+            current.upstream?.abort()
+            current.upstream = nil
             return fail(ProxyError(.upstreamUnavailable, "\(error)"), requestID: exchange.requestID)
         }
         filterAndWrite(response, exchange: exchange)
@@ -249,10 +251,11 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
     /// Counts the answered request and writes its access log line: never the session ID or a
     /// cookie, never the query string (it may carry tokens).
     func record(_ current: Current) {
-        let exchange = current.exchange
-        let route = exchange?.route?.path ?? (exchange?.endpoint == .logout ? "logout" : "none")
+        // Read through `current` for the metrics: a copy of the exchange costs a retain per field.
+        let route = current.exchange?.route?.path ?? (current.exchange?.endpoint == .logout ? "logout" : "none")
         runtime.metrics.answered(route: route, status: current.status)
         guard let accessLog = runtime.accessLog else { return }
+        let exchange = current.exchange
         var metadata: Logger.Metadata = [
             "request_id": .string(exchange?.requestID ?? ""),
             "method": .string(current.method.rawValue),

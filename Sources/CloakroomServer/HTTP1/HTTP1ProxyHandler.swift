@@ -237,7 +237,6 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .failure(let error):
             fail(error, requestID: requestID)
         case .success(let exchange):
-            current?.exchange = exchange
             resolveSession(request: consume request, exchange: exchange)
         }
     }

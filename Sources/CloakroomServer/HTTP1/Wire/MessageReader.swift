@@ -73,8 +73,12 @@ struct MessageReader {
                 return .failure(error)
             }
         }
-        guard let (parsed, length) = try found.get() else { return nil }
-        return (parsed, length)
+        // Consumed, not copied: the parsed head moves on as the only copy.
+        switch consume found {
+        case .failure(let error): throw error
+        case .success(nil): return nil
+        case .success(let (parsed, length)?): return (parsed, length)
+        }
     }
 
     /// After an interim head (1xx): no body, and the next head follows.
