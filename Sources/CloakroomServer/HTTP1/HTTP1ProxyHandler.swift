@@ -162,15 +162,16 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         defer { parsing = false }
         while state != .closed {
             if current != nil && parser!.isAtHead { break }  // pipelined: waits for the exchange
-            let event: HTTP1RequestParser.Event?
+            var parsed: HTTP1RequestParser.Event?
             do {
-                event = try parser!.next(&inbound)
+                parsed = try parser!.next(&inbound)
             } catch {
                 inbound = ByteBuffer()
                 return receivedMalformedHead(error, requestID: current?.exchange?.requestID)
             }
-            guard let event else { break }
-            // Consumed: the head's request moves on as the only copy (the policy edits it in place).
+            // Taken out, not copied: the head's request moves on as the only copy, so the policy
+            // edits its fields in place.
+            guard let event = parsed.take() else { break }
             switch consume event {
             case .head(let head): receivedHead(head)
             case .body(let buffer): receivedBody(buffer)
