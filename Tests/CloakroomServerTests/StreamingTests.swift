@@ -28,4 +28,19 @@ import Testing
         }
         #expect(out == "200 \(Self.size)")
     }
+
+    /// Bodies on either side of the size copied in after a held response head, one keep-alive
+    /// connection: each arrives whole and in order, and the connection is reused throughout.
+    @Test func smallAndLargeBodiesAroundTheHeldHeadLimit() async throws {
+        let proxy = try await ProxyHarness.start()
+        defer { Task { await proxy.stop() } }
+        let sizes = [0, 1, 2_047, 2_048, 2_049, 4_095, 4_096, 70_000, 5]
+        let out = try await offPool {
+            try Curl.run(
+                ["-s", "--max-time", "30", "-w", "%{http_code} %{size_download} %{num_connects}\\n"]
+                    + sizes.flatMap { ["-o", "/dev/null", "\(proxy.base)/public/download?bytes=\($0)"] })
+        }
+        let expected = sizes.enumerated().map { "200 \($0.element) \($0.offset == 0 ? 1 : 0)" }
+        #expect(out.split(separator: "\n").map(String.init) == expected)
+    }
 }
