@@ -209,21 +209,23 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         timeouts?.requestHeadReceived()
         generation &+= 1
-        let fields = head.framing
-        let requestID = fields.requestID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next()
-        let transferEncoding = fields.transferEncoding
-        let contentLength = fields.contentLength.flatMap { Int($0) } ?? 0
+        // Read in place, not copied out: each copy of a head part retains its strings.
+        let requestID = head.framing.requestID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next()
+        let chunked = head.framing.transferEncoding != nil
+        let contentLength = head.framing.contentLength.flatMap { Int($0) } ?? 0
+        // RFC 9110 §10.1.1: no 100 (Continue) for an HTTP/1.0 client.
+        let expectContinue =
+            head.version != .http1_0 && head.framing.expect.map { ASCIIText.equalsIgnoringCase($0.utf8, "100-continue") } ?? false
+        let contentType = head.framing.contentType
         let version = head.version, keepAlive = head.keepAlive
         let upgrade = isHTTP2Stream ? nil : Self.requestedUpgrade(head)
         // Moved out, not copied: the policy edits the fields in place.
         var request = (consume head).request
+        let method = request.method
         current = Current(
-            exchange: nil, version: version, keepAlive: keepAlive, isHEAD: request.method == .head,
-            idempotent: Self.isIdempotent(request.method),
-            // RFC 9110 §10.1.1: no 100 (Continue) for an HTTP/1.0 client.
-            expectContinue: version != .http1_0 && fields.expect.map { ASCIIText.equalsIgnoringCase($0.utf8, "100-continue") } ?? false,
-            hasBody: transferEncoding != nil || contentLength > 0,
-            chunkedBody: transferEncoding != nil, method: request.method, contentType: fields.contentType)
+            exchange: nil, version: version, keepAlive: keepAlive, isHEAD: method == .head, idempotent: Self.isIdempotent(method),
+            expectContinue: expectContinue, hasBody: chunked || contentLength > 0, chunkedBody: chunked, method: method,
+            contentType: contentType)
         if let upgrade {
             current?.upgrade = upgrade
             current?.closeAfterResponse = true  // the parser stops after an upgrade request
