@@ -29,6 +29,8 @@ public enum HopByHop {
         return extra
     }
 
+    /// `name` is canonical (lower case). Length first: most field names are not 2, 7, 10 or
+    /// 16–19 characters long.
     @inline(__always)
     static func isHopByHop(_ name: String) -> Bool {
         switch name.utf8.count {

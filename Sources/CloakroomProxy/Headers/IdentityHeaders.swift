@@ -55,10 +55,10 @@ public struct IdentityHeaders: Sendable {
         return false
     }
 
-    /// Removes every identity header the client sent.
     /// How many fields ``inject(_:into:)`` adds at most.
     public var injectionCount: Int { injections.count }
 
+    /// Removes every identity header the client sent.
     public func strip(_ fields: inout HTTPFields) {
         fields.removeAll { isStripped($0.name) }
     }
