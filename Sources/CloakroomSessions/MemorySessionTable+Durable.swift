@@ -103,7 +103,9 @@ extension MemorySessionTable.Snapshot {
 
     /// The session this snapshot describes. Runs outside the lock: it parses the attributes.
     package func session(timeouts: SessionTimeouts, cache: ParsedAttributesCache? = nil) throws -> Session {
-        let attributes = try cache.map { try $0.object(for: self.attributes, parse: attributeObject) } ?? attributeObject()
+        // A closure literal, not the method itself: a method reference is a partial application,
+        // its context (a copy of the snapshot) allocated on the heap on every lookup.
+        let attributes = try cache.map { try $0.object(for: self.attributes, parse: { try self.attributeObject() }) } ?? attributeObject()
         return Session(
             handle: cache?.handleText(for: handle) ?? handle.text, attributes: attributes,
             createdAt: createdAt, lastSeenAt: lastSeenAt,

@@ -32,4 +32,13 @@ public enum ASCIIText {
         }
         return true
     }
+
+    /// ``equalsIgnoringCase(_:_:)`` against a lower-case `String` (a `Connection` option).
+    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, lowercase: String) -> Bool {
+        guard bytes.count == lowercase.utf8.count else { return false }
+        for (byte, expected) in zip(bytes, lowercase.utf8) where (byte >= 65 && byte <= 90 ? byte + 32 : byte) != expected {
+            return false
+        }
+        return true
+    }
 }

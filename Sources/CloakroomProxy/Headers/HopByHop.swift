@@ -29,6 +29,20 @@ public enum HopByHop {
         return extra
     }
 
+    /// ``isHopByHop(_:)`` on a name's bytes, in any case.
+    static func isHopByHop(name: UnsafeRawBufferPointer) -> Bool {
+        switch name.count {
+        case 2: return ASCIIText.equalsIgnoringCase(name, "te")
+        case 7: return ASCIIText.equalsIgnoringCase(name, "trailer") || ASCIIText.equalsIgnoringCase(name, "upgrade")
+        case 10: return ASCIIText.equalsIgnoringCase(name, "connection") || ASCIIText.equalsIgnoringCase(name, "keep-alive")
+        case 16: return ASCIIText.equalsIgnoringCase(name, "proxy-connection")
+        case 17: return ASCIIText.equalsIgnoringCase(name, "transfer-encoding")
+        case 18: return ASCIIText.equalsIgnoringCase(name, "proxy-authenticate")
+        case 19: return ASCIIText.equalsIgnoringCase(name, "proxy-authorization")
+        default: return false
+        }
+    }
+
     /// `name` is canonical (lower case). Length first: most field names are not 2, 7, 10 or
     /// 16–19 characters long.
     @inline(__always)

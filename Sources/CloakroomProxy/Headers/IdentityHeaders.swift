@@ -16,7 +16,7 @@ public struct IdentityHeaders: Sendable {
 
     private let injections: [Injection]
     /// Folded names (lower case, `-` for `_`) removed outright.
-    private let strippedNames: Set<String>
+    private let strippedNames: [[UInt8]]
     /// Folded glob patterns; `*` matches any run of characters.
     private let strippedPatterns: [GlobPattern]
 
@@ -24,34 +24,28 @@ public struct IdentityHeaders: Sendable {
         injections = settings.headers.compactMap { mapping in
             HTTPField.Name(mapping.header).map { Injection(name: $0, attribute: mapping.attribute) }
         }
-        strippedNames = Set(settings.headers.map { Self.fold($0.header) })
+        strippedNames = settings.headers.map { Self.fold($0.header) }
         strippedPatterns = settings.strip.map { GlobPattern(Self.fold($0)) }
     }
 
     /// Lower case, `_` → `-`.
-    static func fold(_ name: String) -> String {
-        String(decoding: name.utf8.map { byte -> UInt8 in
-            if byte == UInt8(ascii: "_") { return UInt8(ascii: "-") }
-            if byte >= 65 && byte <= 90 { return byte + 32 }
-            return byte
-        }, as: UTF8.self)
-    }
-
-    /// A field name folded for comparison: lower case (already canonical), `_` as `-`.
-    static func folded(_ name: HTTPField.Name) -> String {
-        let canonical = name.canonicalName
-        return canonical.utf8.contains(UInt8(ascii: "_")) ? fold(canonical) : canonical
+    static func fold(_ name: String) -> [UInt8] {
+        name.utf8.map(FoldedName.fold)
     }
 
     /// Whether a client header with this name must be removed.
     public func isStripped(_ name: HTTPField.Name) -> Bool {
-        isStripped(folded: Self.folded(name))
+        var canonical = name.canonicalName
+        return canonical.withUTF8 { FoldedName.with(UnsafeRawBufferPointer($0)) { isStripped(folded: $0) } }
     }
 
-    /// ``isStripped(_:)`` for a name already folded.
-    func isStripped(folded: String) -> Bool {
-        if strippedNames.contains(folded) { return true }
-        for pattern in strippedPatterns where pattern.matches(folded) { return true }
+    /// ``isStripped(_:)`` for a name already folded. Byte-level: it runs for every field of
+    /// every request.
+    func isStripped(folded name: UnsafeRawBufferPointer) -> Bool {
+        for stripped in strippedNames where stripped.count == name.count {
+            if stripped.withUnsafeBytes({ $0.elementsEqual(name) }) { return true }
+        }
+        for pattern in strippedPatterns where pattern.matches(name) { return true }
         return false
     }
 
@@ -95,34 +89,38 @@ public final class InjectionMemo {
     public init() {}
 }
 
-/// A header-name glob: literal characters and `*` (any run, possibly empty).
+/// A header-name glob, on folded bytes: literal bytes and `*` (any run, possibly empty).
 struct GlobPattern: Sendable {
-    private let parts: [String]
-    private let anchoredStart: Bool
-    private let anchoredEnd: Bool
+    private let parts: [[UInt8]]
 
-    init(_ pattern: String) {
-        parts = pattern.split(separator: "*", omittingEmptySubsequences: false).map(String.init)
-        anchoredStart = !pattern.hasPrefix("*")
-        anchoredEnd = !pattern.hasSuffix("*")
+    init(_ pattern: [UInt8]) {
+        parts = pattern.split(separator: UInt8(ascii: "*"), omittingEmptySubsequences: false).map(Array.init)
     }
 
-    func matches(_ text: String) -> Bool {
-        if parts.count == 1 { return text == parts[0] }
-        var rest = Substring(text)
-        for (i, part) in parts.enumerated() where !part.isEmpty {
-            if i == 0 && anchoredStart {
-                guard rest.hasPrefix(part) else { return false }
-                rest = rest.dropFirst(part.count)
-            } else if i == parts.count - 1 && anchoredEnd {
-                return rest.hasSuffix(part)
-            } else {
-                guard let range = rest.range(of: part) else { return false }
-                rest = rest[range.upperBound...]
-            }
+    /// Parts in order: the first anchored at the start, the last at the end, those between
+    /// found leftmost (which never misses a match, each `*` taking the shortest run it can).
+    func matches(_ text: UnsafeRawBufferPointer) -> Bool {
+        guard parts.count > 1 else { return text.elementsEqual(parts[0]) }
+        let first = parts[0], last = parts[parts.count - 1]
+        guard text.count >= first.count + last.count, text.starts(with: first),
+            text[(text.count - last.count)...].elementsEqual(last)
+        else { return false }
+        var rest = text[first.count..<(text.count - last.count)]
+        for part in parts[1..<(parts.count - 1)] where !part.isEmpty {
+            guard let start = Self.firstRange(of: part, in: rest) else { return false }
+            rest = rest[(start + part.count)...]
         }
         return true
     }
-}
 
-import Foundation
+    /// Where `part` first occurs in `text`, as an index of `text`.
+    private static func firstRange(of part: [UInt8], in text: Slice<UnsafeRawBufferPointer>) -> Int? {
+        guard part.count <= text.count else { return nil }
+        var start = text.startIndex
+        while start + part.count <= text.endIndex {
+            if text[start..<(start + part.count)].elementsEqual(part) { return start }
+            start += 1
+        }
+        return nil
+    }
+}

@@ -134,54 +134,55 @@ public final class ProxyPolicy: Sendable {
 
     /// Rewrites the client's request into the one the backend receives: hop-by-hop fields and
     /// every client copy of identity and forwarding headers removed first, then the session's
-    /// identity, `X-Forwarded-*` and `X-Request-Id` set.
-    public func prepareUpstreamRequest(_ request: inout HTTPRequest, exchange: Exchange, injectionMemo: InjectionMemo? = nil) {
+    /// identity, `X-Forwarded-*` and `X-Request-Id` set. Returns the rule it removed fields by,
+    /// for fields the server carries outside `request` (``readsRequestField(name:)``).
+    ///
+    /// ``stripUpstreamRequest(_:)`` then ``upstreamAdditions(for:authority:injectionMemo:)``,
+    /// for a server that writes the additions itself.
+    @discardableResult
+    public func prepareUpstreamRequest(
+        _ request: inout HTTPRequest, exchange: Exchange, injectionMemo: InjectionMemo? = nil
+    ) -> RequestFieldFilter {
+        let filter = stripUpstreamRequest(&request)
+        upstreamAdditions(for: exchange, authority: request.authority, injectionMemo: injectionMemo)
+            .append(to: &request.headerFields)
+        return filter
+    }
+
+    /// Phase 4's strip: removes every field ``RequestFieldFilter`` drops, and returns the filter.
+    public func stripUpstreamRequest(_ request: inout HTTPRequest) -> RequestFieldFilter {
         // Edited in place, removals from the end: when the caller hands over the only copy of
         // the request (the HTTP/1.1 server does), no field is copied and nothing is shifted twice.
-        let connectionOptions = HopByHop.connectionOptions(in: request.headerFields)
+        let filter = RequestFieldFilter(policy: self, connectionOptions: HopByHop.connectionOptions(in: request.headerFields))
         var index = request.headerFields.endIndex
         while index > request.headerFields.startIndex {
             index -= 1
-            if dropsOnForward(request.headerFields[index].name, connectionOptions: connectionOptions) {
+            if filter.drops(request.headerFields[index].name) {
                 request.headerFields.remove(at: index)
             }
         }
-        request.headerFields.reserveCapacity(request.headerFields.count + identity.injectionCount + 4)
+        return filter
+    }
+
+    /// Phase 4's additions: the session's identity and the forwarding fields, added after the
+    /// strip. `authority` is the request's (`X-Forwarded-Host`).
+    public func upstreamAdditions(for exchange: Exchange, authority: String?, injectionMemo: InjectionMemo? = nil) -> UpstreamAdditions {
+        var identityFields: [HTTPField] = []
         if let session = exchange.session {
             if let memo = injectionMemo {
                 if memo.owner != ObjectIdentifier(self) || memo.attributes != session.attributes {
                     (memo.owner, memo.attributes) = (ObjectIdentifier(self), session.attributes)
                     memo.fields = identity.fields(for: session.attributes)
                 }
-                request.headerFields.append(contentsOf: memo.fields)
+                identityFields = memo.fields
             } else {
-                identity.inject(session.attributes, into: &request.headerFields)
+                identityFields = identity.fields(for: session.attributes)
             }
         }
-        request.headerFields.append(HTTPField(name: .xForwardedFor, value: exchange.client.address))
-        request.headerFields.append(HTTPField(name: .xForwardedProto, value: exchange.client.isSecure ? "https" : "http"))
-        if let host = request.authority, !host.isEmpty {
-            request.headerFields.append(HTTPField(name: .xForwardedHost, value: host))
-        }
-        request.headerFields.append(HTTPField(name: .xRequestID, value: exchange.requestID))
+        return UpstreamAdditions(
+            identity: identityFields, forwardedFor: exchange.client.address, secure: exchange.client.isSecure,
+            forwardedHost: authority.flatMap { $0.isEmpty ? nil : $0 }, requestID: exchange.requestID)
     }
-
-    /// A client field the backend never receives: hop-by-hop or named in `Connection`, a copy
-    /// of an identity header (or one matching `identity.strip`), or a forwarding header the
-    /// proxy sets itself.
-    private func dropsOnForward(_ name: HTTPField.Name, connectionOptions: [String]) -> Bool {
-        let canonical = name.canonicalName
-        if HopByHop.isHopByHop(canonical) || (!connectionOptions.isEmpty && connectionOptions.contains(canonical)) { return true }
-        let folded = IdentityHeaders.folded(name)
-        return identity.isStripped(folded: folded) || Self.replacedOnForward.contains(folded)
-    }
-
-    /// Client headers the proxy sets itself, compared folded (lower case, `_` as `-`) so the
-    /// underscore spellings CGI-style backends merge with them are removed too.
-    static let replacedOnForward: Set<String> = [
-        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "forwarded", "x-real-ip",
-        "x-request-id", "expect",
-    ]
 
     // MARK: Phase 5: response filter
 

@@ -21,6 +21,8 @@ extension HTTP1ProxyHandler {
         var requestEnded = false
         var bodyBytes = 0
         var pendingBody: [ByteBuffer] = []
+        /// The client's field lines the policy does not read (``ClientRequestHead/lines``).
+        var requestLines = ByteBuffer()
         var upstreamRequest: UpstreamRequest?
         var upstream: UpstreamConnection?
         /// The pool the request's upstream connection comes from (and returns to).

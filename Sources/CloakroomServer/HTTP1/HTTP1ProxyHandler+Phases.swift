@@ -125,16 +125,23 @@ extension HTTP1ProxyHandler {
 
     /// `request` is handed over, not shared: the policy edits its fields in place.
     func forward(request: consuming HTTPRequest, exchange: Exchange) {
-        policy.prepareUpstreamRequest(&request, exchange: exchange, injectionMemo: injectionMemo)
+        // Phase 4 in two halves: the additions are written straight into the upstream head.
+        let filter = policy.stripUpstreamRequest(&request)
+        let additions = policy.upstreamAdditions(for: exchange, authority: request.authority, injectionMemo: injectionMemo)
         guard let route = exchange.route else { return fail(ProxyError(.internalError, "no route"), requestID: exchange.requestID) }
+        let lines = current?.requestLines ?? ByteBuffer()
         if runtime.upstreams.echo.contains(route.upstream) {
+            // The echo shows every field the backend would get: the raw lines' too.
+            additions.append(to: &request.headerFields)
+            HTTP1Head.appendFields(lines: lines, filter: filter, to: &request.headerFields)
             return respond(EchoResponder.response(for: request, requestID: exchange.requestID))
         }
         guard let pool = runtime.upstreams.pool(on: context.eventLoop, upstream: route.upstream) else {
             return fail(ProxyError(.internalError, "no pool for upstream"), requestID: exchange.requestID)
         }
         current?.pool = pool
-        current?.upstreamRequest = UpstreamRequest(request: request, chunked: current?.chunkedBody == true, upgrade: current?.upgrade)
+        current?.upstreamRequest = UpstreamRequest(
+            request: request, lines: lines, filter: filter, additions: additions, chunked: current?.chunkedBody == true, upgrade: current?.upgrade)
         if current?.expectContinue == true && current?.requestEnded == false {
             downstreamContinue()
             if !inReadBatch { flushDownstream() }

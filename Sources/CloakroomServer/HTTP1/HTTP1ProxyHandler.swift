@@ -219,6 +219,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let contentType = head.framing.contentType
         let version = head.version, keepAlive = head.keepAlive
         let upgrade = isHTTP2Stream ? nil : Self.requestedUpgrade(head)
+        let lines = head.lines
         // Moved out, not copied: the policy edits the fields in place.
         var request = (consume head).request
         let method = request.method
@@ -226,6 +227,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             exchange: nil, version: version, keepAlive: keepAlive, isHEAD: method == .head, idempotent: Self.isIdempotent(method),
             expectContinue: expectContinue, hasBody: chunked || contentLength > 0, chunkedBody: chunked, method: method,
             contentType: contentType)
+        current?.requestLines = lines
         if let upgrade {
             current?.upgrade = upgrade
             current?.closeAfterResponse = true  // the parser stops after an upgrade request

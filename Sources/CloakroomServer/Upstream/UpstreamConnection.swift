@@ -1,3 +1,4 @@
+import CloakroomProxy
 import HTTPTypes
 import NIOCore
 
@@ -31,6 +32,12 @@ enum UpstreamFailure: Error {
 /// proxy sets itself.
 struct UpstreamRequest {
     var request: HTTPRequest
+    /// Client field lines carried raw (``ClientRequestHead/lines``), written after `Host`
+    /// except those `filter` drops.
+    var lines: ByteBuffer
+    var filter: RequestFieldFilter
+    /// Written after the request's own fields.
+    var additions: UpstreamAdditions
     /// The body is sent chunked (the client's was).
     var chunked: Bool
     /// The `Upgrade` value of an upgrade request (`Connection: upgrade` is restored with it).
@@ -99,7 +106,9 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
         requestChunked = request.chunked
         parser.requestWasHEAD = request.request.method == .head
         headBuffer.clear()
-        HTTP1Writer.writeRequestHead(request.request, chunked: request.chunked, upgrade: request.upgrade, into: &headBuffer)
+        HTTP1Writer.writeRequestHead(
+            request.request, lines: request.lines, filter: request.filter, additions: request.additions, chunked: request.chunked, upgrade: request.upgrade,
+            into: &headBuffer)
         context?.write(wrapOutboundOut(headBuffer), promise: nil)
     }
 

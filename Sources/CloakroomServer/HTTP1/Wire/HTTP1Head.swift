@@ -1,6 +1,7 @@
 import CloakroomProxy
 import Glibc
 import HTTPTypes
+import NIOCore
 import NIOHTTP1
 
 /// A request or response that breaks HTTP/1.1 framing or syntax. `headersTooLarge` answers 431,
@@ -66,6 +67,40 @@ enum HTTP1Head {
         }
         guard ascii else { return HTTPField(name: name, value: value) }
         return HTTPField(name: name, value: String(decoding: value, as: UTF8.self))
+    }
+
+    /// Calls `body` with each line of `lines` (field lines as the parser checked them, each
+    /// ending in CRLF): the field's name, and the whole line with its CRLF.
+    @inline(__always)
+    static func forEachLine(_ lines: UnsafeRawBufferPointer, _ body: (_ name: UnsafeRawBufferPointer, _ line: UnsafeRawBufferPointer) -> Void) {
+        guard let base = lines.baseAddress else { return }
+        var start = 0
+        while start < lines.count {
+            var colon = start
+            while lines[colon] != Self.colon { colon += 1 }
+            guard let found = memchr(base + colon, Int32(lf), lines.count - colon) else { return }
+            let end = base.distance(to: UnsafeRawPointer(found)) + 1
+            body(UnsafeRawBufferPointer(rebasing: lines[start..<colon]), UnsafeRawBufferPointer(rebasing: lines[start..<end]))
+            start = end
+        }
+    }
+
+    /// Appends the fields of raw `lines` that `filter` keeps to `fields`: the request as the
+    /// backend gets it, for the echo upstream.
+    static func appendFields(lines: ByteBuffer, filter: RequestFieldFilter, to fields: inout HTTPFields) {
+        lines.withUnsafeReadableBytes { lines in
+            forEachLine(lines) { name, line in
+                guard !filter.drops(name: name) else { return }
+                // Without its CRLF; checked by the parser, so this cannot throw.
+                if let parsed = try? fieldAndName(line[0..<(line.count - 2)]) { fields.append(parsed.field) }
+            }
+        }
+    }
+
+    /// Checked value bytes as text, for the fields the handler reads itself (`Host`, framing).
+    @inline(__always)
+    static func text(_ value: UnsafeRawBufferPointer) -> String {
+        String(decoding: value, as: UTF8.self)
     }
 
     /// Checks one field line and finds its parts: the colon ending the name, and the value

@@ -11,6 +11,11 @@ struct ClientRequestHead {
     var framing: FramingFields
     /// `Connection` lists `upgrade` (HTTP/1.1).
     var connectionUpgrade = false
+    /// HTTP/1.1: the field lines the policy does not read (``ProxyPolicy/readsRequestField(name:)``),
+    /// each `name: value` CRLF as the client sent it, kept out of `request`: they are only
+    /// forwarded or dropped, by name (``RequestFieldFilter``), so they are copied, never made
+    /// into swift-http-types values. Empty for HTTP/2.
+    var lines = ByteBuffer()
 }
 
 /// Parses the requests of one client connection, pipelined ones included, from its read
@@ -24,6 +29,10 @@ struct HTTP1RequestParser {
 
     private var reader: MessageReader
     let secure: Bool
+    /// The raw field lines of the latest head, reused: each head's ``ClientRequestHead/lines``
+    /// shares it, and once that exchange lets go of them the next head finds it unshared and
+    /// writes into the same memory.
+    private var lines = ByteBuffer()
 
     init(maxHeaderBytes: Int, secure: Bool) {
         reader = MessageReader(maxHeaderBytes: maxHeaderBytes)
@@ -46,7 +55,7 @@ struct HTTP1RequestParser {
                 buffer.moveReaderIndex(forwardBy: 2)
             }
             let secure = self.secure
-            guard let (head, length) = try reader.head(in: buffer, { bytes throws(HTTP1WireError) in try Self.head(bytes, secure: secure) }) else {
+            guard let (head, length) = try reader.head(in: buffer, { bytes throws(HTTP1WireError) in try Self.head(bytes, secure: secure, lines: &lines) }) else {
                 return nil
             }
             buffer.moveReaderIndex(forwardBy: length)
@@ -65,61 +74,95 @@ struct HTTP1RequestParser {
     }
 
     /// The head without its final CRLF: request line, then field lines, each ending in CRLF
-    /// except the last.
-    private static func head(_ bytes: UnsafeRawBufferPointer.SubSequence, secure: Bool) throws(HTTP1WireError) -> ClientRequestHead {
+    /// except the last. The field lines the policy does not read go to `lines` as they came.
+    private static func head(
+        _ bytes: UnsafeRawBufferPointer.SubSequence, secure: Bool, lines: inout ByteBuffer
+    ) throws(HTTP1WireError) -> ClientRequestHead {
+        lines.clear()
+        // Copied lines never outgrow the head: each is at most its own bytes and CRLF.
+        lines.reserveCapacity(minimumWritableBytes: bytes.count + 2)
+        let parsed = lines.withUnsafeMutableWritableBytes { out -> Result<(ClientRequestHead, Int), HTTP1WireError> in
+            var raw = HeadBytes(out)
+            do throws(HTTP1WireError) {
+                let head = try fields(bytes, secure: secure, raw: &raw)
+                return .success((head, raw.count))
+            } catch {
+                return .failure(error)
+            }
+        }
+        // Consumed, not copied: a copy of the head retains each of its strings.
+        switch consume parsed {
+        case .failure(let error):
+            throw error
+        case .success((var head, let count)):
+            lines.moveWriterIndex(forwardBy: count)
+            head.lines = lines
+            return head
+        }
+    }
+
+    /// ``head(_:secure:lines:)``'s work, the raw lines written through `raw`.
+    private static func fields(
+        _ bytes: UnsafeRawBufferPointer.SubSequence, secure: Bool, raw: inout HeadBytes
+    ) throws(HTTP1WireError) -> ClientRequestHead {
         var lines = LineIterator(bytes)
         guard let requestLine = lines.next() else { throw .malformed("empty request") }
         let (method, target, version) = try Self.requestLine(requestLine)
         var fields = HTTPFields()
+        // Room for what the policy adds (identity, forwarding fields): one allocation per request.
         fields.reserveCapacity(16)
         var authority: String?
         var framing = FramingFields()
         var close = false, keepAlive = false, upgrade = false
         while let line = lines.next() {
-            let (field, name) = try HTTP1Head.fieldAndName(line)
+            let bounds = try HTTP1Head.fieldBounds(line)
+            let name = UnsafeRawBufferPointer(rebasing: line[line.startIndex..<bounds.colon])
+            let value = UnsafeRawBufferPointer(rebasing: line[bounds.value])
             switch name.count {
             case 4 where ASCIIText.equalsIgnoringCase(name, "host"):
                 guard authority == nil else { throw .malformed("repeated Host") }
-                authority = field.value
+                authority = HTTP1Head.text(value)
                 continue
             case 6 where framing.expect == nil && ASCIIText.equalsIgnoringCase(name, "expect"):
-                framing.expect = field.value
+                framing.expect = HTTP1Head.text(value)
             case 7 where framing.upgrade == nil && ASCIIText.equalsIgnoringCase(name, "upgrade"):
-                framing.upgrade = field.value
+                framing.upgrade = HTTP1Head.text(value)
             case 10 where ASCIIText.equalsIgnoringCase(name, "connection"):
-                field.withUnsafeBytesOfValue { value in
-                    HTTP1Head.forEachListElement(value) { token in
-                        if ASCIIText.equalsIgnoringCase(token, "close") {
-                            close = true
-                        } else if ASCIIText.equalsIgnoringCase(token, "keep-alive") {
-                            keepAlive = true
-                        } else if ASCIIText.equalsIgnoringCase(token, "upgrade") {
-                            upgrade = true
-                        }
+                HTTP1Head.forEachListElement(value) { token in
+                    if ASCIIText.equalsIgnoringCase(token, "close") {
+                        close = true
+                    } else if ASCIIText.equalsIgnoringCase(token, "keep-alive") {
+                        keepAlive = true
+                    } else if ASCIIText.equalsIgnoringCase(token, "upgrade") {
+                        upgrade = true
                     }
                 }
             case 12:
                 if framing.requestID == nil && ASCIIText.equalsIgnoringCase(name, "x-request-id") {
-                    framing.requestID = field.value
+                    framing.requestID = HTTP1Head.text(value)
                 } else if framing.contentType == nil && ASCIIText.equalsIgnoringCase(name, "content-type") {
-                    framing.contentType = field.value
+                    framing.contentType = HTTP1Head.text(value)
                 }
             case 14 where ASCIIText.equalsIgnoringCase(name, "content-length"):
                 guard framing.contentLength == nil else { throw .malformed("repeated Content-Length") }
-                let value = field.value
-                guard !value.isEmpty, value.utf8.count <= 18, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                guard !value.isEmpty, value.count <= 18, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
                     throw .malformed("invalid Content-Length")
                 }
-                framing.contentLength = value
+                framing.contentLength = HTTP1Head.text(value)
             case 17 where ASCIIText.equalsIgnoringCase(name, "transfer-encoding"):
                 guard framing.transferEncoding == nil else { throw .malformed("repeated Transfer-Encoding") }
-                let chunked = field.withUnsafeBytesOfValue { ASCIIText.equalsIgnoringCase($0, "chunked") }
-                guard chunked else { throw .malformed("unsupported transfer coding") }
+                guard ASCIIText.equalsIgnoringCase(value, "chunked") else { throw .malformed("unsupported transfer coding") }
                 framing.transferEncoding = "chunked"
             default:
                 break
             }
-            fields.append(field)
+            if ProxyPolicy.readsRequestField(name: name) {
+                fields.append(HTTP1Head.field(FieldNames.name(name), value))
+            } else {
+                // Up to the value's end: trailing blanks are not part of it (RFC 9112 §5).
+                raw.put(UnsafeRawBufferPointer(rebasing: line[line.startIndex..<bounds.value.upperBound]))
+                raw.put("\r\n")
+            }
         }
         if framing.transferEncoding != nil {
             guard framing.contentLength == nil else { throw .malformed("both Content-Length and Transfer-Encoding") }

@@ -7,29 +7,44 @@ import NIOHTTP1
 /// buffer. Field names and values were validated on construction (swift-http-types refuses
 /// CR, LF and NUL), so nothing here can split a message.
 enum HTTP1Writer {
-    /// The request as sent upstream: always HTTP/1.1, `Host` first, cookie crumbs (HTTP/2
-    /// allows several `cookie` fields) joined into the one `Cookie` line HTTP/1.1 allows.
-    static func writeRequestHead(_ request: HTTPRequest, chunked: Bool, upgrade: String?, into buffer: inout ByteBuffer) {
-        // One pass into space estimated from the field count; a head that does not fit (long
-        // values) is written again into space sized exactly.
-        if write(request, chunked: chunked, upgrade: upgrade, into: &buffer, size: nil) { return }
-        var size = 96 + request.method.rawValue.utf8.count + (request.path?.utf8.count ?? 1)
-        size += (request.authority?.utf8.count ?? 0) + (upgrade?.utf8.count ?? 0)
-        for field in request.headerFields {
-            size += field.name.rawName.utf8.count + valueCount(field) + 6  // ": ", CRLF, "; " if joined
+    /// The request as sent upstream: always HTTP/1.1, `Host` first, then the client's raw field
+    /// `lines` except those `filter` drops, then the request's fields, cookie crumbs (HTTP/2
+    /// allows several `cookie` fields) joined into the one `Cookie` line HTTP/1.1 allows, then
+    /// the policy's `additions`.
+    static func writeRequestHead(
+        _ request: HTTPRequest, lines: ByteBuffer = ByteBuffer(), filter: RequestFieldFilter? = nil,
+        additions: UpstreamAdditions? = nil, chunked: Bool, upgrade: String?, into buffer: inout ByteBuffer
+    ) {
+        lines.withUnsafeReadableBytes { lines in
+            // One pass into space estimated from the field count; a head that does not fit (long
+            // values) is written again into space sized exactly.
+            if write(request, lines: lines, filter: filter, additions: additions, chunked: chunked, upgrade: upgrade, into: &buffer, size: nil) {
+                return
+            }
+            var size = 96 + request.method.rawValue.utf8.count + (request.path?.utf8.count ?? 1) + lines.count
+            size += (request.authority?.utf8.count ?? 0) + (upgrade?.utf8.count ?? 0)
+            for field in request.headerFields {
+                size += field.name.rawName.utf8.count + valueCount(field) + 6  // ": ", CRLF, "; " if joined
+            }
+            if let additions {
+                for field in additions.identity { size += field.name.rawName.utf8.count + valueCount(field) + 4 }
+                size += 100 + additions.forwardedFor.utf8.count + (additions.forwardedHost?.utf8.count ?? 0) + additions.requestID.utf8.count
+            }
+            let written = write(
+                request, lines: lines, filter: filter, additions: additions, chunked: chunked, upgrade: upgrade, into: &buffer, size: size)
+            precondition(written, "request head larger than its computed size")
         }
-        let written = write(request, chunked: chunked, upgrade: upgrade, into: &buffer, size: size)
-        precondition(written, "request head larger than its computed size")
     }
 
     /// Writes the request head into `size` bytes (an estimate when nil). False, with nothing
     /// written, when it does not fit.
     private static func write(
-        _ request: HTTPRequest, chunked: Bool, upgrade: String?, into buffer: inout ByteBuffer, size: Int?
+        _ request: HTTPRequest, lines: UnsafeRawBufferPointer, filter: RequestFieldFilter?, additions: UpstreamAdditions?,
+        chunked: Bool, upgrade: String?, into buffer: inout ByteBuffer, size: Int?
     ) -> Bool {
         let fields = request.headerFields
         var fits = true
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size ?? (512 + 64 * fields.count)) { out in
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size ?? (512 + lines.count + 64 * (fields.count + (additions?.identity.count ?? 0)))) { out in
             var head = HeadBytes(out)
             head.put(request.method.rawValue)
             head.put(byte: HTTP1Head.space)
@@ -39,6 +54,9 @@ enum HTTP1Writer {
                 head.put("Host: ")
                 head.put(authority)
                 head.put("\r\n")
+            }
+            HTTP1Head.forEachLine(lines) { name, line in
+                if filter?.drops(name: name) != true { head.put(line) }
             }
             var cookieWritten = false
             for field in fields {
@@ -54,6 +72,7 @@ enum HTTP1Writer {
                 }
                 head.put(field)
             }
+            if let additions { head.put(additions) }
             if chunked { head.put("Transfer-Encoding: chunked\r\n") }
             if let upgrade {
                 head.put("Connection: upgrade\r\nUpgrade: ")
@@ -102,7 +121,7 @@ enum HTTP1Writer {
         into buffer: inout ByteBuffer
     ) {
         let size = head.bytes.readableBytes + requestID.utf8.count + 96
-        head.bytes.withUnsafeReadableBytes { bytes in
+        _ = head.bytes.withUnsafeReadableBytes { bytes in
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
                 var output = HeadBytes(out)
                 output.put(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
@@ -196,6 +215,22 @@ struct HeadBytes {
         }
         out[count] = byte
         count += 1
+    }
+
+    /// The policy's additions, one line each (``UpstreamAdditions/append(to:)``'s order).
+    mutating func put(_ additions: UpstreamAdditions) {
+        for field in additions.identity { put(field) }
+        put("X-Forwarded-For: ")
+        put(additions.forwardedFor)
+        put(additions.secure ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n")
+        if let host = additions.forwardedHost {
+            put("X-Forwarded-Host: ")
+            put(host)
+            put("\r\n")
+        }
+        put("X-Request-Id: ")
+        put(additions.requestID)
+        put("\r\n")
     }
 
     /// `name: value` CRLF.
