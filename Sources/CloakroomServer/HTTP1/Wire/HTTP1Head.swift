@@ -107,6 +107,8 @@ enum HTTP1Head {
     /// without surrounding blanks.
     static func fieldBounds(_ line: UnsafeRawBufferPointer.SubSequence) throws(HTTP1WireError) -> (colon: Int, value: Range<Int>) {
         let start = line.startIndex, end = line.endIndex
+        // The base buffer indexed directly: a slice's subscript checks its bounds on every byte.
+        let line = line.base
         guard start < end else { throw .malformed("empty field line") }
         if line[start] == space || line[start] == tab { throw .malformed("obsolete line folding") }
         var colon = start

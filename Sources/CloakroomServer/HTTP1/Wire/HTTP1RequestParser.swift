@@ -1,4 +1,5 @@
 import CloakroomProxy
+import Glibc
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
@@ -195,9 +196,15 @@ struct HTTP1RequestParser {
         guard index > targetStart, index < line.endIndex, line[index] == HTTP1Head.space else { throw .malformed("invalid request target") }
         guard let version = HTTP1Head.version(line[(index + 1)...]) else { throw .malformed("unsupported HTTP version") }
         let method = HTTPRequest.Method(String(decoding: UnsafeRawBufferPointer(rebasing: line[line.startIndex..<methodEnd]), as: UTF8.self))!
-        // Bytes past ASCII are accepted only as UTF-8, forwarded as they came.
-        guard let target = String(validating: UnsafeRawBufferPointer(rebasing: line[targetStart..<index]), as: UTF8.self) else {
-            throw .malformed("request target is not UTF-8")
+        // Bytes past ASCII are accepted only as UTF-8, forwarded as they came. ASCII (nearly
+        // every target) needs no validation: the general initializer runs unspecialized.
+        let targetBytes = UnsafeRawBufferPointer(rebasing: line[targetStart..<index])
+        let target: String
+        if targetBytes.allSatisfy({ $0 < 0x80 }) {
+            target = String(decoding: targetBytes, as: UTF8.self)
+        } else {
+            guard let text = String(validating: targetBytes, as: UTF8.self) else { throw .malformed("request target is not UTF-8") }
+            target = text
         }
         return (method, target, version)
     }
@@ -212,10 +219,12 @@ struct LineIterator {
     mutating func next() -> UnsafeRawBufferPointer.SubSequence? {
         guard !rest.isEmpty else { return nil }
         // `HTTP1Head.end(of:scanned:)` checked that every LF has its CR.
-        guard let newline = rest.firstIndex(of: HTTP1Head.lf) else {
+        let base = rest.base.baseAddress!
+        guard let found = memchr(base + rest.startIndex, Int32(HTTP1Head.lf), rest.count) else {
             defer { rest = rest[rest.endIndex...] }
             return rest
         }
+        let newline = base.distance(to: UnsafeRawPointer(found))
         defer { rest = rest[(newline + 1)...] }
         return rest[rest.startIndex..<(newline - 1)]
     }
