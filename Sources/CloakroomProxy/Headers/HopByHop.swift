@@ -29,7 +29,8 @@ public enum HopByHop {
         return extra
     }
 
-    /// ``isHopByHop(_:)`` on a name's bytes, in any case.
+    /// Whether a field with this name (any case) is hop-by-hop. Length first: most field names
+    /// are not 2, 7, 10 or 16–19 characters long.
     static func isHopByHop(name: UnsafeRawBufferPointer) -> Bool {
         switch name.count {
         case 2: return ASCIIText.equalsIgnoringCase(name, "te")
@@ -43,20 +44,11 @@ public enum HopByHop {
         }
     }
 
-    /// `name` is canonical (lower case). Length first: most field names are not 2, 7, 10 or
-    /// 16–19 characters long.
+    /// `name` is canonical (lower case).
     @inline(__always)
     static func isHopByHop(_ name: String) -> Bool {
-        switch name.utf8.count {
-        case 2: return name == "te"
-        case 7: return name == "trailer" || name == "upgrade"
-        case 10: return name == "connection" || name == "keep-alive"
-        case 16: return name == "proxy-connection"
-        case 17: return name == "transfer-encoding"
-        case 18: return name == "proxy-authenticate"
-        case 19: return name == "proxy-authorization"
-        default: return false
-        }
+        var name = name
+        return name.withUTF8 { isHopByHop(name: UnsafeRawBufferPointer($0)) }
     }
 }
 
