@@ -33,6 +33,15 @@ public struct RequestFieldFilter: Sendable {
         }
     }
 
+    /// Whether a raw field line with this name is left out of the upstream head: what
+    /// ``drops(name:)`` drops, and every `Cookie` line. A server carrying `Cookie` raw takes
+    /// the session cookie out itself (``ProxyPolicy/begin(_:client:requestID:cookieMemo:cookie:)``
+    /// with ``PresentedCookie/taken(_:)``) when the line holds it alone, and otherwise makes the
+    /// lines fields for the policy to take it from: either way the line itself never goes on.
+    public func dropsLine(name: UnsafeRawBufferPointer) -> Bool {
+        ProxyPolicy.isCookie(name: name) || drops(name: name)
+    }
+
     public func drops(_ name: HTTPField.Name) -> Bool {
         var canonical = name.canonicalName
         return canonical.withUTF8 { drops(name: UnsafeRawBufferPointer($0)) }
@@ -53,21 +62,28 @@ public struct RequestFieldFilter: Sendable {
 }
 
 extension ProxyPolicy {
-    /// Whether phases 1 to 4 read the client's fields with this name (any case): `Cookie` (the
-    /// session cookie is taken out of it), `Accept` (browsers get redirects), `Origin` and
-    /// `Sec-Fetch-Site` (the CSRF check), `Connection` (the fields it names are dropped). A
-    /// server may carry every other field as its raw line, which the phases never see: it is
-    /// forwarded or dropped by the ``RequestFieldFilter`` alone.
+    /// Whether phases 1 to 4 read the client's fields with this name (any case): `Accept`
+    /// (browsers get redirects), `Origin` and `Sec-Fetch-Site` (the CSRF check), `Connection`
+    /// (the fields it names are dropped). A server may carry every other field as its raw line,
+    /// which the phases never see: it is forwarded or dropped by the ``RequestFieldFilter``
+    /// alone. `Cookie` is read too, but has its own rule (``RequestFieldFilter/dropsLine(name:)``):
+    /// the server takes the session cookie out of its bytes, or makes its lines fields.
     ///
     /// - Important: A phase that starts reading another request field must add its name here,
     ///   or the HTTP/1.1 server will not show it that field.
     public static func readsRequestField(name: UnsafeRawBufferPointer) -> Bool {
         switch name.count {
-        case 6: return ASCIIText.equalsIgnoringCase(name, "cookie") || ASCIIText.equalsIgnoringCase(name, "accept") || ASCIIText.equalsIgnoringCase(name, "origin")
+        case 6: return ASCIIText.equalsIgnoringCase(name, "accept") || ASCIIText.equalsIgnoringCase(name, "origin")
         case 10: return ASCIIText.equalsIgnoringCase(name, "connection")
         case 14: return ASCIIText.equalsIgnoringCase(name, "sec-fetch-site")
         default: return false
         }
+    }
+
+    /// `Cookie`, in any case.
+    @inline(__always)
+    public static func isCookie(name: UnsafeRawBufferPointer) -> Bool {
+        name.count == 6 && ASCIIText.equalsIgnoringCase(name, "cookie")
     }
 }
 

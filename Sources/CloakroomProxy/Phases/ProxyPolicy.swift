@@ -7,7 +7,7 @@ import Logging
 /// Protocol-neutral: it sees only swift-http-types values, so HTTP/1.1 and HTTP/2 share it.
 ///
 /// The server calls, in order:
-/// 1. ``begin(_:client:requestID:)`` — validate, normalize the path, route, take the cookie.
+/// 1. ``begin(_:client:requestID:cookieMemo:cookie:)`` — validate, normalize the path, route, take the cookie.
 /// 2. the store lookup, when ``Exchange/needsLookup`` (synchronously through
 ///    ``immediateLookup`` when the store offers it).
 /// 3. ``authorize(_:)`` — forward, answer locally (401, redirect), or log out.
@@ -53,9 +53,10 @@ public final class ProxyPolicy: Sendable {
     // MARK: Phase 1: request filter
 
     /// Validates the request, normalizes its path, finds its route and takes the session cookie
-    /// out of the `Cookie` header.
+    /// out of the `Cookie` header, unless the server has taken it already (`cookie`).
     public func begin(
-        _ request: inout HTTPRequest, client: ClientInfo, requestID: String, cookieMemo: VerifiedCookieMemo? = nil
+        _ request: inout HTTPRequest, client: ClientInfo, requestID: String, cookieMemo: VerifiedCookieMemo? = nil,
+        cookie: PresentedCookie = .inFields
     ) -> Result<Exchange, ProxyError> {
         guard let rawTarget = request.path, let target = RequestPath(target: rawTarget) else {
             return .failure(ProxyError(.badRequest, "request target is not an origin-form path"))
@@ -78,7 +79,11 @@ public final class ProxyPolicy: Sendable {
         if route == nil && endpoint != .logout && endpoint != .builtinLogin {
             return .failure(ProxyError(.notFound, "no route for path"))
         }
-        let presented = cookies.take(from: &request.headerFields, memo: cookieMemo, owner: ObjectIdentifier(self))
+        let presented: SessionID?
+        switch cookie {
+        case .inFields: presented = cookies.take(from: &request.headerFields, memo: cookieMemo, owner: ObjectIdentifier(self))
+        case .taken(let id): presented = id
+        }
         let accept = request.headerFields[.accept]
         var exchange = Exchange(
             requestID: requestID, endpoint: endpoint, route: route, presentedID: presented, session: nil,

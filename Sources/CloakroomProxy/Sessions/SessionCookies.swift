@@ -88,27 +88,45 @@ public struct SessionCookies: Sendable {
     }
 
     /// The value when `header` is exactly `name=value` (surrounding blanks allowed), else `nil`.
-    /// Scans the contiguous UTF-8 bytes: this runs for every request that carries a cookie.
     static func soleValue(of header: String, named name: String) -> Substring? {
-        let bounds = header.utf8.withContiguousStorageIfAvailable { bytes -> (start: Int, end: Int)? in
-            var start = 0, end = bytes.count
-            while start < end, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") { start += 1 }
-            while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") { end -= 1 }
-            var cursor = start
-            for byte in name.utf8 {
-                guard cursor < end, bytes[cursor] == byte else { return nil }
-                cursor += 1
-            }
-            guard cursor < end, bytes[cursor] == UInt8(ascii: "=") else { return nil }
-            cursor += 1
-            for i in cursor..<end where bytes[i] == UInt8(ascii: ";") { return nil }
-            return (cursor, end)
+        let bounds = header.utf8.withContiguousStorageIfAvailable { bytes in
+            soleValue(in: UnsafeRawBufferPointer(bytes), named: name)
         }
         // Bridged strings have no contiguous storage: take the general path.
-        guard let found = bounds else { return nil }
-        guard let (start, end) = found else { return nil }
+        guard let found = bounds, let range = found else { return nil }
         let utf8 = header.utf8
-        return header[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: end)]
+        return header[utf8.index(utf8.startIndex, offsetBy: range.lowerBound)..<utf8.index(utf8.startIndex, offsetBy: range.upperBound)]
+    }
+
+    /// Where the value is when the `Cookie` value `bytes` is exactly `name=value` (surrounding
+    /// blanks allowed), else `nil`. This runs for every request that carries a cookie.
+    static func soleValue(in bytes: UnsafeRawBufferPointer, named name: String) -> Range<Int>? {
+        var start = 0, end = bytes.count
+        while start < end, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") { start += 1 }
+        while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") { end -= 1 }
+        var cursor = start
+        for byte in name.utf8 {
+            guard cursor < end, bytes[cursor] == byte else { return nil }
+            cursor += 1
+        }
+        guard cursor < end, bytes[cursor] == UInt8(ascii: "=") else { return nil }
+        cursor += 1
+        for i in cursor..<end where bytes[i] == UInt8(ascii: ";") { return nil }
+        return cursor..<end
+    }
+
+    /// The session cookie from the bytes of a request's only `Cookie` value, when they hold our
+    /// cookie alone (``take(from:memo:owner:)``'s common case, without making the value a
+    /// field): ``PresentedCookie/taken(_:)`` with the ID, or `nil` for a bad signature. `nil`
+    /// when the bytes hold anything else, which the fields path must split.
+    public func takeSole(_ value: UnsafeRawBufferPointer, memo: VerifiedCookieMemo, owner: ObjectIdentifier) -> PresentedCookie? {
+        guard let range = Self.soleValue(in: value, named: name) else { return nil }
+        let ours = UnsafeRawBufferPointer(rebasing: value[range])
+        if memo.owner == owner, memo.holds(ours) { return .taken(memo.id) }
+        let text = String(decoding: ours, as: UTF8.self)
+        let id = codec.decode(text[...])
+        (memo.owner, memo.value, memo.id) = (owner, text, id)
+        return .taken(id)
     }
 
     /// `Set-Cookie` for a new session.
@@ -143,11 +161,23 @@ public final class VerifiedCookieMemo {
 
     /// Whether `candidate` has the same bytes as the remembered value (one `memcmp`).
     fileprivate func holds(_ candidate: Substring) -> Bool {
-        guard value.utf8.count == candidate.utf8.count else { return false }
-        guard !value.isEmpty else { return true }
         var candidate = candidate
-        return candidate.withUTF8 { theirs in
-            value.withUTF8 { ours in memcmp(ours.baseAddress!, theirs.baseAddress!, ours.count) == 0 }
-        }
+        return candidate.withUTF8 { holds(UnsafeRawBufferPointer($0)) }
     }
+
+    fileprivate func holds(_ candidate: UnsafeRawBufferPointer) -> Bool {
+        guard value.utf8.count == candidate.count else { return false }
+        guard !value.isEmpty else { return true }
+        return value.withUTF8 { ours in memcmp(ours.baseAddress!, candidate.baseAddress!, ours.count) == 0 }
+    }
+}
+
+/// Where ``ProxyPolicy/begin(_:client:requestID:cookieMemo:cookie:)`` finds the session cookie.
+public enum PresentedCookie: Sendable {
+    /// In the request's `Cookie` fields, from which ``SessionCookies/take(from:memo:owner:)``
+    /// takes it.
+    case inFields
+    /// Already taken by the server, which keeps `Cookie` out of the request's fields
+    /// (``SessionCookies/takeSole(_:memo:owner:)``): the ID, `nil` when none or badly signed.
+    case taken(SessionID?)
 }

@@ -219,6 +219,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let contentType = head.framing.contentType
         let version = head.version, keepAlive = head.keepAlive
         let upgrade = isHTTP2Stream ? nil : Self.requestedUpgrade(head)
+        let cookie = head.takeSessionCookie(policy.cookies, memo: cookieMemo, owner: ObjectIdentifier(policy))
         let lines = head.lines
         // Moved out, not copied: the policy edits the fields in place.
         var request = (consume head).request
@@ -238,7 +239,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if contentLength > runtime.limits.maxBodyBytes {
             return fail(ProxyError(.bodyTooLarge, "declared Content-Length over max_body_bytes"), requestID: requestID)
         }
-        switch policy.begin(&request, client: client, requestID: requestID, cookieMemo: cookieMemo) {
+        switch policy.begin(&request, client: client, requestID: requestID, cookieMemo: cookieMemo, cookie: cookie) {
         case .failure(let error):
             fail(error, requestID: requestID)
         case .success(let exchange):

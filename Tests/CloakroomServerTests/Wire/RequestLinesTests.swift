@@ -21,6 +21,8 @@ import Testing
         let store: MemorySessionStore
         let cookie: String
         let memo = InjectionMemo()
+        /// Shared by every head, as by the requests of one connection.
+        let cookieMemo = VerifiedCookieMemo()
 
         init() async throws {
             var session = SessionSettings()
@@ -44,16 +46,23 @@ import Testing
             cookie = policy.cookies.cookiePair(for: id)
         }
 
-        /// Phases 1 to 4 on `request`; the exchange, and the upstream head as written. With
-        /// `lines` as the server does it (strip, then the additions written by the writer),
-        /// without as before (every field in `request`, additions appended to it).
-        func forward(_ request: HTTPRequest, lines: ByteBuffer?) async throws -> (Exchange, String)? {
-            var request = request
-            guard case .success(var exchange) = policy.begin(&request, client: ClientInfo(address: "192.0.2.7", isSecure: false), requestID: "rid")
+        /// Phases 1 to 4; the exchange, and the upstream head as written. With a parsed `head`
+        /// as the server does it (the session cookie taken from the raw lines, strip, then the
+        /// additions written by the writer); with `request` alone as before (every field in
+        /// `request`, additions appended to it).
+        func forward(_ head: ClientRequestHead? = nil, request: HTTPRequest? = nil) async throws -> (Exchange, String)? {
+            var head = head
+            let cookie = head?.takeSessionCookie(policy.cookies, memo: cookieMemo, owner: ObjectIdentifier(policy)) ?? .inFields
+            var request = head?.request ?? request!
+            let lines = head?.lines
+            guard
+                case .success(var exchange) = policy.begin(
+                    &request, client: ClientInfo(address: "192.0.2.7", isSecure: false), requestID: "rid", cookie: cookie)
             else { return nil }
             if exchange.needsLookup, let key = exchange.presentedID?.key { exchange.session = try await store.lookup(key: key) }
             var buffer = ByteBuffer()
             if let lines {
+                if case .taken = cookie { #expect(request.headerFields[.cookie] == nil, "a cookie taken from the bytes is no field") }
                 let filter = policy.stripUpstreamRequest(&request)
                 let additions = policy.upstreamAdditions(for: exchange, authority: request.authority, injectionMemo: memo)
                 HTTP1Writer.writeRequestHead(
@@ -100,15 +109,23 @@ import Testing
     @Test func upstreamHeadsMatchTheFullyParsedPath() async throws {
         let fixture = try await Fixture()
         var random = SplitMix(seed: 0x5eed)
-        let cookies = [nil, fixture.cookie, "a=1; \(fixture.cookie); b=2", "theme=dark", "\(fixture.cookie)x"]
+        // Cookie lines: ours alone (taken from its bytes), beside others, badly signed, split
+        // over several lines (the fields path), in odd spellings and spacing.
+        let cookies: [[(String, String)]] = [
+            [], [("Cookie", fixture.cookie)], [("cookie", " \(fixture.cookie) ")], [("COOKIE", fixture.cookie)],
+            [("Cookie", "a=1; \(fixture.cookie); b=2")], [("Cookie", "theme=dark")], [("Cookie", "\(fixture.cookie)x")],
+            [("Cookie", "\(fixture.cookie);")], [("Cookie", "a=1"), ("cookie", fixture.cookie)],
+            [("Cookie", fixture.cookie), ("Cookie", fixture.cookie)], [("Cookie", "\(fixture.cookie)x"), ("Cookie", fixture.cookie)],
+            [("Cookie", "")],
+        ]
         let targets = ["/private?q=1", "/public/page", "/a/../private/x"]
         var compared = 0
         for round in 0..<400 {
             let method = ["GET", "POST", "DELETE", "HEAD"][random.next(4)]
             var fields: [(String, String)] = []
             for _ in 0..<random.next(12) { fields.append(Self.pool[random.next(Self.pool.count)]) }
-            if let cookie = cookies[random.next(cookies.count)] {
-                fields.insert(("Cookie", cookie), at: random.next(fields.count + 1))
+            for cookie in cookies[random.next(cookies.count)] {
+                fields.insert(cookie, at: random.next(fields.count + 1))
             }
             // One Content-Length at most: the parser refuses a repeated one.
             var seenLength = false
@@ -132,8 +149,8 @@ import Testing
                 method: HTTPRequest.Method(method)!, scheme: "http", authority: "app.example", path: target, headerFields: [:])
             for (name, value) in fields { full.headerFields.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
 
-            let split = try await fixture.forward(head.request, lines: head.lines)
-            let whole = try await fixture.forward(full, lines: nil)
+            let split = try await fixture.forward(head)
+            let whole = try await fixture.forward(request: full)
             #expect((split == nil) == (whole == nil), "\(wire)")
             guard let (splitExchange, splitHead) = split, let (wholeExchange, wholeHead) = whole else { continue }
             compared += 1
@@ -161,9 +178,10 @@ import Testing
             return
         }
         #expect(head.request.headerFields.map { "\($0.name.rawName): \($0.value)" }
-            == ["cookie: a=1", "Accept: */*", "Connection: keep-alive", "Origin: http://o", "SEC-FETCH-SITE: none"])
+            == ["Accept: */*", "Connection: keep-alive", "Origin: http://o", "SEC-FETCH-SITE: none"])
         // As the client sent them, trailing blanks aside; the framing fields are still read.
-        #expect(String(buffer: head.lines) == "User-Agent:  curl/8\r\nX-User-Id: m\r\nX-Request-Id: r1\r\nContent-Length: 0\r\n")
+        #expect(String(buffer: head.lines) == "User-Agent:  curl/8\r\ncookie: a=1\r\nX-User-Id: m\r\nX-Request-Id: r1\r\nContent-Length: 0\r\n")
+        #expect(head.cookieLines == 1 && String(buffer: head.lines.getSlice(at: head.firstCookieValue.lowerBound, length: head.firstCookieValue.count)!) == "a=1")
         #expect(head.framing.requestID == "r1" && head.framing.contentLength == "0")
     }
 

@@ -90,7 +90,7 @@ enum HTTP1Head {
     static func appendFields(lines: ByteBuffer, filter: RequestFieldFilter, to fields: inout HTTPFields) {
         lines.withUnsafeReadableBytes { lines in
             forEachLine(lines) { name, line in
-                guard !filter.drops(name: name) else { return }
+                guard !filter.dropsLine(name: name) else { return }
                 // Without its CRLF; checked by the parser, so this cannot throw.
                 if let parsed = try? fieldAndName(line[0..<(line.count - 2)]) { fields.append(parsed.field) }
             }

@@ -16,7 +16,12 @@ struct ClientRequestHead {
     /// each `name: value` CRLF as the client sent it, kept out of `request`: they are only
     /// forwarded or dropped, by name (``RequestFieldFilter``), so they are copied, never made
     /// into swift-http-types values. Empty for HTTP/2.
+    ///
+    /// `Cookie` lines are among them until ``takeSessionCookie(_:memo:owner:)`` has run.
     var lines = ByteBuffer()
+    /// HTTP/1.1: how many `Cookie` lines ``lines`` holds, and where the first one's value is.
+    var cookieLines = 0
+    var firstCookieValue = 0..<0
 }
 
 /// Parses the requests of one client connection, pipelined ones included, from its read
@@ -109,9 +114,9 @@ struct HTTP1RequestParser {
         var lines = LineIterator(bytes)
         guard let requestLine = lines.next() else { throw .malformed("empty request") }
         let (method, target, version) = try Self.requestLine(requestLine)
+        // Not reserved: a request with no field the policy reads allocates none.
         var fields = HTTPFields()
-        // Room for what the policy adds (identity, forwarding fields): one allocation per request.
-        fields.reserveCapacity(16)
+        var cookieLines = 0, firstCookieValue = 0..<0
         var authority: String?
         var framing = FramingFields()
         var close = false, keepAlive = false, upgrade = false
@@ -126,6 +131,13 @@ struct HTTP1RequestParser {
                 continue
             case 6 where framing.expect == nil && ASCIIText.equalsIgnoringCase(name, "expect"):
                 framing.expect = HTTP1Head.text(value)
+            case 6 where ProxyPolicy.isCookie(name: name):
+                // Copied as a raw line below; where its value will be, for the session cookie.
+                if cookieLines == 0 {
+                    let start = raw.count + (bounds.value.lowerBound - line.startIndex)
+                    firstCookieValue = start..<(start + value.count)
+                }
+                cookieLines += 1
             case 7 where framing.upgrade == nil && ASCIIText.equalsIgnoringCase(name, "upgrade"):
                 framing.upgrade = HTTP1Head.text(value)
             case 10 where ASCIIText.equalsIgnoringCase(name, "connection"):
@@ -179,7 +191,9 @@ struct HTTP1RequestParser {
         guard let authority else { throw .malformed("missing Host") }
         let request = HTTPRequest(method: method, scheme: secure ? "https" : "http", authority: authority, path: path, headerFields: fields)
         let persistent = version == .http1_1 ? !close : keepAlive && !close
-        return ClientRequestHead(request: request, version: version, keepAlive: persistent, framing: framing, connectionUpgrade: upgrade)
+        return ClientRequestHead(
+            request: request, version: version, keepAlive: persistent, framing: framing, connectionUpgrade: upgrade,
+            cookieLines: cookieLines, firstCookieValue: firstCookieValue)
     }
 
     /// `method SP request-target SP HTTP-version`.

@@ -56,7 +56,7 @@ enum HTTP1Writer {
                 head.put("\r\n")
             }
             HTTP1Head.forEachLine(lines) { name, line in
-                if filter?.drops(name: name) != true { head.put(line) }
+                if filter?.dropsLine(name: name) != true { head.put(line) }
             }
             var cookieWritten = false
             for field in fields {
