@@ -99,6 +99,36 @@ import Testing
         #expect(try await Curl.get("\(proxy.admin)/metrics").status == 401)
     }
 
+    /// One keep-alive connection, several routes and statuses: each request is counted under
+    /// its own labels (the connection reuses its last metric objects only while they match).
+    @Test func metricsCountEachRequestOfAKeepAliveConnection() async throws {
+        let proxy = try await BinaryHarness()
+        try await proxy.start()
+        defer { Task { await proxy.finish() } }
+        let auth = ["-H", "Authorization: Bearer \(BinaryHarness.token)"]
+        let created = try await Curl.get(
+            "\(proxy.admin)/sessions", auth + ["-X", "POST", "-H", "Content-Type: application/json", "--data", "{\"attributes\":{\"sub\":\"gus\"}}"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(created.body.utf8)) as? [String: Any])
+        let cookie = try #require(object["cookie"] as? String)
+        var arguments: [String] = []
+        for (path, withCookie) in [("/api/a", true), ("/api/b", false), ("/public/c", true), ("/api/d", true)] {
+            if !arguments.isEmpty { arguments.append("--next") }
+            arguments += ["-s", "-o", "/dev/null", "-w", "%{http_code} %{num_connects}\\n"]
+            if withCookie { arguments += ["-H", "Cookie: \(cookie)"] }
+            arguments.append("\(proxy.base)\(path)")
+        }
+        let results = try Curl.run(arguments).split(separator: "\n")
+        #expect(results == ["200 1", "401 0", "200 0", "200 0"], "four requests, one connection")
+        let samples = try PrometheusText.parse(try await Curl.get("\(proxy.admin)/metrics", auth).body)
+        #expect(samples["cloakroom_requests_total{route=\"/\",status=\"200\"}"] == 2)
+        #expect(samples["cloakroom_requests_total{route=\"/\",status=\"401\"}"] == 1)
+        #expect(samples["cloakroom_requests_total{route=\"/public/\",status=\"200\"}"] == 1)
+        #expect(samples["cloakroom_upstream_response_seconds_count{upstream=\"api\"}"] == 3)
+        // `auth: none` routes look nothing up.
+        #expect(samples["cloakroom_store_operation_seconds_count{operation=\"lookup\"}"] == 2)
+        #expect(samples["cloakroom_store_operation_seconds_count{operation=\"create\"}"] == 1)
+    }
+
     @Test func accessLogIsJSONLinesWithoutCookies() async throws {
         let proxy = try await BinaryHarness()
         try await proxy.start()

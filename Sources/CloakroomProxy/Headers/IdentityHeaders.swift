@@ -85,6 +85,8 @@ public final class InjectionMemo {
     var owner: ObjectIdentifier?
     var attributes: JSONObject = [:]
     var fields: [HTTPField] = []
+    /// ``fields`` as HTTP/1.1 lines (``UpstreamAdditions/identityLines``).
+    var lines: [UInt8] = []
 
     public init() {}
 }

@@ -172,20 +172,22 @@ public final class ProxyPolicy: Sendable {
     /// Phase 4's additions: the session's identity and the forwarding fields, added after the
     /// strip. `authority` is the request's (`X-Forwarded-Host`).
     public func upstreamAdditions(for exchange: Exchange, authority: String?, injectionMemo: InjectionMemo? = nil) -> UpstreamAdditions {
-        var identityFields: [HTTPField] = []
+        var identityFields: [HTTPField] = [], identityLines: [UInt8] = []
         if let session = exchange.session {
             if let memo = injectionMemo {
                 if memo.owner != ObjectIdentifier(self) || memo.attributes != session.attributes {
                     (memo.owner, memo.attributes) = (ObjectIdentifier(self), session.attributes)
                     memo.fields = identity.fields(for: session.attributes)
+                    memo.lines = UpstreamAdditions.lines(memo.fields)
                 }
-                identityFields = memo.fields
+                (identityFields, identityLines) = (memo.fields, memo.lines)
             } else {
                 identityFields = identity.fields(for: session.attributes)
+                identityLines = UpstreamAdditions.lines(identityFields)
             }
         }
         return UpstreamAdditions(
-            identity: identityFields, forwardedFor: exchange.client.address, secure: exchange.client.isSecure,
+            identity: identityFields, identityLines: identityLines, forwardedFor: exchange.client.address, secure: exchange.client.isSecure,
             forwardedHost: authority.flatMap { $0.isEmpty ? nil : $0 }, requestID: exchange.requestID)
     }
 

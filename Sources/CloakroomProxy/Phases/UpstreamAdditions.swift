@@ -9,6 +9,9 @@ import HTTPTypes
 public struct UpstreamAdditions: Sendable {
     /// Identity fields, in the configured order; empty without a session.
     public let identity: [HTTPField]
+    /// The same as HTTP/1.1 field lines, `name: value` CRLF each (``lines(_:)``): rendered once
+    /// per session and connection (``InjectionMemo``) and written with one copy.
+    public let identityLines: [UInt8]
     /// The client's address.
     public let forwardedFor: String
     /// The client connection is TLS: `X-Forwarded-Proto: https`.
@@ -26,5 +29,18 @@ public struct UpstreamAdditions: Sendable {
         fields.append(HTTPField(name: .xForwardedProto, value: forwardedProto))
         if let forwardedHost { fields.append(HTTPField(name: .xForwardedHost, value: forwardedHost)) }
         fields.append(HTTPField(name: .xRequestID, value: requestID))
+    }
+
+    /// `fields` as HTTP/1.1 field lines. Names and values were checked when the fields were
+    /// made (swift-http-types refuses CR, LF and NUL), so no line can split the head.
+    static func lines(_ fields: [HTTPField]) -> [UInt8] {
+        var lines: [UInt8] = []
+        for field in fields {
+            lines.append(contentsOf: field.name.rawName.utf8)
+            lines.append(contentsOf: ": ".utf8)
+            field.withUnsafeBytesOfValue { lines.append(contentsOf: $0) }
+            lines.append(contentsOf: "\r\n".utf8)
+        }
+        return lines
     }
 }

@@ -13,7 +13,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
         guard state == .forwarding, let current, let requestID = current.exchange?.requestID else { return }
         disarmResponseTimer()
         if let sentAt = current.upstreamSentAt, let upstream = current.exchange?.route?.upstream {
-            runtime.metrics.upstreamResponded(upstream: upstream, nanoseconds: (NIODeadline.now() - sentAt).nanoseconds)
+            runtime.metrics.upstreamResponded(upstream: upstream, nanoseconds: (NIODeadline.now() - sentAt).nanoseconds, memo: &metricsMemo)
         }
         if !head.needsPolicy && bridge == nil && head.code != 101 {
             // Nothing for the policy but its field rule: the head's lines are copied (and the
@@ -253,7 +253,7 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
     func record(_ current: Current) {
         // Read through `current` for the metrics: a copy of the exchange costs a retain per field.
         let route = current.exchange?.route?.path ?? (current.exchange?.endpoint == .logout ? "logout" : "none")
-        runtime.metrics.answered(route: route, status: current.status)
+        runtime.metrics.answered(route: route, status: current.status, memo: &metricsMemo)
         guard let accessLog = runtime.accessLog else { return }
         let exchange = current.exchange
         var metadata: Logger.Metadata = [

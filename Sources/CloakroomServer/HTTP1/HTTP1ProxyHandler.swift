@@ -68,6 +68,8 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let cookieMemo: VerifiedCookieMemo
     /// The identity fields last injected (shared by the streams of an HTTP/2 connection).
     let injectionMemo: InjectionMemo
+    /// The metric objects this connection last recorded into.
+    var metricsMemo = RequestMetrics.Memo()
     /// The connection's idle and header timeouts (HTTP/1.1 only; an HTTP/2 stream has none).
     let timeouts: ClientTimeoutHandler?
     var inReadBatch = false

@@ -7,7 +7,8 @@ import Synchronization
 /// - `cloakroom_upstream_response_seconds{upstream}`: request sent → response head.
 ///
 /// Counters are made once per (route, status) and cached, so recording takes one short,
-/// rarely contended lock instead of a registry lookup.
+/// rarely contended lock instead of a registry lookup, and none at all through a connection's
+/// ``Memo``.
 final class RequestMetrics: Sendable {
     private struct Key: Hashable {
         let route: String
@@ -23,18 +24,46 @@ final class RequestMetrics: Sendable {
         })
     }
 
-    func answered(route: String, status: Int) {
+    /// The metric objects one connection last recorded into, reused while the route, status
+    /// and upstream repeat (nearly always, on a keep-alive connection): no lock, no hashing.
+    /// Held by the connection, on its event loop; an entry counts only for the
+    /// ``RequestMetrics`` that made it (a reload makes new ones).
+    struct Memo {
+        fileprivate var owner: ObjectIdentifier?
+        fileprivate var route = ""
+        fileprivate var status = 0
+        fileprivate var counter: Counter?
+        fileprivate var upstream = ""
+        fileprivate var timer: Timer?
+    }
+
+    func answered(route: String, status: Int, memo: inout Memo) {
+        if memo.owner == ObjectIdentifier(self), let counter = memo.counter, memo.status == status, memo.route == route {
+            return counter.increment()
+        }
+        let counter = counter(route: route, status: status)
+        if memo.owner != ObjectIdentifier(self) { memo = Memo(owner: ObjectIdentifier(self)) }
+        (memo.route, memo.status, memo.counter) = (route, status, counter)
+        counter.increment()
+    }
+
+    func upstreamResponded(upstream: String, nanoseconds: Int64, memo: inout Memo) {
+        if memo.owner == ObjectIdentifier(self), let timer = memo.timer, memo.upstream == upstream {
+            return timer.recordNanoseconds(nanoseconds)
+        }
+        guard let timer = upstreamTimers[upstream] else { return }
+        if memo.owner != ObjectIdentifier(self) { memo = Memo(owner: ObjectIdentifier(self)) }
+        (memo.upstream, memo.timer) = (upstream, timer)
+        timer.recordNanoseconds(nanoseconds)
+    }
+
+    private func counter(route: String, status: Int) -> Counter {
         let key = Key(route: route, status: status)
-        let counter = counters.withLock { counters in
+        return counters.withLock { counters in
             if let existing = counters[key] { return existing }
             let made = Counter(label: "cloakroom_requests_total", dimensions: [("route", route), ("status", String(status))])
             counters[key] = made
             return made
         }
-        counter.increment()
-    }
-
-    func upstreamResponded(upstream: String, nanoseconds: Int64) {
-        upstreamTimers[upstream]?.recordNanoseconds(nanoseconds)
     }
 }

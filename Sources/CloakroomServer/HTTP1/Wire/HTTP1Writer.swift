@@ -27,7 +27,7 @@ enum HTTP1Writer {
                 size += field.name.rawName.utf8.count + valueCount(field) + 6  // ": ", CRLF, "; " if joined
             }
             if let additions {
-                for field in additions.identity { size += field.name.rawName.utf8.count + valueCount(field) + 4 }
+                size += additions.identityLines.count
                 size += 100 + additions.forwardedFor.utf8.count + (additions.forwardedHost?.utf8.count ?? 0) + additions.requestID.utf8.count
             }
             let written = write(
@@ -44,7 +44,7 @@ enum HTTP1Writer {
     ) -> Bool {
         let fields = request.headerFields
         var fits = true
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size ?? (512 + lines.count + 64 * (fields.count + (additions?.identity.count ?? 0)))) { out in
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size ?? (512 + lines.count + 64 * fields.count + (additions?.identityLines.count ?? 0))) { out in
             var head = HeadBytes(out)
             head.put(request.method.rawValue)
             head.put(byte: HTTP1Head.space)
@@ -219,7 +219,7 @@ struct HeadBytes {
 
     /// The policy's additions, one line each (``UpstreamAdditions/append(to:)``'s order).
     mutating func put(_ additions: UpstreamAdditions) {
-        for field in additions.identity { put(field) }
+        additions.identityLines.withUnsafeBytes { put($0) }
         put("X-Forwarded-For: ")
         put(additions.forwardedFor)
         put(additions.secure ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n")
