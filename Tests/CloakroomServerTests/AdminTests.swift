@@ -73,11 +73,7 @@ import Testing
         try await proxy.start()
         defer { Task { await proxy.finish() } }
         let auth = ["-H", "Authorization: Bearer \(BinaryHarness.token)"]
-        let created = try await Curl.get(
-            "\(proxy.admin)/sessions", auth + ["-X", "POST", "-H", "Content-Type: application/json", "--data", "{\"attributes\":{\"sub\":\"erin\",\"roles\":[\"ops\"]}}"])
-        #expect(created.status == 201)
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(created.body.utf8)) as? [String: Any])
-        let cookie = try #require(object["cookie"] as? String)
+        let cookie = try await Self.createSession(proxy, attributes: "{\"sub\":\"erin\",\"roles\":[\"ops\"]}")
         #expect(cookie.hasPrefix("cloakroom_session="))
         #expect(try await proxy.status(cookie) == 200)
         #expect(proxy.backend.requests.last?.value("X-User-Roles") == "ops")
@@ -99,6 +95,16 @@ import Testing
         #expect(try await Curl.get("\(proxy.admin)/metrics").status == 401)
     }
 
+    /// `POST /sessions` through the admin API (201 expected); the new session's cookie.
+    static func createSession(_ proxy: BinaryHarness, attributes: String) async throws -> String {
+        let created = try await Curl.get(
+            "\(proxy.admin)/sessions",
+            ["-H", "Authorization: Bearer \(BinaryHarness.token)", "-X", "POST", "-H", "Content-Type: application/json", "--data", "{\"attributes\":\(attributes)}"])
+        #expect(created.status == 201)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(created.body.utf8)) as? [String: Any])
+        return try #require(object["cookie"] as? String)
+    }
+
     /// One keep-alive connection, several routes and statuses: each request is counted under
     /// its own labels (the connection reuses its last metric objects only while they match).
     @Test func metricsCountEachRequestOfAKeepAliveConnection() async throws {
@@ -106,10 +112,7 @@ import Testing
         try await proxy.start()
         defer { Task { await proxy.finish() } }
         let auth = ["-H", "Authorization: Bearer \(BinaryHarness.token)"]
-        let created = try await Curl.get(
-            "\(proxy.admin)/sessions", auth + ["-X", "POST", "-H", "Content-Type: application/json", "--data", "{\"attributes\":{\"sub\":\"gus\"}}"])
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(created.body.utf8)) as? [String: Any])
-        let cookie = try #require(object["cookie"] as? String)
+        let cookie = try await Self.createSession(proxy, attributes: "{\"sub\":\"gus\"}")
         var arguments: [String] = []
         for (path, withCookie) in [("/api/a", true), ("/api/b", false), ("/public/c", true), ("/api/d", true)] {
             if !arguments.isEmpty { arguments.append("--next") }
