@@ -58,13 +58,10 @@ public struct SessionCookies: Sendable {
         guard cookieFields > 0 else { return nil }
         // The common case, one field holding our cookie alone: no splitting, no rejoining, and
         // the field removed in place.
-        if cookieFields == 1, let ours = Self.soleValue(of: fields[onlyIndex].value, named: name) {
+        if cookieFields == 1, var ours = Self.soleValue(of: fields[onlyIndex].value, named: name) {
             fields.remove(at: onlyIndex)
             guard let memo, let owner else { return codec.decode(ours) }
-            if memo.owner == owner, memo.holds(ours) { return memo.id }
-            let id = codec.decode(ours)
-            (memo.owner, memo.value, memo.id) = (owner, String(ours), id)
-            return id
+            return ours.withUTF8 { verified(UnsafeRawBufferPointer($0), memo: memo, owner: owner) }
         }
         var found: SessionID?
         var sawOurs = false
@@ -121,12 +118,16 @@ public struct SessionCookies: Sendable {
     /// when the bytes hold anything else, which the fields path must split.
     public func takeSole(_ value: UnsafeRawBufferPointer, memo: VerifiedCookieMemo, owner: ObjectIdentifier) -> PresentedCookie? {
         guard let range = Self.soleValue(in: value, named: name) else { return nil }
-        let ours = UnsafeRawBufferPointer(rebasing: value[range])
-        if memo.owner == owner, memo.holds(ours) { return .taken(memo.id) }
+        return .taken(verified(UnsafeRawBufferPointer(rebasing: value[range]), memo: memo, owner: owner))
+    }
+
+    /// Our cookie's value verified, or the memo's answer when it holds the same bytes.
+    private func verified(_ ours: UnsafeRawBufferPointer, memo: VerifiedCookieMemo, owner: ObjectIdentifier) -> SessionID? {
+        if memo.owner == owner, memo.holds(ours) { return memo.id }
         let text = String(decoding: ours, as: UTF8.self)
         let id = codec.decode(text[...])
         (memo.owner, memo.value, memo.id) = (owner, text, id)
-        return .taken(id)
+        return id
     }
 
     /// `Set-Cookie` for a new session.
@@ -160,11 +161,6 @@ public final class VerifiedCookieMemo {
     public init() {}
 
     /// Whether `candidate` has the same bytes as the remembered value (one `memcmp`).
-    fileprivate func holds(_ candidate: Substring) -> Bool {
-        var candidate = candidate
-        return candidate.withUTF8 { holds(UnsafeRawBufferPointer($0)) }
-    }
-
     fileprivate func holds(_ candidate: UnsafeRawBufferPointer) -> Bool {
         guard value.utf8.count == candidate.count else { return false }
         guard !value.isEmpty else { return true }
