@@ -59,6 +59,28 @@ import Testing
         #expect(replacement.requests.map(\.uri) == ["/public/two"])
     }
 
+    /// The race a pool cannot see coming: the backend closes a kept-alive connection just as a
+    /// request goes out on it. A GET is sent again, once, on a fresh connection.
+    @Test func requestOnAConnectionClosedUnderItIsRetriedWhenIdempotent() async throws {
+        let proxy = try await ProxyHarness.start()
+        defer { Task { await proxy.stop() } }
+        #expect(try await Curl.get("\(proxy.base)/public/warm").status == 200)
+        let response = try await Curl.get("\(proxy.base)/public/drop-once")
+        #expect(response.status == 200)
+        #expect(proxy.backend.requests.map(\.uri) == ["/public/warm", "/public/drop-once", "/public/drop-once"])
+        #expect(proxy.backend.connectionCount == 2)
+    }
+
+    /// A POST may have had its effect before the connection closed: never sent twice.
+    @Test func requestOnAConnectionClosedUnderItIsNotRetriedWhenUnsafe() async throws {
+        let proxy = try await ProxyHarness.start()
+        defer { Task { await proxy.stop() } }
+        #expect(try await Curl.get("\(proxy.base)/public/warm").status == 200)
+        let response = try await Curl.get("\(proxy.base)/public/drop-once", ["-X", "POST"])
+        #expect(response.status == 502)
+        #expect(proxy.backend.requests.map(\.uri) == ["/public/warm", "/public/drop-once"])
+    }
+
     @Test func idlePooledConnectionsCloseAfterTheUpstreamIdleTimeout() async throws {
         let proxy = try await ProxyHarness.start { $0.upstreams["api"]!.idleTimeout = .milliseconds(300) }
         defer { Task { await proxy.stop() } }

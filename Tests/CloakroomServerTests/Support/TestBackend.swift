@@ -10,7 +10,9 @@ import Synchronization
 /// Paths: `/login?sub=NAME` answers `Session-Login`; `/login?bad=1` answers an invalid one;
 /// `/update` answers `Session-Update`; `/logout-all`, `/logout-current` answer `Session-Logout`;
 /// `/slow` never answers; `/download?bytes=N` streams N bytes; `/upload` counts the body;
-/// `/events` streams a server-sent event every 100 ms and never ends; `/ws` upgrades to a
+/// `/events` streams a server-sent event every 100 ms and never ends; `/drop-once` arriving on a
+/// connection that has answered before closes it without answering, once per backend (a
+/// keep-alive connection the server timed out as the request arrived); `/ws` upgrades to a
 /// WebSocket that echoes text frames as `echo:TEXT` (the upgrade request is recorded too);
 /// anything else answers 200 with hop-by-hop headers the proxy must remove.
 final class TestBackend: Sendable {
@@ -90,6 +92,8 @@ final class Recorder: Sendable {
     let connections = Mutex(0)
     let stopped = Mutex(false)
     let open = Mutex(0)
+    /// `/drop-once` has dropped its connection.
+    let dropped = Mutex(false)
 }
 
 private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandler {
@@ -99,6 +103,8 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
     let recorder: Recorder
     var head: HTTPRequestHead?
     var bodyBytes = 0
+    /// Requests answered on this connection.
+    var answered = 0
 
     init(recorder: Recorder) { self.recorder = recorder }
 
@@ -115,6 +121,7 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
                 $0.append(.init(method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, bodyBytes: bodyBytes))
             }
             answer(context: context, head: head)
+            answered += 1
         }
     }
 
@@ -142,6 +149,9 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
         case "/logout-current":
             headers.add(name: "Session-Logout", value: "current")
         case "/slow":
+            return
+        case "/drop-once" where answered > 0 && !recorder.dropped.withLock({ dropped in defer { dropped = true }; return dropped }):
+            context.close(promise: nil)
             return
         case "/delay":
             // Answers after 600 ms: an in-flight request for shutdown tests.
