@@ -85,12 +85,14 @@ public final class ProxyPolicy: Sendable {
         case .taken(let id): presented = id
         }
         let accept = request.headerFields[.accept]
+        // Read once: each read builds the method again from its pseudo-field.
+        let method = request.method
         var exchange = Exchange(
             requestID: requestID, endpoint: endpoint, route: route, presentedID: presented, session: nil,
-            method: request.method, acceptsHTML: accept.map(Self.acceptsHTML) ?? false,
+            method: method, acceptsHTML: accept.map(Self.acceptsHTML) ?? false,
             target: normalizedTarget, client: client)
         // Cookie-bearing unsafe requests, and every built-in login POST (login CSRF).
-        if Self.isUnsafe(request.method) && (presented != nil || endpoint == .builtinLogin) {
+        if Self.isUnsafe(method) && (presented != nil || endpoint == .builtinLogin) {
             exchange.crossSite = csrf.isCrossSite(request)
         }
         return .success(exchange)

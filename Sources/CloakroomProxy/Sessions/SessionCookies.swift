@@ -9,7 +9,10 @@ import Glibc
 ///
 /// Reading also removes the proxy's own cookie from the `Cookie` header (other cookies pass
 /// upstream untouched), so backends never see a session ID.
-public struct SessionCookies: Sendable {
+///
+/// A class, immutable: handed to every request, a reference costs one retain where a copy of
+/// the struct cost one per field.
+public final class SessionCookies: Sendable {
     public let name: String
     private let codec: SessionCookieCodec
     private let attributes: (secure: String, insecure: String)

@@ -8,11 +8,11 @@ import NIOCore
 extension HTTP1ProxyHandler {
     // MARK: Phases 2 and 3: session, authorization
 
-    /// Stores the exchange in ``current`` once, with its session when the store answers at
-    /// once: each copy of an exchange costs a retain per field.
+    /// Looks the session up, at once when the store can. The exchange moves on from phase to
+    /// phase and is stored in ``current`` once it is complete (see ``authorize(request:exchange:)``):
+    /// each copy of an exchange costs a retain and a release per field.
     func resolveSession(request: consuming HTTPRequest, exchange: consuming Exchange) {
         guard exchange.needsLookup, let key = exchange.presentedID?.key else {
-            current?.exchange = exchange
             return authorize(request: request, exchange: exchange)
         }
         if let immediate = policy.immediateLookup {
@@ -22,7 +22,6 @@ extension HTTP1ProxyHandler {
                 current?.exchange = exchange
                 return fail(policy.lookupFailed(error, exchange: exchange), requestID: exchange.requestID)
             }
-            current?.exchange = exchange
             return authorize(request: request, exchange: exchange)
         }
         current?.exchange = exchange
@@ -53,7 +52,6 @@ extension HTTP1ProxyHandler {
         case .success(let session):
             var exchange = exchange
             exchange.session = session
-            current?.exchange = exchange
             authorize(request: request, exchange: exchange)
         case .failure(let error):
             fail(policy.lookupFailed(error, exchange: exchange), requestID: exchange.requestID)
@@ -61,15 +59,22 @@ extension HTTP1ProxyHandler {
         resumeClientReads()
     }
 
-    func authorize(request: consuming HTTPRequest, exchange: Exchange) {
-        switch policy.authorize(exchange) {
+    /// Phase 3. The exchange is stored in ``current`` before anything can answer the request
+    /// (the answer is counted and logged from there); a forwarded one, by ``forward(request:exchange:)``
+    /// once it has read what it needs, moved rather than copied.
+    func authorize(request: consuming HTTPRequest, exchange: consuming Exchange) {
+        let authorization = policy.authorize(exchange)
+        if case .forward = authorization { return forward(request: request, exchange: exchange) }
+        current?.exchange = exchange
+        switch authorization {
         case .respond(let response):
             respond(response)
         case .logout:
             state = .awaitingStore
+            let exchange = copy exchange
             awaitStore({ policy in await policy.logout(exchange) }) { handler, response in handler.respond(response) }
         case .forward:
-            forward(request: consume request, exchange: exchange)
+            break  // above
         case .builtinLogin:
             collectLocalBody()
         }
@@ -124,30 +129,36 @@ extension HTTP1ProxyHandler {
     // MARK: Phase 4: upstream request
 
     /// `request` is handed over, not shared: the policy edits its fields in place.
-    func forward(request: consuming HTTPRequest, exchange: Exchange) {
+    func forward(request: consuming HTTPRequest, exchange: consuming Exchange) {
+        guard let current else { return }
         // Phase 4 in two halves: the additions are written straight into the upstream head.
         let filter = policy.stripUpstreamRequest(&request)
         let additions = policy.upstreamAdditions(for: exchange, authority: request.authority, injectionMemo: injectionMemo)
-        guard let route = exchange.route else { return fail(ProxyError(.internalError, "no route"), requestID: exchange.requestID) }
-        let lines = current?.requestLines ?? ByteBuffer()
+        let requestID = exchange.requestID, route = exchange.route
+        current.exchange = consume exchange
+        guard let route else { return fail(ProxyError(.internalError, "no route"), requestID: requestID) }
+        // Moved out, not copied: the upstream request is the lines' only reader from here on.
+        let lines = current.requestLines
+        current.requestLines = ByteBuffer()
         if runtime.upstreams.echo.contains(route.upstream) {
             // The echo shows every field the backend would get: the raw lines' too.
             additions.append(to: &request.headerFields)
             HTTP1Head.appendFields(lines: lines, filter: filter, to: &request.headerFields)
-            return respond(EchoResponder.response(for: request, requestID: exchange.requestID))
+            return respond(EchoResponder.response(for: request, requestID: requestID))
         }
         guard let pool = runtime.upstreams.pool(on: context.eventLoop, upstream: route.upstream) else {
-            return fail(ProxyError(.internalError, "no pool for upstream"), requestID: exchange.requestID)
+            return fail(ProxyError(.internalError, "no pool for upstream"), requestID: requestID)
         }
-        current?.pool = pool
-        current?.upstreamRequest = UpstreamRequest(
-            request: request, lines: lines, filter: filter, additions: additions, chunked: current?.chunkedBody == true, upgrade: current?.upgrade)
-        if current?.expectContinue == true && current?.requestEnded == false {
+        current.pool = pool
+        current.upstreamRequest = UpstreamRequest(
+            request: request, lines: lines, filter: filter, additions: additions, chunked: current.chunkedBody, upgrade: current.upgrade,
+            isHEAD: current.isHEAD)
+        if current.expectContinue && !current.requestEnded {
             downstreamContinue()
             if !inReadBatch { flushDownstream() }
         }
         // An upgrade gets its own connection: it never returns to the pool.
-        acquireUpstream(pool: pool, fresh: current?.upgrade != nil)
+        acquireUpstream(pool: pool, fresh: current.upgrade != nil)
     }
 
     func acquireUpstream(pool: UpstreamPool, fresh: Bool) {
@@ -176,14 +187,17 @@ extension HTTP1ProxyHandler {
     }
 
     func attach(_ connection: UpstreamConnection, reused: Bool) {
-        guard let current, let request = current.upstreamRequest else { return }
+        // Taken out and put back, not copied: a copy costs a retain and a release per part. It
+        // stays for a retry on a fresh connection (``upstreamFailed(_:)``).
+        guard let current, let request = current.upstreamRequest.take() else { return }
         state = .forwarding
         current.upstream = connection
         current.reusedConnection = reused
         connection.begin(self, request: request)
+        current.upstreamRequest = consume request
         for part in current.pendingBody { connection.writeBody(part) }
         current.pendingBody.removeAll()
-        self.current?.upstreamSentAt = .now()
+        current.upstreamSentAt = .now()
         if current.requestEnded {
             connection.writeEnd()
             startResponseTimer()

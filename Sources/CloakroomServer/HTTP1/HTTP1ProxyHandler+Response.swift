@@ -208,7 +208,9 @@ extension HTTP1ProxyHandler: UpstreamExchangeDelegate {
             promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
             timeouts?.responseCompleted()
-            parseInbound()
+            // A pipelined request waiting in the buffer. (The exchange ended without closing,
+            // so its request had ended: nothing else is left to parse.)
+            if inbound.readableBytes > 0 { parseInbound() }
             resumeClientReads()
         }
     }

@@ -195,11 +195,11 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         fail(ProxyError(code, error.detail), requestID: requestID)
     }
 
+    /// Not passed on: this is the pipeline's last handler.
     func channelReadComplete(context: ChannelHandlerContext) {
         inReadBatch = false
         flushUpstreamIfNeeded()
         if downstreamNeedsFlush { flushDownstream() }
-        context.fireChannelReadComplete()
     }
 
     func receivedHead(_ head: consuming ClientRequestHead) {
@@ -226,22 +226,25 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Moved out, not copied: the policy edits the fields in place.
         var request = (consume head).request
         let method = request.method
-        current = Current(
+        let current = Current(
             exchange: nil, version: version, keepAlive: keepAlive, isHEAD: method == .head, idempotent: Self.isIdempotent(method),
             expectContinue: expectContinue, hasBody: chunked || contentLength > 0, chunkedBody: chunked, method: method,
             contentType: contentType)
-        current?.requestLines = lines
+        current.requestLines = lines
         if let upgrade {
-            current?.upgrade = upgrade
-            current?.closeAfterResponse = true  // the parser stops after an upgrade request
+            current.upgrade = upgrade
+            current.closeAfterResponse = true  // the parser stops after an upgrade request
         }
+        self.current = current
         if version.major != (isHTTP2Stream ? 2 : 1) {
             return fail(ProxyError(.badRequest, "unsupported HTTP version"), requestID: requestID)
         }
         if contentLength > runtime.limits.maxBodyBytes {
             return fail(ProxyError(.bodyTooLarge, "declared Content-Length over max_body_bytes"), requestID: requestID)
         }
-        switch policy.begin(&request, client: client, requestID: requestID, cookieMemo: cookieMemo, cookie: cookie) {
+        let begun = policy.begin(&request, client: client, requestID: requestID, cookieMemo: cookieMemo, cookie: cookie)
+        // Consumed, not copied: the exchange moves on as the only copy.
+        switch consume begun {
         case .failure(let error):
             fail(error, requestID: requestID)
         case .success(let exchange):

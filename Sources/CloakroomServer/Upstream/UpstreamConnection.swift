@@ -42,6 +42,9 @@ struct UpstreamRequest {
     var chunked: Bool
     /// The `Upgrade` value of an upgrade request (`Connection: upgrade` is restored with it).
     var upgrade: String?
+    /// A `HEAD` request: its response has no body whatever its framing says. (Known from the
+    /// client's request line; `request.method` would build the method again from its field.)
+    var isHEAD: Bool
 }
 
 /// One pooled keep-alive HTTP/1.1 connection to a target, and the only handler in its pipeline:
@@ -104,7 +107,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
         responseKeepAlive = true
         requestComplete = false
         requestChunked = request.chunked
-        parser.requestWasHEAD = request.request.method == .head
+        parser.requestWasHEAD = request.isHEAD
         headBuffer.clear()
         HTTP1Writer.writeRequestHead(
             request.request, lines: request.lines, filter: request.filter, additions: request.additions, chunked: request.chunked, upgrade: request.upgrade,

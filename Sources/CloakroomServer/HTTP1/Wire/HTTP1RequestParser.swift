@@ -87,24 +87,23 @@ struct HTTP1RequestParser {
         lines.clear()
         // Copied lines never outgrow the head: each is at most its own bytes and CRLF.
         lines.reserveCapacity(minimumWritableBytes: bytes.count + 2)
-        let parsed = lines.withUnsafeMutableWritableBytes { out -> Result<(ClientRequestHead, Int), HTTP1WireError> in
+        // Parsed into a variable outside the closure and moved out of it at the end: a head
+        // returned through a `Result` or a tuple was copied once more, a retain per string.
+        var head: ClientRequestHead?
+        var failure: HTTP1WireError?
+        let count = lines.withUnsafeMutableWritableBytes { out -> Int in
             var raw = HeadBytes(out)
             do throws(HTTP1WireError) {
-                let head = try fields(bytes, secure: secure, raw: &raw)
-                return .success((head, raw.count))
+                head = try fields(bytes, secure: secure, raw: &raw)
             } catch {
-                return .failure(error)
+                failure = error
             }
+            return raw.count
         }
-        // Consumed, not copied: a copy of the head retains each of its strings.
-        switch consume parsed {
-        case .failure(let error):
-            throw error
-        case .success((var head, let count)):
-            lines.moveWriterIndex(forwardBy: count)
-            head.lines = lines
-            return head
-        }
+        if let failure { throw failure }
+        lines.moveWriterIndex(forwardBy: count)
+        head!.lines = lines
+        return head.take()!
     }
 
     /// ``head(_:secure:lines:)``'s work, the raw lines written through `raw`.

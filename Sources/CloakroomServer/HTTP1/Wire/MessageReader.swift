@@ -61,24 +61,27 @@ struct MessageReader {
         in buffer: ByteBuffer, _ parse: (UnsafeRawBufferPointer.SubSequence) throws(HTTP1WireError) -> Parsed
     ) throws(HTTP1WireError) -> (parsed: Parsed, length: Int)? {
         let limit = maxHeaderBytes
-        let found = buffer.withUnsafeReadableBytes { bytes -> Result<(Parsed, Int)?, HTTP1WireError> in
+        // Moved out of a variable rather than returned through a `Result`: the parsed head
+        // moves on as the only copy.
+        var parsed: Parsed?
+        var failure: HTTP1WireError?
+        let length = buffer.withUnsafeReadableBytes { bytes -> Int in
             do throws(HTTP1WireError) {
                 guard let end = try HTTP1Head.end(of: bytes, scanned: &scanned) else {
                     if bytes.count > limit { throw HTTP1WireError(kind: .headersTooLarge, detail: "head too large") }
-                    return .success(nil)
+                    return 0
                 }
                 if end > limit { throw HTTP1WireError(kind: .headersTooLarge, detail: "head too large") }
-                return .success((try parse(bytes[0..<(end - 2)]), end))
+                parsed = try parse(bytes[0..<(end - 2)])
+                return end
             } catch {
-                return .failure(error)
+                failure = error
+                return 0
             }
         }
-        // Consumed, not copied: the parsed head moves on as the only copy.
-        switch consume found {
-        case .failure(let error): throw error
-        case .success(nil): return nil
-        case .success(let (parsed, length)?): return (parsed, length)
-        }
+        if let failure { throw failure }
+        guard let parsed = parsed.take() else { return nil }
+        return (parsed, length)
     }
 
     /// After an interim head (1xx): no body, and the next head follows.
