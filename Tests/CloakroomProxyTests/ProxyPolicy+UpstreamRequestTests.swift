@@ -96,8 +96,9 @@ import Testing
             ])
         #expect(request.headerFields[.cookie] == "theme=dark; lang=en")
         #expect(request.headerFields[.authorization] == "Bearer backend-token")
-        #expect(request.headerFields[.contentLength] == "12")
         #expect(values("X-Custom", in: request.headerFields) == ["v"])
+        // The server writes the upstream's framing field itself (issue 18): the client's never passes.
+        #expect(request.headerFields[.contentLength] == nil)
     }
 
     @Test func customIdentityConfiguration() async throws {

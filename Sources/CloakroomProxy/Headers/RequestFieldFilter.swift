@@ -47,10 +47,13 @@ public struct RequestFieldFilter: Sendable {
         return canonical.withUTF8 { drops(name: UnsafeRawBufferPointer($0)) }
     }
 
-    /// Client headers the proxy sets itself (`Expect` is answered by the proxy), compared folded.
+    /// Client headers the proxy sets itself, compared folded. `Expect` is answered by the proxy;
+    /// `Content-Length` (with `Transfer-Encoding`, hop-by-hop) is written by the server from the
+    /// framing it decides for the upstream request, never copied from the client.
     static func isReplacedOnForward(folded name: UnsafeRawBufferPointer) -> Bool {
         switch name.count {
         case 6: return ASCIIText.equalsIgnoringCase(name, "expect")
+        case 14: return ASCIIText.equalsIgnoringCase(name, "content-length")
         case 9: return ASCIIText.equalsIgnoringCase(name, "forwarded") || ASCIIText.equalsIgnoringCase(name, "x-real-ip")
         case 12: return ASCIIText.equalsIgnoringCase(name, "x-request-id")
         case 15: return ASCIIText.equalsIgnoringCase(name, "x-forwarded-for")

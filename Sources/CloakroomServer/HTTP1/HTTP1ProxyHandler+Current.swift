@@ -14,8 +14,9 @@ extension HTTP1ProxyHandler {
         var isHEAD: Bool
         var idempotent: Bool
         var expectContinue: Bool
-        var hasBody: Bool
-        var chunkedBody: Bool
+        /// How the body goes upstream (``UpstreamFraming/decide(method:contentLength:chunked:bodyMayFollow:)``).
+        var framing: UpstreamFraming
+        var hasBody: Bool { framing.hasBody }
         /// The `Upgrade` value of an HTTP/1.1 upgrade request.
         var upgrade: String? = nil
         var requestEnded = false
@@ -48,7 +49,7 @@ extension HTTP1ProxyHandler {
 
         init(
             exchange: Exchange? = nil, version: HTTPVersion, keepAlive: Bool, isHEAD: Bool, idempotent: Bool,
-            expectContinue: Bool, hasBody: Bool, chunkedBody: Bool, method: HTTPRequest.Method = .get, contentType: String? = nil
+            expectContinue: Bool, framing: UpstreamFraming, method: HTTPRequest.Method = .get, contentType: String? = nil
         ) {
             self.exchange = exchange
             self.version = version
@@ -56,8 +57,7 @@ extension HTTP1ProxyHandler {
             self.isHEAD = isHEAD
             self.idempotent = idempotent
             self.expectContinue = expectContinue
-            self.hasBody = hasBody
-            self.chunkedBody = chunkedBody
+            self.framing = framing
             self.method = method
             self.contentType = contentType
         }

@@ -144,6 +144,7 @@ extension HTTP1ProxyHandler {
             // The echo shows every field the backend would get: the raw lines' too.
             additions.append(to: &request.headerFields)
             HTTP1Head.appendFields(lines: lines, filter: filter, to: &request.headerFields)
+            if let field = current.framing.field { request.headerFields.append(field) }
             return respond(EchoResponder.response(for: request, requestID: requestID))
         }
         guard let pool = runtime.upstreams.pool(on: context.eventLoop, upstream: route.upstream) else {
@@ -151,7 +152,7 @@ extension HTTP1ProxyHandler {
         }
         current.pool = pool
         current.upstreamRequest = UpstreamRequest(
-            request: request, lines: lines, filter: filter, additions: additions, chunked: current.chunkedBody, upgrade: current.upgrade,
+            request: request, lines: lines, filter: filter, additions: additions, framing: current.framing, upgrade: current.upgrade,
             isHEAD: current.isHEAD)
         if current.expectContinue && !current.requestEnded {
             downstreamContinue()
@@ -195,11 +196,14 @@ extension HTTP1ProxyHandler {
         current.reusedConnection = reused
         connection.begin(self, request: request)
         current.upstreamRequest = consume request
-        for part in current.pendingBody { connection.writeBody(part) }
+        let pending = current.pendingBody
         current.pendingBody.removeAll()
+        for part in pending {
+            guard connection.writeBody(part) else { return requestBodyBrokeFraming() }
+        }
         current.upstreamSentAt = .now()
         if current.requestEnded {
-            connection.writeEnd()
+            guard connection.writeEnd() else { return requestBodyBrokeFraming() }
             startResponseTimer()
         }
         upstreamNeedsFlush = true

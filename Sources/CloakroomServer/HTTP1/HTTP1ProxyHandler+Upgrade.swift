@@ -29,6 +29,14 @@ extension HTTP1ProxyHandler {
     /// The 101 ended: turn both connections into a tunnel.
     func switchToTunnel(_ head: HTTPResponse) {
         guard let current, let upstream = current.upstream, let exchange = current.exchange else { return }
+        guard current.requestEnded else {
+            // The upgrade request's body was still coming: the client's remaining bytes would
+            // reach the tunnel in their HTTP/1.1 framing. RFC 9110 §7.8 has the server read the
+            // whole request before switching; refuse an upstream that did not.
+            upstream.abort()
+            self.current?.upstream = nil
+            return fail(ProxyError(.upstreamUnavailable, "upstream switched protocols before the request body ended"), requestID: exchange.requestID)
+        }
         let isWebSocket = current.upgrade?.lowercased() == "websocket"
         let clientSide = TunnelHandler(side: .client, isWebSocket: isWebSocket, idleTimeout: runtime.limits.tunnelIdleTimeout.timeAmount)
         let upstreamSide = TunnelHandler(side: .upstream)

@@ -189,7 +189,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func receivedMalformedHead(_ error: HTTP1WireError, requestID: String?) {
         let code: ProxyError.Code = error.kind == .headersTooLarge ? .headersTooLarge : .badRequest
         if current == nil {
-            current = Current(version: .http1_1, keepAlive: false, isHEAD: false, idempotent: false, expectContinue: false, hasBody: false, chunkedBody: false)
+            current = Current(version: .http1_1, keepAlive: false, isHEAD: false, idempotent: false, expectContinue: false, framing: .none)
         }
         current?.closeAfterResponse = true
         fail(ProxyError(code, error.detail), requestID: requestID)
@@ -214,7 +214,9 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Read in place, not copied out: each copy of a head part retains its strings.
         let requestID = head.framing.requestID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next()
         let chunked = head.framing.transferEncoding != nil
-        let contentLength = head.framing.contentLength.flatMap { Int($0) } ?? 0
+        // Digits only: HTTP/1.1's parser checked them; HTTP/2's `content-length` NIO read with `Int`.
+        let declaredLength = head.framing.contentLength.map { UpstreamFraming.parseLength($0) ?? -1 }
+        let bodyMayFollow = head.bodyMayFollow
         // RFC 9110 §10.1.1: no 100 (Continue) for an HTTP/1.0 client.
         let expectContinue =
             head.version != .http1_0 && head.framing.expect.map { ASCIIText.equalsIgnoringCase($0.utf8, "100-continue") } ?? false
@@ -226,10 +228,10 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Moved out, not copied: the policy edits the fields in place.
         var request = (consume head).request
         let method = request.method
+        let framing = UpstreamFraming.decide(method: method, contentLength: declaredLength, chunked: chunked, bodyMayFollow: bodyMayFollow)
         let current = Current(
             exchange: nil, version: version, keepAlive: keepAlive, isHEAD: method == .head, idempotent: Self.isIdempotent(method),
-            expectContinue: expectContinue, hasBody: chunked || contentLength > 0, chunkedBody: chunked, method: method,
-            contentType: contentType)
+            expectContinue: expectContinue, framing: framing, method: method, contentType: contentType)
         current.requestLines = lines
         if let upgrade {
             current.upgrade = upgrade
@@ -239,7 +241,11 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if version.major != (isHTTP2Stream ? 2 : 1) {
             return fail(ProxyError(.badRequest, "unsupported HTTP version"), requestID: requestID)
         }
-        if contentLength > runtime.limits.maxBodyBytes {
+        if let declaredLength, declaredLength < 0 {
+            current.closeAfterResponse = true
+            return fail(ProxyError(.badRequest, "invalid content-length"), requestID: requestID)
+        }
+        if let declaredLength, declaredLength > runtime.limits.maxBodyBytes {
             return fail(ProxyError(.bodyTooLarge, "declared Content-Length over max_body_bytes"), requestID: requestID)
         }
         let begun = policy.begin(&request, client: client, requestID: requestID, cookieMemo: cookieMemo, cookie: cookie)
@@ -277,7 +283,7 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return fail(ProxyError(.bodyTooLarge, "request body over max_body_bytes"), requestID: current.exchange?.requestID)
         }
         if let upstream = current.upstream {
-            upstream.writeBody(buffer)
+            guard upstream.writeBody(buffer) else { return requestBodyBrokeFraming() }
             upstreamNeedsFlush = true
         } else {
             current.pendingBody.append(buffer)
@@ -293,10 +299,19 @@ final class HTTP1ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         default: break
         }
         if let upstream = current!.upstream {
-            upstream.writeEnd()
+            guard upstream.writeEnd() else { return requestBodyBrokeFraming() }
             upstreamNeedsFlush = true
             startResponseTimer()
         }
+    }
+
+    /// The body did not fit the framing the upstream head declared (more or fewer bytes than
+    /// the declared length). The upstream connection is closed already; nothing of the excess
+    /// reached it. 400, and the client connection closes: its framing cannot be trusted.
+    func requestBodyBrokeFraming() {
+        current?.upstream = nil
+        current?.closeAfterResponse = true
+        fail(ProxyError(.badRequest, "\(UpstreamFramingViolation())"), requestID: current?.exchange?.requestID)
     }
 
     // MARK: Outbound and back-pressure

@@ -29,20 +29,41 @@ final class HTTP2StreamBridge: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
+    /// A request head held until it is known whether a body follows it (see ``channelRead(context:data:)``).
+    private var heldHead: HTTPRequest?
+
+    /// The codec hands on END_STREAM on HEADERS as the head and then the end, within the same
+    /// read: the head waits for what comes next (the end, a body part, or the end of the read
+    /// batch) so the upstream framing knows whether a body can follow a request without
+    /// `content-length` (``UpstreamFraming``).
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         proxy.inReadBatch = true
         switch unwrapInboundIn(data) {
         case .head(let request):
-            let framing = FramingFields(request.headerFields)
-            guard let head = Self.head(request, secure: secure, framing: framing) else {
-                return proxy.receivedMalformedHead(.malformed("no authority, or a path not in origin form"), requestID: framing.requestID)
-            }
-            proxy.receivedHead(head)
+            releaseHeldHead(bodyMayFollow: true)
+            heldHead = request
         case .body(let buffer):
+            releaseHeldHead(bodyMayFollow: true)
             proxy.receivedBody(buffer)
         case .end:
+            releaseHeldHead(bodyMayFollow: false)
             proxy.receivedEnd()
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        releaseHeldHead(bodyMayFollow: true)
+        context.fireChannelReadComplete()
+    }
+
+    private func releaseHeldHead(bodyMayFollow: Bool) {
+        guard let request = heldHead.take() else { return }
+        let framing = FramingFields(request.headerFields)
+        guard var head = Self.head(request, secure: secure, framing: framing) else {
+            return proxy.receivedMalformedHead(.malformed("no authority, or a path not in origin form"), requestID: framing.requestID)
+        }
+        head.bodyMayFollow = bodyMayFollow
+        proxy.receivedHead(head)
     }
 
     /// The request as the policy sees it (nil when unusable): a path in origin form (or `*` for

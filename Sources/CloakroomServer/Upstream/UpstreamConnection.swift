@@ -38,8 +38,8 @@ struct UpstreamRequest {
     var filter: RequestFieldFilter
     /// Written after the request's own fields.
     var additions: UpstreamAdditions
-    /// The body is sent chunked (the client's was).
-    var chunked: Bool
+    /// How the body is delimited; the head's only framing field is written from it.
+    var framing: UpstreamFraming
     /// The `Upgrade` value of an upgrade request (`Connection: upgrade` is restored with it).
     var upgrade: String?
     /// A `HEAD` request: its response has no body whatever its framing says. (Known from the
@@ -76,7 +76,9 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
     private var responseKeepAlive = true
     private var requestComplete = false
     private var readPending = false
-    private var requestChunked = false
+    private var framing = UpstreamFraming.none
+    /// Body bytes still owed under a `Content-Length` framing.
+    private var bodyRemaining = 0
     private var parser = HTTP1ResponseParser(maxHeaderBytes: UpstreamConnection.maxResponseHeadBytes)
     /// Response bytes read but not yet parsed (a head split across reads, or after a 101).
     private var inbound: ByteBuffer?
@@ -106,29 +108,58 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
         receivedResponseBytes = false
         responseKeepAlive = true
         requestComplete = false
-        requestChunked = request.chunked
+        framing = request.framing
+        if case .length(let length) = framing { bodyRemaining = length } else { bodyRemaining = 0 }
         parser.requestWasHEAD = request.isHEAD
         headBuffer.clear()
         HTTP1Writer.writeRequestHead(
-            request.request, lines: request.lines, filter: request.filter, additions: request.additions, chunked: request.chunked, upgrade: request.upgrade,
-            into: &headBuffer)
+            request.request, lines: request.lines, filter: request.filter, additions: request.additions, framing: request.framing,
+            upgrade: request.upgrade, into: &headBuffer)
         context?.write(wrapOutboundOut(headBuffer), promise: nil)
     }
 
-    func writeBody(_ buffer: ByteBuffer) {
-        guard let context, buffer.readableBytes > 0 else { return }
-        guard requestChunked else { return context.write(wrapOutboundOut(buffer), promise: nil) }
-        var header = channel.allocator.buffer(capacity: 24)
-        HTTP1Writer.writeChunkHeader(buffer.readableBytes, into: &header)
-        context.write(wrapOutboundOut(header), promise: nil)
-        context.write(wrapOutboundOut(buffer), promise: nil)
-        context.write(wrapOutboundOut(Self.crlf), promise: nil)
+    /// Writes a piece of the request body in the head's framing. A piece the framing has no
+    /// room for (more than the declared length, or any body where none was declared) is not
+    /// written: the connection closes before the upstream could read those bytes as another
+    /// message, and this returns false for the caller to fail the exchange.
+    func writeBody(_ buffer: ByteBuffer) -> Bool {
+        guard let context else { return true }
+        let count = buffer.readableBytes
+        guard count > 0 else { return true }
+        switch framing {
+        case .chunked:
+            var header = channel.allocator.buffer(capacity: 24)
+            HTTP1Writer.writeChunkHeader(count, into: &header)
+            context.write(wrapOutboundOut(header), promise: nil)
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            context.write(wrapOutboundOut(Self.crlf), promise: nil)
+        case .length:
+            guard count <= bodyRemaining else { return framingViolated() }
+            bodyRemaining -= count
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        case .none:
+            return framingViolated()
+        }
+        return true
     }
 
-    /// Writes the end of the request; the caller flushes (see ``flush()``).
-    func writeEnd() {
+    /// Writes the end of the request; the caller flushes (see ``flush()``). False, with the
+    /// connection closed, when a declared length was not reached.
+    func writeEnd() -> Bool {
+        switch framing {
+        case .chunked: context?.write(wrapOutboundOut(Self.lastChunk), promise: nil)
+        case .length: guard bodyRemaining == 0 else { return framingViolated() }
+        case .none: break
+        }
         requestComplete = true
-        if requestChunked { context?.write(wrapOutboundOut(Self.lastChunk), promise: nil) }
+        return true
+    }
+
+    /// The body broke its framing: detach and close, so nothing more reaches this connection
+    /// and it never returns to the pool.
+    private func framingViolated() -> Bool {
+        abort()
+        return false
     }
 
     private static let crlf = ByteBuffer(string: "\r\n")
@@ -151,8 +182,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
 
     var isWritable: Bool { channel.isWritable }
 
-    /// Whether the exchange that just ended left the connection reusable.
-    var isReusable: Bool { !isClosed && requestComplete && responseKeepAlive }
+    /// Whether the exchange that just ended left the connection reusable: both directions ended
+    /// exactly at a message boundary (the whole request written in its framing, the whole
+    /// response read, nothing read past it) and the upstream keeps the connection open.
+    var isReusable: Bool { !isClosed && delegate == nil && requestComplete && responseKeepAlive && inbound == nil }
 
     /// Detaches from the exchange; the connection is closed (nothing half-sent is reused).
     func abort() {

@@ -337,10 +337,15 @@ import Testing
         request.headerFields.append(HTTPField(name: HTTPField.Name("X-User-Id")!, value: "u"))
         request.headerFields.append(HTTPField(name: .cookie, value: "b=2"))
         var buffer = ByteBuffer()
-        HTTP1Writer.writeRequestHead(request, chunked: true, upgrade: nil, into: &buffer)
+        HTTP1Writer.writeRequestHead(request, framing: .chunked, upgrade: nil, into: &buffer)
         #expect(
             String(buffer: buffer)
                 == "POST /p?q HTTP/1.1\r\nHost: api\r\nCookie: a=1; b=2\r\nX-User-Id: u\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for (length, text) in [(0, "0"), (7, "7"), (1_000_000_007, "1000000007")] {
+            buffer.clear()
+            HTTP1Writer.writeRequestHead(request, framing: .length(length), upgrade: nil, into: &buffer)
+            #expect(String(buffer: buffer).hasSuffix("X-User-Id: u\r\nContent-Length: \(text)\r\n\r\n"))
+        }
         var response = HTTPResponse(status: .init(code: 404, reasonPhrase: "Not Found"))
         response.headerFields[.contentType] = "text/plain"
         buffer.clear()
@@ -363,7 +368,7 @@ extension HTTP1WireTests {
             request.headerFields.append(HTTPField(name: HTTPField.Name("X-Big")!, value: String(repeating: "v", count: size)))
             request.headerFields.append(HTTPField(name: HTTPField.Name("X-After")!, value: "end"))
             var buffer = ByteBuffer(string: "prefix|")
-            HTTP1Writer.writeRequestHead(request, chunked: false, upgrade: "websocket", into: &buffer)
+            HTTP1Writer.writeRequestHead(request, framing: .none, upgrade: "websocket", into: &buffer)
             let expected =
                 "prefix|GET /p HTTP/1.1\r\nHost: api\r\nX-Big: \(String(repeating: "v", count: size))\r\nX-After: end\r\n"
                 + "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n"

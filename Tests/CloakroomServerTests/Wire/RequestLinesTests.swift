@@ -66,10 +66,10 @@ import Testing
                 let filter = policy.stripUpstreamRequest(&request)
                 let additions = policy.upstreamAdditions(for: exchange, authority: request.authority, injectionMemo: memo)
                 HTTP1Writer.writeRequestHead(
-                    request, lines: lines, filter: filter, additions: additions, chunked: false, upgrade: nil, into: &buffer)
+                    request, lines: lines, filter: filter, additions: additions, framing: .none, upgrade: nil, into: &buffer)
             } else {
                 policy.prepareUpstreamRequest(&request, exchange: exchange)
-                HTTP1Writer.writeRequestHead(request, chunked: false, upgrade: nil, into: &buffer)
+                HTTP1Writer.writeRequestHead(request, framing: .none, upgrade: nil, into: &buffer)
             }
             return (exchange, String(buffer: buffer))
         }

@@ -12,6 +12,9 @@ struct ClientRequestHead {
     var framing: FramingFields
     /// `Connection` lists `upgrade` (HTTP/1.1).
     var connectionUpgrade = false
+    /// A body may follow without a declared length: an HTTP/2 request whose HEADERS did not end
+    /// the stream. (On HTTP/1.1 a body has `Content-Length` or chunked coding, or is not there.)
+    var bodyMayFollow = false
     /// HTTP/1.1: the field lines the policy does not read (``ProxyPolicy/readsRequestField(name:)``),
     /// each `name: value` CRLF as the client sent it, kept out of `request`: they are only
     /// forwarded or dropped, by name (``RequestFieldFilter``), so they are copied, never made

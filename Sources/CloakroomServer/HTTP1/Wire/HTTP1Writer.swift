@@ -10,18 +10,19 @@ enum HTTP1Writer {
     /// The request as sent upstream: always HTTP/1.1, `Host` first, then the client's raw field
     /// `lines` except those `filter` drops, then the request's fields, cookie crumbs (HTTP/2
     /// allows several `cookie` fields) joined into the one `Cookie` line HTTP/1.1 allows, then
-    /// the policy's `additions`.
+    /// the policy's `additions`, then the one framing field `framing` calls for (the client's
+    /// own were dropped by `filter`).
     static func writeRequestHead(
         _ request: HTTPRequest, lines: ByteBuffer = ByteBuffer(), filter: RequestFieldFilter? = nil,
-        additions: UpstreamAdditions? = nil, chunked: Bool, upgrade: String?, into buffer: inout ByteBuffer
+        additions: UpstreamAdditions? = nil, framing: UpstreamFraming, upgrade: String?, into buffer: inout ByteBuffer
     ) {
         lines.withUnsafeReadableBytes { lines in
             // One pass into space estimated from the field count; a head that does not fit (long
             // values) is written again into space sized exactly.
-            if write(request, lines: lines, filter: filter, additions: additions, chunked: chunked, upgrade: upgrade, into: &buffer, size: nil) {
+            if write(request, lines: lines, filter: filter, additions: additions, framing: framing, upgrade: upgrade, into: &buffer, size: nil) {
                 return
             }
-            var size = 96 + request.method.rawValue.utf8.count + (request.path?.utf8.count ?? 1) + lines.count
+            var size = 136 + request.method.rawValue.utf8.count + (request.path?.utf8.count ?? 1) + lines.count
             size += (request.authority?.utf8.count ?? 0) + (upgrade?.utf8.count ?? 0)
             for field in request.headerFields {
                 size += field.name.rawName.utf8.count + valueCount(field) + 6  // ": ", CRLF, "; " if joined
@@ -31,7 +32,7 @@ enum HTTP1Writer {
                 size += 100 + additions.forwardedFor.utf8.count + (additions.forwardedHost?.utf8.count ?? 0) + additions.requestID.utf8.count
             }
             let written = write(
-                request, lines: lines, filter: filter, additions: additions, chunked: chunked, upgrade: upgrade, into: &buffer, size: size)
+                request, lines: lines, filter: filter, additions: additions, framing: framing, upgrade: upgrade, into: &buffer, size: size)
             precondition(written, "request head larger than its computed size")
         }
     }
@@ -40,7 +41,7 @@ enum HTTP1Writer {
     /// written, when it does not fit.
     private static func write(
         _ request: HTTPRequest, lines: UnsafeRawBufferPointer, filter: RequestFieldFilter?, additions: UpstreamAdditions?,
-        chunked: Bool, upgrade: String?, into buffer: inout ByteBuffer, size: Int?
+        framing: UpstreamFraming, upgrade: String?, into buffer: inout ByteBuffer, size: Int?
     ) -> Bool {
         let fields = request.headerFields
         var fits = true
@@ -73,7 +74,14 @@ enum HTTP1Writer {
                 head.put(field)
             }
             if let additions { head.put(additions) }
-            if chunked { head.put("Transfer-Encoding: chunked\r\n") }
+            switch framing {
+            case .none: break
+            case .length(let length):
+                head.put("Content-Length: ")
+                head.put(String(length))  // a small string: inline, no allocation
+                head.put("\r\n")
+            case .chunked: head.put("Transfer-Encoding: chunked\r\n")
+            }
             if let upgrade {
                 head.put("Connection: upgrade\r\nUpgrade: ")
                 head.put(upgrade)
