@@ -16,6 +16,8 @@ struct ProxyRuntime: Sendable {
     /// One JSON line per request, or `nil`.
     let accessLog: Logger?
     let metrics: RequestMetrics
+    /// Counts and logs every exchange once (metrics and the access log above).
+    var recorder: ExchangeRecorder { ExchangeRecorder(metrics: metrics, accessLog: accessLog) }
     /// The TLS context of each TLS listener, by its address as written.
     let tls: [SocketAddressSpec: NIOSSLContext]
     let adminAPI: AdminAPI?
@@ -55,38 +57,31 @@ final class RuntimeHolder: Sendable {
     }
 }
 
-/// One ``UpstreamPool`` per event loop per upstream, built up front so lookups need no lock.
+/// One ``UpstreamPool`` per upstream (each serves every event loop), built up front so lookups
+/// need no lock.
 struct UpstreamRegistry: Sendable {
-    private let pools: [ObjectIdentifier: [String: UpstreamPool]]
+    private let pools: [String: UpstreamPool]
     /// Upstreams configured as `builtin: echo`.
     let echo: Set<String>
 
-    init(configuration: Configuration, eventLoops: [any EventLoop]) {
+    init(configuration: Configuration) {
         var echo: Set<String> = []
-        var shared: [String: UpstreamTargets] = [:]
+        var pools: [String: UpstreamPool] = [:]
         for (name, upstream) in configuration.upstreams {
             switch upstream.kind {
             case .echo: echo.insert(name)
-            case .targets(let targets): shared[name] = UpstreamTargets(name: name, targets: targets, settings: upstream)
+            case .targets(let targets): pools[name] = UpstreamPool(targets: UpstreamTargets(name: name, targets: targets, settings: upstream))
             }
-        }
-        var pools: [ObjectIdentifier: [String: UpstreamPool]] = [:]
-        for loop in eventLoops {
-            pools[ObjectIdentifier(loop)] = shared.mapValues { UpstreamPool(eventLoop: loop, targets: $0) }
         }
         self.pools = pools
         self.echo = echo
     }
 
-    func pool(on loop: any EventLoop, upstream: String) -> UpstreamPool? {
-        pools[ObjectIdentifier(loop)]?[upstream]
-    }
+    func pool(upstream: String) -> UpstreamPool? { pools[upstream] }
 
-    /// Closes idle pooled connections (at shutdown). Each pool is closed on its own loop.
-    func closeIdle() {
-        for byName in pools.values {
-            for pool in byName.values { pool.eventLoop.execute { pool.closeIdle() } }
-        }
+    /// Closes idle pooled connections (at shutdown), each on its own loop.
+    func closeIdle(on loops: [any EventLoop]) {
+        for pool in pools.values { pool.closeIdle(on: loops) }
     }
 }
 

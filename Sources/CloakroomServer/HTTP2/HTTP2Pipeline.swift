@@ -8,9 +8,10 @@ import NIOHTTPTypesHTTP2
 
 /// HTTP/2 on a client connection (after ALPN chose `h2`).
 ///
-/// Each stream gets NIO's HTTP/2 → swift-http-types message codec, an ``HTTP2StreamBridge`` and
-/// the very same ``HTTP1ProxyHandler`` as an HTTP/1.1 connection, so routing, the session lookup, identity headers, control headers
-/// and upstream forwarding exist once. Upstreams stay HTTP/1.1 through the same pools.
+/// Each stream gets NIO's HTTP/2 → swift-http-types message codec and an ``HTTP2StreamBridge``,
+/// which drives the stream's exchange with the same ``ExchangeDriver`` as an HTTP/1.1
+/// connection, so routing, the session lookup, identity headers, control headers and upstream
+/// forwarding exist once. Upstreams stay HTTP/1.1 through the same pools.
 ///
 /// RFC 9113 rules enforced by `NIOHTTP2Handler` (header block validation is on): pseudo-headers
 /// present, valid and first; connection-specific fields (`connection`, `keep-alive`,
@@ -27,13 +28,13 @@ import NIOHTTPTypesHTTP2
 enum HTTP2Pipeline {
     static func configure(_ channel: any Channel, runtime: RuntimeHolder, client: ClientInfo) throws {
         let limits = runtime.current.limits
-        var connection = NIOHTTP2Handler.ConnectionConfiguration()
-        connection.initialSettings = [
+        var settings = NIOHTTP2Handler.ConnectionConfiguration()
+        settings.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: limits.maxConcurrentStreams),
             HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderBytes),
             HTTP2Setting(parameter: .initialWindowSize, value: 65535),
         ]
-        connection.maximumSequentialContinuationFrames = 5
+        settings.maximumSequentialContinuationFrames = 5
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.streamResetFrameRateLimit.maximumCount = 200
         stream.streamResetFrameRateLimit.windowLength = .seconds(30)
@@ -43,29 +44,19 @@ enum HTTP2Pipeline {
             configuration: .init(
                 maxIdleTime: limits.idleTimeout.timeAmount, maxAge: nil,
                 maxGraceTime: runtime.current.shutdownTimeout.timeAmount, keepalive: nil))
-        // One generator for the connection: a random prefix per stream would be a getrandom
-        // system call per request. The streams run on the connection's event loop.
-        let requestIDs = NIOLoopBound(RequestIDGenerator(), eventLoop: channel.eventLoop)
-        let attributesCache = NIOLoopBound(ParsedAttributesCache(), eventLoop: channel.eventLoop)
-        let cookieMemo = NIOLoopBound(VerifiedCookieMemo(), eventLoop: channel.eventLoop)
-        let injectionMemo = NIOLoopBound(InjectionMemo(), eventLoop: channel.eventLoop)
-        let deadlines = StreamDeadlines(eventLoop: channel.eventLoop)
-        let streamDeadlines = NIOLoopBound(deadlines, eventLoop: channel.eventLoop)
+        // What the streams share: the client, request IDs (a random prefix per stream would be a
+        // getrandom system call per request), the hot path's memos, the response deadlines.
+        // The streams run on the connection's event loop.
+        let shared = NIOLoopBound(ClientConnection(holder: runtime, client: client, isHTTP2: true), eventLoop: channel.eventLoop)
+        let deadlines = NIOLoopBound(StreamDeadlines(eventLoop: channel.eventLoop), eventLoop: channel.eventLoop)
         let handler = NIOHTTP2Handler(
-            mode: .server, eventLoop: channel.eventLoop, connectionConfiguration: connection,
+            mode: .server, eventLoop: channel.eventLoop, connectionConfiguration: settings,
             streamConfiguration: stream, streamDelegate: manager.http2StreamDelegate
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 let sync = stream.pipeline.syncOperations
-                let proxy = HTTP1ProxyHandler(
-                    runtime: runtime, client: client, isHTTP2Stream: true, requestIDs: requestIDs.value,
-                    attributesCache: attributesCache.value, cookieMemo: cookieMemo.value,
-                    injectionMemo: injectionMemo.value, streamDeadlines: streamDeadlines.value)
-                let bridge = HTTP2StreamBridge(proxy: proxy, secure: client.isSecure)
-                proxy.bridge = bridge
                 try sync.addHandler(HTTP2FramePayloadToHTTPServerCodec())
-                try sync.addHandler(bridge)
-                try sync.addHandler(proxy)
+                try sync.addHandler(HTTP2StreamBridge(connection: shared.value, eventLoop: stream.eventLoop, deadlines: deadlines.value))
             }
         }
         let sync = channel.pipeline.syncOperations

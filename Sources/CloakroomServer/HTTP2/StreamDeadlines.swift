@@ -5,7 +5,7 @@ import NIOCore
 /// cancel) a task per request, which showed up as several percent of the HTTP/2 path.
 ///
 /// - Important: Loop-bound: used on the connection's event loop only.
-final class StreamDeadlines {
+final class StreamDeadlines: ResponseDeadlines {
     private let eventLoop: any EventLoop
     private var timer = LazyTimer()
     private var entries: [ObjectIdentifier: (deadline: NIODeadline, expire: () -> Void)] = [:]

@@ -75,7 +75,8 @@ enum HTTP1Pipeline {
         let sync = channel.pipeline.syncOperations
         let timeouts = ClientTimeoutHandler(headerTimeout: limits.headerTimeout.timeAmount, idleTimeout: limits.idleTimeout.timeAmount)
         try sync.addHandler(timeouts)
-        try sync.addHandler(HTTP1ProxyHandler(runtime: runtime, client: client, timeouts: timeouts))
+        let connection = ClientConnection(holder: runtime, client: client, isHTTP2: false)
+        try sync.addHandler(HTTP1ConnectionHandler(connection: connection, eventLoop: channel.eventLoop, timeouts: timeouts))
     }
 }
 

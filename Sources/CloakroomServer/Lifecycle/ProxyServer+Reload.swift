@@ -83,7 +83,7 @@ extension ProxyServer {
             try? await channel.close()
         }
         // Connections of the old pools finish their exchanges; idle ones go now.
-        replaced.upstreams.closeIdle()
+        replaced.upstreams.closeIdle(on: factory.eventLoops)
         return .reloaded
     }
 }

@@ -213,7 +213,7 @@ public final class ProxyServer: Service, Sendable {
         await quiesce(timeout: configuration.shutdownTimeout)
         // The sweeper and the watch use the event loops: they must be done before those stop.
         for task in tasks { await task.value }
-        holder.current.upstreams.closeIdle()
+        holder.current.upstreams.closeIdle(on: factory.eventLoops)
         do {
             try await store.close()
         } catch {

@@ -51,7 +51,7 @@ struct RuntimeFactory: Sendable {
             })
         return ProxyRuntime(
             configuration: configuration, policy: policy,
-            upstreams: UpstreamRegistry(configuration: configuration, eventLoops: eventLoops),
+            upstreams: UpstreamRegistry(configuration: configuration),
             logger: logger, accessLog: observability.accessLog,
             metrics: RequestMetrics(upstreams: Array(configuration.upstreams.keys)),
             tls: tls, adminAPI: adminAPI(configuration, cookies: policy.cookies), watch: watch,

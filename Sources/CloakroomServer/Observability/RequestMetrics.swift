@@ -2,8 +2,9 @@ import Metrics
 import Synchronization
 
 /// Request-path metrics through swift-metrics:
-/// - `cloakroom_requests_total{route,status}`: every answered request, by route path
-///   (`none` before routing, `logout` for the logout endpoint) and status code.
+/// - `cloakroom_requests_total{route,status,outcome}`: every exchange once, however it ended,
+///   by route path (`none` before routing, `logout` for the logout endpoint), status code and
+///   ``ExchangeOutcome``.
 /// - `cloakroom_upstream_response_seconds{upstream}`: request sent → response head.
 ///
 /// Counters are made once per (route, status) and cached, so recording takes one short,
@@ -13,6 +14,7 @@ final class RequestMetrics: Sendable {
     private struct Key: Hashable {
         let route: String
         let status: Int
+        let outcome: ExchangeOutcome
     }
 
     private let counters = Mutex<[Key: Counter]>([:])
@@ -32,18 +34,19 @@ final class RequestMetrics: Sendable {
         fileprivate var owner: ObjectIdentifier?
         fileprivate var route = ""
         fileprivate var status = 0
+        fileprivate var outcome = ExchangeOutcome.complete
         fileprivate var counter: Counter?
         fileprivate var upstream = ""
         fileprivate var timer: Timer?
     }
 
-    func answered(route: String, status: Int, memo: inout Memo) {
-        if memo.owner == ObjectIdentifier(self), let counter = memo.counter, memo.status == status, memo.route == route {
+    func answered(route: String, status: Int, outcome: ExchangeOutcome, memo: inout Memo) {
+        if memo.owner == ObjectIdentifier(self), let counter = memo.counter, memo.status == status, memo.outcome == outcome, memo.route == route {
             return counter.increment()
         }
-        let counter = counter(route: route, status: status)
+        let counter = counter(route: route, status: status, outcome: outcome)
         if memo.owner != ObjectIdentifier(self) { memo = Memo(owner: ObjectIdentifier(self)) }
-        (memo.route, memo.status, memo.counter) = (route, status, counter)
+        (memo.route, memo.status, memo.outcome, memo.counter) = (route, status, outcome, counter)
         counter.increment()
     }
 
@@ -57,11 +60,13 @@ final class RequestMetrics: Sendable {
         timer.recordNanoseconds(nanoseconds)
     }
 
-    private func counter(route: String, status: Int) -> Counter {
-        let key = Key(route: route, status: status)
+    private func counter(route: String, status: Int, outcome: ExchangeOutcome) -> Counter {
+        let key = Key(route: route, status: status, outcome: outcome)
         return counters.withLock { counters in
             if let existing = counters[key] { return existing }
-            let made = Counter(label: "cloakroom_requests_total", dimensions: [("route", route), ("status", String(status))])
+            let made = Counter(
+                label: "cloakroom_requests_total",
+                dimensions: [("route", route), ("status", String(status)), ("outcome", outcome.rawValue)])
             counters[key] = made
             return made
         }

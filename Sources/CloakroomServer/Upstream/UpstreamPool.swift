@@ -1,44 +1,31 @@
 import CloakroomConfig
 import NIOCore
-import NIOHTTP1
 import NIOPosix
+import Synchronization
 
-/// Keep-alive connections to one upstream's targets, owned by one event loop: requests on that
-/// loop take connections from it without locks, and client and upstream channels share the
-/// loop, so bytes move between them without hops.
-///
-/// - Important: Every method must be called on ``eventLoop``. The pool is `@unchecked Sendable`
-///   only so that the registry holding one pool per loop can be shared; each pool is touched by
-///   its own loop alone (asserted).
-final class UpstreamPool: @unchecked Sendable {
-    let eventLoop: any EventLoop
+/// Keep-alive connections to one upstream's targets, for every event loop: the I/O shell of an
+/// ``UpstreamPoolStateMachine``. Each call takes the lock, lets the machine decide, releases the
+/// lock, then connects, hands over or closes as told. Connections live on the event loop of the
+/// request that made them (client and upstream channels share a loop, so bytes move between
+/// them without hops) and are reused only there.
+final class UpstreamPool: Sendable {
+    typealias Machine = UpstreamPoolStateMachine<UpstreamConnection, PendingAcquisition>
+
     let targets: UpstreamTargets
-    /// Idle connections per target, most recently used last.
-    private var idle: [[UpstreamConnection]]
-    /// Requests waiting for a connection slot when every target is at `max_connections`.
-    private var waiters: [(promise: EventLoopPromise<UpstreamConnection>, timeout: Scheduled<Void>)] = []
-    private var sweepScheduled = false
+    private let machine: Mutex<Machine>
 
-    init(eventLoop: any EventLoop, targets: UpstreamTargets) {
-        self.eventLoop = eventLoop
+    init(targets: UpstreamTargets) {
         self.targets = targets
-        self.idle = targets.targets.map { _ in [] }
+        let settings = targets.settings
+        machine = Mutex(
+            Machine(
+                settings: .init(
+                    targetCount: targets.targets.count, maxConnectionsPerTarget: settings.maxConnections,
+                    failurePenalty: UpstreamTargets.failurePenalty, waitTimeout: settings.connectTimeout.timeAmount,
+                    idleTimeout: settings.idleTimeout.timeAmount)))
     }
 
-    /// A connection for one exchange to the next target in round-robin order: an idle pooled
-    /// connection to it if there is one (`reused` true), else a new one. A target that refuses
-    /// is skipped for the next. Fails with the last connect error, or ``UpstreamPoolError``.
-    func acquire(fresh: Bool = false) -> Acquisition {
-        eventLoop.preconditionInEventLoop()
-        let order = targets.order()
-        // The common case, answered without a future: the first target has an idle connection.
-        if !fresh, let index = order.first {
-            while let connection = idle[index].popLast() {
-                if !connection.isClosed { return .idle(connection) }
-            }
-        }
-        return .later(next(order: order[...], fresh: fresh, lastError: nil))
-    }
+    var name: String { targets.name }
 
     enum Acquisition {
         /// A pooled keep-alive connection, ready now.
@@ -47,153 +34,201 @@ final class UpstreamPool: @unchecked Sendable {
         case later(EventLoopFuture<(connection: UpstreamConnection, reused: Bool)>)
     }
 
-    private func next(
-        order: ArraySlice<Int>, fresh: Bool, lastError: (any Error)?
-    ) -> EventLoopFuture<(connection: UpstreamConnection, reused: Bool)> {
-        guard let index = order.first else {
-            return eventLoop.makeFailedFuture(lastError ?? UpstreamPoolError.noTarget)
-        }
-        if !fresh {
-            while let connection = idle[index].popLast() {
-                if !connection.isClosed { return eventLoop.makeSucceededFuture((connection, true)) }
+    /// A connection for one exchange on `loop`: an idle pooled connection to the next target in
+    /// round-robin order if there is one on this loop (answered without a future, the common
+    /// case), else a new one, trying the targets in order. Fails with the last connect error,
+    /// or ``UpstreamPoolError``.
+    func acquire(on loop: any EventLoop, fresh: Bool = false) -> Acquisition {
+        let loopID = ObjectIdentifier(loop)
+        let now = NIODeadline.now()
+        // One position of the round robin per request, whichever way it goes on.
+        let order = machine.withLock { $0.order(now: now) }
+        if !fresh, let first = order.first {
+            while let leased = machine.withLock({ $0.leaseIdle(on: loopID, target: first) }) {
+                // Closed while idle, its channel's end not yet seen: dropped here, its slot
+                // freed when that end arrives (``connectionClosed(_:)``).
+                if !leased.isClosed { return .idle(leased) }
             }
         }
-        return connect(index, waitIfFull: order.count == 1)
-            .map { ($0, false) }
-            .flatMapError { error in
-                if error is UpstreamPoolError { return self.eventLoop.makeFailedFuture(error) }
-                return self.next(order: order.dropFirst(), fresh: fresh, lastError: error)
-            }
+        let pending = PendingAcquisition(promise: loop.makePromise(), loop: loop, fresh: fresh)
+        pending.order = order
+        proceed(pending)
+        return .later(pending.promise.futureResult)
     }
 
-    private func connect(_ index: Int, waitIfFull: Bool) -> EventLoopFuture<UpstreamConnection> {
-        guard targets.reserve(index) else {
-            // This target is at max_connections: wait for a release when it is the last choice.
-            return waitIfFull ? waitForConnection() : eventLoop.makeFailedFuture(TargetFull())
+    /// Asks the machine for the next step of `pending` and carries it out. On `pending.loop`.
+    private func proceed(_ pending: PendingAcquisition) {
+        let loopID = ObjectIdentifier(pending.loop)
+        let now = NIODeadline.now()
+        let action = machine.withLock {
+            $0.acquire(
+                on: loopID, order: pending.order, tried: pending.tried, fresh: pending.fresh, waiter: pending, now: now,
+                waitUntil: pending.deadline)
         }
-        let target = targets.targets[index]
-        let settings = targets.settings
-        let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(settings.connectTimeout.timeAmount)
+        switch action {
+        case .lease(let connection):
+            if connection.isClosed { return proceed(pending) }  // as in ``acquire(on:fresh:)``
+            pending.succeed(connection, reused: true)
+        case .connect(let target):
+            connect(target, for: pending)
+        case .replaceIdle(let old, let target):
+            old.channel.eventLoop.execute { old.close() }
+            connect(target, for: pending)
+        case .wait(let id, let deadline):
+            pending.deadline = deadline
+            pending.timeout = pending.loop.scheduleTask(deadline: deadline) { [self] in
+                guard let waiter = machine.withLock({ $0.waitTimedOut(id: id) }) else { return }
+                waiter.fail(pending.lastError ?? UpstreamPoolError.exhausted)
+            }
+        case .fail(let error):
+            pending.fail(pending.lastError ?? error)
+        }
+    }
+
+    private func connect(_ target: Int, for pending: PendingAcquisition) {
+        let loop = pending.loop
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(targets.settings.connectTimeout.timeAmount)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let connection = UpstreamConnection(channel: channel, targetIndex: index)
-                    try channel.pipeline.syncOperations.addHandler(connection)
+                    try channel.pipeline.syncOperations.addHandler(UpstreamConnection(channel: channel, targetIndex: target))
                 }
             }
-        let connected = targets.addresses[index].map { bootstrap.connect(to: $0) }
-            ?? bootstrap.connect(host: target.host, port: target.port)
-        return connected
-            .flatMapThrowing { channel -> UpstreamConnection in
-                let connection = try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
-                connection.pool = self
-                self.targets.markHealthy(index)
-                return connection
+        let spec = targets.targets[target]
+        let connected = targets.addresses[target].map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: spec.host, port: spec.port)
+        connected.assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success(let channel):
+                do {
+                    let connection = try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+                    connection.pool = self
+                    machine.withLock { $0.connected(target: target) }
+                    pending.succeed(connection, reused: false)
+                } catch {
+                    channel.close(promise: nil)
+                    connectFailed(target, error: error, for: pending)
+                }
+            case .failure(let error):
+                connectFailed(target, error: error, for: pending)
             }
-            .flatMapErrorThrowing { error in
-                self.targets.releaseSlot(index)
-                self.targets.markFailed(index)
-                throw error
-            }
-    }
-
-    private func waitForConnection() -> EventLoopFuture<UpstreamConnection> {
-        let promise = eventLoop.makePromise(of: UpstreamConnection.self)
-        // Holds the pool until it fires or is cancelled: a weak capture would give the pool a
-        // side table, slowing every retain of it for good.
-        let timeout = eventLoop.scheduleTask(in: targets.settings.connectTimeout.timeAmount) { [self] in
-            guard let at = self.waiters.firstIndex(where: { $0.promise.futureResult === promise.futureResult }) else { return }
-            self.waiters.remove(at: at)
-            promise.fail(UpstreamPoolError.exhausted)
         }
-        waiters.append((promise, timeout))
-        return promise.futureResult
     }
 
-    /// Returns a connection after an exchange. Reusable ones go idle (closed after the
-    /// upstream's `idle_timeout`) or straight to a waiting request; others are closed.
+    private func connectFailed(_ target: Int, error: any Error, for pending: PendingAcquisition) {
+        let action = machine.withLock { $0.connectFailed(target: target, now: .now()) }
+        perform(action)
+        pending.tried.append(target)
+        pending.lastError = error
+        proceed(pending)
+    }
+
+    // MARK: Returning connections
+
+    /// Returns a connection after an exchange: reusable ones go idle (closed after the
+    /// upstream's `idle_timeout`) or straight to a request waiting on this loop; others close.
     func release(_ connection: UpstreamConnection) {
-        eventLoop.preconditionInEventLoop()
-        guard connection.isReusable else {
+        let loop = connection.channel.eventLoop
+        loop.preconditionInEventLoop()
+        let action = machine.withLock {
+            $0.release(
+                connection, target: connection.targetIndex, on: ObjectIdentifier(loop), reusable: connection.isReusable, now: .now())
+        }
+        switch action {
+        case .keepIdle(let scheduleSweep, let deadline):
+            connection.idleSince = .now()
+            if scheduleSweep { scheduleSweepOf(loop, at: deadline) }
+        case .close:
             connection.close()
-            return
+        case .waiter(let waiterAction):
+            perform(waiterAction)
         }
-        if !waiters.isEmpty {
-            let waiter = waiters.removeFirst()
-            waiter.timeout.cancel()
-            waiter.promise.succeed(connection)
-            return
-        }
-        connection.idleSince = .now()
-        idle[connection.targetIndex].append(connection)
-        if !sweepScheduled { scheduleSweep(at: .now() + targets.settings.idleTimeout.timeAmount) }
-    }
-
-    /// Idle connections expire through one sweep task per pool rather than a timer each, so a
-    /// request that takes and returns a connection schedules nothing.
-    private func scheduleSweep(at deadline: NIODeadline) {
-        sweepScheduled = true
-        eventLoop.scheduleTask(deadline: deadline) { self.sweepIdle() }
-    }
-
-    private func sweepIdle() {
-        sweepScheduled = false
-        let now = NIODeadline.now()
-        let timeout = targets.settings.idleTimeout.timeAmount
-        var earliest: NIODeadline?
-        var expired: [UpstreamConnection] = []
-        for index in idle.indices {
-            idle[index].removeAll { connection in
-                let expiry = connection.idleSince + timeout
-                if expiry <= now || connection.isClosed {
-                    expired.append(connection)
-                    return true
-                }
-                earliest = min(earliest ?? expiry, expiry)
-                return false
-            }
-        }
-        // Closed outside the loop: closing fires channelInactive, which updates `idle`.
-        for connection in expired { connection.close() }
-        if let earliest { scheduleSweep(at: earliest) }
     }
 
     /// Called once when a connection's channel closes, pooled or not.
-    /// A connection that became a tunnel: no longer the pool's.
-    func detach(_ connection: UpstreamConnection) {
-        connectionClosed(connection)
-        connection.pool = nil
+    func connectionClosed(_ connection: UpstreamConnection) {
+        let action = machine.withLock { $0.connectionClosed(connection, target: connection.targetIndex) }
+        perform(action)
     }
 
-    func connectionClosed(_ connection: UpstreamConnection) {
-        targets.releaseSlot(connection.targetIndex)
-        idle[connection.targetIndex].removeAll { $0 === connection }
-        if !waiters.isEmpty {
-            let waiter = waiters.removeFirst()
-            waiter.timeout.cancel()
-            next(order: targets.order()[...], fresh: true, lastError: nil).map(\.connection).cascade(to: waiter.promise)
+    /// A connection that became a tunnel: no longer the pool's, its slot free.
+    func detach(_ connection: UpstreamConnection) {
+        let action = machine.withLock { $0.detached(target: connection.targetIndex) }
+        connection.pool = nil
+        perform(action)
+    }
+
+    private func perform(_ action: Machine.WaiterAction) {
+        switch action {
+        case .none:
+            break
+        case .handOver(let connection, let waiter):
+            waiter.succeed(connection, reused: true)
+        case .retry(let waiter, _):
+            waiter.loop.execute { [self] in
+                waiter.timeout?.cancel()
+                waiter.timeout = nil
+                proceed(waiter)
+            }
         }
     }
 
-    /// Closes every idle connection (shutdown).
-    func closeIdle() {
-        for list in idle { for connection in list { connection.close() } }
-        idle = idle.map { _ in [] }
+    // MARK: Idle connections
+
+    /// Idle connections expire through one sweep task per loop rather than a timer each, so a
+    /// request that takes and returns a connection schedules nothing.
+    private func scheduleSweepOf(_ loop: any EventLoop, at deadline: NIODeadline) {
+        loop.scheduleTask(deadline: deadline) { [self] in
+            let (expired, next) = machine.withLock { $0.sweepIdle(on: ObjectIdentifier(loop), now: .now()) }
+            for connection in expired { connection.close() }
+            if let next { scheduleSweepOf(loop, at: next) }
+        }
+    }
+
+    /// Closes every idle connection (shutdown), each on its own loop.
+    func closeIdle(on loops: [any EventLoop]) {
+        for loop in loops {
+            loop.execute { [self] in
+                for connection in machine.withLock({ $0.takeIdle(on: ObjectIdentifier(loop)) }) { connection.close() }
+            }
+        }
+    }
+
+    /// For tests: connections counted against `max_connections`, and idle ones.
+    var counts: (open: [Int], idle: Int) {
+        machine.withLock { machine in ((0..<targets.targets.count).map { machine.openConnections(target: $0) }, machine.idleCount) }
     }
 }
 
-/// A target at `max_connections` while others remain to try.
-struct TargetFull: Error {}
+/// One request's way to a connection: the targets it tried, the last error, its wait.
+///
+/// - Important: Loop-bound: used on ``loop`` (the pool's machine holds it only as a token).
+final class PendingAcquisition: @unchecked Sendable {
+    let promise: EventLoopPromise<(connection: UpstreamConnection, reused: Bool)>
+    let loop: any EventLoop
+    let fresh: Bool
+    var order: [Int] = []
+    var tried: [Int] = []
+    var lastError: (any Error)?
+    var deadline: NIODeadline?
+    var timeout: Scheduled<Void>?
 
-enum UpstreamPoolError: Error, CustomStringConvertible {
-    case noTarget
-    case exhausted
-    var description: String {
-        switch self {
-        case .noTarget: return "no upstream target"
-        case .exhausted: return "every target is at max_connections"
-        }
+    init(promise: EventLoopPromise<(connection: UpstreamConnection, reused: Bool)>, loop: any EventLoop, fresh: Bool) {
+        self.promise = promise
+        self.loop = loop
+        self.fresh = fresh
+    }
+
+    func succeed(_ connection: UpstreamConnection, reused: Bool) {
+        timeout?.cancel()
+        timeout = nil
+        promise.succeed((connection, reused))
+    }
+
+    func fail(_ error: any Error) {
+        timeout?.cancel()
+        timeout = nil
+        promise.fail(error)
     }
 }
 

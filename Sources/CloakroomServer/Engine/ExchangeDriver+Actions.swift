@@ -1,0 +1,125 @@
+import CloakroomProxy
+import HTTPTypes
+import Logging
+import NIOCore
+
+// Carrying out the machine's actions: the one place where an exchange writes, connects,
+// answers, ends and is recorded.
+extension ExchangeDriver {
+    func perform(_ action: ExchangeStateMachine.Action) {
+        switch action {
+        case .none:
+            break
+        case .sendContinue:
+            transport.writeContinue()
+            if !transport.inReadBatch { transport.flush() }
+        case .acquireConnection(let fresh, let sendContinue):
+            if sendContinue {
+                transport.writeContinue()
+                if !transport.inReadBatch { transport.flush() }
+            }
+            acquireConnection(fresh: fresh)
+        case .releaseConnection:
+            break  // handled where the connection arrives
+        case .sendRequest(let body, let end):
+            sendRequest(body: body, end: end)
+        case .sendRequestBody(let buffer):
+            guard let upstream else { return }
+            guard upstream.writeBody(buffer) else { return requestBodyBrokeFraming() }
+            markUpstreamWritten()
+        case .sendRequestEnd:
+            guard let upstream else { return }
+            guard upstream.writeEnd() else { return requestBodyBrokeFraming() }
+            markUpstreamWritten()
+            startResponseTimer()
+        case .submitLocalBody(let body):
+            submitLocalBody(body)
+        case .writeResponseHead, .applyEffects, .writeHeldResponse, .writeResponseBody:
+            preconditionFailure("response actions are performed where the response arrives")
+        case .finish(let finish):
+            finishResponse(finish)
+        case .answer(let error):
+            answerError(error)
+        case .abort(let finish):
+            dropUpstream(close: true)
+            transport.abort()
+            ended(finish)
+        case .switchToTunnel:
+            preconditionFailure("the switch is performed where the 101 ends")
+        }
+    }
+
+    /// Fails the exchange: an error answer, or the connection's end once a response is under way.
+    func fail(_ error: ProxyError) {
+        perform(machine.fail(error))
+    }
+
+    /// The body did not fit the framing the upstream head declared. The upstream connection is
+    /// closed already (nothing of the excess reached it); 400, and the client connection
+    /// closes: its framing cannot be trusted.
+    func requestBodyBrokeFraming() {
+        upstream = nil
+        machine.closeAfterResponse()
+        fail(ProxyError(.badRequest, "\(UpstreamFramingViolation())"))
+    }
+
+    // MARK: Answers of the proxy's own
+
+    func answerError(_ error: ProxyError) {
+        logger.info(
+            "request failed",
+            metadata: ["request_id": "\(requestID)", "source": "\(error.source.rawValue)", "error": "\(error.code.rawValue)", "detail": "\(error.detail)"])
+        var response = error.response(requestID: requestID)
+        response.close = error.closesConnection
+        answer(response, outcome: ExchangeOutcome(answering: error.code))
+    }
+
+    /// Answers locally (errors, logout, redirects, the login page, echo): head, body, end.
+    func answer(_ response: LocalResponse, outcome: ExchangeOutcome = .complete) {
+        guard !machine.isFinished else { return }
+        dropUpstream(close: true)
+        let finish = machine.answer(status: response.head.status.code, bodyBytes: response.body.count, close: response.close, outcome: outcome)
+        var head = response.head
+        head.headerFields[.contentLength] = String(response.body.count)
+        transport.writeResponseHead(head, closeClient: finish.closeClient)
+        if !response.body.isEmpty && !machine.facts.isHEAD {
+            transport.writeResponseBody(transport.allocator.buffer(bytes: response.body))
+        }
+        transport.endResponse(finish)
+        ended(finish)
+    }
+
+    // MARK: Ending
+
+    /// The response ended whole: the upstream connection goes back to its pool (or closes),
+    /// the transport ends the response.
+    func finishResponse(_ finish: ExchangeStateMachine.Finish) {
+        dropUpstream(close: !finish.releaseUpstream)
+        transport.endResponse(finish)
+        ended(finish)
+    }
+
+    /// Lets go of the upstream connection: back to the pool, or closed.
+    func dropUpstream(close: Bool) {
+        responseDeadlineDisarm()
+        guard let upstream else { return }
+        self.upstream = nil
+        if close {
+            upstream.abort()
+        } else {
+            pool?.release(upstream)
+        }
+    }
+
+    /// Every ending comes here once (the machine hands out one ``ExchangeStateMachine/Finish``
+    /// per exchange): the watch stops, the exchange is counted and logged.
+    func ended(_ finish: ExchangeStateMachine.Finish) {
+        unwatchLongResponse()
+        responseDeadlineDisarm()
+        runtime.recorder.record(
+            ExchangeRecorder.Entry(
+                requestID: requestID, method: method, exchange: exchange, status: machine.status, bytes: machine.bytesOut,
+                outcome: finish.outcome, startedAt: startedAt, client: connection.client),
+            memo: &connection.metricsMemo)
+    }
+}

@@ -1,0 +1,44 @@
+import CloakroomProxy
+import NIOCore
+
+// What outlives a read batch: long responses and tunnels, cut when their session ends.
+extension ExchangeDriver {
+    /// A response still streaming after a whole read batch (server-sent events, a download, a
+    /// long poll) is watched, so that it is cut when its session ends: the connection closes
+    /// (HTTP/1.1) or the stream is reset (HTTP/2). Responses that finish within one read batch,
+    /// nearly all of them, never touch the watch.
+    func watchLongResponse() {
+        guard let session = exchange?.session, let key = exchange?.presentedID?.key else { return }
+        let bound = NIOLoopBound(self, eventLoop: transport.eventLoop)
+        watchToken = runtime.watch.watch(key: key, subject: session.subject, on: transport.eventLoop) {
+            let driver = bound.value
+            driver.watchToken = nil
+            let action = driver.machine.sessionEnded()
+            guard case .abort = action else { return }
+            driver.logger.info("session ended during a response: closing", metadata: ["request_id": "\(driver.requestID)"])
+            driver.perform(action)
+        }
+    }
+
+    func unwatchLongResponse() {
+        guard let token = watchToken else { return }
+        watchToken = nil
+        runtime.watch.unwatch(token, on: transport.eventLoop)
+    }
+
+    /// The 101 ended: both connections become a tunnel (the transport's work), watched so that
+    /// it ends with its session.
+    func switchToTunnel(_ finish: ExchangeStateMachine.Finish) {
+        guard let upstream, let exchange, let head = upgradeHead, let upgrade else { return }
+        self.upstream = nil
+        responseDeadlineDisarm()
+        ended(finish)
+        do {
+            try transport.switchToTunnel(head: head, upstream: upstream, exchange: exchange, upgrade: upgrade)
+        } catch {
+            logger.warning("could not switch to a tunnel", metadata: ["request_id": "\(requestID)", "error": "\(error)"])
+            upstream.close()
+            transport.abort()
+        }
+    }
+}

@@ -1,0 +1,290 @@
+import CloakroomProxy
+import CloakroomSessions
+import HTTPTypes
+import Logging
+import NIOCore
+
+/// Drives one exchange through the ``ProxyPolicy`` phases and its ``ExchangeStateMachine``: the
+/// shell that calls the policy, the store and the upstream pool, and carries out the machine's
+/// actions on the ``ExchangeTransport`` (client side) and an ``UpstreamConnection``.
+///
+/// Protocol-neutral: an HTTP/1.1 connection starts one per request, an HTTP/2 stream one per
+/// stream. Async work (a store lookup, session effects, an upstream connection) completes on
+/// the event loop and is ignored when the machine has moved on, so a late result of an ended
+/// exchange does nothing.
+///
+/// - Important: Loop-bound: every method runs on the transport's event loop.
+final class ExchangeDriver {
+    let transport: any ExchangeTransport
+    let connection: ClientConnection
+    /// The runtime the exchange started under (a reload applies to the next one).
+    let runtime: ProxyRuntime
+    var machine: ExchangeStateMachine
+    let requestID: String
+    let method: HTTPRequest.Method
+    let startedAt = NIODeadline.now()
+    /// The policy's view of the exchange, once phase 1 made it.
+    var exchange: Exchange?
+    /// The `Upgrade` value of an HTTP/1.1 upgrade request.
+    let upgrade: String?
+    let contentType: String?
+    /// The client's field lines the policy does not read (``ClientRequestHead/lines``), until
+    /// the upstream request takes them.
+    var requestLines: ByteBuffer
+    /// The upstream request, kept after it is written for a retry on a fresh connection.
+    var upstreamRequest: UpstreamRequest?
+    var upstream: UpstreamConnection?
+    var pool: UpstreamPool?
+    var upstreamSentAt: NIODeadline?
+    var upstreamNeedsFlush = false
+    /// Set while a response that outlived one read batch is watched (``watchLongResponse()``).
+    var watchToken: SessionWatch.Token?
+    /// The 101 to write once its head ended and the connections become a tunnel.
+    var upgradeHead: HTTPResponse?
+
+    var policy: ProxyPolicy { runtime.policy }
+    var logger: Logger { runtime.logger }
+
+    private init(
+        transport: any ExchangeTransport, runtime: ProxyRuntime, facts: ExchangeFacts, requestID: String, method: HTTPRequest.Method,
+        upgrade: String?, contentType: String?, lines: ByteBuffer
+    ) {
+        self.transport = transport
+        self.connection = transport.connection
+        self.runtime = runtime
+        self.machine = ExchangeStateMachine(facts: facts)
+        self.requestID = requestID
+        self.method = method
+        self.upgrade = upgrade
+        self.contentType = contentType
+        self.requestLines = lines
+    }
+
+    // MARK: Starting
+
+    /// Starts the exchange of a request head; phase 1 runs at once, and everything else as far
+    /// as it can without waiting.
+    static func start(_ head: consuming ClientRequestHead, on transport: any ExchangeTransport) -> ExchangeDriver {
+        let connection = transport.connection
+        let runtime = connection.runtimeForNextExchange()
+        let policy = runtime.policy
+        // Read in place, not copied out: each copy of a head part retains its strings.
+        let requestID = head.framing.requestID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? connection.requestIDs.next()
+        let chunked = head.framing.transferEncoding != nil
+        // Digits only: HTTP/1.1's parser checked them; HTTP/2's `content-length` NIO read with `Int`.
+        let declaredLength = head.framing.contentLength.map { UpstreamFraming.parseLength($0) ?? -1 }
+        let bodyMayFollow = head.bodyMayFollow
+        // RFC 9110 §10.1.1: no 100 (Continue) for an HTTP/1.0 client.
+        let expectContinue =
+            head.version != .http1_0 && head.framing.expect.map { ASCIIText.equalsIgnoringCase($0.utf8, "100-continue") } ?? false
+        let contentType = head.framing.contentType
+        let version = head.version, keepAlive = head.keepAlive
+        let upgrade = connection.isHTTP2 ? nil : requestedUpgrade(head)
+        let cookie = head.takeSessionCookie(policy.cookies, memo: connection.cookieMemo, owner: ObjectIdentifier(policy))
+        let lines = head.lines
+        // Moved out, not copied: the policy edits the fields in place.
+        var request = (consume head).request
+        let method = request.method
+        let facts = ExchangeFacts(
+            keepAlive: keepAlive, isHEAD: method == .head, idempotent: isIdempotent(method),
+            framing: UpstreamFraming.decide(method: method, contentLength: declaredLength, chunked: chunked, bodyMayFollow: bodyMayFollow),
+            expectContinue: expectContinue, upgrade: upgrade != nil, maxBodyBytes: runtime.limits.maxBodyBytes)
+        let driver = ExchangeDriver(
+            transport: transport, runtime: runtime, facts: facts, requestID: requestID, method: method, upgrade: upgrade,
+            contentType: contentType, lines: lines)
+        if connection.quiescing { driver.machine.closeAfterResponse() }
+        transport.exchangeStarted(driver)
+        if version.major != (connection.isHTTP2 ? 2 : 1) {
+            driver.fail(ProxyError(.badRequest, "unsupported HTTP version"))
+        } else if let declaredLength, declaredLength < 0 {
+            driver.fail(ProxyError(.badRequest, "invalid content-length"))
+        } else if let declaredLength, declaredLength > runtime.limits.maxBodyBytes {
+            driver.fail(ProxyError(.bodyTooLarge, "declared Content-Length over max_body_bytes"))
+        } else {
+            let begun = policy.begin(&request, client: connection.client, requestID: requestID, cookieMemo: connection.cookieMemo, cookie: cookie)
+            // Consumed, not copied: the exchange moves on as the only copy.
+            switch consume begun {
+            case .failure(let error): driver.fail(error)
+            case .success(let exchange): driver.resolveSession(request: request, exchange: exchange)
+            }
+        }
+        return driver
+    }
+
+    /// An exchange for a request that could not be parsed: it exists to answer 400 (431 for a
+    /// head too large) and be recorded; the connection closes after it.
+    static func malformed(_ error: HTTP1WireError, requestID: String?, on transport: any ExchangeTransport) -> ExchangeDriver {
+        let connection = transport.connection
+        let driver = ExchangeDriver(
+            transport: transport, runtime: connection.runtimeForNextExchange(), facts: ExchangeFacts(keepAlive: false),
+            requestID: requestID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? connection.requestIDs.next(), method: .get,
+            upgrade: nil, contentType: nil, lines: ByteBuffer())
+        driver.machine.closeAfterResponse()
+        transport.exchangeStarted(driver)
+        driver.fail(ProxyError(error.kind == .headersTooLarge ? .headersTooLarge : .badRequest, error.detail))
+        return driver
+    }
+
+    static func isIdempotent(_ method: HTTPRequest.Method) -> Bool {
+        switch method {
+        case .get, .head, .options, .put, .delete, .trace: return true
+        default: return false
+        }
+    }
+
+    /// The `Upgrade` value when `head` asks for one on HTTP/1.1 (`Connection: upgrade`).
+    static func requestedUpgrade(_ head: ClientRequestHead) -> String? {
+        guard head.version == .http1_1, head.connectionUpgrade, let upgrade = head.framing.upgrade, !upgrade.isEmpty else { return nil }
+        return upgrade
+    }
+
+    // MARK: The request's body, from the transport
+
+    func requestBody(_ buffer: ByteBuffer) {
+        perform(machine.requestBody(buffer))
+    }
+
+    func requestEnd() {
+        perform(machine.requestEnd())
+    }
+
+    /// Whether the transport should read more of the request now.
+    var readsRequest: Bool {
+        machine.readsRequest(upstreamWritable: upstream?.isWritable ?? true)
+    }
+
+    /// The server is shutting down: the connection closes after this exchange.
+    func quiesce() { machine.closeAfterResponse() }
+
+    /// The client connection or stream is gone (`error`: it failed): the upstream is let go and
+    /// the exchange recorded, if it had not ended.
+    func clientGone(error: Bool) {
+        guard let finish = machine.clientGone(error: error) else { return }
+        dropUpstream(close: true)
+        ended(finish)
+    }
+
+    // MARK: Phases 2 and 3: session, authorization
+
+    /// Looks the session up, at once when the store can. The exchange moves on from phase to
+    /// phase and is stored once it is complete: each copy costs a retain and a release per field.
+    private func resolveSession(request: consuming HTTPRequest, exchange: consuming Exchange) {
+        guard exchange.needsLookup, let key = exchange.presentedID?.key else {
+            return authorize(request: request, exchange: exchange)
+        }
+        if let immediate = policy.immediateLookup {
+            do {
+                exchange.session = try immediate.lookupNow(key: key, cache: connection.attributesCache)
+            } catch {
+                self.exchange = exchange
+                return fail(policy.lookupFailed(error, exchange: exchange))
+            }
+            return authorize(request: request, exchange: exchange)
+        }
+        self.exchange = exchange
+        awaitSession(key: key, request: request, exchange: exchange)
+    }
+
+    /// The lookup that completes later: on the event loop (Redis) or off it.
+    private func awaitSession(key: SessionKey, request: HTTPRequest, exchange: Exchange) {
+        if let looped = runtime.eventLoopLookup {
+            looped.lookup(key: key, on: transport.eventLoop, cache: connection.attributesCache).assumeIsolated().whenComplete { result in
+                self.sessionResolved(result, request: request, exchange: exchange)
+            }
+            return
+        }
+        awaitStore({ policy -> Result<Session?, any Error> in
+            do { return .success(try await policy.store.lookup(key: key)) } catch { return .failure(error) }
+        }) { driver, result in
+            driver.sessionResolved(result, request: request, exchange: exchange)
+        }
+    }
+
+    private func sessionResolved(_ result: Result<Session?, any Error>, request: HTTPRequest, exchange: Exchange) {
+        guard case .admitting = machine.state else { return }
+        switch result {
+        case .success(let session):
+            var exchange = exchange
+            exchange.session = session
+            authorize(request: request, exchange: exchange)
+        case .failure(let error):
+            fail(policy.lookupFailed(error, exchange: exchange))
+        }
+        transport.resumeReading()
+    }
+
+    /// Phase 3. The exchange is stored before anything can answer the request (the answer is
+    /// recorded from there); a forwarded one by ``forward(request:exchange:)``, moved.
+    private func authorize(request: consuming HTTPRequest, exchange: consuming Exchange) {
+        let authorization = policy.authorize(exchange)
+        if case .forward = authorization { return forward(request: request, exchange: exchange) }
+        self.exchange = exchange
+        switch authorization {
+        case .respond(let response):
+            answer(response)
+        case .logout:
+            machine.awaitLocalAnswer()
+            let exchange = copy exchange
+            awaitStore({ policy in await policy.logout(exchange) }) { driver, response in driver.answer(response) }
+        case .forward:
+            break  // above
+        case .builtinLogin:
+            perform(machine.collectLocalBody())
+        }
+    }
+
+    /// Checks the built-in login's body off the event loop (password hashing is slow by design).
+    func submitLocalBody(_ body: [UInt8]) {
+        guard let exchange, let login = policy.builtinLogin else { return }
+        let contentType = self.contentType
+        awaitStore({ _ in await login.submit(body: body, contentType: contentType, exchange: exchange) }) { driver, response in
+            driver.answer(response)
+        }
+    }
+
+    /// Runs `work` off the event loop, then `then` back on it unless the exchange has ended.
+    func awaitStore<T: Sendable>(_ work: @escaping @Sendable (ProxyPolicy) async -> T, then: @escaping (ExchangeDriver, T) -> Void) {
+        let policy = self.policy
+        let eventLoop = transport.eventLoop
+        let bound = NIOLoopBound((self, then), eventLoop: eventLoop)
+        Task {
+            let value = await work(policy)
+            eventLoop.execute {
+                let (driver, then) = bound.value
+                guard !driver.machine.isFinished else { return }
+                then(driver, value)
+            }
+        }
+    }
+
+    // MARK: Phase 4: the upstream request
+
+    /// `request` is handed over, not shared: the policy edits its fields in place.
+    private func forward(request: consuming HTTPRequest, exchange: consuming Exchange) {
+        // Phase 4 in two halves: the additions are written straight into the upstream head.
+        let filter = policy.stripUpstreamRequest(&request)
+        let additions = policy.upstreamAdditions(for: exchange, authority: request.authority, injectionMemo: connection.injectionMemo)
+        let route = exchange.route
+        self.exchange = consume exchange
+        guard let route else { return fail(ProxyError(.internalError, "no route")) }
+        // Moved out, not copied: the upstream request is the lines' only reader from here on.
+        let lines = requestLines
+        requestLines = ByteBuffer()
+        let framing = machine.facts.framing
+        if runtime.upstreams.echo.contains(route.upstream) {
+            // The echo shows every field the backend would get: the raw lines' too.
+            additions.append(to: &request.headerFields)
+            HTTP1Head.appendFields(lines: lines, filter: filter, to: &request.headerFields)
+            if let field = framing.field { request.headerFields.append(field) }
+            return answer(EchoResponder.response(for: request, requestID: requestID))
+        }
+        guard let pool = runtime.upstreams.pool(upstream: route.upstream) else {
+            return fail(ProxyError(.internalError, "no pool for upstream"))
+        }
+        self.pool = pool
+        upstreamRequest = UpstreamRequest(
+            request: request, lines: lines, filter: filter, additions: additions, framing: framing, upgrade: upgrade,
+            isHEAD: machine.facts.isHEAD)
+        perform(machine.forward())
+    }
+}

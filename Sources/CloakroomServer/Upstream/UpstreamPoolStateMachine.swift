@@ -1,0 +1,288 @@
+import NIOCore
+
+/// The policy of one upstream's connection pool, across every event loop, as a value: which
+/// target a request goes to, when a connection is made, reused, kept idle or closed, who waits
+/// for a slot, and when a request may be sent again. No I/O, no locks, no clocks: the shell
+/// (``UpstreamPool``) holds it under a lock, passes the time in, and carries out the actions it
+/// returns outside the lock, as async-http-client's `HTTPConnectionPool.StateMachine` does.
+///
+/// Invariants:
+/// - `max_connections` holds per target across all loops: a slot is counted from the moment a
+///   connection is decided (``AcquireAction/connect(target:)``) until that connection closes.
+/// - An idle connection is on exactly one loop and used only there. When a request on another
+///   loop finds every slot of a target taken and an idle connection holding one, that idle
+///   connection is closed and its slot goes to a new connection on the request's loop
+///   (``AcquireAction/replaceIdle(_:target:)``): idle connections never starve a loop.
+/// - A target that refused a connection is tried last for ``Settings/failurePenalty``.
+/// - Requests that find every slot taken and nothing idle wait, first come first served, until
+///   a slot frees or `connect_timeout` passes.
+struct UpstreamPoolStateMachine<Connection: AnyObject, Waiter> {
+    typealias LoopID = ObjectIdentifier
+
+    struct Settings {
+        var targetCount: Int
+        var maxConnectionsPerTarget: Int
+        /// How long a target that refused is tried after the others.
+        var failurePenalty: TimeAmount = .seconds(5)
+        /// How long a request waits for a slot.
+        var waitTimeout: TimeAmount
+        /// How long a connection stays idle before it is closed.
+        var idleTimeout: TimeAmount
+    }
+
+    enum AcquireAction {
+        /// An idle connection on the request's loop, now the request's.
+        case lease(Connection)
+        /// Make a new connection to `target` on the request's loop; its slot is reserved.
+        case connect(target: Int)
+        /// Close this idle connection (it is on another loop, or unwanted for a fresh
+        /// request) and make a new one to `target` on the request's loop: the slot passes on.
+        case replaceIdle(Connection, target: Int)
+        /// Every slot is taken: the request waits, as `id`, until ``WaiterAction`` wakes it or
+        /// its deadline passes (the shell arms a timer for `deadline`).
+        case wait(id: Int, deadline: NIODeadline)
+        /// Nothing left to try.
+        case fail(UpstreamPoolError)
+    }
+
+    /// What to do for a waiting request once something changed.
+    enum WaiterAction {
+        case none
+        /// Hand `connection` (released on the waiter's loop) to the waiter: it stays leased.
+        case handOver(Connection, to: Waiter)
+        /// A slot freed: the waiter (on its own loop) asks for a connection again.
+        case retry(Waiter, loop: LoopID)
+    }
+
+    enum ReleaseAction {
+        /// Keep it idle; when `scheduleSweep`, arm the loop's idle sweep for `at`.
+        case keepIdle(scheduleSweep: Bool, at: NIODeadline)
+        /// Close it: it cannot be reused (its slot frees when it closes).
+        case close
+        case waiter(WaiterAction)
+    }
+
+    private struct Target {
+        /// Connections counted against `max_connections`: connecting, busy and idle.
+        var open = 0
+        var skipUntil: NIODeadline?
+    }
+
+    private struct Idle {
+        let connection: Connection
+        let target: Int
+        let loop: LoopID
+        let since: NIODeadline
+    }
+
+    private struct Waiting {
+        let id: Int
+        let waiter: Waiter
+        let loop: LoopID
+        let deadline: NIODeadline
+    }
+
+    let settings: Settings
+    private var targets: [Target]
+    /// Most recently released last.
+    private var idle: [Idle] = []
+    private var waiting: [Waiting] = []
+    /// Connections closed by ``AcquireAction/replaceIdle(_:target:)``: their slot already
+    /// belongs to the connection that replaced them.
+    private var replaced: [ObjectIdentifier] = []
+    private var cursor = 0
+    private var nextWaiterID = 0
+    /// Loops with an idle sweep scheduled.
+    private var sweeping: Set<LoopID> = []
+
+    init(settings: Settings) {
+        self.settings = settings
+        self.targets = Array(repeating: Target(), count: settings.targetCount)
+    }
+
+    // MARK: Acquiring
+
+    /// The targets in the order one request tries them: round robin from the next position,
+    /// targets in their failure penalty moved to the back.
+    mutating func order(now: NIODeadline) -> [Int] {
+        let count = targets.count
+        guard count > 1 else { return count == 1 ? [0] : [] }
+        let start = cursor
+        cursor = (cursor + 1) % count
+        var healthy: [Int] = [], penalized: [Int] = []
+        for offset in 0..<count {
+            let index = (start + offset) % count
+            if let until = targets[index].skipUntil, now < until { penalized.append(index) } else { healthy.append(index) }
+        }
+        return healthy + penalized
+    }
+
+    /// The common case, before anything else: an idle connection to `target` on `loop`.
+    mutating func leaseIdle(on loop: LoopID, target: Int) -> Connection? {
+        guard let index = idle.lastIndex(where: { $0.loop == loop && $0.target == target }) else { return nil }
+        return idle.remove(at: index).connection
+    }
+
+    /// A connection for a request on `loop`, trying `order` (from ``order(now:)``) minus the
+    /// targets already `tried` for it. `fresh`: never an idle connection (an upgrade, or the
+    /// retry of a request whose reused connection turned out closed). A request that has to
+    /// wait gives up at `waitUntil` (its first wait's deadline when it waits again), by default
+    /// `now` plus ``Settings/waitTimeout``.
+    mutating func acquire(
+        on loop: LoopID, order: [Int], tried: [Int], fresh: Bool, waiter: Waiter, now: NIODeadline, waitUntil: NIODeadline? = nil
+    ) -> AcquireAction {
+        let candidates = order.filter { !tried.contains($0) }
+        guard let first = candidates.first else { return .fail(tried.isEmpty ? .noTarget : .connectFailed) }
+        if !fresh, let connection = leaseIdle(on: loop, target: first) {
+            return .lease(connection)
+        }
+        for target in candidates where targets[target].open < settings.maxConnectionsPerTarget {
+            targets[target].open += 1
+            return .connect(target: target)
+        }
+        // Every slot taken: one held by an idle connection on another loop (or, for a fresh
+        // request, on this one) goes to a new connection here.
+        for target in candidates {
+            if let index = idle.firstIndex(where: { $0.target == target && ($0.loop != loop || fresh) }) {
+                let entry = idle.remove(at: index)
+                replaced.append(ObjectIdentifier(entry.connection))
+                return .replaceIdle(entry.connection, target: target)
+            }
+        }
+        // A request that tried and failed elsewhere does not queue behind busy targets it has
+        // not tried: it waits like any other.
+        if let waitUntil, waitUntil <= now { return .fail(.exhausted) }
+        nextWaiterID += 1
+        let deadline = waitUntil ?? now + settings.waitTimeout
+        waiting.append(Waiting(id: nextWaiterID, waiter: waiter, loop: loop, deadline: deadline))
+        return .wait(id: nextWaiterID, deadline: deadline)
+    }
+
+    /// A new connection to `target` is up: the target is healthy again.
+    mutating func connected(target: Int) {
+        targets[target].skipUntil = nil
+    }
+
+    /// A connection to `target` could not be made: its slot frees and the target is tried last
+    /// for a while. The request goes on to its next target (``acquire(on:order:tried:fresh:waiter:now:)``
+    /// with `target` among `tried`); a waiter may take the freed slot.
+    mutating func connectFailed(target: Int, now: NIODeadline) -> WaiterAction {
+        targets[target].open -= 1
+        targets[target].skipUntil = now + settings.failurePenalty
+        return wakeWaiter()
+    }
+
+    // MARK: Releasing
+
+    /// An exchange is done with `connection` (to `target`, on `loop`).
+    mutating func release(_ connection: Connection, target: Int, on loop: LoopID, reusable: Bool, now: NIODeadline) -> ReleaseAction {
+        guard reusable else { return .close }
+        if let index = waiting.firstIndex(where: { $0.loop == loop }) {
+            return .waiter(.handOver(connection, to: waiting.remove(at: index).waiter))
+        }
+        if !waiting.isEmpty {
+            // The waiters are on other loops, where this connection cannot go: closing it frees
+            // its slot for them (``connectionClosed(_:target:)`` wakes one).
+            return .close
+        }
+        idle.append(Idle(connection: connection, target: target, loop: loop, since: now))
+        let schedule = sweeping.insert(loop).inserted
+        return .keepIdle(scheduleSweep: schedule, at: now + settings.idleTimeout)
+    }
+
+    /// A connection's channel closed, whatever its state: its slot frees (unless it was
+    /// replaced, the slot having passed on), and a waiter may take it.
+    mutating func connectionClosed(_ connection: Connection, target: Int) -> WaiterAction {
+        idle.removeAll { $0.connection === connection }
+        if let index = replaced.firstIndex(of: ObjectIdentifier(connection)) {
+            replaced.remove(at: index)
+            return .none
+        }
+        targets[target].open -= 1
+        return wakeWaiter()
+    }
+
+    /// A connection left the pool for good while still open (it became a tunnel): its slot frees.
+    mutating func detached(target: Int) -> WaiterAction {
+        targets[target].open -= 1
+        return wakeWaiter()
+    }
+
+    private mutating func wakeWaiter() -> WaiterAction {
+        guard !waiting.isEmpty else { return .none }
+        let first = waiting.removeFirst()
+        return .retry(first.waiter, loop: first.loop)
+    }
+
+    // MARK: Time
+
+    /// The waiter `id` gave up (its deadline passed): returned to be failed, or nil when it was
+    /// served first.
+    mutating func waitTimedOut(id: Int) -> Waiter? {
+        guard let index = waiting.firstIndex(where: { $0.id == id }) else { return nil }
+        return waiting.remove(at: index).waiter
+    }
+
+    /// The idle connections on `loop` that have been idle for `idle_timeout`, taken out of the
+    /// pool for the shell to close, and when to sweep again (nil: nothing idle there any more).
+    mutating func sweepIdle(on loop: LoopID, now: NIODeadline) -> (expired: [Connection], next: NIODeadline?) {
+        var expired: [Connection] = []
+        var next: NIODeadline?
+        idle.removeAll { entry in
+            guard entry.loop == loop else { return false }
+            let expiry = entry.since + settings.idleTimeout
+            if expiry <= now {
+                expired.append(entry.connection)
+                return true
+            }
+            next = min(next ?? expiry, expiry)
+            return false
+        }
+        if next == nil { sweeping.remove(loop) }
+        return (expired, next)
+    }
+
+    /// Every idle connection on `loop`, taken out of the pool (shutdown).
+    mutating func takeIdle(on loop: LoopID) -> [Connection] {
+        var taken: [Connection] = []
+        idle.removeAll { entry in
+            guard entry.loop == loop else { return false }
+            taken.append(entry.connection)
+            return true
+        }
+        return taken
+    }
+
+    // MARK: Retrying
+
+    /// Whether a request whose connection failed before any response byte may be sent again,
+    /// once, on a fresh connection: only when the connection was a reused one that turned out
+    /// closed (`stale`, the server timed it out as the request arrived), the method is
+    /// idempotent, no body went with it, and it was not retried already. Never an unsafe
+    /// request: the upstream may have acted on it.
+    static func mayRetry(stale: Bool, reused: Bool, idempotent: Bool, hasBody: Bool, retried: Bool) -> Bool {
+        stale && reused && idempotent && !hasBody && !retried
+    }
+
+    // MARK: Inspection (tests, metrics)
+
+    func openConnections(target: Int) -> Int { targets[target].open }
+    var idleCount: Int { idle.count }
+    var waitingCount: Int { waiting.count }
+}
+
+enum UpstreamPoolError: Error, CustomStringConvertible {
+    case noTarget
+    /// Every target was tried and none could be connected to.
+    case connectFailed
+    /// Every target is at `max_connections` and no slot freed within `connect_timeout`.
+    case exhausted
+
+    var description: String {
+        switch self {
+        case .noTarget: return "no upstream target"
+        case .connectFailed: return "no upstream target could be connected to"
+        case .exhausted: return "every target is at max_connections"
+        }
+    }
+}
