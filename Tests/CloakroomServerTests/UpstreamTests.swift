@@ -96,3 +96,20 @@ import Testing
         #expect(try await Curl.get("\(proxy.base)/public/c").status == 200, "a new connection is made afterwards")
     }
 }
+
+extension UpstreamTests {
+    /// Issue 19: with `max_connections: 1` and two event loops, a request on the loop without the
+    /// idle pooled connection used to wait its `connect_timeout` and get 502 while that
+    /// connection sat idle on the other loop. Now it takes over the slot.
+    @Test func anIdleConnectionOnOneLoopDoesNotStarveTheOther() async throws {
+        let proxy = try await ProxyHarness.start(threads: 2) { $0.upstreams["api"]!.maxConnections = 1 }
+        defer { Task { await proxy.stop() } }
+        let started = Date()
+        var statuses: [Int] = []
+        // Each curl is a new client connection; NIO spreads them over the two loops in turn.
+        for _ in 0..<6 { statuses.append(try await Curl.get("\(proxy.base)/public/x").status) }
+        #expect(statuses == Array(repeating: 200, count: 6))
+        #expect(Date().timeIntervalSince(started) < 3, "no request waited for connect_timeout (1 s)")
+        #expect(proxy.backend.openConnections <= 1, "max_connections holds across loops")
+    }
+}

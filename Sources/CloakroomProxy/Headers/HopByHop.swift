@@ -29,9 +29,11 @@ public enum HopByHop {
         return extra
     }
 
-    /// Whether a field with this name (any case) is hop-by-hop. Length first: most field names
-    /// are not 2, 7, 10 or 16–19 characters long.
-    static func isHopByHop(name: UnsafeRawBufferPointer) -> Bool {
+    /// Whether a field with this name (any case) is hop-by-hop: the one list, for requests and
+    /// responses, typed fields and raw lines. Length first: most field names are not 2, 7, 10
+    /// or 16–19 characters long. Inlinable: the server calls it per field of every head.
+    @inlinable
+    public static func isHopByHop<Bytes: Collection<UInt8>>(name: Bytes) -> Bool {
         switch name.count {
         case 2: return ASCIIText.equalsIgnoringCase(name, "te")
         case 7: return ASCIIText.equalsIgnoringCase(name, "trailer") || ASCIIText.equalsIgnoringCase(name, "upgrade")

@@ -3,7 +3,7 @@ import HTTPTypes
 /// Which client request fields reach the backend, decided on a field's name alone. It is the
 /// rule ``ProxyPolicy/prepareUpstreamRequest(_:exchange:injectionMemo:)`` applies to the
 /// request's fields, returned by it so that a server carrying some fields as raw HTTP/1.1 lines
-/// (never made into swift-http-types values, see ``ProxyPolicy/readsRequestField(name:)``)
+/// (never made into swift-http-types values, see ``PolicyRequestFields``)
 /// applies the very same rule to those.
 ///
 /// A field is dropped when it is hop-by-hop or named in `Connection`, a copy of an identity
@@ -39,7 +39,7 @@ public struct RequestFieldFilter: Sendable {
     /// with ``PresentedCookie/taken(_:)``) when the line holds it alone, and otherwise makes the
     /// lines fields for the policy to take it from: either way the line itself never goes on.
     public func dropsLine(name: UnsafeRawBufferPointer) -> Bool {
-        ProxyPolicy.isCookie(name: name) || drops(name: name)
+        PolicyRequestFields.isCookie(name: name) || drops(name: name)
     }
 
     public func drops(_ name: HTTPField.Name) -> Bool {
@@ -61,32 +61,6 @@ public struct RequestFieldFilter: Sendable {
         case 17: return ASCIIText.equalsIgnoringCase(name, "x-forwarded-proto")
         default: return false
         }
-    }
-}
-
-extension ProxyPolicy {
-    /// Whether phases 1 to 4 read the client's fields with this name (any case): `Accept`
-    /// (browsers get redirects), `Origin` and `Sec-Fetch-Site` (the CSRF check), `Connection`
-    /// (the fields it names are dropped). A server may carry every other field as its raw line,
-    /// which the phases never see: it is forwarded or dropped by the ``RequestFieldFilter``
-    /// alone. `Cookie` is read too, but has its own rule (``RequestFieldFilter/dropsLine(name:)``):
-    /// the server takes the session cookie out of its bytes, or makes its lines fields.
-    ///
-    /// - Important: A phase that starts reading another request field must add its name here,
-    ///   or the HTTP/1.1 server will not show it that field.
-    public static func readsRequestField(name: UnsafeRawBufferPointer) -> Bool {
-        switch name.count {
-        case 6: return ASCIIText.equalsIgnoringCase(name, "accept") || ASCIIText.equalsIgnoringCase(name, "origin")
-        case 10: return ASCIIText.equalsIgnoringCase(name, "connection")
-        case 14: return ASCIIText.equalsIgnoringCase(name, "sec-fetch-site")
-        default: return false
-        }
-    }
-
-    /// `Cookie`, in any case.
-    @inline(__always)
-    public static func isCookie(name: UnsafeRawBufferPointer) -> Bool {
-        name.count == 6 && ASCIIText.equalsIgnoringCase(name, "cookie")
     }
 }
 

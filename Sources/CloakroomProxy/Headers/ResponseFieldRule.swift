@@ -12,23 +12,17 @@ public enum ResponseFieldRule: Equatable, Sendable {
     /// `Session-Login`, `Session-Update`, `Session-Logout`: a session effect.
     case control
 
+    /// Hop-by-hop names are ``HopByHop``'s list; the proxy's own `X-Request-Id` and the
+    /// control headers are this rule's.
     @inlinable
     public static func of<Bytes: Collection<UInt8>>(name: Bytes) -> ResponseFieldRule {
+        if HopByHop.isHopByHop(name: name) { return .remove }
         switch name.count {
-        case 2: return ASCIIText.equalsIgnoringCase(name, "te") ? .remove : .forward
-        case 7:
-            return ASCIIText.equalsIgnoringCase(name, "trailer") || ASCIIText.equalsIgnoringCase(name, "upgrade") ? .remove : .forward
-        case 10:
-            return ASCIIText.equalsIgnoringCase(name, "connection") || ASCIIText.equalsIgnoringCase(name, "keep-alive") ? .remove : .forward
         case 12: return ASCIIText.equalsIgnoringCase(name, "x-request-id") ? .remove : .forward
         case 13: return ASCIIText.equalsIgnoringCase(name, "session-login") ? .control : .forward
         case 14:
             return ASCIIText.equalsIgnoringCase(name, "session-update") || ASCIIText.equalsIgnoringCase(name, "session-logout")
                 ? .control : .forward
-        case 16: return ASCIIText.equalsIgnoringCase(name, "proxy-connection") ? .remove : .forward
-        case 17: return ASCIIText.equalsIgnoringCase(name, "transfer-encoding") ? .remove : .forward
-        case 18: return ASCIIText.equalsIgnoringCase(name, "proxy-authenticate") ? .remove : .forward
-        case 19: return ASCIIText.equalsIgnoringCase(name, "proxy-authorization") ? .remove : .forward
         default: return .forward
         }
     }

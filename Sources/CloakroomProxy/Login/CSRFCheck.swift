@@ -17,9 +17,9 @@ struct CSRFCheck: Sendable {
     }
 
     func isCrossSite(_ request: HTTPRequest) -> Bool {
-        let origin = request.headerFields[.origin]?.lowercased()
+        let origin = PolicyRequestFields.value(.origin, in: request)?.lowercased()
         if let origin, trustedOrigins.contains(origin) { return false }
-        if let site = request.headerFields[.secFetchSite]?.lowercased() {
+        if let site = PolicyRequestFields.value(.secFetchSite, in: request)?.lowercased() {
             return site == "cross-site"
         }
         guard let origin else { return false }

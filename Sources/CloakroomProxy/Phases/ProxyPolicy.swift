@@ -84,7 +84,7 @@ public final class ProxyPolicy: Sendable {
         case .inFields: presented = cookies.take(from: &request.headerFields, memo: cookieMemo, owner: ObjectIdentifier(self))
         case .taken(let id): presented = id
         }
-        let accept = request.headerFields[.accept]
+        let accept = PolicyRequestFields.value(.accept, in: request)
         // Read once: each read builds the method again from its pseudo-field.
         let method = request.method
         var exchange = Exchange(
@@ -142,7 +142,7 @@ public final class ProxyPolicy: Sendable {
     /// Rewrites the client's request into the one the backend receives: hop-by-hop fields and
     /// every client copy of identity and forwarding headers removed first, then the session's
     /// identity, `X-Forwarded-*` and `X-Request-Id` set. Returns the rule it removed fields by,
-    /// for fields the server carries outside `request` (``readsRequestField(name:)``).
+    /// for fields the server carries outside `request` (``PolicyRequestFields``).
     ///
     /// ``stripUpstreamRequest(_:)`` then ``upstreamAdditions(for:authority:injectionMemo:)``,
     /// for a server that writes the additions itself.

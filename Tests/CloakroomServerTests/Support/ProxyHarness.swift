@@ -35,7 +35,8 @@ struct ProxyHarness {
 
     /// - Parameter configurationSource: what a reload re-reads; given the first configuration.
     static func start(
-        clock: any WallClock = SystemWallClock(), logger: Logger? = nil, adjust: (inout Configuration) -> Void = { _ in },
+        clock: any WallClock = SystemWallClock(), logger: Logger? = nil, accessLog: Logger? = nil, threads: Int = 1,
+        adjust: (inout Configuration) -> Void = { _ in },
         configurationSource: ((Configuration) -> @Sendable () throws -> Configuration)? = nil
     ) async throws -> ProxyHarness {
         let backend = try await TestBackend.start()
@@ -52,7 +53,7 @@ struct ProxyHarness {
             timeouts: SessionTimeouts(idle: session.idleTimeout, absolute: session.absoluteTimeout, touchInterval: session.touchInterval),
             clock: clock)
         let server = try ProxyServer(
-            configuration: configuration, store: store, logger: logger, threads: 1,
+            configuration: configuration, store: store, logger: logger, observability: .init(accessLog: accessLog), threads: threads,
             configurationSource: configurationSource.map { $0(configuration) })
         let addresses = try await server.start()
         return ProxyHarness(server: server, backend: backend, port: addresses[0].port!)

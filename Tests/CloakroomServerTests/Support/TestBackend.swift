@@ -9,7 +9,8 @@ import Synchronization
 ///
 /// Paths: `/login?sub=NAME` answers `Session-Login`; `/login?bad=1` answers an invalid one;
 /// `/update` answers `Session-Update`; `/logout-all`, `/logout-current` answer `Session-Logout`;
-/// `/slow` never answers; `/download?bytes=N` streams N bytes; `/upload` counts the body;
+/// `/slow` never answers; `/truncated` promises 1000 bytes, sends 10 and closes;
+/// `/download?bytes=N` streams N bytes; `/upload` counts the body;
 /// `/events` streams a server-sent event every 100 ms and never ends; `/drop-once` arriving on a
 /// connection that has answered before closes it without answering, once per backend (a
 /// keep-alive connection the server timed out as the request arrived); `/ws` upgrades to a
@@ -171,6 +172,13 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
             headers.add(name: "Content-Length", value: String(total))
             context.write(NIOAny(HTTPServerResponsePart.head(.init(version: .http1_1, status: .ok, headers: headers))), promise: nil)
             stream(context: context, remaining: total)
+            return
+        case "/truncated":
+            // Promises 1000 bytes, sends 10 and closes: an upstream that dies mid-response.
+            headers.add(name: "Content-Length", value: "1000")
+            context.write(NIOAny(HTTPServerResponsePart.head(.init(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            let part = context.channel.allocator.buffer(string: "0123456789")
+            context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(part)))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             return
         case "/upload":
             body = "{\"received\":\(bodyBytes)}"

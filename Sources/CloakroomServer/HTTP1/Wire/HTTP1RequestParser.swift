@@ -15,7 +15,7 @@ struct ClientRequestHead {
     /// A body may follow without a declared length: an HTTP/2 request whose HEADERS did not end
     /// the stream. (On HTTP/1.1 a body has `Content-Length` or chunked coding, or is not there.)
     var bodyMayFollow = false
-    /// HTTP/1.1: the field lines the policy does not read (``ProxyPolicy/readsRequestField(name:)``),
+    /// HTTP/1.1: the field lines the policy does not read (``PolicyRequestFields``),
     /// each `name: value` CRLF as the client sent it, kept out of `request`: they are only
     /// forwarded or dropped, by name (``RequestFieldFilter``), so they are copied, never made
     /// into swift-http-types values. Empty for HTTP/2.
@@ -133,7 +133,7 @@ struct HTTP1RequestParser {
                 continue
             case 6 where framing.expect == nil && ASCIIText.equalsIgnoringCase(name, "expect"):
                 framing.expect = HTTP1Head.text(value)
-            case 6 where ProxyPolicy.isCookie(name: name):
+            case 6 where PolicyRequestFields.isCookie(name: name):
                 // Copied as a raw line below; where its value will be, for the session cookie.
                 if cookieLines == 0 {
                     let start = raw.count + (bounds.value.lowerBound - line.startIndex)
@@ -171,7 +171,7 @@ struct HTTP1RequestParser {
             default:
                 break
             }
-            if ProxyPolicy.readsRequestField(name: name) {
+            if PolicyRequestFields.contains(name: name) {
                 fields.append(HTTP1Head.field(FieldNames.name(name), value))
             } else {
                 // Up to the value's end: trailing blanks are not part of it (RFC 9112 §5).

@@ -23,7 +23,7 @@ extension ClientRequestHead {
         lines.withUnsafeReadableBytes { bytes in
             HTTP1Head.forEachLine(bytes) { name, line in
                 // Checked by the parser, so this cannot throw.
-                guard ProxyPolicy.isCookie(name: name), let parsed = try? HTTP1Head.fieldAndName(line[0..<(line.count - 2)]) else { return }
+                guard PolicyRequestFields.isCookie(name: name), let parsed = try? HTTP1Head.fieldAndName(line[0..<(line.count - 2)]) else { return }
                 request.headerFields.append(parsed.field)
             }
         }

@@ -1,0 +1,125 @@
+import CloakroomConfig
+import Foundation
+import Testing
+
+/// Every exchange is one access-log line and one metrics record, however it ends, with its
+/// outcome, the status sent (or the one that would have been) and the bytes written. Each test
+/// ends exchanges one way and counts the lines.
+@Suite(.serialized)
+struct ExchangeRecordTests {
+    /// The access log's request lines, by field.
+    static func requestLines(_ lines: CapturingLogHandler.Lines) -> [[String: String]] {
+        lines.all.filter { $0.hasPrefix("info request ") }.map { line in
+            var fields: [String: String] = [:]
+            for part in line.dropFirst("info request ".count).split(separator: " ") {
+                let pair = part.split(separator: "=", maxSplits: 1)
+                if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
+            }
+            return fields
+        }
+    }
+
+    /// Waits until `count` request lines were logged (an ending may be recorded after the
+    /// client saw it), then returns them.
+    static func awaitLines(_ lines: CapturingLogHandler.Lines, count: Int) async throws -> [[String: String]] {
+        for _ in 0..<100 {
+            let found = requestLines(lines)
+            if found.count >= count { return found }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return requestLines(lines)
+    }
+
+    static func start(adjust: (inout Configuration) -> Void = { _ in }) async throws -> (ProxyHarness, CapturingLogHandler.Lines) {
+        let (accessLog, lines) = CapturingLogHandler.logger()
+        let proxy = try await ProxyHarness.start(accessLog: accessLog, adjust: adjust)
+        return (proxy, lines)
+    }
+
+    @Test func aCompleteExchangeAndLocalAnswers() async throws {
+        let (proxy, lines) = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        #expect(try await Curl.get("\(proxy.base)/public/x").status == 200)
+        #expect(try await Curl.get("\(proxy.base)/api/x").status == 401)
+        #expect(try await Curl.get("\(proxy.base)/echo/x").status == 200)
+        let logged = try await Self.awaitLines(lines, count: 3)
+        #expect(logged.count == 3)
+        #expect(logged.map { $0["outcome"] } == ["complete", "complete", "complete"])
+        #expect(logged.map { $0["status"] } == ["200", "401", "200"])
+        #expect(logged[0]["bytes"] == "11", "the backend's {\"ok\":true}")
+    }
+
+    @Test func aClientThatLeavesBeforeTheResponse() async throws {
+        let (proxy, lines) = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        _ = try await RawSocket.send(port: proxy.port, "GET /public/slow HTTP/1.1\r\nHost: a\r\n\r\n", timeout: 0.3)
+        let logged = try await Self.awaitLines(lines, count: 1)
+        #expect(logged.count == 1)
+        #expect(logged.first?["outcome"] == "client_closed")
+        #expect(logged.first?["status"] == "499")
+    }
+
+    @Test func anUpstreamThatFailsBeforeOrDuringTheResponse() async throws {
+        let (proxy, lines) = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        let truncated = try await Curl.get("\(proxy.base)/public/truncated")
+        #expect(truncated.body == "0123456789", "what was sent arrives, then the connection ends")
+        let logged = try await Self.awaitLines(lines, count: 1)
+        #expect(logged.first?["outcome"] == "upstream_failed")
+        #expect(logged.first?["status"] == "200" && logged.first?["bytes"] == "10")
+        await proxy.backend.stop()
+        #expect(try await Curl.get("\(proxy.base)/public/x").status == 502)
+        let both = try await Self.awaitLines(lines, count: 2)
+        #expect(both.count == 2)
+        #expect(both.last?["outcome"] == "upstream_failed" && both.last?["status"] == "502")
+    }
+
+    @Test func aTimeoutAndAMalformedRequest() async throws {
+        let (proxy, lines) = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        #expect(try await Curl.get("\(proxy.base)/public/slow").status == 504)
+        let reply = try await RawSocket.send(port: proxy.port, "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+        #expect(reply.hasPrefix("HTTP/1.1 400"))
+        let logged = try await Self.awaitLines(lines, count: 2)
+        #expect(logged.count == 2)
+        #expect(logged.map { $0["outcome"] } == ["timeout", "error"])
+        #expect(logged.map { $0["status"] } == ["504", "400"])
+    }
+
+    @Test func aSessionThatEndsDuringAResponseAndAnUpgrade() async throws {
+        let (proxy, lines) = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        let cookie = try await proxy.login("alice")
+        let events = Task {
+            try await offPool { try Curl.run(["-s", "-N", "--max-time", "10", "-H", "Cookie: \(cookie)", "\(proxy.base)/api/events"]) }
+        }
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(try await Curl.get("\(proxy.base)/logout", ["-H", "Cookie: \(cookie)"]).status == 204)
+        let streamed = try await events.value
+        #expect(streamed.contains("data: 1"))
+        let second = try await proxy.login("bob")
+        let socket = try await WebSocketTests.connect(proxy, cookie: second)
+        #expect(socket.status == 101)
+        // login, events, logout, login, upgrade
+        let logged = try await Self.awaitLines(lines, count: 5)
+        #expect(logged.count == 5)
+        let byPath = Dictionary(logged.map { ($0["path"] ?? "", $0["outcome"] ?? "") }, uniquingKeysWith: { first, _ in first })
+        #expect(byPath["/api/events"] == "session_ended")
+        #expect(byPath["/ws"] == "upgraded")
+        #expect(byPath["/logout"] == "complete")
+    }
+
+    /// One request ID, one line: nothing is logged twice when an exchange ends in two ways at
+    /// once (the client leaves while the upstream fails).
+    @Test func eachExchangeIsLoggedOnce() async throws {
+        let (proxy, lines) = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        for _ in 0..<5 { _ = try await Curl.get("\(proxy.base)/public/x") }
+        _ = try await RawSocket.send(port: proxy.port, "GET /public/truncated HTTP/1.1\r\nHost: a\r\n\r\n", timeout: 0.5)
+        _ = try await RawSocket.send(port: proxy.port, "GET /public/slow HTTP/1.1\r\nHost: a\r\n\r\n", timeout: 0.2)
+        try await Task.sleep(for: .milliseconds(300))
+        let logged = try await Self.awaitLines(lines, count: 7)
+        let ids = logged.compactMap { $0["request_id"] }
+        #expect(ids.count == 7 && Set(ids).count == 7, "\(logged)")
+    }
+}
