@@ -66,32 +66,3 @@ enum ProxyBootstrap {
         })
     }
 }
-
-/// HTTP/1.1 on a client connection: timeouts, then the proxy handler, which parses requests and
-/// writes responses itself and answers pipelined requests in order.
-enum HTTP1Pipeline {
-    static func configure(_ channel: any Channel, runtime: RuntimeHolder, client: ClientInfo) throws {
-        let limits = runtime.current.limits
-        let sync = channel.pipeline.syncOperations
-        let timeouts = ClientTimeoutHandler(headerTimeout: limits.headerTimeout.timeAmount, idleTimeout: limits.idleTimeout.timeAmount)
-        try sync.addHandler(timeouts)
-        let connection = ClientConnection(holder: runtime, client: client, isHTTP2: false)
-        try sync.addHandler(HTTP1ConnectionHandler(connection: connection, eventLoop: channel.eventLoop, timeouts: timeouts))
-    }
-}
-
-/// The admin listener: plain HTTP/1.1, NIO's error handling (400 on bad framing), the admin handler.
-enum AdminBootstrap {
-    static func make(group: any EventLoopGroup, runtime: RuntimeHolder) -> ServerBootstrap {
-        ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 128)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(runtime: runtime))
-                }
-            }
-    }
-}
