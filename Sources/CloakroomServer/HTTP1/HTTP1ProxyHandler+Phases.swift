@@ -144,7 +144,7 @@ extension HTTP1ProxyHandler {
             // The echo shows every field the backend would get: the raw lines' too.
             additions.append(to: &request.headerFields)
             HTTP1Head.appendFields(lines: lines, filter: filter, to: &request.headerFields)
-            return respond(EchoResponder.response(for: request, requestID: requestID))
+            return respond(EchoResponder.response(for: request, requestID: requestID, policy: policy))
         }
         guard let pool = runtime.upstreams.pool(on: context.eventLoop, upstream: route.upstream) else {
             return fail(ProxyError(.internalError, "no pool for upstream"), requestID: requestID)
