@@ -79,7 +79,7 @@ struct Check: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
-        var problems: [String]
+        let problems: [String]
         do {
             let configuration = try ConfigurationLoader.load(contentsOf: options.path, environment: ProcessEnvironment.variables)
             problems = ProxyServer.problems(in: configuration)

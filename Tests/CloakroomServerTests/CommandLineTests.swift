@@ -192,6 +192,13 @@ import Testing
         if asRoot { #expect(try await Self.run(arguments).status == 0) }
     }
 
+    @Test func anUnreachableAdminAPIIsExplainedInWords() async throws {
+        let address = "http://127.0.0.1:\(try freePort())"
+        let run = try await Self.run(["sessions", "list", "--admin", address, "--token", String(repeating: "t", count: 32)])
+        #expect(run.status == 1)
+        #expect(run.errors == "admin API unreachable at \(address): connection refused\n", "\(run.errors)")
+    }
+
     @Test(arguments: [("bash", "-F _cloakroom cloakroom"), ("zsh", "#compdef cloakroom"), ("fish", "complete -c 'cloakroom'")])
     func completionScripts(shell: String, marker: String) async throws {
         let run = try await Self.run(["--generate-completion-script", shell])
