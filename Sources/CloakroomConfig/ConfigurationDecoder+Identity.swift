@@ -66,7 +66,7 @@ extension ConfigurationDecoder {
         guard let map = reader.mapping(value, knownKeys: ["path", "users_file", "page", "throttle"]) else { return nil }
         var login = LoginSettings()
         if let path = map.optional("path", reader.urlPath) { login.path = path }
-        if let file = map.optional("users_file", { reader.nullable($0, { reader.string($0) }) }) {
+        if let file = map.optional("users_file", { reader.nullable($0, existingFile) }) {
             login.usersFile = file
         }
         if let page = map.optional("page", { reader.nullable($0, reader.redirectTarget) }) { login.page = page }

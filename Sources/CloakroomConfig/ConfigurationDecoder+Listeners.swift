@@ -1,5 +1,3 @@
-import Foundation
-
 /// `listen`, with TLS, and `client`.
 extension ConfigurationDecoder {
     func listeners(_ value: YAMLValue) -> [Listener]? {
@@ -30,17 +28,8 @@ extension ConfigurationDecoder {
     /// A path to a readable regular file, relative to the working directory.
     func existingFile(_ value: YAMLValue) -> String? {
         guard let path = reader.string(value) else { return nil }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            reader.report("file \(HTTPSyntax.quoted(path)) does not exist", at: value.path)
-            return nil
-        }
-        guard !isDirectory.boolValue else {
-            reader.report("\(HTTPSyntax.quoted(path)) is a directory, not a file", at: value.path)
-            return nil
-        }
-        guard FileManager.default.isReadableFile(atPath: path) else {
-            reader.report("file \(HTTPSyntax.quoted(path)) is not readable", at: value.path)
+        if let problem = PathRules.readableFile(path, in: files) {
+            reader.report(problem, at: value.path)
             return nil
         }
         return path

@@ -129,7 +129,7 @@ extension ConfigurationDecoder {
             return .memory(memory)
         case "file":
             guard let map = reader.mapping(settings, knownKeys: ["path"]) else { return nil }
-            return map.required("path", { reader.string($0) }).map { .file(FileStoreSettings(path: $0)) }
+            return map.required("path", storePath).map { .file(FileStoreSettings(path: $0)) }
         default:
             let keys = ["url", "key_prefix", "pool_size", "connect_timeout", "command_timeout"]
             guard let map = reader.mapping(settings, knownKeys: keys) else { return nil }
@@ -143,6 +143,16 @@ extension ConfigurationDecoder {
             if let timeout = map.optional("command_timeout", reader.duration) { redis.commandTimeout = timeout }
             return .redis(redis)
         }
+    }
+
+    /// The file store's database path; its directory must exist and be writable.
+    private func storePath(_ value: YAMLValue) -> String? {
+        guard let path = reader.string(value) else { return nil }
+        if let problem = PathRules.storeFile(path, in: files) {
+            reader.report(problem, at: value.path)
+            return nil
+        }
+        return path
     }
 
     private func redisPoolSize(_ value: YAMLValue) -> Int? {

@@ -8,13 +8,17 @@ import Yams
 /// `Configuration+Validation.swift`).
 struct ConfigurationDecoder {
     let reader: YAMLReader
+    /// Asked about the files the configuration names (see ``FileSystemProbe``); `nil` asks
+    /// nothing.
+    var files: (any FileSystemProbe)? = LocalFileSystem()
 
     static let topLevelKeys = [
         "listen", "client", "session", "identity", "login", "logout", "routes", "upstreams", "admin",
         "shutdown_timeout",
     ]
 
-    /// The configuration, or `nil` when any problem was reported (they are in `reader.log`).
+    /// The configuration as far as it could be read: a value with a problem keeps its default
+    /// (the problems are in `reader.log`). `nil` when the file is not a mapping at all.
     func decode(_ root: Node?) -> Configuration? {
         let rootValue = reader.root(root ?? Node(""))  // an empty file reads as an empty mapping
         guard let map = reader.mapping(rootValue, knownKeys: Self.topLevelKeys) else { return nil }
@@ -37,6 +41,6 @@ struct ConfigurationDecoder {
         for problem in configuration.crossKeyProblems(isValid: reader.isValid) {
             reader.report(problem.message, at: problem.path)
         }
-        return reader.log.isEmpty ? configuration : nil
+        return configuration
     }
 }

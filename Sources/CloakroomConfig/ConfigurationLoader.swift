@@ -8,19 +8,24 @@ import Yams
 /// order. `${NAME}` references in scalar values are replaced from `environment`; pass
 /// `ProcessInfo.processInfo.environment` in production and a literal dictionary in tests.
 ///
-/// - Important: TLS certificate and key paths are checked for existence relative to the
-///   process's working directory, so loading touches the file system even for `parse`.
+/// - Important: The files the configuration names are checked through `files`, relative to
+///   the process's working directory for the real file system: TLS certificates and keys and
+///   the users file must be readable files, and the file store's directory must exist and be
+///   writable. Loading touches the file system even for `parse`; `files: nil` skips these
+///   checks (for a caller that only reads a setting, like `users add` finding the users file
+///   it is about to create).
 public enum ConfigurationLoader {
     /// Reads and parses the file at `path`. An unreadable file is one problem naming the file.
     public static func load(
-        contentsOf path: String, environment: [String: String]
+        contentsOf path: String, environment: [String: String], files: (any FileSystemProbe)? = LocalFileSystem()
     ) throws(ConfigurationError) -> Configuration {
-        try parse(readFile(path), environment: environment)
+        try parse(readFile(path), environment: environment, files: files)
     }
 
     /// Parses and validates configuration text.
-    public static func parse(_ yaml: String, environment: [String: String]) throws(ConfigurationError) -> Configuration
-    {
+    public static func parse(
+        _ yaml: String, environment: [String: String], files: (any FileSystemProbe)? = LocalFileSystem()
+    ) throws(ConfigurationError) -> Configuration {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -28,8 +33,9 @@ public enum ConfigurationLoader {
             throw ConfigurationError(problems: [ConfigurationProblem(path: "", message: syntaxMessage(for: error))])
         }
         let reader = YAMLReader(environment: environment)
-        guard let configuration = ConfigurationDecoder(reader: reader).decode(root) else {
-            throw ConfigurationError(problems: reader.log.problems)
+        let configuration = ConfigurationDecoder(reader: reader, files: files).decode(root)
+        guard reader.log.isEmpty, let configuration else {
+            throw ConfigurationError(problems: reader.log.problems, readable: configuration)
         }
         return configuration
     }

@@ -21,11 +21,17 @@ public struct ConfigurationProblem: Sendable, Equatable, CustomStringConvertible
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     /// Never empty; in file order where the file gives one.
     public var problems: [ConfigurationProblem]
+    /// What could be read despite the problems: every value with a problem holds its default,
+    /// so a TLS listener, a users file or a Redis URL is in it only when it was read without
+    /// one. `cloakroom check` runs the server's own checks (keys matching certificates, the
+    /// users file's contents) on it, to report those in the same pass. Never serve it.
+    public var readable: Configuration?
 
     /// - Precondition: `problems` is not empty.
-    public init(problems: [ConfigurationProblem]) {
+    public init(problems: [ConfigurationProblem], readable: Configuration? = nil) {
         precondition(!problems.isEmpty, "a ConfigurationError needs at least one problem")
         self.problems = problems
+        self.readable = readable
     }
 
     /// One problem per line.

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -49,6 +50,19 @@ struct AdminClient {
         self.token = token
     }
 
+    /// Why a connection failed, in words for the operator: the system's message for the
+    /// socket error ("connection refused"), not NIO's error values.
+    static func reason(_ error: any Error) -> String {
+        if let failure = error as? NIOConnectionError {
+            if let first = failure.connectionErrors.first { return reason(first.error) }
+            if let dns = failure.dnsAError ?? failure.dnsAAAAError { return "cannot resolve \(failure.host): \(reason(dns))" }
+            return "no address to connect to for \(failure.host)"
+        }
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)).lowercased() }
+        if case ChannelError.connectTimeout = error { return "no answer within 5 seconds" }
+        return "\(error)"
+    }
+
     func send(_ method: HTTPMethod, _ path: String) async throws -> Response {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: Response.self)
@@ -65,7 +79,7 @@ struct AdminClient {
                 .connect(host: host, port: port).get()
         } catch {
             promise.fail(error)
-            throw Failure.unreachable(base, "\(error)")
+            throw Failure.unreachable(base, Self.reason(error))
         }
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: "\(host):\(port)")

@@ -31,7 +31,7 @@ struct Cloakroom: AsyncParsableCommand {
 
 /// Where the configuration file is found: `--config`, else `$CLOAKROOM_CONFIG`, else `./proxy.yaml`.
 struct ConfigOption: ParsableArguments {
-    @Option(name: .long, help: "Path to proxy.yaml (default: $CLOAKROOM_CONFIG, else ./proxy.yaml).")
+    @Option(name: .long, help: "Path to proxy.yaml (default: $CLOAKROOM_CONFIG, else ./proxy.yaml).", completion: .file(extensions: ["yaml", "yml"]))
     var config: String?
 
     var path: String {

@@ -13,7 +13,7 @@ struct Sessions: AsyncParsableCommand {
 /// How the CLI reaches the admin API: `--admin` and `--token`, else from the config
 /// (`admin.listen`, `admin.token`) and `$CLOAKROOM_ADMIN_TOKEN`.
 struct AdminOptions: ParsableArguments {
-    @Option(name: .long, help: "Path to proxy.yaml (default: $CLOAKROOM_CONFIG, else ./proxy.yaml).")
+    @Option(name: .long, help: "Path to proxy.yaml (default: $CLOAKROOM_CONFIG, else ./proxy.yaml).", completion: .file(extensions: ["yaml", "yml"]))
     var config: String?
     @Option(name: .long, help: "Admin API base URL (default: http:// + the config's admin.listen).")
     var admin: String?
@@ -26,7 +26,7 @@ struct AdminOptions: ParsableArguments {
         var secret = token ?? environment["CLOAKROOM_ADMIN_TOKEN"]
         if url == nil || secret == nil {
             let path = config ?? environment["CLOAKROOM_CONFIG"] ?? "proxy.yaml"
-            let configuration = try loadConfiguration(path)
+            let configuration = try loadConfiguration(path, files: nil)
             guard let settings = configuration.admin else {
                 printError("\(path): no admin section, so no admin API to talk to (or pass --admin and --token)")
                 throw ExitCode(1)

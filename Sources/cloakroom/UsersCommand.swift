@@ -12,8 +12,12 @@ struct Users: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add or reset a user. The password is read from the terminal (not echoed) or from standard input.")
         @Argument(help: "The username; it becomes the session's sub.") var name: String
-        @Option(name: .long, help: "Users file (default: the config's login.users_file, else ./users.yaml).") var usersFile: String?
-        @Option(name: .long, help: "Path to proxy.yaml, to find login.users_file.") var config: String?
+        @Option(
+            name: .long, help: "Users file (default: the config's login.users_file, else ./users.yaml).",
+            completion: .file(extensions: ["yaml", "yml"]))
+        var usersFile: String?
+        @Option(name: .long, help: "Path to proxy.yaml, to find login.users_file.", completion: .file(extensions: ["yaml", "yml"]))
+        var config: String?
         @Option(name: .long, help: "The user's email (session attribute `email`).") var email: String?
         @Option(name: .long, help: "A role (session attribute `roles`); repeat for several.") var role: [String] = []
 
@@ -42,7 +46,8 @@ struct Users: AsyncParsableCommand {
         private func configuredUsersFile() -> String? {
             let path = config ?? ProcessEnvironment.variables["CLOAKROOM_CONFIG"] ?? "proxy.yaml"
             guard FileManager.default.fileExists(atPath: path) else { return nil }
-            return (try? ConfigurationLoader.load(contentsOf: path, environment: ProcessEnvironment.variables))?.login.usersFile
+            return (try? ConfigurationLoader.load(contentsOf: path, environment: ProcessEnvironment.variables, files: nil))?
+                .login.usersFile
         }
 
         /// From a terminal: prompt twice with echo off. Otherwise the first line of stdin.

@@ -62,7 +62,7 @@ struct ConfigurationDecoderIdentityTests {
                 logout: { path: /signout, redirect: "https://example.com/bye" }
 
                 """)
-        let configuration = try #require(load(yaml))
+        let configuration = try #require(load(yaml, files: FakeFileSystem(["/etc/cloakroom/users.json": FakeFileSystem.file])))
         #expect(configuration.login.path == "/signin")
         #expect(configuration.login.usersFile == "/etc/cloakroom/users.json")
         #expect(configuration.login.page == "/signin")

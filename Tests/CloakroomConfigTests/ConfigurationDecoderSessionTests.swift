@@ -164,7 +164,9 @@ struct ConfigurationDecoderSessionTests {
 
     @Test func fileStore() throws {
         let configuration = try #require(
-            load(session("secrets: [\"\(secret)\"]\nstore: { file: { path: /var/lib/cloakroom/s.db } }")))
+            load(
+                session("secrets: [\"\(secret)\"]\nstore: { file: { path: /var/lib/cloakroom/s.db } }"),
+                files: FakeFileSystem(["/var/lib/cloakroom": FakeFileSystem.directory])))
         #expect(configuration.session.store == .file(FileStoreSettings(path: "/var/lib/cloakroom/s.db")))
         expectSingleProblem(
             session("secrets: [\"\(secret)\"]\nstore: { file: {} }"), at: "session.store.file.path",

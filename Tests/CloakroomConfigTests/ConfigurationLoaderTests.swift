@@ -114,7 +114,8 @@ struct ConfigurationLoaderTests {
               token: "${ADMIN_TOKEN}"
 
             """
-        let configuration = try #require(load(yaml, environment: ["SECRET_A": secretA, "ADMIN_TOKEN": adminToken]))
+        let files = FakeFileSystem([certificate: FakeFileSystem.file, privateKey: FakeFileSystem.file, "users.json": FakeFileSystem.file])
+        let configuration = try #require(load(yaml, environment: ["SECRET_A": secretA, "ADMIN_TOKEN": adminToken], files: files))
 
         var client = ClientLimits()
         client.headerTimeout = .seconds(5)

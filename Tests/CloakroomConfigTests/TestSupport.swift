@@ -23,10 +23,11 @@ func minimal(adding sections: String) -> String {
 
 /// The problems `yaml` produces; records an issue if it loads cleanly.
 func problems(
-    in yaml: String, environment: [String: String] = [:], sourceLocation: SourceLocation = #_sourceLocation
+    in yaml: String, environment: [String: String] = [:], files: (any FileSystemProbe)? = LocalFileSystem(),
+    sourceLocation: SourceLocation = #_sourceLocation
 ) -> [ConfigurationProblem] {
     do {
-        _ = try ConfigurationLoader.parse(yaml, environment: environment)
+        _ = try ConfigurationLoader.parse(yaml, environment: environment, files: files)
         Issue.record("expected configuration problems, but it loaded", sourceLocation: sourceLocation)
         return []
     } catch {
@@ -54,10 +55,11 @@ func expectSingleProblem(
 
 /// Loads `yaml`, recording its problems as issues.
 func load(
-    _ yaml: String, environment: [String: String] = [:], sourceLocation: SourceLocation = #_sourceLocation
+    _ yaml: String, environment: [String: String] = [:], files: (any FileSystemProbe)? = LocalFileSystem(),
+    sourceLocation: SourceLocation = #_sourceLocation
 ) -> Configuration? {
     do {
-        return try ConfigurationLoader.parse(yaml, environment: environment)
+        return try ConfigurationLoader.parse(yaml, environment: environment, files: files)
     } catch {
         Issue.record("unexpected problems:\n\(error)", sourceLocation: sourceLocation)
         return nil
@@ -72,4 +74,17 @@ func temporaryFile(named name: String, contents: String = "PEM") throws -> Strin
     let url = directory.appendingPathComponent(name)
     try contents.write(to: url, atomically: true, encoding: .utf8)
     return url.path
+}
+
+/// A file system made of the entries it is given, for what root cannot make for real (a
+/// directory it may not write, a file it may not read). Any other path does not exist.
+struct FakeFileSystem: FileSystemProbe {
+    var entries: [String: FileSystemEntry]
+
+    init(_ entries: [String: FileSystemEntry] = [:]) { self.entries = entries }
+
+    func entry(at path: String) -> FileSystemEntry? { entries[path] }
+
+    static let file = FileSystemEntry(isDirectory: false)
+    static let directory = FileSystemEntry(isDirectory: true)
 }

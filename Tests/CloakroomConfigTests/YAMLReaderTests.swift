@@ -60,7 +60,8 @@ struct YAMLReaderTests {
     }
 
     @Test func quotedNullIsAString() throws {
-        let configuration = try #require(load(minimal(adding: "login: { users_file: \"null\" }\n")))
+        let configuration = try #require(
+            load(minimal(adding: "login: { users_file: \"null\" }\n"), files: FakeFileSystem(["null": FakeFileSystem.file])))
         #expect(configuration.login.usersFile == "null")
     }
 

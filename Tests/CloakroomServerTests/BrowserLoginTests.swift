@@ -147,13 +147,21 @@ import Testing
             try await browser.type(Self.password, into: "input[name=password]")
             try await browser.click("#sign-in")
             try await Task.sleep(for: .milliseconds(300))
+            // The echo answers a browser with a page: the request as the backend gets it, the
+            // identity headers highlighted.
             let text = try await browser.bodyText()
-            #expect(text.contains("\"x-user-id\"") && text.contains("demo"), "\(text.prefix(400))")
+            #expect(text.contains("What your backend receives"), "\(text.prefix(400))")
+            #expect(text.contains("x-user-id") && text.contains("demo@example.com"), "\(text.prefix(400))")
             #expect(!text.contains("cloakroom_session"), "the cookie is not forwarded upstream")
+            let source = try await browser.source()
+            #expect(source.contains(#"<tr class="identity"><th scope="row">x-user-id</th><td><code>demo</code>"#), "\(source.prefix(2000))")
             if let screenshots { try await browser.screenshot().write(to: URL(fileURLWithPath: "\(screenshots)/echo.png")) }
 
-            try await browser.open("\(proxy.base)/logout")
-            #expect(try await browser.currentURL().contains("/login"), "after logout, / sends the browser to the login page again")
+            try await browser.click("a.button")  // Sign out
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await browser.currentURL().contains("/login"), "after signing out, / sends the browser to the login page again")
+            try await browser.open("\(proxy.base)/")
+            #expect(try await browser.currentURL().contains("/login"), "the session is gone")
 
             try await browser.type("demo", into: "input[name=username]")
             try await browser.type("wrong password", into: "input[name=password]")

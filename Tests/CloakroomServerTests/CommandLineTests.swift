@@ -10,10 +10,12 @@ import Testing
 
     struct Run { var status: Int32; var output: String; var errors: String }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) async throws -> Run {
+    static func run(
+        _ arguments: [String], environment: [String: String] = [:], input: String? = nil, executable: String = binary
+    ) async throws -> Run {
         try await offPool {
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
+            process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             let out = Pipe(), err = Pipe()
@@ -111,6 +113,100 @@ import Testing
         let badURL = try await Self.run(["check", "--config", redis])
         #expect(badURL.status == 1)
         #expect(badURL.output.hasPrefix("session.store.redis.url: invalid Redis URL"), "\(badURL.output)")
+    }
+
+    /// Everything serve would trip on, in one run of check: a file-store directory that does not
+    /// exist, a users file that does not, a key that does not match its certificate, beside an
+    /// ordinary mistake. Each a sentence with its key path, never an error's raw enum name.
+    @Test func checkReportsWhatServeWouldTripOnInOnePass() async throws {
+        let certificates = try await TestCertificates.make()
+        defer { certificates.remove() }
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-nowhere-\(UUID().uuidString)").path
+        let path = try Self.writeConfig("""
+            listen:
+              - address: "127.0.0.1:0"
+                tls: { certificate: "\(certificates.certificate)", private_key: "\(certificates.otherKey)" }
+            client:
+              header_timout: 10s
+            session:
+              secrets: ["0123456789abcdef0123456789abcdef"]
+              store: { file: { path: "\(missing)/sessions.db" } }
+            login:
+              users_file: "\(missing)/users.yaml"
+            routes: [{ path: /, upstream: echo }]
+            upstreams: { echo: { builtin: echo } }
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let run = try await Self.run(["check", "--config", path])
+        #expect(run.status == 1)
+        let lines = run.output.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4, "\(run.output)")
+        #expect(lines.contains("client.header_timout: unknown key (did you mean \"header_timeout\"?)"), "\(run.output)")
+        #expect(
+            lines.contains(
+                "session.store.file.path: directory \"\(missing)\" does not exist: create it first (serve creates the database file in it, not the directory)"),
+            "\(run.output)")
+        #expect(lines.contains("login.users_file: file \"\(missing)/users.yaml\" does not exist"), "\(run.output)")
+        #expect(
+            lines.contains(
+                "listen[0].tls.private_key: the key in \"\(certificates.otherKey)\" does not match the certificate in \"\(certificates.certificate)\""),
+            "\(run.output)")
+        #expect(run.output.range(of: #"\([a-z]+[A-Z][A-Za-z]*\)"#, options: .regularExpression) == nil, "no raw enum names: \(run.output)")
+
+        // serve refuses the same file, naming the same problems.
+        let serve = try await Self.run(["serve", "--config", path])
+        #expect(serve.status == 1)
+        #expect(serve.errors.contains("session.store.file.path: directory"), "\(serve.errors)")
+    }
+
+    /// The directory is checked with the permissions of the user that runs check: as root,
+    /// that user is nobody (setpriv), for whom a root-owned 0755 directory is not writable.
+    @Test func checkFindsAStoreDirectoryTheUserCannotWrite() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-ro-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let asRoot = getuid() == 0
+        defer { try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path) }
+        let path = directory.appendingPathComponent("proxy.yaml").path
+        try """
+            listen: [{ address: "127.0.0.1:0" }]
+            session:
+              secrets: ["0123456789abcdef0123456789abcdef"]
+              store: { file: { path: "\(directory.path)/sessions.db" } }
+            routes: [{ path: /, upstream: echo }]
+            upstreams: { echo: { builtin: echo } }
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        if !asRoot { try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: directory.path) }
+        let arguments = ["check", "--config", path]
+        let run: Run
+        if asRoot {
+            try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "setpriv (util-linux) runs check as nobody")
+            run = try await Self.run(["--reuid=65534", "--regid=65534", "--clear-groups", Self.binary] + arguments, executable: "/usr/bin/setpriv")
+        } else {
+            run = try await Self.run(arguments)
+        }
+        #expect(run.status == 1, "\(run.output)\(run.errors)")
+        #expect(run.output.hasPrefix("session.store.file.path: directory \"\(directory.path)\" is not writable by this user"), "\(run.output)")
+        // The same file is valid for a user who may write there.
+        if asRoot { #expect(try await Self.run(arguments).status == 0) }
+    }
+
+    @Test func anUnreachableAdminAPIIsExplainedInWords() async throws {
+        let address = "http://127.0.0.1:\(try freePort())"
+        let run = try await Self.run(["sessions", "list", "--admin", address, "--token", String(repeating: "t", count: 32)])
+        #expect(run.status == 1)
+        #expect(run.errors == "admin API unreachable at \(address): connection refused\n", "\(run.errors)")
+    }
+
+    @Test(arguments: [("bash", "-F _cloakroom cloakroom"), ("zsh", "#compdef cloakroom"), ("fish", "complete -c 'cloakroom'")])
+    func completionScripts(shell: String, marker: String) async throws {
+        let run = try await Self.run(["--generate-completion-script", shell])
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output.contains(marker), "\(run.output.prefix(300))")
+        for command in ["serve", "check", "sessions", "users", "revoke", "config", "users-file"] {
+            #expect(run.output.contains(command), "\(shell) completes \(command)")
+        }
     }
 
     @Test func usageErrorsExit2() async throws {

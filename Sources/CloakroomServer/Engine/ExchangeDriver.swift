@@ -276,7 +276,7 @@ final class ExchangeDriver {
             additions.append(to: &request.headerFields)
             HTTP1Head.appendFields(lines: lines, filter: filter, to: &request.headerFields)
             if let field = framing.field { request.headerFields.append(field) }
-            return answer(EchoResponder.response(for: request, requestID: requestID))
+            return answer(EchoResponder.response(for: request, requestID: requestID, policy: policy))
         }
         guard let pool = runtime.upstreams.pool(upstream: route.upstream) else {
             return fail(ProxyError(.internalError, "no pool for upstream"))

@@ -84,15 +84,26 @@ public final class ProxyServer: Service, Sendable {
 
     /// Checks what the configuration loader cannot: TLS certificates and keys load and match,
     /// the users file reads, the Redis URL is well formed. Throws ``ServerStartError`` naming
-    /// the key. Connects to nothing.
+    /// every key with a problem, one per line. Connects to nothing.
     public static func validate(_ configuration: Configuration) throws {
-        _ = try TLSContexts.make(for: configuration.listeners)
+        let problems = problems(in: configuration)
+        if !problems.isEmpty { throw ServerStartError.unsupported(problems.joined(separator: "\n")) }
+    }
+
+    /// Every problem ``validate(_:)`` finds, each `key.path: message`, in file order.
+    public static func problems(in configuration: Configuration) -> [String] {
+        var problems: [String] = []
+        for (index, listener) in configuration.listeners.enumerated() {
+            guard let tls = listener.tls else { continue }
+            do { _ = try TLSContexts.context(tls, path: "listen[\(index)].tls") } catch { problems.append("\(error)") }
+        }
         if case .redis(let redis) = configuration.session.store {
-            do { _ = try RedisURL(parsing: redis.url) } catch { throw ServerStartError.unsupported("session.store.redis.url: \(error)") }
+            do { _ = try RedisURL(parsing: redis.url) } catch { problems.append("session.store.redis.url: \(error)") }
         }
         if let path = configuration.login.usersFile {
-            do { _ = try UsersFile(path: path) } catch { throw ServerStartError.unsupported("login.users_file: \(error)") }
+            do { _ = try UsersFile(path: path) } catch { problems.append("login.users_file: \(error)") }
         }
+        return problems
     }
 
     /// Builds the compiled policy around an open store. Throws ``ServerStartError`` for

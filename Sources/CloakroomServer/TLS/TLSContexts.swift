@@ -30,7 +30,7 @@ enum TLSContexts {
             certificates = try NIOSSLCertificate.fromPEMFile(settings.certificatePath)
         } catch {
             throw ServerStartError.unsupported(
-                "\(path).certificate: file \"\(settings.certificatePath)\" holds no readable PEM certificate (\(error))")
+                "\(path).certificate: file \"\(settings.certificatePath)\" holds no readable PEM certificate")
         }
         guard !certificates.isEmpty else {
             throw ServerStartError.unsupported("\(path).certificate: file \"\(settings.certificatePath)\" holds no PEM certificate")
@@ -40,7 +40,8 @@ enum TLSContexts {
             key = try NIOSSLPrivateKey(file: settings.privateKeyPath, format: .pem)
         } catch {
             throw ServerStartError.unsupported(
-                "\(path).private_key: file \"\(settings.privateKeyPath)\" holds no readable PEM private key (\(error))")
+                "\(path).private_key: file \"\(settings.privateKeyPath)\" holds no readable PEM private key "
+                    + "(encrypted keys are not supported)")
         }
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key))
@@ -51,7 +52,7 @@ enum TLSContexts {
             return try NIOSSLContext(configuration: configuration)
         } catch {
             throw ServerStartError.unsupported(
-                "\(path).private_key: the key in \"\(settings.privateKeyPath)\" does not match the certificate in \"\(settings.certificatePath)\" (\(error))")
+                "\(path).private_key: the key in \"\(settings.privateKeyPath)\" does not match the certificate in \"\(settings.certificatePath)\"")
         }
     }
 }

@@ -1,0 +1,96 @@
+import Foundation
+
+/// What the loader asks the file system about the paths a configuration names: TLS files, the
+/// users file, the file store's directory.
+///
+/// Asking while loading puts what `serve` would trip on (a missing users file, a store
+/// directory that does not exist or cannot be written) in the same pass as every other
+/// problem, each with its key path, instead of failing at start after `check` said the file was
+/// valid. Tests pass a fake: root reads and writes everything, so an unwritable directory
+/// cannot be made for real when the tests run as root.
+public protocol FileSystemProbe: Sendable {
+    /// What is at `path` (symbolic links followed), or `nil` when nothing is.
+    func entry(at path: String) -> FileSystemEntry?
+}
+
+/// One file or directory as the running user sees it.
+public struct FileSystemEntry: Sendable, Equatable {
+    public var isDirectory: Bool
+    /// Whether this process may open it for reading (for a directory: list it).
+    public var isReadable: Bool
+    /// Whether this process may open it for writing (for a directory: create files in it).
+    public var isWritable: Bool
+
+    public init(isDirectory: Bool, isReadable: Bool = true, isWritable: Bool = true) {
+        self.isDirectory = isDirectory
+        self.isReadable = isReadable
+        self.isWritable = isWritable
+    }
+}
+
+/// The real file system, seen with this process's permissions (`access(2)`). Relative paths
+/// are relative to the working directory, as they are for `serve`.
+public struct LocalFileSystem: FileSystemProbe {
+    public init() {}
+
+    public func entry(at path: String) -> FileSystemEntry? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
+        return FileSystemEntry(
+            isDirectory: isDirectory.boolValue,
+            isReadable: FileManager.default.isReadableFile(atPath: path),
+            isWritable: FileManager.default.isWritableFile(atPath: path))
+    }
+}
+
+/// The file-system rules, as problems for the key that names the path. `nil` means fine, or
+/// that there is no file system to ask.
+enum PathRules {
+    /// A file `serve` reads: it exists, is not a directory, and is readable.
+    static func readableFile(_ path: String, in files: (any FileSystemProbe)?) -> String? {
+        guard let files else { return nil }
+        guard let entry = files.entry(at: path) else { return "file \(quoted(path)) does not exist" }
+        guard !entry.isDirectory else { return "\(quoted(path)) is a directory, not a file" }
+        guard entry.isReadable else {
+            return "file \(quoted(path)) is not readable by this user (check its owner and mode)"
+        }
+        return nil
+    }
+
+    /// The file store's database: `serve` creates it, its `.lock` file and SQLite's `-wal` and
+    /// `-shm` files in its directory, so the directory must exist and be writable, and
+    /// whatever of those already exists must be a readable and writable file.
+    static func storeFile(_ path: String, in files: (any FileSystemProbe)?) -> String? {
+        guard let files else { return nil }
+        let directory = directoryPart(of: path)
+        guard let folder = files.entry(at: directory) else {
+            return "directory \(quoted(directory)) does not exist: create it first "
+                + "(serve creates the database file in it, not the directory)"
+        }
+        guard folder.isDirectory else { return "\(quoted(directory)) is not a directory" }
+        guard folder.isWritable else {
+            return "directory \(quoted(directory)) is not writable by this user: serve creates the "
+                + "database, its lock file and SQLite's journal files there"
+        }
+        for existing in [path, path + ".lock"] {
+            guard let entry = files.entry(at: existing) else { continue }
+            guard !entry.isDirectory else { return "\(quoted(existing)) is a directory, not a file" }
+            guard entry.isReadable, entry.isWritable else {
+                return "file \(quoted(existing)) is not readable and writable by this user (check its owner and mode)"
+            }
+        }
+        return nil
+    }
+
+    /// A path in double quotes, in full (a path cut short names no file), `\` and `"` escaped.
+    static func quoted(_ path: String) -> String {
+        "\"" + path.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+
+    /// `a/b/c.db` → `a/b`, `c.db` → `.`, `/c.db` → `/`.
+    static func directoryPart(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let directory = String(path[..<slash])
+        return directory.isEmpty ? "/" : directory
+    }
+}
