@@ -116,10 +116,18 @@ extension ExchangeDriver {
     func ended(_ finish: ExchangeStateMachine.Finish) {
         unwatchLongResponse()
         responseDeadlineDisarm()
+        // Read through `exchange` in place: a copy of it costs a retain per field.
+        let route = exchange?.route?.path ?? (exchange?.endpoint == .logout ? "logout" : "none")
+        // What only the access log shows, made only when there is one.
+        let logs = runtime.accessLog != nil
+        let upstream = !logs || exchange?.endpoint == .logout ? nil : exchange?.route?.upstream
+        let session = logs ? exchange?.session.map { (handle: $0.handle, subject: $0.subject) } : nil
+        let path = logs ? exchange.map { String($0.target.prefix { $0 != "?" }) } ?? "" : ""
         runtime.recorder.record(
             ExchangeRecorder.Entry(
-                requestID: requestID, method: method, exchange: exchange, status: machine.status, bytes: machine.bytesOut,
-                outcome: finish.outcome, startedAt: startedAt, client: connection.client),
+                requestID: requestID, method: method, route: route, path: path, upstream: upstream, session: session,
+                status: machine.status, bytes: machine.bytesOut, outcome: finish.outcome, startedAt: startedAt,
+                client: connection.client.address),
             memo: &connection.metricsMemo)
     }
 }

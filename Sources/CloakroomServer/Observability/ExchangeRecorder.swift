@@ -11,38 +11,42 @@ struct ExchangeRecorder: Sendable {
     /// One JSON line per exchange, or `nil`.
     let accessLog: Logger?
 
+    /// One exchange's record; the strings are read from the exchange by the caller without
+    /// copying it (a copy of an exchange costs a retain per field).
     struct Entry {
         var requestID: String
         var method: HTTPRequest.Method
-        /// The policy's view, once phase 1 made it (nil for a request that could not be parsed).
-        var exchange: Exchange?
+        /// The route's path (`none` before routing, `logout` for the logout endpoint).
+        var route: String
+        /// The normalized path without its query, empty for a request that could not be parsed.
+        var path: String
+        var upstream: String?
+        /// The session's handle and subject.
+        var session: (handle: String, subject: String)?
         /// The status sent, or the one that would have been (499 when the client left first).
         var status: Int
         /// Response body bytes written.
         var bytes: Int
         var outcome: ExchangeOutcome
         var startedAt: NIODeadline
-        var client: ClientInfo
+        var client: String
     }
 
     func record(_ entry: Entry, memo: inout RequestMetrics.Memo) {
-        // Read through the entry: a copy of the exchange costs a retain per field.
-        let route = entry.exchange?.route?.path ?? (entry.exchange?.endpoint == .logout ? "logout" : "none")
-        metrics.answered(route: route, status: entry.status, outcome: entry.outcome, memo: &memo)
+        metrics.answered(route: entry.route, status: entry.status, outcome: entry.outcome, memo: &memo)
         guard let accessLog else { return }
-        let exchange = entry.exchange
         var metadata: Logger.Metadata = [
             "request_id": .string(entry.requestID),
             "method": .string(entry.method.rawValue),
-            "path": .string(exchange.map { String($0.target.prefix { $0 != "?" }) } ?? ""),
+            "path": .string(entry.path),
             "status": .stringConvertible(entry.status),
             "outcome": .string(entry.outcome.rawValue),
             "bytes": .stringConvertible(entry.bytes),
             "duration_ms": .stringConvertible(Double((NIODeadline.now() - entry.startedAt).nanoseconds / 1000) / 1000),
-            "client": .string(entry.client.address),
+            "client": .string(entry.client),
         ]
-        if let upstream = exchange?.route?.upstream, exchange?.endpoint != .logout { metadata["upstream"] = .string(upstream) }
-        if let session = exchange?.session {
+        if let upstream = entry.upstream { metadata["upstream"] = .string(upstream) }
+        if let session = entry.session {
             metadata["session"] = .string(session.handle)
             metadata["sub"] = .string(session.subject)
         }

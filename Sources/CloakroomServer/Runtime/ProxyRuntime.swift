@@ -8,7 +8,10 @@ import Synchronization
 
 /// Everything a connection handler needs, built once per configuration and shared by every
 /// connection on every event loop. A reload builds a new one and swaps it in whole.
-struct ProxyRuntime: Sendable {
+///
+/// A class, immutable: each exchange holds the runtime it started under, and a reference costs
+/// one retain where a copy of the struct (its configuration included) cost dozens.
+final class ProxyRuntime: Sendable {
     let configuration: Configuration
     let policy: ProxyPolicy
     let upstreams: UpstreamRegistry
@@ -16,8 +19,6 @@ struct ProxyRuntime: Sendable {
     /// One JSON line per request, or `nil`.
     let accessLog: Logger?
     let metrics: RequestMetrics
-    /// Counts and logs every exchange once (metrics and the access log above).
-    var recorder: ExchangeRecorder { ExchangeRecorder(metrics: metrics, accessLog: accessLog) }
     /// The TLS context of each TLS listener, by its address as written.
     let tls: [SocketAddressSpec: NIOSSLContext]
     let adminAPI: AdminAPI?
@@ -26,8 +27,30 @@ struct ProxyRuntime: Sendable {
     /// The store's event-loop lookup (Redis), found once rather than cast per request.
     let eventLoopLookup: (any EventLoopSessionLookup)?
 
-    var limits: ClientLimits { configuration.client }
+    /// `client.*`, read per request and connection.
+    let limits: ClientLimits
     var shutdownTimeout: Duration { configuration.shutdownTimeout }
+    /// Counts and logs every exchange once (``metrics`` and ``accessLog``).
+    let recorder: ExchangeRecorder
+
+    init(
+        configuration: Configuration, policy: ProxyPolicy, upstreams: UpstreamRegistry, logger: Logger, accessLog: Logger?,
+        metrics: RequestMetrics, tls: [SocketAddressSpec: NIOSSLContext], adminAPI: AdminAPI?, watch: SessionWatch,
+        eventLoopLookup: (any EventLoopSessionLookup)?
+    ) {
+        self.configuration = configuration
+        self.policy = policy
+        self.upstreams = upstreams
+        self.logger = logger
+        self.accessLog = accessLog
+        self.metrics = metrics
+        self.tls = tls
+        self.adminAPI = adminAPI
+        self.watch = watch
+        self.eventLoopLookup = eventLoopLookup
+        self.limits = configuration.client
+        self.recorder = ExchangeRecorder(metrics: metrics, accessLog: accessLog)
+    }
 }
 
 /// The runtime in force. Connections read it when a request starts, so a reload applies to the
