@@ -71,12 +71,17 @@ extension ExchangeDriver {
     func startResponseTimer() {
         guard upstream != nil else { return }
         let timeout = pool?.targets.settings.responseTimeout ?? .seconds(30)
+        responseDeadlineArmed = true
         transport.responseDeadlines.arm(ObjectIdentifier(self), at: .now() + timeout.timeAmount) { [self] in
+            responseDeadlineArmed = false
             perform(machine.responseTimedOut())
         }
     }
 
+    /// Several endings disarm; only an armed deadline costs a call.
     func responseDeadlineDisarm() {
+        guard responseDeadlineArmed else { return }
+        responseDeadlineArmed = false
         transport.responseDeadlines.disarm(ObjectIdentifier(self))
     }
 }

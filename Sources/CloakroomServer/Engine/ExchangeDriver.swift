@@ -37,6 +37,7 @@ final class ExchangeDriver {
     var pool: UpstreamPool?
     var upstreamSentAt: NIODeadline?
     var upstreamNeedsFlush = false
+    var responseDeadlineArmed = false
     /// Set while a response that outlived one read batch is watched (``watchLongResponse()``).
     var watchToken: SessionWatch.Token?
     /// The 101 to write once its head ended and the connections become a tunnel.
