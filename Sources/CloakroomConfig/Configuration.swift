@@ -67,6 +67,9 @@ public struct TLSSettings: Sendable, Equatable {
 public struct ClientLimits: Sendable, Equatable {
     public var headerTimeout: Duration = .seconds(10)
     public var idleTimeout: Duration = .seconds(75)
+    /// No request-body bytes for this long while the proxy reads the body → 408 (or the
+    /// connection ends if a response is under way).
+    public var bodyTimeout: Duration = .seconds(60)
     public var maxHeaderBytes: Int = 32 * 1024
     public var maxBodyBytes: Int = 10 * 1024 * 1024
     /// An upgraded connection (WebSocket) with no bytes either way for this long is closed.

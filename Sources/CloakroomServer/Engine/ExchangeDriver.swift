@@ -154,6 +154,11 @@ final class ExchangeDriver {
         machine.readsRequest(upstreamWritable: upstream?.isWritable ?? true)
     }
 
+    /// The request has a body that has not ended, and the exchange is still on.
+    var awaitsRequestBody: Bool {
+        machine.facts.framing.hasBody && !machine.requestEnded && !machine.isFinished
+    }
+
     /// The server is shutting down: the connection closes after this exchange.
     func quiesce() { machine.closeAfterResponse() }
 
