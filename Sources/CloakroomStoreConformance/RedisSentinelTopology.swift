@@ -139,7 +139,8 @@ public final class RedisSentinelTopology: Sendable {
     public func cli(port: Int, sentinel: Bool = false, _ command: [String]) async throws -> [String] {
         let (status, output) = try await Self.run(try Self.executable("redis-cli"), connection(port: port, sentinel: sentinel) + command)
         guard status == 0 else { throw RedisServerProcess.Failure(description: "redis-cli \(command) exited \(status): \(output)") }
-        return output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
+        // INFO ends its lines with CRLF, a single Character to Swift: split on any newline.
+        return output.split(whereSeparator: \.isNewline).map(String.init)
     }
 
     // MARK: Launching
@@ -162,9 +163,18 @@ public final class RedisSentinelTopology: Sendable {
         ]
     }
 
+    /// The last lines of a data server's log, for failure messages.
+    private func logTail(of port: Int) -> String {
+        let folders = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        guard let folder = folders.sorted().last(where: { $0.hasPrefix("node-\(port)-") }) else { return "no log" }
+        let log = (try? String(contentsOf: directory.appendingPathComponent(folder).appendingPathComponent("redis.log"), encoding: .utf8)) ?? ""
+        return log.split(separator: "\n").suffix(4).joined(separator: " | ")
+    }
+
     private func launchNode(_ index: Int, replicaOf primary: Int?) async throws {
         let port = nodePorts[index]
-        let folder = directory.appendingPathComponent("node-\(port)-\(UUID().uuidString.prefix(6))")
+        // Named so that a later folder of the same port sorts after (see logTail(of:)).
+        let folder = directory.appendingPathComponent("node-\(port)-\(Date().timeIntervalSince1970)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var lines = listening(port) + [
             "bind 127.0.0.1", "save \"\"", "appendonly no", "dir \(folder.path)", "logfile redis.log",
@@ -237,7 +247,7 @@ public final class RedisSentinelTopology: Sendable {
             if info.contains(where: { $0.hasPrefix("master_link_status:up") }) { return }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw RedisServerProcess.Failure(description: "replica on \(nodePorts[node]) never linked to its primary")
+        throw RedisServerProcess.Failure(description: "replica on \(nodePorts[node]) never linked to its primary: \(logTail(of: nodePorts[node]))")
     }
 
     private func waitUntilSentinelsAgree(primary: Int, replicas: Int) async throws {

@@ -114,11 +114,21 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
                 // A handle is 96 random bits; a collision is all but impossible, and is retried.
                 for _ in 0..<4 {
                     let handle = SessionHandle.random()
-                    let reply = try await runAcknowledged(SessionScripts.create, now: now, extraCount: 4) { command in
-                        command.append(hexOf: key)
-                        command.append(handle)
-                        command.append(subject)
-                        command.append(text)
+                    let reply: RESPValue
+                    do {
+                        reply = try await runAcknowledged(SessionScripts.create, now: now, extraCount: 4) { command in
+                            command.append(hexOf: key)
+                            command.append(handle)
+                            command.append(subject)
+                            command.append(text)
+                        }
+                    } catch let error as RedisClientError {
+                        // Refused for want of replicas: take it back off the primary (best
+                        // effort), so no session lingers that no cookie was issued for.
+                        if case .notAcknowledged = error {
+                            _ = try? await run(SessionScripts.revokeKey, now: now, extraCount: 1) { $0.append(hexOf: key) }
+                        }
+                        throw error
                     }
                     guard case .integer(let created) = reply else { throw unexpected(reply, from: "create") }
                     if created == 1 {
