@@ -173,6 +173,17 @@ extension RedisServerTests {
             }
         }
 
+        /// The behaviour every store shares, through the sentinels, with every login and
+        /// revocation confirmed by the replica (`min_replicas: 1`), each check under its own prefix.
+        @Test func conformanceThroughSentinelWithMinReplicas() async throws {
+            let topology = try await RedisSentinelTopology.start()
+            defer { Task { await topology.stop() } }
+            try await SessionStoreConformance { clock, timeouts in
+                try RedisSessionStore(
+                    settings: sentinelSettings(topology, minReplicas: 1), timeouts: timeouts, clock: clock, logger: testLogger)
+            }.runAll()
+        }
+
         /// Sentinels that cannot be reached: the store still opens, and calls fail at once.
         @Test func unreachableSentinelsFailFast() async throws {
             let port = try await RedisServerProcess.with { $0.port }  // nothing listens there now
