@@ -150,8 +150,12 @@ final class SentinelMonitor: RedisConnecting {
     // MARK: Sentinel events
 
     private func switchAnnounced(to endpoint: RedisEndpoint) {
-        logger.info("sentinel announced a new primary", metadata: ["master": "\(configuration.masterName)", "primary": "\(endpoint)"])
-        perform(state.withLock { $0.switchAnnounced(to: endpoint, now: .now) })
+        let actions = state.withLock { $0.switchAnnounced(to: endpoint, now: .now) }
+        // Every sentinel announces it: only the first, which changes something, is news.
+        if !actions.isEmpty {
+            logger.info("sentinel announced a new primary", metadata: ["master": "\(configuration.masterName)", "primary": "\(endpoint)"])
+        }
+        perform(actions)
     }
 
     private func subscriptionRestored() {
