@@ -21,7 +21,7 @@ struct RedisSentinelFailoverTests {
         let addresses = topology.sentinelAddresses.map { "\"\($0)\"" }.joined(separator: ", ")
         let harness = try await BinaryHarness(store: """
             redis: { sentinel: { master: \(topology.options.masterName), addresses: [\(addresses)] }, key_prefix: "failover:", \
-            min_replicas: 1, connect_timeout: 500ms, command_timeout: 500ms }
+            min_replicas: 1, connect_timeout: 500ms, command_timeout: 1s }
             """)
         try await harness.start()
         return harness
