@@ -67,27 +67,34 @@ public final class RedisSentinelTopology: Sendable {
     /// Starts the data servers, waits for the replicas to sync, starts the sentinels and waits
     /// until they know each other and every replica (a few seconds: sentinels meet through
     /// hello messages every two seconds).
+    ///
+    /// A port found free can be taken before a server binds it (by another test's connection):
+    /// a topology that fails to start is stopped and started again on other ports, three times.
     public static func start(_ options: Options = Options()) async throws -> RedisSentinelTopology {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-sentinel-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let ports = try freePorts(1 + options.replicas + options.sentinels)
-        let topology = RedisSentinelTopology(
-            options: options, nodePorts: Array(ports.prefix(1 + options.replicas)),
-            sentinelPorts: Array(ports.suffix(options.sentinels)), directory: directory)
-        do {
-            try await topology.launchNode(0, replicaOf: nil)
-            for index in 1..<topology.nodePorts.count {
-                try await topology.launchNode(index, replicaOf: topology.nodePorts[0])
+        var lastError: (any Error)?
+        for _ in 0..<3 {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-sentinel-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let ports = try freePorts(1 + options.replicas + options.sentinels)
+            let topology = RedisSentinelTopology(
+                options: options, nodePorts: Array(ports.prefix(1 + options.replicas)),
+                sentinelPorts: Array(ports.suffix(options.sentinels)), directory: directory)
+            do {
+                try await topology.launchNode(0, replicaOf: nil)
+                for index in 1..<topology.nodePorts.count {
+                    try await topology.launchNode(index, replicaOf: topology.nodePorts[0])
+                }
+                for index in 1..<topology.nodePorts.count { try await topology.waitForLink(node: index) }
+                for index in topology.sentinelPorts.indices { try topology.launchSentinel(index) }
+                try await topology.waitUntilSentinelsAgree(primary: topology.nodePorts[0], replicas: options.replicas)
+                try topology.watchSwitches()
+                return topology
+            } catch {
+                await topology.stop()
+                lastError = error
             }
-            for index in 1..<topology.nodePorts.count { try await topology.waitForLink(node: index) }
-            for index in topology.sentinelPorts.indices { try topology.launchSentinel(index) }
-            try await topology.waitUntilSentinelsAgree(primary: topology.nodePorts[0], replicas: options.replicas)
-            try topology.watchSwitches()
-            return topology
-        } catch {
-            await topology.stop()
-            throw error
         }
+        throw lastError ?? RedisServerProcess.Failure(description: "the topology did not start")
     }
 
     /// Kills everything with SIGKILL and removes the directory.
@@ -194,6 +201,9 @@ public final class RedisSentinelTopology: Sendable {
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             if let answer = try? await cli(port: port, ["PING"]), answer.first == "PONG" { return }
+            guard isRunning(port) else {
+                throw RedisServerProcess.Failure(description: "redis-server on \(port) exited at start: \(logTail(of: port))")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw RedisServerProcess.Failure(description: "redis-server on \(port) did not answer PING")
@@ -250,9 +260,16 @@ public final class RedisSentinelTopology: Sendable {
         throw RedisServerProcess.Failure(description: "replica on \(nodePorts[node]) never linked to its primary: \(logTail(of: nodePorts[node]))")
     }
 
+    private func isRunning(_ port: Int) -> Bool {
+        processes.withLock { $0[port]?.isRunning ?? false }
+    }
+
     private func waitUntilSentinelsAgree(primary: Int, replicas: Int) async throws {
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
+            if let exited = sentinelPorts.first(where: { !isRunning($0) }) {
+                throw RedisServerProcess.Failure(description: "redis-sentinel on \(exited) exited at start")
+            }
             var ready = true
             for port in sentinelPorts {
                 let lines = (try? await cli(port: port, sentinel: true, ["SENTINEL", "master", options.masterName])) ?? []
@@ -331,28 +348,32 @@ public final class RedisSentinelTopology: Sendable {
         return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 
-    /// Ports that were free a moment ago, all different (each bound to 0 and read back while the
-    /// others are still held).
+    /// Ports that were free a moment ago, all different, drawn from 20000-32000: below the
+    /// ephemeral range, where the other tests' outgoing connections get their local ports.
+    /// Each is bound to check it, and held until all are found.
     private static func freePorts(_ count: Int) throws -> [Int] {
         var sockets: [Int32] = []
         defer { for fd in sockets { close(fd) } }
         var ports: [Int] = []
-        for _ in 0..<count {
+        for _ in 0..<count * 20 where ports.count < count {
+            let port = Int.random(in: 20_000..<32_000)
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { throw RedisServerProcess.Failure(description: "socket() failed") }
-            sockets.append(fd)
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
             address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                    bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-                }
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
             }
-            guard bound else { throw RedisServerProcess.Failure(description: "cannot find a free port") }
-            ports.append(Int(UInt16(bigEndian: address.sin_port)))
+            if bound && !ports.contains(port) {
+                sockets.append(fd)
+                ports.append(port)
+            } else {
+                close(fd)
+            }
         }
+        guard ports.count == count else { throw RedisServerProcess.Failure(description: "cannot find \(count) free ports") }
         return ports
     }
 }
