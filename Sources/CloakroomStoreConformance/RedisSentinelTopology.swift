@@ -9,9 +9,9 @@ import Glibc
 /// several sentinels, each a real `redis-server` / `redis-sentinel` process on a free port with
 /// a directory of its own, all stopped (SIGKILL) by ``stop()``.
 ///
-///     let topology = try await RedisSentinelTopology.start()
-///     defer { Task { await topology.stop() } }
-///     await topology.kill(node: 0)   // the primary, as a crash would
+///     try await RedisSentinelTopology.with { topology in
+///         await topology.kill(node: 0)   // the primary, as a crash would
+///     }
 ///
 /// Sentinels use a short `down-after-milliseconds`, so a failover completes within about two
 /// seconds of the primary's death. ``start(_:)`` returns only once every sentinel knows every
@@ -85,6 +85,7 @@ public final class RedisSentinelTopology: Sendable {
                     try await topology.launchNode(index, replicaOf: topology.nodePorts[0])
                 }
                 for index in 1..<topology.nodePorts.count { try await topology.waitForLink(node: index) }
+            if topology.nodePorts.count > 1 { try await topology.waitForStreaming(primary: topology.nodePorts[0]) }
                 for index in topology.sentinelPorts.indices { try topology.launchSentinel(index) }
                 try await topology.waitUntilSentinelsAgree(primary: topology.nodePorts[0], replicas: options.replicas)
                 try topology.watchSwitches()
@@ -95,6 +96,19 @@ public final class RedisSentinelTopology: Sendable {
             }
         }
         throw lastError ?? RedisServerProcess.Failure(description: "the topology did not start")
+    }
+
+    /// Starts a topology, runs `body`, then stops it, also when `body` throws.
+    public static func with<T>(_ options: Options = Options(), _ body: (RedisSentinelTopology) async throws -> T) async throws -> T {
+        let topology = try await start(options)
+        do {
+            let result = try await body(topology)
+            await topology.stop()
+            return result
+        } catch {
+            await topology.stop()
+            throw error
+        }
     }
 
     /// Kills everything with SIGKILL and removes the directory.
@@ -114,10 +128,41 @@ public final class RedisSentinelTopology: Sendable {
     }
 
     /// Starts data server `node` again, empty, as a replica of the server on `primaryPort`, and
-    /// waits until its replication link is up.
+    /// waits until it acknowledges what the primary writes (see ``waitForStreaming(primary:)``).
     public func restart(node: Int, replicaOf primaryPort: Int) async throws {
         try await launchNode(node, replicaOf: primaryPort)
         try await waitForLink(node: node)
+        try await waitForStreaming(primary: primaryPort)
+    }
+
+    /// Waits until every replica of the server on `primary` has acknowledged a write made now.
+    /// A link that is up is not enough: after a diskless sync, the primary streams to a new
+    /// replica only once its first `REPLCONF ACK` arrives, up to a second later, and a `WAIT`
+    /// meanwhile times out.
+    public func waitForStreaming(primary: Int) async throws {
+        try await cli(port: primary, ["SET", "topology:probe", "\(UUID().uuidString)"])
+        // The offset right after the probe: later writes (a test's load) may keep the primary's
+        // own offset always a little ahead of what the replicas acknowledged.
+        let probe = Self.replication(try await cli(port: primary, ["INFO", "replication"])).primary
+        let deadline = ContinuousClock.now + .seconds(10)
+        var info: [String] = []
+        while ContinuousClock.now < deadline {
+            info = (try? await cli(port: primary, ["INFO", "replication"])) ?? []
+            let replicas = Self.replication(info).replicas
+            if probe > 0, !replicas.isEmpty, replicas.allSatisfy({ $0 >= probe }) { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw RedisServerProcess.Failure(description: "the replicas of \(primary) did not acknowledge a write within 10 s: \(info.joined(separator: " "))")
+    }
+
+    /// The primary's replication offset and each replica's acknowledged one, from `INFO replication`.
+    private static func replication(_ info: [String]) -> (primary: Int, replicas: [Int]) {
+        let primary = info.first { $0.hasPrefix("master_repl_offset:") }.flatMap { Int($0.dropFirst("master_repl_offset:".count)) } ?? 0
+        let replicas = info.filter { $0.hasPrefix("slave") }.compactMap { line -> Int? in
+            guard let offset = line.range(of: ",offset=") else { return nil }
+            return Int(line[offset.upperBound...].prefix { $0.isNumber })
+        }
+        return (primary, replicas)
     }
 
     /// The primary's port as sentinel `sentinel` names it now.

@@ -21,6 +21,20 @@ func sentinelSettings(
         minReplicas: minReplicas)
 }
 
+/// Whether the primary's first replica has acknowledged everything written so far.
+func replicaHasCaughtUp(_ primary: RedisServerProcess) async -> Bool {
+    let info = (try? await primary.cli(["INFO", "replication"])) ?? ""
+    func number(after label: String, in text: Substring) -> Int? {
+        guard let range = text.range(of: label) else { return nil }
+        return Int(text[range.upperBound...].prefix { $0.isNumber })
+    }
+    let lines = info.split(whereSeparator: \.isNewline)
+    guard let master = lines.first(where: { $0.hasPrefix("master_repl_offset:") }).flatMap({ number(after: "master_repl_offset:", in: $0) }),
+        let replica = lines.first(where: { $0.hasPrefix("slave0:") }).flatMap({ number(after: ",offset=", in: $0) })
+    else { return false }
+    return master > 0 && replica >= master
+}
+
 /// Whether `body` failed with ``SessionStoreError/unavailable(_:)`` (and nothing else).
 func isUnavailable(_ body: () async throws -> Void) async -> Bool {
     do {
@@ -43,55 +57,55 @@ extension RedisServerTests {
         /// with every session acknowledged under `min_replicas: 1`, and the revocation channel
         /// has moved: a revoke made through another store reaches this one's observer.
         @Test func followsAFailoverAfterThePrimaryIsKilled() async throws {
-            let topology = try await RedisSentinelTopology.start()
-            defer { Task { await topology.stop() } }
-            let prefix = uniquePrefix()
-            let clock = ManualWallClock()
-            try await withStore(try makeStore(sentinelSettings(topology, prefix: prefix, minReplicas: 1), clock: clock)) { store in
-                let endings = Locked<[SessionEnding]>([])
-                store.observeEndings { ending in endings.withLock { $0.append(ending) } }
-                await store.waitUntilSubscribed()
-                let fixture = StoreFixture(store: store, clock: clock)
-                var keys: [SessionKey] = []
-                for i in 0..<20 { keys.append(try await fixture.create("user\(i)").key) }
-                #expect(store.monitor?.primary?.port == topology.nodePorts[0])
+            try await RedisSentinelTopology.with { topology in
+                let prefix = uniquePrefix()
+                let clock = ManualWallClock()
+                try await withStore(try makeStore(sentinelSettings(topology, prefix: prefix, minReplicas: 1), clock: clock)) { store in
+                    let endings = Locked<[SessionEnding]>([])
+                    store.observeEndings { ending in endings.withLock { $0.append(ending) } }
+                    await store.waitUntilSubscribed()
+                    let fixture = StoreFixture(store: store, clock: clock)
+                    var keys: [SessionKey] = []
+                    for i in 0..<20 { keys.append(try await fixture.create("user\(i)").key) }
+                    #expect(store.monitor?.primary?.port == topology.nodePorts[0])
 
-                await topology.kill(node: 0)
-                let killed = ContinuousClock.now
-                var unavailable = 0
-                var switched: ContinuousClock.Instant?
-                var servedAgain: ContinuousClock.Instant?
-                while servedAgain == nil, ContinuousClock.now - killed < .seconds(15) {
-                    do {
-                        let session = try await store.lookup(key: keys[Int.random(in: 0..<keys.count)])
-                        #expect(session != nil, "an acknowledged session was never reported missing")
-                        if switched != nil { servedAgain = .now }
-                    } catch SessionStoreError.unavailable {
-                        unavailable += 1
+                    await topology.kill(node: 0)
+                    let killed = ContinuousClock.now
+                    var unavailable = 0
+                    var switched: ContinuousClock.Instant?
+                    var servedAgain: ContinuousClock.Instant?
+                    while servedAgain == nil, ContinuousClock.now - killed < .seconds(15) {
+                        do {
+                            let session = try await store.lookup(key: keys[Int.random(in: 0..<keys.count)])
+                            #expect(session != nil, "an acknowledged session was never reported missing")
+                            if switched != nil { servedAgain = .now }
+                        } catch SessionStoreError.unavailable {
+                            unavailable += 1
+                        }
+                        if switched == nil { switched = topology.switchesSeen.first?.at }
+                        try await Task.sleep(for: .milliseconds(10))
                     }
-                    if switched == nil { switched = topology.switchesSeen.first?.at }
-                    try await Task.sleep(for: .milliseconds(10))
+                    let announced = try #require(await topology.firstSwitch(to: topology.nodePorts[1], within: .seconds(1)))
+                    let recovered = try #require(servedAgain)
+                    #expect(unavailable > 0, "the failover window was observed")
+                    #expect(recovered - announced.at < .seconds(2), "served again \(recovered - announced.at) after +switch-master")
+                    #expect(store.monitor?.primary?.port == topology.nodePorts[1])
+                    for key in keys { #expect(try await store.lookup(key: key) != nil) }
+
+                    // No replica is left: acknowledged writes are refused...
+                    let refused = await isUnavailable { _ = try await fixture.create("late") }
+                    #expect(refused, "min_replicas: 1 with no replica connected")
+                    // ...until the old primary is back, as a replica of the new one.
+                    try await topology.restart(node: 0, replicaOf: topology.nodePorts[1])
+                    let (fresh, _) = try await fixture.create("fresh")
+
+                    // The revocation channel moved with the primary.
+                    let other = try makeStore(sentinelSettings(topology, prefix: prefix, minReplicas: 1), clock: clock)
+                    let revoked = try await withStore(other) { other in try await other.revoke(key: fresh) }
+                    #expect(revoked)
+                    let heard = await eventually(within: .seconds(2)) { endings.value.contains(.session(fresh)) }
+                    #expect(heard, "a revoke made after the failover reached this store's observer")
                 }
-                let announced = try #require(await topology.firstSwitch(to: topology.nodePorts[1], within: .seconds(1)))
-                let recovered = try #require(servedAgain)
-                #expect(unavailable > 0, "the failover window was observed")
-                #expect(recovered - announced.at < .seconds(2), "served again \(recovered - announced.at) after +switch-master")
-                #expect(store.monitor?.primary?.port == topology.nodePorts[1])
-                for key in keys { #expect(try await store.lookup(key: key) != nil) }
-
-                // No replica is left: acknowledged writes are refused...
-                let refused = await isUnavailable { _ = try await fixture.create("late") }
-                #expect(refused, "min_replicas: 1 with no replica connected")
-                // ...until the old primary is back, as a replica of the new one.
-                try await topology.restart(node: 0, replicaOf: topology.nodePorts[1])
-                let (fresh, _) = try await fixture.create("fresh")
-
-                // The revocation channel moved with the primary.
-                let other = try makeStore(sentinelSettings(topology, prefix: prefix, minReplicas: 1), clock: clock)
-                let revoked = try await withStore(other) { other in try await other.revoke(key: fresh) }
-                #expect(revoked)
-                let heard = await eventually(within: .seconds(2)) { endings.value.contains(.session(fresh)) }
-                #expect(heard, "a revoke made after the failover reached this store's observer")
             }
         }
 
@@ -101,29 +115,29 @@ extension RedisServerTests {
         @Test func readOnlyFromADemotedPrimaryIsFollowedWithoutAnAnnouncement() async throws {
             var options = RedisSentinelTopology.Options()
             options.sentinels = 1
-            let topology = try await RedisSentinelTopology.start(options)
-            defer { Task { await topology.stop() } }
-            let (a, b) = (topology.nodePorts[0], topology.nodePorts[1])
-            let sentinel = topology.sentinelPorts[0]
-            let clock = ManualWallClock()
-            try await withStore(try makeStore(sentinelSettings(topology), clock: clock)) { store in
-                let fixture = StoreFixture(store: store, clock: clock)
-                let (key, _) = try await fixture.create("alice")
-                #expect(store.monitor?.primary?.port == a)
+            try await RedisSentinelTopology.with(options) { topology in
+                let (a, b) = (topology.nodePorts[0], topology.nodePorts[1])
+                let sentinel = topology.sentinelPorts[0]
+                let clock = ManualWallClock()
+                try await withStore(try makeStore(sentinelSettings(topology), clock: clock)) { store in
+                    let fixture = StoreFixture(store: store, clock: clock)
+                    let (key, _) = try await fixture.create("alice")
+                    #expect(store.monitor?.primary?.port == a)
 
-                // Swap the roles by hand, with the sentinel looking away, then point it at B.
-                try await topology.cli(port: sentinel, sentinel: true, ["SENTINEL", "REMOVE", "mymaster"])
-                try await topology.cli(port: b, ["REPLICAOF", "NO", "ONE"])
-                try await topology.cli(port: a, ["REPLICAOF", "127.0.0.1", "\(b)"])
-                try await topology.cli(port: sentinel, sentinel: true, ["SENTINEL", "MONITOR", "mymaster", "127.0.0.1", "\(b)", "1"])
+                    // Swap the roles by hand, with the sentinel looking away, then point it at B.
+                    try await topology.cli(port: sentinel, sentinel: true, ["SENTINEL", "REMOVE", "mymaster"])
+                    try await topology.cli(port: b, ["REPLICAOF", "NO", "ONE"])
+                    try await topology.cli(port: a, ["REPLICAOF", "127.0.0.1", "\(b)"])
+                    try await topology.cli(port: sentinel, sentinel: true, ["SENTINEL", "MONITOR", "mymaster", "127.0.0.1", "\(b)", "1"])
 
-                let refused = await isUnavailable { _ = try await fixture.create("bob") }
-                #expect(refused, "the write met READONLY on the demoted primary")
-                let moved = await eventually(within: .seconds(2)) { store.monitor?.primary?.port == b }
-                #expect(moved)
-                let (bob, _) = try await fixture.create("bob")
-                #expect(try await topology.cli(port: b, ["EXISTS", "\(store.keys.prefix)s:\(bob.hex)"]) == ["1"])
-                #expect(try await store.lookup(key: key) != nil, "alice's session came along with the data")
+                    let refused = await isUnavailable { _ = try await fixture.create("bob") }
+                    #expect(refused, "the write met READONLY on the demoted primary")
+                    let moved = await eventually(within: .seconds(2)) { store.monitor?.primary?.port == b }
+                    #expect(moved)
+                    let (bob, _) = try await fixture.create("bob")
+                    #expect(try await topology.cli(port: b, ["EXISTS", "\(store.keys.prefix)s:\(bob.hex)"]) == ["1"])
+                    #expect(try await store.lookup(key: key) != nil, "alice's session came along with the data")
+                }
             }
         }
 
@@ -137,38 +151,38 @@ extension RedisServerTests {
             options.dataUser = "cloakroom"
             options.dataPassword = "data-secret"
             options.sentinelPassword = "sentinel-secret"
-            let topology = try await RedisSentinelTopology.start(options)
-            defer { Task { await topology.stop() } }
-            let tls = try trusting(try #require(options.tls))
-            let clock = ManualWallClock()
-            let settings = sentinelSettings(
-                topology, tls: tls, sentinelPassword: "sentinel-secret", user: "cloakroom", password: "data-secret")
-            try await withStore(try makeStore(settings, clock: clock)) { store in
-                let fixture = StoreFixture(store: store, clock: clock)
-                let (key, session) = try await fixture.create("alice")
-                #expect(try await store.lookup(key: key) == session)
+            try await RedisSentinelTopology.with(options) { topology in
+                let tls = try trusting(try #require(options.tls))
+                let clock = ManualWallClock()
+                let settings = sentinelSettings(
+                    topology, tls: tls, sentinelPassword: "sentinel-secret", user: "cloakroom", password: "data-secret")
+                try await withStore(try makeStore(settings, clock: clock)) { store in
+                    let fixture = StoreFixture(store: store, clock: clock)
+                    let (key, session) = try await fixture.create("alice")
+                    #expect(try await store.lookup(key: key) == session)
 
-                try await topology.cli(port: topology.sentinelPorts[0], sentinel: true, ["SENTINEL", "FAILOVER", "mymaster"])
-                let moved = await eventually(within: .seconds(10), every: .milliseconds(50)) {
-                    store.monitor?.primary?.port == topology.nodePorts[1]
+                    try await topology.cli(port: topology.sentinelPorts[0], sentinel: true, ["SENTINEL", "FAILOVER", "mymaster"])
+                    let moved = await eventually(within: .seconds(10), every: .milliseconds(50)) {
+                        store.monitor?.primary?.port == topology.nodePorts[1]
+                    }
+                    #expect(moved, "followed the forced failover")
+                    let (bob, _) = try await fixture.create("bob")
+                    #expect(try await store.lookup(key: bob) != nil)
+                    #expect(try await store.lookup(key: key) != nil)
                 }
-                #expect(moved, "followed the forced failover")
-                let (bob, _) = try await fixture.create("bob")
-                #expect(try await store.lookup(key: bob) != nil)
-                #expect(try await store.lookup(key: key) != nil)
-            }
 
-            // The wrong sentinel password: no primary, and a quick, clear refusal.
-            var wrong = settings
-            wrong.sentinel?.password = "not-it"
-            try await withStore(try makeStore(wrong, clock: clock)) { store in
-                do {
-                    _ = try await store.liveCount()
-                    Issue.record("expected the store to be unavailable")
-                } catch SessionStoreError.unavailable(let why) {
-                    #expect(why.contains("no primary"), "\(why)")
-                } catch {
-                    Issue.record("expected unavailable, got \(error)")
+                // The wrong sentinel password: no primary, and a quick, clear refusal.
+                var wrong = settings
+                wrong.sentinel?.password = "not-it"
+                try await withStore(try makeStore(wrong, clock: clock)) { store in
+                    do {
+                        _ = try await store.liveCount()
+                        Issue.record("expected the store to be unavailable")
+                    } catch SessionStoreError.unavailable(let why) {
+                        #expect(why.contains("no primary"), "\(why)")
+                    } catch {
+                        Issue.record("expected unavailable, got \(error)")
+                    }
                 }
             }
         }
@@ -176,12 +190,12 @@ extension RedisServerTests {
         /// The behaviour every store shares, through the sentinels, with every login and
         /// revocation confirmed by the replica (`min_replicas: 1`), each check under its own prefix.
         @Test func conformanceThroughSentinelWithMinReplicas() async throws {
-            let topology = try await RedisSentinelTopology.start()
-            defer { Task { await topology.stop() } }
-            try await SessionStoreConformance { clock, timeouts in
-                try RedisSessionStore(
-                    settings: sentinelSettings(topology, minReplicas: 1), timeouts: timeouts, clock: clock, logger: testLogger)
-            }.runAll()
+            try await RedisSentinelTopology.with { topology in
+                try await SessionStoreConformance { clock, timeouts in
+                    try RedisSessionStore(
+                        settings: sentinelSettings(topology, minReplicas: 1), timeouts: timeouts, clock: clock, logger: testLogger)
+                }.runAll()
+            }
         }
 
         /// Sentinels that cannot be reached: the store still opens, and calls fail at once.
@@ -236,10 +250,11 @@ extension RedisServerTests {
                         let replica = ["--replicaof", "127.0.0.1", "\(primary.port)"]
                         try await primary.cli(["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
                         try await RedisServerProcess.with(arguments: replica) { _ in
-                            let linked = await eventually(within: .seconds(5)) {
-                                (try? await primary.cli(["WAIT", "1", "50"])) == "1"
-                            }
-                            #expect(linked)
+                            // Linked is not enough: after a diskless sync the primary streams to
+                            // a new replica only from its first ACK, up to a second later.
+                            try await primary.cli(["SET", "\(settings.keyPrefix)probe", "1"])
+                            let streaming = await eventually(within: .seconds(5)) { await replicaHasCaughtUp(primary) }
+                            #expect(streaming)
                             let (bob, _) = try await fixture.create("bob")
                             #expect(try await store.revoke(key: bob))
                             _ = try await fixture.create("carol")

@@ -29,12 +29,20 @@ struct RedisSentinelFailoverTests {
 
     @Test func killingThePrimaryUnderLoad() async throws {
         let topology = try await RedisSentinelTopology.start()
-        defer { Task { await topology.stop() } }
-        let a = try await Self.instance(topology)
-        defer { Task { await a.finish() } }
-        let b = try await Self.instance(topology)
-        defer { Task { await b.finish() } }
+        var instances: [BinaryHarness] = []
+        do {
+            instances.append(try await Self.instance(topology))
+            instances.append(try await Self.instance(topology))
+            try await Self.failover(topology, instances[0], instances[1])
+        } catch {
+            Issue.record(error)
+        }
+        // Awaited, not left to a task: the binaries must not outlive the test process.
+        for instance in instances { await instance.finish() }
+        await topology.stop()
+    }
 
+    static func failover(_ topology: RedisSentinelTopology, _ a: BinaryHarness, _ b: BinaryHarness) async throws {
         var sessions: [FailoverLoad.Session] = []
         for i in 0..<10 { sessions.append(.init(sub: "early\(i)", cookie: try await (i % 2 == 0 ? a : b).login("early\(i)"))) }
         let wsCookie = try await a.login("socket")
