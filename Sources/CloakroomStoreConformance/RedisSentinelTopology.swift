@@ -393,15 +393,17 @@ public final class RedisSentinelTopology: Sendable {
         return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 
-    /// Ports that were free a moment ago, all different, drawn from 20000-32000: below the
-    /// ephemeral range, where the other tests' outgoing connections get their local ports.
-    /// Each is bound to check it, and held until all are found.
+    /// Ports that were free a moment ago, all different, drawn from 12000-18000: below the
+    /// ephemeral range, where the other tests' outgoing connections get their local ports, and
+    /// apart from ``RedisServerProcess``'s 20000-32000 (a server of its own that loses a port
+    /// race to a sentinel of ours would take the sentinel's PONG for its own). Each is bound to
+    /// check it, and held until all are found.
     private static func freePorts(_ count: Int) throws -> [Int] {
         var sockets: [Int32] = []
         defer { for fd in sockets { close(fd) } }
         var ports: [Int] = []
         for _ in 0..<count * 20 where ports.count < count {
-            let port = Int.random(in: 20_000..<32_000)
+            let port = Int.random(in: 12_000..<18_000)
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { throw RedisServerProcess.Failure(description: "socket() failed") }
             var address = sockaddr_in()
