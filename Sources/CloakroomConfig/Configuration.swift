@@ -126,27 +126,6 @@ public struct FileStoreSettings: Sendable, Equatable {
     public init(path: String) { self.path = path }
 }
 
-public struct RedisStoreSettings: Sendable, Equatable {
-    public var url: String = "redis://127.0.0.1:6379/0"
-    public var keyPrefix: String = "cloakroom:"
-    /// Connections for commands, 1...1024 (the pub/sub subscriber has one more of its own).
-    public var poolSize: Int = 8
-    /// TCP connect and TLS handshake; past it the store answers unavailable (503).
-    public var connectTimeout: Duration = .seconds(2)
-    /// Each command's reply; past it the store answers unavailable (503).
-    public var commandTimeout: Duration = .seconds(1)
-    public init(
-        url: String = "redis://127.0.0.1:6379/0", keyPrefix: String = "cloakroom:", poolSize: Int = 8,
-        connectTimeout: Duration = .seconds(2), commandTimeout: Duration = .seconds(1)
-    ) {
-        self.url = url
-        self.keyPrefix = keyPrefix
-        self.poolSize = poolSize
-        self.connectTimeout = connectTimeout
-        self.commandTimeout = commandTimeout
-    }
-}
-
 public struct IdentitySettings: Sendable, Equatable {
     /// Upstream header name → session attribute name, in file order. Header names are valid
     /// HTTP field-name tokens (checked by the loader).

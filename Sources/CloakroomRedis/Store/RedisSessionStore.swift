@@ -24,6 +24,13 @@ import struct Foundation.Date
 /// - Revocations are published on `<prefix>endings`; ``observeEndings(_:)`` subscribes on a
 ///   connection of its own and reports every one, this instance's included.
 ///
+/// - With ``RedisSessionStoreSettings/sentinel``, every connection goes to the primary the
+///   sentinels name and `ROLE` confirms, and moves when it changes (see ``SentinelMonitor``):
+///   while there is none, calls throw ``SessionStoreError/unavailable(_:)`` at once.
+/// - With ``RedisSessionStoreSettings/minReplicas`` N > 0, a create or revoke returns only once
+///   `WAIT N` confirms the write reached N replicas (see ``WriteAcknowledgement``); it throws
+///   ``SessionStoreError/unavailable(_:)`` otherwise. Touches and merge patches do not wait.
+///
 /// Needs Redis 7.0 or later (`PEXPIRETIME`, `SET ... PXAT`, `ZRANGE ... BYSCORE`), one server
 /// or primary (not Cluster), and a `maxmemory-policy` that never evicts (`noeviction`): an
 /// evicted user index would let that user's sessions escape a revoke-by-user.
@@ -35,6 +42,10 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
     let clock: any WallClock
     let pool: RedisConnectionPool
     let subscriber: RedisSubscriber
+    /// Follows the primary, with Sentinel.
+    let monitor: SentinelMonitor?
+    /// Confirms writes on replicas, with `min_replicas`.
+    let acknowledgement: WriteAcknowledgement?
     let observers: EndingObservers
     let logger: Logger
     private let serverName: String
@@ -45,12 +56,22 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
     /// Sets the store up without connecting: the first operation does.
     ///
     /// - Throws: when the TLS configuration cannot be loaded (``RedisSessionStoreSettings``
-    ///   has already checked the URL). Never because Redis is unreachable.
+    ///   has already checked the URL). Never because Redis (or Sentinel) is unreachable.
     public init(
         settings: RedisSessionStoreSettings, timeouts: SessionTimeouts, clock: any WallClock = SystemWallClock(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
     ) throws {
-        let connector = try RedisConnector(configuration: settings.client)
+        let connector: any RedisConnecting
+        if let sentinel = settings.sentinel {
+            let monitor = try SentinelMonitor(configuration: sentinel, data: settings.client, group: eventLoopGroup, logger: logger)
+            self.monitor = monitor
+            connector = monitor
+            self.serverName = monitor.label
+        } else {
+            connector = try RedisConnector(configuration: settings.client)
+            self.monitor = nil
+            self.serverName = "\(settings.client.url.host):\(settings.client.url.port)"
+        }
         let keys = RedisKeySpace(prefix: settings.keyPrefix)
         let observers = EndingObservers(keys: keys, logger: logger)
         self.keys = keys
@@ -58,12 +79,25 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         self.clock = clock
         self.logger = logger
         self.observers = observers
-        self.pool = RedisConnectionPool(connector: connector, size: settings.poolSize, group: eventLoopGroup, logger: logger)
-        self.subscriber = RedisSubscriber(
+        let pool = RedisConnectionPool(connector: connector, size: settings.poolSize, group: eventLoopGroup, logger: logger)
+        self.pool = pool
+        let acknowledgement = settings.minReplicas > 0
+            ? WriteAcknowledgement(
+                replicas: settings.minReplicas, commandTimeout: settings.client.commandTimeout,
+                pool: RedisConnectionPool(connector: connector, size: settings.poolSize, group: eventLoopGroup, logger: logger))
+            : nil
+        self.acknowledgement = acknowledgement
+        let subscriber = RedisSubscriber(
             connector: connector, channel: keys.endingsChannel, group: eventLoopGroup, logger: logger,
             onMessage: { observers.deliver($0) }
         )
-        self.serverName = "\(settings.client.url.host):\(settings.client.url.port)"
+        self.subscriber = subscriber
+        // A new primary: whatever waits out a reconnection backoff connects now.
+        monitor?.onPrimaryChange {
+            pool.kick()
+            acknowledgement?.pool.kick()
+            subscriber.kick()
+        }
         self.idleMilliseconds = Milliseconds.of(timeouts.idle)
         self.absoluteMilliseconds = Milliseconds.of(timeouts.absolute)
         self.touchMilliseconds = Milliseconds.of(timeouts.touchInterval)
@@ -80,11 +114,21 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
                 // A handle is 96 random bits; a collision is all but impossible, and is retried.
                 for _ in 0..<4 {
                     let handle = SessionHandle.random()
-                    let reply = try await run(SessionScripts.create, now: now, extraCount: 4) { command in
-                        command.append(hexOf: key)
-                        command.append(handle)
-                        command.append(subject)
-                        command.append(text)
+                    let reply: RESPValue
+                    do {
+                        reply = try await runAcknowledged(SessionScripts.create, now: now, extraCount: 4) { command in
+                            command.append(hexOf: key)
+                            command.append(handle)
+                            command.append(subject)
+                            command.append(text)
+                        }
+                    } catch let error as RedisClientError {
+                        // Refused for want of replicas: take it back off the primary (best
+                        // effort), so no session lingers that no cookie was issued for.
+                        if case .notAcknowledged = error {
+                            _ = try? await run(SessionScripts.revokeKey, now: now, extraCount: 1) { $0.append(hexOf: key) }
+                        }
+                        throw error
                     }
                     guard case .integer(let created) = reply else { throw unexpected(reply, from: "create") }
                     if created == 1 {
@@ -187,18 +231,24 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
     }
 
     public func close() async throws {
+        // First, so the connections closing below are not taken for a failing primary.
+        monitor?.shutDown()
         await subscriber.close()
         await pool.close()
+        await acknowledgement?.pool.close()
+        await monitor?.close()
     }
 
     // MARK: Running scripts
 
     /// Runs `script` with the common arguments (prefix, now, idle, absolute) and then
-    /// `extraCount` more that `writeExtra` appends. Error replies are thrown.
+    /// `extraCount` more that `writeExtra` appends, on `connection` or one of the pool's. Error
+    /// replies are thrown.
     func run(
-        _ script: RedisScript, now: Int64, extraCount: Int, _ writeExtra: (inout RESPCommandBuilder) -> Void
+        _ script: RedisScript, on connection: RedisConnection? = nil, now: Int64, extraCount: Int,
+        _ writeExtra: (inout RESPCommandBuilder) -> Void
     ) async throws -> RESPValue {
-        let connection = try await pool.connection()
+        let connection = if let connection { connection } else { try await pool.connection() }
         var reply = try await connection.send(command(script, bySHA: true, now: now, extraCount: extraCount, writeExtra))
         if reply.isNoScript {
             reply = try await connection.send(command(script, bySHA: false, now: now, extraCount: extraCount, writeExtra))
