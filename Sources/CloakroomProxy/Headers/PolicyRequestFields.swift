@@ -14,8 +14,9 @@ import HTTPTypes
 /// bytes, or makes the `Cookie` lines fields for ``SessionCookies`` (``isCookie(name:)``).
 public enum PolicyRequestFields {
     /// `Accept` (browsers get redirects and pages), `Origin` and `Sec-Fetch-Site` (the CSRF
-    /// check), `Connection` (the fields it names are dropped).
-    public static let names: [HTTPField.Name] = [.accept, .origin, .secFetchSite, .connection]
+    /// check), `Connection` (the fields it names are dropped), `traceparent` (the trace is
+    /// kept, or started when absent or malformed: ``TraceContext``).
+    public static let names: [HTTPField.Name] = [.accept, .origin, .secFetchSite, .connection, .traceparent]
 
     /// ``names`` in lower case by length, for the byte-level check.
     @usableFromInline
@@ -42,7 +43,7 @@ public enum PolicyRequestFields {
     }
 
     /// The request's first value of a declared field.
-    static func value(_ name: HTTPField.Name, in request: HTTPRequest) -> String? {
+    public static func value(_ name: HTTPField.Name, in request: HTTPRequest) -> String? {
         assert(names.contains(name), "\(name) is read by a phase: declare it in PolicyRequestFields.names")
         return request.headerFields[name]
     }

@@ -56,6 +56,7 @@ final class ClientConnection {
     let client: ClientInfo
     let isHTTP2: Bool
     let requestIDs = RequestIDGenerator()
+    let traceIDs = TraceIDGenerator()
     /// The last session's attributes, parsed.
     let attributesCache = ParsedAttributesCache()
     /// The last cookie verified.

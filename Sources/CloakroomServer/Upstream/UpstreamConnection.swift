@@ -40,6 +40,8 @@ struct UpstreamRequest {
     var additions: UpstreamAdditions
     /// How the body is delimited; the head's only framing field is written from it.
     var framing: UpstreamFraming
+    /// A `traceparent` the proxy started (the client sent none, or a malformed one).
+    var traceparent: String?
     /// The `Upgrade` value of an upgrade request (`Connection: upgrade` is restored with it).
     var upgrade: String?
     /// A `HEAD` request: its response has no body whatever its framing says. (Known from the
@@ -114,7 +116,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
         headBuffer.clear()
         HTTP1Writer.writeRequestHead(
             request.request, lines: request.lines, filter: request.filter, additions: request.additions, framing: request.framing,
-            upgrade: request.upgrade, into: &headBuffer)
+            upgrade: request.upgrade, traceparent: request.traceparent, into: &headBuffer)
         context?.write(wrapOutboundOut(headBuffer), promise: nil)
     }
 
