@@ -53,15 +53,25 @@ public final class TraceIDGenerator {
         return z ^ (z >> 31)
     }
 
-    /// A new `traceparent` (version 00, sampled) and its trace ID.
+    /// A new `traceparent` (version 00, sampled) and its trace ID, written digit by digit into
+    /// their final strings (no integer formatting, no concatenation).
     public func start() -> (traceparent: String, traceID: String) {
-        let traceID = Self.hex(next() | 1, 16) + Self.hex(next() | 1, 16)
-        let parentID = Self.hex(next() | 1, 16)
-        return ("00-\(traceID)-\(parentID)-01", traceID)
-    }
-
-    private static func hex(_ value: UInt64, _ digits: Int) -> String {
-        let text = String(value, radix: 16)
-        return String(repeating: "0", count: digits - text.utf8.count) + text
+        let words = (next() | 1, next() | 1, next() | 1)
+        let traceparent = String(unsafeUninitializedCapacity: 55) { out in
+            let digits: StaticString = "0123456789abcdef"
+            func put(_ value: UInt64, at offset: Int) {
+                for i in 0..<16 { out[offset + i] = digits.utf8Start[Int((value >> UInt64(60 - 4 * i)) & 0xF)] }
+            }
+            out[0] = UInt8(ascii: "0"); out[1] = UInt8(ascii: "0"); out[2] = UInt8(ascii: "-")
+            put(words.0, at: 3)
+            put(words.1, at: 19)
+            out[35] = UInt8(ascii: "-")
+            put(words.2, at: 36)
+            out[52] = UInt8(ascii: "-"); out[53] = UInt8(ascii: "0"); out[54] = UInt8(ascii: "1")
+            return 55
+        }
+        let utf8 = traceparent.utf8
+        let traceID = String(decoding: utf8[utf8.index(utf8.startIndex, offsetBy: 3)..<utf8.index(utf8.startIndex, offsetBy: 35)], as: UTF8.self)
+        return (traceparent, traceID)
     }
 }
