@@ -23,15 +23,15 @@ public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         if !knownFinding(whole.outcome, split.outcome) {
             // Errors compare by kind: which check fires first may differ, the answer may not.
             let kind = { (outcome: String) in String(outcome.prefix { $0 != ":" }) }
-            precondition(whole.body == split.body && kind(whole.outcome) == kind(split.outcome), "split differently, decoded differently: \(whole.outcome) / \(split.outcome)")
+            require(whole.body == split.body && kind(whole.outcome) == kind(split.outcome), "split differently, decoded differently: \(whole.outcome) / \(split.outcome)")
         }
-        precondition(whole.body.count <= rest.count, "more body bytes than input bytes")
+        require(whole.body.count <= rest.count, "more body bytes than input bytes")
     } else {
         let (encoded, payload) = encode(rest, seed: control)
         for pieces in [nil, Pieces(seed: control)] {
             let decoded = decode(encoded, pieces: pieces, maxLineBytes: 256)
-            precondition(decoded.outcome == "end, 0 bytes left", "a well-formed body did not decode: \(decoded.outcome)")
-            precondition(decoded.body == payload, "the payload changed")
+            require(decoded.outcome == "end, 0 bytes left", "a well-formed body did not decode: \(decoded.outcome)")
+            require(decoded.body == payload, "the payload changed")
         }
     }
     return 0
@@ -61,11 +61,11 @@ func decode(_ message: [UInt8], pieces: Pieces?, maxLineBytes: Int) -> (body: [U
         var steps = 0
         loop: while true {
             steps += 1
-            precondition(steps < 1_000_000, "the decoder returns without consuming input")
+            require(steps < 1_000_000, "the decoder returns without consuming input")
             do {
                 switch try framing.next(&buffer) {
                 case .body(let part):
-                    precondition(part.readableBytes > 0, "an empty body part")
+                    require(part.readableBytes > 0, "an empty body part")
                     body += part.readableBytesView
                 case .end:
                     return (body, "end, \(message.count - (offset - buffer.readableBytes)) bytes left")

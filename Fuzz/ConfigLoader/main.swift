@@ -15,8 +15,11 @@ let environment = ["CLOAKROOM_SECRET": String(repeating: "s", count: 32), "CLOAK
 @_cdecl("LLVMFuzzerTestOneInput")
 public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let text = String(decoding: FuzzDriver.bytes(data, size), as: UTF8.self)
-    let first = outcome(text)
-    precondition(first == outcome(text), "the same file loaded twice gave different outcomes")
+    let first = outcome(text), second = outcome(text)
+    // Finding F3 of issue 26 (Yams): a duplicate-key error in a mapping that also has a
+    // complex (non-scalar) key lists its keys, and gives a line, in hash order.
+    let knownF3 = first.contains("duplicate key") && first.contains("<uncovertable>")
+    require(first == second || knownF3, "the same file loaded twice gave different outcomes:\n\(first)\n---\n\(second)")
     return 0
 }
 
@@ -25,8 +28,8 @@ func outcome(_ text: String) -> String {
         let configuration = try ConfigurationLoader.parse(text, environment: environment)
         return "valid: \(configuration.routes.count) routes, \(configuration.upstreams.count) upstreams, \(configuration.listeners.count) listeners"
     } catch {
-        precondition(!error.problems.isEmpty, "a refused file with no problem reported")
-        for problem in error.problems { precondition(!problem.message.isEmpty, "a problem without a message") }
+        require(!error.problems.isEmpty, "a refused file with no problem reported")
+        for problem in error.problems { require(!problem.message.isEmpty, "a problem without a message") }
         return "refused:\n" + error.description
     }
 }

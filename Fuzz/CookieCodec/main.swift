@@ -38,26 +38,26 @@ func checkBase64(_ text: [UInt8]) {
     for byteCount in 0...64 where Base64URL.encodedCount(byteCount: byteCount) == text.count {
         var out = [UInt8](repeating: 0, count: byteCount)
         let decoded = text.withUnsafeBufferPointer { chars in out.withUnsafeMutableBytes { Base64URL.decode(chars, into: $0) } }
-        if decoded { precondition(Array(Base64URL.encode(out).utf8) == text, "two spellings of the same bytes decode") }
+        if decoded { require(Array(Base64URL.encode(out).utf8) == text, "two spellings of the same bytes decode") }
     }
 }
 
 func checkForgery(_ text: [UInt8], position: Int) {
     let value = String(decoding: text, as: UTF8.self)
     if let id = codec.decode(value) {
-        precondition(codec.encode(id) == value, "a value decoded that encode did not make")
+        require(codec.encode(id) == value, "a value decoded that encode did not make")
     }
     // A valid cookie for an ID taken from the input, changed in one character.
     var idBytes = Array(text.prefix(SessionID.byteCount))
     idBytes += [UInt8](repeating: 0x5A, count: SessionID.byteCount - idBytes.count)
     let id = SessionID(bytes: idBytes)!
     let valid = codec.encode(id)
-    precondition(codec.decode(valid) == id, "a valid cookie does not decode")
+    require(codec.decode(valid) == id, "a valid cookie does not decode")
     var changed = Array(valid.utf8)
     let replacement = text.last ?? UInt8(ascii: "A")
     changed[position % changed.count] = replacement
     let tampered = String(decoding: changed, as: UTF8.self)
-    if tampered != valid { precondition(codec.decode(tampered) == nil, "a changed cookie still decodes") }
+    if tampered != valid { require(codec.decode(tampered) == nil, "a changed cookie still decodes") }
 }
 
 func checkHeader(_ text: [UInt8], control: UInt8, position: Int) {
@@ -76,23 +76,23 @@ func checkHeader(_ text: [UInt8], control: UInt8, position: Int) {
     guard HTTPField.isValidValue(header) else { return }
     var fields = HTTPFields([HTTPField(name: .cookie, value: header)])
     let taken = cookies.take(from: &fields, memo: VerifiedCookieMemo(), owner: owner)
-    if control % 3 != 0 { precondition(taken == id, "the valid cookie was not found") }
+    if control % 3 != 0 { require(taken == id, "the valid cookie was not found") }
     for value in fields[values: .cookie] {
         for part in value.split(separator: ";") {
             let name = part.drop { $0 == " " || $0 == "\t" }.prefix { $0 != "=" }
-            precondition(!(part.contains("=") && name == "cloakroom_session"), "a cookie of ours is forwarded")
+            require(!(part.contains("=") && name == "cloakroom_session"), "a cookie of ours is forwarded")
         }
     }
     // The byte path, where the value is ours alone, agrees with the fields path.
     var bytes = Array(header.utf8)
     let sole = bytes.withUnsafeMutableBytes { cookies.takeSole(UnsafeRawBufferPointer($0), memo: VerifiedCookieMemo(), owner: owner) }
     if case .taken(let soleID)? = sole {
-        precondition(soleID == taken, "takeSole and take disagree")
-        precondition(fields[values: .cookie].isEmpty, "a sole cookie of ours left a Cookie field behind")
+        require(soleID == taken, "takeSole and take disagree")
+        require(fields[values: .cookie].isEmpty, "a sole cookie of ours left a Cookie field behind")
     }
     let viaString = SessionCookies.soleValue(of: header, named: "cloakroom_session").map(String.init)
     let viaBytes = header.utf8.withContiguousStorageIfAvailable { SessionCookies.soleValue(in: UnsafeRawBufferPointer($0), named: "cloakroom_session") } ?? nil
-    precondition(viaString == viaBytes.map { String(decoding: Array(header.utf8)[$0], as: UTF8.self) }, "soleValue disagrees with itself")
+    require(viaString == viaBytes.map { String(decoding: Array(header.utf8)[$0], as: UTF8.self) }, "soleValue disagrees with itself")
 }
 
 FuzzDriver.main(testOneInput)

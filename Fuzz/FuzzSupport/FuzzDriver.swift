@@ -100,3 +100,10 @@ public func fnv1a(_ bytes: some Sequence<UInt8>) -> UInt64 {
     for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
     return hash
 }
+
+/// Traps with `message` when `condition` is false, in every build: `precondition` drops its
+/// message in optimized builds, and a fuzz report without it is hard to read.
+@inline(__always)
+public func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
+    if !condition() { fatalError(message(), file: file, line: line) }
+}

@@ -22,7 +22,7 @@ public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let maxHeaderBytes = control & 2 == 0 ? 1024 : 64
     let whole = events(message, pieces: nil, secure: secure, maxHeaderBytes: maxHeaderBytes)
     let split = events(message, pieces: Pieces(seed: control), secure: secure, maxHeaderBytes: maxHeaderBytes)
-    precondition(sameOutcome(whole, split), "split differently, parsed differently:\n\(whole)\n---\n\(split)")
+    require(sameOutcome(whole, split), "split differently, parsed differently:\n\(whole)\n---\n\(split)")
     return 0
 }
 
@@ -68,13 +68,13 @@ func events(_ message: UnsafeRawBufferPointer, pieces: Pieces?, secure: Bool, ma
         do {
             while let event = try parser.next(&buffer) {
                 steps += 1
-                precondition(steps < 100_000, "the parser returns events without consuming input")
+                require(steps < 100_000, "the parser returns events without consuming input")
                 switch event {
                 case .head(let head):
                     flushBody()
                     out.append(describe(head))
                 case .body(let part):
-                    precondition(part.readableBytes > 0, "an empty body part")
+                    require(part.readableBytes > 0, "an empty body part")
                     body += part.readableBytesView
                 case .end:
                     flushBody()
@@ -104,14 +104,14 @@ func describe(_ head: ClientRequestHead) -> String {
     text += "\n  lines: \(lines.debugDescription)"
     if head.cookieLines > 0 {
         let cookie = head.lines.getSlice(at: head.firstCookieValue.lowerBound, length: head.firstCookieValue.count)
-        precondition(cookie != nil, "the first Cookie value lies outside the lines")
+        require(cookie != nil, "the first Cookie value lies outside the lines")
     }
     head.lines.withUnsafeReadableBytes { lines in HTTP1Head.forEachLine(lines) { name, line in
-        precondition(!name.isEmpty && name.allSatisfy(isTokenByte), "a raw line's name is not a token")
-        precondition(line.count >= name.count + 3 && line[line.count - 2] == 13 && line[line.count - 1] == 10, "a raw line without its CRLF")
+        require(!name.isEmpty && name.allSatisfy(isTokenByte), "a raw line's name is not a token")
+        require(line.count >= name.count + 3 && line[line.count - 2] == 13 && line[line.count - 1] == 10, "a raw line without its CRLF")
         let value = line[(name.count + 1)..<(line.count - 2)]
-        precondition(!value.contains(where: { $0 == 0 || $0 == 10 || $0 == 13 }), "CR, LF or NUL in a raw line's value")
-        precondition(!(name.count == 4 && ASCIIText.equalsIgnoringCase(name, "host")), "Host among the raw lines")
+        require(!value.contains(where: { $0 == 0 || $0 == 10 || $0 == 13 }), "CR, LF or NUL in a raw line's value")
+        require(!(name.count == 4 && ASCIIText.equalsIgnoringCase(name, "host")), "Host among the raw lines")
     } }
     return text
 }

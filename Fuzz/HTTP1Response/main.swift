@@ -22,7 +22,7 @@ public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let maxHeaderBytes = control & 2 == 0 ? 1024 : 64
     let whole = events(message, pieces: nil, requestWasHEAD: head, maxHeaderBytes: maxHeaderBytes)
     let split = events(message, pieces: Pieces(seed: control), requestWasHEAD: head, maxHeaderBytes: maxHeaderBytes)
-    precondition(sameOutcome(whole, split), "split differently, parsed differently:\n\(whole)\n---\n\(split)")
+    require(sameOutcome(whole, split), "split differently, parsed differently:\n\(whole)\n---\n\(split)")
     return 0
 }
 
@@ -63,7 +63,7 @@ func events(_ message: UnsafeRawBufferPointer, pieces: Pieces?, requestWasHEAD: 
             flushBody()
             out.append(describe(head))
         case .body(let part):
-            precondition(part.readableBytes > 0, "an empty body part")
+            require(part.readableBytes > 0, "an empty body part")
             body += part.readableBytesView
         case .end:
             flushBody()
@@ -80,7 +80,7 @@ func events(_ message: UnsafeRawBufferPointer, pieces: Pieces?, requestWasHEAD: 
         do {
             while let event = try parser.next(&buffer) {
                 steps += 1
-                precondition(steps < 100_000, "the parser returns events without consuming input")
+                require(steps < 100_000, "the parser returns events without consuming input")
                 take(event)
             }
         } catch {
@@ -101,13 +101,13 @@ func describe(_ head: UpstreamResponseHead) -> String {
     do {
         response = try head.response()
     } catch {
-        preconditionFailure("a head the parser accepted does not convert: \(error)")
+        fatalError("a head the parser accepted does not convert: \(error)")
     }
-    precondition(response.status.code == head.code, "the status changed")
-    precondition(response.headerFields[values: .contentLength].count <= 1, "more than one Content-Length")
+    require(response.status.code == head.code, "the status changed")
+    require(response.headerFields[values: .contentLength].count <= 1, "more than one Content-Length")
     if !head.needsPolicy {
         let control: [HTTPField.Name] = [.sessionLogin, .sessionUpdate, .sessionLogout]
-        precondition(!response.headerFields.contains { control.contains($0.name) }, "a control header in a head that needs no policy")
+        require(!response.headerFields.contains { control.contains($0.name) }, "a control header in a head that needs no policy")
     }
     var text = "head \(head.code) keepAlive=\(head.keepAlive) length=\(head.hasContentLength) policy=\(head.needsPolicy)"
     text += " bytes=\(head.bytes.readableBytes) \(fnv1a(head.bytes.readableBytesView))"

@@ -22,16 +22,16 @@ public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let base = target ?? ["sub": "alice"]
     let once = base.applyingMergePatch(patch)
     let twice = once.applyingMergePatch(patch)
-    precondition(once == twice, "a merge patch applied twice changed more")
+    require(once == twice, "a merge patch applied twice changed more")
     roundTrip(once)
     if case .object(let members) = patch {
-        guard case .object(let result) = once else { preconditionFailure("an object patch yielded a non-object") }
+        guard case .object(let result) = once else { fatalError("an object patch yielded a non-object") }
         if case .object(let original) = base {
             for (name, value) in original where members[name] == nil {
-                precondition(result[name] == value, "a name the patch does not mention changed")
+                require(result[name] == value, "a name the patch does not mention changed")
             }
         }
-        for (name, value) in members where value == .null { precondition(result[name] == nil, "a null member did not remove its name") }
+        for (name, value) in members where value == .null { require(result[name] == nil, "a null member did not remove its name") }
     }
     return 0
 }
@@ -45,9 +45,9 @@ func parsed(_ text: String) -> JSONValue? {
 
 func roundTrip(_ value: JSONValue) {
     let text = value.jsonText
-    precondition(Array(text.utf8) == value.jsonUTF8, "jsonText and jsonUTF8 differ")
-    guard let again = try? JSONValue(parsing: text) else { preconditionFailure("printed JSON does not parse: \(text)") }
-    precondition(again == value, "printed and parsed again, the value changed: \(text)")
+    require(Array(text.utf8) == value.jsonUTF8, "jsonText and jsonUTF8 differ")
+    guard let again = try? JSONValue(parsing: text) else { fatalError("printed JSON does not parse: \(text)") }
+    require(again == value, "printed and parsed again, the value changed: \(text)")
 }
 
 FuzzDriver.main(testOneInput)

@@ -22,7 +22,7 @@ public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         : RESPLimits(maxBulkLength: 16, maxDepth: 3, maxAggregateCount: 8, maxLineLength: 24, maxReplyBytes: .max)
     let whole = replies(message, pieces: nil, limits: limits)
     let split = replies(message, pieces: Pieces(seed: control), limits: limits)
-    precondition(whole == split, "split differently, parsed differently:\n\(whole)\n---\n\(split)")
+    require(whole == split, "split differently, parsed differently:\n\(whole)\n---\n\(split)")
     return 0
 }
 
@@ -42,7 +42,7 @@ func replies(_ message: UnsafeRawBufferPointer, pieces: Pieces?, limits: RESPLim
             while true {
                 let before = buffer.readableBytes
                 guard let value = try parser.parse(&buffer) else { break }
-                precondition(buffer.readableBytes < before, "a reply consumed nothing")
+                require(buffer.readableBytes < before, "a reply consumed nothing")
                 check(value, depth: 0, limits: limits)
                 out.append(String(describing: value))
             }
@@ -58,18 +58,18 @@ func replies(_ message: UnsafeRawBufferPointer, pieces: Pieces?, limits: RESPLim
 
 /// The limits hold for every part of a parsed reply.
 func check(_ value: RESPValue, depth: Int, limits: RESPLimits) {
-    func bulk(_ bytes: ByteBuffer) { precondition(bytes.readableBytes <= limits.maxBulkLength, "a bulk string over the limit") }
+    func bulk(_ bytes: ByteBuffer) { require(bytes.readableBytes <= limits.maxBulkLength, "a bulk string over the limit") }
     func aggregate(_ elements: [RESPValue]) {
-        precondition(depth + 1 <= limits.maxDepth, "nested deeper than the limit")
-        precondition(elements.count <= limits.maxAggregateCount, "an aggregate over the limit")
+        require(depth + 1 <= limits.maxDepth, "nested deeper than the limit")
+        require(elements.count <= limits.maxAggregateCount, "an aggregate over the limit")
         for element in elements { check(element, depth: depth + 1, limits: limits) }
     }
     switch value {
     case .bulkString(let bytes), .verbatimString(_, let bytes): bulk(bytes)
     case .array(let elements), .set(let elements), .push(let elements): aggregate(elements)
     case .map(let pairs):
-        precondition(depth + 1 <= limits.maxDepth, "nested deeper than the limit")
-        precondition(pairs.count * 2 <= limits.maxAggregateCount, "a map over the limit")
+        require(depth + 1 <= limits.maxDepth, "nested deeper than the limit")
+        require(pairs.count * 2 <= limits.maxAggregateCount, "a map over the limit")
         for pair in pairs {
             check(pair.key, depth: depth + 1, limits: limits)
             check(pair.value, depth: depth + 1, limits: limits)
