@@ -1,3 +1,4 @@
+import Foundation
 import CloakroomSessions
 import HTTPTypes
 import Logging
