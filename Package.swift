@@ -161,6 +161,28 @@ let package = Package(
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
             ]
         ),
-    ],
+    ] + fuzzTargets,
     swiftLanguageModes: [.v6]
 )
+
+// Fuzz targets (see Fuzz/FuzzSupport/FuzzDriver.swift and scripts/fuzz). In the normal build each
+// replays the files it is given (scripts/test runs them over Fuzz/Corpus); built by scripts/fuzz
+// into .build-fuzz with -D FUZZING -sanitize=fuzzer,address, each is a libFuzzer binary. They
+// reach internal types through @testable imports, so they build in debug or with -enable-testing.
+var fuzzTargets: [Target] {
+    func fuzz(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
+        .executableTarget(name: "Fuzz" + name, dependencies: ["FuzzSupport"] + dependencies, path: "Fuzz/" + name)
+    }
+    let nio: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+    let httpTypes: Target.Dependency = .product(name: "HTTPTypes", package: "swift-http-types")
+    return [
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
+        fuzz("HTTP1Request", ["CloakroomServer", "CloakroomProxy", nio]),
+        fuzz("HTTP1Response", ["CloakroomServer", "CloakroomProxy", nio, httpTypes]),
+        fuzz("ChunkedBody", ["CloakroomServer", nio]),
+        fuzz("RESP", ["CloakroomRedis", nio]),
+        fuzz("ConfigLoader", ["CloakroomConfig"]),
+        fuzz("CookieCodec", ["CloakroomConfig", "CloakroomProxy", "CloakroomSessions", httpTypes]),
+        fuzz("MergePatch", ["CloakroomSessions"]),
+    ]
+}

@@ -79,8 +79,30 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
                 if let snapshot, snapshot.lastSeenAt == now { state.pending.mark(key, .touch) }
                 return snapshot
             }
-            return try snapshot?.session(timeouts: core.timeouts, cache: cache)
+            guard let snapshot else { return nil }
+            do {
+                return try snapshot.session(timeouts: core.timeouts, cache: cache)
+            } catch let damage as DamagedSessionRecord {
+                discardDamaged(key: key, handle: snapshot.handleText, damage)
+                return nil
+            }
         }
+    }
+
+    /// Deletes a record whose attributes cannot be read (a file edited outside Cloakroom): the
+    /// lookup answers no session, as the SPEC asks, instead of failing every request that
+    /// presents its cookie. Removed from memory at once; the row's deletion is written by the
+    /// writer, woken for it but not waited for (a lookup never waits on the disk). Logged by
+    /// handle, never the ID.
+    func discardDamaged(key: SessionKey, handle: String, _ damage: DamagedSessionRecord) {
+        let removed = (try? core.withState { $0.table.remove(key: key, now: core.clock.now()) }) ?? false
+        guard removed else { return }
+        core.wakeWriter()
+        core.logger.error("damaged session record deleted", metadata: [
+            "handle": "\(handle)", "path": "\(core.path)", "why": "\(damage.why)",
+        ])
+        SessionMetrics.sessionsEnded(1, reason: .damaged)
+        endingObservers.announce(.session(key))
     }
 
     public func liveKeys(among keys: [SessionKey]) async throws -> Set<SessionKey> {
@@ -114,6 +136,9 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
             } catch let error as SessionStoreError {
                 guard case .invalidPatch = error else { throw error }
                 return .failure(error)
+            } catch let damage as DamagedSessionRecord {
+                discardDamaged(key: key, handle: current.handleText, damage)
+                return .success(nil)
             }
             let outcome = try await core.apply { state in
                 let outcome = state.table.replaceAttributes(key: key, expected: current.attributes, with: merged.encoded, now: now)

@@ -72,7 +72,23 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
                 (table.lookup(key: key, now: clock.now()), table.takeEndings())
             }
             endings.report()
-            return try snapshot?.session(timeouts: timeouts, cache: cache)
+            guard let snapshot else { return nil }
+            do {
+                return try snapshot.session(timeouts: timeouts, cache: cache)
+            } catch is DamagedSessionRecord {
+                // Cannot happen with bytes this store wrote itself; handled as every store does.
+                discardDamaged(key: key)
+                return nil
+            }
+        }
+    }
+
+    /// Deletes a record a lookup could not read (``DamagedSessionRecord``): no session.
+    private func discardDamaged(key: SessionKey) {
+        let removed = table.withLock { $0.remove(key: key, now: clock.now()) }
+        if removed {
+            SessionMetrics.sessionsEnded(1, reason: .damaged)
+            endingObservers.announce(.session(key))
         }
     }
 
@@ -114,6 +130,9 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
             } catch let error as SessionStoreError {
                 guard case .invalidPatch = error else { throw error }
                 return .failure(error)
+            } catch is DamagedSessionRecord {
+                discardDamaged(key: key)
+                return .success(nil)
             }
             let (outcome, lateEndings) = table.withLock {
                 ($0.replaceAttributes(key: key, expected: current.attributes, with: encoded, now: now), $0.takeEndings())

@@ -126,15 +126,28 @@ public final class ProxyPolicy: Sendable {
             return .forward
         case .proxied:
             guard exchange.route?.auth == .required, exchange.session == nil else { return .forward }
-            if let page = loginPage, exchange.acceptsHTML,
-                exchange.method == .get || exchange.method == .head
-            {
-                let separator = page.contains("?") ? "&" : "?"
-                let location = page + separator + "next=" + Self.percentEncodeQueryValue(exchange.target)
-                return .respond(.redirect(to: location, requestID: exchange.requestID))
-            }
-            return .respond(ProxyError(.unauthenticated).response(requestID: exchange.requestID))
+            return .respond(unauthenticated(exchange))
         }
+    }
+
+    /// A required route without a session: 303 to the login page for browsers when there is
+    /// one, else 401. A correctly signed cookie whose session is gone (ended, expired, or a
+    /// damaged record the store deleted) also gets the deletion cookie, so the client stops
+    /// presenting it, as oauth2-proxy clears a session it cannot load.
+    func unauthenticated(_ exchange: Exchange) -> LocalResponse {
+        var response: LocalResponse
+        if let page = loginPage, exchange.acceptsHTML, exchange.method == .get || exchange.method == .head {
+            let separator = page.contains("?") ? "&" : "?"
+            let location = page + separator + "next=" + Self.percentEncodeQueryValue(exchange.target)
+            response = .redirect(to: location, requestID: exchange.requestID)
+        } else {
+            response = ProxyError(.unauthenticated).response(requestID: exchange.requestID)
+        }
+        if exchange.presentedID != nil {
+            response.head.headerFields.append(
+                HTTPField(name: .setCookie, value: cookies.expireCookie(secureTransport: exchange.client.isSecure)))
+        }
+        return response
     }
 
     // MARK: Phase 4: upstream request filter
@@ -209,16 +222,28 @@ public final class ProxyPolicy: Sendable {
         response.headerFields[.xRequestID] = nil
         response.headerFields.append(HTTPField(name: .xRequestID, value: exchange.requestID))
         if login == nil && update == nil && logout == nil { return [] }
-        return ControlHeaders.effects(
+        let effects = ControlHeaders.effects(
             login: login, update: update, logout: logout, status: response.status, exchange: exchange, logger: logger)
+        if effects.contains(where: \.changesCookie) { Self.forbidStoring(&response.headerFields) }
+        return effects
+    }
+
+    /// Makes a response that sets or deletes the session cookie uncacheable, replacing any
+    /// `Cache-Control` the backend sent: a shared cache must never hand one user's new cookie
+    /// (or another's logout) to the next client (ASVS 5.0 14.3.2).
+    static func forbidStoring(_ fields: inout HTTPFields) {
+        fields[.cacheControl] = "no-store"
     }
 
     // MARK: Phase 6: session effects
 
-    /// Carries out the effects. Returns the `Set-Cookie` values to add, or the error to answer
-    /// instead of the upstream's response when a login could not be stored.
+    /// Carries out the effects. Returns the `Set-Cookie` values to add (at most one: a login's
+    /// new cookie wins over the deletion a logout in the same response asks for, since the
+    /// login ends the presented session anyway), or the error to answer instead of the
+    /// upstream's response when a login could not be stored.
     public func apply(_ effects: [SessionEffect], exchange: Exchange) async -> Result<[String], ProxyError> {
-        var setCookies: [String] = []
+        var newCookie: String?
+        var expire = false
         for effect in effects {
             do {
                 switch effect {
@@ -229,17 +254,17 @@ public final class ProxyPolicy: Sendable {
                     let id = SessionID.random()
                     let session = try await store.create(key: id.key, attributes: attributes)
                     SessionMetrics.loggedIn()
-                    setCookies.append(cookies.setCookie(for: id, secureTransport: exchange.client.isSecure))
+                    newCookie = cookies.setCookie(for: id, secureTransport: exchange.client.isSecure)
                     logger.info("session created", metadata: ["request_id": "\(exchange.requestID)", "handle": "\(session.handle)", "sub": "\(session.subject)"])
                 case .update(let key, let patch):
                     _ = try await store.update(key: key, patch: patch)
                 case .logoutCurrent(let key):
                     if try await store.revoke(key: key) { SessionMetrics.sessionsEnded(1, reason: .logout) }
-                    setCookies.append(cookies.expireCookie(secureTransport: exchange.client.isSecure))
+                    expire = true
                 case .logoutAll(let subject):
                     let count = try await store.revokeAll(subject: subject)
                     SessionMetrics.sessionsEnded(count, reason: .backend)
-                    setCookies.append(cookies.expireCookie(secureTransport: exchange.client.isSecure))
+                    expire = true
                     logger.info("sessions revoked by backend", metadata: ["request_id": "\(exchange.requestID)", "sub": "\(subject)", "count": "\(count)"])
                 }
             } catch let error as SessionStoreError where error != .missingSubject && !error.isUnavailable {
@@ -251,7 +276,8 @@ public final class ProxyPolicy: Sendable {
                 return .failure(ProxyError(.storeUnavailable, "\(error)"))
             }
         }
-        return .success(setCookies)
+        if let newCookie { return .success([newCookie]) }
+        return .success(expire ? [cookies.expireCookie(secureTransport: exchange.client.isSecure)] : [])
     }
 
     // MARK: Logout endpoint

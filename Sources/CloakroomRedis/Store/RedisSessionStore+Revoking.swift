@@ -158,12 +158,15 @@ extension RedisSessionStore {
         return Int(counts[0])
     }
 
-    /// Flattened `{handle, attributes, c, l, ...}` fields as sessions.
+    /// Flattened `{handle, attributes, c, l, ...}` fields as sessions. A damaged record is left
+    /// out, as a lookup would find no session there (and delete it).
     private func appendSessions(_ fields: ArraySlice<RESPValue>, to sessions: inout [Session], from script: String) throws {
         guard fields.count % 4 == 0 else { throw RedisClientError.protocolError("unexpected reply from the \(script) script") }
         var index = fields.startIndex
         while index < fields.endIndex {
-            sessions.append(try session(fields[index], fields[index + 1], fields[index + 2], fields[index + 3]))
+            do {
+                sessions.append(try session(fields[index], fields[index + 1], fields[index + 2], fields[index + 3]))
+            } catch is DamagedRedisRecord {}
             index += 4
         }
     }

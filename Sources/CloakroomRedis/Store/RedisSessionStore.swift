@@ -204,7 +204,15 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
             if let newSubject = members["sub"], newSubject != .string(subject) {
                 return .failure(.invalidPatch("\"sub\" cannot be changed or removed"))
             }
-            guard case .object(let merged) = JSONValue.object(try attributes(fields[2])).applyingMergePatch(patch) else {
+            let current: JSONObject
+            do {
+                current = try attributes(fields[2])
+            } catch let damage as DamagedSessionRecord {
+                // No session, as a lookup would have found.
+                await discardDamaged(key: key, DamagedRedisRecord(damage: damage, handle: fields[0].string, attributes: fields[2]))
+                return .success(nil)
+            }
+            guard case .object(let merged) = JSONValue.object(current).applyingMergePatch(patch) else {
                 preconditionFailure("an object merge patch always yields an object")
             }
             let text = JSONValue.object(merged).jsonText
@@ -327,13 +335,21 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         _ handle: RESPValue, _ attributesText: RESPValue, _ created: RESPValue, _ lastSeen: RESPValue,
         attributes known: JSONObject? = nil, cache: ParsedAttributesCache? = nil
     ) throws -> Session {
-        guard let handle = handle.string, let createdAt = created.int64, let lastSeenAt = lastSeen.int64 else {
-            throw RedisClientError.protocolError("malformed session fields")
+        guard let handleText = handle.string, let createdAt = created.int64, let lastSeenAt = lastSeen.int64 else {
+            throw DamagedRedisRecord(
+                damage: DamagedSessionRecord("malformed handle or timestamps"), handle: handle.string, attributes: attributesText)
         }
+        let handle = handleText
         let createdDate = Milliseconds.date(createdAt)
         let lastSeenDate = Milliseconds.date(lastSeenAt)
+        let attributes: JSONObject
+        do {
+            attributes = try known ?? self.attributes(attributesText, cache: cache)
+        } catch let damage as DamagedSessionRecord {
+            throw DamagedRedisRecord(damage: damage, handle: handle, attributes: attributesText)
+        }
         return Session(
-            handle: handle, attributes: try known ?? attributes(attributesText, cache: cache), createdAt: createdDate, lastSeenAt: lastSeenDate,
+            handle: handle, attributes: attributes, createdAt: createdDate, lastSeenAt: lastSeenDate,
             expiresAt: timeouts.expiry(createdAt: createdDate, lastSeenAt: lastSeenDate)
         )
     }
@@ -347,11 +363,10 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         return try parseAttributes(value)
     }
 
+    /// Throws ``DamagedSessionRecord`` when the stored attributes are not a session's.
     private func parseAttributes(_ value: RESPValue) throws -> JSONObject {
-        guard let text = value.string, let object = try? JSONValue.parseObject(text) else {
-            throw RedisClientError.protocolError("session attributes in Redis are not a JSON object")
-        }
-        return object
+        guard let text = value.string else { throw DamagedSessionRecord("the attributes are not a string") }
+        return try DamagedSessionRecord.attributes(text: text)
     }
 
     /// Counts sessions a script found expired (1 idle, 2 absolute) and deleted.
