@@ -114,11 +114,17 @@ struct RouteGroup: Sendable {
     let entries: [Entry]
     /// For a large group: each distinct route path → the first entry with it.
     let byPath: [Substring: RouteTable.Entry]?
+    /// Bit n set when some route path here is n bytes long (bit 63: 63 or more), so a
+    /// candidate prefix of a length no route has is skipped without hashing it.
+    let lengths: UInt64
 
     typealias Entry = RouteTable.Entry
 
     init(_ entries: [Entry]) {
         self.entries = entries
+        var lengths: UInt64 = 0
+        for entry in entries { lengths |= Self.bit(entry.path.utf8.count) }
+        self.lengths = lengths
         if entries.count > Self.linearLimit {
             var byPath: [Substring: Entry] = [:]
             for entry in entries where byPath[Substring(entry.path)] == nil { byPath[Substring(entry.path)] = entry }
@@ -127,6 +133,8 @@ struct RouteGroup: Sendable {
             byPath = nil
         }
     }
+
+    private static func bit(_ length: Int) -> UInt64 { 1 << UInt64(min(length, 63)) }
 
     /// The first entry matching `path` whose index is below `limit`.
     func first(_ path: Substring, before limit: Int = Int.max) -> Entry? {
@@ -138,7 +146,9 @@ struct RouteGroup: Sendable {
             return nil
         }
         var best: Entry?
+        let lengths = self.lengths
         func probe(_ candidate: Substring) {
+            guard lengths & Self.bit(candidate.utf8.count) != 0 else { return }
             if let entry = byPath[candidate], entry.index < (best?.index ?? limit) { best = entry }
         }
         // A route path without a trailing slash matches up to a `/` of the request path or its
