@@ -172,6 +172,44 @@ struct HTTPSUpstreamTests {
         #expect(try await offPool { try client.readFrame() }?.text == "echo:over tls")
     }
 
+    @Test func anUpstreamThatNeverFinishesTheHandshakeOrSpeaksPlainHTTPIs502() async throws {
+        // A socket that listens but never reads: the kernel completes the TCP connect, nothing
+        // answers the ClientHello.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(fd, 16)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        let silentPort = Int(UInt16(bigEndian: address.sin_port))
+
+        let (logger, lines) = CapturingLogHandler.logger()
+        let harness = try await ProxyHarness.start(logger: logger) { configuration in
+            var upstream = configuration.upstreams["api"]!  // connect_timeout 1s
+            upstream.kind = .targets([UpstreamTarget(host: "127.0.0.1", port: silentPort, scheme: .https)])
+            configuration.upstreams["api"] = upstream
+        }
+        defer { Task { await harness.stop() } }
+        let started = Date()
+        #expect(try await Curl.get("\(harness.base)/public/x").status == 502)
+        let seconds = Date().timeIntervalSince(started)
+        #expect(seconds >= 0.9 && seconds < 3, "the handshake is bounded by connect_timeout: \(seconds)s")
+        #expect(try await Self.awaitLog(lines, containing: "did not complete within connect_timeout") != nil, "\(lines.all)")
+
+        // A plain HTTP server behind an https target.
+        let plain = try await ProxyHarness.start { configuration in
+            var upstream = configuration.upstreams["api"]!
+            upstream.kind = .targets([UpstreamTarget(host: "127.0.0.1", port: harness.backend.port, scheme: .https)])
+            configuration.upstreams["api"] = upstream
+        }
+        defer { Task { await plain.stop() } }
+        #expect(try await Curl.get("\(plain.base)/public/x").status == 502)
+        #expect(harness.backend.requests.isEmpty)
+    }
+
     @Test func checkReportsUnreadableAndMismatchedFilesWithTheirKeyPath() async throws {
         let pki = try await TestPKI.make()
         defer { pki.remove() }
