@@ -75,7 +75,8 @@ public final class ProxyPolicy: Sendable {
         } else {
             endpoint = .proxied
         }
-        let route = routes.match(authority: request.authority, path: target.path)
+        // The host is read only when some route names one (reading the authority builds it).
+        let route = routes.hasHosts ? routes.match(authority: request.authority, path: target.path) : routes.match(target.path)
         if route == nil && endpoint != .logout && endpoint != .builtinLogin {
             return .failure(ProxyError(.notFound, "no route for host and path"))
         }
@@ -131,7 +132,8 @@ public final class ProxyPolicy: Sendable {
         case .login:
             return .forward
         case .proxied:
-            guard let session = exchange.session else {
+            // Read in place: binding the session would copy it (a retain per field) per request.
+            if exchange.session == nil {
                 guard exchange.route?.auth == .required else { return .forward }
                 if let page = loginPage, exchange.acceptsHTML,
                     exchange.method == .get || exchange.method == .head
@@ -143,7 +145,7 @@ public final class ProxyPolicy: Sendable {
                 return .respond(ProxyError(.unauthenticated).response(requestID: exchange.requestID))
             }
             // `allow`, on the session just looked up: a role removed a request ago is gone now.
-            if let allow = exchange.route?.allow, !allow.admits(session.attributes) {
+            if let allow = exchange.route?.allow, let attributes = exchange.session?.attributes, !allow.admits(attributes) {
                 return .respond(forbidden(exchange))
             }
             return .forward
