@@ -238,6 +238,9 @@ struct HTTPSUpstreamTests {
             mismatched == [
                 "upstreams.api.tls.private_key: the key in \"\(pki.strayKey)\" does not match the certificate in \"\(pki.clientCertificate)\""
             ])
+        #expect(
+            problems { $0.caPath = garbage; $0.certificatePath = pki.clientCertificate; $0.privateKeyPath = pki.strayKey }.count == 2,
+            "each file's problem, in one pass")
         let keyText = try String(contentsOfFile: pki.strayKey, encoding: .utf8)
         #expect(!mismatched.joined().contains(keyText.split(separator: "\n")[1]), "never key material")
     }

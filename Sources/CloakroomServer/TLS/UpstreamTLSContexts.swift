@@ -21,16 +21,20 @@ enum UpstreamTLSContexts {
         return contexts
     }
 
-    /// Every problem ``make(for:)`` would throw for, one per upstream, in name order.
+    /// Every problem ``make(for:)`` would throw for, in name order: each file on its own (an
+    /// unreadable CA and a key that does not match are two problems), for `cloakroom check`.
     static func problems(in upstreams: [String: Upstream]) -> [String] {
-        upstreams.sorted { $0.key < $1.key }.compactMap { name, upstream in
-            guard upstream.hasTLSTargets else { return nil }
-            do {
-                _ = try context(upstream.tls, path: "upstreams.\(name).tls")
-                return nil
-            } catch {
-                return "\(error)"
+        upstreams.sorted { $0.key < $1.key }.flatMap { name, upstream -> [String] in
+            guard upstream.hasTLSTargets else { return [] }
+            let path = "upstreams.\(name).tls"
+            var problems: [String] = []
+            var caless = upstream.tls
+            if let ca = caless.caPath {
+                caless.caPath = nil
+                do { _ = try certificates(in: ca, key: "\(path).ca") } catch { problems.append("\(error)") }
             }
+            do { _ = try context(caless, path: path) } catch { problems.append("\(error)") }
+            return problems
         }
     }
 
