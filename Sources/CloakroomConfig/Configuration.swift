@@ -184,10 +184,24 @@ public struct Route: Sendable, Equatable {
     /// A key of `Configuration.upstreams`.
     public var upstream: String
     public var auth: Auth
-    public init(path: String, upstream: String, auth: Auth = .required) {
+    /// The request's host this route is for; `nil`: any host.
+    public var host: RouteHost?
+    /// Who may pass, once signed in: a session must match at least one rule. `nil`: every
+    /// session. Never empty when set, and never on an `auth: none` route (checked by the loader).
+    public var allow: [AllowRule]?
+    /// Replaces the part of the normalized path that `path` matched before forwarding. Starts
+    /// with `/`.
+    public var rewritePrefix: String?
+    public init(
+        path: String, upstream: String, auth: Auth = .required, host: RouteHost? = nil, allow: [AllowRule]? = nil,
+        rewritePrefix: String? = nil
+    ) {
         self.path = path
         self.upstream = upstream
         self.auth = auth
+        self.host = host
+        self.allow = allow
+        self.rewritePrefix = rewritePrefix
     }
 }
 
@@ -204,15 +218,26 @@ public struct Upstream: Sendable, Equatable {
     public var idleTimeout: Duration = .seconds(60)
     /// At least 1.
     public var maxConnections: Int = 256
+    /// What the upstream request's `Host` says.
+    public var hostHeader: HostHeader = .client
+    /// How `https` targets are reached; unused by `http` ones.
+    public var tls: UpstreamTLS = .init()
     public init(kind: Kind) { self.kind = kind }
 }
 
-/// An `http://host:port` target (no path, query or userinfo; https is not supported yet).
+/// An `http://host:port` or `https://host:port` target (no path, query or user info).
 public struct UpstreamTarget: Sendable, Equatable, CustomStringConvertible {
+    public enum Scheme: String, Sendable, Equatable { case http, https }
     public var host: String
     public var port: Int
-    public init(host: String, port: Int) { self.host = host; self.port = port }
-    public var description: String { "http://\(SocketAddressSpec(host: host, port: port))" }
+    public var scheme: Scheme
+    public init(host: String, port: Int, scheme: Scheme = .http) {
+        self.host = host
+        self.port = port
+        self.scheme = scheme
+    }
+    public var isTLS: Bool { scheme == .https }
+    public var description: String { "\(scheme.rawValue)://\(SocketAddressSpec(host: host, port: port))" }
 }
 
 public struct AdminSettings: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import CloakroomConfig
+import CloakroomLogin
 import CloakroomSessions
 import HTTPTypes
 import Logging
@@ -65,7 +66,6 @@ public final class ProxyPolicy: Sendable {
             return .failure(ProxyError(.badRequest, "missing or repeated Host"))
         }
         let normalizedTarget = target.target
-        if normalizedTarget != rawTarget { request.path = normalizedTarget }
 
         let endpoint: Exchange.Endpoint
         if target.path == configuration.logout.path {
@@ -75,9 +75,16 @@ public final class ProxyPolicy: Sendable {
         } else {
             endpoint = .proxied
         }
-        let route = routes.match(target.path)
+        // The host is read only when some route names one (reading the authority builds it).
+        let route = routes.hasHosts ? routes.match(authority: request.authority, path: target.path) : routes.match(target.path)
         if route == nil && endpoint != .logout && endpoint != .builtinLogin {
-            return .failure(ProxyError(.notFound, "no route for path"))
+            return .failure(ProxyError(.notFound, "no route for host and path"))
+        }
+        // What the upstream receives: the normalized target, its prefix rewritten for the route.
+        if let route, let prefix = route.rewritePrefix {
+            request.path = PathRewrite.target(prefix: prefix, routePath: route.path, path: target.path, query: target.query)
+        } else if normalizedTarget != rawTarget {
+            request.path = normalizedTarget
         }
         let presented: SessionID?
         switch cookie {
@@ -125,8 +132,16 @@ public final class ProxyPolicy: Sendable {
         case .login:
             return .forward
         case .proxied:
-            guard exchange.route?.auth == .required, exchange.session == nil else { return .forward }
-            return .respond(unauthenticated(exchange))
+            // Read in place: binding the session would copy it (a retain per field) per request.
+            if exchange.session == nil {
+                guard exchange.route?.auth == .required else { return .forward }
+                return .respond(unauthenticated(exchange))
+            }
+            // `allow`, on the session just looked up: a role removed a request ago is gone now.
+            if let allow = exchange.route?.allow, let attributes = exchange.session?.attributes, !allow.admits(attributes) {
+                return .respond(forbidden(exchange))
+            }
+            return .forward
         }
     }
 
@@ -148,6 +163,20 @@ public final class ProxyPolicy: Sendable {
                 HTTPField(name: .setCookie, value: cookies.expireCookie(secureTransport: exchange.client.isSecure)))
         }
         return response
+    }
+
+    /// 403 for a session the route's `allow` does not admit: JSON, or a page for browsers.
+    /// Nothing about the session is in it.
+    func forbidden(_ exchange: Exchange) -> LocalResponse {
+        guard exchange.acceptsHTML else { return ProxyError(.forbidden).response(requestID: exchange.requestID) }
+        var fields = HTTPFields()
+        fields[.contentType] = "text/html; charset=utf-8"
+        fields[.cacheControl] = "no-store"
+        fields[.xRequestID] = exchange.requestID
+        fields[HTTPField.Name("Content-Security-Policy")!] = ForbiddenPage.contentSecurityPolicy
+        fields[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        let html = ForbiddenPage.render(logoutPath: configuration.logout.path, requestID: exchange.requestID)
+        return LocalResponse(head: HTTPResponse(status: .forbidden, headerFields: fields), body: Array(html.utf8))
     }
 
     // MARK: Phase 4: upstream request filter

@@ -196,6 +196,13 @@ extension ExchangeDriver: UpstreamExchangeDelegate {
         responseDeadlineDisarm()
         let stale: Bool
         if case .stale = failure { stale = true } else { stale = false }
+        if case .error(let error) = failure {
+            // The reason goes to the log (a TLS alert from an upstream that refused the client
+            // certificate after the handshake, a reset); the client gets 502.
+            logger.warning(
+                "upstream connection failed",
+                metadata: ["request_id": "\(requestID)", "upstream": "\(pool?.name ?? "?")", "error": "\(error)"])
+        }
         perform(machine.upstreamFailed(stale: stale))
     }
 }

@@ -393,7 +393,7 @@ extension ExchangeOutcome {
         case .upstreamUnavailable: self = .upstreamFailed
         case .upstreamTimeout, .headerTimeout: self = .timeout
         case .badRequest, .headersTooLarge, .bodyTooLarge, .storeUnavailable, .internalError: self = .error
-        case .notFound, .methodNotAllowed, .unauthenticated, .csrf, .tooManyAttempts: self = .complete
+        case .notFound, .methodNotAllowed, .unauthenticated, .csrf, .forbidden, .tooManyAttempts: self = .complete
         }
     }
 }

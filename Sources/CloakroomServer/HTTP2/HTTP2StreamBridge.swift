@@ -24,6 +24,9 @@ final class HTTP2StreamBridge: ChannelDuplexHandler, RemovableChannelHandler {
     private var needsFlush = false
     /// A request head held until it is known whether a body follows it (see ``channelRead(context:data:)``).
     private var heldHead: HTTPRequest?
+    /// The client ended its side of the stream (END_STREAM): a response needs no reset after it,
+    /// even when it was answered before the driver saw the end.
+    private var requestEnded = false
 
     init(connection: ClientConnection, eventLoop: any EventLoop, deadlines: StreamDeadlines) {
         self.connection = connection
@@ -58,6 +61,7 @@ final class HTTP2StreamBridge: ChannelDuplexHandler, RemovableChannelHandler {
             releaseHeldHead(bodyMayFollow: true)
             driver?.requestBody(buffer)
         case .end:
+            requestEnded = true
             releaseHeldHead(bodyMayFollow: false)
             driver?.requestEnd()
         }
@@ -145,11 +149,19 @@ extension HTTP2StreamBridge: ExchangeTransport {
         driver = nil
         needsFlush = false
         guard let context else { return }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        if finish.requestUnfinished {
-            // RFC 9113 §8.1: a complete response before the whole request; the client is asked
-            // to stop sending, without error (a CANCEL reset made curl spin on its upload).
-            context.triggerUserOutboundEvent(NIOHTTP2FramePayloadToHTTPEvent.reset(code: .noError), promise: nil)
+        guard finish.requestUnfinished, !requestEnded else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            return
+        }
+        // RFC 9113 §8.1: a complete response before the whole request; the client is asked to
+        // stop sending, without error (a CANCEL reset made curl spin on its upload). The reset
+        // waits until the response has left: a stream reset drops the DATA frames still queued
+        // for it (a local answer made as the head arrived lost its body).
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        written.futureResult.whenComplete { _ in
+            bound.value.triggerUserOutboundEvent(NIOHTTP2FramePayloadToHTTPEvent.reset(code: .noError), promise: nil)
         }
     }
 

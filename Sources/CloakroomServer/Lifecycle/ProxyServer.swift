@@ -82,7 +82,8 @@ public final class ProxyServer: Service, Sendable {
         }
     }
 
-    /// Checks what the configuration loader cannot: TLS certificates and keys load and match,
+    /// Checks what the configuration loader cannot: TLS certificates and keys (listeners' and
+    /// upstreams', CA bundles included) load and match,
     /// the users file reads, the Redis URL is well formed. Throws ``ServerStartError`` naming
     /// every key with a problem, one per line. Connects to nothing.
     public static func validate(_ configuration: Configuration) throws {
@@ -97,6 +98,7 @@ public final class ProxyServer: Service, Sendable {
             guard let tls = listener.tls else { continue }
             do { _ = try TLSContexts.context(tls, path: "listen[\(index)].tls") } catch { problems.append("\(error)") }
         }
+        problems += UpstreamTLSContexts.problems(in: configuration.upstreams)
         if case .redis(let redis) = configuration.session.store {
             do { _ = try RedisURL(parsing: redis.url) } catch { problems.append("session.store.redis.url: \(error)") }
         }

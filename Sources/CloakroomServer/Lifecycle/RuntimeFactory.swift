@@ -11,7 +11,7 @@ import Synchronization
 
 /// Builds a ``ProxyRuntime`` from a configuration: at start and again at every reload.
 ///
-/// Everything that can fail (TLS material, the users file) is read here, so a bad reload is
+/// Everything that can fail (TLS material for listeners and upstreams, the users file) is read here, so a bad reload is
 /// refused whole with the old runtime still serving.
 struct RuntimeFactory: Sendable {
     let store: any SessionStore
@@ -42,6 +42,13 @@ struct RuntimeFactory: Sendable {
         for (listener, context) in zip(configuration.listeners, tlsContexts) {
             if let context { tls[listener.address] = context }
         }
+        // Re-read on every reload, so a renewed upstream CA or client certificate applies to
+        // the new pools' connections.
+        let upstreamTLS = try UpstreamTLSContexts.make(for: configuration.upstreams)
+        for name in UpstreamTLSContexts.unverified(in: configuration.upstreams) {
+            logger.warning(
+                "upstreams.\(name).tls.insecure_skip_verify is true: the upstream's certificate and name are not verified, so anyone on the network path can impersonate it")
+        }
         let policy = ProxyPolicy(
             configuration: configuration, store: store, codec: SessionCookieCodec(secrets: secrets), logger: logger,
             builtinLogin: { cookies in
@@ -51,7 +58,7 @@ struct RuntimeFactory: Sendable {
             })
         return ProxyRuntime(
             configuration: configuration, policy: policy,
-            upstreams: UpstreamRegistry(configuration: configuration),
+            upstreams: UpstreamRegistry(configuration: configuration, tls: upstreamTLS),
             logger: logger, accessLog: observability.accessLog,
             metrics: RequestMetrics(upstreams: Array(configuration.upstreams.keys)),
             tls: tls, adminAPI: adminAPI(configuration, cookies: policy.cookies), watch: watch,

@@ -19,8 +19,18 @@ final class BinaryHarness: @unchecked Sendable {
     var stdoutPath: String { directory.appendingPathComponent("stdout.log").path }
     var databasePath: String { directory.appendingPathComponent("sessions.db").path }
 
+    static let defaultRoutes = """
+        routes:
+          - path: /public/
+            upstream: api
+            auth: none
+          - path: /
+            upstream: api
+        """
+
     /// - Parameter extra: more top-level YAML (e.g. `shutdown_timeout: 1s`).
-    init(store: String = "memory: {}", extra: String = "") async throws {
+    /// - Parameter routes: the `routes` section, in front of the `api` upstream.
+    init(store: String = "memory: {}", extra: String = "", routes: String = BinaryHarness.defaultRoutes) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-bin-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         backend = try await TestBackend.start()
@@ -34,12 +44,7 @@ final class BinaryHarness: @unchecked Sendable {
               secrets: ["\(Self.secret)"]
               store:
                 \(storeLine)
-            routes:
-              - path: /public/
-                upstream: api
-                auth: none
-              - path: /
-                upstream: api
+            \(routes)
             upstreams:
               api:
                 targets: ["http://127.0.0.1:\(backend.port)"]
