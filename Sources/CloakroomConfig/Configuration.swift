@@ -69,6 +69,9 @@ public struct ClientLimits: Sendable, Equatable {
     public var idleTimeout: Duration = .seconds(75)
     public var maxHeaderBytes: Int = 32 * 1024
     public var maxBodyBytes: Int = 10 * 1024 * 1024
+    /// No request-body bytes for this long while a body is expected: 408 (HTTP/1.1: the
+    /// connection closes; HTTP/2: that stream is reset).
+    public var bodyTimeout: Duration = .seconds(60)
     /// An upgraded connection (WebSocket) with no bytes either way for this long is closed.
     public var tunnelIdleTimeout: Duration = .seconds(3600)
     /// HTTP/2: streams a client may have open at once on one connection.

@@ -37,7 +37,7 @@ extension ConfigurationDecoder {
 
     func clientLimits(_ value: YAMLValue) -> ClientLimits? {
         let keys = [
-            "header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes", "tunnel_idle_timeout",
+            "header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes", "body_timeout", "tunnel_idle_timeout",
             "max_concurrent_streams",
         ]
         guard let map = reader.mapping(value, knownKeys: keys) else { return nil }
@@ -49,6 +49,7 @@ extension ConfigurationDecoder {
             limits.maxHeaderBytes = bytes
         }
         if let bytes = map.optional("max_body_bytes", { reader.size($0, atLeast: 1) }) { limits.maxBodyBytes = bytes }
+        if let timeout = map.optional("body_timeout", reader.duration) { limits.bodyTimeout = timeout }
         if let timeout = map.optional("tunnel_idle_timeout", reader.duration) { limits.tunnelIdleTimeout = timeout }
         if let streams = map.optional("max_concurrent_streams", { reader.integer($0, atLeast: 1) }) {
             limits.maxConcurrentStreams = streams
