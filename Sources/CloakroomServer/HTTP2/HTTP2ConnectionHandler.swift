@@ -40,6 +40,10 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         var headerTimeout: TimeAmount
         var idleTimeout: TimeAmount
         var bodyTimeout: TimeAmount
+        /// After a response complete before its request: how long, and how many more body
+        /// bytes, the client may go on sending before its stream is reset.
+        var lingerTime = TimeAmount.seconds(2)
+        var lingerBytes = 1 << 20
     }
 
     static let refusalLimit = 200
@@ -67,8 +71,9 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     private(set) var channelWritable = true
     /// Streams whose request head waits for the read's end (see the type's comment).
     private var heldStarts: [HTTP2ServerStream] = []
-    /// Streams given body bytes in this read: their upstream writes are flushed at its end.
-    private var fedStreams: [HTTP2ServerStream] = []
+    /// Streams that started or were given body bytes in this read: their upstream writes are
+    /// flushed at its end.
+    private var touchedStreams: [HTTP2ServerStream] = []
     /// Request field lines, reused from one head to the next.
     var lines = ByteBuffer()
 
@@ -130,10 +135,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             guard let stream = streams[frame.streamID] else { return }
             guard case .byteBuffer(let buffer) = data.data else { return }
             stream.receive(buffer, endStream: data.endStream, now: self.now)
-            if !stream.isFed {
-                stream.isFed = true
-                fedStreams.append(stream)
-            }
+            touch(stream)
         case .goAway:
             peerWentAway = true
             if streams.isEmpty { closeConnection() }
@@ -190,12 +192,19 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         heldStarts.removeAll(keepingCapacity: true)
         inReadBatch = false
         batchNow = nil
-        for stream in fedStreams {
-            stream.isFed = false
+        for stream in touchedStreams {
+            stream.isTouched = false
             stream.driver?.flushUpstreamIfNeeded()
         }
-        fedStreams.removeAll(keepingCapacity: true)
+        touchedStreams.removeAll(keepingCapacity: true)
         flushNow()
+    }
+
+    /// `stream`'s exchange may have written upstream in this read.
+    func touch(_ stream: HTTP2ServerStream) {
+        guard inReadBatch, !stream.isTouched else { return }
+        stream.isTouched = true
+        touchedStreams.append(stream)
     }
 
     /// The time, read once per read batch.
@@ -260,7 +269,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         streams = [:]
         for stream in open.values { stream.streamClosed() }
         heldStarts = []
-        fedStreams = []
+        touchedStreams = []
         windowUpdatesDue = []
     }
 
@@ -369,6 +378,13 @@ extension HTTP2ConnectionHandler {
     }
 
     func goAway(lastStreamID: HTTP2StreamID, code: NIOHTTP2.HTTP2ErrorCode, close: Bool) {
+        if close {
+            // Nothing may follow the last GOAWAY of a connection without streams (NIO refuses it).
+            connectionIncrementDue = 0
+            windowUpdatesDue.removeAll()
+        } else {
+            writeWindowUpdates()
+        }
         let goAway = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: code, opaqueData: nil))
         ownGoAway = true
         write(goAway)
@@ -377,9 +393,12 @@ extension HTTP2ConnectionHandler {
         if close { closeConnection() }
     }
 
+    /// Closes after what was written (a GOAWAY, the last response) is flushed.
     func closeConnection() {
         lifecycle.closed()
-        context?.close(promise: nil)
+        guard let context else { return }
+        context.flush()
+        context.close(promise: nil)
     }
 
     // MARK: Timers

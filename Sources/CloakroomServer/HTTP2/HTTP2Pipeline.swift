@@ -50,7 +50,7 @@ enum HTTP2Pipeline {
             maxConcurrentStreams: advertised, streamWindow: streamWindow,
             connectionWindow: min(max(advertised, 1) * streamWindow, HTTP2InboundWindow.maxSize),
             headerTimeout: limits.headerTimeout.timeAmount, idleTimeout: limits.idleTimeout.timeAmount,
-            bodyTimeout: limits.bodyTimeout.timeAmount)
+            bodyTimeout: limits.bodyTimeout.timeAmount, lingerBytes: max(1 << 20, limits.maxBodyBytes))
         let handler = HTTP2ConnectionHandler(connection: connection, eventLoop: channel.eventLoop, settings: settings)
         let http2 = NIOHTTP2Handler(
             mode: .server, frameDelegate: handler, connectionConfiguration: connectionSettings, streamConfiguration: streamSettings)

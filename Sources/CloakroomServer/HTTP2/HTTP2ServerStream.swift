@@ -18,6 +18,13 @@ import NIOHTTP2
 /// - **Back-pressure**: response bytes handed to NIO and not yet sent (the peer's window is
 ///   closed, or the socket is full) count against ``isWritable``; the upstream stops being read
 ///   above ``highWatermark`` and resumes below ``lowWatermark``.
+/// - **A response complete before its request** (an error answer to an upload, an upstream that
+///   answered early): the rest of the request body is read and dropped for a short while
+///   (``HTTP2ConnectionHandler/Settings/lingerTime``, ``HTTP2ConnectionHandler/Settings/lingerBytes``),
+///   so a client that finishes its upload ends the stream cleanly; one that keeps sending gets
+///   RST_STREAM `NO_ERROR` (RFC 9113 §8.1), never before the response's END_STREAM went out.
+///   (curl 7.88 fails a transfer reset while it uploads, response or not: SPEC's "the client
+///   can read the answer".)
 ///
 /// - Important: Loop-bound: used on the connection's event loop only.
 final class HTTP2ServerStream {
@@ -32,8 +39,8 @@ final class HTTP2ServerStream {
     /// A request head waiting for the next frame to say whether a body follows (no
     /// `content-length`, no END_STREAM on HEADERS): see ``HTTP2ConnectionHandler``.
     var heldHead: ClientRequestHead?
-    /// In the connection's list of streams fed body bytes in this read.
-    var isFed = false
+    /// In the connection's list of streams touched in this read.
+    var isTouched = false
     /// NIO closed the stream: nothing more is written.
     private(set) var closed = false
     /// END_STREAM came from the client.
@@ -54,8 +61,13 @@ final class HTTP2ServerStream {
     private var wroteFrames = false
     private var unsentBytes = 0
     private var pausedUpstream = false
-    /// The response ended before the request: RST_STREAM `NO_ERROR` once END_STREAM is sent.
-    private(set) var resetAfterEnd = false
+    /// The response's END_STREAM left NIO's buffers.
+    private var endSent = false
+    /// RST_STREAM `NO_ERROR` is due once END_STREAM is sent.
+    private var resetDue = false
+    /// The response ended before the request: the rest of the body is dropped, up to this many
+    /// bytes (and until ``bodyDeadline``), before the stream is reset.
+    private var lingerBytesLeft: Int?
 
     init(id: HTTP2StreamID, handler: HTTP2ConnectionHandler, windowTarget: Int) {
         self.id = id
@@ -68,6 +80,7 @@ final class HTTP2ServerStream {
     /// Starts the exchange of `head`; `endStream` was on its HEADERS.
     func start(_ head: consuming ClientRequestHead, endStream: Bool) {
         if endStream { remoteEnded = true }
+        handler.touch(self)
         _ = ExchangeDriver.start(head, on: self)
         if endStream { driver?.requestEnd() }
     }
@@ -85,7 +98,14 @@ final class HTTP2ServerStream {
             releaseHeldHead(bodyMayFollow: !(endStream && (buffer?.readableBytes ?? 0) == 0))
         }
         if endStream { remoteEnded = true }
-        guard driver != nil else { return }  // the exchange is over: dropped, the window credited by NIO's report
+        guard driver != nil else {
+            // The exchange is over: dropped, the windows credited by NIO's report.
+            if let left = lingerBytesLeft, !endStream {
+                lingerBytesLeft = left - (buffer?.readableBytes ?? 0)
+                if lingerBytesLeft! < 0 { stopLingering() }
+            }
+            return
+        }
         if let buffer, buffer.readableBytes > 0 {
             if queue.isEmpty && driver!.readsRequest {
                 driver?.requestBody(buffer)
@@ -140,12 +160,22 @@ final class HTTP2ServerStream {
         }
     }
 
-    /// `client.body_timeout` passed without a body byte: 408 when nothing was answered yet,
-    /// else the stream is reset (SPEC: "408, ... HTTP/2: that stream reset").
+    /// The stream's deadline passed: `client.body_timeout` without a body byte (408 when
+    /// nothing was answered yet, else the stream is reset: SPEC's "408, ... HTTP/2: that stream
+    /// reset"), or the end of lingering after an early response.
     func bodyTimedOut() {
         bodyDeadline = nil
-        guard let driver else { return reset(.cancel) }
-        driver.fail(ProxyError(.headerTimeout, "no request-body bytes within body_timeout"))
+        if let driver { return driver.fail(ProxyError(.headerTimeout, "no request-body bytes within body_timeout")) }
+        if lingerBytesLeft != nil { return stopLingering() }
+        reset(.cancel)
+    }
+
+    /// The client did not finish its request in time after the response: RST_STREAM `NO_ERROR`,
+    /// once the response's END_STREAM is out.
+    private func stopLingering() {
+        lingerBytesLeft = nil
+        bodyDeadline = nil
+        if endSent { handler.resetAfterEnd(id) } else { resetDue = true }
     }
 
     // MARK: Stream end
@@ -176,9 +206,12 @@ final class HTTP2ServerStream {
     /// NIO sent `bytes` of this stream's DATA (`endStream`: with END_STREAM, on DATA or HEADERS).
     func sent(bytes: Int, endStream: Bool) {
         unsentBytes -= bytes
-        if endStream && resetAfterEnd {
-            resetAfterEnd = false
-            handler.resetAfterEnd(id)
+        if endStream {
+            endSent = true
+            if resetDue {
+                resetDue = false
+                handler.resetAfterEnd(id)
+            }
         }
         if pausedUpstream && unsentBytes <= Self.lowWatermark {
             pausedUpstream = false
@@ -257,10 +290,15 @@ extension HTTP2ServerStream: ExchangeTransport {
         bodyDeadline = nil
         dropQueue()
         guard !closed else { return }
-        // RFC 9113 §8.1: a complete response before the whole request; the client is asked to
-        // stop sending, without error, once the response is out (a reset sent before it would
-        // drop the response's frames still waiting in NIO's flow-control buffer).
-        resetAfterEnd = finish.requestUnfinished && !remoteEnded
+        // RFC 9113 §8.1: a complete response before the whole request. The client may finish
+        // sending for a while; then it is asked to stop, without error, once the response is
+        // out (a reset sent before it would drop frames still in NIO's flow-control buffer).
+        if finish.requestUnfinished && !remoteEnded {
+            lingerBytesLeft = handler.settings.lingerBytes
+            let deadline = handler.now + handler.settings.lingerTime
+            bodyDeadline = deadline
+            handler.bodyDeadlineSet(deadline)
+        }
         let data = heldData.take()
         if let headers = heldHeaders.take() {
             writeHeaders(headers, end: data == nil)
@@ -271,7 +309,8 @@ extension HTTP2ServerStream: ExchangeTransport {
             writeData(ByteBuffer(), end: true)
         } else {
             // Nothing was written at all (cannot happen: every answer has a head): reset.
-            resetAfterEnd = false
+            lingerBytesLeft = nil
+            bodyDeadline = nil
             reset(finish.requestUnfinished ? .noError : .internalError)
         }
         handler.streamWantsFlush()

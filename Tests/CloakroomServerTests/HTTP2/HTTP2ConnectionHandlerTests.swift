@@ -261,9 +261,12 @@ import Testing
         _ = try fixture.advance(.seconds(15))
         #expect(fixture.responses(fixture.frames)[1] == nil, "body bytes came 15 s ago")
         _ = try fixture.advance(.seconds(6))
-        let response = try #require(fixture.responses(fixture.frames)[1])
+        var response = try #require(fixture.responses(fixture.frames)[1])
         #expect(response.status == 408)
-        #expect(response.frames == ["HEADERS", "DATA+END", "RST=0"])
+        #expect(response.frames == ["HEADERS", "DATA+END"])
+        _ = try fixture.advance(.seconds(3))
+        response = try #require(fixture.responses(fixture.frames)[1])
+        #expect(response.frames == ["HEADERS", "DATA+END", "RST=0"], "then the stream is reset")
         #expect(response.text == "{\"error\":\"request_timeout\"}")
         #expect(fixture.channel.isActive, "only the stream ends")
         #expect(try fixture.exchange(3).status == 200)
@@ -288,12 +291,44 @@ import Testing
         try fixture.open()
         let fields = RawHTTP2Client.requestFields(method: "POST", extra: [("content-length", "11")])
         try fixture.send(fixture.client.headers(1, fields, end: false).bytes)
-        let response = fixture.responses(fixture.frames)[1]
-        #expect(response?.status == 413)
-        #expect(response?.frames == ["HEADERS", "DATA+END", "RST=0"])
-        #expect(response?.text == "{\"error\":\"body_too_large\"}")
-        #expect(response?.value("content-length") == String(response?.body.count ?? -1))
+        var response = try #require(fixture.responses(fixture.frames)[1])
+        #expect(response.status == 413)
+        #expect(response.frames == ["HEADERS", "DATA+END"])
+        #expect(response.text == "{\"error\":\"body_too_large\"}")
+        #expect(response.value("content-length") == String(response.body.count))
+        _ = try fixture.advance(.seconds(3))
+        response = try #require(fixture.responses(fixture.frames)[1])
+        #expect(response.frames == ["HEADERS", "DATA+END", "RST=0"], "the client did not finish its body in time: stop it")
         #expect(fixture.channel.isActive)
+    }
+
+    @Test func aClientThatFinishesItsUploadAfterAnEarlyAnswerIsNotReset() throws {
+        let fixture = try HTTP2Fixture { $0.client.maxBodyBytes = 10 }
+        try fixture.open()
+        let fields = RawHTTP2Client.requestFields(method: "POST", extra: [("content-length", "11")])
+        try fixture.send(fixture.client.headers(1, fields, end: false).bytes + RawFrame.data(1, Array(repeating: 1, count: 6)).bytes)
+        _ = try fixture.advance(.seconds(1))
+        try fixture.send(RawFrame.data(1, Array(repeating: 1, count: 5), end: true).bytes)
+        _ = try fixture.advance(.seconds(5))
+        let response = try #require(fixture.responses(fixture.frames)[1])
+        #expect(response.status == 413)
+        #expect(response.frames == ["HEADERS", "DATA+END"], "the stream ended cleanly")
+        #expect(fixture.goAway == nil)
+    }
+
+    @Test func aClientThatKeepsSendingAfterAnEarlyAnswerIsReset() throws {
+        let fixture = try HTTP2Fixture { $0.client.maxBodyBytes = 10 }
+        try fixture.open()
+        try fixture.send(fixture.client.headers(1, RawHTTP2Client.requestFields(method: "POST", path: "/private/x"), end: false).bytes)
+        #expect(fixture.responses(fixture.frames)[1]?.status == 401)
+        // 1 MiB may follow, as fast as the windows let it; past that the stream is reset.
+        let chunk = Array(repeating: UInt8(1), count: 16_384)
+        for _ in 0..<80 {
+            try fixture.send(RawFrame.data(1, chunk).bytes)
+            if fixture.responses(fixture.frames)[1]?.reset != nil { break }
+        }
+        #expect(fixture.responses(fixture.frames)[1]?.frames == ["HEADERS", "DATA+END", "RST=0"])
+        #expect(fixture.goAway == nil, "the windows were credited for every dropped byte")
     }
 
     @Test func aCounted413ReachesTheClientWhole() throws {
@@ -319,6 +354,8 @@ import Testing
         #expect(response.status == 413)
         #expect(response.reset == nil, "no reset while the body waits for the window: \(response.frames)")
         #expect(response.body.count == 5)
+        _ = try fixture.advance(.seconds(3))
+        #expect(fixture.responses(fixture.frames)[1]?.reset == nil, "no reset while the body waits for the window")
         try fixture.send(RawFrame.windowUpdate(1, 100).bytes)
         response = try #require(fixture.responses(fixture.frames)[1])
         #expect(response.text == "{\"error\":\"body_too_large\"}")

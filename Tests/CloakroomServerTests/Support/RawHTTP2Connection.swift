@@ -35,7 +35,7 @@ final class RawHTTP2Connection: @unchecked Sendable {
 
     /// Reads until `done` holds for the frames received so far, the server closes, or `timeout`.
     @discardableResult
-    func read(timeout: Double = 5, until done: ([RawFrame]) -> Bool = { _ in false }) -> [RawFrame] {
+    func read(timeout: Double = 5, until done: ([RawFrame]) -> Bool) -> [RawFrame] {
         let deadline = Date().addingTimeInterval(timeout)
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while !done(frames) && !closed && Date() < deadline {
@@ -47,6 +47,16 @@ final class RawHTTP2Connection: @unchecked Sendable {
             }
         }
         return frames
+    }
+
+    /// Reads until the server closes or `timeout`.
+    @discardableResult
+    func read(timeout: Double = 5) -> [RawFrame] { read(timeout: timeout) { _ in false } }
+
+    /// Reads until a frame arrives, the server closes, or `timeout`.
+    func readSome(timeout: Double) {
+        let count = frames.count
+        read(timeout: timeout) { $0.count > count }
     }
 
     /// The responses gathered per stream from every frame so far.
