@@ -79,6 +79,8 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     /// Between the wire guard's marks: NIO is decoding a read.
     private var nioDecoding = false
+    /// After the last read, a header block was partly received (``HTTP2WireGuard``).
+    private var headerBlockPending = false
     /// NIO wrote a GOAWAY of its own: a connection error.
     private var nioWroteGoAway = false
     /// This handler is writing a frame (NIO's errors during it concern that write).
@@ -414,7 +416,13 @@ extension HTTP2ConnectionHandler {
     /// deadlines, whichever comes first. A deadline moved later costs nothing: the task fires,
     /// finds nothing due and is scheduled again.
     func armTimer() {
-        guard let deadline = [lifecycle.deadline, bodyCheckAt].compactMap({ $0 }).min() else { return }
+        let deadline: NIODeadline
+        switch (lifecycle.deadline, bodyCheckAt) {
+        case (let a?, let b?): deadline = min(a, b)
+        case (let a?, nil): deadline = a
+        case (nil, let b?): deadline = b
+        case (nil, nil): return
+        }
         if let timerAt, timerAt <= deadline { return }
         timer?.cancel()
         timerAt = deadline
@@ -464,6 +472,8 @@ extension HTTP2ConnectionHandler: NIOHTTP2FrameDelegate, HTTP2WireObserver {
     }
 
     func headerBlock(pending: Bool) {
+        guard pending != headerBlockPending else { return }
+        headerBlockPending = pending
         lifecycle.headerBlock(pending: pending, now: now)
         armTimer()
     }
