@@ -63,41 +63,41 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     var connectionIncrementDue = 0
     /// Streams owing the peer a WINDOW_UPDATE.
     var windowUpdatesDue: [HTTP2ServerStream] = []
-    private var streamWindowTarget: Int
+    var streamWindowTarget: Int
 
     private(set) var inReadBatch = false
-    private var batchNow: NIODeadline?
+    var batchNow: NIODeadline?
     var needsFlush = false
     private(set) var channelWritable = true
     /// Streams whose request head waits for the read's end (see the type's comment).
-    private var heldStarts: [HTTP2ServerStream] = []
+    var heldStarts: [HTTP2ServerStream] = []
     /// Streams that started or were given body bytes in this read: their upstream writes are
     /// flushed at its end.
-    private var touchedStreams: [HTTP2ServerStream] = []
+    var touchedStreams: [HTTP2ServerStream] = []
     /// Request field lines, reused from one head to the next.
     var lines = ByteBuffer()
 
     /// Between the wire guard's marks: NIO is decoding a read.
-    private var nioDecoding = false
+    var nioDecoding = false
     /// After the last read, a header block was partly received (``HTTP2WireGuard``).
-    private var headerBlockPending = false
+    var headerBlockPending = false
     /// NIO wrote a GOAWAY of its own: a connection error.
-    private var nioWroteGoAway = false
+    var nioWroteGoAway = false
     /// This handler is writing a frame (NIO's errors during it concern that write).
-    private var writing = false
+    var writing = false
     /// This handler is writing a GOAWAY of its own.
-    private var ownGoAway = false
+    var ownGoAway = false
     var peerWentAway = false
 
-    private var refusals = 0
-    private var refusalWindowStart: NIODeadline?
+    var refusals = 0
+    var refusalWindowStart: NIODeadline?
     /// Streams to reset with NO_ERROR once their response's END_STREAM went out.
-    private var resetsDue: [HTTP2StreamID] = []
+    var resetsDue: [HTTP2StreamID] = []
 
-    private var timer: Scheduled<Void>?
-    private var timerAt: NIODeadline?
+    var timer: Scheduled<Void>?
+    var timerAt: NIODeadline?
     /// At or before the earliest body deadline of any stream, nil when none is set.
-    private var bodyCheckAt: NIODeadline?
+    var bodyCheckAt: NIODeadline?
 
     init(connection: ClientConnection, eventLoop: any EventLoop, settings: Settings) {
         self.connection = connection
@@ -291,190 +291,5 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         } else {
             closeConnection()
         }
-    }
-}
-
-// MARK: Writing, flow control, timers
-
-extension HTTP2ConnectionHandler {
-    func write(_ frame: HTTP2Frame) {
-        guard let context else { return }
-        writing = true
-        context.write(wrapOutboundOut(frame), promise: nil)
-        writing = false
-        needsFlush = true
-    }
-
-    /// A stream wrote or owes something: flushed at the read's end, or now outside a read.
-    func streamWantsFlush() {
-        if !inReadBatch { flushNow() }
-    }
-
-    func flushNow() {
-        writeWindowUpdates()
-        guard needsFlush, let context else { return }
-        needsFlush = false
-        context.flush()
-    }
-
-    func owe(_ increment: Int, on stream: HTTP2ServerStream) {
-        if stream.windowIncrementDue == 0 { windowUpdatesDue.append(stream) }
-        stream.windowIncrementDue += increment
-    }
-
-    /// `count` body bytes wait in a stream.
-    func connectionHold(_ count: Int) {
-        connectionWindow.hold(count)
-    }
-
-    /// `count` held body bytes were taken (or dropped) from `stream`, which may owe its own
-    /// increment now.
-    func connectionTook(_ count: Int, from stream: HTTP2ServerStream) {
-        if let increment = connectionWindow.took(count) { connectionIncrementDue += increment }
-        if stream.windowIncrementDue > 0 && !windowUpdatesDue.contains(where: { $0 === stream }) { windowUpdatesDue.append(stream) }
-    }
-
-    private func writeWindowUpdates() {
-        if connectionIncrementDue > 0 {
-            let increment = connectionIncrementDue
-            connectionIncrementDue = 0
-            write(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: increment)))
-        }
-        guard !windowUpdatesDue.isEmpty else { return }
-        let due = windowUpdatesDue
-        windowUpdatesDue.removeAll(keepingCapacity: true)
-        for stream in due where stream.windowIncrementDue > 0 {
-            let increment = stream.windowIncrementDue
-            stream.windowIncrementDue = 0
-            if streams[stream.id] === stream && !stream.remoteEnded {
-                write(HTTP2Frame(streamID: stream.id, payload: .windowUpdate(windowSizeIncrement: increment)))
-            }
-        }
-    }
-
-    /// `id`'s response went out whole before its request: reset it with NO_ERROR, after the
-    /// frames NIO is writing now.
-    func resetAfterEnd(_ id: HTTP2StreamID) {
-        resetsDue.append(id)
-        guard resetsDue.count == 1 else { return }
-        eventLoop.assumeIsolated().execute { [self] in
-            let due = resetsDue
-            resetsDue = []
-            for id in due where streams[id] != nil {
-                write(HTTP2Frame(streamID: id, payload: .rstStream(.noError)))
-            }
-            flushNow()
-        }
-    }
-
-    func perform(_ action: HTTP2ConnectionLifecycle.Action) {
-        switch action {
-        case .none:
-            break
-        case .goAway(let lastStreamID, let close):
-            goAway(lastStreamID: lastStreamID, code: .noError, close: close)
-        case .close:
-            closeConnection()
-        }
-        armTimer()
-    }
-
-    func goAway(lastStreamID: HTTP2StreamID, code: NIOHTTP2.HTTP2ErrorCode, close: Bool) {
-        if close {
-            // Nothing may follow the last GOAWAY of a connection without streams (NIO refuses it).
-            connectionIncrementDue = 0
-            windowUpdatesDue.removeAll()
-        } else {
-            writeWindowUpdates()
-        }
-        let goAway = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: code, opaqueData: nil))
-        ownGoAway = true
-        write(goAway)
-        ownGoAway = false
-        flushNow()
-        if close { closeConnection() }
-    }
-
-    /// Closes after what was written (a GOAWAY, the last response) is flushed.
-    func closeConnection() {
-        lifecycle.closed()
-        guard let context else { return }
-        context.flush()
-        context.close(promise: nil)
-    }
-
-    // MARK: Timers
-
-    /// A stream's body deadline: the timer runs no later than it.
-    func bodyDeadlineSet(_ deadline: NIODeadline) {
-        if let check = bodyCheckAt, check <= deadline { return }
-        bodyCheckAt = deadline
-        armTimer()
-    }
-
-    /// One scheduled task for the connection: its lifecycle deadline and the streams' body
-    /// deadlines, whichever comes first. A deadline moved later costs nothing: the task fires,
-    /// finds nothing due and is scheduled again.
-    func armTimer() {
-        let deadline: NIODeadline
-        switch (lifecycle.deadline, bodyCheckAt) {
-        case (let a?, let b?): deadline = min(a, b)
-        case (let a?, nil): deadline = a
-        case (nil, let b?): deadline = b
-        case (nil, nil): return
-        }
-        if let timerAt, timerAt <= deadline { return }
-        timer?.cancel()
-        timerAt = deadline
-        timer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in timerFired() }
-    }
-
-    private func timerFired() {
-        timer = nil
-        timerAt = nil
-        guard context != nil else { return }
-        let now = eventLoop.now
-        if let check = bodyCheckAt, check <= now {
-            bodyCheckAt = nil
-            for stream in Array(streams.values) {
-                guard let deadline = stream.bodyDeadline else { continue }
-                if deadline <= now {
-                    stream.bodyTimedOut()
-                } else if bodyCheckAt.map({ deadline < $0 }) ?? true {
-                    bodyCheckAt = deadline
-                }
-            }
-            flushNow()
-        }
-        perform(lifecycle.expired(now: now))
-    }
-}
-
-// MARK: NIO's reports
-
-extension HTTP2ConnectionHandler: NIOHTTP2FrameDelegate, HTTP2WireObserver {
-    /// Every frame NIO writes, as it leaves its buffers.
-    func wroteFrame(_ frame: HTTP2Frame) {
-        switch frame.payload {
-        case .data(let data):
-            streams[frame.streamID]?.sent(bytes: data.data.readableBytes, endStream: data.endStream)
-        case .headers(let headers) where headers.endStream:
-            streams[frame.streamID]?.sent(bytes: 0, endStream: true)
-        case .goAway:
-            if !ownGoAway { nioWroteGoAway = true }
-        default:
-            break
-        }
-    }
-
-    func wireRead(decoding: Bool) {
-        nioDecoding = decoding
-    }
-
-    func headerBlock(pending: Bool) {
-        guard pending != headerBlockPending else { return }
-        headerBlockPending = pending
-        lifecycle.headerBlock(pending: pending, now: now)
-        armTimer()
     }
 }
