@@ -67,11 +67,12 @@ public struct TLSSettings: Sendable, Equatable {
 public struct ClientLimits: Sendable, Equatable {
     public var headerTimeout: Duration = .seconds(10)
     public var idleTimeout: Duration = .seconds(75)
-    /// No request-body bytes for this long while the proxy reads the body → 408 (or the
-    /// connection ends if a response is under way).
-    public var bodyTimeout: Duration = .seconds(60)
     public var maxHeaderBytes: Int = 32 * 1024
     public var maxBodyBytes: Int = 10 * 1024 * 1024
+    /// No request-body bytes for this long while the proxy reads a body: 408 (HTTP/1.1: the
+    /// connection then closes, or just ends if a response is under way; HTTP/2: that stream is
+    /// answered or reset).
+    public var bodyTimeout: Duration = .seconds(60)
     /// An upgraded connection (WebSocket) with no bytes either way for this long is closed.
     public var tunnelIdleTimeout: Duration = .seconds(3600)
     /// HTTP/2: streams a client may have open at once on one connection.

@@ -94,6 +94,7 @@ struct ConfigurationDecoderListenersTests {
         ("idle_timeout: -5s", "client.idle_timeout", "expected a duration"),
         ("body_timeout: 0s", "client.body_timeout", "must be greater than 0"),
         ("max_header_bytes: 512", "client.max_header_bytes", "must be at least 1KiB, got 512"),
+        ("body_timeout: later", "client.body_timeout", "expected a duration like 30s, got \"later\""),
         ("max_body_bytes: 0", "client.max_body_bytes", "must be greater than 0"),
         ("max_body_bytes: lots", "client.max_body_bytes", "expected a size like 10MiB, got \"lots\""),
         ("max_body_bytes: [1]", "client.max_body_bytes", "expected a size like 10MiB, got a list"),
