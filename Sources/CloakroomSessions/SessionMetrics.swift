@@ -17,6 +17,10 @@ public enum SessionEndReason: String, Sendable, CaseIterable {
     case absolute
     /// Pushed out by `max_sessions` (memory store).
     case evicted
+    /// Ended by the identity provider (OpenID Connect back-channel logout).
+    case idp
+    /// The identity provider refused to refresh the session's tokens.
+    case refreshFailed = "refresh_failed"
 }
 
 /// The store operations whose latency and failures are measured.

@@ -20,11 +20,13 @@ final class BinaryHarness: @unchecked Sendable {
     var databasePath: String { directory.appendingPathComponent("sessions.db").path }
 
     /// - Parameter extra: more top-level YAML (e.g. `shutdown_timeout: 1s`).
-    init(store: String = "memory: {}", extra: String = "") async throws {
+    /// - Parameter port: the public port, when it must be known before (a single sign-on
+    ///   callback URL); a free one otherwise.
+    init(store: String = "memory: {}", extra: String = "", port: Int? = nil) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-bin-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         backend = try await TestBackend.start()
-        port = try freePort()
+        self.port = try port ?? freePort()
         adminPort = try freePort()
         let storeLine = store.replacingOccurrences(of: "$DB", with: databasePath)
         try """
