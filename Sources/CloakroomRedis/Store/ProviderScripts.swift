@@ -45,8 +45,8 @@ enum ProviderScripts {
         return {redis.call('HGET', P .. 's:' .. ARGV[5], 'p') or ''}
         """)
 
-    /// ARGV[5..6] = hex, private part. 1 when replaced; nil, 1 or 2 otherwise... so the
-    /// answer is {1} when replaced, to tell it from an expiry reason.
+    /// ARGV[5..6] = hex, private part. {1} when replaced (an array, to tell it from an expiry
+    /// reason); nil, 1 or 2 (expired) when there is no live session.
     static let replace = RedisScript(name: "replaceProvider", source: SessionScripts.prologue + """
         local s, gone = loadLive(ARGV[5])
         if not s then return gone end

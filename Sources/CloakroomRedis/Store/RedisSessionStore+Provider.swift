@@ -82,15 +82,16 @@ extension RedisSessionStore: ProviderSessionStore {
     public func firstUse(of token: String, until: Date) async throws -> Bool {
         // Hashed: the name of a Redis key may show up in monitoring; the token never does.
         let digest = SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
-        let expiry = max(Milliseconds.of(until), Milliseconds.of(clock.now()) + 1000)
+        // A lifetime, not an instant: Redis counts it on its own clock.
+        let lifetime = max(Milliseconds.of(until) - Milliseconds.of(clock.now()), 1000)
         return try await guarded {
             var command = RESPCommandBuilder(argumentCount: 6)
             command.append("SET")
             command.append(keys.prefix + "r:" + digest)
             command.append("1")
             command.append("NX")
-            command.append("PXAT")
-            command.append(expiry)
+            command.append("PX")
+            command.append(lifetime)
             let reply = try await pool.connection().send(command.buffer)
             if let message = reply.errorMessage { throw RedisClientError.serverError(message) }
             if case .null = reply { return false }
