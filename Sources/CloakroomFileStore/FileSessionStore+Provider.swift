@@ -6,7 +6,7 @@ import struct Foundation.Date
 /// session's row (schema version 2), written in the same transaction as the rest of it, and
 /// kept in the in-memory table beside the record. Used `state`s and logout-token `jti`s are
 /// remembered in this process only: the file has one process at a time (it is locked).
-extension FileSessionStore: ProviderSessionStore {
+extension FileSessionStore: ProviderSessionStore, ImmediateSecretsLookup {
     public func create(key: SessionKey, attributes: JSONObject, secrets: JSONObject, links: [String]) async throws -> Session {
         let subject = try MemorySessionTable.subject(of: attributes)
         let encodedSecrets = MemorySessionTable.encode(secrets)
@@ -29,6 +29,10 @@ extension FileSessionStore: ProviderSessionStore {
     }
 
     public func secrets(key: SessionKey) async throws -> JSONObject? {
+        try secretsNow(key: key)
+    }
+
+    public func secretsNow(key: SessionKey) throws -> JSONObject? {
         let bytes = try core.withState { state in state.table.secrets(key: key, now: core.clock.now()) }
         return try bytes.map(MemorySessionTable.decodeSecrets)
     }

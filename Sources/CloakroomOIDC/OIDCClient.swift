@@ -54,7 +54,7 @@ public final class OIDCClient: Sendable {
     // MARK: Login
 
     /// Where to send the browser, and the sealed pending login for its cookie.
-    public func beginLogin(next: String) async throws(OIDCFailure) -> (location: String, cookieValue: String) {
+    public func authorizationRedirect(next: String) async throws(OIDCFailure) -> (location: String, cookieValue: String) {
         let metadata = try await directory.metadata()
         let pending = PendingLogin.make(next: next, now: now())
         let query = FormEncoding.encode([
@@ -68,7 +68,7 @@ public final class OIDCClient: Sendable {
 
     /// Completes the flow from the callback's query and the pending-login cookie. `firstUse`
     /// is the store's replay guard: a `state` is accepted once.
-    public func completeLogin(
+    public func finishLogin(
         query: Substring, cookieValue: String?, firstUse: @Sendable (String, Date) async throws -> Bool
     ) async throws(OIDCFailure) -> CompletedLogin {
         let parameters = FormEncoding.decode(query)
@@ -121,7 +121,7 @@ public final class OIDCClient: Sendable {
     /// New tokens for `tokens`, with its refresh token. ``OIDCFailure/refused(_:)`` when the
     /// provider refuses (the session must end), ``OIDCFailure/unavailable(_:)`` when it cannot
     /// be reached (the session stays).
-    public func refresh(_ tokens: TokenSet) async throws(OIDCFailure) -> TokenSet {
+    public func refreshTokens(_ tokens: TokenSet) async throws(OIDCFailure) -> TokenSet {
         guard let refreshToken = tokens.refreshToken else { throw .refused("no refresh token") }
         let metadata = try await directory.metadata()
         var renewed = try await tokenRequest(metadata, [("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
@@ -141,7 +141,7 @@ public final class OIDCClient: Sendable {
     // MARK: Back-channel logout
 
     /// Verifies a back-channel `logout_token`; the caller checks `jti` against its replay guard.
-    public func verifyLogoutToken(_ token: String) async throws(OIDCFailure) -> LogoutRequest {
+    public func verifyLogout(_ token: String) async throws(OIDCFailure) -> LogoutRequest {
         let verified = try await verify(token)
         let claims = verified.claims
         guard claims.events?.contains(Self.logoutEvent) == true else { throw .refused("logout token without the back-channel logout event") }
@@ -157,7 +157,7 @@ public final class OIDCClient: Sendable {
 
     /// The provider's end-session URL for a browser leaving, or `nil` when `end_session` is off
     /// or the provider publishes none (or is not discovered).
-    public func endSessionLocation(idToken: String?, postLogoutRedirect: String) -> String? {
+    public func endSessionURL(idToken: String?, postLogoutRedirect: String) -> String? {
         guard settings.endSession, let endpoint = directory.known?.endSessionEndpoint else { return nil }
         var query: [(String, String)] = []
         if let idToken { query.append(("id_token_hint", idToken)) }

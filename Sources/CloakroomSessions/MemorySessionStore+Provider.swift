@@ -2,7 +2,7 @@ import struct Foundation.Date
 
 /// The memory store's ``ProviderSessionStore``: private parts and links live in the table with
 /// their record, so they end with it (revoke, expiry, eviction).
-extension MemorySessionStore: ProviderSessionStore {
+extension MemorySessionStore: ProviderSessionStore, ImmediateSecretsLookup {
     public func create(key: SessionKey, attributes: JSONObject, secrets: JSONObject, links: [String]) async throws -> Session {
         try createNow(key: key, attributes: attributes, secrets: MemorySessionTable.encode(secrets), links: links)
     }

@@ -50,3 +50,12 @@ public final class ReplayMemory: Sendable {
         }
     }
 }
+
+/// A provider store whose private parts are in memory (memory and file stores): the request
+/// path reads a session's access token without leaving the event loop.
+///
+/// - Important: `secretsNow` must never block: no I/O.
+public protocol ImmediateSecretsLookup: ProviderSessionStore {
+    /// Same semantics as ``ProviderSessionStore/secrets(key:)``.
+    func secretsNow(key: SessionKey) throws -> JSONObject?
+}

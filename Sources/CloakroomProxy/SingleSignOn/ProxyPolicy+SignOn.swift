@@ -30,6 +30,16 @@ extension ProxyPolicy {
         return await signOn.backchannelLogout(body: body, exchange: exchange)
     }
 
+    /// The access token for a forwarded request when the store can tell at once and no refresh
+    /// is due: the common case, answered on the event loop. `nil`: ask ``accessToken(for:)``.
+    public func accessTokenNow(for exchange: Exchange) -> AccessTokenStep? {
+        guard let signOn, let immediate = signOn.immediateSecrets, let key = exchange.presentedID?.key,
+            let secrets = try? immediate.secretsNow(key: key)
+        else { return nil }
+        let (token, due) = signOn.provider.accessToken(in: secrets, now: signOn.clock.now())
+        return due ? nil : .forward(token)
+    }
+
     /// The access token for a forwarded request, refreshed first when due. A session whose
     /// refresh the provider refused has ended: 401, or 303 to the login page for browsers.
     public func accessToken(for exchange: Exchange) async -> AccessTokenStep {

@@ -16,6 +16,8 @@ import struct Foundation.Date
 public final class SignOnFlow: Sendable {
     public let provider: any SingleSignOn
     let store: any ProviderSessionStore
+    /// The store's in-memory reading of private parts, when it has one.
+    let immediateSecrets: (any ImmediateSecretsLookup)?
     let cookies: SessionCookies
     let cookieSettings: CookieSettings
     let logoutRedirect: String
@@ -33,6 +35,7 @@ public final class SignOnFlow: Sendable {
     ) {
         self.provider = provider
         self.store = store
+        self.immediateSecrets = store as? any ImmediateSecretsLookup
         self.cookies = cookies
         self.cookieSettings = configuration.session.cookie
         self.logoutRedirect = configuration.logout.redirect

@@ -242,7 +242,12 @@ final class ExchangeDriver {
     /// `pass_access_token`: the token (refreshed first when due) is fetched off the event loop,
     /// then the request is forwarded with it, or answered (the session ended, the provider is
     /// unreachable). The machine stays admitting meanwhile, as for an async session lookup.
-    private func forwardWithAccessToken(request: HTTPRequest, exchange: Exchange) {
+    private func forwardWithAccessToken(request: consuming HTTPRequest, exchange: consuming Exchange) {
+        if case .forward(let token)? = policy.accessTokenNow(for: exchange) {
+            exchange.accessToken = token
+            return forward(request: request, exchange: exchange)
+        }
+        let request = copy request, exchange = copy exchange
         awaitStore({ policy in await policy.accessToken(for: exchange) }) { driver, step in
             guard case .admitting = driver.machine.state else { return }
             switch step {

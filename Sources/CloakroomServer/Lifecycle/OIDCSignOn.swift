@@ -12,7 +12,7 @@ import struct Foundation.Date
 extension OIDCClient: SingleSignOn {
     public func beginLogin(next: String) async -> Result<(location: String, cookieValue: String), SignOnFailure> {
         do {
-            return .success(try await beginLogin(next: next))
+            return .success(try await authorizationRedirect(next: next))
         } catch {
             return .failure(Self.failure(error))
         }
@@ -22,7 +22,7 @@ extension OIDCClient: SingleSignOn {
         query: Substring, cookieValue: String?, firstUse: @escaping @Sendable (String, Date) async throws -> Bool
     ) async -> Result<SignedOn, SignOnFailure> {
         do {
-            let login = try await completeLogin(query: query, cookieValue: cookieValue, firstUse: firstUse)
+            let login = try await finishLogin(query: query, cookieValue: cookieValue, firstUse: firstUse)
             return .success(SignedOn(attributes: login.attributes, secrets: login.tokens.secrets, links: login.links, next: login.next))
         } catch {
             return .failure(Self.failure(error))
@@ -36,7 +36,7 @@ extension OIDCClient: SingleSignOn {
 
     public func refresh(_ secrets: JSONObject) async -> Result<JSONObject, SignOnFailure> {
         do {
-            return .success(try await refresh(TokenSet(secrets: secrets)).secrets)
+            return .success(try await refreshTokens(TokenSet(secrets: secrets)).secrets)
         } catch {
             return .failure(Self.failure(error))
         }
@@ -44,7 +44,7 @@ extension OIDCClient: SingleSignOn {
 
     public func verifyLogoutToken(_ token: String) async -> Result<ProviderLogout, SignOnFailure> {
         do {
-            let logout: LogoutRequest = try await verifyLogoutToken(token)
+            let logout = try await verifyLogout(token)
             return .success(ProviderLogout(links: logout.links, jti: logout.jti, until: logout.until))
         } catch {
             return .failure(Self.failure(error))
@@ -52,7 +52,7 @@ extension OIDCClient: SingleSignOn {
     }
 
     public func endSessionLocation(secrets: JSONObject?, postLogoutRedirect: String) -> String? {
-        endSessionLocation(idToken: secrets.flatMap { TokenSet(secrets: $0).idToken }, postLogoutRedirect: postLogoutRedirect)
+        endSessionURL(idToken: secrets.flatMap { TokenSet(secrets: $0).idToken }, postLogoutRedirect: postLogoutRedirect)
     }
 
     static func failure(_ error: OIDCFailure) -> SignOnFailure {

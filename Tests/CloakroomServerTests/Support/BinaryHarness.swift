@@ -31,7 +31,7 @@ final class BinaryHarness: @unchecked Sendable {
         let storeLine = store.replacingOccurrences(of: "$DB", with: databasePath)
         try """
             listen:
-              - address: "127.0.0.1:\(port)"
+              - address: "127.0.0.1:\(self.port)"
             session:
               secrets: ["\(Self.secret)"]
               store:
