@@ -15,6 +15,7 @@ Users: diana / krall, babs / howes (see USERS below).
 """
 import argparse
 import json
+import signal
 import logging
 import os
 import sys
@@ -41,6 +42,11 @@ USERS = {
     "babs": {"sub": "babs", "name": "Barbara Jensen", "email": "babs@example.com", "email_verified": True,
              "groups": ["staff"]},
 }
+
+
+def plain_subject(uid, *args, **kwargs):
+    """`sub` is the username (idpyoidc hashes it by default), so walkthroughs read well."""
+    return uid
 
 
 def op_configuration(issuer, workdir, args):
@@ -136,7 +142,7 @@ def op_configuration(issuer, workdir, args):
         },
         "userinfo": {"class": "idpyoidc.server.user_info.UserInfo",
                      "kwargs": {"db_file": os.path.join(workdir, "users.json")}},
-        "session_params": {"encrypter": {"kwargs": {"keys": {"key_defs": [
+        "session_params": {"sub_func": {"public": {"function": plain_subject}}, "encrypter": {"kwargs": {"keys": {"key_defs": [
             {"type": "OCT", "use": ["enc"], "kid": "password"},
             {"type": "OCT", "use": ["enc"], "kid": "salt"}]}, "iterations": 1}}},
     }
@@ -283,6 +289,9 @@ def build_app(server, log):
 
 
 def main():
+    # A parent that ignores SIGTERM (a server under test does, for its graceful shutdown) passes
+    # that on: take the default back so terminating this process works.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--client-id", default="cloakroom")

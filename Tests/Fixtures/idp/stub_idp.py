@@ -21,6 +21,7 @@ import base64
 import hashlib
 import hmac
 import json
+import signal
 import sys
 import time
 import urllib.parse
@@ -118,6 +119,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    # A parent that ignores SIGTERM (a server under test does, for its graceful shutdown) passes
+    # that on: take the default back so terminating this process works.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", default="good")
     parser.add_argument("--port", type=int, default=0)
