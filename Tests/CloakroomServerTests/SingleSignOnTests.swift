@@ -176,15 +176,21 @@ struct SingleSignOnTests {
     }
 
     @Test func aRefreshTheProviderRefusesEndsTheSession() async throws {
-        let (proxy, idp) = try await Self.start(accessLifetime: 2, refreshLifetime: 3) { $0.login.oidc?.passAccessToken = true }
+        let (proxy, idp) = try await Self.start(accessLifetime: 2) { $0.login.oidc?.passAccessToken = true }
         defer { idp.stop(); Task { await proxy.stop() } }
         let browser = CookieJarBrowser()
         _ = try await Self.signIn(browser, proxy: proxy)
         let cookie = try #require(browser.cookie(named: "cloakroom_session"))
-        try await Task.sleep(for: .seconds(4))  // the refresh token has expired at the provider
+        // The provider's administrator revokes the user's grants: the next refresh is refused.
+        let revoked = try await Curl.get(idp.issuer + "/admin/revoke", ["--data", "user=diana"])
+        #expect(revoked.body == "{\"revoked\": 1}", "\(revoked.body)")
+        try await Task.sleep(for: .seconds(2))  // the access token has expired
         let api = try await Curl.get("\(proxy.base)/api/x", ["-H", "Cookie: \(cookie)"])
         #expect(api.status == 401, "\(api.status) \(api.body)")
+        #expect(api.header("set-cookie")?.contains("Max-Age=0") == true, "the cookie is expired")
         #expect(try await proxy.server.store.sessions(subject: "diana").isEmpty, "the session ended (refresh_failed)")
+        let browserAfter = try await Curl.get("\(proxy.base)/api/x", ["-H", "Cookie: \(cookie)", "-H", "Accept: text/html"])
+        #expect(browserAfter.status == 303, "a browser goes to the login page")
     }
 
     @Test func anUnreachableProviderIs502AndTheProxyStartsWithoutIt() async throws {

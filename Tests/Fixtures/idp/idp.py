@@ -31,7 +31,13 @@ from idpyoidc.message.oidc import AccessTokenRequest, AuthorizationRequest
 from idpyoidc.server import Server
 from idpyoidc.server.configure import OPConfiguration
 from idpyoidc.server.exception import FailedAuthentication
+from idpyoidc.server.oidc.session import Session as EndSession
 from idpyoidc.server.oidc.token import Token
+
+# idpyoidc 5.0.0's end-session endpoint expects a bearer token from whatever client
+# authentication matched, and a browser's logout request has none (RP-Initiated Logout asks
+# for no client authentication; the id_token_hint or the provider's cookie names the session).
+EndSession.client_authentication = lambda self, request, http_info=None, **kwargs: {}
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 
@@ -280,6 +286,20 @@ def build_app(server, log):
             kwargs["path"] = "/"
             resp.set_cookie(cookie["name"], **kwargs)
         return resp
+
+    @app.route("/admin/revoke", methods=["POST"])
+    def revoke_user():
+        """What an administrator of the provider does: revoke every grant (and so every refresh
+        token) of a user, without a logout the relying parties would hear of."""
+        manager = server.context.session_manager
+        user = manager.get_user_info(request.form["user"])
+        revoked = 0
+        for client_key in user.subordinate:
+            client = manager.get(manager.unpack_branch_key(client_key))
+            for grant_key in client.subordinate:
+                manager.revoke_grant(manager.encrypted_session_id(*manager.unpack_branch_key(grant_key)))
+                revoked += 1
+        return make_response(json.dumps({"revoked": revoked}), 200, {"Content-Type": "application/json"})
 
     @app.route("/post_logout", methods=["GET"])
     def post_logout():
