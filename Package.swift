@@ -158,6 +158,7 @@ let package = Package(
             dependencies: ["CloakroomFileStore", "CloakroomSessions", "CloakroomStoreConformance"]
         ),
         .testTarget(name: "CloakroomProxyTests", dependencies: ["CloakroomProxy"]),
+        .testTarget(name: "CloakroomOIDCTests", dependencies: ["CloakroomOIDC", "CloakroomJOSE"]),
         .testTarget(
             name: "CloakroomRedisTests",
             dependencies: [

@@ -267,8 +267,10 @@ struct SingleSignOnRefusalTests {
         #expect(!lines.all.contains { $0.contains("eyJ") }, "no token in the log")
     }
 
-    @Test func theControlCaseSignsIn() async throws {
-        let idp = try await IdentityProviderProcess.stub(mode: "good")
+    /// The control cases: correct tokens with each accepted algorithm sign in.
+    @Test(arguments: ["good", "es256", "ps256", "eddsa"])
+    func acceptedAlgorithmsSignIn(_ mode: String) async throws {
+        let idp = try await IdentityProviderProcess.stub(mode: mode)
         defer { idp.stop() }
         let port = try freePort()
         let proxy = try await ProxyHarness.start { configuration in
@@ -280,7 +282,7 @@ struct SingleSignOnRefusalTests {
         let browser = CookieJarBrowser()
         let start = try await browser.get("\(proxy.base)/login?next=/x")
         let (final, url) = try await browser.follow(start, from: "\(proxy.base)/login?next=/x")
-        #expect(url == "\(proxy.base)/x" && final.status == 200, "\(url) \(final.status)")
+        #expect(url == "\(proxy.base)/x" && final.status == 200, "\(mode): \(url) \(final.status)")
         #expect(try await proxy.server.store.sessions(subject: "mallory").count == 1)
     }
 }
