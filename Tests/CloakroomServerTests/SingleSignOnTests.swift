@@ -1,4 +1,5 @@
 import CloakroomConfig
+import CloakroomLogin
 import CloakroomServer
 import CloakroomSessions
 import Foundation
@@ -108,6 +109,48 @@ struct SingleSignOnTests {
         #expect(first != second, "a new session ID")
         #expect(try await Curl.get("\(proxy.base)/reports", ["-H", "Cookie: \(first)"]).status == 401)
         #expect(try await Curl.get("\(proxy.base)/reports", ["-H", "Cookie: \(second)"]).status == 200)
+    }
+
+    @Test func browserLogoutEndsTheLocalSessionThenGoesToTheProvider() async throws {
+        let (proxy, idp) = try await Self.start { $0.logout.redirect = "/signed-out" }
+        defer { idp.stop(); Task { await proxy.stop() } }
+        let browser = CookieJarBrowser()
+        _ = try await Self.signIn(browser, proxy: proxy)
+        let cookie = try #require(browser.cookie(named: "cloakroom_session"))
+        let logout = try await Curl.get("\(proxy.base)/logout", ["-H", "Cookie: \(cookie)", "-H", "Accept: text/html"])
+        #expect(logout.status == 303)
+        let location = try #require(logout.header("location"))
+        #expect(location.hasPrefix(idp.issuer + "/session?id_token_hint=ey"), "\(location)")
+        #expect(location.contains("&client_id=cloakroom&"))
+        #expect(location.hasSuffix("post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A\(proxy.port)%2Fsigned-out"), "\(location)")
+        #expect(logout.header("set-cookie")?.contains("Max-Age=0") == true)
+        #expect(try await Curl.get("\(proxy.base)/reports", ["-H", "Cookie: \(cookie)"]).status == 401, "the local session ended first")
+        // An API client's logout is 204, as without single sign-on.
+        let other = CookieJarBrowser()
+        _ = try await Self.signIn(other, proxy: proxy)
+        let again = try #require(other.cookie(named: "cloakroom_session"))
+        #expect(try await Curl.get("\(proxy.base)/logout", ["-H", "Cookie: \(again)"]).status == 204)
+    }
+
+    @Test func withAUsersFileTooTheLoginPageOffersTheProvider() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-users-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let users = directory.appendingPathComponent("users.yaml").path
+        try UsersFile.upsert(path: users, name: "demo", password: "correct horse battery", email: nil, roles: [])
+        let (proxy, idp) = try await Self.start {
+            $0.login.usersFile = users
+            $0.login.oidc?.name = "Acme SSO"
+        }
+        defer { idp.stop(); Task { await proxy.stop() } }
+        let redirect = try await Curl.get("\(proxy.base)/reports", ["-H", "Accept: text/html"])
+        #expect(redirect.header("location") == "/login?next=/reports")
+        let page = try await Curl.get("\(proxy.base)/login?next=/reports")
+        #expect(page.status == 200 && page.body.contains("name=\"password\""), "the form is there")
+        #expect(page.body.contains(#"<a id="sign-in-sso" href="/login?sso=1&amp;next=/reports">Sign in with Acme SSO</a>"#), "\(page.body)")
+        let sso = try await Curl.get("\(proxy.base)/login?sso=1&next=/reports")
+        #expect(sso.status == 303 && sso.header("location")?.hasPrefix(idp.issuer + "/authorization?") == true)
+        let form = try await Curl.get("\(proxy.base)/login", ["--data", "username=demo&password=correct+horse+battery"])
+        #expect(form.status == 303, "the form login still works")
     }
 
     @Test func backChannelLogoutEndsOnlyThatProviderSessionAndItsTunnels() async throws {

@@ -81,9 +81,9 @@ public final class ProxyPolicy: Sendable {
             } else {
                 endpoint = configuration.login.usersFile == nil ? .login : .builtinLogin
             }
-        } else if let signOn, target.path == signOn.settings.callbackPath {
+        } else if let signOn, target.path == signOn.callbackPath {
             endpoint = .signOnCallback
-        } else if let signOn, target.path == signOn.settings.backchannelLogoutPath {
+        } else if let signOn, target.path == signOn.backchannelLogoutPath {
             endpoint = .backchannelLogout
         } else {
             endpoint = .proxied
@@ -149,7 +149,7 @@ public final class ProxyPolicy: Sendable {
             }
             return .backchannelLogout
         case .proxied:
-            if exchange.session != nil, let signOn, signOn.settings.passAccessToken { return .forwardWithAccessToken }
+            if exchange.session != nil, let signOn, signOn.passAccessToken { return .forwardWithAccessToken }
             guard exchange.route?.auth == .required, exchange.session == nil else { return .forward }
             if let page = loginPage, exchange.acceptsHTML,
                 exchange.method == .get || exchange.method == .head
