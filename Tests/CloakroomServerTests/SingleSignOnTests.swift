@@ -203,11 +203,18 @@ struct SingleSignOnTests {
         _ = try await Curl.get("\(proxy.base)/api/a", ["-H", "Cookie: \(cookie)", "-H", "Authorization: Bearer forged"])
         #expect(proxy.backend.requests.last?.values("authorization") == [firstToken])
 
-        // Once the token is due, eight concurrent requests share one refresh.
+        // Once the token is due, eight concurrent requests share one refresh: four on HTTP/1.1
+        // connections of their own, four as streams of one HTTP/2 connection.
+        let h2 = try await HTTP2TestClient.connect(port: proxy.port, tls: false)
+        defer { Task { await h2.close() } }
         try await Task.sleep(for: .seconds(3))
         let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
-            for index in 0..<8 {
-                group.addTask { try await Curl.get("\(proxy.base)/api/\(index)", ["-H", "Cookie: \(cookie)"]).status }
+            for index in 0..<4 {
+                group.addTask { try await Curl.get("\(proxy.base)/api/h1/\(index)", ["-H", "Cookie: \(cookie)"]).status }
+                group.addTask {
+                    let request = HTTP2TestClient.Request(path: "/api/h2/\(index)", authority: "127.0.0.1", headers: [("cookie", cookie)])
+                    return try await h2.send(request).status ?? 0
+                }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
