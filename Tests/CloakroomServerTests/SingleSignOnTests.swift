@@ -14,14 +14,14 @@ struct SingleSignOnTests {
     /// The provider, then the proxy on the port the provider knows as its client's, with
     /// `login.oidc` and the backend as the `api` upstream for every path.
     static func start(
-        accessLifetime: Int = 3600, refreshLifetime: Int = 86400, logger: Logger? = nil,
+        accessLifetime: Int = 3600, refreshLifetime: Int = 86400, logger: Logger? = nil, accessLog: Logger? = nil,
         _ adjust: @escaping (inout Configuration) -> Void = { _ in }
     ) async throws -> (ProxyHarness, IdentityProviderProcess) {
         let port = try freePort()
         let base = "http://127.0.0.1:\(port)"
         let idp = try await IdentityProviderProcess.start(proxyBases: [base], accessLifetime: accessLifetime, refreshLifetime: refreshLifetime)
         do {
-            let proxy = try await ProxyHarness.start(logger: logger) { configuration in
+            let proxy = try await ProxyHarness.start(logger: logger, accessLog: accessLog) { configuration in
                 configuration.listeners = [Listener(address: SocketAddressSpec(host: "127.0.0.1", port: port))]
                 var oidc = OIDCSettings(
                     issuer: idp.issuer, clientID: IdentityProviderProcess.clientID, clientSecret: IdentityProviderProcess.clientSecret,
@@ -55,7 +55,9 @@ struct SingleSignOnTests {
     }
 
     @Test func codeFlowWithPKCEThroughTheRealProvider() async throws {
-        let (proxy, idp) = try await Self.start()
+        let (logger, lines) = CapturingLogHandler.logger()
+        let (accessLog, accessLines) = CapturingLogHandler.logger()
+        let (proxy, idp) = try await Self.start(logger: logger, accessLog: accessLog)
         defer { idp.stop(); Task { await proxy.stop() } }
 
         // The start of the flow: PKCE S256, state, nonce, and a pending-login cookie the
@@ -93,6 +95,14 @@ struct SingleSignOnTests {
         #expect(replay.body == "{\"error\":\"login_failed\"}")
         #expect(try await Curl.get("\(proxy.base)/reports", ["-H", "Cookie: \(cookie)"]).status == 200)
         #expect(try await proxy.server.store.sessions(subject: "diana").count == 1)
+
+        // The admin API lists the session without a token; no log line holds a token or a code.
+        let listed = try await proxy.server.store.sessions(subject: "diana")
+        #expect(!"\(listed)".contains("eyJ"))
+        let everything = lines.all + accessLines.all
+        #expect(everything.contains { $0.contains("session created") && $0.contains("via=oidc") })
+        #expect(accessLines.all.contains { $0.contains("/oauth2/callback") }, "the callback is in the access log")
+        #expect(!everything.contains { $0.contains("eyJ") || $0.contains("code=") || $0.contains("state=") }, "\(everything.filter { $0.contains("eyJ") || $0.contains("code=") })")
     }
 
     @Test func aLoginThroughTheProviderReplacesThePresentedSession() async throws {
