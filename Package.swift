@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.0"),
+        // Single sign-on: HTTP calls to the identity provider, and JOSE (JWKS, signatures).
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
     ],
     targets: [
         // Typed configuration: YAML decoding, validation with key paths. No NIO.
@@ -78,6 +81,31 @@ let package = Package(
             name: "CloakroomStoreConformance",
             dependencies: ["CloakroomSessions"]
         ),
+        // Verification of OpenID Connect tokens with jwt-kit: JWKS key sets, the accepted
+        // algorithms, the claim checks. No network, no NIO; reusable for other JWTs.
+        .target(
+            name: "CloakroomJOSE",
+            dependencies: [
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ]
+        ),
+        // The OpenID Connect relying party: discovery, the code flow with PKCE, token and
+        // userinfo calls, refresh, back-channel logout tokens. Uses async-http-client; the core
+        // (sessions, proxy phases) never links it.
+        .target(
+            name: "CloakroomOIDC",
+            dependencies: [
+                "CloakroomJOSE",
+                "CloakroomConfig",
+                "CloakroomSessions",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // Request phases as plain Swift over swift-http-types: routing, identity, control headers.
         .target(
             name: "CloakroomProxy",
@@ -94,6 +122,7 @@ let package = Package(
             name: "CloakroomServer",
             dependencies: [
                 "CloakroomProxy",
+                "CloakroomOIDC",
                 "CloakroomFileStore",
                 "CloakroomRedis",
                 "CloakroomLogin",
@@ -131,6 +160,7 @@ let package = Package(
             dependencies: ["CloakroomFileStore", "CloakroomSessions", "CloakroomStoreConformance"]
         ),
         .testTarget(name: "CloakroomProxyTests", dependencies: ["CloakroomProxy"]),
+        .testTarget(name: "CloakroomOIDCTests", dependencies: ["CloakroomOIDC", "CloakroomJOSE"]),
         .testTarget(
             name: "CloakroomRedisTests",
             dependencies: [

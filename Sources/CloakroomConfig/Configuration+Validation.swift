@@ -86,6 +86,26 @@ extension Configuration {
         if login.path == logout.path {
             report("must differ from login.path", ConfigPath("logout", "path"), ConfigPath("login", "path"))
         }
+        checkSingleSignOn(report: report)
+    }
+
+    /// The proxy serves the callback and the back-channel logout itself: their paths must not
+    /// be taken by another endpoint of its own.
+    private func checkSingleSignOn(report: Report) {
+        guard let oidc = login.oidc else { return }
+        let callback = ConfigPath("login", "oidc", "redirect_url")
+        let backchannel = ConfigPath("login", "oidc", "backchannel_logout_path")
+        for (taken, path) in [(login.path, ConfigPath("login", "path")), (logout.path, ConfigPath("logout", "path"))] {
+            if oidc.callbackPath == taken {
+                report("its path must differ from \(path)", callback, path)
+            }
+            if oidc.backchannelLogoutPath == taken {
+                report("must differ from \(path)", backchannel, path)
+            }
+        }
+        if oidc.backchannelLogoutPath == oidc.callbackPath {
+            report("must differ from the path of login.oidc.redirect_url", backchannel, callback)
+        }
     }
 
     /// Every route names a defined upstream; a route that an earlier one shadows (a covering

@@ -157,6 +157,8 @@ public struct LoginSettings: Sendable, Equatable {
     public var page: String? = nil
     /// Brute-force limits for the built-in login.
     public var throttle: LoginThrottleSettings = .init()
+    /// Single sign-on with an OpenID Connect provider; `nil`: none.
+    public var oidc: OIDCSettings? = nil
     public init() {}
 }
 

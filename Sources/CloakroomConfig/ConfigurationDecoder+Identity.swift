@@ -63,7 +63,7 @@ extension ConfigurationDecoder {
     }
 
     func login(_ value: YAMLValue) -> LoginSettings? {
-        guard let map = reader.mapping(value, knownKeys: ["path", "users_file", "page", "throttle"]) else { return nil }
+        guard let map = reader.mapping(value, knownKeys: ["path", "users_file", "page", "throttle", "oidc"]) else { return nil }
         var login = LoginSettings()
         if let path = map.optional("path", reader.urlPath) { login.path = path }
         if let file = map.optional("users_file", { reader.nullable($0, existingFile) }) {
@@ -71,6 +71,7 @@ extension ConfigurationDecoder {
         }
         if let page = map.optional("page", { reader.nullable($0, reader.redirectTarget) }) { login.page = page }
         if let throttle = map.optional("throttle", throttle) { login.throttle = throttle }
+        if let oidc = map.optional("oidc", { reader.nullable($0, oidc) }) { login.oidc = oidc }
         return login
     }
 

@@ -89,8 +89,8 @@ extension ConfigurationDecoder {
         }
     }
 
-    /// `true` or `false` (a YAML boolean, also accepted quoted).
-    private func boolean(_ value: YAMLValue) -> Bool? {
+    /// `true` or `false` (a YAML boolean, also accepted quoted; any case), for every boolean key.
+    func boolean(_ value: YAMLValue) -> Bool? {
         guard let text = reader.scalarText(value, expecting: "true or false") else { return nil }
         switch text.lowercased() {
         case "true": return true

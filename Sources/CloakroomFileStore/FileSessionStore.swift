@@ -34,8 +34,11 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
     let lock: FileLock
     let threadPool: NIOThreadPool
     private let endingObservers = SessionEndingObservers()
+    /// Single sign-on `state`s and logout-token `jti`s already used (``ProviderSessionStore``).
+    let replays: ReplayMemory
 
     init(core: FileStoreCore, writer: Task<Void, Never>, flusher: Task<Void, Never>, lock: FileLock, threadPool: NIOThreadPool) {
+        self.replays = ReplayMemory(clock: core.clock)
         self.core = core
         self.writer = writer
         self.flusher = flusher

@@ -57,7 +57,7 @@ struct PendingWrites {
 struct WriteBatch: Sendable {
     var clearsAll = false
     var deletes: [SessionKey] = []
-    var upserts: [(key: SessionKey, record: MemorySessionTable.Snapshot)] = []
+    var upserts: [(key: SessionKey, record: MemorySessionTable.Snapshot, secrets: [UInt8], links: [String])] = []
     var touches: [(key: SessionKey, lastSeenAt: Date)] = []
 
     var isEmpty: Bool { !clearsAll && deletes.isEmpty && upserts.isEmpty && touches.isEmpty }
@@ -72,7 +72,9 @@ struct WriteBatch: Sendable {
                 continue
             }
             switch change {
-            case .row: upserts.append((key, record))
+            case .row:
+                let extra = table.peekSecrets(key: key) ?? ([], [])
+                upserts.append((key, record, extra.secrets, extra.links))
             case .touch: touches.append((key, record.lastSeenAt))
             }
         }

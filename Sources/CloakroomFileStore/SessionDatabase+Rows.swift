@@ -23,7 +23,7 @@ extension SessionDatabase {
         async let indexed = threadPool.runIfActive { loader.consume() }
         do {
             try await run(
-                "SELECT key, handle, subject, attributes, created_at, last_seen_at FROM sessions",
+                "SELECT key, handle, subject, attributes, created_at, last_seen_at, secrets, links FROM sessions",
                 doing: "loading sessions"
             ) { row in loader.add(row) }
         } catch {
@@ -60,22 +60,24 @@ extension SessionDatabase {
             }
             for chunk in batch.upserts.chunks(of: Self.rowsPerStatement) {
                 var binds: [SQLiteData] = []
-                binds.reserveCapacity(chunk.count * 6)
-                for (key, record) in chunk {
+                binds.reserveCapacity(chunk.count * 8)
+                for (key, record, secrets, links) in chunk {
                     binds.append(Self.keyData(key))
                     binds.append(.text(record.handleText))
                     binds.append(.text(record.subject))
                     binds.append(.text(String(decoding: record.attributes, as: UTF8.self)))
                     binds.append(.float(record.createdAt.timeIntervalSince1970))
                     binds.append(.float(record.lastSeenAt.timeIntervalSince1970))
+                    binds.append(.text(String(decoding: secrets, as: UTF8.self)))
+                    binds.append(.text(links.joined(separator: "\n")))
                 }
                 try await self.execute(
                     """
-                    INSERT INTO sessions (key, handle, subject, attributes, created_at, last_seen_at)
-                    VALUES \(Self.placeholders(rows: chunk.count, columns: 6))
+                    INSERT INTO sessions (key, handle, subject, attributes, created_at, last_seen_at, secrets, links)
+                    VALUES \(Self.placeholders(rows: chunk.count, columns: 8))
                     ON CONFLICT (key) DO UPDATE SET handle = excluded.handle, subject = excluded.subject,
                         attributes = excluded.attributes, created_at = excluded.created_at,
-                        last_seen_at = excluded.last_seen_at
+                        last_seen_at = excluded.last_seen_at, secrets = excluded.secrets, links = excluded.links
                     """,
                     binds, doing: "writing sessions"
                 )

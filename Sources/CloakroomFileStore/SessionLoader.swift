@@ -26,6 +26,9 @@ final class SessionLoader: @unchecked Sendable {
         var attributes: [UInt8]
         var createdAt: Date
         var lastSeenAt: Date
+        /// Single sign-on: the private part and the provider links (empty for most sessions).
+        var secrets: [UInt8] = []
+        var links: [String] = []
     }
 
     static let chunkSize = 8_192
@@ -82,10 +85,13 @@ final class SessionLoader: @unchecked Sendable {
             readDamage = "a session row has a malformed key, handle, subject or attributes"
             return
         }
-        chunk.append(Row(
+        var loaded = Row(
             key: key, handle: handle, subject: subject, attributes: Array(attributes.utf8),
             createdAt: Date(timeIntervalSince1970: createdAt), lastSeenAt: Date(timeIntervalSince1970: lastSeenAt)
-        ))
+        )
+        if case .text(let secrets)? = row.column("secrets"), !secrets.isEmpty { loaded.secrets = Array(secrets.utf8) }
+        if case .text(let links)? = row.column("links"), !links.isEmpty { loaded.links = links.split(separator: "\n").map(String.init) }
+        chunk.append(loaded)
         if chunk.count == Self.chunkSize { handOff() }
     }
 
@@ -128,6 +134,7 @@ final class SessionLoader: @unchecked Sendable {
                     indexDamage = "two session rows have the same key"
                     break
                 }
+                if !row.secrets.isEmpty || !row.links.isEmpty { table.attach(secrets: row.secrets, links: row.links, key: row.key) }
             }
         }
         return indexDamage == nil ? table : nil

@@ -32,6 +32,13 @@ enum SessionSchema {
             // that replaces one session's handle fail on an unrelated row's stale value.
             "CREATE INDEX sessions_by_handle ON sessions (handle)",
         ]),
+        // Single sign-on: a session's private part (the identity provider's tokens, JSON; empty
+        // for other sessions) and its links to provider sessions (newline-separated). Existing
+        // rows keep working with both empty.
+        Migration(version: 2, statements: [
+            "ALTER TABLE sessions ADD COLUMN secrets TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE sessions ADD COLUMN links TEXT NOT NULL DEFAULT ''",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

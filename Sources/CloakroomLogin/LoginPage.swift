@@ -14,7 +14,15 @@ import struct Foundation.Data
 public enum LoginPage {
     /// The page, as UTF-8 text. `username` pre-fills the username field after a failed attempt
     /// (the password field never is); focus goes to the first empty field.
-    public static func render(action: String, next: String?, error: String?, username: String?) -> String {
+    ///
+    /// `singleSignOn` (a label and a URL) adds a "Sign in with {label}" link beside the form
+    /// (`id="sign-in-sso"`), when an identity provider is configured too.
+    public static func render(
+        action: String, next: String?, error: String?, username: String?, singleSignOn: (label: String, href: String)? = nil
+    ) -> String {
+        let ssoLink = singleSignOn.map {
+            #"<p class="lead"><a id="sign-in-sso" href="\#(escape($0.href))">Sign in with \#(escape($0.label))</a></p>"#
+        } ?? ""
         let describedBy = error == nil ? "" : #" aria-describedby="login-error" aria-invalid="true""#
         let alert = error.map { #"<p class="error" id="login-error" role="alert">\#(escape($0))</p>"# } ?? ""
         let focusUser = (username ?? "").isEmpty ? " autofocus" : ""
@@ -44,6 +52,7 @@ public enum LoginPage {
             required\(focusPassword)\(describedBy)>
             <button id="sign-in" type="submit">Sign in</button>
             </form>
+            \(ssoLink)
             </main>
             </body>
             </html>

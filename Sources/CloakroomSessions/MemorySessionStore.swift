@@ -19,8 +19,10 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
     /// Slots visited per lock acquisition by whole-store walks.
     static let chunkSize = 4096
 
-    private let table: Mutex<MemorySessionTable>
-    private let clock: any WallClock
+    let table: Mutex<MemorySessionTable>
+    let clock: any WallClock
+    /// Logout-token `jti`s and login states already used (``ProviderSessionStore``).
+    let replays: ReplayMemory
     private let timeouts: SessionTimeouts
     private let endingObservers = SessionEndingObservers()
 
@@ -32,6 +34,7 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
         self.table = Mutex(MemorySessionTable(maxSessions: maxSessions, timeouts: timeouts))
         self.clock = clock
         self.timeouts = timeouts
+        self.replays = ReplayMemory(clock: clock)
     }
 
     /// Sessions held right now, including expired ones not yet swept.
@@ -45,13 +48,19 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
 
     /// ``create(key:attributes:)`` without suspending.
     public func createNow(key: SessionKey, attributes: JSONObject) throws -> Session {
+        try createNow(key: key, attributes: attributes, secrets: [], links: [])
+    }
+
+    /// ``createNow(key:attributes:)`` with a private part (encoded) and provider links.
+    func createNow(key: SessionKey, attributes: JSONObject, secrets: [UInt8], links: [String]) throws -> Session {
         let subject = try MemorySessionTable.subject(of: attributes)
         return SessionMetrics.measure(.create) {
             let encoded = MemorySessionTable.encode(attributes)
             let proposedHandle = SessionHandle.Bits.random()
             let (handle, now, endings) = table.withLock { table in
                 let now = clock.now()
-                let handle = table.insert(key: key, handle: proposedHandle, subject: subject, attributes: encoded, now: now)
+                let handle = table.insert(
+                    key: key, handle: proposedHandle, subject: subject, attributes: encoded, now: now, secrets: secrets, links: links)
                 return (handle, now, table.takeEndings())
             }
             endings.report()

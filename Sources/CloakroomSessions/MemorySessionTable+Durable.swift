@@ -142,8 +142,11 @@ extension MemorySessionTable {
 
     /// ``insert(key:handle:subject:attributes:now:)`` for a stored handle; returns the new
     /// record (whose handle differs from `handle` only if that one was taken).
-    package mutating func insert(key: SessionKey, proposedHandle handle: StoredHandle, subject: String, attributes: [UInt8], now: Date) -> Snapshot {
-        let bits = insert(key: key, handle: handle.bits, subject: subject, attributes: attributes, now: now)
+    package mutating func insert(
+        key: SessionKey, proposedHandle handle: StoredHandle, subject: String, attributes: [UInt8], now: Date,
+        secrets: [UInt8] = [], links: [String] = []
+    ) -> Snapshot {
+        let bits = insert(key: key, handle: handle.bits, subject: subject, attributes: attributes, now: now, secrets: secrets, links: links)
         return snapshot(Int(slotByHandle[bits]!))
     }
 

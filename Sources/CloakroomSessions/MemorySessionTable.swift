@@ -49,6 +49,10 @@ package struct MemorySessionTable: Sendable {
         var lruNext: Int32
         var subjectPrev: Int32
         var subjectNext: Int32
+        /// The private part (``SessionSecrets``) as compact JSON; empty when the session has none.
+        var secrets: [UInt8] = []
+        /// The identity-provider sessions this one came from (see ``ProviderSessionStore``).
+        var links: [String] = []
     }
 
     struct SubjectList {
@@ -70,6 +74,8 @@ package struct MemorySessionTable: Sendable {
     var slotByKey: [SessionKey: Int32] = [:]
     var slotByHandle: [SessionHandle.Bits: Int32] = [:]
     var subjects: [String: SubjectList] = [:]
+    /// Sessions by identity-provider link (`MemorySessionTable+Secrets.swift`).
+    var keysByLink: [String: Set<SessionKey>] = [:]
 
     /// Sessions ended by expiry or eviction since the last ``takeEndings()``.
     package internal(set) var endings = Endings()
@@ -95,14 +101,19 @@ package struct MemorySessionTable: Sendable {
     /// Stores a new session, replacing any session already under `key` and evicting the least
     /// recently used one when the table is full. Returns the handle it got, which differs from
     /// `handle` only if that one was taken.
-    mutating func insert(key: SessionKey, handle: SessionHandle.Bits, subject: String, attributes: [UInt8], now: Date) -> SessionHandle.Bits {
+    mutating func insert(
+        key: SessionKey, handle: SessionHandle.Bits, subject: String, attributes: [UInt8], now: Date,
+        secrets: [UInt8] = [], links: [String] = []
+    ) -> SessionHandle.Bits {
         if let existing = slotByKey[key] { remove(slot: existing) }
         if slotByKey.count >= maxSessions, lruTail != Self.none {
             let i = Int(lruTail)
             if isExpired(i, now: now) { endings.record(expiryReason(i)) } else { endings.evicted += 1 }
             remove(slot: lruTail)
         }
-        return place(key: key, handle: handle, subject: subject, attributes: attributes, createdAt: now, lastSeenAt: now).handle
+        let handle = place(key: key, handle: handle, subject: subject, attributes: attributes, createdAt: now, lastSeenAt: now).handle
+        if !secrets.isEmpty || !links.isEmpty { attach(secrets: secrets, links: links, key: key) }
+        return handle
     }
 
     /// Puts a record in a free slot and links it into every index. Returns the handle it got,
@@ -295,6 +306,8 @@ package struct MemorySessionTable: Sendable {
         slotByHandle.removeValue(forKey: records[i].handle)
         unlinkFromLRU(slot)
         unlinkFromSubject(slot)
+        if !records[i].links.isEmpty { unlinkFromProviders(i) }
+        records[i].secrets = []
         records[i].attributes = []
         records[i].subject = ""
         records[i].lruPrev = Self.freeSlot

@@ -20,6 +20,10 @@ public enum SessionEndReason: String, Sendable, CaseIterable {
     /// A stored record that could not be read, deleted by the lookup that found it
     /// (``DamagedSessionRecord``).
     case damaged
+    /// Ended by the identity provider (OpenID Connect back-channel logout).
+    case idp
+    /// The identity provider refused to refresh the session's tokens.
+    case refreshFailed = "refresh_failed"
 }
 
 /// The store operations whose latency and failures are measured.

@@ -36,6 +36,30 @@ extension RedisServerTests {
             }
         }
 
+        @Test(arguments: ProviderStoreConformance.Check.allCases)
+        func providerConformance(_ check: ProviderStoreConformance.Check) async throws {
+            try await RedisServerProcess.with { redis in
+                try await ProviderStoreConformance { clock, timeouts in
+                    try RedisSessionStore(settings: try storeSettings(redis.url), timeouts: timeouts, clock: clock, logger: testLogger)
+                }.run(check)
+            }
+        }
+
+        /// Two instances sharing one Redis: a logout token's `jti` used on one is refused on the other.
+        @Test func replayGuardIsSharedByEveryInstance() async throws {
+            try await RedisServerProcess.with { redis in
+                let settings = try storeSettings(redis.url)
+                let clock = ManualWallClock()
+                let a = try RedisSessionStore(settings: settings, timeouts: SessionStoreConformance.timeouts, clock: clock, logger: testLogger)
+                let b = try RedisSessionStore(settings: settings, timeouts: SessionStoreConformance.timeouts, clock: clock, logger: testLogger)
+                let until = clock.now().addingTimeInterval(600)
+                #expect(try await a.firstUse(of: "jti-shared", until: until))
+                #expect(try await b.firstUse(of: "jti-shared", until: until) == false)
+                try await a.close()
+                try await b.close()
+            }
+        }
+
         /// The same checks over RESP3 (`HELLO 3`), on one server, each under its own key prefix.
         @Test func conformanceOverRESP3() async throws {
             try await RedisServerProcess.with { redis in

@@ -152,3 +152,12 @@ import Testing
         #expect((0..<64).allSatisfy { attributes["k\($0)"] == .number(Double($0)) })
     }
 }
+
+@Suite struct MemoryProviderStoreTests {
+    @Test(arguments: ProviderStoreConformance.Check.allCases)
+    func providerConformance(_ check: ProviderStoreConformance.Check) async throws {
+        try await ProviderStoreConformance { clock, timeouts in
+            MemorySessionStore(maxSessions: 10_000, timeouts: timeouts, clock: clock)
+        }.run(check)
+    }
+}

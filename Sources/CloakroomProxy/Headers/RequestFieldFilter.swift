@@ -17,15 +17,19 @@ public struct RequestFieldFilter: Sendable {
     /// Lower case: the fields the request's `Connection` fields name (``HopByHop/connectionOptions(in:)``),
     /// nil when none (nearly always: nothing to retain when the filter is copied).
     let connectionOptions: [String]?
+    /// `pass_access_token`: the client's own `Authorization` is replaced by the session's token.
+    let dropsAuthorization: Bool
 
-    init(policy: ProxyPolicy, connectionOptions: [String]) {
+    init(policy: ProxyPolicy, connectionOptions: [String], dropsAuthorization: Bool = false) {
         self.policy = policy
         self.connectionOptions = connectionOptions.isEmpty ? nil : connectionOptions
+        self.dropsAuthorization = dropsAuthorization
     }
 
     /// Whether the field named by these bytes (a token, any case) never reaches the backend.
     public func drops(name: UnsafeRawBufferPointer) -> Bool {
         if HopByHop.isHopByHop(name: name) { return true }
+        if dropsAuthorization && name.count == 13 && ASCIIText.equalsIgnoringCase(name, "authorization") { return true }
         if let connectionOptions {
             for option in connectionOptions where ASCIIText.equalsIgnoringCase(name, lowercase: option) { return true }
         }

@@ -40,7 +40,11 @@ public final class BuiltinLogin: Sendable {
     /// The login page (200), or with an error message (the given status).
     func page(exchange: Exchange, error: String? = nil, status: HTTPResponse.Status = .ok, username: String? = nil, next: String? = nil) -> LocalResponse {
         let nextValue = next ?? RequestPathQuery.value("next", in: exchange.target)
-        let html = LoginPage.render(action: settings.path, next: nextValue.map(RedirectTarget.sanitize), error: error, username: username)
+        let sanitizedNext = nextValue.map(RedirectTarget.sanitize)
+        let sso = settings.oidc.map { oidc in
+            (label: oidc.name, href: settings.path + "?sso=1&next=" + ProxyPolicy.percentEncodeQueryValue(sanitizedNext ?? RedirectTarget.fallback))
+        }
+        let html = LoginPage.render(action: settings.path, next: sanitizedNext, error: error, username: username, singleSignOn: sso)
         var fields = HTTPFields()
         fields[.contentType] = "text/html; charset=utf-8"
         fields[.cacheControl] = "no-store"

@@ -12,6 +12,12 @@ public struct Exchange: Sendable {
         case logout
         /// `login.path` with `login.users_file`: the built-in login, answered by the proxy.
         case builtinLogin
+        /// `login.path` with `login.oidc` (with `users_file` too: `?sso=1`): starts single sign-on.
+        case signOnStart
+        /// The path of `login.oidc.redirect_url`: the provider's callback.
+        case signOnCallback
+        /// `login.oidc.backchannel_logout_path`.
+        case backchannelLogout
     }
 
     public var requestID: String
@@ -29,12 +35,17 @@ public struct Exchange: Sendable {
     /// Whether the request failed the CSRF check (decided in phase 1, answered in phase 3).
     public var crossSite: Bool = false
     public var client: ClientInfo
+    /// The single sign-on pending-login cookie's value, read in phase 1 for the callback.
+    public var pendingLogin: String? = nil
+    /// With `pass_access_token`: the access token the forwarded request carries.
+    public var accessToken: String? = nil
 
     /// Whether the session phase must consult the store before authorizing.
     public var needsLookup: Bool {
         guard presentedID != nil else { return false }
         switch endpoint {
         case .logout, .login, .builtinLogin: return true
+        case .signOnStart, .signOnCallback, .backchannelLogout: return false
         case .proxied: return route?.auth != Route.Auth.none
         }
     }
@@ -64,6 +75,14 @@ public enum Authorization: Sendable {
     /// The built-in login's POST: collect the body (up to ``BuiltinLogin/maxBodyBytes``), then
     /// call ``BuiltinLogin/submit(body:contentType:exchange:)``.
     case builtinLogin
+    /// A single sign-on endpoint answered after async work: ``ProxyPolicy/signOnAnswer(_:)``.
+    case signOn
+    /// The back-channel logout POST: collect the body (up to ``ProxyPolicy/backchannelMaxBodyBytes``),
+    /// then ``ProxyPolicy/backchannelLogout(body:exchange:)``.
+    case backchannelLogout
+    /// Forward with the session's access token (`pass_access_token`): first
+    /// ``ProxyPolicy/accessToken(for:)`` (which may refresh it), then forward or answer.
+    case forwardWithAccessToken
 }
 
 /// A change to session state requested by a backend's control header.

@@ -24,6 +24,10 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
         case upstreamTimeout = "gateway_timeout"
         case storeUnavailable = "session_store_unavailable"
         case internalError = "internal_error"
+        /// Single sign-on: the identity provider could not be reached (502).
+        case identityProviderUnavailable = "identity_provider_unavailable"
+        /// Single sign-on: the provider or the proxy refused the login (401).
+        case loginFailed = "login_failed"
     }
 
     public var code: Code
@@ -38,9 +42,9 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
     public var source: Source {
         switch code {
         case .badRequest, .headerTimeout, .headersTooLarge, .bodyTooLarge, .notFound, .methodNotAllowed,
-            .unauthenticated, .csrf, .forbidden, .tooManyAttempts:
+            .unauthenticated, .csrf, .forbidden, .tooManyAttempts, .loginFailed:
             return .client
-        case .upstreamUnavailable, .upstreamTimeout: return .upstream
+        case .upstreamUnavailable, .upstreamTimeout, .identityProviderUnavailable: return .upstream
         case .storeUnavailable: return .store
         case .internalError: return .internal
         }
@@ -55,7 +59,8 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
         case .bodyTooLarge: return .contentTooLarge
         case .notFound: return .notFound
         case .methodNotAllowed: return .methodNotAllowed
-        case .unauthenticated: return .unauthorized
+        case .unauthenticated, .loginFailed: return .unauthorized
+        case .identityProviderUnavailable: return .badGateway
         case .csrf, .forbidden: return .forbidden
         case .tooManyAttempts: return .tooManyRequests
         case .upstreamUnavailable: return .badGateway

@@ -25,6 +25,8 @@ public final class ProxyPolicy: Sendable {
     public let cookies: SessionCookies
     /// The built-in login, when `login.users_file` is set.
     public let builtinLogin: BuiltinLogin?
+    /// Single sign-on, when `login.oidc` is set (and the server wired a provider in).
+    public let signOn: SignOnFlow?
     let csrf: CSRFCheck
     /// Where browsers without a session go: `login.page`, else the built-in login page.
     let loginPage: String?
@@ -32,7 +34,8 @@ public final class ProxyPolicy: Sendable {
 
     public init(
         configuration: Configuration, store: any SessionStore, codec: SessionCookieCodec, logger: Logger,
-        builtinLogin: (SessionCookies) -> BuiltinLogin? = { _ in nil }
+        builtinLogin: (SessionCookies) -> BuiltinLogin? = { _ in nil },
+        signOn: (SessionCookies) -> SignOnFlow? = { _ in nil }
     ) {
         self.configuration = configuration
         self.store = store
@@ -42,8 +45,10 @@ public final class ProxyPolicy: Sendable {
         self.cookies = SessionCookies(
             settings: configuration.session.cookie, codec: codec, maxAge: configuration.session.absoluteTimeout)
         self.builtinLogin = builtinLogin(cookies)
+        self.signOn = signOn(cookies)
         self.csrf = CSRFCheck(trustedOrigins: configuration.session.trustedOrigins)
-        self.loginPage = configuration.login.page ?? (configuration.login.usersFile != nil ? configuration.login.path : nil)
+        let servesLogin = configuration.login.usersFile != nil || self.signOn != nil
+        self.loginPage = configuration.login.page ?? (servesLogin ? configuration.login.path : nil)
         self.logger = logger
     }
 
@@ -71,13 +76,21 @@ public final class ProxyPolicy: Sendable {
         if target.path == configuration.logout.path {
             endpoint = .logout
         } else if target.path == configuration.login.path {
-            endpoint = configuration.login.usersFile == nil ? .login : .builtinLogin
+            if signOn != nil && (configuration.login.usersFile == nil || RequestPathQuery.value("sso", in: target.target) != nil) {
+                endpoint = .signOnStart
+            } else {
+                endpoint = configuration.login.usersFile == nil ? .login : .builtinLogin
+            }
+        } else if let signOn, target.path == signOn.callbackPath {
+            endpoint = .signOnCallback
+        } else if let signOn, target.path == signOn.backchannelLogoutPath {
+            endpoint = .backchannelLogout
         } else {
             endpoint = .proxied
         }
         // The host is read only when some route names one (reading the authority builds it).
         let route = routes.hasHosts ? routes.match(authority: request.authority, path: target.path) : routes.match(target.path)
-        if route == nil && endpoint != .logout && endpoint != .builtinLogin {
+        if route == nil && (endpoint == .proxied || endpoint == .login) {
             return .failure(ProxyError(.notFound, "no route for host and path"))
         }
         // What the upstream receives: the normalized target, its prefix rewritten for the route.
@@ -99,9 +112,10 @@ public final class ProxyPolicy: Sendable {
             method: method, acceptsHTML: accept.map(Self.acceptsHTML) ?? false,
             target: normalizedTarget, client: client)
         // Cookie-bearing unsafe requests, and every built-in login POST (login CSRF).
-        if Self.isUnsafe(method) && (presented != nil || endpoint == .builtinLogin) {
+        if Self.isUnsafe(method) && (presented != nil || endpoint == .builtinLogin) && endpoint != .backchannelLogout {
             exchange.crossSite = csrf.isCrossSite(request)
         }
+        if endpoint == .signOnCallback { exchange.pendingLogin = signOn?.pendingValue(in: request.headerFields) }
         return .success(exchange)
     }
 
@@ -131,6 +145,16 @@ public final class ProxyPolicy: Sendable {
             return .logout
         case .login:
             return .forward
+        case .signOnStart, .signOnCallback:
+            guard exchange.method == .get || exchange.method == .head else {
+                return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
+            }
+            return .signOn
+        case .backchannelLogout:
+            guard exchange.method == .post else {
+                return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
+            }
+            return .backchannelLogout
         case .proxied:
             // Read in place: binding the session would copy it (a retain per field) per request.
             if exchange.session == nil {
@@ -141,6 +165,7 @@ public final class ProxyPolicy: Sendable {
             if let allow = exchange.route?.allow, let attributes = exchange.session?.attributes, !allow.admits(attributes) {
                 return .respond(forbidden(exchange))
             }
+            if let signOn, signOn.passAccessToken { return .forwardWithAccessToken }
             return .forward
         }
     }
@@ -192,17 +217,18 @@ public final class ProxyPolicy: Sendable {
     public func prepareUpstreamRequest(
         _ request: inout HTTPRequest, exchange: Exchange, injectionMemo: InjectionMemo? = nil
     ) -> RequestFieldFilter {
-        let filter = stripUpstreamRequest(&request)
+        let filter = stripUpstreamRequest(&request, dropsAuthorization: exchange.accessToken != nil)
         upstreamAdditions(for: exchange, authority: request.authority, injectionMemo: injectionMemo)
             .append(to: &request.headerFields)
         return filter
     }
 
     /// Phase 4's strip: removes every field ``RequestFieldFilter`` drops, and returns the filter.
-    public func stripUpstreamRequest(_ request: inout HTTPRequest) -> RequestFieldFilter {
+    public func stripUpstreamRequest(_ request: inout HTTPRequest, dropsAuthorization: Bool = false) -> RequestFieldFilter {
         // Edited in place, removals from the end: when the caller hands over the only copy of
         // the request (the HTTP/1.1 server does), no field is copied and nothing is shifted twice.
-        let filter = RequestFieldFilter(policy: self, connectionOptions: HopByHop.connectionOptions(in: request.headerFields))
+        let filter = RequestFieldFilter(
+            policy: self, connectionOptions: HopByHop.connectionOptions(in: request.headerFields), dropsAuthorization: dropsAuthorization)
         var index = request.headerFields.endIndex
         while index > request.headerFields.startIndex {
             index -= 1
@@ -229,6 +255,11 @@ public final class ProxyPolicy: Sendable {
                 identityFields = identity.fields(for: session.attributes)
                 identityLines = UpstreamAdditions.lines(identityFields)
             }
+        }
+        if let token = exchange.accessToken {
+            // Per request, never memoized: the token changes on refresh, the attributes do not.
+            identityFields.append(HTTPField(name: .authorization, value: "Bearer " + token))
+            identityLines = UpstreamAdditions.lines(identityFields)
         }
         return UpstreamAdditions(
             identity: identityFields, identityLines: identityLines, forwardedFor: exchange.client.address, secure: exchange.client.isSecure,
@@ -313,6 +344,8 @@ public final class ProxyPolicy: Sendable {
 
     /// Ends the presented session and answers: 303 to `logout.redirect` for browsers, else 204.
     public func logout(_ exchange: Exchange) async -> LocalResponse {
+        // Read before the session ends: the ID token is the end-session request's hint.
+        let providerSecrets = await signOn?.secretsBeforeLogout(exchange)
         if let key = exchange.presentedID?.key {
             do {
                 if try await store.revoke(key: key) { SessionMetrics.sessionsEnded(1, reason: .logout) }
@@ -321,8 +354,9 @@ public final class ProxyPolicy: Sendable {
                 return ProxyError(.storeUnavailable, "\(error)").response(requestID: exchange.requestID)
             }
         }
+        let providerLogout = exchange.acceptsHTML ? signOn?.endSessionLocation(secrets: providerSecrets) : nil
         var response = exchange.acceptsHTML
-            ? LocalResponse.redirect(to: configuration.logout.redirect, requestID: exchange.requestID)
+            ? LocalResponse.redirect(to: providerLogout ?? configuration.logout.redirect, requestID: exchange.requestID)
             : LocalResponse.empty(status: .noContent, requestID: exchange.requestID)
         response.head.headerFields.append(
             HTTPField(name: .setCookie, value: cookies.expireCookie(secureTransport: exchange.client.isSecure)))

@@ -21,7 +21,7 @@
 /// the store needs a single Redis server (or a primary with replicas).
 enum SessionScripts {
     /// Shared definitions, prepended to every script.
-    private static let prologue = """
+    static let prologue = """
         local P, now, idle, absolute = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
         local index = P .. 'expiries'
         local function deadline(c, l)

@@ -252,14 +252,51 @@ final class ExchangeDriver {
             awaitStore({ policy in await policy.logout(exchange) }) { driver, response in driver.answer(response) }
         case .forward:
             break  // above
-        case .builtinLogin:
+        case .builtinLogin, .backchannelLogout:
             perform(machine.collectLocalBody())
+        case .signOn:
+            machine.awaitLocalAnswer()
+            let exchange = copy exchange
+            awaitStore({ policy in await policy.signOnAnswer(exchange) }) { driver, response in driver.answer(response) }
+        case .forwardWithAccessToken:
+            forwardWithAccessToken(request: request, exchange: exchange)
         }
     }
 
-    /// Checks the built-in login's body off the event loop (password hashing is slow by design).
+    /// `pass_access_token`: the token (refreshed first when due) is fetched off the event loop,
+    /// then the request is forwarded with it, or answered (the session ended, the provider is
+    /// unreachable). The machine stays admitting meanwhile, as for an async session lookup.
+    private func forwardWithAccessToken(request: consuming HTTPRequest, exchange: consuming Exchange) {
+        if case .forward(let token)? = policy.accessTokenNow(for: exchange) {
+            exchange.accessToken = token
+            return forward(request: request, exchange: exchange)
+        }
+        let request = copy request, exchange = copy exchange
+        awaitStore({ policy in await policy.accessToken(for: exchange) }) { driver, step in
+            guard case .admitting = driver.machine.state else { return }
+            switch step {
+            case .forward(let token):
+                var exchange = exchange
+                exchange.accessToken = token
+                driver.forward(request: request, exchange: exchange)
+            case .respond(let response):
+                driver.answer(response)
+            }
+            driver.transport.resumeReading()
+        }
+    }
+
+    /// Checks the built-in login's body off the event loop (password hashing is slow by design),
+    /// or a back-channel logout's.
     func submitLocalBody(_ body: [UInt8]) {
-        guard let exchange, let login = policy.builtinLogin else { return }
+        guard let exchange else { return }
+        if exchange.endpoint == .backchannelLogout {
+            awaitStore({ policy in await policy.backchannelLogout(body: body, exchange: exchange) }) { driver, response in
+                driver.answer(response)
+            }
+            return
+        }
+        guard let login = policy.builtinLogin else { return }
         let contentType = self.contentType
         awaitStore({ _ in await login.submit(body: body, contentType: contentType, exchange: exchange) }) { driver, response in
             driver.answer(response)
@@ -286,7 +323,7 @@ final class ExchangeDriver {
     /// `request` is handed over, not shared: the policy edits its fields in place.
     private func forward(request: consuming HTTPRequest, exchange: consuming Exchange) {
         // Phase 4 in two halves: the additions are written straight into the upstream head.
-        let filter = policy.stripUpstreamRequest(&request)
+        let filter = policy.stripUpstreamRequest(&request, dropsAuthorization: exchange.accessToken != nil)
         let additions = policy.upstreamAdditions(for: exchange, authority: request.authority, injectionMemo: connection.injectionMemo)
         let route = exchange.route
         self.exchange = consume exchange

@@ -390,10 +390,10 @@ extension ExchangeOutcome {
     /// The outcome of an exchange the proxy answers with this error.
     init(answering code: ProxyError.Code) {
         switch code {
-        case .upstreamUnavailable: self = .upstreamFailed
+        case .upstreamUnavailable, .identityProviderUnavailable: self = .upstreamFailed
         case .upstreamTimeout, .headerTimeout: self = .timeout
         case .badRequest, .headersTooLarge, .bodyTooLarge, .storeUnavailable, .internalError: self = .error
-        case .notFound, .methodNotAllowed, .unauthenticated, .csrf, .forbidden, .tooManyAttempts: self = .complete
+        case .notFound, .methodNotAllowed, .unauthenticated, .csrf, .forbidden, .tooManyAttempts, .loginFailed: self = .complete
         }
     }
 }

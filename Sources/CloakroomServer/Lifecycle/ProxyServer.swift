@@ -224,6 +224,7 @@ public final class ProxyServer: Service, Sendable {
         try? await admin?.close()
         let tasks = state.withLock { $0.tasks }
         await quiesce(timeout: configuration.shutdownTimeout)
+        await factory.signOnClients.shutdown()
         // The sweeper and the watch use the event loops: they must be done before those stop.
         for task in tasks { await task.value }
         holder.current.upstreams.closeIdle(on: factory.eventLoops)

@@ -1,5 +1,6 @@
 import CloakroomConfig
 import CloakroomLogin
+import CloakroomOIDC
 import CloakroomProxy
 import CloakroomRedis
 import CloakroomSessions
@@ -25,6 +26,8 @@ struct RuntimeFactory: Sendable {
     let fallbackSecret: [UInt8]
     /// `POST /reload`, bound to the server once it exists.
     let reload: ReloadHook
+    /// The OpenID Connect client (`login.oidc`), kept across reloads.
+    let signOnClients = SignOnClients()
 
     func make(_ configuration: Configuration) throws -> ProxyRuntime {
         let store = self.store, clock = self.clock, logger = self.logger
@@ -49,12 +52,24 @@ struct RuntimeFactory: Sendable {
             logger.warning(
                 "upstreams.\(name).tls.insecure_skip_verify is true: the upstream's certificate and name are not verified, so anyone on the network path can impersonate it")
         }
+        var signOnClient: OIDCClient?
+        if let oidc = configuration.login.oidc {
+            guard store is any ProviderSessionStore else {
+                throw ServerStartError.unsupported("login.oidc: the session store cannot keep single sign-on sessions")
+            }
+            signOnClient = try signOnClients.client(for: oidc, secrets: secrets, logger: logger)
+        }
         let policy = ProxyPolicy(
             configuration: configuration, store: store, codec: SessionCookieCodec(secrets: secrets), logger: logger,
             builtinLogin: { cookies in
                 users.map {
                     BuiltinLogin(settings: configuration.login, users: $0, store: store, cookies: cookies, clock: clock, logger: logger)
                 }
+            },
+            signOn: { cookies in
+                guard let signOnClient, let providerStore = store as? any ProviderSessionStore else { return nil }
+                return SignOnFlow(
+                    provider: signOnClient, store: providerStore, cookies: cookies, configuration: configuration, clock: clock, logger: logger)
             })
         return ProxyRuntime(
             configuration: configuration, policy: policy,

@@ -30,16 +30,20 @@ final class BinaryHarness: @unchecked Sendable {
 
     /// - Parameter extra: more top-level YAML (e.g. `shutdown_timeout: 1s`).
     /// - Parameter routes: the `routes` section, in front of the `api` upstream.
-    init(store: String = "memory: {}", extra: String = "", routes: String = BinaryHarness.defaultRoutes) async throws {
+    /// - Parameter port: the public port, when it must be known before (a single sign-on
+    ///   callback URL); a free one otherwise.
+    init(
+        store: String = "memory: {}", extra: String = "", routes: String = BinaryHarness.defaultRoutes, port: Int? = nil
+    ) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-bin-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         backend = try await TestBackend.start()
-        port = try freePort()
+        self.port = try port ?? freePort()
         adminPort = try freePort()
         let storeLine = store.replacingOccurrences(of: "$DB", with: databasePath)
         try """
             listen:
-              - address: "127.0.0.1:\(port)"
+              - address: "127.0.0.1:\(self.port)"
             session:
               secrets: ["\(Self.secret)"]
               store:

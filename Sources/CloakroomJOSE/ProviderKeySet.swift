@@ -1,0 +1,77 @@
+import JWTKit
+import Synchronization
+
+import struct Foundation.Date
+
+/// A provider's signing keys (JWKS), fetched on first use and again when a token names a `kid`
+/// the set does not hold — at most once per ``minimumRefetchInterval``, so a stream of tokens
+/// with made-up `kid`s cannot make the proxy hammer the provider.
+///
+/// Only public keys usable for the accepted algorithms are kept (RSA, EC P-256, Ed25519);
+/// encryption keys (`use: enc`) and keys jwt-kit cannot read are skipped.
+public actor ProviderKeySet {
+    public typealias Fetch = @Sendable () async throws -> [UInt8]
+
+    public static let minimumRefetchInterval: Double = 60
+
+    private let fetch: Fetch
+    private let now: @Sendable () -> Date
+    private var keys = JWTKeyCollection()
+    private var kids: Set<String> = []
+    private var lastFetch: Date?
+
+    /// - Parameters:
+    ///   - fetch: returns the JWKS document (the provider's `jwks_uri`).
+    ///   - now: the clock, injected for tests of the refetch interval.
+    public init(now: @escaping @Sendable () -> Date = { Date() }, fetch: @escaping Fetch) {
+        self.fetch = fetch
+        self.now = now
+    }
+
+    /// Keys able to check a token with `kid` (every key when it has none); refetches once when
+    /// `kid` is unknown and the last fetch is old enough.
+    func collection(for kid: String?) async throws -> (JWTKeyCollection, iterate: Bool) {
+        if lastFetch == nil { try await refresh() }
+        if let kid, !kids.contains(kid) {
+            if let last = lastFetch, now().timeIntervalSince(last) < Self.minimumRefetchInterval {
+                throw TokenRejection.unknownKey
+            }
+            try await refresh()
+            guard kids.contains(kid) else { throw TokenRejection.unknownKey }
+        }
+        return (keys, kid == nil)
+    }
+
+    private func refresh() async throws {
+        let document: [UInt8]
+        do {
+            document = try await fetch()
+        } catch {
+            throw TokenRejection.keysUnavailable("\(error)")
+        }
+        lastFetch = now()
+        // Key by key: one key of a type or algorithm jwt-kit does not know (an `oct` key, an
+        // encryption algorithm) must not make the whole set unreadable.
+        guard let object = try? JSONSerialization.jsonObject(with: Data(document)) as? [String: Any],
+            let entries = object["keys"] as? [[String: Any]]
+        else {
+            throw TokenRejection.keysUnavailable("JWKS is not a JSON object with keys")
+        }
+        let collection = JWTKeyCollection()
+        var kids: Set<String> = []
+        for (index, entry) in entries.enumerated() where (entry["use"] as? String) != "enc" {
+            guard let data = try? JSONSerialization.data(withJSONObject: entry),
+                var jwk = try? JSONDecoder().decode(JWK.self, from: data), jwk.privateExponent == nil
+            else { continue }
+            if jwk.keyIdentifier == nil { jwk.keyIdentifier = JWKIdentifier(string: "cloakroom-unnamed-\(index)") }
+            guard (try? await collection.add(jwk: jwk)) != nil, let kid = jwk.keyIdentifier?.string else { continue }
+            kids.insert(kid)
+        }
+        self.keys = collection
+        self.kids = kids
+    }
+}
+
+import struct Foundation.Data
+import class Foundation.JSONDecoder
+import class Foundation.JSONSerialization

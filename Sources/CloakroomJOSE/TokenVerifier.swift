@@ -1,0 +1,97 @@
+import JWTKit
+
+import struct Foundation.Data
+import struct Foundation.Date
+
+/// Verifies a signed JWT from an identity provider: the algorithm, the signature against the
+/// provider's key set, then the claims every such token needs (`iss`, `aud` and `azp`, `exp`,
+/// `iat` at most ``maximumFutureIssuedAt`` ahead, `nbf`). Token-specific claims (`nonce`, the
+/// logout event) are the caller's to check on the returned ``VerifiedToken``.
+///
+/// Accepted algorithms: RS256, PS256, ES256 and EdDSA. `none`, every HMAC algorithm and anything
+/// else are refused before a key is even looked at: an HMAC "signature" made with a public key
+/// as its secret is the classic forgery.
+public struct TokenVerifier: Sendable {
+    public static let acceptedAlgorithms: Set<String> = ["RS256", "PS256", "ES256", "EdDSA"]
+    /// How far in the future `iat` may be (clock skew between the provider and the proxy).
+    public static let maximumFutureIssuedAt: Double = 60
+
+    public let issuer: String
+    public let audience: String
+    public let keys: ProviderKeySet
+
+    public init(issuer: String, audience: String, keys: ProviderKeySet) {
+        self.issuer = issuer
+        self.audience = audience
+        self.keys = keys
+    }
+
+    /// The verified token, or a ``TokenRejection``.
+    public func verify(_ token: String, now: Date) async throws -> VerifiedToken {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let headerBytes = Self.base64URLDecode(parts[0]),
+            let payloadBytes = Self.base64URLDecode(parts[1])
+        else {
+            throw TokenRejection.malformed("not a compact JWS")
+        }
+        let header: Header
+        do {
+            header = try JSONDecoder().decode(Header.self, from: Data(headerBytes))
+        } catch {
+            throw TokenRejection.malformed("header is not JSON")
+        }
+        guard Self.acceptedAlgorithms.contains(header.alg) else { throw TokenRejection.algorithmRefused(header.alg) }
+        guard header.crit == nil else { throw TokenRejection.malformed("unsupported crit header") }
+
+        let (collection, iterate) = try await keys.collection(for: header.kid)
+        let claims: TokenClaims
+        do {
+            claims = try await collection.verify(token, as: TokenClaims.self, iteratingKeys: iterate)
+        } catch {
+            // jwt-kit's errors here are a signature that does not verify, or claims that are
+            // not the JSON they should be: either way the token is not trusted.
+            throw TokenRejection.badSignature
+        }
+        let time = now.timeIntervalSince1970
+        guard claims.iss == issuer else { throw TokenRejection.issuer }
+        guard let audiences = claims.aud, audiences.contains(audience) else { throw TokenRejection.audience }
+        // OIDC Core §3.1.3.7: with several audiences, azp must be present and be us; when
+        // present at all, it must be us.
+        if let azp = claims.azp {
+            guard azp == audience else { throw TokenRejection.authorizedParty }
+        } else if audiences.count > 1 {
+            throw TokenRejection.authorizedParty
+        }
+        guard let exp = claims.exp else { throw TokenRejection.missingClaim("exp") }
+        guard time < exp else { throw TokenRejection.expired }
+        guard let iat = claims.iat else { throw TokenRejection.missingClaim("iat") }
+        guard iat <= time + Self.maximumFutureIssuedAt else { throw TokenRejection.issuedInFuture }
+        if let nbf = claims.nbf, nbf > time + Self.maximumFutureIssuedAt { throw TokenRejection.notYetValid }
+        return VerifiedToken(algorithm: header.alg, claims: claims, payload: payloadBytes)
+    }
+
+    struct Header: Decodable {
+        var alg: String
+        var kid: String?
+        var crit: [String]?
+    }
+
+    /// Base64url without padding (RFC 7515 §2), padding tolerated.
+    static func base64URLDecode(_ text: Substring) -> [UInt8]? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 = base64.trimmingCharacters(in: ["="])
+        while base64.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64).map { [UInt8]($0) }
+    }
+}
+
+/// A token whose signature and common claims verified.
+public struct VerifiedToken: Sendable {
+    public var algorithm: String
+    public var claims: TokenClaims
+    /// The payload's JSON as the provider sent it, for claims beyond ``TokenClaims``.
+    public var payload: [UInt8]
+}
+
+import class Foundation.JSONDecoder
+import Foundation

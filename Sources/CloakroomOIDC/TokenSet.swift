@@ -1,0 +1,62 @@
+import CloakroomSessions
+
+import struct Foundation.Date
+
+/// The provider's tokens as kept in a session's private part (``ProviderSessionStore``): never
+/// an attribute, so never a header, a log line or an admin API field.
+public struct TokenSet: Sendable, Equatable {
+    public var idToken: String?
+    public var accessToken: String?
+    public var refreshToken: String?
+    /// When the access token was obtained and when it expires (`expires_in`); `nil` when the
+    /// provider did not say: such a token is used until the provider refuses it.
+    public var issuedAt: Date?
+    public var expiresAt: Date?
+
+    public init(idToken: String?, accessToken: String?, refreshToken: String?, issuedAt: Date?, expiresAt: Date?) {
+        self.idToken = idToken
+        self.accessToken = accessToken
+        self.refreshToken = refreshToken
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+    }
+
+    public init(secrets: JSONObject) {
+        func string(_ key: String) -> String? {
+            if case .string(let value)? = secrets[key] { return value }
+            return nil
+        }
+        func date(_ key: String) -> Date? {
+            if case .number(let value)? = secrets[key] { return Date(timeIntervalSince1970: value) }
+            return nil
+        }
+        self.init(
+            idToken: string("id_token"), accessToken: string("access_token"), refreshToken: string("refresh_token"),
+            issuedAt: date("issued_at"), expiresAt: date("expires_at"))
+    }
+
+    public var secrets: JSONObject {
+        var object: JSONObject = [:]
+        if let idToken { object["id_token"] = .string(idToken) }
+        if let accessToken { object["access_token"] = .string(accessToken) }
+        if let refreshToken { object["refresh_token"] = .string(refreshToken) }
+        if let issuedAt { object["issued_at"] = .number(issuedAt.timeIntervalSince1970.rounded(.down)) }
+        if let expiresAt { object["expires_at"] = .number(expiresAt.timeIntervalSince1970.rounded(.down)) }
+        return object
+    }
+
+    /// Whether a request at `now` must refresh first: the access token expired, or less than a
+    /// third of its lifetime (at most 60 s) is left. Only with a refresh token to do it with.
+    public func needsRefresh(now: Date) -> Bool {
+        guard refreshToken != nil, let expiresAt else { return false }
+        let left = expiresAt.timeIntervalSince(now)
+        let lifetime = issuedAt.map { expiresAt.timeIntervalSince($0) } ?? 0
+        return left < min(max(lifetime, 0) / 3, 60) || left <= 0
+    }
+
+    /// Whether the access token can no longer be used at all.
+    public func accessExpired(now: Date) -> Bool {
+        guard let expiresAt else { return false }
+        return expiresAt <= now
+    }
+}

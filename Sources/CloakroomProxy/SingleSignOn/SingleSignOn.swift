@@ -1,0 +1,61 @@
+import CloakroomConfig
+import CloakroomSessions
+
+import struct Foundation.Date
+
+/// What the request phases need from an OpenID Connect relying party. The server wires in the
+/// implementation (CloakroomOIDC's client), so this target never links an HTTP client or JOSE.
+///
+/// Secrets are a session's private part (``ProviderSessionStore``): opaque here, read and
+/// written only by the implementation.
+public protocol SingleSignOn: Sendable {
+    var settings: OIDCSettings { get }
+    /// The provider's authorization URL for a new login, and the sealed pending-login value for
+    /// the browser's cookie.
+    func beginLogin(next: String) async -> Result<(location: String, cookieValue: String), SignOnFailure>
+    /// Completes the flow from the callback query and the pending-login cookie.
+    func completeLogin(
+        query: Substring, cookieValue: String?, firstUse: @escaping @Sendable (String, Date) async throws -> Bool
+    ) async -> Result<SignedOn, SignOnFailure>
+    /// The access token in `secrets`, and whether it must be refreshed before use at `now`.
+    func accessToken(in secrets: JSONObject, now: Date) -> (token: String?, refreshDue: Bool)
+    /// New secrets after a refresh.
+    func refresh(_ secrets: JSONObject) async -> Result<JSONObject, SignOnFailure>
+    /// A verified back-channel `logout_token`.
+    func verifyLogoutToken(_ token: String) async -> Result<ProviderLogout, SignOnFailure>
+    /// The provider's end-session URL for a browser leaving, or `nil`.
+    func endSessionLocation(secrets: JSONObject?, postLogoutRedirect: String) -> String?
+}
+
+/// A single sign-on step that failed: ``unavailable`` → 502, ``refused`` → 401 (400 for a
+/// back-channel logout). The text is for the log.
+public enum SignOnFailure: Error, Sendable, Equatable {
+    case unavailable(String)
+    case refused(String)
+}
+
+/// A completed login through the provider.
+public struct SignedOn: Sendable {
+    public var attributes: JSONObject
+    public var secrets: JSONObject
+    public var links: [String]
+    public var next: String
+    public init(attributes: JSONObject, secrets: JSONObject, links: [String], next: String) {
+        self.attributes = attributes
+        self.secrets = secrets
+        self.links = links
+        self.next = next
+    }
+}
+
+/// A verified back-channel logout.
+public struct ProviderLogout: Sendable {
+    public var links: [String]
+    public var jti: String
+    public var until: Date
+    public init(links: [String], jti: String, until: Date) {
+        self.links = links
+        self.jti = jti
+        self.until = until
+    }
+}

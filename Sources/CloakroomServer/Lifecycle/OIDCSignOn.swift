@@ -1,0 +1,102 @@
+import CloakroomConfig
+import CloakroomOIDC
+import CloakroomProxy
+import CloakroomSessions
+import Logging
+import Synchronization
+
+import struct Foundation.Date
+
+/// CloakroomOIDC's client as the ``SingleSignOn`` the request phases use: the one place the
+/// proxy core meets the OpenID Connect implementation.
+extension OIDCClient: SingleSignOn {
+    public func beginLogin(next: String) async -> Result<(location: String, cookieValue: String), SignOnFailure> {
+        do {
+            return .success(try await authorizationRedirect(next: next))
+        } catch {
+            return .failure(Self.failure(error))
+        }
+    }
+
+    public func completeLogin(
+        query: Substring, cookieValue: String?, firstUse: @escaping @Sendable (String, Date) async throws -> Bool
+    ) async -> Result<SignedOn, SignOnFailure> {
+        do {
+            let login = try await finishLogin(query: query, cookieValue: cookieValue, firstUse: firstUse)
+            return .success(SignedOn(attributes: login.attributes, secrets: login.tokens.secrets, links: login.links, next: login.next))
+        } catch {
+            return .failure(Self.failure(error))
+        }
+    }
+
+    public func accessToken(in secrets: JSONObject, now: Date) -> (token: String?, refreshDue: Bool) {
+        let tokens = TokenSet(secrets: secrets)
+        return (tokens.accessToken, tokens.needsRefresh(now: now))
+    }
+
+    public func refresh(_ secrets: JSONObject) async -> Result<JSONObject, SignOnFailure> {
+        do {
+            return .success(try await refreshTokens(TokenSet(secrets: secrets)).secrets)
+        } catch {
+            return .failure(Self.failure(error))
+        }
+    }
+
+    public func verifyLogoutToken(_ token: String) async -> Result<ProviderLogout, SignOnFailure> {
+        do {
+            let logout = try await verifyLogout(token)
+            return .success(ProviderLogout(links: logout.links, jti: logout.jti, until: logout.until))
+        } catch {
+            return .failure(Self.failure(error))
+        }
+    }
+
+    public func endSessionLocation(secrets: JSONObject?, postLogoutRedirect: String) -> String? {
+        endSessionURL(idToken: secrets.flatMap { TokenSet(secrets: $0).idToken }, postLogoutRedirect: postLogoutRedirect)
+    }
+
+    static func failure(_ error: OIDCFailure) -> SignOnFailure {
+        switch error {
+        case .unavailable(let why): return .unavailable(why)
+        case .refused(let why): return .refused(why)
+        }
+    }
+}
+
+/// The OpenID Connect client of the running configuration, kept across reloads that leave
+/// `login.oidc` as it was (discovery and the key set survive), replaced and shut down otherwise.
+final class SignOnClients: Sendable {
+    private let current = Mutex<(settings: OIDCSettings, client: OIDCClient)?>(nil)
+
+    func client(for settings: OIDCSettings, secrets: [[UInt8]], logger: Logger) throws -> OIDCClient {
+        if let existing = current.withLock({ $0 }), existing.settings == settings { return existing.client }
+        let http: ProviderHTTP
+        do {
+            http = try ProviderHTTP(caPath: settings.caPath)
+        } catch {
+            throw ServerStartError.unsupported("login.oidc.ca: \(error)")
+        }
+        let client = OIDCClient(settings: settings, http: http, secrets: secrets, logger: logger)
+        client.start()
+        let replaced = current.withLock { current -> OIDCClient? in
+            defer { current = (settings, client) }
+            return current?.client
+        }
+        if let replaced {
+            // Requests that started under the old configuration may still use it for a moment.
+            Task {
+                try? await Task.sleep(for: .seconds(30))
+                await replaced.shutdown()
+            }
+        }
+        return client
+    }
+
+    func shutdown() async {
+        let client = current.withLock { current -> OIDCClient? in
+            defer { current = nil }
+            return current?.client
+        }
+        await client?.shutdown()
+    }
+}
