@@ -155,6 +155,8 @@ public struct IdentitySettings: Sendable, Equatable {
     /// Header-name patterns removed from every client request; `*` matches any run of
     /// characters (`X-User-*`). Matching is case-insensitive and treats `_` like `-`.
     public var strip: [String] = ["X-User-*"]
+    /// The signed identity token for backends; `nil`: none.
+    public var assertion: AssertionSettings? = nil
     public init() {}
 }
 
@@ -224,6 +226,8 @@ public struct Upstream: Sendable, Equatable {
     public var idleTimeout: Duration = .seconds(60)
     /// At least 1.
     public var maxConnections: Int = 256
+    /// The assertion's `aud` for this upstream; `nil`: the upstream's name.
+    public var audience: String? = nil
     public init(kind: Kind) { self.kind = kind }
 }
 

@@ -50,7 +50,7 @@ extension ConfigurationDecoder {
     }
 
     private func upstream(_ value: YAMLValue) -> Upstream? {
-        let keys = ["targets", "builtin", "connect_timeout", "response_timeout", "idle_timeout", "max_connections"]
+        let keys = ["targets", "builtin", "connect_timeout", "response_timeout", "idle_timeout", "max_connections", "audience"]
         guard let map = reader.mapping(value, knownKeys: keys) else { return nil }
         let kind: Upstream.Kind?
         switch (map["targets"], map["builtin"]) {
@@ -75,6 +75,7 @@ extension ConfigurationDecoder {
         if let limit = map.optional("max_connections", { reader.integer($0, atLeast: 1) }) {
             upstream.maxConnections = limit
         }
+        if let audience = map.optional("audience", { reader.nullable($0, { reader.string($0) }) }) { upstream.audience = audience }
         return kind == nil ? nil : upstream
     }
 
