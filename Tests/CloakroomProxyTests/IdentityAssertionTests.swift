@@ -221,6 +221,7 @@ struct AssertionFixture {
             return
         }
         #expect(exchange.endpoint == .jwks)
+        #expect(exchange.route == nil, "answered by the proxy: recorded without an upstream")
         #expect(!exchange.needsLookup)
         guard case .respond(let answer) = fixture.policy.authorize(exchange) else {
             Issue.record("the JWKS is answered by the proxy")
@@ -239,6 +240,25 @@ struct AssertionFixture {
             return
         }
         #expect(refused.head.status == .methodNotAllowed)
+    }
+
+    @Test func theAdminAPIPublishesTheKeysWithoutAToken() async throws {
+        let fixture = AssertionFixture()
+        let token = String(repeating: "t", count: 32)
+        let api = AdminAPI(
+            store: fixture.store, token: token, cookies: fixture.policy.cookies, logger: silentLogger, metrics: { "" },
+            jwks: fixture.signer.jwks)
+        let keys = await api.handle(.init(method: .get, target: "/.well-known/cloakroom/jwks.json", authorization: nil))
+        #expect(keys.status == .ok)
+        #expect(keys.contentType == "application/json")
+        #expect(keys.cacheControl == "public, max-age=300")
+        #expect(Array(keys.body.utf8) == fixture.signer.jwks)
+        #expect(await api.handle(.init(method: .post, target: "/.well-known/cloakroom/jwks.json", authorization: nil)).status == .methodNotAllowed)
+        let sessions = await api.handle(.init(method: .get, target: "/sessions", authorization: "Bearer \(token)"))
+        #expect(sessions.cacheControl == "no-store", "everything else stays uncacheable")
+
+        let without = AdminAPI(store: fixture.store, token: token, cookies: fixture.policy.cookies, logger: silentLogger, metrics: { "" })
+        #expect(await without.handle(.init(method: .get, target: "/.well-known/cloakroom/jwks.json", authorization: nil)).status == .unauthorized)
     }
 
     @Test func withoutAnAssertionTheWellKnownPathIsAnOrdinaryPath() throws {

@@ -93,7 +93,8 @@ public final class ProxyPolicy: Sendable {
         } else {
             endpoint = .proxied
         }
-        let route = routes.match(target.path)
+        // The published keys are the proxy's own answer: no upstream, whatever route the path matches.
+        let route = endpoint == .jwks ? nil : routes.match(target.path)
         if route == nil && (endpoint == .proxied || endpoint == .login) {
             return .failure(ProxyError(.notFound, "no route for path"))
         }

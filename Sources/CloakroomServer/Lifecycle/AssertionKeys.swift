@@ -81,6 +81,7 @@ final class AssertionSigners: Sendable {
 
     func signer(for settings: AssertionSettings) throws -> AssertionSigner {
         let keys = settings.signingKeys.isEmpty ? [fallbackKey] : try AssertionKeys.load(settings)
+        guard !keys.isEmpty else { throw ServerStartError.unsupported("identity.assertion.signing_keys: no key to sign with") }
         return current.withLock { current in
             if let existing = current, existing.keys.map(\.kid) == keys.map(\.kid) { return existing }
             let signer = AssertionSigner(keys: keys)
