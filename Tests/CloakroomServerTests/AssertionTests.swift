@@ -278,6 +278,27 @@ struct AssertionTests {
         #expect(throws: AssertionVerifier.VerificationFailure.self) { try outcome.results[0].get() }
     }
 
+    /// The same path with a new key in it: a reload reads the file again.
+    @Test func aReloadRereadsTheKeyFiles() async throws {
+        let keys = try await AssertionVerifier.keys(["current", "replacement"])
+        let current = keys.appendingPathComponent("current.pem").path
+        let source = ReloadTests.Source()
+        let harness = try await Self.start(keys: [current], source: source)
+        defer { Task { await harness.stop() } }
+        let before = try Self.kids(try await Self.jwks(harness).body)
+        try FileManager.default.removeItem(atPath: current)
+        try FileManager.default.copyItem(atPath: keys.appendingPathComponent("replacement.pem").path, toPath: current)
+        source.set(harness.server.configuration)
+        #expect(await harness.server.reload() == .reloaded)
+        let after = try Self.kids(try await Self.jwks(harness).body)
+        #expect(after.count == 1)
+        #expect(after != before)
+        let cookie = try await harness.login("alice")
+        #expect(try await Curl.get("\(harness.base)/api/x", ["-H", "Cookie: \(cookie)"]).status == 200)
+        let verified = try await AssertionVerifier.verified(Self.received(harness).first, jwks: try await Self.jwks(harness).body)
+        #expect(verified.header["kid"] as? String == after[0])
+    }
+
     @Test func aReloadWithABrokenKeyIsRefusedAndTheOldKeysKeepSigning() async throws {
         let keys = try await AssertionVerifier.keys(["good"])
         let good = keys.appendingPathComponent("good.pem").path
