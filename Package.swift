@@ -87,6 +87,8 @@ let package = Package(
             name: "CloakroomJOSE",
             dependencies: [
                 .product(name: "JWTKit", package: "jwt-kit"),
+                // Identity assertions: the RFC 7638 thumbprint (SHA-256) of each signing key.
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The OpenID Connect relying party: discovery, the code flow with PKCE, token and
@@ -123,6 +125,7 @@ let package = Package(
             dependencies: [
                 "CloakroomProxy",
                 "CloakroomOIDC",
+                "CloakroomJOSE",
                 "CloakroomFileStore",
                 "CloakroomRedis",
                 "CloakroomLogin",
@@ -153,6 +156,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // bench/assertion/run: the identity assertion signer's rate alone (tokens per second).
+        .executableTarget(name: "AssertionSignRate", dependencies: ["CloakroomJOSE"], path: "bench/assertion/SignRate"),
         .testTarget(name: "CloakroomConfigTests", dependencies: ["CloakroomConfig"]),
         .testTarget(name: "CloakroomSessionsTests", dependencies: ["CloakroomSessions", "CloakroomStoreConformance"]),
         .testTarget(
@@ -161,6 +166,13 @@ let package = Package(
         ),
         .testTarget(name: "CloakroomProxyTests", dependencies: ["CloakroomProxy"]),
         .testTarget(name: "CloakroomOIDCTests", dependencies: ["CloakroomOIDC", "CloakroomJOSE"]),
+        // Identity assertions checked with swift-crypto's P256 directly, not with the signing code.
+        .testTarget(
+            name: "CloakroomJOSETests",
+            dependencies: [
+                "CloakroomJOSE", .product(name: "Crypto", package: "swift-crypto"), .product(name: "JWTKit", package: "jwt-kit"),
+            ]
+        ),
         .testTarget(
             name: "CloakroomRedisTests",
             dependencies: [

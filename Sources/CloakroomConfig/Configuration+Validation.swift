@@ -15,6 +15,7 @@ extension Configuration {
         checkSession(report: report)
         checkEndpoints(report: report)
         checkRoutes(report: report)
+        checkAssertion(report: report)
         return problems
     }
 

@@ -138,6 +138,8 @@ public struct IdentitySettings: Sendable, Equatable {
     /// Header-name patterns removed from every client request; `*` matches any run of
     /// characters (`X-User-*`). Matching is case-insensitive and treats `_` like `-`.
     public var strip: [String] = ["X-User-*"]
+    /// The signed identity token for backends; `nil`: none.
+    public var assertion: AssertionSettings? = nil
     public init() {}
 }
 
@@ -225,6 +227,8 @@ public struct Upstream: Sendable, Equatable {
     public var hostHeader: HostHeader = .client
     /// How `https` targets are reached; unused by `http` ones.
     public var tls: UpstreamTLS = .init()
+    /// The assertion's `aud` for this upstream; `nil`: the upstream's name.
+    public var audience: String? = nil
     public init(kind: Kind) { self.kind = kind }
 }
 

@@ -58,7 +58,7 @@ extension ConfigurationDecoder {
     private func upstream(_ value: YAMLValue) -> Upstream? {
         let keys = [
             "targets", "builtin", "connect_timeout", "response_timeout", "idle_timeout", "max_connections", "host_header",
-            "tls",
+            "tls", "audience",
         ]
         guard let map = reader.mapping(value, knownKeys: keys) else { return nil }
         let kind: Upstream.Kind?
@@ -99,6 +99,7 @@ extension ConfigurationDecoder {
                 }
             }
         }
+        if let audience = map.optional("audience", { reader.nullable($0, { reader.string($0) }) }) { upstream.audience = audience }
         return kind == nil ? nil : upstream
     }
 

@@ -83,6 +83,8 @@ public final class InjectionMemo {
     var fields: [HTTPField] = []
     /// ``fields`` as HTTP/1.1 lines (``UpstreamAdditions/identityLines``).
     var lines: [UInt8] = []
+    /// The identity assertions last made on this connection.
+    public let assertion = AssertionMemo()
 
     public init() {}
 }

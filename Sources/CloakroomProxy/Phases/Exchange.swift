@@ -18,6 +18,8 @@ public struct Exchange: Sendable {
         case signOnCallback
         /// `login.oidc.backchannel_logout_path`.
         case backchannelLogout
+        /// `/.well-known/cloakroom/jwks.json` with `identity.assertion`: the signing keys.
+        case jwks
     }
 
     public var requestID: String
@@ -45,7 +47,7 @@ public struct Exchange: Sendable {
         guard presentedID != nil else { return false }
         switch endpoint {
         case .logout, .login, .builtinLogin: return true
-        case .signOnStart, .signOnCallback, .backchannelLogout: return false
+        case .signOnStart, .signOnCallback, .backchannelLogout, .jwks: return false
         case .proxied: return route?.auth != Route.Auth.none
         }
     }

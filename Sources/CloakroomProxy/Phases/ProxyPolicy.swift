@@ -27,6 +27,8 @@ public final class ProxyPolicy: Sendable {
     public let builtinLogin: BuiltinLogin?
     /// Single sign-on, when `login.oidc` is set (and the server wired a provider in).
     public let signOn: SignOnFlow?
+    /// The signed identity token for backends, when `identity.assertion` is set.
+    public let assertion: IdentityAssertion?
     let csrf: CSRFCheck
     /// Where browsers without a session go: `login.page`, else the built-in login page.
     let loginPage: String?
@@ -35,17 +37,18 @@ public final class ProxyPolicy: Sendable {
     public init(
         configuration: Configuration, store: any SessionStore, codec: SessionCookieCodec, logger: Logger,
         builtinLogin: (SessionCookies) -> BuiltinLogin? = { _ in nil },
-        signOn: (SessionCookies) -> SignOnFlow? = { _ in nil }
+        signOn: (SessionCookies) -> SignOnFlow? = { _ in nil }, assertion: IdentityAssertion? = nil
     ) {
         self.configuration = configuration
         self.store = store
         self.immediateLookup = store as? any ImmediateSessionLookup
         self.routes = RouteTable(configuration.routes)
-        self.identity = IdentityHeaders(configuration.identity)
+        self.identity = IdentityHeaders(configuration.identity.strippingAssertionHeader)
         self.cookies = SessionCookies(
             settings: configuration.session.cookie, codec: codec, maxAge: configuration.session.absoluteTimeout)
         self.builtinLogin = builtinLogin(cookies)
         self.signOn = signOn(cookies)
+        self.assertion = assertion
         self.csrf = CSRFCheck(trustedOrigins: configuration.session.trustedOrigins)
         let servesLogin = configuration.login.usersFile != nil || self.signOn != nil
         self.loginPage = configuration.login.page ?? (servesLogin ? configuration.login.path : nil)
@@ -85,11 +88,16 @@ public final class ProxyPolicy: Sendable {
             endpoint = .signOnCallback
         } else if let signOn, target.path == signOn.backchannelLogoutPath {
             endpoint = .backchannelLogout
+        } else if assertion != nil, target.path == IdentityAssertion.jwksPath {
+            endpoint = .jwks
         } else {
             endpoint = .proxied
         }
-        // The host is read only when some route names one (reading the authority builds it).
-        let route = routes.hasHosts ? routes.match(authority: request.authority, path: target.path) : routes.match(target.path)
+        // The host is read only when some route names one (reading the authority builds it). The
+        // published keys are the proxy's own answer: no upstream, whatever route the path matches.
+        let route =
+            endpoint == .jwks
+            ? nil : routes.hasHosts ? routes.match(authority: request.authority, path: target.path) : routes.match(target.path)
         if route == nil && (endpoint == .proxied || endpoint == .login) {
             return .failure(ProxyError(.notFound, "no route for host and path"))
         }
@@ -155,6 +163,11 @@ public final class ProxyPolicy: Sendable {
                 return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
             }
             return .backchannelLogout
+        case .jwks:
+            guard let assertion, exchange.method == .get || exchange.method == .head else {
+                return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
+            }
+            return .respond(assertion.jwksResponse(requestID: exchange.requestID))
         case .proxied:
             // Read in place: binding the session would copy it (a retain per field) per request.
             if exchange.session == nil {
@@ -254,6 +267,10 @@ public final class ProxyPolicy: Sendable {
             } else {
                 identityFields = identity.fields(for: session.attributes)
                 identityLines = UpstreamAdditions.lines(identityFields)
+            }
+            if let assertion, let upstream = exchange.route?.upstream {
+                (identityFields, identityLines) = assertion.upstreamFields(
+                    identity: identityFields, lines: identityLines, session: session, upstream: upstream, memo: injectionMemo?.assertion)
             }
         }
         if let token = exchange.accessToken {

@@ -102,6 +102,7 @@ public final class ProxyServer: Service, Sendable {
         if case .redis(let redis) = configuration.session.store {
             do { _ = try RedisURL(parsing: redis.url) } catch { problems.append("session.store.redis.url: \(error)") }
         }
+        problems += AssertionKeys.problems(in: configuration)
         if let path = configuration.login.usersFile {
             do { _ = try UsersFile(path: path) } catch { problems.append("login.users_file: \(error)") }
         }
@@ -137,6 +138,9 @@ public final class ProxyServer: Service, Sendable {
         if configuration.session.secrets.isEmpty {
             logger.warning("session.secrets not set: signing cookies with a random key made at start; sessions end when the process restarts")
         }
+        if let assertion = configuration.identity.assertion, assertion.signingKeys.isEmpty {
+            logger.warning("identity.assertion.signing_keys not set: signing assertions with a key made at start; it changes when the process restarts")
+        }
         let loops = Array(group.makeIterator())
         let factory = RuntimeFactory(
             store: store, logger: logger, observability: observability, clock: clock, eventLoops: loops,
@@ -154,6 +158,7 @@ public final class ProxyServer: Service, Sendable {
     public func start() async throws -> [SocketAddress] {
         let quiescing = ServerQuiescingHelper(group: group)
         let runtime = holder.current
+        try await runtime.prepare()
         var listeners: [SocketAddressSpec: any Channel] = [:]
         var admin: (any Channel)?
         do {

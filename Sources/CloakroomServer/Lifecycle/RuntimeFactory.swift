@@ -28,6 +28,9 @@ struct RuntimeFactory: Sendable {
     let reload: ReloadHook
     /// The OpenID Connect client (`login.oidc`), kept across reloads.
     let signOnClients = SignOnClients()
+    /// The identity assertion's signer (`identity.assertion`); its key made at start, if any,
+    /// kept across reloads.
+    let assertionSigners = AssertionSigners()
 
     func make(_ configuration: Configuration) throws -> ProxyRuntime {
         let store = self.store, clock = self.clock, logger = self.logger
@@ -59,6 +62,10 @@ struct RuntimeFactory: Sendable {
             }
             signOnClient = try signOnClients.client(for: oidc, secrets: secrets, logger: logger)
         }
+        let assertion = try configuration.identity.assertion.flatMap { settings in
+            IdentityAssertion(
+                configuration: configuration, signer: try assertionSigners.signer(for: settings), clock: clock, logger: logger)
+        }
         let policy = ProxyPolicy(
             configuration: configuration, store: store, codec: SessionCookieCodec(secrets: secrets), logger: logger,
             builtinLogin: { cookies in
@@ -70,13 +77,14 @@ struct RuntimeFactory: Sendable {
                 guard let signOnClient, let providerStore = store as? any ProviderSessionStore else { return nil }
                 return SignOnFlow(
                     provider: signOnClient, store: providerStore, cookies: cookies, configuration: configuration, clock: clock, logger: logger)
-            })
+            },
+            assertion: assertion)
         return ProxyRuntime(
             configuration: configuration, policy: policy,
             upstreams: UpstreamRegistry(configuration: configuration, tls: upstreamTLS),
             logger: logger, accessLog: observability.accessLog,
             metrics: RequestMetrics(upstreams: Array(configuration.upstreams.keys)),
-            tls: tls, adminAPI: adminAPI(configuration, cookies: policy.cookies), watch: watch,
+            tls: tls, adminAPI: adminAPI(configuration, cookies: policy.cookies, jwks: assertion?.signer.jwks), watch: watch,
             eventLoopLookup: store as? any EventLoopSessionLookup)
     }
 
@@ -86,7 +94,7 @@ struct RuntimeFactory: Sendable {
         return { await hook.run() }
     }
 
-    private func adminAPI(_ configuration: Configuration, cookies: SessionCookies) -> AdminAPI? {
+    private func adminAPI(_ configuration: Configuration, cookies: SessionCookies, jwks: [UInt8]?) -> AdminAPI? {
         guard let admin = configuration.admin else { return nil }
         let render = observability.renderMetrics
         let active = Gauge(label: "cloakroom_sessions_active")
@@ -96,7 +104,7 @@ struct RuntimeFactory: Sendable {
                 if let count = try? await store.liveCount() { active.record(count) }
                 return render?() ?? ""
             },
-            reload: reloadAction)
+            reload: reloadAction, jwks: jwks)
     }
 }
 
