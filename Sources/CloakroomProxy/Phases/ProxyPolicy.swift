@@ -30,6 +30,8 @@ public final class ProxyPolicy: Sendable {
     /// The signed identity token for backends, when `identity.assertion` is set.
     public let assertion: IdentityAssertion?
     let csrf: CSRFCheck
+    /// `client.trusted_proxies` and the client-address rule.
+    public let clientAddress: ClientAddressRule
     /// Where browsers without a session go: `login.page`, else the built-in login page.
     let loginPage: String?
     let logger: Logger
@@ -50,6 +52,7 @@ public final class ProxyPolicy: Sendable {
         self.signOn = signOn(cookies)
         self.assertion = assertion
         self.csrf = CSRFCheck(trustedOrigins: configuration.session.trustedOrigins)
+        self.clientAddress = ClientAddressRule(trustedProxies: configuration.client.trustedProxies)
         let servesLogin = configuration.login.usersFile != nil || self.signOn != nil
         self.loginPage = configuration.login.page ?? (servesLogin ? configuration.login.path : nil)
         self.logger = logger
@@ -115,13 +118,35 @@ public final class ProxyPolicy: Sendable {
         let accept = PolicyRequestFields.value(.accept, in: request)
         // Read once: each read builds the method again from its pseudo-field.
         let method = request.method
+        let client = clientAddress.client(for: client, request: request)
         var exchange = Exchange(
             requestID: requestID, endpoint: endpoint, route: route, presentedID: presented, session: nil,
             method: method, acceptsHTML: accept.map(Self.acceptsHTML) ?? false,
             target: normalizedTarget, client: client)
-        // Cookie-bearing unsafe requests, and every built-in login POST (login CSRF).
-        if Self.isUnsafe(method) && (presented != nil || endpoint == .builtinLogin) && endpoint != .backchannelLogout {
-            exchange.crossSite = csrf.isCrossSite(request)
+        // `networks`: decided here, answered first in phase 3, and no session looked up.
+        if let route, endpoint == .proxied || endpoint == .login, !route.admits(client) {
+            exchange.outsideNetworks = true
+            return .success(exchange)
+        }
+        var corsTrusted = false
+        if let cors = route?.cors, endpoint == .proxied || endpoint == .login {
+            let origin = PolicyRequestFields.value(.origin, in: request)
+            if method == .options, origin != nil, let requested = PolicyRequestFields.value(.accessControlRequestMethod, in: request) {
+                exchange.endpoint = .preflight
+                exchange.preflightAnswer = cors.preflight(
+                    origin: origin, method: requested,
+                    requestHeaders: PolicyRequestFields.values(.accessControlRequestHeaders, in: request.headerFields), requestID: requestID)
+                return .success(exchange)
+            }
+            if let origin, cors.allows(origin: origin) {
+                exchange.corsOrigin = origin
+                corsTrusted = cors.trustsForCSRF(origin: origin)
+            }
+        }
+        // Cookie-bearing unsafe requests, and every built-in login POST (login CSRF); a route's
+        // credentialed CORS origins are trusted origins there.
+        if Self.isUnsafe(method) && (presented != nil || endpoint == .builtinLogin) && endpoint != .backchannelLogout && !corsTrusted {
+            exchange.crossSite = csrf.isCrossSite(request, secure: client.isSecure)
         }
         if endpoint == .signOnCallback { exchange.pendingLogin = signOn?.pendingValue(in: request.headerFields) }
         return .success(exchange)
@@ -136,6 +161,20 @@ public final class ProxyPolicy: Sendable {
     // MARK: Phase 3: authorize
 
     public func authorize(_ exchange: Exchange) -> Authorization {
+        let authorization = decide(exchange)
+        // The proxy's own answers to an allowed origin carry the route's CORS fields too, so the
+        // page can read its 401 or 403 (a preflight's answer has its own).
+        if let origin = exchange.corsOrigin, let cors = exchange.route?.cors, case .respond(var response) = authorization {
+            cors.apply(to: &response.head.headerFields, origin: origin)
+            return .respond(response)
+        }
+        return authorization
+    }
+
+    private func decide(_ exchange: Exchange) -> Authorization {
+        if exchange.outsideNetworks {
+            return .respond(ProxyError(.forbidden, "client address outside the route's networks").response(requestID: exchange.requestID))
+        }
         if exchange.crossSite {
             return .respond(ProxyError(.csrf).response(requestID: exchange.requestID))
         }
@@ -163,6 +202,8 @@ public final class ProxyPolicy: Sendable {
                 return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
             }
             return .backchannelLogout
+        case .preflight:
+            return .respond(exchange.preflightAnswer ?? ProxyError(.forbidden).response(requestID: exchange.requestID))
         case .jwks:
             guard let assertion, exchange.method == .get || exchange.method == .head else {
                 return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
@@ -298,6 +339,14 @@ public final class ProxyPolicy: Sendable {
         // Removed, then appended: last, wherever the upstream put its own.
         response.headerFields[.xRequestID] = nil
         response.headerFields.append(HTTPField(name: .xRequestID, value: exchange.requestID))
+        if let cors = exchange.route?.cors {
+            // The route's CORS fields replace the upstream's.
+            if let origin = exchange.corsOrigin {
+                cors.apply(to: &response.headerFields, origin: origin)
+            } else {
+                CORSPolicy.removeCORSFields(from: &response.headerFields)
+            }
+        }
         if login == nil && update == nil && logout == nil { return [] }
         let effects = ControlHeaders.effects(
             login: login, update: update, logout: logout, status: response.status, exchange: exchange, logger: logger)
