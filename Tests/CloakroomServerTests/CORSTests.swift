@@ -70,3 +70,44 @@ struct CORSTests {
         #expect(elsewhere.body == "{\"error\":\"csrf\"}")
     }
 }
+
+/// A page in headless Chromium on a second origin (another listener of the same proxy) calls
+/// the API with `fetch`: the preflight, then the credentialed call with the session cookie.
+@Suite(.serialized)
+struct CORSBrowserTests {
+    @Test func aPageOnAnotherOriginCallsTheAPIWithItsCookie() async throws {
+        let pagePort = try freePort()
+        let page = "http://localhost:\(pagePort)"
+        let harness = try await ProxyHarness.start { configuration in
+            configuration.listeners.append(Listener(address: SocketAddressSpec(host: "127.0.0.1", port: pagePort)))
+            var api = Route(path: "/api/", upstream: "api", auth: .required)
+            api.cors = CORSSettings(origins: [page], methods: ["GET", "POST"], headers: ["Content-Type"], allowCredentials: true)
+            configuration.routes.insert(api, at: 0)
+        }
+        defer { Task { await harness.stop() } }
+        let api = "http://localhost:\(harness.port)/api/cors"
+        let call = """
+            const done = arguments[arguments.length - 1];
+            fetch('\(api)', { method: 'POST', credentials: 'include', headers: { 'Content-Type': 'application/json' }, body: '{}' })
+              .then(r => r.text().then(t => done(JSON.stringify({ status: r.status, body: t }))))
+              .catch(e => done(JSON.stringify({ blocked: String(e) })));
+            """
+        try await WebDriver.with { browser in
+            // Signed in on the API's origin: the cookie is for localhost, sent same-site.
+            try await browser.open("http://localhost:\(harness.port)/login?sub=alice")
+            try await browser.open("\(page)/public/app")
+            let allowed = try await browser.executeAsync(call)
+            #expect(allowed.contains("\"status\":200"), "\(allowed)")
+            // From an origin the route does not list, the browser refuses the preflight.
+            try await browser.open("http://127.0.0.1:\(pagePort)/public/app")
+            let refused = try await browser.executeAsync(call)
+            #expect(refused.contains("blocked"), "\(refused)")
+        }
+        let preflights = harness.backend.requests.filter { $0.method == "OPTIONS" }
+        #expect(preflights.isEmpty, "preflights are the proxy's to answer")
+        let calls = harness.backend.requests.filter { $0.uri == "/api/cors" }
+        #expect(calls.count == 1)
+        #expect(calls.first?.value("x-user-id") == "alice", "the call carried the session cookie")
+        #expect(calls.first?.value("origin") == page)
+    }
+}
