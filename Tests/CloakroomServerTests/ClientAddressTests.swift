@@ -130,6 +130,7 @@ struct ClientAddressTests {
         #expect(try await Curl.get("\(harness.base)/v6only/a").status == 403)
         #expect(try await Curl.get("\(harness.base)/clients/a", ["--interface", "127.0.0.3"]).status == 200)
         #expect(try await Curl.get("\(harness.base)/clients/a").status == 403)
+        #expect(try await Curl.get("\(v6)/v4only/h2", ["--http2-prior-knowledge"]).status == 403, "HTTP/2 alike")
         #expect(harness.backend.requests.map(\.uri) == ["/v4only/a", "/v6only/a", "/clients/a"], "nothing refused is forwarded")
         #expect(harness.backend.requests.last?.value("x-forwarded-for") == "127.0.0.3")
         #expect(harness.backend.requests.dropLast().last?.value("x-forwarded-for") == "::1")
