@@ -123,26 +123,8 @@ public final class ProxyPolicy: Sendable {
             requestID: requestID, endpoint: endpoint, route: route, presentedID: presented, session: nil,
             method: method, acceptsHTML: accept.map(Self.acceptsHTML) ?? false,
             target: normalizedTarget, client: client)
-        // `networks`: decided here, answered first in phase 3, and no session looked up.
-        if let route, endpoint == .proxied || endpoint == .login, !route.admits(client) {
-            exchange.outsideNetworks = true
-            return .success(exchange)
-        }
-        var corsTrusted = false
-        if let cors = route?.cors, endpoint == .proxied || endpoint == .login {
-            let origin = PolicyRequestFields.value(.origin, in: request)
-            if method == .options, origin != nil, let requested = PolicyRequestFields.value(.accessControlRequestMethod, in: request) {
-                exchange.endpoint = .preflight
-                exchange.preflightAnswer = cors.preflight(
-                    origin: origin, method: requested,
-                    requestHeaders: PolicyRequestFields.values(.accessControlRequestHeaders, in: request.headerFields), requestID: requestID)
-                return .success(exchange)
-            }
-            if let origin, cors.allows(origin: origin) {
-                exchange.corsOrigin = origin
-                corsTrusted = cors.trustsForCSRF(origin: origin)
-            }
-        }
+        // `networks` and `cors`: a refusal or a preflight is decided here, answered in phase 3.
+        guard let corsTrusted = applyClientRules(&exchange, request: request) else { return .success(exchange) }
         // Cookie-bearing unsafe requests, and every built-in login POST (login CSRF); a route's
         // credentialed CORS origins are trusted origins there.
         if Self.isUnsafe(method) && (presented != nil || endpoint == .builtinLogin) && endpoint != .backchannelLogout && !corsTrusted {
@@ -161,20 +143,11 @@ public final class ProxyPolicy: Sendable {
     // MARK: Phase 3: authorize
 
     public func authorize(_ exchange: Exchange) -> Authorization {
-        let authorization = decide(exchange)
-        // The proxy's own answers to an allowed origin carry the route's CORS fields too, so the
-        // page can read its 401 or 403 (a preflight's answer has its own).
-        if let origin = exchange.corsOrigin, let cors = exchange.route?.cors, case .respond(var response) = authorization {
-            cors.apply(to: &response.head.headerFields, origin: origin)
-            return .respond(response)
-        }
-        return authorization
+        withCORSFields(decide(exchange), exchange: exchange)
     }
 
     private func decide(_ exchange: Exchange) -> Authorization {
-        if exchange.outsideNetworks {
-            return .respond(ProxyError(.forbidden, "client address outside the route's networks").response(requestID: exchange.requestID))
-        }
+        if exchange.outsideNetworks { return .respond(outsideNetworks(exchange)) }
         if exchange.crossSite {
             return .respond(ProxyError(.csrf).response(requestID: exchange.requestID))
         }
@@ -339,14 +312,7 @@ public final class ProxyPolicy: Sendable {
         // Removed, then appended: last, wherever the upstream put its own.
         response.headerFields[.xRequestID] = nil
         response.headerFields.append(HTTPField(name: .xRequestID, value: exchange.requestID))
-        if let cors = exchange.route?.cors {
-            // The route's CORS fields replace the upstream's.
-            if let origin = exchange.corsOrigin {
-                cors.apply(to: &response.headerFields, origin: origin)
-            } else {
-                CORSPolicy.removeCORSFields(from: &response.headerFields)
-            }
-        }
+        if let cors = exchange.route?.cors { cors.replaceUpstreamFields(in: &response.headerFields, origin: exchange.corsOrigin) }
         if login == nil && update == nil && logout == nil { return [] }
         let effects = ControlHeaders.effects(
             login: login, update: update, logout: logout, status: response.status, exchange: exchange, logger: logger)

@@ -75,6 +75,16 @@ public final class CORSPolicy: Sendable {
         Self.addVaryOrigin(to: &fields)
     }
 
+    /// An upstream response on this route: its CORS fields replaced by the route's for an
+    /// allowed `origin`, or removed (the route's rules are the only ones).
+    func replaceUpstreamFields(in fields: inout HTTPFields, origin: String?) {
+        if let origin {
+            apply(to: &fields, origin: origin)
+        } else {
+            Self.removeCORSFields(from: &fields)
+        }
+    }
+
     /// Every `Access-Control-*` response field.
     static func removeCORSFields(from fields: inout HTTPFields) {
         guard fields.contains(where: isCORSField) else { return }
