@@ -36,6 +36,8 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
     let pool: RedisConnectionPool
     let subscriber: RedisSubscriber
     let observers: EndingObservers
+    /// The audit log's observers (``SessionAuditSource``).
+    let audit = SessionAuditObservers()
     let logger: Logger
     private let serverName: String
     let idleMilliseconds: Int64
@@ -72,32 +74,7 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
     // MARK: One session
 
     public func create(key: SessionKey, attributes: JSONObject) async throws -> Session {
-        let subject = try MemorySessionTable.subject(of: attributes)
-        let text = JSONValue.object(attributes).jsonText
-        return try await SessionMetrics.measure(.create) {
-            try await guarded {
-                let now = Milliseconds.of(clock.now())
-                // A handle is 96 random bits; a collision is all but impossible, and is retried.
-                for _ in 0..<4 {
-                    let handle = SessionHandle.random()
-                    let reply = try await run(SessionScripts.create, now: now, extraCount: 4) { command in
-                        command.append(hexOf: key)
-                        command.append(handle)
-                        command.append(subject)
-                        command.append(text)
-                    }
-                    guard case .integer(let created) = reply else { throw unexpected(reply, from: "create") }
-                    if created == 1 {
-                        let date = Milliseconds.date(now)
-                        return Session(
-                            handle: handle, attributes: attributes, createdAt: date, lastSeenAt: date,
-                            expiresAt: timeouts.expiry(createdAt: date, lastSeenAt: date)
-                        )
-                    }
-                }
-                throw RedisClientError.protocolError("no free session handle after four draws")
-            }
-        }
+        try await create(key: key, attributes: attributes, privatePart: "", links: [])
     }
 
     /// A store error as ``guarded(_:)`` makes it.
@@ -145,11 +122,9 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         for _ in 0..<64 {
             let read = try await run(SessionScripts.read, now: now, extraCount: 1) { $0.append(hexOf: key) }
             let fields: [RESPValue]
+            if reportExpired(read) { return .success(nil) }
             switch read {
             case .null:
-                return .success(nil)
-            case .integer(let reason):
-                reportExpired(reason: reason)
                 return .success(nil)
             case .array(let values) where values.count == 6:
                 fields = values
@@ -169,14 +144,12 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
                 command.append(version)
                 command.append(text)
             }
+            if reportExpired(reply) { return .success(nil) }
             switch reply {
             case .null:
                 return .success(nil)
             case .integer(0):
                 continue
-            case .integer(let reason):
-                reportExpired(reason: reason)
-                return .success(nil)
             case .array(let updated) where updated.count == 3:
                 return .success(try session(updated[0], .null, updated[1], updated[2], attributes: merged))
             default:
@@ -304,10 +277,6 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         return object
     }
 
-    /// Counts sessions a script found expired (1 idle, 2 absolute) and deleted.
-    func reportExpired(reason: Int64, count: Int = 1) {
-        SessionMetrics.sessionsEnded(count, reason: reason == 2 ? .absolute : .idle)
-    }
 }
 
 extension RESPValue {
