@@ -14,8 +14,9 @@ import HTTPTypes
 /// bytes, or makes the `Cookie` lines fields for ``SessionCookies`` (``isCookie(name:)``).
 public enum PolicyRequestFields {
     /// `Accept` (browsers get redirects and pages), `Origin` and `Sec-Fetch-Site` (the CSRF
-    /// check), `Connection` (the fields it names are dropped).
-    public static let names: [HTTPField.Name] = [.accept, .origin, .secFetchSite, .connection]
+    /// check), `Connection` (the fields it names are dropped), `User-Agent` (recorded with a
+    /// session created by the request: ``SessionOrigin``).
+    public static let names: [HTTPField.Name] = [.accept, .origin, .secFetchSite, .connection, .userAgent]
 
     /// ``names`` in lower case by length, for the byte-level check.
     @usableFromInline

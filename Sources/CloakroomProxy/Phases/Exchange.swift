@@ -18,11 +18,13 @@ public struct Exchange: Sendable {
         case signOnCallback
         /// `login.oidc.backchannel_logout_path`.
         case backchannelLogout
+        /// `session.self_service` and the paths under it: the user's own sessions.
+        case selfService
     }
 
     public var requestID: String
     public var endpoint: Endpoint
-    /// `nil` only for `.logout`.
+    /// `nil` only for the proxy's own endpoints that need no route (`.logout`, `.selfService`).
     public var route: RouteTable.Entry?
     /// The correctly signed session ID the client presented, if any.
     public var presentedID: SessionID?
@@ -39,12 +41,15 @@ public struct Exchange: Sendable {
     public var pendingLogin: String? = nil
     /// With `pass_access_token`: the access token the forwarded request carries.
     public var accessToken: String? = nil
+    /// The request's `User-Agent`, read only on the endpoints that create sessions (it is
+    /// recorded with the session: ``SessionOrigin``).
+    public var userAgent: String? = nil
 
     /// Whether the session phase must consult the store before authorizing.
     public var needsLookup: Bool {
         guard presentedID != nil else { return false }
         switch endpoint {
-        case .logout, .login, .builtinLogin: return true
+        case .logout, .login, .builtinLogin, .selfService: return true
         case .signOnStart, .signOnCallback, .backchannelLogout: return false
         case .proxied: return route?.auth != Route.Auth.none
         }
@@ -77,6 +82,9 @@ public enum Authorization: Sendable {
     case builtinLogin
     /// A single sign-on endpoint answered after async work: ``ProxyPolicy/signOnAnswer(_:)``.
     case signOn
+    /// The self-service page, for a signed-in user: ``ProxyPolicy/selfService(_:)`` (async: it
+    /// lists or ends sessions in the store).
+    case selfService
     /// The back-channel logout POST: collect the body (up to ``ProxyPolicy/backchannelMaxBodyBytes``),
     /// then ``ProxyPolicy/backchannelLogout(body:exchange:)``.
     case backchannelLogout

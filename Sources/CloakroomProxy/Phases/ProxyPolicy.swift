@@ -73,7 +73,9 @@ public final class ProxyPolicy: Sendable {
         if normalizedTarget != rawTarget { request.path = normalizedTarget }
 
         let endpoint: Exchange.Endpoint
-        if target.path == configuration.logout.path {
+        if let page = configuration.session.selfService, SelfServiceRequest.isUnder(page, target.path) {
+            endpoint = .selfService
+        } else if target.path == configuration.logout.path {
             endpoint = .logout
         } else if target.path == configuration.login.path {
             if signOn != nil && (configuration.login.usersFile == nil || RequestPathQuery.value("sso", in: target.target) != nil) {
@@ -88,7 +90,7 @@ public final class ProxyPolicy: Sendable {
         } else {
             endpoint = .proxied
         }
-        let route = routes.match(target.path)
+        let route = endpoint == .selfService ? nil : routes.match(target.path)
         if route == nil && (endpoint == .proxied || endpoint == .login) {
             return .failure(ProxyError(.notFound, "no route for path"))
         }
@@ -104,9 +106,17 @@ public final class ProxyPolicy: Sendable {
             requestID: requestID, endpoint: endpoint, route: route, presentedID: presented, session: nil,
             method: method, acceptsHTML: accept.map(Self.acceptsHTML) ?? false,
             target: normalizedTarget, client: client)
-        // Cookie-bearing unsafe requests, and every built-in login POST (login CSRF).
-        if Self.isUnsafe(method) && (presented != nil || endpoint == .builtinLogin) && endpoint != .backchannelLogout {
+        // Cookie-bearing unsafe requests, and every POST the proxy answers itself (the
+        // built-in login's, against login CSRF, and the self-service page's).
+        if Self.isUnsafe(method) && (presented != nil || endpoint == .builtinLogin || endpoint == .selfService)
+            && endpoint != .backchannelLogout
+        {
             exchange.crossSite = csrf.isCrossSite(request)
+        }
+        // Recorded with the session the request may create (``SessionOrigin``).
+        switch endpoint {
+        case .login, .builtinLogin, .signOnCallback: exchange.userAgent = PolicyRequestFields.value(.userAgent, in: request)
+        default: break
         }
         if endpoint == .signOnCallback { exchange.pendingLogin = signOn?.pendingValue(in: request.headerFields) }
         return .success(exchange)
@@ -148,18 +158,27 @@ public final class ProxyPolicy: Sendable {
                 return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
             }
             return .backchannelLogout
+        case .selfService:
+            guard exchange.session != nil else { return .respond(unauthenticated(exchange)) }
+            return authorizeSelfService(exchange)
         case .proxied:
             if exchange.session != nil, let signOn, signOn.settings.passAccessToken { return .forwardWithAccessToken }
             guard exchange.route?.auth == .required, exchange.session == nil else { return .forward }
-            if let page = loginPage, exchange.acceptsHTML,
-                exchange.method == .get || exchange.method == .head
-            {
-                let separator = page.contains("?") ? "&" : "?"
-                let location = page + separator + "next=" + Self.percentEncodeQueryValue(exchange.target)
-                return .respond(.redirect(to: location, requestID: exchange.requestID))
-            }
-            return .respond(ProxyError(.unauthenticated).response(requestID: exchange.requestID))
+            return .respond(unauthenticated(exchange))
         }
+    }
+
+    /// The answer to a request that needs a session and has none: 303 to the login page for a
+    /// browser's GET or HEAD (when there is one), else 401.
+    func unauthenticated(_ exchange: Exchange) -> LocalResponse {
+        if let page = loginPage, exchange.acceptsHTML,
+            exchange.method == .get || exchange.method == .head
+        {
+            let separator = page.contains("?") ? "&" : "?"
+            let location = page + separator + "next=" + Self.percentEncodeQueryValue(exchange.target)
+            return .redirect(to: location, requestID: exchange.requestID)
+        }
+        return ProxyError(.unauthenticated).response(requestID: exchange.requestID)
     }
 
     // MARK: Phase 4: upstream request filter
@@ -250,25 +269,28 @@ public final class ProxyPolicy: Sendable {
     /// instead of the upstream's response when a login could not be stored.
     public func apply(_ effects: [SessionEffect], exchange: Exchange) async -> Result<[String], ProxyError> {
         var setCookies: [String] = []
+        let context = sessionContext(for: exchange)
         for effect in effects {
             do {
                 switch effect {
                 case .login(let attributes, let replacing):
-                    if let replacing, try await store.revoke(key: replacing) {
+                    if let replacing, try await context.ending(.login).run({ try await store.revoke(key: replacing) }) {
                         SessionMetrics.sessionsEnded(1, reason: .login)
                     }
                     let id = SessionID.random()
-                    let session = try await store.create(key: id.key, attributes: attributes)
+                    let session = try await context.run { try await store.create(key: id.key, attributes: attributes) }
                     SessionMetrics.loggedIn()
                     setCookies.append(cookies.setCookie(for: id, secureTransport: exchange.client.isSecure))
                     logger.info("session created", metadata: ["request_id": "\(exchange.requestID)", "handle": "\(session.handle)", "sub": "\(session.subject)"])
                 case .update(let key, let patch):
                     _ = try await store.update(key: key, patch: patch)
                 case .logoutCurrent(let key):
-                    if try await store.revoke(key: key) { SessionMetrics.sessionsEnded(1, reason: .logout) }
+                    if try await context.ending(.backend).run({ try await store.revoke(key: key) }) {
+                        SessionMetrics.sessionsEnded(1, reason: .backend)
+                    }
                     setCookies.append(cookies.expireCookie(secureTransport: exchange.client.isSecure))
                 case .logoutAll(let subject):
-                    let count = try await store.revokeAll(subject: subject)
+                    let count = try await context.ending(.backend).run { try await store.revokeAll(subject: subject) }
                     SessionMetrics.sessionsEnded(count, reason: .backend)
                     setCookies.append(cookies.expireCookie(secureTransport: exchange.client.isSecure))
                     logger.info("sessions revoked by backend", metadata: ["request_id": "\(exchange.requestID)", "sub": "\(subject)", "count": "\(count)"])
@@ -293,7 +315,9 @@ public final class ProxyPolicy: Sendable {
         let providerSecrets = await signOn?.secretsBeforeLogout(exchange)
         if let key = exchange.presentedID?.key {
             do {
-                if try await store.revoke(key: key) { SessionMetrics.sessionsEnded(1, reason: .logout) }
+                if try await sessionContext(for: exchange, reason: .logout).run({ try await store.revoke(key: key) }) {
+                    SessionMetrics.sessionsEnded(1, reason: .logout)
+                }
             } catch {
                 logger.error("session store failed during logout", metadata: ["request_id": "\(exchange.requestID)", "error": "\(error)"])
                 return ProxyError(.storeUnavailable, "\(error)").response(requestID: exchange.requestID)
