@@ -89,7 +89,7 @@ struct RuntimeFactory: Sendable {
                 if let count = try? await store.liveCount() { active.record(count) }
                 return render?() ?? ""
             },
-            reload: reloadAction)
+            reload: reloadAction, maxPerUser: configuration.session.maxPerUser)
     }
 }
 
