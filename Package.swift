@@ -73,6 +73,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         // The behaviour every session store must have, as one suite each store's tests run.
@@ -86,6 +87,8 @@ let package = Package(
             name: "CloakroomJOSE",
             dependencies: [
                 .product(name: "JWTKit", package: "jwt-kit"),
+                // Identity assertions: the RFC 7638 thumbprint (SHA-256) of each signing key.
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The OpenID Connect relying party: discovery, the code flow with PKCE, token and
@@ -124,6 +127,7 @@ let package = Package(
             dependencies: [
                 "CloakroomProxy",
                 "CloakroomOIDC",
+                "CloakroomJOSE",
                 "CloakroomFileStore",
                 "CloakroomRedis",
                 "CloakroomLogin",
@@ -135,6 +139,7 @@ let package = Package(
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "NIOHTTPTypesHTTP2", package: "swift-nio-extras"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -153,6 +158,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // bench/assertion/run: the identity assertion signer's rate alone (tokens per second).
+        .executableTarget(name: "AssertionSignRate", dependencies: ["CloakroomJOSE"], path: "bench/assertion/SignRate"),
         .testTarget(name: "CloakroomConfigTests", dependencies: ["CloakroomConfig"]),
         .testTarget(name: "CloakroomSessionsTests", dependencies: ["CloakroomSessions", "CloakroomStoreConformance"]),
         .testTarget(
@@ -160,6 +167,14 @@ let package = Package(
             dependencies: ["CloakroomFileStore", "CloakroomSessions", "CloakroomStoreConformance"]
         ),
         .testTarget(name: "CloakroomProxyTests", dependencies: ["CloakroomProxy"]),
+        .testTarget(name: "CloakroomOIDCTests", dependencies: ["CloakroomOIDC", "CloakroomJOSE"]),
+        // Identity assertions checked with swift-crypto's P256 directly, not with the signing code.
+        .testTarget(
+            name: "CloakroomJOSETests",
+            dependencies: [
+                "CloakroomJOSE", .product(name: "Crypto", package: "swift-crypto"), .product(name: "JWTKit", package: "jwt-kit"),
+            ]
+        ),
         .testTarget(
             name: "CloakroomRedisTests",
             dependencies: [
@@ -191,6 +206,28 @@ let package = Package(
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
             ]
         ),
-    ],
+    ] + fuzzTargets,
     swiftLanguageModes: [.v6]
 )
+
+// Fuzz targets (see Fuzz/FuzzSupport/FuzzDriver.swift and scripts/fuzz). In the normal build each
+// replays the files it is given (scripts/test runs them over Fuzz/Corpus); built by scripts/fuzz
+// into .build-fuzz with -D FUZZING -sanitize=fuzzer,address, each is a libFuzzer binary. They
+// reach internal types through @testable imports, so they build in debug or with -enable-testing.
+var fuzzTargets: [Target] {
+    func fuzz(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
+        .executableTarget(name: "Fuzz" + name, dependencies: ["FuzzSupport"] + dependencies, path: "Fuzz/" + name)
+    }
+    let nio: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+    let httpTypes: Target.Dependency = .product(name: "HTTPTypes", package: "swift-http-types")
+    return [
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
+        fuzz("HTTP1Request", ["CloakroomServer", "CloakroomProxy", nio]),
+        fuzz("HTTP1Response", ["CloakroomServer", "CloakroomProxy", nio, httpTypes]),
+        fuzz("ChunkedBody", ["CloakroomServer", nio]),
+        fuzz("RESP", ["CloakroomRedis", nio]),
+        fuzz("ConfigLoader", ["CloakroomConfig"]),
+        fuzz("CookieCodec", ["CloakroomConfig", "CloakroomProxy", "CloakroomSessions", httpTypes]),
+        fuzz("MergePatch", ["CloakroomSessions"]),
+    ]
+}

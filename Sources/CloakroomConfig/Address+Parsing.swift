@@ -64,17 +64,20 @@ extension SocketAddressSpec {
 }
 
 extension UpstreamTarget {
-    /// Parses `http://host[:port][/]`; the port defaults to 80. Paths, queries, fragments and
-    /// user info are refused, as is `https` (not supported yet).
+    /// Parses `http://host[:port][/]` or `https://host[:port][/]`; the port defaults to 80 and
+    /// 443. Paths, queries, fragments and user info are refused.
     static func parse(_ text: String) -> Result<Self, ValueProblem> {
         let lowered = text.lowercased()
+        let scheme: Scheme
         if lowered.hasPrefix("https://") {
-            return .failure(ValueProblem("https upstreams are not supported, got \(HTTPSyntax.quoted(text))"))
+            scheme = .https
+        } else if lowered.hasPrefix("http://") {
+            scheme = .http
+        } else {
+            return .failure(
+                ValueProblem("expected a URL like http://127.0.0.1:9000 or https://api.example.com, got \(HTTPSyntax.quoted(text))"))
         }
-        guard lowered.hasPrefix("http://") else {
-            return .failure(ValueProblem("expected a URL like http://127.0.0.1:9000, got \(HTTPSyntax.quoted(text))"))
-        }
-        let rest = text.dropFirst("http://".count)
+        let rest = text.dropFirst(scheme.rawValue.count + 3)
         let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
         let authority = rest[..<authorityEnd]
         let remainder = rest[authorityEnd...]
@@ -86,7 +89,17 @@ extension UpstreamTarget {
         guard !authority.contains("@") else {
             return .failure(ValueProblem("a target cannot carry user info"))
         }
-        return SocketAddressSpec.parse(String(authority), defaultPort: 80, minimumPort: 1)
-            .map { UpstreamTarget(host: $0.host, port: $0.port) }
+        return SocketAddressSpec.parse(String(authority), defaultPort: scheme == .https ? 443 : 80, minimumPort: 1)
+            .map { UpstreamTarget(host: $0.host, port: $0.port, scheme: scheme) }
+    }
+
+    /// The port `scheme://host` means without one.
+    public var defaultPort: Int { scheme == .https ? 443 : 80 }
+
+    /// `Host` for `host_header: target`: `host:port`, IPv6 in brackets, the port left out when it
+    /// is the scheme's default (as browsers and curl write it).
+    public var hostHeaderValue: String {
+        let host = self.host.contains(":") ? "[\(self.host)]" : self.host
+        return port == defaultPort ? host : "\(host):\(port)"
     }
 }

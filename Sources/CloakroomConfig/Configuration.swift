@@ -69,6 +69,10 @@ public struct ClientLimits: Sendable, Equatable {
     public var idleTimeout: Duration = .seconds(75)
     public var maxHeaderBytes: Int = 32 * 1024
     public var maxBodyBytes: Int = 10 * 1024 * 1024
+    /// No request-body bytes for this long while the proxy reads a body: 408 (HTTP/1.1: the
+    /// connection then closes, or just ends if a response is under way; HTTP/2: that stream is
+    /// answered or reset).
+    public var bodyTimeout: Duration = .seconds(60)
     /// An upgraded connection (WebSocket) with no bytes either way for this long is closed.
     public var tunnelIdleTimeout: Duration = .seconds(3600)
     /// HTTP/2: streams a client may have open at once on one connection.
@@ -129,27 +133,6 @@ public struct FileStoreSettings: Sendable, Equatable {
     public init(path: String) { self.path = path }
 }
 
-public struct RedisStoreSettings: Sendable, Equatable {
-    public var url: String = "redis://127.0.0.1:6379/0"
-    public var keyPrefix: String = "cloakroom:"
-    /// Connections for commands, 1...1024 (the pub/sub subscriber has one more of its own).
-    public var poolSize: Int = 8
-    /// TCP connect and TLS handshake; past it the store answers unavailable (503).
-    public var connectTimeout: Duration = .seconds(2)
-    /// Each command's reply; past it the store answers unavailable (503).
-    public var commandTimeout: Duration = .seconds(1)
-    public init(
-        url: String = "redis://127.0.0.1:6379/0", keyPrefix: String = "cloakroom:", poolSize: Int = 8,
-        connectTimeout: Duration = .seconds(2), commandTimeout: Duration = .seconds(1)
-    ) {
-        self.url = url
-        self.keyPrefix = keyPrefix
-        self.poolSize = poolSize
-        self.connectTimeout = connectTimeout
-        self.commandTimeout = commandTimeout
-    }
-}
-
 public struct IdentitySettings: Sendable, Equatable {
     /// Upstream header name → session attribute name, in file order. Header names are valid
     /// HTTP field-name tokens (checked by the loader).
@@ -161,6 +144,8 @@ public struct IdentitySettings: Sendable, Equatable {
     /// Header-name patterns removed from every client request; `*` matches any run of
     /// characters (`X-User-*`). Matching is case-insensitive and treats `_` like `-`.
     public var strip: [String] = ["X-User-*"]
+    /// The signed identity token for backends; `nil`: none.
+    public var assertion: AssertionSettings? = nil
     public init() {}
 }
 
@@ -210,10 +195,24 @@ public struct Route: Sendable, Equatable {
     /// A key of `Configuration.upstreams`.
     public var upstream: String
     public var auth: Auth
-    public init(path: String, upstream: String, auth: Auth = .required) {
+    /// The request's host this route is for; `nil`: any host.
+    public var host: RouteHost?
+    /// Who may pass, once signed in: a session must match at least one rule. `nil`: every
+    /// session. Never empty when set, and never on an `auth: none` route (checked by the loader).
+    public var allow: [AllowRule]?
+    /// Replaces the part of the normalized path that `path` matched before forwarding. Starts
+    /// with `/`.
+    public var rewritePrefix: String?
+    public init(
+        path: String, upstream: String, auth: Auth = .required, host: RouteHost? = nil, allow: [AllowRule]? = nil,
+        rewritePrefix: String? = nil
+    ) {
         self.path = path
         self.upstream = upstream
         self.auth = auth
+        self.host = host
+        self.allow = allow
+        self.rewritePrefix = rewritePrefix
     }
 }
 
@@ -230,15 +229,28 @@ public struct Upstream: Sendable, Equatable {
     public var idleTimeout: Duration = .seconds(60)
     /// At least 1.
     public var maxConnections: Int = 256
+    /// What the upstream request's `Host` says.
+    public var hostHeader: HostHeader = .client
+    /// How `https` targets are reached; unused by `http` ones.
+    public var tls: UpstreamTLS = .init()
+    /// The assertion's `aud` for this upstream; `nil`: the upstream's name.
+    public var audience: String? = nil
     public init(kind: Kind) { self.kind = kind }
 }
 
-/// An `http://host:port` target (no path, query or userinfo; https is not supported yet).
+/// An `http://host:port` or `https://host:port` target (no path, query or user info).
 public struct UpstreamTarget: Sendable, Equatable, CustomStringConvertible {
+    public enum Scheme: String, Sendable, Equatable { case http, https }
     public var host: String
     public var port: Int
-    public init(host: String, port: Int) { self.host = host; self.port = port }
-    public var description: String { "http://\(SocketAddressSpec(host: host, port: port))" }
+    public var scheme: Scheme
+    public init(host: String, port: Int, scheme: Scheme = .http) {
+        self.host = host
+        self.port = port
+        self.scheme = scheme
+    }
+    public var isTLS: Bool { scheme == .https }
+    public var description: String { "\(scheme.rawValue)://\(SocketAddressSpec(host: host, port: port))" }
 }
 
 public struct AdminSettings: Sendable, Equatable {

@@ -8,10 +8,11 @@ extension ConfigurationDecoder {
     ]
 
     func identity(_ value: YAMLValue) -> IdentitySettings? {
-        guard let map = reader.mapping(value, knownKeys: ["headers", "strip"]) else { return nil }
+        guard let map = reader.mapping(value, knownKeys: ["headers", "strip", "assertion"]) else { return nil }
         var identity = IdentitySettings()
         if let headers = map.optional("headers", headerMappings) { identity.headers = headers }
         if let strip = map.optional("strip", stripPatterns) { identity.strip = strip }
+        if let assertion = map.optional("assertion", { reader.nullable($0, assertion) }) { identity.assertion = assertion }
         return identity
     }
 

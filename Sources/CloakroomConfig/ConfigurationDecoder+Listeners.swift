@@ -37,13 +37,14 @@ extension ConfigurationDecoder {
 
     func clientLimits(_ value: YAMLValue) -> ClientLimits? {
         let keys = [
-            "header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes", "tunnel_idle_timeout",
+            "header_timeout", "idle_timeout", "body_timeout", "max_header_bytes", "max_body_bytes", "tunnel_idle_timeout",
             "max_concurrent_streams",
         ]
         guard let map = reader.mapping(value, knownKeys: keys) else { return nil }
         var limits = ClientLimits()
         if let timeout = map.optional("header_timeout", reader.duration) { limits.headerTimeout = timeout }
         if let timeout = map.optional("idle_timeout", reader.duration) { limits.idleTimeout = timeout }
+        if let timeout = map.optional("body_timeout", reader.duration) { limits.bodyTimeout = timeout }
         // Below 1KiB not even a browser's ordinary request head fits.
         if let bytes = map.optional("max_header_bytes", { reader.size($0, atLeast: 1024) }) {
             limits.maxHeaderBytes = bytes

@@ -27,18 +27,6 @@ extension ConfigurationDecoder {
         return settings
     }
 
-    /// `true` or `false`.
-    func boolean(_ value: YAMLValue) -> Bool? {
-        guard let text = reader.scalarText(value, expecting: "true or false") else { return nil }
-        switch text {
-        case "true": return true
-        case "false": return false
-        default:
-            reader.report("expected true or false, got \(HTTPSyntax.quoted(text))", at: value.path)
-            return nil
-        }
-    }
-
     /// An absolute URL without query or fragment; https unless the host is loopback.
     private func issuerURL(_ value: YAMLValue) -> String? {
         guard let text = reader.string(value) else { return nil }

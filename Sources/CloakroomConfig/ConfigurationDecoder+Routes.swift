@@ -12,12 +12,18 @@ extension ConfigurationDecoder {
     }
 
     private func route(_ value: YAMLValue) -> Route? {
-        guard let map = reader.mapping(value, knownKeys: ["path", "upstream", "auth"]) else { return nil }
+        let keys = ["path", "upstream", "auth", "host", "allow", "rewrite_prefix"]
+        guard let map = reader.mapping(value, knownKeys: keys) else { return nil }
         let path = map.required("path", reader.urlPath)
         let upstream = map.required("upstream") { reader.string($0) }
         let auth = map.optional("auth") { reader.choice($0, among: [Route.Auth.none, .optional, .required]) }
+        let host = map.optional("host") { reader.nullable($0, routeHost) } ?? nil
+        let allow = map.optional("allow") { reader.nullable($0, allowRules) } ?? nil
+        let rewrite = map.optional("rewrite_prefix") { reader.nullable($0, rewritePrefix) } ?? nil
         // Missing parts are already reported; empty placeholders keep the rest checkable.
-        return Route(path: path ?? "", upstream: upstream ?? "", auth: auth ?? .required)
+        return Route(
+            path: path ?? "", upstream: upstream ?? "", auth: auth ?? .required, host: host, allow: allow,
+            rewritePrefix: rewrite)
     }
 
     func upstreams(_ value: YAMLValue) -> [String: Upstream]? {
@@ -50,7 +56,10 @@ extension ConfigurationDecoder {
     }
 
     private func upstream(_ value: YAMLValue) -> Upstream? {
-        let keys = ["targets", "builtin", "connect_timeout", "response_timeout", "idle_timeout", "max_connections"]
+        let keys = [
+            "targets", "builtin", "connect_timeout", "response_timeout", "idle_timeout", "max_connections", "host_header",
+            "tls", "audience",
+        ]
         guard let map = reader.mapping(value, knownKeys: keys) else { return nil }
         let kind: Upstream.Kind?
         switch (map["targets"], map["builtin"]) {
@@ -64,7 +73,7 @@ extension ConfigurationDecoder {
         case (nil, nil):
             // After a misspelt key (already reported) this would only repeat the news.
             if reader.isValid(value.path) {
-                reader.report("needs targets (a list of http://host:port) or builtin: echo", at: value.path)
+                reader.report("needs targets (a list of http(s)://host:port) or builtin: echo", at: value.path)
             }
             kind = nil
         }
@@ -75,6 +84,22 @@ extension ConfigurationDecoder {
         if let limit = map.optional("max_connections", { reader.integer($0, atLeast: 1) }) {
             upstream.maxConnections = limit
         }
+        if let hostHeader = map.optional("host_header", hostHeader) { upstream.hostHeader = hostHeader }
+        if let tlsValue = map["tls"], let tls = reader.nullable(tlsValue, upstreamTLS) {
+            upstream.tls = tls ?? UpstreamTLS()
+            // TLS settings for plain targets would be silently unused.
+            if upstream.tls.isConfigured, let kind {
+                switch kind {
+                case .echo:
+                    reader.report("only for https targets; the echo builtin has none", at: tlsValue.path)
+                case .targets(let targets) where !targets.contains(where: \.isTLS):
+                    reader.report("only for https targets; every target here is http://", at: tlsValue.path)
+                case .targets:
+                    break
+                }
+            }
+        }
+        if let audience = map.optional("audience", { reader.nullable($0, { reader.string($0) }) }) { upstream.audience = audience }
         return kind == nil ? nil : upstream
     }
 
@@ -85,7 +110,7 @@ extension ConfigurationDecoder {
             return nil
         }
         let targets = items.compactMap { item -> UpstreamTarget? in
-            guard let text = reader.scalarText(item, expecting: "a URL like http://127.0.0.1:9000") else { return nil }
+            guard let text = reader.scalarText(item, expecting: "a URL like http://127.0.0.1:9000 or https://api.example.com") else { return nil }
             return reader.check(UpstreamTarget.parse(text), at: item.path)
         }
         return targets.count == items.count ? targets : nil

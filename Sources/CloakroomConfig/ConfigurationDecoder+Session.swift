@@ -147,17 +147,7 @@ extension ConfigurationDecoder {
             guard let map = reader.mapping(settings, knownKeys: ["path"]) else { return nil }
             return map.required("path", storePath).map { .file(FileStoreSettings(path: $0)) }
         default:
-            let keys = ["url", "key_prefix", "pool_size", "connect_timeout", "command_timeout"]
-            guard let map = reader.mapping(settings, knownKeys: keys) else { return nil }
-            var redis = RedisStoreSettings()
-            if let url = map.optional("url", redisURL) { redis.url = url }
-            if let prefix = map.optional("key_prefix", { reader.string($0, allowEmpty: true) }) {
-                redis.keyPrefix = prefix
-            }
-            if let size = map.optional("pool_size", redisPoolSize) { redis.poolSize = size }
-            if let timeout = map.optional("connect_timeout", reader.duration) { redis.connectTimeout = timeout }
-            if let timeout = map.optional("command_timeout", reader.duration) { redis.commandTimeout = timeout }
-            return .redis(redis)
+            return redisStore(settings).map { .redis($0) }
         }
     }
 
@@ -169,25 +159,5 @@ extension ConfigurationDecoder {
             return nil
         }
         return path
-    }
-
-    private func redisPoolSize(_ value: YAMLValue) -> Int? {
-        guard let size = reader.integer(value, atLeast: 1) else { return nil }
-        guard size <= 1024 else {
-            reader.report("must be at most 1024, got \(size)", at: value.path)
-            return nil
-        }
-        return size
-    }
-
-    private func redisURL(_ value: YAMLValue) -> String? {
-        guard let url = reader.string(value) else { return nil }
-        let lowered = url.lowercased()
-        guard lowered.hasPrefix("redis://") || lowered.hasPrefix("rediss://") else {
-            // The value is not echoed: it may carry a password.
-            reader.report("expected a redis:// or rediss:// URL", at: value.path)
-            return nil
-        }
-        return url
     }
 }

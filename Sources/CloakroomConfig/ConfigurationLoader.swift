@@ -72,8 +72,16 @@ public enum ConfigurationLoader {
         case .reader(let problem, _, _, _):
             return "invalid YAML: \(problem)"
         case .duplicatedKeysInMapping(let duplicates, let context):
-            let keys = duplicates.map { HTTPSyntax.quoted($0) }.joined(separator: ", ")
-            return "invalid YAML at line \(context.mark.line), column \(context.mark.column): duplicate key \(keys)"
+            // Yams orders the keys (and takes the position from the first) with `Node`'s
+            // ordering, which does not order a scalar against a complex key (`? {...}`): with
+            // one of those among them, both follow the hash seed. So the names are sorted here,
+            // and the position given only when every key is a scalar.
+            let complex = "<uncovertable>"
+            let keys = duplicates.filter { $0 != complex }.sorted().map { HTTPSyntax.quoted($0) }
+            guard !duplicates.contains(complex) else {
+                return "invalid YAML: duplicate key \((keys + ["a complex key"]).joined(separator: ", "))"
+            }
+            return "invalid YAML at line \(context.mark.line), column \(context.mark.column): duplicate key \(keys.joined(separator: ", "))"
         default:
             return "invalid YAML: \(error)"
         }

@@ -69,8 +69,30 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
                 if let snapshot, snapshot.lastSeenAt == now { state.pending.mark(key, .touch) }
                 return snapshot
             }
-            return try snapshot?.session(timeouts: core.timeouts, cache: cache)
+            guard let snapshot else { return nil }
+            do {
+                return try snapshot.session(timeouts: core.timeouts, cache: cache)
+            } catch let damage as DamagedSessionRecord {
+                discardDamaged(key: key, handle: snapshot.handleText, damage)
+                return nil
+            }
         }
+    }
+
+    /// Deletes a record whose attributes cannot be read (a file edited outside Cloakroom): the
+    /// lookup answers no session, as the SPEC asks, instead of failing every request that
+    /// presents its cookie. Removed from memory at once; the row's deletion is written by the
+    /// writer, woken for it but not waited for (a lookup never waits on the disk). Logged by
+    /// handle, never the ID.
+    func discardDamaged(key: SessionKey, handle: String, _ damage: DamagedSessionRecord) {
+        let removed = (try? core.withState { $0.table.remove(key: key, now: core.clock.now()) }) ?? false
+        guard removed else { return }
+        core.wakeWriter()
+        core.logger.error("damaged session record deleted", metadata: [
+            "handle": "\(handle)", "path": "\(core.path)", "why": "\(damage.why)",
+        ])
+        SessionMetrics.sessionsEnded(1, reason: .damaged)
+        endingObservers.announce(.session(key))
     }
 
     public func liveKeys(among keys: [SessionKey]) async throws -> Set<SessionKey> {
@@ -92,37 +114,19 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
         }.get()
     }
 
-    /// Reads, merges outside the lock, then writes only if nobody changed the attributes in
-    /// between (otherwise merges again), and waits for the commit.
+    /// ``AttributeMergeLoop`` over the core's table; each write waits for its commit.
     private func mergeLoop(key: SessionKey, patch: JSONValue, members: JSONObject) async throws -> Result<Session?, SessionStoreError> {
         let now = core.clock.now()
-        while true {
-            guard let current = try core.withState({ $0.table.read(key: key, now: now) }) else { return .success(nil) }
-            let merged: (attributes: JSONObject, encoded: [UInt8])
-            do {
-                merged = try MemorySessionTable.merge(patch, members: members, into: current)
-            } catch let error as SessionStoreError {
-                guard case .invalidPatch = error else { throw error }
-                return .failure(error)
-            }
-            let outcome = try await core.apply { state in
-                let outcome = state.table.replaceAttributes(key: key, expected: current.attributes, with: merged.encoded, now: now)
-                if case .replaced = outcome { state.pending.mark(key, .row) }
-                return (outcome, nil)
-            }
-            switch outcome {
-            case .replaced(let updated):
-                return .success(Session(
-                    handle: updated.handleText, attributes: merged.attributes,
-                    createdAt: updated.createdAt, lastSeenAt: updated.lastSeenAt,
-                    expiresAt: core.timeouts.expiry(createdAt: updated.createdAt, lastSeenAt: updated.lastSeenAt)
-                ))
-            case .gone:
-                return .success(nil)
-            case .changed:
-                continue
-            }
-        }
+        return try await AttributeMergeLoop(patch: patch, members: members, timeouts: core.timeouts).run(
+            read: { try core.withState { $0.table.read(key: key, now: now) } },
+            write: { current, encoded in
+                try await core.apply { state in
+                    let outcome = state.table.replaceAttributes(key: key, expected: current.attributes, with: encoded, now: now)
+                    if case .replaced = outcome { state.pending.mark(key, .row) }
+                    return (outcome, nil)
+                }
+            },
+            discard: { current, damage in discardDamaged(key: key, handle: current.handleText, damage) })
     }
 
     // Revokes: the table records the keys it removes and ``FileStoreCore`` marks their rows, so

@@ -57,11 +57,14 @@ public final class OIDCClient: Sendable {
     public func authorizationRedirect(next: String) async throws(OIDCFailure) -> (location: String, cookieValue: String) {
         let metadata = try await directory.metadata()
         let pending = PendingLogin.make(next: next, now: now())
-        let query = FormEncoding.encode([
+        var parameters = [
             ("response_type", "code"), ("client_id", settings.clientID), ("redirect_uri", settings.redirectURL),
             ("scope", settings.scopes.joined(separator: " ")), ("state", pending.state), ("nonce", pending.nonce),
             ("code_challenge", pending.codeChallenge), ("code_challenge_method", "S256"),
-        ])
+        ]
+        // OIDC Core §11: a request for offline_access (a refresh token) must ask for consent.
+        if settings.scopes.contains("offline_access") { parameters.append(("prompt", "consent")) }
+        let query = FormEncoding.encode(parameters)
         let separator = metadata.authorizationEndpoint.contains("?") ? "&" : "?"
         return (metadata.authorizationEndpoint + separator + query, seal.seal(pending))
     }

@@ -88,7 +88,23 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
                 (table.lookup(key: key, now: clock.now()), table.takeEndings())
             }
             deliver(endings)
-            return try snapshot?.session(timeouts: timeouts, cache: cache)
+            guard let snapshot else { return nil }
+            do {
+                return try snapshot.session(timeouts: timeouts, cache: cache)
+            } catch is DamagedSessionRecord {
+                // Cannot happen with bytes this store wrote itself; handled as every store does.
+                discardDamaged(key: key)
+                return nil
+            }
+        }
+    }
+
+    /// Deletes a record a lookup could not read (``DamagedSessionRecord``): no session.
+    private func discardDamaged(key: SessionKey) {
+        let removed = table.withLock { $0.remove(key: key, now: clock.now()) }
+        if removed {
+            SessionMetrics.sessionsEnded(1, reason: .damaged)
+            endingObservers.announce(.session(key))
         }
     }
 
@@ -116,38 +132,23 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
         return try SessionMetrics.measure(.update) { try mergeLoop(key: key, patch: patch, members: members) }.get()
     }
 
-    /// Reads, merges outside the lock, then writes only if nobody changed the attributes in
-    /// between; otherwise merges again on the newer attributes.
+    /// ``AttributeMergeLoop`` over the table, each step under its lock.
     private func mergeLoop(key: SessionKey, patch: JSONValue, members: JSONObject) throws -> Result<Session?, SessionStoreError> {
         let now = clock.now()
-        while true {
-            let (read, endings) = table.withLock { ($0.read(key: key, now: now), $0.takeEndings()) }
-            deliver(endings)
-            guard let current = read else { return .success(nil) }
-            let mergedAttributes: JSONObject, encoded: [UInt8]
-            do {
-                (mergedAttributes, encoded) = try MemorySessionTable.merge(patch, members: members, into: current)
-            } catch let error as SessionStoreError {
-                guard case .invalidPatch = error else { throw error }
-                return .failure(error)
-            }
-            let (outcome, lateEndings) = table.withLock {
-                ($0.replaceAttributes(key: key, expected: current.attributes, with: encoded, now: now), $0.takeEndings())
-            }
-            deliver(lateEndings)
-            switch outcome {
-            case .replaced(let updated):
-                return .success(Session(
-                    handle: updated.handleText, attributes: mergedAttributes,
-                    createdAt: updated.createdAt, lastSeenAt: updated.lastSeenAt,
-                    expiresAt: timeouts.expiry(createdAt: updated.createdAt, lastSeenAt: updated.lastSeenAt)
-                ))
-            case .gone:
-                return .success(nil)
-            case .changed:
-                continue
-            }
-        }
+        return try AttributeMergeLoop(patch: patch, members: members, timeouts: timeouts).runNow(
+            read: {
+                let (read, endings) = table.withLock { ($0.read(key: key, now: now), $0.takeEndings()) }
+                deliver(endings)
+                return read
+            },
+            write: { current, encoded in
+                let (outcome, endings) = table.withLock {
+                    ($0.replaceAttributes(key: key, expected: current.attributes, with: encoded, now: now), $0.takeEndings())
+                }
+                deliver(endings)
+                return outcome
+            },
+            discard: { _, _ in discardDamaged(key: key) })
     }
 
     public func observeEndings(_ observer: @escaping @Sendable (SessionEnding) -> Void) {

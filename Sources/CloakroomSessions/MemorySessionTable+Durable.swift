@@ -146,16 +146,12 @@ extension MemorySessionTable.Snapshot {
         )
     }
 
-    /// The attributes, parsed.
+    /// The attributes, parsed. Throws ``DamagedSessionRecord`` when they are not a session's
+    /// (an object whose `sub` is the record's subject). The memory store's bytes are its own
+    /// serialization of an object it checked, so only the file store (a file edited outside
+    /// Cloakroom) can hold such a record; both treat it the same way.
     package func attributeObject() throws -> JSONObject {
-        // The bytes are a store's own serialization of an object, so this cannot fail unless
-        // memory (or the file they were loaded from) is corrupt; report that as an unavailable
-        // store rather than crash.
-        let value = try? attributes.withUnsafeBufferPointer { try JSONValue(parsingUTF8: $0) }
-        guard case .object(let object)? = value else {
-            throw SessionStoreError.unavailable("corrupt session record in memory store")
-        }
-        return object
+        try attributes.withUnsafeBufferPointer { try DamagedSessionRecord.attributes(utf8: $0, subject: subject) }
     }
 }
 

@@ -40,10 +40,17 @@ extension MemorySessionTable {
     }
 
     /// Snapshots as sessions, oldest first. A user's list is already in creation order; the
-    /// stable sort keeps it for equal instants.
+    /// stable sort keeps it for equal instants. A damaged record (``DamagedSessionRecord``) is
+    /// left out, as a lookup would find no session there; the next lookup of it deletes it.
     package static func sessionsOldestFirst(_ snapshots: [Snapshot], timeouts: SessionTimeouts) throws -> [Session] {
         var snapshots = snapshots
         snapshots.sort { $0.createdAt < $1.createdAt }
-        return try snapshots.map { try $0.session(timeouts: timeouts) }
+        return try snapshots.compactMap { snapshot in
+            do {
+                return try snapshot.session(timeouts: timeouts)
+            } catch is DamagedSessionRecord {
+                return nil
+            }
+        }
     }
 }

@@ -17,6 +17,9 @@ public enum SessionEndReason: String, Sendable, CaseIterable {
     case absolute
     /// Pushed out by `max_sessions` (memory store).
     case evicted
+    /// A stored record that could not be read, deleted by the lookup that found it
+    /// (``DamagedSessionRecord``).
+    case damaged
     /// Ended by the identity provider (OpenID Connect back-channel logout).
     case idp
     /// The identity provider refused to refresh the session's tokens.

@@ -86,6 +86,13 @@ public protocol SessionEndingSource: SessionStore {
     /// Registers `observer`, called (on any thread) for every revocation the store hears of,
     /// including this process's own. Observers are never removed; the server registers one.
     func observeEndings(_ observer: @escaping @Sendable (SessionEnding) -> Void)
+    /// Returns once endings announced from now on reach the observers (a store that hears of
+    /// them through a subscription waits for it to be confirmed; others return at once).
+    func endingsObserved() async
+}
+
+extension SessionEndingSource {
+    public func endingsObserved() async {}
 }
 
 /// The observers of a store's revocations, for stores that announce them in process (memory,

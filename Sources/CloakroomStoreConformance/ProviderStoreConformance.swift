@@ -82,6 +82,7 @@ public struct ProviderStoreConformance: Sendable {
             guard let source = store as? any SessionEndingSource else { return }
             let heard = Heard()
             source.observeEndings { heard.add($0) }
+            await source.endingsObserved()
             _ = try await store.create(key: key, attributes: ["sub": "alice"], secrets: Self.tokens, links: ["sid:one"])
             #expect(try await store.revokeAll(link: "sid:one") == 1)
             for _ in 0..<50 where !heard.all.contains(.session(key)) { try await Task.sleep(for: .milliseconds(20)) }

@@ -53,9 +53,13 @@ public struct SessionStoreConformance: Sendable {
     public static let timeouts = SessionTimeouts(idle: .minutes(30), absolute: .hours(12), touchInterval: .minutes(1))
 
     public let makeStore: Factory
+    /// The production lookup to check instead of the protocol's (``ProductionLookupStore``),
+    /// made fresh for each check; nil: `lookup(key:)` itself.
+    public let lookupPath: (@Sendable () -> ProductionLookupStore.Lookup)?
 
-    public init(makeStore: @escaping Factory) {
+    public init(lookupPath: (@Sendable () -> ProductionLookupStore.Lookup)? = nil, makeStore: @escaping Factory) {
         self.makeStore = makeStore
+        self.lookupPath = lookupPath
     }
 
     public func runAll() async throws {
@@ -66,7 +70,8 @@ public struct SessionStoreConformance: Sendable {
 
     public func run(_ check: Check) async throws {
         let clock = ManualWallClock()
-        let store = try await makeStore(clock, Self.timeouts)
+        let made = try await makeStore(clock, Self.timeouts)
+        let store: any SessionStore = lookupPath.map { ProductionLookupStore(base: made, lookup: $0()) } ?? made
         let fixture = StoreFixture(store: store, clock: clock)
         do {
             try await fixture.perform(check)

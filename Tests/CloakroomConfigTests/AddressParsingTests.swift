@@ -42,7 +42,8 @@ struct AddressParsingTests {
     }
 
     @Test(arguments: [
-        ("https://api:443", "https upstreams are not supported"),
+        ("ftp://api:21", "expected a URL like http://127.0.0.1:9000 or https://"),
+        ("https://api:443/v1", "is not allowed"),
         ("api:9000", "expected a URL like http://127.0.0.1:9000"),
         ("http://api:9000/v1", "is not allowed"),
         ("http://api:9000?x=1", "is not allowed"),

@@ -75,12 +75,14 @@ struct ConfigurationDecoderListenersTests {
     @Test func clientSectionReadsEveryKey() throws {
         let yaml = minimal(
             adding: """
-                client: { header_timeout: 250ms, idle_timeout: 1h30m, max_header_bytes: 8KiB, max_body_bytes: 512 }
+                client: { header_timeout: 250ms, idle_timeout: 1h30m, body_timeout: 5s, max_header_bytes: 8KiB, max_body_bytes: 512 }
 
                 """)
         let client = try #require(load(yaml)).client
         #expect(client.headerTimeout == .milliseconds(250))
         #expect(client.idleTimeout == .seconds(5400))
+        #expect(client.bodyTimeout == .seconds(5))
+        #expect(ClientLimits().bodyTimeout == .seconds(60))
         #expect(client.maxHeaderBytes == 8192)
         #expect(client.maxBodyBytes == 512)
     }
@@ -90,7 +92,9 @@ struct ConfigurationDecoderListenersTests {
         ("header_timeout: soon", "client.header_timeout", "expected a duration like 30s, got \"soon\""),
         ("idle_timeout: 75", "client.idle_timeout", "add a unit"),
         ("idle_timeout: -5s", "client.idle_timeout", "expected a duration"),
+        ("body_timeout: 0s", "client.body_timeout", "must be greater than 0"),
         ("max_header_bytes: 512", "client.max_header_bytes", "must be at least 1KiB, got 512"),
+        ("body_timeout: later", "client.body_timeout", "expected a duration like 30s, got \"later\""),
         ("max_body_bytes: 0", "client.max_body_bytes", "must be greater than 0"),
         ("max_body_bytes: lots", "client.max_body_bytes", "expected a size like 10MiB, got \"lots\""),
         ("max_body_bytes: [1]", "client.max_body_bytes", "expected a size like 10MiB, got a list"),

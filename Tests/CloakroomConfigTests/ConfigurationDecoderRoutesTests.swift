@@ -87,10 +87,16 @@ struct ConfigurationDecoderRoutesTests {
         #expect(upstream.maxConnections == 4)
     }
 
-    @Test func httpsTargetsAreNotSupported() {
-        expectSingleProblem(
-            config(upstreams: "upstreams: { api: { targets: [\"https://10.0.0.1:443\"] } }"),
-            at: "upstreams.api.targets[0]", "https upstreams are not supported")
+    @Test func httpsTargetsDefaultToPort443() throws {
+        let upstream = try #require(
+            load(config(upstreams: "upstreams: { api: { targets: [\"https://10.0.0.1\", \"HTTPS://api.example.com:8443/\"] } }"))?
+                .upstreams["api"])
+        #expect(
+            upstream.kind
+                == .targets([
+                    UpstreamTarget(host: "10.0.0.1", port: 443, scheme: .https),
+                    UpstreamTarget(host: "api.example.com", port: 8443, scheme: .https),
+                ]))
     }
 
     @Test func targetsHaveNoPath() {

@@ -190,7 +190,7 @@ struct ConfigurationLoaderTests {
                 upstream: apii
             upstreams:
               api:
-                targets: ["https://127.0.0.1:9443"]
+                targets: ["ftp://127.0.0.1:9443"]
 
             """
         let found = problems(in: yaml)

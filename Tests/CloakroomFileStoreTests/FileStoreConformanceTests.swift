@@ -14,6 +14,16 @@ import Testing
             }.run(check)
         }
     }
+
+    /// The same checks through the lookup requests use: `lookupNow` with a connection's cache.
+    @Test(arguments: SessionStoreConformance.Check.allCases)
+    func conformanceOfTheRequestLookup(_ check: SessionStoreConformance.Check) async throws {
+        try await withTemporaryDirectory { directory in
+            try await SessionStoreConformance(lookupPath: { ProductionLookupStore.immediate() }) { clock, timeouts in
+                try await openStore(directory.appendingPathComponent("sessions.db").path, clock: clock, timeouts: timeouts)
+            }.run(check)
+        }
+    }
 }
 
 @Suite struct FileProviderStoreTests {

@@ -46,7 +46,10 @@ struct PolicyFixture {
     let store: MemorySessionStore
     let clock: ManualWallClock
 
-    init(_ configuration: Configuration = makeConfiguration()) {
+    init(
+        _ configuration: Configuration = makeConfiguration(),
+        signOn: ((SessionCookies, MemorySessionStore, ManualWallClock) -> SignOnFlow?)? = nil
+    ) {
         clock = ManualWallClock()
         store = MemorySessionStore(
             maxSessions: 1000,
@@ -54,7 +57,10 @@ struct PolicyFixture {
                 idle: configuration.session.idleTimeout, absolute: configuration.session.absoluteTimeout,
                 touchInterval: configuration.session.touchInterval),
             clock: clock)
-        policy = ProxyPolicy(configuration: configuration, store: store, codec: testCodec, logger: silentLogger)
+        let (store, clock) = (store, clock)
+        policy = ProxyPolicy(
+            configuration: configuration, store: store, codec: testCodec, logger: silentLogger,
+            signOn: { cookies in signOn?(cookies, store, clock) })
     }
 
     /// Creates a session directly in the store; returns its ID and the `Cookie` pair a client

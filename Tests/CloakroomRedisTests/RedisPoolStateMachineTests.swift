@@ -150,3 +150,27 @@ import Testing
         #expect(result9.retryAfter == nil)
     }
 }
+
+extension RedisPoolStateMachineTests {
+    /// A new primary: slots backing off after failed attempts against the old one connect now,
+    /// with their failure counts reset, and their pending retries find nothing to do.
+    @Test func aKickEndsEveryBackoff() {
+        var machine = Machine(size: 3)
+        _ = machine.lease(1)
+        let connection = Connection()
+        _ = machine.connected(slot: 0, connection)
+        for slot in [1, 2] {
+            _ = machine.connectFailed(slot: slot, .connectFailed("refused"))
+            _ = machine.retry(slot: slot)
+            _ = machine.connectFailed(slot: slot, .connectFailed("refused"))
+        }
+        #expect(machine.kick() == [1, 2], "the ready slot is left alone")
+        let late = machine.retry(slot: 1)
+        #expect(!late, "already connecting")
+        let again = machine.connectFailed(slot: 1, .connectFailed("refused"))
+        #expect(again.retryAfter == .milliseconds(10), "the backoff starts over")
+        #expect(machine.kick() == [1])
+        _ = machine.shutDown()
+        #expect(machine.kick().isEmpty)
+    }
+}

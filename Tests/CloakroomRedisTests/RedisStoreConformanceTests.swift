@@ -1,6 +1,8 @@
 @testable import CloakroomRedis
 import CloakroomSessions
 import CloakroomStoreConformance
+import NIOCore
+import NIOPosix
 import Testing
 
 extension RedisServerTests {
@@ -11,6 +13,24 @@ extension RedisServerTests {
         func conformance(_ check: SessionStoreConformance.Check) async throws {
             try await RedisServerProcess.with { redis in
                 try await SessionStoreConformance { clock, timeouts in
+                    try RedisSessionStore(settings: try storeSettings(redis.url), timeouts: timeouts, clock: clock, logger: testLogger)
+                }.run(check)
+            }
+        }
+
+        /// The same checks through the lookup requests use: on an event loop, with a
+        /// connection's attributes cache (used on that loop only, as in the server).
+        @Test(arguments: SessionStoreConformance.Check.allCases)
+        func conformanceOfTheRequestLookup(_ check: SessionStoreConformance.Check) async throws {
+            try await RedisServerProcess.with { redis in
+                let loop = MultiThreadedEventLoopGroup.singleton.next()
+                try await SessionStoreConformance(lookupPath: {
+                    let cache = LoopCache()
+                    return { store, key in
+                        guard let looped = store as? RedisSessionStore else { preconditionFailure("not a Redis store") }
+                        return try await loop.flatSubmit { looped.lookup(key: key, on: loop, cache: cache.cache) }.get()
+                    }
+                }) { clock, timeouts in
                     try RedisSessionStore(settings: try storeSettings(redis.url), timeouts: timeouts, clock: clock, logger: testLogger)
                 }.run(check)
             }
@@ -51,4 +71,10 @@ extension RedisServerTests {
             }
         }
     }
+}
+
+/// A connection's attributes cache for the conformance checks: touched on one event loop only
+/// (inside `loop.flatSubmit`), which is what makes it safe to share between their tasks.
+final class LoopCache: @unchecked Sendable {
+    let cache = ParsedAttributesCache()
 }

@@ -42,5 +42,26 @@ import Testing
         #expect(after - before < 3 * 1024 * 1024, "grew \((after - before) / 1024) KB over 4,000 connections")
     }
 
+    /// The same for HTTP/2 (h2c): a connection handler, its streams, NIO's HTTP/2 handler and
+    /// the timers of each closed connection are let go.
+    @Test func thousandsOfClosedHTTP2ConnectionsDoNotGrowTheProcess() async throws {
+        let proxy = try await BinaryHarness()
+        try await proxy.start()
+        defer { Task { await proxy.finish() } }
+        let pid = try #require(proxy.process?.processIdentifier)
+        let url = "http://127.0.0.1:\(proxy.port)/public/x"
+        func churn(_ connections: Int) async throws {
+            for _ in 0..<(connections / 100) {
+                let result = try await offPool { try HTTP2EndToEndTests.run("/usr/bin/h2load", ["-n", "200", "-c", "100", "-m", "1", url]) }
+                guard result.output.contains("200 succeeded") else { throw LeakTestError.unexpected(result.output) }
+            }
+        }
+        try await churn(1000)
+        let before = try Self.residentBytes(pid)
+        try await churn(3000)
+        let after = try Self.residentBytes(pid)
+        #expect(after - before < 3 * 1024 * 1024, "grew \((after - before) / 1024) KB over 3,000 HTTP/2 connections")
+    }
+
     enum LeakTestError: Error { case unexpected(String) }
 }

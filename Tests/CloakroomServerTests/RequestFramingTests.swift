@@ -232,8 +232,8 @@ struct RequestFramingTests {
             sent.append(("/raw/open/random/\(index)", shape, honest))
         }
         // Honest requests: three connections, four streams at a time on each. A wrong
-        // content-length is a stream error; each gets a connection of its own, since today's
-        // HTTP/2 server still closes the connection on a stream error (issue 20).
+        // content-length is a stream error (RFC 9113 §8.1.1): the dishonest requests share one
+        // connection, which each stream error leaves serving (issue 20).
         let clients = try await (0..<3).asyncMap { _ in try await HTTP2TestClient.connect(port: setup.proxy.port, tls: false) }
         defer { Task { for client in clients { await client.close() } } }
         let requests = sent.enumerated().map { (index: $0.offset, honest: $0.element.honest, request: Self.request($0.element.shape, path: $0.element.path)) }
@@ -249,14 +249,16 @@ struct RequestFramingTests {
                 for try await (index, status) in group { statuses[index] = status ?? 0 }
             }
         }
+        let shared = try await HTTP2TestClient.connect(port: setup.proxy.port, tls: false)
         for item in requests where !item.honest {
-            let client = try await HTTP2TestClient.connect(port: setup.proxy.port, tls: false)
-            statuses[item.index] = (try? await client.send(item.request).status).flatMap { $0 } ?? 0
-            await client.close()
+            statuses[item.index] = (try? await shared.send(item.request).status).flatMap { $0 } ?? 0
         }
+        let after = try await shared.send(HTTP2TestClient.Request(path: "/raw/open/after", authority: "127.0.0.1"))
+        #expect(after.status == 200, "the connection outlived every stream error")
+        await shared.close()
         let parsed = setup.raw.requests
         let byPath = Dictionary(grouping: parsed, by: \.uri)
-        for (path, list) in byPath {
+        for (path, list) in byPath where path != "/raw/open/after" {
             #expect(list.count == 1, "\(path) parsed \(list.count) times")
             #expect(sent.contains { $0.path == path }, "the backend parsed a request nobody sent: \(path)")
         }

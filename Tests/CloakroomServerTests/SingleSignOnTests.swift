@@ -1,4 +1,5 @@
 import CloakroomConfig
+import CloakroomLogin
 import CloakroomServer
 import CloakroomSessions
 import Foundation
@@ -13,14 +14,14 @@ struct SingleSignOnTests {
     /// The provider, then the proxy on the port the provider knows as its client's, with
     /// `login.oidc` and the backend as the `api` upstream for every path.
     static func start(
-        accessLifetime: Int = 3600, refreshLifetime: Int = 86400, logger: Logger? = nil,
+        accessLifetime: Int = 3600, refreshLifetime: Int = 86400, logger: Logger? = nil, accessLog: Logger? = nil,
         _ adjust: @escaping (inout Configuration) -> Void = { _ in }
     ) async throws -> (ProxyHarness, IdentityProviderProcess) {
         let port = try freePort()
         let base = "http://127.0.0.1:\(port)"
         let idp = try await IdentityProviderProcess.start(proxyBases: [base], accessLifetime: accessLifetime, refreshLifetime: refreshLifetime)
         do {
-            let proxy = try await ProxyHarness.start(logger: logger) { configuration in
+            let proxy = try await ProxyHarness.start(logger: logger, accessLog: accessLog) { configuration in
                 configuration.listeners = [Listener(address: SocketAddressSpec(host: "127.0.0.1", port: port))]
                 var oidc = OIDCSettings(
                     issuer: idp.issuer, clientID: IdentityProviderProcess.clientID, clientSecret: IdentityProviderProcess.clientSecret,
@@ -54,7 +55,9 @@ struct SingleSignOnTests {
     }
 
     @Test func codeFlowWithPKCEThroughTheRealProvider() async throws {
-        let (proxy, idp) = try await Self.start()
+        let (logger, lines) = CapturingLogHandler.logger()
+        let (accessLog, accessLines) = CapturingLogHandler.logger()
+        let (proxy, idp) = try await Self.start(logger: logger, accessLog: accessLog)
         defer { idp.stop(); Task { await proxy.stop() } }
 
         // The start of the flow: PKCE S256, state, nonce, and a pending-login cookie the
@@ -92,6 +95,14 @@ struct SingleSignOnTests {
         #expect(replay.body == "{\"error\":\"login_failed\"}")
         #expect(try await Curl.get("\(proxy.base)/reports", ["-H", "Cookie: \(cookie)"]).status == 200)
         #expect(try await proxy.server.store.sessions(subject: "diana").count == 1)
+
+        // The admin API lists the session without a token; no log line holds a token or a code.
+        let listed = try await proxy.server.store.sessions(subject: "diana")
+        #expect(!"\(listed)".contains("eyJ"))
+        let everything = lines.all + accessLines.all
+        #expect(everything.contains { $0.contains("session created") && $0.contains("via=oidc") })
+        #expect(accessLines.all.contains { $0.contains("/oauth2/callback") }, "the callback is in the access log")
+        #expect(!everything.contains { $0.contains("eyJ") || $0.contains("code=") || $0.contains("state=") }, "\(everything.filter { $0.contains("eyJ") || $0.contains("code=") })")
     }
 
     @Test func aLoginThroughTheProviderReplacesThePresentedSession() async throws {
@@ -108,6 +119,48 @@ struct SingleSignOnTests {
         #expect(first != second, "a new session ID")
         #expect(try await Curl.get("\(proxy.base)/reports", ["-H", "Cookie: \(first)"]).status == 401)
         #expect(try await Curl.get("\(proxy.base)/reports", ["-H", "Cookie: \(second)"]).status == 200)
+    }
+
+    @Test func browserLogoutEndsTheLocalSessionThenGoesToTheProvider() async throws {
+        let (proxy, idp) = try await Self.start { $0.logout.redirect = "/signed-out" }
+        defer { idp.stop(); Task { await proxy.stop() } }
+        let browser = CookieJarBrowser()
+        _ = try await Self.signIn(browser, proxy: proxy)
+        let cookie = try #require(browser.cookie(named: "cloakroom_session"))
+        let logout = try await Curl.get("\(proxy.base)/logout", ["-H", "Cookie: \(cookie)", "-H", "Accept: text/html"])
+        #expect(logout.status == 303)
+        let location = try #require(logout.header("location"))
+        #expect(location.hasPrefix(idp.issuer + "/session?id_token_hint=ey"), "\(location)")
+        #expect(location.contains("&client_id=cloakroom&"))
+        #expect(location.hasSuffix("post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A\(proxy.port)%2Fsigned-out"), "\(location)")
+        #expect(logout.header("set-cookie")?.contains("Max-Age=0") == true)
+        #expect(try await Curl.get("\(proxy.base)/reports", ["-H", "Cookie: \(cookie)"]).status == 401, "the local session ended first")
+        // An API client's logout is 204, as without single sign-on.
+        let other = CookieJarBrowser()
+        _ = try await Self.signIn(other, proxy: proxy)
+        let again = try #require(other.cookie(named: "cloakroom_session"))
+        #expect(try await Curl.get("\(proxy.base)/logout", ["-H", "Cookie: \(again)"]).status == 204)
+    }
+
+    @Test func withAUsersFileTooTheLoginPageOffersTheProvider() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-users-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let users = directory.appendingPathComponent("users.yaml").path
+        try UsersFile.upsert(path: users, name: "demo", password: "correct horse battery", email: nil, roles: [])
+        let (proxy, idp) = try await Self.start {
+            $0.login.usersFile = users
+            $0.login.oidc?.name = "Acme SSO"
+        }
+        defer { idp.stop(); Task { await proxy.stop() } }
+        let redirect = try await Curl.get("\(proxy.base)/reports", ["-H", "Accept: text/html"])
+        #expect(redirect.header("location") == "/login?next=/reports")
+        let page = try await Curl.get("\(proxy.base)/login?next=/reports")
+        #expect(page.status == 200 && page.body.contains("name=\"password\""), "the form is there")
+        #expect(page.body.contains(#"<a id="sign-in-sso" href="/login?sso=1&amp;next=/reports">Sign in with Acme SSO</a>"#), "\(page.body)")
+        let sso = try await Curl.get("\(proxy.base)/login?sso=1&next=/reports")
+        #expect(sso.status == 303 && sso.header("location")?.hasPrefix(idp.issuer + "/authorization?") == true)
+        let form = try await Curl.get("\(proxy.base)/login", ["--data", "username=demo&password=correct+horse+battery"])
+        #expect(form.status == 303, "the form login still works")
     }
 
     @Test func backChannelLogoutEndsOnlyThatProviderSessionAndItsTunnels() async throws {
@@ -160,11 +213,18 @@ struct SingleSignOnTests {
         _ = try await Curl.get("\(proxy.base)/api/a", ["-H", "Cookie: \(cookie)", "-H", "Authorization: Bearer forged"])
         #expect(proxy.backend.requests.last?.values("authorization") == [firstToken])
 
-        // Once the token is due, eight concurrent requests share one refresh.
+        // Once the token is due, eight concurrent requests share one refresh: four on HTTP/1.1
+        // connections of their own, four as streams of one HTTP/2 connection.
+        let h2 = try await HTTP2TestClient.connect(port: proxy.port, tls: false)
+        defer { Task { await h2.close() } }
         try await Task.sleep(for: .seconds(3))
         let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
-            for index in 0..<8 {
-                group.addTask { try await Curl.get("\(proxy.base)/api/\(index)", ["-H", "Cookie: \(cookie)"]).status }
+            for index in 0..<4 {
+                group.addTask { try await Curl.get("\(proxy.base)/api/h1/\(index)", ["-H", "Cookie: \(cookie)"]).status }
+                group.addTask {
+                    let request = HTTP2TestClient.Request(path: "/api/h2/\(index)", authority: "127.0.0.1", headers: [("cookie", cookie)])
+                    return try await h2.send(request).status ?? 0
+                }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
@@ -176,15 +236,21 @@ struct SingleSignOnTests {
     }
 
     @Test func aRefreshTheProviderRefusesEndsTheSession() async throws {
-        let (proxy, idp) = try await Self.start(accessLifetime: 2, refreshLifetime: 3) { $0.login.oidc?.passAccessToken = true }
+        let (proxy, idp) = try await Self.start(accessLifetime: 2) { $0.login.oidc?.passAccessToken = true }
         defer { idp.stop(); Task { await proxy.stop() } }
         let browser = CookieJarBrowser()
         _ = try await Self.signIn(browser, proxy: proxy)
         let cookie = try #require(browser.cookie(named: "cloakroom_session"))
-        try await Task.sleep(for: .seconds(4))  // the refresh token has expired at the provider
+        // The provider's administrator revokes the user's grants: the next refresh is refused.
+        let revoked = try await Curl.get(idp.issuer + "/admin/revoke", ["--data", "user=diana"])
+        #expect(revoked.body == "{\"revoked\": 1}", "\(revoked.body)")
+        try await Task.sleep(for: .seconds(2))  // the access token has expired
         let api = try await Curl.get("\(proxy.base)/api/x", ["-H", "Cookie: \(cookie)"])
         #expect(api.status == 401, "\(api.status) \(api.body)")
+        #expect(api.header("set-cookie")?.contains("Max-Age=0") == true, "the cookie is expired")
         #expect(try await proxy.server.store.sessions(subject: "diana").isEmpty, "the session ended (refresh_failed)")
+        let browserAfter = try await Curl.get("\(proxy.base)/api/x", ["-H", "Cookie: \(cookie)", "-H", "Accept: text/html"])
+        #expect(browserAfter.status == 303, "a browser goes to the login page")
     }
 
     @Test func anUnreachableProviderIs502AndTheProxyStartsWithoutIt() async throws {
@@ -261,8 +327,10 @@ struct SingleSignOnRefusalTests {
         #expect(!lines.all.contains { $0.contains("eyJ") }, "no token in the log")
     }
 
-    @Test func theControlCaseSignsIn() async throws {
-        let idp = try await IdentityProviderProcess.stub(mode: "good")
+    /// The control cases: correct tokens with each accepted algorithm sign in.
+    @Test(arguments: ["good", "es256", "ps256", "eddsa"])
+    func acceptedAlgorithmsSignIn(_ mode: String) async throws {
+        let idp = try await IdentityProviderProcess.stub(mode: mode)
         defer { idp.stop() }
         let port = try freePort()
         let proxy = try await ProxyHarness.start { configuration in
@@ -274,7 +342,7 @@ struct SingleSignOnRefusalTests {
         let browser = CookieJarBrowser()
         let start = try await browser.get("\(proxy.base)/login?next=/x")
         let (final, url) = try await browser.follow(start, from: "\(proxy.base)/login?next=/x")
-        #expect(url == "\(proxy.base)/x" && final.status == 200, "\(url) \(final.status)")
+        #expect(url == "\(proxy.base)/x" && final.status == 200, "\(mode): \(url) \(final.status)")
         #expect(try await proxy.server.store.sessions(subject: "mallory").count == 1)
     }
 }

@@ -14,6 +14,14 @@ import Testing
         }.run(check)
     }
 
+    /// The same checks through the lookup requests use: `lookupNow` with a connection's cache.
+    @Test(arguments: SessionStoreConformance.Check.allCases)
+    func conformanceOfTheRequestLookup(_ check: SessionStoreConformance.Check) async throws {
+        try await SessionStoreConformance(lookupPath: { ProductionLookupStore.immediate() }) { clock, timeouts in
+            MemorySessionStore(maxSessions: 10_000, timeouts: timeouts, clock: clock)
+        }.run(check)
+    }
+
     /// Revocations are announced at once, so open tunnels need not wait for the liveness poll.
     @Test func announcesEveryLiveRevocation() async throws {
         let store = MemorySessionStore(maxSessions: 10, timeouts: SessionStoreConformance.timeouts, clock: ManualWallClock())

@@ -41,6 +41,8 @@ public struct AdminAPI: Sendable {
         public var status: HTTPResponse.Status
         public var contentType: String
         public var body: String
+        /// Every answer but the published keys is `no-store`.
+        public var cacheControl = "no-store"
 
         public init(status: HTTPResponse.Status, contentType: String, body: String) {
             self.status = status
@@ -68,6 +70,8 @@ public struct AdminAPI: Sendable {
     let cookies: SessionCookies
     let metrics: @Sendable () async -> String
     let reload: (@Sendable () async -> ReloadResult)?
+    /// The identity assertion's JWKS document, with `identity.assertion`.
+    let jwks: [UInt8]?
     let logger: Logger
     /// `session.max_per_user`, applied to sessions `POST /sessions` creates.
     let maxPerUser: Int
@@ -76,9 +80,12 @@ public struct AdminAPI: Sendable {
     ///   - metrics: renders the Prometheus text exposition for `/metrics`.
     ///   - reload: re-reads the configuration for `POST /reload`; `nil` when the server has no
     ///     file to re-read (the route then answers 409).
+    ///   - jwks: the assertion keys published at ``IdentityAssertion/jwksPath`` without a token;
+    ///     `nil` without `identity.assertion`.
     public init(
         store: any SessionStore, token: String, cookies: SessionCookies, logger: Logger,
-        metrics: @escaping @Sendable () async -> String, reload: (@Sendable () async -> ReloadResult)? = nil, maxPerUser: Int = 0
+        metrics: @escaping @Sendable () async -> String, reload: (@Sendable () async -> ReloadResult)? = nil,
+        jwks: [UInt8]? = nil, maxPerUser: Int = 0
     ) {
         self.maxPerUser = maxPerUser
         self.store = store
@@ -87,6 +94,7 @@ public struct AdminAPI: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.reload = reload
+        self.jwks = jwks
     }
 
     private func reloadConfiguration() async -> Response {
@@ -116,6 +124,12 @@ public struct AdminAPI: Sendable {
         if segments == ["healthz"] {
             guard request.method == .get else { return .error(.methodNotAllowed, "method_not_allowed") }
             return await health()
+        }
+        if let jwks, path == IdentityAssertion.jwksPath {
+            guard request.method == .get else { return .error(.methodNotAllowed, "method_not_allowed") }
+            var response = Response(status: .ok, contentType: "application/json", body: String(decoding: jwks, as: UTF8.self))
+            response.cacheControl = IdentityAssertion.jwksCacheControl
+            return response
         }
         guard isAuthorized(request.authorization) else { return .error(.unauthorized, "unauthorized") }
         do {

@@ -6,8 +6,9 @@ import HTTPTypes
 /// `identity` so the per-request work is a scan over the request's fields and a few appends.
 ///
 /// Strip always happens before inject: a client can never smuggle an identity header, whatever
-/// its case or its underscore spelling (`X_User_Id`), because names are compared after folding
-/// to lower case and `_` to `-`.
+/// its case or its separators (`X_User_Id`, `X.User.Id`, `x~user!id`), because names are
+/// compared after folding (``FoldedName``: lower case, every byte that is not a letter or a
+/// digit as `-`), configured names and patterns the same way.
 public struct IdentityHeaders: Sendable {
     struct Injection: Sendable {
         let name: HTTPField.Name
@@ -15,22 +16,17 @@ public struct IdentityHeaders: Sendable {
     }
 
     private let injections: [Injection]
-    /// Folded names (lower case, `-` for `_`) removed outright.
+    /// Folded names (``FoldedName``) removed outright.
     private let strippedNames: [[UInt8]]
-    /// Folded glob patterns; `*` matches any run of characters.
+    /// Folded glob patterns (``FoldedName/foldPattern(_:)``); `*` matches any run of characters.
     private let strippedPatterns: [GlobPattern]
 
     public init(_ settings: IdentitySettings) {
         injections = settings.headers.compactMap { mapping in
             HTTPField.Name(mapping.header).map { Injection(name: $0, attribute: mapping.attribute) }
         }
-        strippedNames = settings.headers.map { Self.fold($0.header) }
-        strippedPatterns = settings.strip.map { GlobPattern(Self.fold($0)) }
-    }
-
-    /// Lower case, `_` → `-`.
-    static func fold(_ name: String) -> [UInt8] {
-        name.utf8.map(FoldedName.fold)
+        strippedNames = settings.headers.map { FoldedName.fold($0.header) }
+        strippedPatterns = settings.strip.map { GlobPattern(FoldedName.foldPattern($0)) }
     }
 
     /// Whether a client header with this name must be removed.
@@ -87,6 +83,8 @@ public final class InjectionMemo {
     var fields: [HTTPField] = []
     /// ``fields`` as HTTP/1.1 lines (``UpstreamAdditions/identityLines``).
     var lines: [UInt8] = []
+    /// The identity assertions last made on this connection.
+    public let assertion = AssertionMemo()
 
     public init() {}
 }

@@ -14,9 +14,10 @@ import HTTPTypes
 /// bytes, or makes the `Cookie` lines fields for ``SessionCookies`` (``isCookie(name:)``).
 public enum PolicyRequestFields {
     /// `Accept` (browsers get redirects and pages), `Origin` and `Sec-Fetch-Site` (the CSRF
-    /// check), `Connection` (the fields it names are dropped), `User-Agent` (recorded with a
-    /// session created by the request: ``SessionOrigin``).
-    public static let names: [HTTPField.Name] = [.accept, .origin, .secFetchSite, .connection, .userAgent]
+    /// check), `Connection` (the fields it names are dropped), `traceparent` (the trace is
+    /// kept, or started when absent or malformed: ``TraceContext``), `User-Agent` (recorded
+    /// with a session created by the request: ``SessionOrigin``).
+    public static let names: [HTTPField.Name] = [.accept, .origin, .secFetchSite, .connection, .traceparent, .userAgent]
 
     /// ``names`` in lower case by length, for the byte-level check.
     @usableFromInline
@@ -43,7 +44,7 @@ public enum PolicyRequestFields {
     }
 
     /// The request's first value of a declared field.
-    static func value(_ name: HTTPField.Name, in request: HTTPRequest) -> String? {
+    public static func value(_ name: HTTPField.Name, in request: HTTPRequest) -> String? {
         assert(names.contains(name), "\(name) is read by a phase: declare it in PolicyRequestFields.names")
         return request.headerFields[name]
     }

@@ -8,8 +8,9 @@ import HTTPTypes
 ///
 /// A field is dropped when it is hop-by-hop or named in `Connection`, a copy of an identity
 /// header (or matches `identity.strip`), or a forwarding header the proxy sets itself. Names
-/// compare in any ASCII case; identity and forwarding names also with `_` for `-`, the spelling
-/// CGI-style backends merge with the dashed one.
+/// compare in any ASCII case; identity and forwarding names also in every alias spelling
+/// (``FoldedName``: any separator for any other, `X_User_Id`, `X.User.Id`), which backends
+/// merge with the dashed one.
 public struct RequestFieldFilter: Sendable {
     /// The policy's identity rules, through the policy: one reference to copy, not three arrays.
     let policy: ProxyPolicy
@@ -68,8 +69,18 @@ public struct RequestFieldFilter: Sendable {
     }
 }
 
-/// A field name in lower case with `_` as `-`, the form identity and forwarding names are
-/// compared in.
+/// A field name in its alias form: ASCII letters in lower case, digits as they are, and every
+/// other byte (`-`, `_`, `.`, `~`, `!`, any token character that is not a letter or a digit) as
+/// `-`. Two names with the same folded form are aliases: they differ only in case and in which
+/// separator stands at each position, and some backend stack reads them as the same header.
+///
+/// Why every separator: CGI and WSGI servers (and Rack, Go's `net/http/cgi`) expose `X-User-Id`
+/// as `HTTP_X_USER_ID`, so `X_User_Id` lands in the same variable; PHP turns `.` and spaces in
+/// variable names into `_`, so `X.User.Id` does too; lighttpd, some CGI libraries and Java and
+/// Node header maps that normalise names map every byte that is not a letter or a digit to `_`.
+/// Separators are replaced one for one, never collapsed or dropped: no stack known to us reads
+/// `X--User-Id` or `XUserId` as `X-User-Id`, and folding those too would strip unrelated
+/// headers (`X-Username` under a `X-User-*` pattern).
 enum FoldedName {
     /// Calls `body` with `name` folded, in temporary (stack) memory: nothing allocated.
     @inline(__always)
@@ -80,9 +91,26 @@ enum FoldedName {
         }
     }
 
+    /// One byte of a field name, folded: `A`–`Z` to lower case, `a`–`z` and `0`–`9` kept,
+    /// anything else `-`.
     @inline(__always)
     static func fold(_ byte: UInt8) -> UInt8 {
-        if byte == UInt8(ascii: "_") { return UInt8(ascii: "-") }
-        return byte >= 65 && byte <= 90 ? byte + 32 : byte
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return byte | 0x20
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return byte
+        default: return UInt8(ascii: "-")
+        }
+    }
+
+    /// A configured name folded (``fold(_:)``).
+    static func fold(_ name: String) -> [UInt8] {
+        name.utf8.map(fold)
+    }
+
+    /// An `identity.strip` pattern folded: like a name, with `*` kept as the wildcard. A `*` in
+    /// a client's field name is a separator like any other, so it folds to `-` and never acts
+    /// as a wildcard.
+    static func foldPattern(_ pattern: String) -> [UInt8] {
+        pattern.utf8.map { $0 == UInt8(ascii: "*") ? $0 : fold($0) }
     }
 }

@@ -1,35 +1,57 @@
+import Foundation
 import CloakroomSessions
 import HTTPTypes
 import Logging
 
-/// Parses the backend's session control headers into effects. Invalid values are logged and
-/// ignored: the response still reaches the client, and no session changes.
+/// Parses the backend's session control headers into effects. Each header is judged on its own
+/// terms, never by the others in the same response: `Session-Login` by the path and status,
+/// `Session-Update` and `Session-Logout` by whether the request had a session. An invalid or
+/// refused one is logged and ignored, and the others still apply: an ignored `Session-Login`
+/// must not cancel the `Session-Logout` beside it, or the session the backend ended stays
+/// valid. The response itself always reaches the client.
 enum ControlHeaders {
     static func effects(
         login: String?, update: String?, logout: String?, status: HTTPResponse.Status, exchange: Exchange, logger: Logger
     ) -> [SessionEffect] {
-        let requestID = exchange.requestID
-        if let login {
-            guard exchange.endpoint == .login else {
-                logger.warning("Session-Login ignored outside login.path", metadata: ["request_id": "\(requestID)"])
-                return []
-            }
-            guard status.kind == .successful || status.kind == .redirection else {
-                logger.warning("Session-Login ignored on a non-2xx/3xx response", metadata: ["request_id": "\(requestID)"])
-                return []
-            }
-            guard case .object(let attributes)? = try? JSONValue(parsing: login),
-                case .string(let sub)? = attributes["sub"], !sub.isEmpty
-            else {
-                logger.error("Session-Login is not a JSON object with a string \"sub\"", metadata: ["request_id": "\(requestID)"])
-                return []
-            }
-            return [.login(attributes, replacing: exchange.presentedID?.key)]
+        var effects: [SessionEffect] = []
+        // The presented session's changes first, then the login that replaces it: a login's
+        // cookie is the one the client keeps (``ProxyPolicy/apply(_:exchange:)``).
+        if update != nil || logout != nil {
+            effects += sessionEffects(update: update, logout: logout, exchange: exchange, logger: logger)
         }
+        if let login, let effect = loginEffect(login, status: status, exchange: exchange, logger: logger) {
+            effects.append(effect)
+        }
+        return effects
+    }
+
+    /// `Session-Login`: honoured on `login.path` with a 2xx or 3xx status, when it is a JSON
+    /// object with a non-empty string `sub`.
+    static func loginEffect(_ login: String, status: HTTPResponse.Status, exchange: Exchange, logger: Logger) -> SessionEffect? {
+        let requestID = exchange.requestID
+        guard exchange.endpoint == .login else {
+            logger.warning("Session-Login ignored outside login.path", metadata: ["request_id": "\(requestID)"])
+            return nil
+        }
+        guard status.kind == .successful || status.kind == .redirection else {
+            logger.warning("Session-Login ignored on a non-2xx/3xx response", metadata: ["request_id": "\(requestID)"])
+            return nil
+        }
+        guard case .object(let attributes)? = try? JSONValue(parsing: login),
+            case .string(let sub)? = attributes["sub"], !sub.isEmpty
+        else {
+            logger.error("Session-Login is not a JSON object with a string \"sub\"", metadata: ["request_id": "\(requestID)"])
+            return nil
+        }
+        return .login(attributes, replacing: exchange.presentedID?.key)
+    }
+
+    /// `Session-Update` and `Session-Logout`: honoured on any route when the request had a
+    /// live session, each when its own value is valid.
+    static func sessionEffects(update: String?, logout: String?, exchange: Exchange, logger: Logger) -> [SessionEffect] {
+        let requestID = exchange.requestID
         guard let session = exchange.session, let key = exchange.presentedID?.key else {
-            if update != nil || logout != nil {
-                logger.warning("Session-Update/Session-Logout ignored: the request had no session", metadata: ["request_id": "\(requestID)"])
-            }
+            logger.warning("Session-Update/Session-Logout ignored: the request had no session", metadata: ["request_id": "\(requestID)"])
             return []
         }
         var effects: [SessionEffect] = []
@@ -51,4 +73,13 @@ enum ControlHeaders {
     }
 }
 
-import Foundation
+extension SessionEffect {
+    /// Whether carrying out this effect sets or deletes the session cookie: the response then
+    /// must not be stored by any cache (``ProxyPolicy/filterResponse(_:exchange:)``).
+    var changesCookie: Bool {
+        switch self {
+        case .login, .logoutCurrent, .logoutAll: return true
+        case .update: return false
+        }
+    }
+}

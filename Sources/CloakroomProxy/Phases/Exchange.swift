@@ -20,6 +20,8 @@ public struct Exchange: Sendable {
         case backchannelLogout
         /// `session.self_service` and the paths under it: the user's own sessions.
         case selfService
+        /// `/.well-known/cloakroom/jwks.json` with `identity.assertion`: the signing keys.
+        case jwks
     }
 
     public var requestID: String
@@ -50,7 +52,7 @@ public struct Exchange: Sendable {
         guard presentedID != nil else { return false }
         switch endpoint {
         case .logout, .login, .builtinLogin, .selfService: return true
-        case .signOnStart, .signOnCallback, .backchannelLogout: return false
+        case .signOnStart, .signOnCallback, .backchannelLogout, .jwks: return false
         case .proxied: return route?.auth != Route.Auth.none
         }
     }

@@ -17,6 +17,8 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
         case methodNotAllowed = "method_not_allowed"
         case unauthenticated
         case csrf
+        /// A session that the route's `allow` does not admit.
+        case forbidden
         case tooManyAttempts = "too_many_attempts"
         case upstreamUnavailable = "bad_gateway"
         case upstreamTimeout = "gateway_timeout"
@@ -40,7 +42,7 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
     public var source: Source {
         switch code {
         case .badRequest, .headerTimeout, .headersTooLarge, .bodyTooLarge, .notFound, .methodNotAllowed,
-            .unauthenticated, .csrf, .tooManyAttempts, .loginFailed:
+            .unauthenticated, .csrf, .forbidden, .tooManyAttempts, .loginFailed:
             return .client
         case .upstreamUnavailable, .upstreamTimeout, .identityProviderUnavailable: return .upstream
         case .storeUnavailable: return .store
@@ -59,7 +61,7 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
         case .methodNotAllowed: return .methodNotAllowed
         case .unauthenticated, .loginFailed: return .unauthorized
         case .identityProviderUnavailable: return .badGateway
-        case .csrf: return .forbidden
+        case .csrf, .forbidden: return .forbidden
         case .tooManyAttempts: return .tooManyRequests
         case .upstreamUnavailable: return .badGateway
         case .upstreamTimeout: return .gatewayTimeout

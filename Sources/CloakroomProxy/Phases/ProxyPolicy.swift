@@ -1,4 +1,5 @@
 import CloakroomConfig
+import CloakroomLogin
 import CloakroomSessions
 import HTTPTypes
 import Logging
@@ -26,6 +27,8 @@ public final class ProxyPolicy: Sendable {
     public let builtinLogin: BuiltinLogin?
     /// Single sign-on, when `login.oidc` is set (and the server wired a provider in).
     public let signOn: SignOnFlow?
+    /// The signed identity token for backends, when `identity.assertion` is set.
+    public let assertion: IdentityAssertion?
     let csrf: CSRFCheck
     /// Where browsers without a session go: `login.page`, else the built-in login page.
     let loginPage: String?
@@ -34,17 +37,18 @@ public final class ProxyPolicy: Sendable {
     public init(
         configuration: Configuration, store: any SessionStore, codec: SessionCookieCodec, logger: Logger,
         builtinLogin: (SessionCookies) -> BuiltinLogin? = { _ in nil },
-        signOn: (SessionCookies) -> SignOnFlow? = { _ in nil }
+        signOn: (SessionCookies) -> SignOnFlow? = { _ in nil }, assertion: IdentityAssertion? = nil
     ) {
         self.configuration = configuration
         self.store = store
         self.immediateLookup = store as? any ImmediateSessionLookup
         self.routes = RouteTable(configuration.routes)
-        self.identity = IdentityHeaders(configuration.identity)
+        self.identity = IdentityHeaders(configuration.identity.strippingAssertionHeader)
         self.cookies = SessionCookies(
             settings: configuration.session.cookie, codec: codec, maxAge: configuration.session.absoluteTimeout)
         self.builtinLogin = builtinLogin(cookies)
         self.signOn = signOn(cookies)
+        self.assertion = assertion
         self.csrf = CSRFCheck(trustedOrigins: configuration.session.trustedOrigins)
         let servesLogin = configuration.login.usersFile != nil || self.signOn != nil
         self.loginPage = configuration.login.page ?? (servesLogin ? configuration.login.path : nil)
@@ -70,7 +74,6 @@ public final class ProxyPolicy: Sendable {
             return .failure(ProxyError(.badRequest, "missing or repeated Host"))
         }
         let normalizedTarget = target.target
-        if normalizedTarget != rawTarget { request.path = normalizedTarget }
 
         let endpoint: Exchange.Endpoint
         if let page = configuration.session.selfService, SelfServiceRequest.isUnder(page, target.path) {
@@ -83,16 +86,28 @@ public final class ProxyPolicy: Sendable {
             } else {
                 endpoint = configuration.login.usersFile == nil ? .login : .builtinLogin
             }
-        } else if let signOn, target.path == signOn.settings.callbackPath {
+        } else if let signOn, target.path == signOn.callbackPath {
             endpoint = .signOnCallback
-        } else if let signOn, target.path == signOn.settings.backchannelLogoutPath {
+        } else if let signOn, target.path == signOn.backchannelLogoutPath {
             endpoint = .backchannelLogout
+        } else if assertion != nil, target.path == IdentityAssertion.jwksPath {
+            endpoint = .jwks
         } else {
             endpoint = .proxied
         }
-        let route = endpoint == .selfService ? nil : routes.match(target.path)
+        // The host is read only when some route names one (reading the authority builds it). The
+        // published keys are the proxy's own answer: no upstream, whatever route the path matches.
+        let route =
+            endpoint == .jwks || endpoint == .selfService
+            ? nil : routes.hasHosts ? routes.match(authority: request.authority, path: target.path) : routes.match(target.path)
         if route == nil && (endpoint == .proxied || endpoint == .login) {
-            return .failure(ProxyError(.notFound, "no route for path"))
+            return .failure(ProxyError(.notFound, "no route for host and path"))
+        }
+        // What the upstream receives: the normalized target, its prefix rewritten for the route.
+        if let route, let prefix = route.rewritePrefix {
+            request.path = PathRewrite.target(prefix: prefix, routePath: route.path, path: target.path, query: target.query)
+        } else if normalizedTarget != rawTarget {
+            request.path = normalizedTarget
         }
         let presented: SessionID?
         switch cookie {
@@ -113,7 +128,8 @@ public final class ProxyPolicy: Sendable {
         {
             exchange.crossSite = csrf.isCrossSite(request)
         }
-        // Recorded with the session the request may create (``SessionOrigin``).
+        // Recorded with the session the request may create (``SessionOrigin``): only the login
+        // endpoints create sessions (a backend's `Session-Login` is honoured on `login.path` alone).
         switch endpoint {
         case .login, .builtinLogin, .signOnCallback: exchange.userAgent = PolicyRequestFields.value(.userAgent, in: request)
         default: break
@@ -158,27 +174,61 @@ public final class ProxyPolicy: Sendable {
                 return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
             }
             return .backchannelLogout
+        case .jwks:
+            guard let assertion, exchange.method == .get || exchange.method == .head else {
+                return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
+            }
+            return .respond(assertion.jwksResponse(requestID: exchange.requestID))
         case .selfService:
             guard exchange.session != nil else { return .respond(unauthenticated(exchange)) }
             return authorizeSelfService(exchange)
         case .proxied:
-            if exchange.session != nil, let signOn, signOn.settings.passAccessToken { return .forwardWithAccessToken }
-            guard exchange.route?.auth == .required, exchange.session == nil else { return .forward }
-            return .respond(unauthenticated(exchange))
+            // Read in place: binding the session would copy it (a retain per field) per request.
+            if exchange.session == nil {
+                guard exchange.route?.auth == .required else { return .forward }
+                return .respond(unauthenticated(exchange))
+            }
+            // `allow`, on the session just looked up: a role removed a request ago is gone now.
+            if let allow = exchange.route?.allow, let attributes = exchange.session?.attributes, !allow.admits(attributes) {
+                return .respond(forbidden(exchange))
+            }
+            if let signOn, signOn.passAccessToken { return .forwardWithAccessToken }
+            return .forward
         }
     }
 
-    /// The answer to a request that needs a session and has none: 303 to the login page for a
-    /// browser's GET or HEAD (when there is one), else 401.
+    /// A required route without a session: 303 to the login page for browsers when there is
+    /// one, else 401. A correctly signed cookie whose session is gone (ended, expired, or a
+    /// damaged record the store deleted) also gets the deletion cookie, so the client stops
+    /// presenting it, as oauth2-proxy clears a session it cannot load.
     func unauthenticated(_ exchange: Exchange) -> LocalResponse {
-        if let page = loginPage, exchange.acceptsHTML,
-            exchange.method == .get || exchange.method == .head
-        {
+        var response: LocalResponse
+        if let page = loginPage, exchange.acceptsHTML, exchange.method == .get || exchange.method == .head {
             let separator = page.contains("?") ? "&" : "?"
             let location = page + separator + "next=" + Self.percentEncodeQueryValue(exchange.target)
-            return .redirect(to: location, requestID: exchange.requestID)
+            response = .redirect(to: location, requestID: exchange.requestID)
+        } else {
+            response = ProxyError(.unauthenticated).response(requestID: exchange.requestID)
         }
-        return ProxyError(.unauthenticated).response(requestID: exchange.requestID)
+        if exchange.presentedID != nil {
+            response.head.headerFields.append(
+                HTTPField(name: .setCookie, value: cookies.expireCookie(secureTransport: exchange.client.isSecure)))
+        }
+        return response
+    }
+
+    /// 403 for a session the route's `allow` does not admit: JSON, or a page for browsers.
+    /// Nothing about the session is in it.
+    func forbidden(_ exchange: Exchange) -> LocalResponse {
+        guard exchange.acceptsHTML else { return ProxyError(.forbidden).response(requestID: exchange.requestID) }
+        var fields = HTTPFields()
+        fields[.contentType] = "text/html; charset=utf-8"
+        fields[.cacheControl] = "no-store"
+        fields[.xRequestID] = exchange.requestID
+        fields[HTTPField.Name("Content-Security-Policy")!] = ForbiddenPage.contentSecurityPolicy
+        fields[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        let html = ForbiddenPage.render(logoutPath: configuration.logout.path, requestID: exchange.requestID)
+        return LocalResponse(head: HTTPResponse(status: .forbidden, headerFields: fields), body: Array(html.utf8))
     }
 
     // MARK: Phase 4: upstream request filter
@@ -232,6 +282,10 @@ public final class ProxyPolicy: Sendable {
                 identityFields = identity.fields(for: session.attributes)
                 identityLines = UpstreamAdditions.lines(identityFields)
             }
+            if let assertion, let upstream = exchange.route?.upstream {
+                (identityFields, identityLines) = assertion.upstreamFields(
+                    identity: identityFields, lines: identityLines, session: session, upstream: upstream, memo: injectionMemo?.assertion)
+            }
         }
         if let token = exchange.accessToken {
             // Per request, never memoized: the token changes on refresh, the attributes do not.
@@ -259,16 +313,28 @@ public final class ProxyPolicy: Sendable {
         response.headerFields[.xRequestID] = nil
         response.headerFields.append(HTTPField(name: .xRequestID, value: exchange.requestID))
         if login == nil && update == nil && logout == nil { return [] }
-        return ControlHeaders.effects(
+        let effects = ControlHeaders.effects(
             login: login, update: update, logout: logout, status: response.status, exchange: exchange, logger: logger)
+        if effects.contains(where: \.changesCookie) { Self.forbidStoring(&response.headerFields) }
+        return effects
+    }
+
+    /// Makes a response that sets or deletes the session cookie uncacheable, replacing any
+    /// `Cache-Control` the backend sent: a shared cache must never hand one user's new cookie
+    /// (or another's logout) to the next client (ASVS 5.0 14.3.2).
+    static func forbidStoring(_ fields: inout HTTPFields) {
+        fields[.cacheControl] = "no-store"
     }
 
     // MARK: Phase 6: session effects
 
-    /// Carries out the effects. Returns the `Set-Cookie` values to add, or the error to answer
-    /// instead of the upstream's response when a login could not be stored.
+    /// Carries out the effects. Returns the `Set-Cookie` values to add (at most one: a login's
+    /// new cookie wins over the deletion a logout in the same response asks for, since the
+    /// login ends the presented session anyway), or the error to answer instead of the
+    /// upstream's response when a login could not be stored.
     public func apply(_ effects: [SessionEffect], exchange: Exchange) async -> Result<[String], ProxyError> {
-        var setCookies: [String] = []
+        var newCookie: String?
+        var expire = false
         let context = sessionContext(for: exchange)
         for effect in effects {
             do {
@@ -280,7 +346,7 @@ public final class ProxyPolicy: Sendable {
                     let id = SessionID.random()
                     let session = try await context.run { try await store.create(key: id.key, attributes: attributes) }
                     SessionMetrics.loggedIn()
-                    setCookies.append(cookies.setCookie(for: id, secureTransport: exchange.client.isSecure))
+                    newCookie = cookies.setCookie(for: id, secureTransport: exchange.client.isSecure)
                     logger.info("session created", metadata: ["request_id": "\(exchange.requestID)", "handle": "\(session.handle)", "sub": "\(session.subject)"])
                 case .update(let key, let patch):
                     _ = try await store.update(key: key, patch: patch)
@@ -288,11 +354,11 @@ public final class ProxyPolicy: Sendable {
                     if try await context.ending(.backend).run({ try await store.revoke(key: key) }) {
                         SessionMetrics.sessionsEnded(1, reason: .backend)
                     }
-                    setCookies.append(cookies.expireCookie(secureTransport: exchange.client.isSecure))
+                    expire = true
                 case .logoutAll(let subject):
                     let count = try await context.ending(.backend).run { try await store.revokeAll(subject: subject) }
                     SessionMetrics.sessionsEnded(count, reason: .backend)
-                    setCookies.append(cookies.expireCookie(secureTransport: exchange.client.isSecure))
+                    expire = true
                     logger.info("sessions revoked by backend", metadata: ["request_id": "\(exchange.requestID)", "sub": "\(subject)", "count": "\(count)"])
                 }
             } catch let error as SessionStoreError where error != .missingSubject && !error.isUnavailable {
@@ -304,60 +370,8 @@ public final class ProxyPolicy: Sendable {
                 return .failure(ProxyError(.storeUnavailable, "\(error)"))
             }
         }
-        return .success(setCookies)
-    }
-
-    // MARK: Logout endpoint
-
-    /// Ends the presented session and answers: 303 to `logout.redirect` for browsers, else 204.
-    public func logout(_ exchange: Exchange) async -> LocalResponse {
-        // Read before the session ends: the ID token is the end-session request's hint.
-        let providerSecrets = await signOn?.secretsBeforeLogout(exchange)
-        if let key = exchange.presentedID?.key {
-            do {
-                if try await sessionContext(for: exchange, reason: .logout).run({ try await store.revoke(key: key) }) {
-                    SessionMetrics.sessionsEnded(1, reason: .logout)
-                }
-            } catch {
-                logger.error("session store failed during logout", metadata: ["request_id": "\(exchange.requestID)", "error": "\(error)"])
-                return ProxyError(.storeUnavailable, "\(error)").response(requestID: exchange.requestID)
-            }
-        }
-        let providerLogout = exchange.acceptsHTML ? signOn?.endSessionLocation(secrets: providerSecrets) : nil
-        var response = exchange.acceptsHTML
-            ? LocalResponse.redirect(to: providerLogout ?? configuration.logout.redirect, requestID: exchange.requestID)
-            : LocalResponse.empty(status: .noContent, requestID: exchange.requestID)
-        response.head.headerFields.append(
-            HTTPField(name: .setCookie, value: cookies.expireCookie(secureTransport: exchange.client.isSecure)))
-        return response
-    }
-
-    /// Whether an `Accept` value lists `text/html` (any case) with a non-zero quality.
-    /// Byte-level: browsers send `Accept` with every request.
-    static func acceptsHTML(_ accept: String) -> Bool {
-        for range in accept.utf8.split(separator: UInt8(ascii: ",")) {
-            let parts = range.split(separator: UInt8(ascii: ";")).lazy.map(ASCIIText.trimmedLowercased)
-            guard parts.first == "text/html" else { continue }
-            let quality = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
-            return quality > 0
-        }
-        return false
-    }
-
-    static func percentEncodeQueryValue(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"), UInt8(ascii: "/"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let hex = Array("0123456789ABCDEF".utf8)
-                out += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]], as: UTF8.self)
-            }
-        }
-        return out
+        if let newCookie { return .success([newCookie]) }
+        return .success(expire ? [cookies.expireCookie(secureTransport: exchange.client.isSecure)] : [])
     }
 }
 

@@ -1,13 +1,13 @@
 import HTTPTypes
 
 /// The fields phase 4 adds to every forwarded request, after the strip, in this order: the
-/// session's identity (``IdentityHeaders``), `X-Forwarded-For`, `X-Forwarded-Proto`,
-/// `X-Forwarded-Host` (when the request names a host) and `X-Request-Id`.
+/// session's identity (``IdentityHeaders``, then the ``IdentityAssertion``), `X-Forwarded-For`,
+/// `X-Forwarded-Proto`, `X-Forwarded-Host` (when the request names a host) and `X-Request-Id`.
 ///
 /// A value, so a server writing HTTP/1.1 heads can write these lines straight into the head
 /// instead of appending them to the request's field list first.
 public struct UpstreamAdditions: Sendable {
-    /// Identity fields, in the configured order; empty without a session.
+    /// Identity fields, in the configured order, then the assertion; empty without a session.
     public let identity: [HTTPField]
     /// The same as HTTP/1.1 field lines, `name: value` CRLF each (``lines(_:)``): rendered once
     /// per session and connection (``InjectionMemo``) and written with one copy.

@@ -28,6 +28,10 @@ public final class SignOnFlow: Sendable {
     /// The pending-login cookie's name: the session cookie's with `_oidc`, so a `__Host-`
     /// prefix keeps its rules.
     let pendingName: String
+    /// Read on every request (phase 1 and 3): kept here, not derived from the settings each time.
+    public let callbackPath: String
+    public let backchannelLogoutPath: String
+    public let passAccessToken: Bool
 
     public init(
         provider: any SingleSignOn, store: any ProviderSessionStore, cookies: SessionCookies, configuration: Configuration,
@@ -43,6 +47,10 @@ public final class SignOnFlow: Sendable {
         self.clock = clock
         self.logger = logger
         self.pendingName = configuration.session.cookie.name + "_oidc"
+        let settings = provider.settings
+        self.callbackPath = settings.callbackPath
+        self.backchannelLogoutPath = settings.backchannelLogoutPath
+        self.passAccessToken = settings.passAccessToken
         self.refresher = TokenRefresher(provider: provider, store: store, clock: clock, logger: logger)
     }
 

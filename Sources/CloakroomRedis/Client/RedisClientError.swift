@@ -21,6 +21,16 @@ public enum RedisClientError: Error, Sendable, Hashable, CustomStringConvertible
     case serverError(String)
     /// The client was shut down.
     case shutDown
+    /// The server answered `ROLE` with something other than `master` (a replica, a sentinel):
+    /// it must not take writes, nor serve reads that must see the latest revocation.
+    case notPrimary(String)
+    /// The sentinels name no primary that answers as one right now (a failover is under way,
+    /// or no sentinel can be reached).
+    case noPrimary(String)
+    /// The primary changed while this connection was being opened to the previous one.
+    case primaryChanged
+    /// `WAIT` confirmed a write on fewer replicas than `min_replicas` within the timeout.
+    case notAcknowledged(acknowledged: Int, required: Int)
 
     public var description: String {
         switch self {
@@ -34,6 +44,11 @@ public enum RedisClientError: Error, Sendable, Hashable, CustomStringConvertible
         case .protocolError(let why): return "protocol error: \(why)"
         case .serverError(let message): return "server error: \(message)"
         case .shutDown: return "client shut down"
+        case .notPrimary(let role): return "the server is not the primary (ROLE \(role))"
+        case .noPrimary(let why): return "no primary: \(why)"
+        case .primaryChanged: return "the primary changed while connecting"
+        case .notAcknowledged(let acknowledged, let required):
+            return "the write reached \(acknowledged) of the \(required) replicas min_replicas requires"
         }
     }
 }

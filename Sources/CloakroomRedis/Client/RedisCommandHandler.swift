@@ -17,6 +17,10 @@ import NIOSSL
 /// callback; everything else (the `SUBSCRIBE` confirmation, `PING` replies) still answers the
 /// oldest command, so the timeout covers a subscriber connection too.
 ///
+/// Error replies can also be shown to an observer, after the command they answer has its
+/// reply: with Sentinel, `-READONLY` or `-LOADING` says the connection's server is not (or not
+/// yet) a usable primary, whichever command met it.
+///
 /// - Important: every method runs on the channel's event loop; ``RedisConnection`` reaches the
 ///   handler only through an `NIOLoopBound`.
 final class RedisCommandHandler: ChannelInboundHandler {
@@ -57,9 +61,13 @@ final class RedisCommandHandler: ChannelInboundHandler {
     private var timer: Scheduled<Void>?
     private var flushScheduled = false
     private var onMessage: (@Sendable (RESPValue) -> Void)?
+    private let errorObserver: (@Sendable (ByteBuffer) -> Void)?
 
-    init(commandTimeout: TimeAmount) {
+    /// - Parameter errorObserver: called with the message of every error reply, after the
+    ///   command it answers has been given it.
+    init(commandTimeout: TimeAmount, errorObserver: (@Sendable (ByteBuffer) -> Void)? = nil) {
         self.commandTimeout = commandTimeout
+        self.errorObserver = errorObserver
     }
 
     /// Commands waiting for their reply.
@@ -122,6 +130,7 @@ final class RedisCommandHandler: ChannelInboundHandler {
             return
         }
         head.reply.succeed(value)
+        if let errorObserver, case .error(let message) = value { errorObserver(message) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

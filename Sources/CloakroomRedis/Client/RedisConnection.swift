@@ -91,11 +91,28 @@ final class RedisConnection: Sendable {
         channel.close(mode: .all, promise: nil)
         try? await channel.closeFuture.get()
     }
+
+    /// Starts closing the connection and returns at once: for callers on an event loop, or
+    /// holding nothing that must wait for the close.
+    func closeSoon() {
+        channel.close(mode: .all, promise: nil)
+    }
 }
 
-/// Opens ``RedisConnection``s to one server: TCP (or TLS), then login and database selection.
-/// Holds the TLS context, built once, because building one loads the trust roots.
-struct RedisConnector: Sendable {
+/// Opens connections for a pool or a subscriber: to one fixed server (``RedisConnector``), or
+/// to whichever server the sentinels name as the primary right now (``SentinelMonitor``).
+protocol RedisConnecting: Sendable {
+    /// What the connections go to, for logs: a URL without its password, or the master's name.
+    var label: String { get }
+    /// A connected, logged-in connection, or a ``RedisClientError``.
+    func connect(on eventLoop: any EventLoop) async throws -> RedisConnection
+}
+
+/// Opens ``RedisConnection``s: TCP (or TLS), then login and database selection, to the server
+/// of the URL or to an endpoint given per connection (with Sentinel, the URL's login and
+/// database apply to whichever server is the primary). Holds the TLS context, built once,
+/// because building one loads the trust roots.
+struct RedisConnector: RedisConnecting {
     let configuration: RedisClientConfiguration
     private let sslContext: NIOSSLContext?
 
@@ -104,10 +121,34 @@ struct RedisConnector: Sendable {
         self.sslContext = configuration.url.usesTLS ? try NIOSSLContext(configuration: configuration.tls) : nil
     }
 
-    /// Connects and logs in (or, with no login to do, PINGs), or throws a ``RedisClientError``.
-    /// Takes at most the connect timeout for TCP plus the command timeout for TLS and login.
+    /// A connector sharing a TLS context already built (the sentinels and the data servers of
+    /// one store trust the same roots).
+    init(configuration: RedisClientConfiguration, sslContext: NIOSSLContext?) {
+        self.configuration = configuration
+        self.sslContext = configuration.url.usesTLS ? sslContext : nil
+    }
+
+    var label: String { configuration.url.description }
+
+    /// Connects to the URL's server and logs in (or, with no login to do, PINGs), or throws a
+    /// ``RedisClientError``. Takes at most the connect timeout for TCP plus the command timeout
+    /// for TLS and login.
     func connect(on eventLoop: any EventLoop) async throws -> RedisConnection {
-        let url = configuration.url
+        try await connect(on: eventLoop, to: configuration.url.endpoint)
+    }
+
+    /// Connects to `endpoint` with the URL's login, database and TLS.
+    ///
+    /// - Parameters:
+    ///   - checkingRole: sends `ROLE` with the login, in the same round trip, and throws
+    ///     ``RedisClientError/notPrimary(_:)`` unless the server says `master`.
+    ///   - errorObserver: shown every error reply the connection receives (see
+    ///     ``RedisCommandHandler``).
+    func connect(
+        on eventLoop: any EventLoop, to endpoint: RedisEndpoint, checkingRole: Bool = false,
+        errorObserver: (@Sendable (ByteBuffer) -> Void)? = nil
+    ) async throws -> RedisConnection {
+        let host = endpoint.host
         let commandTimeout = TimeAmount(configuration.commandTimeout)
         let limits = configuration.limits
         let sslContext = self.sslContext
@@ -120,14 +161,14 @@ struct RedisConnector: Sendable {
         let channel: any Channel
         let handler: NIOLoopBound<RedisCommandHandler>
         do {
-            (channel, handler) = try await bootstrap.connect(host: url.host, port: url.port) { channel in
+            (channel, handler) = try await bootstrap.connect(host: host, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     if let sslContext {
-                        let isAddress = (try? SocketAddress(ipAddress: url.host, port: 0)) != nil
-                        try pipeline.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: isAddress ? nil : url.host))
+                        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+                        try pipeline.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: isAddress ? nil : host))
                     }
-                    let handler = RedisCommandHandler(commandTimeout: commandTimeout)
+                    let handler = RedisCommandHandler(commandTimeout: commandTimeout, errorObserver: errorObserver)
                     try pipeline.addHandler(ByteToMessageHandler(RESPDecoder(limits: limits)))
                     try pipeline.addHandler(handler)
                     return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
@@ -140,7 +181,7 @@ struct RedisConnector: Sendable {
         }
         let connection = RedisConnection(channel: channel, handler: handler)
         do {
-            try await logIn(connection)
+            try await logIn(connection, checkingRole: checkingRole)
         } catch {
             await connection.close()
             throw error
@@ -148,8 +189,8 @@ struct RedisConnector: Sendable {
         return connection
     }
 
-    /// `AUTH`/`HELLO` and `SELECT`, written together and answered in one round trip.
-    private func logIn(_ connection: RedisConnection) async throws {
+    /// `AUTH`/`HELLO`, `SELECT` and `ROLE`, written together and answered in one round trip.
+    private func logIn(_ connection: RedisConnection, checkingRole: Bool) async throws {
         let url = configuration.url
         var commands: [(ByteBuffer, RedisClientError.Kind)] = []
         switch configuration.protocolVersion {
@@ -178,6 +219,11 @@ struct RedisConnector: Sendable {
             select.append(url.database)
             commands.append((select.buffer, .select))
         }
+        if checkingRole {
+            var role = RESPCommandBuilder(argumentCount: 1)
+            role.append("ROLE")
+            commands.append((role.buffer, .role))
+        }
         if commands.isEmpty {
             // Nothing to log in with: a PING, so "connected" always means Redis answered.
             var ping = RESPCommandBuilder(argumentCount: 1)
@@ -189,6 +235,10 @@ struct RedisConnector: Sendable {
         let replies = try await connection.send(all: commands.map(\.0))
         for (reply, (_, kind)) in zip(replies, commands) {
             if let message = reply.errorMessage { throw kind.error(message) }
+            if kind == .role {
+                let role = SentinelReplies.role(reply) ?? "unreadable"
+                if role != "master" { throw RedisClientError.notPrimary(role) }
+            }
         }
     }
 
@@ -210,7 +260,7 @@ struct RedisConnector: Sendable {
 extension RedisClientError {
     /// Which login step a refusal belongs to.
     enum Kind {
-        case authentication, hello, select, ping
+        case authentication, hello, select, ping, role
 
         func error(_ message: String) -> RedisClientError {
             switch self {
@@ -224,6 +274,9 @@ extension RedisClientError {
                 return .selectFailed(message)
             case .ping:
                 return message.hasPrefix("NOAUTH") ? .authenticationFailed(message) : .connectFailed("PING refused: \(message)")
+            case .role:
+                // An ACL user without +role (it is in @admin) cannot prove it reached the primary.
+                return message.hasPrefix("NOPERM") ? .authenticationFailed("ROLE refused: \(message)") : .connectFailed("ROLE refused: \(message)")
             }
         }
     }

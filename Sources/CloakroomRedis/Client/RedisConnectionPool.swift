@@ -2,7 +2,8 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// A bounded set of connections to one Redis server, shared by every caller.
+/// A bounded set of connections to one Redis server (or to the primary the sentinels name),
+/// shared by every caller.
 ///
 /// Opens lazily (the first command connects) and keeps itself connected: closed connections
 /// are replaced, failed attempts retried with backoff, so service resumes on its own within
@@ -18,11 +19,11 @@ final class RedisConnectionPool: Sendable {
     /// Connection attempts under way, so ``close()`` can wait for them.
     private let attempts = Mutex<[Int: Task<Void, Never>]>([:])
     private let attemptIDs = Atomic<Int>(0)
-    private let connector: RedisConnector
+    private let connector: any RedisConnecting
     private let group: any EventLoopGroup
     private let logger: Logger
 
-    init(connector: RedisConnector, size: Int, group: any EventLoopGroup, logger: Logger) {
+    init(connector: any RedisConnecting, size: Int, group: any EventLoopGroup, logger: Logger) {
         self.state = Mutex(RedisPoolStateMachine(size: size))
         self.connector = connector
         self.group = group
@@ -50,6 +51,14 @@ final class RedisConnectionPool: Sendable {
     /// needs no thread hop), or `nil` when none is ready.
     func readyConnection(preferring eventLoop: any EventLoop) -> RedisConnection? {
         state.withLock { $0.readyConnection(preferring: { $0.eventLoop === eventLoop }) }
+    }
+
+    /// The primary changed: slots waiting out a backoff connect now rather than at the end of
+    /// it. (Connections to the previous primary are closed by whoever knew it was replaced;
+    /// their slots reconnect on their own.)
+    func kick() {
+        let slots = state.withLock { $0.kick() }
+        for slot in slots { startConnecting(slot) }
     }
 
     /// Closes every connection and fails whoever waits; later calls fail with
@@ -88,7 +97,7 @@ final class RedisConnectionPool: Sendable {
                 await connection.close()
                 return
             }
-            if action.outageEnded { logger.info("redis reachable again", metadata: ["server": "\(connector.configuration.url)"]) }
+            if action.outageEnded { logger.info("redis reachable again", metadata: ["server": "\(connector.label)"]) }
             connection.closeFuture.whenComplete { _ in self.closed(slot: slot, connection) }
             for waiter in action.waiters { waiter.resume(returning: connection) }
             for other in action.connect { startConnecting(other) }
@@ -98,7 +107,7 @@ final class RedisConnectionPool: Sendable {
             for waiter in action.waiters { waiter.resume(throwing: clientError) }
             if action.outageStarted {
                 logger.warning("redis unreachable; retrying every 500 ms at most", metadata: [
-                    "server": "\(connector.configuration.url)", "error": "\(clientError)",
+                    "server": "\(connector.label)", "error": "\(clientError)",
                 ])
             }
             if let delay = action.retryAfter {

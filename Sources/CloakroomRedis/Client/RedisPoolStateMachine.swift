@@ -179,6 +179,22 @@ struct RedisPoolStateMachine<Connection: AnyObject, Waiter> {
         return true
     }
 
+    /// Ends every backoff at once: those slots are to connect now, and their failure counts
+    /// start over. For a change of primary, after which the next attempt may well succeed.
+    /// A backoff timer that fires later finds its slot no longer backing off and does nothing.
+    mutating func kick() -> [Int] {
+        guard !isShutDown else { return [] }
+        var started: [Int] = []
+        for index in slots.indices {
+            if case .backingOff = slots[index] {
+                slots[index] = .connecting
+                failures[index] = 0
+                started.append(index)
+            }
+        }
+        return started
+    }
+
     // MARK: Shutting down
 
     struct ShutdownAction {

@@ -7,18 +7,23 @@ import Synchronization
 /// Connects, sends `SUBSCRIBE`, then hands every message's payload to `onMessage` (on an
 /// event loop thread). A `PING` every ``pingInterval`` proves the connection still carries
 /// data (a missing reply closes it after the command timeout). Whenever the connection is lost
-/// it connects again, with the pool's backoff (10 ms doubling to 500 ms). Messages published
-/// while it is disconnected are lost: pub/sub keeps no history.
+/// it connects again, with the pool's backoff (10 ms doubling to 500 ms), which ``kick()`` cuts
+/// short. Messages published while it is disconnected are lost: pub/sub keeps no history.
+///
+/// The connector decides where it connects: a fixed server, a sentinel (for `+switch-master`),
+/// or the current primary, so the revocation channel moves with the primary: its connection to
+/// a replaced primary is closed, and the next one goes to the new primary.
 ///
 /// - Important: Safe to use from any task; ``close()`` stops it for good.
 final class RedisSubscriber: Sendable {
     static let pingInterval: Duration = .seconds(2)
 
-    private let connector: RedisConnector
+    private let connector: any RedisConnecting
     private let channel: String
     private let group: any EventLoopGroup
     private let logger: Logger
     private let onMessage: @Sendable (ByteBuffer) -> Void
+    private let onSubscribed: (@Sendable (Int) -> Void)?
     private let state = Mutex(State())
 
     private struct State {
@@ -29,13 +34,24 @@ final class RedisSubscriber: Sendable {
         var confirmations = 0
         var isClosed = false
         var subscribedWaiters: [CheckedContinuation<Void, Never>] = []
+        /// The backoff under way between two attempts, which ``kick()`` ends early.
+        var pause: CheckedContinuation<Void, Never>?
+        /// A kick that came while no backoff was under way: the next one is skipped.
+        var kicked = false
     }
 
-    init(connector: RedisConnector, channel: String, group: any EventLoopGroup, logger: Logger, onMessage: @escaping @Sendable (ByteBuffer) -> Void) {
+    /// - Parameter onSubscribed: called with ``confirmations`` each time a subscription is
+    ///   confirmed (on the first one, and after each reconnection: messages may have been
+    ///   missed in between).
+    init(
+        connector: any RedisConnecting, channel: String, group: any EventLoopGroup, logger: Logger,
+        onSubscribed: (@Sendable (Int) -> Void)? = nil, onMessage: @escaping @Sendable (ByteBuffer) -> Void
+    ) {
         self.connector = connector
         self.channel = channel
         self.group = group
         self.logger = logger
+        self.onSubscribed = onSubscribed
         self.onMessage = onMessage
     }
 
@@ -65,14 +81,30 @@ final class RedisSubscriber: Sendable {
         }
     }
 
+    /// Ends the backoff under way, if any, so the next attempt starts now (the primary has
+    /// just changed, and the attempt will likely succeed); a kick while connected or connecting
+    /// skips the next backoff instead.
+    func kick() {
+        let pause = state.withLock { state in
+            guard let pause = state.pause else {
+                state.kicked = true
+                return nil as CheckedContinuation<Void, Never>?
+            }
+            state.pause = nil
+            return pause
+        }
+        pause?.resume()
+    }
+
     func close() async {
-        let (task, connection, waiters) = state.withLock { state in
+        let (task, connection, waiters, pause) = state.withLock { state in
             state.isClosed = true
             state.isSubscribed = false
-            defer { state.subscribedWaiters = [] }
-            return (state.task, state.connection, state.subscribedWaiters)
+            defer { state.subscribedWaiters = []; state.pause = nil }
+            return (state.task, state.connection, state.subscribedWaiters, state.pause)
         }
         for waiter in waiters { waiter.resume() }
+        pause?.resume()
         task?.cancel()
         await connection?.close()
         await task?.value
@@ -89,14 +121,39 @@ final class RedisSubscriber: Sendable {
                 failures = wasSubscribed ? 1 : failures + 1
                 // Once per outage at info; the retries are debug.
                 if failures == 1 {
-                    logger.info("redis subscription lost; reconnecting", metadata: ["channel": "\(channel)", "error": "\(error)"])
+                    logger.info("redis subscription lost; reconnecting", metadata: [
+                        "channel": "\(channel)", "server": "\(connector.label)", "error": "\(error)",
+                    ])
                 } else {
                     logger.debug("redis subscription attempt failed", metadata: ["error": "\(error)"])
                 }
             }
             state.withLock { $0.isSubscribed = false; $0.connection = nil }
-            let delay = RedisPoolStateMachine<RedisConnection, Never>.backoff(afterFailures: failures)
-            try? await Task.sleep(for: delay)
+            await pause(for: RedisPoolStateMachine<RedisConnection, Never>.backoff(afterFailures: failures))
+        }
+    }
+
+    /// Waits `delay`, or less if ``kick()`` or ``close()`` ends it.
+    private func pause(for delay: Duration) async {
+        await withCheckedContinuation { (pause: CheckedContinuation<Void, Never>) in
+            let skip = state.withLock { state in
+                if state.kicked || state.isClosed {
+                    state.kicked = false
+                    return true
+                }
+                state.pause = pause
+                return false
+            }
+            if skip { return pause.resume() }
+            group.any().scheduleTask(in: TimeAmount(delay)) {
+                // Whichever ends the pause first takes it out; a later timer finds nothing (or
+                // the next pause, which it then ends a little early: harmless).
+                let ended = self.state.withLock { state in
+                    defer { state.pause = nil }
+                    return state.pause
+                }
+                ended?.resume()
+            }
         }
     }
 
@@ -123,13 +180,15 @@ final class RedisSubscriber: Sendable {
             await connection.close()
             throw RedisClientError.protocolError("unexpected reply to SUBSCRIBE")
         }
-        let waiters = state.withLock { state in
+        let (waiters, confirmations) = state.withLock { state in
             state.isSubscribed = true
             state.confirmations += 1
+            state.kicked = false
             defer { state.subscribedWaiters = [] }
-            return state.subscribedWaiters
+            return (state.subscribedWaiters, state.confirmations)
         }
         for waiter in waiters { waiter.resume() }
+        onSubscribed?(confirmations)
         logger.debug("redis subscription ready", metadata: ["channel": "\(channel)"])
 
         // Ping until a ping fails or the connection closes, whichever is first.

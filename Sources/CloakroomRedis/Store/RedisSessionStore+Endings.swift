@@ -21,6 +21,10 @@ extension RedisSessionStore {
     func waitUntilSubscribed() async {
         await subscriber.waitUntilSubscribed()
     }
+
+    public func endingsObserved() async {
+        await waitUntilSubscribed()
+    }
 }
 
 /// The registered observers, and the payload format on the endings channel:

@@ -22,16 +22,27 @@ extension RedisSessionStore: SessionAuditSource {
                 // A handle is 96 random bits; a collision is all but impossible, and is retried.
                 for _ in 0..<4 {
                     let handle = SessionHandle.random()
-                    let reply = try await run(SessionScripts.create, now: now, extraCount: 8 + links.count) { command in
-                        command.append(hexOf: key)
-                        command.append(handle)
-                        command.append(subject)
-                        command.append(text)
-                        command.append(origin.client)
-                        command.append(origin.userAgent)
-                        command.append(Int64(limit))
-                        command.append(privatePart)
-                        for link in links { command.append(link) }
+                    let reply: RESPValue
+                    do {
+                        // With `min_replicas`, acknowledged by the replicas like every login.
+                        reply = try await runAcknowledged(SessionScripts.create, now: now, extraCount: 8 + links.count) { command in
+                            command.append(hexOf: key)
+                            command.append(handle)
+                            command.append(subject)
+                            command.append(text)
+                            command.append(origin.client)
+                            command.append(origin.userAgent)
+                            command.append(Int64(limit))
+                            command.append(privatePart)
+                            for link in links { command.append(link) }
+                        }
+                    } catch let error as RedisClientError {
+                        // Refused for want of replicas: take it back off the primary (best
+                        // effort), so no session lingers that no cookie was issued for.
+                        if case .notAcknowledged = error {
+                            _ = try? await run(SessionScripts.revokeKey, now: now, extraCount: 1) { $0.append(hexOf: key) }
+                        }
+                        throw error
                     }
                     if case .integer(0) = reply { continue }
                     guard let fields = reply.elements, case .integer(1)? = fields.first else { throw unexpected(reply, from: "create") }

@@ -4,24 +4,35 @@ import NIOCore
 // The request path's lookup: a read-only `HMGET` in the common case, the lookup script when
 // something must be written, and a form that completes on the caller's event loop.
 extension RedisSessionStore {
+    /// A damaged record (``DamagedSessionRecord``) is deleted and answers `nil`, as an absent
+    /// one does: only a Redis that cannot be reached or understood is an error.
     public func lookup(key: SessionKey) async throws -> Session? {
         try await SessionMetrics.measure(.lookup) {
             try await guarded {
-                let now = Milliseconds.of(clock.now())
-                let read = try await pool.connection().send(readCommand(key: key))
-                if let message = read.errorMessage { throw RedisClientError.serverError(message) }
-                switch try readOutcome(read, now: now) {
-                case .absent: return nil
-                case .live(let session): return session
-                case .needsScript: break
+                do {
+                    return try await lookupOrDamage(key: key)
+                } catch let damaged as DamagedRedisRecord {
+                    await discardDamaged(key: key, damaged)
+                    return nil
                 }
-                let reply = try await run(SessionScripts.lookup, now: now, extraCount: 2) { command in
-                    command.append(touchMilliseconds)
-                    command.append(hexOf: key)
-                }
-                return try lookupResult(reply)
             }
         }
+    }
+
+    private func lookupOrDamage(key: SessionKey) async throws -> Session? {
+        let now = Milliseconds.of(clock.now())
+        let read = try await pool.connection().send(readCommand(key: key))
+        if let message = read.errorMessage { throw readError(message) }
+        switch try readOutcome(read, now: now) {
+        case .absent: return nil
+        case .live(let session): return session
+        case .needsScript: break
+        }
+        let reply = try await run(SessionScripts.lookup, now: now, extraCount: 2) { command in
+            command.append(touchMilliseconds)
+            command.append(hexOf: key)
+        }
+        return try lookupResult(reply)
     }
 
     /// ``lookup(key:)`` for a caller on `eventLoop`, without a task: the commands go out on a
@@ -42,13 +53,22 @@ extension RedisSessionStore {
         let onCacheLoop = connection.eventLoop === eventLoop && eventLoop.inEventLoop
         let boundCache = onCacheLoop ? cache.map { NIOLoopBound($0, eventLoop: eventLoop) } : nil
         let answer: @Sendable (Result<Session?, any Error>) -> Void = { result in
+            if case .failure(let error as DamagedRedisRecord) = result {
+                // Rare: a task hop to delete it, then no session.
+                let discarded = eventLoop.makeFutureWithTask { await self.discardDamaged(key: key, error) }
+                discarded.whenComplete { _ in
+                    SessionMetrics.record(.lookup, since: started, failed: false)
+                    promise.succeed(nil)
+                }
+                return
+            }
             SessionMetrics.record(.lookup, since: started, failed: !Self.succeeded(result))
             promise.completeWith(result.mapError { self.unavailable($0) })
         }
         connection.sendFuture(readCommand(key: key)).whenComplete { result in
             do {
                 let read = try result.get()
-                if let message = read.errorMessage { throw RedisClientError.serverError(message) }
+                if let message = read.errorMessage { throw self.readError(message) }
                 switch try self.readOutcome(read, now: now, cache: boundCache?.value) {
                 case .absent: return answer(.success(nil))
                 case .live(let session): return answer(.success(session))

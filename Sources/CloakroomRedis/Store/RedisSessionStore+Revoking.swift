@@ -5,7 +5,7 @@ extension RedisSessionStore {
     public func revoke(key: SessionKey) async throws -> Bool {
         try await SessionMetrics.measure(.revoke) {
             try await guarded {
-                let reply = try await run(SessionScripts.revokeKey, now: Milliseconds.of(clock.now()), extraCount: 1) {
+                let reply = try await runAcknowledged(SessionScripts.revokeKey, now: Milliseconds.of(clock.now()), extraCount: 1) {
                     $0.append(hexOf: key)
                 }
                 return try revoked(reply, from: "revokeKey")
@@ -17,7 +17,7 @@ extension RedisSessionStore {
         guard SessionHandle.isWellFormed(handle) else { return false }
         return try await SessionMetrics.measure(.revoke) {
             try await guarded {
-                let reply = try await run(SessionScripts.revokeHandle, now: Milliseconds.of(clock.now()), extraCount: 1) {
+                let reply = try await runAcknowledged(SessionScripts.revokeHandle, now: Milliseconds.of(clock.now()), extraCount: 1) {
                     $0.append(handle)
                 }
                 return try revoked(reply, from: "revokeHandle")
@@ -28,7 +28,7 @@ extension RedisSessionStore {
     public func revokeAll(subject: String) async throws -> Int {
         try await SessionMetrics.measure(.revoke) {
             try await guarded {
-                let reply = try await run(SessionScripts.revokeSubject, now: Milliseconds.of(clock.now()), extraCount: 1) {
+                let reply = try await runAcknowledged(SessionScripts.revokeSubject, now: Milliseconds.of(clock.now()), extraCount: 1) {
                     $0.append(subject)
                 }
                 return try tally(reply, from: "revokeSubject")
@@ -38,11 +38,13 @@ extension RedisSessionStore {
 
     /// Ends every session under the prefix, found with `SCAN MATCH <prefix>s:*` a thousand
     /// keys at a time (never `FLUSHDB`: other data in the database stays). Sessions created
-    /// while it runs may survive it. One `everyone` ending is announced at the end.
+    /// while it runs may survive it. One `everyone` ending is announced at the end. Runs on one
+    /// connection, so that with `min_replicas` one `WAIT` at the end covers every batch.
     public func revokeAll() async throws -> Int {
         try await SessionMetrics.measure(.revoke) {
             try await guarded {
                 let now = Milliseconds.of(clock.now())
+                let connection = try await writeConnection()
                 var cursor = "0"
                 var live = 0
                 repeat {
@@ -53,13 +55,13 @@ extension RedisSessionStore {
                     scan.append(keys.sessionPattern)
                     scan.append("COUNT")
                     scan.append(1000)
-                    let reply = try await pool.connection().sendExpectingSuccess(scan.buffer)
+                    let reply = try await connection.sendExpectingSuccess(scan.buffer)
                     guard let parts = reply.elements, parts.count == 2, let next = parts[0].string, let names = parts[1].elements else {
                         throw unexpected(reply, from: "SCAN")
                     }
                     let hexes = names.compactMap { $0.string.flatMap(keys.sessionHex(fromRecordName:)) }
                     if !hexes.isEmpty {
-                        let reply = try await run(SessionScripts.revokeKeys, now: now, extraCount: hexes.count) { command in
+                        let reply = try await run(SessionScripts.revokeKeys, on: connection, now: now, extraCount: hexes.count) { command in
                             for hex in hexes { command.append(hex) }
                         }
                         live += try tally(reply, from: "revokeKeys")
@@ -70,7 +72,8 @@ extension RedisSessionStore {
                 publish.append("PUBLISH")
                 publish.append(keys.endingsChannel)
                 publish.append(EndingObservers.everyonePayload)
-                _ = try await pool.connection().sendExpectingSuccess(publish.buffer)
+                _ = try await connection.sendExpectingSuccess(publish.buffer)
+                if let acknowledgement { try await acknowledgement.confirm(on: connection) }
                 return live
             }
         }
@@ -160,14 +163,17 @@ extension RedisSessionStore {
         return (first, Int(idle), Int(absolute))
     }
 
-    /// Flattened `{handle, attributes, c, l, client, User-Agent, ...}` fields as sessions.
+    /// Flattened `{handle, attributes, c, l, client, User-Agent, ...}` fields as sessions. A
+    /// damaged record is left out, as a lookup would find no session there (and delete it).
     private func appendSessions(_ fields: ArraySlice<RESPValue>, to sessions: inout [Session], from script: String) throws {
         guard fields.count % 6 == 0 else { throw RedisClientError.protocolError("unexpected reply from the \(script) script") }
         var index = fields.startIndex
         while index < fields.endIndex {
-            var session = try session(fields[index], fields[index + 1], fields[index + 2], fields[index + 3])
-            session.origin = SessionOrigin(client: fields[index + 4].string ?? "", userAgent: fields[index + 5].string)
-            sessions.append(session)
+            do {
+                var session = try session(fields[index], fields[index + 1], fields[index + 2], fields[index + 3])
+                session.origin = SessionOrigin(client: fields[index + 4].string ?? "", userAgent: fields[index + 5].string)
+                sessions.append(session)
+            } catch is DamagedRedisRecord {}
             index += 6
         }
     }

@@ -24,6 +24,13 @@ import struct Foundation.Date
 /// - Revocations are published on `<prefix>endings`; ``observeEndings(_:)`` subscribes on a
 ///   connection of its own and reports every one, this instance's included.
 ///
+/// - With ``RedisSessionStoreSettings/sentinel``, every connection goes to the primary the
+///   sentinels name and `ROLE` confirms, and moves when it changes (see ``SentinelMonitor``):
+///   while there is none, calls throw ``SessionStoreError/unavailable(_:)`` at once.
+/// - With ``RedisSessionStoreSettings/minReplicas`` N > 0, a create or revoke returns only once
+///   `WAIT N` confirms the write reached N replicas (see ``WriteAcknowledgement``); it throws
+///   ``SessionStoreError/unavailable(_:)`` otherwise. Touches and merge patches do not wait.
+///
 /// Needs Redis 7.0 or later (`PEXPIRETIME`, `SET ... PXAT`, `ZRANGE ... BYSCORE`), one server
 /// or primary (not Cluster), and a `maxmemory-policy` that never evicts (`noeviction`): an
 /// evicted user index would let that user's sessions escape a revoke-by-user.
@@ -35,6 +42,10 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
     let clock: any WallClock
     let pool: RedisConnectionPool
     let subscriber: RedisSubscriber
+    /// Follows the primary, with Sentinel.
+    let monitor: SentinelMonitor?
+    /// Confirms writes on replicas, with `min_replicas`.
+    let acknowledgement: WriteAcknowledgement?
     let observers: EndingObservers
     /// The audit log's observers (``SessionAuditSource``).
     let audit = SessionAuditObservers()
@@ -47,12 +58,22 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
     /// Sets the store up without connecting: the first operation does.
     ///
     /// - Throws: when the TLS configuration cannot be loaded (``RedisSessionStoreSettings``
-    ///   has already checked the URL). Never because Redis is unreachable.
+    ///   has already checked the URL). Never because Redis (or Sentinel) is unreachable.
     public init(
         settings: RedisSessionStoreSettings, timeouts: SessionTimeouts, clock: any WallClock = SystemWallClock(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
     ) throws {
-        let connector = try RedisConnector(configuration: settings.client)
+        let connector: any RedisConnecting
+        if let sentinel = settings.sentinel {
+            let monitor = try SentinelMonitor(configuration: sentinel, data: settings.client, group: eventLoopGroup, logger: logger)
+            self.monitor = monitor
+            connector = monitor
+            self.serverName = monitor.label
+        } else {
+            connector = try RedisConnector(configuration: settings.client)
+            self.monitor = nil
+            self.serverName = "\(settings.client.url.host):\(settings.client.url.port)"
+        }
         let keys = RedisKeySpace(prefix: settings.keyPrefix)
         let observers = EndingObservers(keys: keys, logger: logger)
         self.keys = keys
@@ -60,12 +81,25 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         self.clock = clock
         self.logger = logger
         self.observers = observers
-        self.pool = RedisConnectionPool(connector: connector, size: settings.poolSize, group: eventLoopGroup, logger: logger)
-        self.subscriber = RedisSubscriber(
+        let pool = RedisConnectionPool(connector: connector, size: settings.poolSize, group: eventLoopGroup, logger: logger)
+        self.pool = pool
+        let acknowledgement = settings.minReplicas > 0
+            ? WriteAcknowledgement(
+                replicas: settings.minReplicas, commandTimeout: settings.client.commandTimeout,
+                pool: RedisConnectionPool(connector: connector, size: settings.poolSize, group: eventLoopGroup, logger: logger))
+            : nil
+        self.acknowledgement = acknowledgement
+        let subscriber = RedisSubscriber(
             connector: connector, channel: keys.endingsChannel, group: eventLoopGroup, logger: logger,
             onMessage: { observers.deliver($0) }
         )
-        self.serverName = "\(settings.client.url.host):\(settings.client.url.port)"
+        self.subscriber = subscriber
+        // A new primary: whatever waits out a reconnection backoff connects now.
+        monitor?.onPrimaryChange {
+            pool.kick()
+            acknowledgement?.pool.kick()
+            subscriber.kick()
+        }
         self.idleMilliseconds = Milliseconds.of(timeouts.idle)
         self.absoluteMilliseconds = Milliseconds.of(timeouts.absolute)
         self.touchMilliseconds = Milliseconds.of(timeouts.touchInterval)
@@ -135,7 +169,15 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
             if let newSubject = members["sub"], newSubject != .string(subject) {
                 return .failure(.invalidPatch("\"sub\" cannot be changed or removed"))
             }
-            guard case .object(let merged) = JSONValue.object(try attributes(fields[2])).applyingMergePatch(patch) else {
+            let current: JSONObject
+            do {
+                current = try attributes(fields[2])
+            } catch let damage as DamagedSessionRecord {
+                // No session, as a lookup would have found.
+                await discardDamaged(key: key, DamagedRedisRecord(damage: damage, handle: fields[0].string, attributes: fields[2]))
+                return .success(nil)
+            }
+            guard case .object(let merged) = JSONValue.object(current).applyingMergePatch(patch) else {
                 preconditionFailure("an object merge patch always yields an object")
             }
             let text = JSONValue.object(merged).jsonText
@@ -160,18 +202,24 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
     }
 
     public func close() async throws {
+        // First, so the connections closing below are not taken for a failing primary.
+        monitor?.shutDown()
         await subscriber.close()
         await pool.close()
+        await acknowledgement?.pool.close()
+        await monitor?.close()
     }
 
     // MARK: Running scripts
 
     /// Runs `script` with the common arguments (prefix, now, idle, absolute) and then
-    /// `extraCount` more that `writeExtra` appends. Error replies are thrown.
+    /// `extraCount` more that `writeExtra` appends, on `connection` or one of the pool's. Error
+    /// replies are thrown.
     func run(
-        _ script: RedisScript, now: Int64, extraCount: Int, _ writeExtra: (inout RESPCommandBuilder) -> Void
+        _ script: RedisScript, on connection: RedisConnection? = nil, now: Int64, extraCount: Int,
+        _ writeExtra: (inout RESPCommandBuilder) -> Void
     ) async throws -> RESPValue {
-        let connection = try await pool.connection()
+        let connection = if let connection { connection } else { try await pool.connection() }
         var reply = try await connection.send(command(script, bySHA: true, now: now, extraCount: extraCount, writeExtra))
         if reply.isNoScript {
             reply = try await connection.send(command(script, bySHA: false, now: now, extraCount: extraCount, writeExtra))
@@ -250,13 +298,21 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         _ handle: RESPValue, _ attributesText: RESPValue, _ created: RESPValue, _ lastSeen: RESPValue,
         attributes known: JSONObject? = nil, cache: ParsedAttributesCache? = nil
     ) throws -> Session {
-        guard let handle = handle.string, let createdAt = created.int64, let lastSeenAt = lastSeen.int64 else {
-            throw RedisClientError.protocolError("malformed session fields")
+        guard let handleText = handle.string, let createdAt = created.int64, let lastSeenAt = lastSeen.int64 else {
+            throw DamagedRedisRecord(
+                damage: DamagedSessionRecord("malformed handle or timestamps"), handle: handle.string, attributes: attributesText)
         }
+        let handle = handleText
         let createdDate = Milliseconds.date(createdAt)
         let lastSeenDate = Milliseconds.date(lastSeenAt)
+        let attributes: JSONObject
+        do {
+            attributes = try known ?? self.attributes(attributesText, cache: cache)
+        } catch let damage as DamagedSessionRecord {
+            throw DamagedRedisRecord(damage: damage, handle: handle, attributes: attributesText)
+        }
         return Session(
-            handle: handle, attributes: try known ?? attributes(attributesText, cache: cache), createdAt: createdDate, lastSeenAt: lastSeenDate,
+            handle: handle, attributes: attributes, createdAt: createdDate, lastSeenAt: lastSeenDate,
             expiresAt: timeouts.expiry(createdAt: createdDate, lastSeenAt: lastSeenDate)
         )
     }
@@ -270,11 +326,10 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         return try parseAttributes(value)
     }
 
+    /// Throws ``DamagedSessionRecord`` when the stored attributes are not a session's.
     private func parseAttributes(_ value: RESPValue) throws -> JSONObject {
-        guard let text = value.string, let object = try? JSONValue.parseObject(text) else {
-            throw RedisClientError.protocolError("session attributes in Redis are not a JSON object")
-        }
-        return object
+        guard let text = value.string else { throw DamagedSessionRecord("the attributes are not a string") }
+        return try DamagedSessionRecord.attributes(text: text)
     }
 
 }

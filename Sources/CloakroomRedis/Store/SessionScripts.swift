@@ -341,5 +341,26 @@ enum SessionScripts {
         return withEnded(tally)
         """)
 
-    static let all = [create, lookup, read, replace, revokeKey, revokeHandle, revokeSubject, revokeKeys, liveKeys, listSubject, listPage, sweep]
+    /// ARGV[5..6] = hex, the attributes as a lookup read them. Deletes a record the lookup
+    /// could not read (``DamagedSessionRecord``), unless its attributes changed since; the
+    /// ending is announced. A key of another type under the session's name (not a hash: no
+    /// session can be read from it) is deleted too. Returns 1 when deleted, else 0.
+    static let discard = RedisScript(name: "discard", source: prologue + """
+        local hex = ARGV[5]
+        local key = P .. 's:' .. hex
+        local kind = redis.call('TYPE', key)['ok']
+        if kind == 'none' then return 0 end
+        if kind ~= 'hash' then
+          redis.call('DEL', key)
+          redis.call('ZREM', index, hex)
+          return 1
+        end
+        local s = load(hex)
+        if not s or s.a ~= ARGV[6] then return 0 end
+        remove(hex, s)
+        redis.call('PUBLISH', P .. 'endings', 'k:' .. hex)
+        return 1
+        """)
+
+    static let all = [discard, create, lookup, read, replace, revokeKey, revokeHandle, revokeSubject, revokeKeys, liveKeys, listSubject, listPage, sweep]
 }

@@ -117,7 +117,7 @@ extension ExchangeDriver {
         unwatchLongResponse()
         responseDeadlineDisarm()
         // Read through `exchange` in place: a copy of it costs a retain per field.
-        let route = exchange?.route?.path ?? (exchange?.endpoint == .logout ? "logout" : exchange?.endpoint == .selfService ? "self_service" : "none")
+        let route = exchange?.route?.label ?? (exchange?.endpoint == .logout ? "logout" : exchange?.endpoint == .selfService ? "self_service" : "none")
         // What only the access log shows, made only when there is one.
         let logs = runtime.accessLog != nil
         let upstream = !logs || exchange?.endpoint == .logout ? nil : exchange?.route?.upstream
@@ -127,7 +127,7 @@ extension ExchangeDriver {
             ExchangeRecorder.Entry(
                 requestID: requestID, method: method, route: route, path: path, upstream: upstream, session: session,
                 status: machine.status, bytes: machine.bytesOut, outcome: finish.outcome, startedAt: startedAt,
-                client: connection.client.address),
+                client: connection.client.address, traceID: traceID),
             memo: &connection.metricsMemo)
     }
 }

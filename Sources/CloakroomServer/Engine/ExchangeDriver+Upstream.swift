@@ -71,12 +71,17 @@ extension ExchangeDriver {
     func startResponseTimer() {
         guard upstream != nil else { return }
         let timeout = pool?.targets.settings.responseTimeout ?? .seconds(30)
+        responseDeadlineArmed = true
         transport.responseDeadlines.arm(ObjectIdentifier(self), at: .now() + timeout.timeAmount) { [self] in
+            responseDeadlineArmed = false
             perform(machine.responseTimedOut())
         }
     }
 
+    /// Several endings disarm; only an armed deadline costs a call.
     func responseDeadlineDisarm() {
+        guard responseDeadlineArmed else { return }
+        responseDeadlineArmed = false
         transport.responseDeadlines.disarm(ObjectIdentifier(self))
     }
 }
@@ -191,6 +196,13 @@ extension ExchangeDriver: UpstreamExchangeDelegate {
         responseDeadlineDisarm()
         let stale: Bool
         if case .stale = failure { stale = true } else { stale = false }
+        if case .error(let error) = failure {
+            // The reason goes to the log (a TLS alert from an upstream that refused the client
+            // certificate after the handshake, a reset); the client gets 502.
+            logger.warning(
+                "upstream connection failed",
+                metadata: ["request_id": "\(requestID)", "upstream": "\(pool?.name ?? "?")", "error": "\(error)"])
+        }
         perform(machine.upstreamFailed(stale: stale))
     }
 }

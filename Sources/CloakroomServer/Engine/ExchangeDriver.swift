@@ -37,10 +37,15 @@ final class ExchangeDriver {
     var pool: UpstreamPool?
     var upstreamSentAt: NIODeadline?
     var upstreamNeedsFlush = false
+    var responseDeadlineArmed = false
     /// Set while a response that outlived one read batch is watched (``watchLongResponse()``).
     var watchToken: SessionWatch.Token?
     /// The 101 to write once its head ended and the connections become a tunnel.
     var upgradeHead: HTTPResponse?
+    /// The W3C trace this request is part of: the client's, or one started here
+    /// (``startedTraceparent``, sent upstream in place of a missing or malformed one).
+    var traceID = ""
+    var startedTraceparent: String?
 
     var policy: ProxyPolicy { runtime.policy }
     var logger: Logger { runtime.logger }
@@ -105,7 +110,9 @@ final class ExchangeDriver {
             // Consumed, not copied: the exchange moves on as the only copy.
             switch consume begun {
             case .failure(let error): driver.fail(error)
-            case .success(let exchange): driver.resolveSession(request: request, exchange: exchange)
+            case .success(let exchange):
+                driver.traceRequest(&request)
+                driver.resolveSession(request: request, exchange: exchange)
             }
         }
         return driver
@@ -123,6 +130,18 @@ final class ExchangeDriver {
         transport.exchangeStarted(driver)
         driver.fail(ProxyError(error.kind == .headersTooLarge ? .headersTooLarge : .badRequest, error.detail))
         return driver
+    }
+
+    /// Keeps the client's trace, or starts one (``TraceContext``).
+    private func traceRequest(_ request: inout HTTPRequest) {
+        if let value = PolicyRequestFields.value(.traceparent, in: request) {
+            if let id = TraceContext.traceID(of: value) {
+                traceID = id
+                return
+            }
+            request.headerFields[.traceparent] = nil
+        }
+        (startedTraceparent, traceID) = connection.traceIDs.start()
     }
 
     static func isIdempotent(_ method: HTTPRequest.Method) -> Bool {
@@ -151,6 +170,11 @@ final class ExchangeDriver {
     /// Whether the transport should read more of the request now.
     var readsRequest: Bool {
         machine.readsRequest(upstreamWritable: upstream?.isWritable ?? true)
+    }
+
+    /// The request has a body that has not ended, and the exchange is still on.
+    var awaitsRequestBody: Bool {
+        machine.facts.framing.hasBody && !machine.requestEnded && !machine.isFinished
     }
 
     /// The server is shutting down: the connection closes after this exchange.
@@ -321,6 +345,7 @@ final class ExchangeDriver {
             additions.append(to: &request.headerFields)
             HTTP1Head.appendFields(lines: lines, filter: filter, to: &request.headerFields)
             if let field = framing.field { request.headerFields.append(field) }
+            if let startedTraceparent { request.headerFields.append(HTTPField(name: .traceparent, value: startedTraceparent)) }
             return answer(EchoResponder.response(for: request, requestID: requestID, policy: policy))
         }
         guard let pool = runtime.upstreams.pool(upstream: route.upstream) else {
@@ -328,8 +353,8 @@ final class ExchangeDriver {
         }
         self.pool = pool
         upstreamRequest = UpstreamRequest(
-            request: request, lines: lines, filter: filter, additions: additions, framing: framing, upgrade: upgrade,
-            isHEAD: machine.facts.isHEAD)
+            request: request, lines: lines, filter: filter, additions: additions, framing: framing, traceparent: startedTraceparent,
+            upgrade: upgrade, isHEAD: machine.facts.isHEAD)
         perform(machine.forward())
     }
 }

@@ -393,7 +393,7 @@ extension ExchangeOutcome {
         case .upstreamUnavailable, .identityProviderUnavailable: self = .upstreamFailed
         case .upstreamTimeout, .headerTimeout: self = .timeout
         case .badRequest, .headersTooLarge, .bodyTooLarge, .storeUnavailable, .internalError: self = .error
-        case .notFound, .methodNotAllowed, .unauthenticated, .csrf, .tooManyAttempts, .loginFailed: self = .complete
+        case .notFound, .methodNotAllowed, .unauthenticated, .csrf, .forbidden, .tooManyAttempts, .loginFailed: self = .complete
         }
     }
 }

@@ -4,7 +4,7 @@ import HTTPTypes
 import NIOCore
 
 /// The client side of exchanges: an HTTP/1.1 connection (``HTTP1ConnectionHandler``) or an
-/// HTTP/2 stream (``HTTP2StreamBridge``). An ``ExchangeDriver`` writes its response through it
+/// HTTP/2 stream (``HTTP2ServerStream``). An ``ExchangeDriver`` writes its response through it
 /// and tells it when the exchange is over; the transport decides what that means for the
 /// bytes on the wire (framing, `Connection: close`, END_STREAM, a reset).
 ///
@@ -56,6 +56,7 @@ final class ClientConnection {
     let client: ClientInfo
     let isHTTP2: Bool
     let requestIDs = RequestIDGenerator()
+    let traceIDs = TraceIDGenerator()
     /// The last session's attributes, parsed.
     let attributesCache = ParsedAttributesCache()
     /// The last cookie verified.

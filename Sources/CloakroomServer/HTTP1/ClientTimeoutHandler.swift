@@ -1,8 +1,10 @@
 import NIOCore
 
-/// Enforces `client.idle_timeout` (a keep-alive connection with no request is closed) and
+/// Enforces `client.idle_timeout` (a keep-alive connection with no request is closed),
 /// `client.header_timeout` (a request head that started must complete in time, else 408 and
-/// close). Sits first in the pipeline, seeing raw bytes, so it knows when a request starts.
+/// close) and `client.body_timeout` (while the proxy reads a request body, bytes must keep
+/// coming; the clock stops while reads are paused for back-pressure, which is no fault of the
+/// client's). Sits first in the pipeline, seeing raw bytes, so it knows when a request starts.
 /// The proxy handler tells it where the connection is in its request/response cycle by direct
 /// calls (``requestHeadReceived()``, ``responseCompleted()``) rather than pipeline events, which
 /// cost a dynamic cast each per request.
@@ -10,17 +12,21 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
-    private enum State { case idle, readingHead, busy }
+    private enum State { case idle, readingHead, busy, readingBody }
 
     private let headerTimeout: TimeAmount
     private let idleTimeout: TimeAmount
+    private let bodyTimeout: TimeAmount
+    /// Called when `client.body_timeout` passes: the exchange answers 408 (or ends).
+    var onBodyTimeout: (() -> Void)?
     private var state = State.idle
     private var timer = LazyTimer()
     private var context: ChannelHandlerContext?
 
-    init(headerTimeout: TimeAmount, idleTimeout: TimeAmount) {
+    init(headerTimeout: TimeAmount, idleTimeout: TimeAmount, bodyTimeout: TimeAmount = .seconds(60)) {
         self.headerTimeout = headerTimeout
         self.idleTimeout = idleTimeout
+        self.bodyTimeout = bodyTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -41,6 +47,7 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
     /// The header timeout is armed after the proxy handler has seen the bytes, and only if they
     /// did not complete the head: a head that arrives in one read (nearly all) never arms it.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if state == .readingBody { arm(.readingBody) }  // bytes came: the body's clock restarts
         guard state == .idle else { return context.fireChannelRead(data) }
         state = .readingHead
         context.fireChannelRead(data)
@@ -49,6 +56,19 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
 
     /// A whole request head arrived: no header timeout while the exchange runs.
     func requestHeadReceived() {
+        state = .busy
+        timer.disarm()
+    }
+
+    /// The request's body is being read: `client.body_timeout` runs between reads.
+    func readingBody() {
+        guard state == .busy else { return }
+        arm(.readingBody)
+    }
+
+    /// The body ended, or reads paused for back-pressure: no body clock.
+    func bodyNotAwaited() {
+        guard state == .readingBody else { return }
         state = .busy
         timer.disarm()
     }
@@ -66,7 +86,12 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
     private func arm(_ state: State) {
         guard let context else { return }
         self.state = state
-        let timeout = state == .idle ? idleTimeout : headerTimeout
+        let timeout: TimeAmount
+        switch state {
+        case .idle: timeout = idleTimeout
+        case .readingHead: timeout = headerTimeout
+        case .readingBody, .busy: timeout = bodyTimeout
+        }
         timer.arm(at: .now() + timeout, on: context.eventLoop, expiry)
     }
 
@@ -75,6 +100,9 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
         switch state {
         case .idle: context.close(promise: nil)
         case .readingHead: sendTimeout(context: context)
+        case .readingBody:
+            state = .busy
+            onBodyTimeout?()
         case .busy: break
         }
     }

@@ -41,6 +41,15 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     var closed = false
     /// What the response being written needs (``HTTP1ResponseWriting``).
     var writing = HTTP1ResponseWriting()
+    /// The client sent bytes that could not be parsed: it may still be sending.
+    private var malformedInput = false
+    /// Closing after an answer given before the whole request was read: what the client still
+    /// sends is read and dropped for a while (``linger(_:)``).
+    private var lingering = false
+    private var lingerDeadline: Scheduled<Void>?
+    /// How long a lingering close reads and drops what the client still sends (nginx's
+    /// `lingering_timeout`).
+    static let lingerTime = TimeAmount.seconds(5)
 
     init(connection: ClientConnection, eventLoop: any EventLoop, timeouts: ClientTimeoutHandler?) {
         self.connection = connection
@@ -48,6 +57,8 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         self.timeouts = timeouts
         self.responseDeadlines = SingleResponseDeadline(eventLoop: eventLoop)
         parser = HTTP1RequestParser(maxHeaderBytes: connection.runtime.limits.maxHeaderBytes, secure: connection.client.isSecure)
+        // A cycle between two handlers of one pipeline, broken when this one is removed.
+        timeouts?.onBodyTimeout = { [self] in bodyTimedOut() }
     }
 
     var logger: Logger { connection.runtime.logger }
@@ -60,12 +71,15 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     func handlerRemoved(context: ChannelHandlerContext) {
         endConnection(error: false)
         inbound = ByteBuffer()
+        timeouts?.onBodyTimeout = nil
         self.context = nil
     }
 
     /// The connection is gone: the exchange in flight ends with it.
     private func endConnection(error: Bool) {
         closed = true
+        lingerDeadline?.cancel()
+        lingerDeadline = nil
         responseDeadlines.cancel()
         let exchange = self.exchange
         self.exchange = nil
@@ -75,6 +89,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !lingering else { return }  // the answer is out; what follows is dropped
         inReadBatch = true
         var bytes = unwrapInboundIn(data)
         if inbound.readableBytes == 0 {
@@ -106,10 +121,12 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             switch consume event {
             case .head(let head):
                 writing.version = head.version
-                _ = ExchangeDriver.start(head, on: self)
+                let driver = ExchangeDriver.start(head, on: self)
+                if driver.awaitsRequestBody { timeouts?.readingBody() }
             case .body(let buffer):
                 exchange?.requestBody(buffer)
             case .end:
+                timeouts?.bodyNotAwaited()
                 exchange?.requestEnd()
             }
         }
@@ -120,6 +137,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Bytes that break the syntax or framing rules: 400 (431 for a head too large) and the
     /// connection closes, or, when the response is under way, it closes at once.
     private func malformed(_ error: HTTP1WireError) {
+        malformedInput = true
         guard let exchange else {
             writing.version = .http1_1
             _ = ExchangeDriver.malformed(error, requestID: nil, on: self)
@@ -147,9 +165,18 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     func read(context: ChannelHandlerContext) {
         if holdsReads {
             readPending = true
+            timeouts?.bodyNotAwaited()  // not reading is the proxy's choice, not the client's fault
             return
         }
         context.read()
+    }
+
+    /// `client.body_timeout` passed with the body unfinished: 408, or the end of a response
+    /// already under way; the connection closes.
+    private func bodyTimedOut() {
+        guard let exchange, exchange.awaitsRequestBody else { return }
+        exchange.quiesce()
+        exchange.fail(ProxyError(.headerTimeout, "no request body bytes within client.body_timeout"))
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -180,6 +207,26 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 }
 
+// MARK: Lingering close
+
+extension HTTP1ConnectionHandler {
+    /// Closing while the client may still be sending (an early 413, 431, 400 or 408): a
+    /// close with unread bytes makes the kernel reset the connection, and a client still
+    /// sending fails with `ECONNRESET` or `EPIPE` before it reads the answer (and on a real
+    /// network the reset can discard the answer in flight). So the proxy stops writing (FIN),
+    /// reads and drops what still comes for ``lingerTime``, then closes, like nginx's lingering
+    /// close.
+    fileprivate func linger(_ context: ChannelHandlerContext) {
+        lingering = true
+        inbound = ByteBuffer()
+        let halfClosed = context.eventLoop.makePromise(of: Void.self)
+        context.close(mode: .output, promise: halfClosed)
+        halfClosed.futureResult.assumeIsolated().whenFailure { _ in context.close(promise: nil) }  // TLS: no half-close
+        lingerDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) { context.close(promise: nil) }
+        context.read()
+    }
+}
+
 // MARK: The transport of its exchanges
 
 extension HTTP1ConnectionHandler: ExchangeTransport {
@@ -194,6 +241,7 @@ extension HTTP1ConnectionHandler: ExchangeTransport {
     func resumeReading() {
         guard readPending, !holdsReads, let context else { return }
         readPending = false
+        if exchange?.awaitsRequestBody == true { timeouts?.readingBody() }
         context.read()
     }
 
@@ -207,11 +255,15 @@ extension HTTP1ConnectionHandler: ExchangeTransport {
         let close = finish.closeClient || writing.closesForFraming || connection.quiescing
         guard let context, !closed else { return }
         if close {
+            // Answered before the whole request was read: the client may still be sending.
+            let linger = finish.requestUnfinished || malformedInput || inbound.readableBytes > 0 || !parser.isAtHead
             closed = true
             exchange = nil
             let promise = context.eventLoop.makePromise(of: Void.self)
             writeEnd(promise: promise)
-            promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            promise.futureResult.assumeIsolated().whenComplete { [self] _ in
+                if linger { self.linger(context) } else { context.close(promise: nil) }
+            }
             return
         }
         writeEnd(promise: nil)

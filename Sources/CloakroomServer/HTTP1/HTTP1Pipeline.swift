@@ -7,7 +7,9 @@ enum HTTP1Pipeline {
     static func configure(_ channel: any Channel, runtime: RuntimeHolder, client: ClientInfo) throws {
         let limits = runtime.current.limits
         let sync = channel.pipeline.syncOperations
-        let timeouts = ClientTimeoutHandler(headerTimeout: limits.headerTimeout.timeAmount, idleTimeout: limits.idleTimeout.timeAmount)
+        let timeouts = ClientTimeoutHandler(
+            headerTimeout: limits.headerTimeout.timeAmount, idleTimeout: limits.idleTimeout.timeAmount,
+            bodyTimeout: limits.bodyTimeout.timeAmount)
         try sync.addHandler(timeouts)
         let connection = ClientConnection(holder: runtime, client: client, isHTTP2: false)
         try sync.addHandler(HTTP1ConnectionHandler(connection: connection, eventLoop: channel.eventLoop, timeouts: timeouts))

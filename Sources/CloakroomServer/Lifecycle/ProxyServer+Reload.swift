@@ -57,6 +57,7 @@ extension ProxyServer {
         let runtime: ProxyRuntime
         do {
             runtime = try factory.make(configuration)
+            try await runtime.prepare()
         } catch {
             return .refused(["\(error)"])
         }

@@ -85,7 +85,8 @@ public final class ProxyServer: Service, Sendable {
         }
     }
 
-    /// Checks what the configuration loader cannot: TLS certificates and keys load and match,
+    /// Checks what the configuration loader cannot: TLS certificates and keys (listeners' and
+    /// upstreams', CA bundles included) load and match,
     /// the users file reads, the Redis URL is well formed. Throws ``ServerStartError`` naming
     /// every key with a problem, one per line. Connects to nothing.
     public static func validate(_ configuration: Configuration) throws {
@@ -100,9 +101,11 @@ public final class ProxyServer: Service, Sendable {
             guard let tls = listener.tls else { continue }
             do { _ = try TLSContexts.context(tls, path: "listen[\(index)].tls") } catch { problems.append("\(error)") }
         }
+        problems += UpstreamTLSContexts.problems(in: configuration.upstreams)
         if case .redis(let redis) = configuration.session.store {
             do { _ = try RedisURL(parsing: redis.url) } catch { problems.append("session.store.redis.url: \(error)") }
         }
+        problems += AssertionKeys.problems(in: configuration)
         if let path = configuration.login.usersFile {
             do { _ = try UsersFile(path: path) } catch { problems.append("login.users_file: \(error)") }
         }
@@ -138,6 +141,9 @@ public final class ProxyServer: Service, Sendable {
         if configuration.session.secrets.isEmpty {
             logger.warning("session.secrets not set: signing cookies with a random key made at start; sessions end when the process restarts")
         }
+        if let assertion = configuration.identity.assertion, assertion.signingKeys.isEmpty {
+            logger.warning("identity.assertion.signing_keys not set: signing assertions with a key made at start; it changes when the process restarts")
+        }
         let loops = Array(group.makeIterator())
         let factory = RuntimeFactory(
             store: store, logger: logger, observability: observability, clock: clock, eventLoops: loops,
@@ -156,6 +162,7 @@ public final class ProxyServer: Service, Sendable {
     public func start() async throws -> [SocketAddress] {
         let quiescing = ServerQuiescingHelper(group: group)
         let runtime = holder.current
+        try await runtime.prepare()
         var listeners: [SocketAddressSpec: any Channel] = [:]
         var admin: (any Channel)?
         do {

@@ -12,7 +12,7 @@ import Synchronization
 
 /// Builds a ``ProxyRuntime`` from a configuration: at start and again at every reload.
 ///
-/// Everything that can fail (TLS material, the users file) is read here, so a bad reload is
+/// Everything that can fail (TLS material for listeners and upstreams, the users file) is read here, so a bad reload is
 /// refused whole with the old runtime still serving.
 struct RuntimeFactory: Sendable {
     let store: any SessionStore
@@ -28,6 +28,9 @@ struct RuntimeFactory: Sendable {
     let reload: ReloadHook
     /// The OpenID Connect client (`login.oidc`), kept across reloads.
     let signOnClients = SignOnClients()
+    /// The identity assertion's signer (`identity.assertion`); its key made at start, if any,
+    /// kept across reloads.
+    let assertionSigners = AssertionSigners()
 
     func make(_ configuration: Configuration) throws -> ProxyRuntime {
         let store = self.store, clock = self.clock, logger = self.logger
@@ -45,12 +48,23 @@ struct RuntimeFactory: Sendable {
         for (listener, context) in zip(configuration.listeners, tlsContexts) {
             if let context { tls[listener.address] = context }
         }
+        // Re-read on every reload, so a renewed upstream CA or client certificate applies to
+        // the new pools' connections.
+        let upstreamTLS = try UpstreamTLSContexts.make(for: configuration.upstreams)
+        for name in UpstreamTLSContexts.unverified(in: configuration.upstreams) {
+            logger.warning(
+                "upstreams.\(name).tls.insecure_skip_verify is true: the upstream's certificate and name are not verified, so anyone on the network path can impersonate it")
+        }
         var signOnClient: OIDCClient?
         if let oidc = configuration.login.oidc {
             guard store is any ProviderSessionStore else {
                 throw ServerStartError.unsupported("login.oidc: the session store cannot keep single sign-on sessions")
             }
             signOnClient = try signOnClients.client(for: oidc, secrets: secrets, logger: logger)
+        }
+        let assertion = try configuration.identity.assertion.flatMap { settings in
+            IdentityAssertion(
+                configuration: configuration, signer: try assertionSigners.signer(for: settings), clock: clock, logger: logger)
         }
         let policy = ProxyPolicy(
             configuration: configuration, store: store, codec: SessionCookieCodec(secrets: secrets), logger: logger,
@@ -63,13 +77,14 @@ struct RuntimeFactory: Sendable {
                 guard let signOnClient, let providerStore = store as? any ProviderSessionStore else { return nil }
                 return SignOnFlow(
                     provider: signOnClient, store: providerStore, cookies: cookies, configuration: configuration, clock: clock, logger: logger)
-            })
+            },
+            assertion: assertion)
         return ProxyRuntime(
             configuration: configuration, policy: policy,
-            upstreams: UpstreamRegistry(configuration: configuration),
+            upstreams: UpstreamRegistry(configuration: configuration, tls: upstreamTLS),
             logger: logger, accessLog: observability.accessLog,
             metrics: RequestMetrics(upstreams: Array(configuration.upstreams.keys)),
-            tls: tls, adminAPI: adminAPI(configuration, cookies: policy.cookies), watch: watch,
+            tls: tls, adminAPI: adminAPI(configuration, cookies: policy.cookies, jwks: assertion?.signer.jwks), watch: watch,
             eventLoopLookup: store as? any EventLoopSessionLookup)
     }
 
@@ -79,7 +94,7 @@ struct RuntimeFactory: Sendable {
         return { await hook.run() }
     }
 
-    private func adminAPI(_ configuration: Configuration, cookies: SessionCookies) -> AdminAPI? {
+    private func adminAPI(_ configuration: Configuration, cookies: SessionCookies, jwks: [UInt8]?) -> AdminAPI? {
         guard let admin = configuration.admin else { return nil }
         let render = observability.renderMetrics
         let active = Gauge(label: "cloakroom_sessions_active")
@@ -89,7 +104,7 @@ struct RuntimeFactory: Sendable {
                 if let count = try? await store.liveCount() { active.record(count) }
                 return render?() ?? ""
             },
-            reload: reloadAction, maxPerUser: configuration.session.maxPerUser)
+            reload: reloadAction, jwks: jwks, maxPerUser: configuration.session.maxPerUser)
     }
 }
 

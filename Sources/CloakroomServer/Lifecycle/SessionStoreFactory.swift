@@ -25,15 +25,32 @@ enum SessionStoreFactory {
         case .redis(let redis):
             // Redis need not be up at start: the store connects on first use, and until Redis
             // answers, routes that need a session get 503 and /healthz says so.
+            // With Sentinel, the sentinels need not be up either: until they name a primary
+            // that answers as one, it is the same 503.
             do {
-                let storeSettings = try RedisSessionStoreSettings(
-                    url: redis.url, keyPrefix: redis.keyPrefix, poolSize: redis.poolSize,
-                    connectTimeout: redis.connectTimeout, commandTimeout: redis.commandTimeout)
+                let storeSettings = try redisSettings(redis)
                 return try RedisSessionStore(
                     settings: storeSettings, timeouts: timeouts, clock: clock, eventLoopGroup: eventLoopGroup, logger: logger)
             } catch {
                 throw ServerStartError.unsupported("session.store.redis: \(error)")
             }
         }
+    }
+
+    /// `session.store.redis` as the store takes it: a URL, or the sentinels with the data
+    /// connections' login, database and TLS.
+    static func redisSettings(_ redis: RedisStoreSettings) throws -> RedisSessionStoreSettings {
+        guard let sentinel = redis.sentinel else {
+            return try RedisSessionStoreSettings(
+                url: redis.url, keyPrefix: redis.keyPrefix, poolSize: redis.poolSize,
+                connectTimeout: redis.connectTimeout, commandTimeout: redis.commandTimeout, minReplicas: redis.minReplicas)
+        }
+        let sentinels = RedisSentinelConfiguration(
+            masterName: sentinel.master, sentinels: sentinel.addresses.map { RedisEndpoint(host: $0.host, port: $0.port) },
+            user: sentinel.username, password: sentinel.password)
+        return RedisSessionStoreSettings(
+            sentinel: sentinels, user: redis.username, password: redis.password, database: redis.database, usesTLS: redis.tls,
+            keyPrefix: redis.keyPrefix, poolSize: redis.poolSize, connectTimeout: redis.connectTimeout,
+            commandTimeout: redis.commandTimeout, minReplicas: redis.minReplicas)
     }
 }

@@ -30,6 +30,8 @@ struct ExchangeRecorder: Sendable {
         var outcome: ExchangeOutcome
         var startedAt: NIODeadline
         var client: String
+        /// The W3C trace ID the request carried upstream.
+        var traceID: String
     }
 
     func record(_ entry: Entry, memo: inout RequestMetrics.Memo) {
@@ -44,6 +46,7 @@ struct ExchangeRecorder: Sendable {
             "bytes": .stringConvertible(entry.bytes),
             "duration_ms": .stringConvertible(Double((NIODeadline.now() - entry.startedAt).nanoseconds / 1000) / 1000),
             "client": .string(entry.client),
+            "trace_id": .string(entry.traceID),
         ]
         if let upstream = entry.upstream { metadata["upstream"] = .string(upstream) }
         if let session = entry.session {

@@ -1,6 +1,7 @@
 import CloakroomProxy
 import HTTPTypes
 import NIOCore
+import NIOSSL
 
 /// The client-side exchange an upstream connection is currently serving.
 ///
@@ -40,6 +41,8 @@ struct UpstreamRequest {
     var additions: UpstreamAdditions
     /// How the body is delimited; the head's only framing field is written from it.
     var framing: UpstreamFraming
+    /// A `traceparent` the proxy started (the client sent none, or a malformed one).
+    var traceparent: String?
     /// The `Upgrade` value of an upgrade request (`Connection: upgrade` is restored with it).
     var upgrade: String?
     /// A `HEAD` request: its response has no body whatever its framing says. (Known from the
@@ -63,6 +66,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
 
     let channel: Channel
     let targetIndex: Int
+    /// The `Host` this connection's requests carry instead of the client's (`host_header`).
+    let host: String?
     /// Strong, not weak: a weak reference gives its object a side table, which sends every
     /// retain and release of it down the runtime's slow path. The cycles these make are broken
     /// when the exchange ends (``delegate``) and when the connection closes (``pool``).
@@ -89,9 +94,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
     /// When the connection last went idle in the pool.
     var idleSince = NIODeadline.now()
 
-    init(channel: Channel, targetIndex: Int) {
+    init(channel: Channel, targetIndex: Int, host: String? = nil) {
         self.channel = channel
         self.targetIndex = targetIndex
+        self.host = host
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -112,9 +118,19 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
         if case .length(let length) = framing { bodyRemaining = length } else { bodyRemaining = 0 }
         parser.requestWasHEAD = request.isHEAD
         headBuffer.clear()
-        HTTP1Writer.writeRequestHead(
-            request.request, lines: request.lines, filter: request.filter, additions: request.additions, framing: request.framing,
-            upgrade: request.upgrade, into: &headBuffer)
+        if let host {
+            // `host_header: target` or a literal: a copy with its authority replaced (the
+            // exchange keeps the client's for a retry and for `X-Forwarded-Host`).
+            var head = request.request
+            head.authority = host
+            HTTP1Writer.writeRequestHead(
+                head, lines: request.lines, filter: request.filter, additions: request.additions, framing: request.framing,
+                upgrade: request.upgrade, traceparent: request.traceparent, into: &headBuffer)
+        } else {
+            HTTP1Writer.writeRequestHead(
+                request.request, lines: request.lines, filter: request.filter, additions: request.additions,
+                framing: request.framing, upgrade: request.upgrade, traceparent: request.traceparent, into: &headBuffer)
+        }
         context?.write(wrapOutboundOut(headBuffer), promise: nil)
     }
 
@@ -298,6 +314,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A TLS upstream that closes without close_notify: many servers do, and HTTP framing
+        // (not TLS) says whether the response was whole, so it is a close like any other
+        // (``channelInactive(context:)`` follows).
+        if let tlsError = error as? NIOSSLError, case .uncleanShutdown = tlsError { return }
         if let delegate {
             self.delegate = nil
             delegate.upstreamFailed(servedCount > 0 && !receivedResponseBytes ? .stale : .error(error))

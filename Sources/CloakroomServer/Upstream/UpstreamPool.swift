@@ -1,6 +1,7 @@
 import CloakroomConfig
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// Keep-alive connections to one upstream's targets, for every event loop: the I/O shell of an
@@ -87,17 +88,36 @@ final class UpstreamPool: Sendable {
 
     private func connect(_ target: Int, for pending: PendingAcquisition) {
         let loop = pending.loop
+        let spec = targets.targets[target]
+        let timeout = targets.settings.connectTimeout.timeAmount
+        let host = targets.hostHeaders[target]
+        // For an https target the connection is handed out once its handshake is done and
+        // verified (``UpstreamHandshakeHandler``); TLS sits below the HTTP/1.1 handler.
+        let tls = spec.isTLS ? targets.tls.map { (context: $0, serverName: targets.serverNames[target]) } : nil
+        let handshake = tls == nil ? nil : loop.makePromise(of: Void.self)
         let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(targets.settings.connectTimeout.timeAmount)
+            .connectTimeout(timeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UpstreamConnection(channel: channel, targetIndex: target))
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tls, let handshake {
+                        try pipeline.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverName))
+                        try pipeline.addHandler(
+                            UpstreamHandshakeHandler(promise: handshake, timeout: timeout, target: spec.description))
+                    }
+                    try pipeline.addHandler(UpstreamConnection(channel: channel, targetIndex: target, host: host))
                 }
             }
-        let spec = targets.targets[target]
         let connected = targets.addresses[target].map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: spec.host, port: spec.port)
-        connected.assumeIsolated().whenComplete { [self] result in
+        let ready: EventLoopFuture<any Channel>
+        if let handshake {
+            connected.whenFailure { handshake.fail($0) }
+            ready = connected.flatMap { channel in handshake.futureResult.map { channel } }
+        } else {
+            ready = connected
+        }
+        ready.assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let channel):
                 do {
@@ -110,6 +130,7 @@ final class UpstreamPool: Sendable {
                     connectFailed(target, error: error, for: pending)
                 }
             case .failure(let error):
+                connected.whenSuccess { $0.close(promise: nil) }
                 connectFailed(target, error: error, for: pending)
             }
         }

@@ -1,20 +1,25 @@
 import CloakroomConfig
 import NIOCore
+import NIOSSL
 
 /// One ``UpstreamPool`` per upstream (each serves every event loop), built up front so lookups
-/// need no lock.
+/// need no lock. Pools belong to an upstream: two upstreams never share a connection, even to
+/// the same target (their TLS settings and `Host` may differ).
 struct UpstreamRegistry: Sendable {
     private let pools: [String: UpstreamPool]
     /// Upstreams configured as `builtin: echo`.
     let echo: Set<String>
 
-    init(configuration: Configuration) {
+    /// - Parameter tls: the client context of each upstream with https targets
+    ///   (``UpstreamTLSContexts``), by name.
+    init(configuration: Configuration, tls: [String: NIOSSLContext] = [:]) {
         var echo: Set<String> = []
         var pools: [String: UpstreamPool] = [:]
         for (name, upstream) in configuration.upstreams {
             switch upstream.kind {
             case .echo: echo.insert(name)
-            case .targets(let targets): pools[name] = UpstreamPool(targets: UpstreamTargets(name: name, targets: targets, settings: upstream))
+            case .targets(let targets): pools[name] = UpstreamPool(
+                    targets: UpstreamTargets(name: name, targets: targets, settings: upstream, tls: tls[name]))
             }
         }
         self.pools = pools

@@ -19,12 +19,25 @@ final class BinaryHarness: @unchecked Sendable {
     var stdoutPath: String { directory.appendingPathComponent("stdout.log").path }
     var databasePath: String { directory.appendingPathComponent("sessions.db").path }
 
+    static let defaultRoutes = """
+        routes:
+          - path: /public/
+            upstream: api
+            auth: none
+          - path: /
+            upstream: api
+        """
+
     /// - Parameter extra: more top-level YAML (e.g. `shutdown_timeout: 1s`).
     /// - Parameter session: more keys of the `session` section, one per line (e.g.
     ///   `max_per_user: 2`).
+    /// - Parameter routes: the `routes` section, in front of the `api` upstream.
     /// - Parameter port: the public port, when it must be known before (a single sign-on
     ///   callback URL); a free one otherwise.
-    init(store: String = "memory: {}", extra: String = "", session: String = "", port: Int? = nil) async throws {
+    init(
+        store: String = "memory: {}", extra: String = "", session: String = "", routes: String = BinaryHarness.defaultRoutes,
+        port: Int? = nil
+    ) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-bin-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         backend = try await TestBackend.start()
@@ -40,12 +53,7 @@ final class BinaryHarness: @unchecked Sendable {
               store:
                 \(storeLine)
             \(sessionLines)
-            routes:
-              - path: /public/
-                upstream: api
-                auth: none
-              - path: /
-                upstream: api
+            \(routes)
             upstreams:
               api:
                 targets: ["http://127.0.0.1:\(backend.port)"]

@@ -71,9 +71,12 @@ final class IdentityProviderProcess: Sendable {
         return IdentityProviderProcess(issuer: String(line.dropFirst("issuer=".count)), process: process)
     }
 
+    /// SIGKILL: the provider keeps no state worth a clean exit, and a SIGTERM could be
+    /// ignored (the test process ignores it for the proxy's graceful shutdown, and children
+    /// inherit that).
     func stop() {
         if process.isRunning {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }

@@ -53,7 +53,7 @@ struct ProxyHarness {
             timeouts: SessionTimeouts(idle: session.idleTimeout, absolute: session.absoluteTimeout, touchInterval: session.touchInterval),
             clock: clock)
         let server = try ProxyServer(
-            configuration: configuration, store: store, logger: logger, observability: .init(accessLog: accessLog), threads: threads,
+            configuration: configuration, store: store, logger: logger, observability: .init(accessLog: accessLog), clock: clock, threads: threads,
             configurationSource: configurationSource.map { $0(configuration) })
         let addresses = try await server.start()
         return ProxyHarness(server: server, backend: backend, port: addresses[0].port!)

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 import Synchronization
 
@@ -16,7 +17,18 @@ import Synchronization
 /// keep-alive connection the server timed out as the request arrived); `/ws` upgrades to a
 /// WebSocket that echoes text frames as `echo:TEXT` (the upgrade request is recorded too);
 /// anything else answers 200 with hop-by-hop headers the proxy must remove.
+///
+/// With ``TLS`` it speaks HTTPS (the same paths), records the SNI name of each handshake, and
+/// can require a client certificate signed by a given CA.
 final class TestBackend: Sendable {
+    /// An HTTPS backend: its certificate and key (PEM), and the CA a client certificate must be
+    /// signed by, when one is required.
+    struct TLS: Sendable {
+        var certificate: String
+        var privateKey: String
+        var requireClientCertificateFrom: String? = nil
+    }
+
     struct Recorded: Sendable {
         var method: String
         var uri: String
@@ -38,6 +50,8 @@ final class TestBackend: Sendable {
     var connectionCount: Int { recorder.connections.withLock { $0 } }
     /// Connections currently open to this backend.
     var openConnections: Int { recorder.open.withLock { $0 } }
+    /// HTTPS: the SNI name of each TLS handshake begun, in order (`nil`: none was sent).
+    var serverNames: [String?] { recorder.serverNames.withLock { $0 } }
 
     private init(port: Int, channel: any Channel, group: MultiThreadedEventLoopGroup, recorder: Recorder) {
         self.port = port
@@ -46,13 +60,15 @@ final class TestBackend: Sendable {
         self.recorder = recorder
     }
 
-    static func start(port: Int = 0) async throws -> TestBackend {
+    static func start(port: Int = 0, tls: TLS? = nil) async throws -> TestBackend {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let recorder = Recorder()
+        let context = try tls.map { try makeContext($0, recorder: recorder) }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let context { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context)) }
                     recorder.connections.withLock { $0 += 1 }
                     recorder.open.withLock { $0 += 1 }
                     channel.closeFuture.whenComplete { _ in recorder.open.withLock { $0 -= 1 } }
@@ -80,6 +96,21 @@ final class TestBackend: Sendable {
         return TestBackend(port: channel.localAddress!.port!, channel: channel, group: group, recorder: recorder)
     }
 
+    private static func makeContext(_ tls: TLS, recorder: Recorder) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificate).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)))
+        if let clientCA = tls.requireClientCertificateFrom {
+            configuration.certificateVerification = .noHostnameVerification
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(clientCA))
+        }
+        configuration.sslContextCallback = { values, promise in
+            recorder.serverNames.withLock { $0.append(values.serverHostname) }
+            promise.succeed(.noChanges)
+        }
+        return try NIOSSLContext(configuration: configuration)
+    }
+
     /// Idempotent: tests that take a backend down early still stop it again at the end.
     func stop() async {
         guard recorder.stopped.withLock({ stopped in defer { stopped = true }; return !stopped }) else { return }
@@ -95,6 +126,7 @@ final class Recorder: Sendable {
     let open = Mutex(0)
     /// `/drop-once` has dropped its connection.
     let dropped = Mutex(false)
+    let serverNames = Mutex<[String?]>([])
 }
 
 private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandler {

@@ -17,11 +17,12 @@ final class WebSocketClient: @unchecked Sendable {
     private(set) var status = 0
     private(set) var responseHead = ""
 
-    /// Connects and sends the upgrade request for `path` with `headers` ("Name: value").
-    init(port: Int, path: String, headers: [String] = []) throws {
+    /// Connects and sends the upgrade request for `path` with `headers` ("Name: value"), with
+    /// `Host: host` (default `127.0.0.1:port`).
+    init(port: Int, path: String, host: String? = nil, headers: [String] = []) throws {
         fd = try connectLoopback(port: port)
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
-        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        var request = "GET \(path) HTTP/1.1\r\nHost: \(host ?? "127.0.0.1:\(port)")\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
         request += "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: \(key)\r\n"
         for header in headers { request += header + "\r\n" }
         request += "\r\n"

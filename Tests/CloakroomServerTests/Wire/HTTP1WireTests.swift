@@ -311,24 +311,6 @@ import Testing
         #expect(try head("HTTP/1.1 204\r\n\r\n")?.response().status.code == 204)
     }
 
-    /// An HTTP/2 stream's request as the policy gets it.
-    @Test func http2RequestHeads() throws {
-        var request = HTTPRequest(method: .get, scheme: "http", authority: nil, path: "/p", headerFields: [:])
-        request.headerFields.append(HTTPField(name: HTTPField.Name("host")!, value: "example.com"))
-        let head = try #require(HTTP2StreamBridge.head(request, secure: true, framing: FramingFields()))
-        #expect(head.request.authority == "example.com" && head.request.scheme == "https")
-        #expect(head.request.headerFields.isEmpty, "host becomes the authority")
-        #expect(head.version.major == 2 && head.keepAlive)
-        request.headerFields.append(HTTPField(name: HTTPField.Name("host")!, value: "other.example"))
-        #expect(HTTP2StreamBridge.head(request, secure: true, framing: FramingFields()) == nil, "two hosts, no :authority")
-        let relative = HTTPRequest(method: .get, scheme: "https", authority: "a", path: "p", headerFields: [:])
-        #expect(HTTP2StreamBridge.head(relative, secure: true, framing: FramingFields()) == nil)
-        let star = HTTPRequest(method: .options, scheme: "https", authority: "a", path: "*", headerFields: [:])
-        #expect(HTTP2StreamBridge.head(star, secure: true, framing: FramingFields()) != nil)
-        let connect = HTTPRequest(method: .connect, scheme: nil, authority: "a:443", path: nil, headerFields: [:])
-        #expect(HTTP2StreamBridge.head(connect, secure: true, framing: FramingFields()) == nil)
-    }
-
     // MARK: Writing
 
     @Test func writerFramesHeadsAndChunks() {

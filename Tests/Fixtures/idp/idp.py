@@ -15,6 +15,7 @@ Users: diana / krall, babs / howes (see USERS below).
 """
 import argparse
 import json
+import signal
 import logging
 import os
 import sys
@@ -30,7 +31,13 @@ from idpyoidc.message.oidc import AccessTokenRequest, AuthorizationRequest
 from idpyoidc.server import Server
 from idpyoidc.server.configure import OPConfiguration
 from idpyoidc.server.exception import FailedAuthentication
+from idpyoidc.server.oidc.session import Session as EndSession
 from idpyoidc.server.oidc.token import Token
+
+# idpyoidc 5.0.0's end-session endpoint expects a bearer token from whatever client
+# authentication matched, and a browser's logout request has none (RP-Initiated Logout asks
+# for no client authentication; the id_token_hint or the provider's cookie names the session).
+EndSession.client_authentication = lambda self, request, http_info=None, **kwargs: {}
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 
@@ -41,6 +48,11 @@ USERS = {
     "babs": {"sub": "babs", "name": "Barbara Jensen", "email": "babs@example.com", "email_verified": True,
              "groups": ["staff"]},
 }
+
+
+def plain_subject(uid, *args, **kwargs):
+    """`sub` is the username (idpyoidc hashes it by default), so walkthroughs read well."""
+    return uid
 
 
 def op_configuration(issuer, workdir, args):
@@ -136,7 +148,7 @@ def op_configuration(issuer, workdir, args):
         },
         "userinfo": {"class": "idpyoidc.server.user_info.UserInfo",
                      "kwargs": {"db_file": os.path.join(workdir, "users.json")}},
-        "session_params": {"encrypter": {"kwargs": {"keys": {"key_defs": [
+        "session_params": {"sub_func": {"public": {"function": plain_subject}}, "encrypter": {"kwargs": {"keys": {"key_defs": [
             {"type": "OCT", "use": ["enc"], "kid": "password"},
             {"type": "OCT", "use": ["enc"], "kid": "salt"}]}, "iterations": 1}}},
     }
@@ -275,6 +287,20 @@ def build_app(server, log):
             resp.set_cookie(cookie["name"], **kwargs)
         return resp
 
+    @app.route("/admin/revoke", methods=["POST"])
+    def revoke_user():
+        """What an administrator of the provider does: revoke every grant (and so every refresh
+        token) of a user, without a logout the relying parties would hear of."""
+        manager = server.context.session_manager
+        user = manager.get_user_info(request.form["user"])
+        revoked = 0
+        for client_key in user.subordinate:
+            client = manager.get(manager.unpack_branch_key(client_key))
+            for grant_key in client.subordinate:
+                manager.revoke_grant(manager.encrypted_session_id(*manager.unpack_branch_key(grant_key)))
+                revoked += 1
+        return make_response(json.dumps({"revoked": revoked}), 200, {"Content-Type": "application/json"})
+
     @app.route("/post_logout", methods=["GET"])
     def post_logout():
         return render_template("post_logout.html")
@@ -283,6 +309,9 @@ def build_app(server, log):
 
 
 def main():
+    # A parent that ignores SIGTERM (a server under test does, for its graceful shutdown) passes
+    # that on: take the default back so terminating this process works.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--client-id", default="cloakroom")

@@ -13,6 +13,7 @@ request with an ID token spoiled as `--mode` says:
   future-iat     iat ten minutes ahead
   wrong-iss      iss is another issuer
   error          the callback carries error=access_denied
+  es256, ps256, eddsa   correct tokens with these algorithms (accepted)
 
 Prints `issuer=http://127.0.0.1:PORT` once it listens.
 """
@@ -21,13 +22,15 @@ import base64
 import hashlib
 import hmac
 import json
+import signal
 import sys
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 
 def b64(data):
@@ -40,6 +43,22 @@ NUMBERS = KEY.public_key().public_numbers()
 JWK = {"kty": "RSA", "kid": "stub-1", "use": "sig", "alg": "RS256",
        "n": b64(NUMBERS.n.to_bytes((NUMBERS.n.bit_length() + 7) // 8, "big")),
        "e": b64(NUMBERS.e.to_bytes(3, "big"))}
+EC_KEY = ec.generate_private_key(ec.SECP256R1())
+ED_KEY = ed25519.Ed25519PrivateKey.generate()
+
+
+def rsa_jwk(key, kid, alg):
+    numbers = key.public_key().public_numbers()
+    return {"kty": "RSA", "kid": kid, "use": "sig", "alg": alg,
+            "n": b64(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")), "e": b64(numbers.e.to_bytes(3, "big"))}
+
+
+EC_NUMBERS = EC_KEY.public_key().public_numbers()
+EC_JWK = {"kty": "EC", "kid": "stub-ec", "use": "sig", "crv": "P-256",
+          "x": b64(EC_NUMBERS.x.to_bytes(32, "big")), "y": b64(EC_NUMBERS.y.to_bytes(32, "big"))}
+ED_JWK = {"kty": "OKP", "kid": "stub-ed", "use": "sig", "crv": "Ed25519",
+          "x": b64(ED_KEY.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))}
+PS_JWK = rsa_jwk(KEY, "stub-ps", "PS256")
 PUBLIC_PEM = KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 CODES = {}
 
@@ -50,6 +69,14 @@ def sign(header, claims, mode):
         return signing_input.decode() + "."
     if mode == "hs256":
         return signing_input.decode() + "." + b64(hmac.new(PUBLIC_PEM, signing_input, hashlib.sha256).digest())
+    if mode == "es256":
+        r, s_ = decode_dss_signature(EC_KEY.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+        return signing_input.decode() + "." + b64(r.to_bytes(32, "big") + s_.to_bytes(32, "big"))
+    if mode == "eddsa":
+        return signing_input.decode() + "." + b64(ED_KEY.sign(signing_input))
+    if mode == "ps256":
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+        return signing_input.decode() + "." + b64(KEY.sign(signing_input, pss, hashes.SHA256()))
     key = OTHER if mode == "bad-signature" else KEY
     return signing_input.decode() + "." + b64(key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256()))
 
@@ -68,7 +95,9 @@ def id_token(issuer, client_id, nonce, mode):
         claims["iat"] = now + 600
     if mode == "wrong-iss":
         claims["iss"] = "https://elsewhere.example"
-    header = {"alg": {"alg-none": "none", "hs256": "HS256"}.get(mode, "RS256"), "kid": "stub-1", "typ": "JWT"}
+    alg = {"alg-none": "none", "hs256": "HS256", "es256": "ES256", "eddsa": "EdDSA", "ps256": "PS256"}.get(mode, "RS256")
+    kid = {"es256": "stub-ec", "eddsa": "stub-ed", "ps256": "stub-ps"}.get(mode, "stub-1")
+    header = {"alg": alg, "kid": kid, "typ": "JWT"}
     return sign(header, claims, mode)
 
 
@@ -94,7 +123,8 @@ class Handler(BaseHTTPRequestHandler):
                    "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["RS256"]}
             return self.send(200, json.dumps(doc), [("Content-Type", "application/json")])
         if url.path == "/jwks":
-            return self.send(200, json.dumps({"keys": [JWK]}), [("Content-Type", "application/json")])
+            keys = [JWK, EC_JWK, ED_JWK, PS_JWK]
+            return self.send(200, json.dumps({"keys": keys}), [("Content-Type", "application/json")])
         if url.path == "/authorize":
             query = dict(urllib.parse.parse_qsl(url.query))
             if self.server.mode == "error":
@@ -118,6 +148,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    # A parent that ignores SIGTERM (a server under test does, for its graceful shutdown) passes
+    # that on: take the default back so terminating this process works.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", default="good")
     parser.add_argument("--port", type=int, default=0)

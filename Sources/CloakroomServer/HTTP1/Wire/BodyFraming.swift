@@ -102,14 +102,21 @@ struct BodyFraming {
                 return bytes.count > maxLineBytes ? .failure(.malformed("chunk size line too long")) : .success(nil)
             }
             guard bytes[index] == HTTP1Head.cr, bytes[index + 1] == HTTP1Head.lf else { return .failure(.malformed("invalid chunk size line")) }
+            // A complete line is held to the same bound as an incomplete one, so whether it
+            // arrived in one read or several never changes the answer.
+            guard index + 2 <= maxLineBytes else { return .failure(.malformed("chunk size line too long")) }
             return .success((size, index + 2))
         }
         return try found.get()
     }
 
     /// One trailer line's length with its CRLF (2 for the empty line ending the message).
+    /// Only the bytes the trailer section still has room for are looked at (and the empty line
+    /// that ends it), so a line too long is refused the same way however the reads split it.
     private func trailerLine(_ buffer: ByteBuffer) throws(HTTP1WireError) -> Int? {
-        let found = buffer.withUnsafeReadableBytes { bytes -> Result<Int?, HTTP1WireError> in
+        let room = max(maxLineBytes - trailerBytes, 2)
+        let found = buffer.withUnsafeReadableBytes { whole -> Result<Int?, HTTP1WireError> in
+            let bytes = UnsafeRawBufferPointer(rebasing: whole[0..<min(whole.count, room)])
             for index in 0..<bytes.count where bytes[index] == HTTP1Head.lf {
                 guard index > 0, bytes[index - 1] == HTTP1Head.cr else { return .failure(.malformed("bare LF in trailers")) }
                 if index > 1 {
@@ -119,7 +126,7 @@ struct BodyFraming {
                 }
                 return .success(index + 1)
             }
-            return bytes.count > maxLineBytes ? .failure(HTTP1WireError(kind: .headersTooLarge, detail: "trailers too large")) : .success(nil)
+            return whole.count > room ? .failure(HTTP1WireError(kind: .headersTooLarge, detail: "trailers too large")) : .success(nil)
         }
         return try found.get()
     }

@@ -14,15 +14,16 @@ enum HTTP1Writer {
     /// own were dropped by `filter`).
     static func writeRequestHead(
         _ request: HTTPRequest, lines: ByteBuffer = ByteBuffer(), filter: RequestFieldFilter? = nil,
-        additions: UpstreamAdditions? = nil, framing: UpstreamFraming, upgrade: String?, into buffer: inout ByteBuffer
+        additions: UpstreamAdditions? = nil, framing: UpstreamFraming, upgrade: String?, traceparent: String? = nil,
+        into buffer: inout ByteBuffer
     ) {
         lines.withUnsafeReadableBytes { lines in
             // One pass into space estimated from the field count; a head that does not fit (long
             // values) is written again into space sized exactly.
-            if write(request, lines: lines, filter: filter, additions: additions, framing: framing, upgrade: upgrade, into: &buffer, size: nil) {
+            if write(request, lines: lines, filter: filter, additions: additions, framing: framing, upgrade: upgrade, traceparent: traceparent, into: &buffer, size: nil) {
                 return
             }
-            var size = 136 + request.method.rawValue.utf8.count + (request.path?.utf8.count ?? 1) + lines.count
+            var size = 206 + request.method.rawValue.utf8.count + (request.path?.utf8.count ?? 1) + lines.count
             size += (request.authority?.utf8.count ?? 0) + (upgrade?.utf8.count ?? 0)
             for field in request.headerFields {
                 size += field.name.rawName.utf8.count + valueCount(field) + 6  // ": ", CRLF, "; " if joined
@@ -32,7 +33,7 @@ enum HTTP1Writer {
                 size += 100 + additions.forwardedFor.utf8.count + (additions.forwardedHost?.utf8.count ?? 0) + additions.requestID.utf8.count
             }
             let written = write(
-                request, lines: lines, filter: filter, additions: additions, framing: framing, upgrade: upgrade, into: &buffer, size: size)
+                request, lines: lines, filter: filter, additions: additions, framing: framing, upgrade: upgrade, traceparent: traceparent, into: &buffer, size: size)
             precondition(written, "request head larger than its computed size")
         }
     }
@@ -41,7 +42,7 @@ enum HTTP1Writer {
     /// written, when it does not fit.
     private static func write(
         _ request: HTTPRequest, lines: UnsafeRawBufferPointer, filter: RequestFieldFilter?, additions: UpstreamAdditions?,
-        framing: UpstreamFraming, upgrade: String?, into buffer: inout ByteBuffer, size: Int?
+        framing: UpstreamFraming, upgrade: String?, traceparent: String?, into buffer: inout ByteBuffer, size: Int?
     ) -> Bool {
         let fields = request.headerFields
         var fits = true
@@ -74,6 +75,11 @@ enum HTTP1Writer {
                 head.put(field)
             }
             if let additions { head.put(additions) }
+            if let traceparent {
+                head.put("traceparent: ")
+                head.put(traceparent)
+                head.put("\r\n")
+            }
             switch framing {
             case .none: break
             case .length(let length):

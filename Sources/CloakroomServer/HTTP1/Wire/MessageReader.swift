@@ -67,11 +67,14 @@ struct MessageReader {
         var failure: HTTP1WireError?
         let length = buffer.withUnsafeReadableBytes { bytes -> Int in
             do throws(HTTP1WireError) {
-                guard let end = try HTTP1Head.end(of: bytes, scanned: &scanned) else {
+                // Only the first `limit` bytes are looked at, so the answer to a head that is
+                // too large (431) never depends on how the reads split it, nor on what follows
+                // the limit (a bare LF there would otherwise make it 400 in one read).
+                let window = UnsafeRawBufferPointer(rebasing: bytes[0..<min(bytes.count, limit)])
+                guard let end = try HTTP1Head.end(of: window, scanned: &scanned) else {
                     if bytes.count > limit { throw HTTP1WireError(kind: .headersTooLarge, detail: "head too large") }
                     return 0
                 }
-                if end > limit { throw HTTP1WireError(kind: .headersTooLarge, detail: "head too large") }
                 parsed = try parse(bytes[0..<(end - 2)])
                 return end
             } catch {

@@ -1,0 +1,25 @@
+/// The rules of `identity.assertion` that involve other keys.
+extension Configuration {
+    func checkAssertion(report: Report) {
+        guard let assertion = identity.assertion else { return }
+        let header = ConfigPath("identity", "assertion", "header")
+        // A key made at start differs after every restart and on every instance: tokens it
+        // signed stop verifying, and instances sharing sessions publish different keys.
+        if assertion.signingKeys.isEmpty, session.store.isDurable {
+            report(
+                "required with the file and redis stores (a key made at start changes with every restart and differs between instances)",
+                ConfigPath("identity", "assertion", "signing_keys"), ConfigPath("session", "store"))
+        }
+        let folded = Self.foldedHeaderName(assertion.header)
+        if let clash = identity.headers.first(where: { Self.foldedHeaderName($0.header) == folded }) {
+            report(
+                "\(HTTPSyntax.quoted(assertion.header)) is also an identity header (\(clash.header)): use another name",
+                header, ConfigPath("identity", "headers"))
+        }
+    }
+
+    /// Lower case, separators (`_`, `.`) as `-`: names a backend may read as one.
+    static func foldedHeaderName(_ name: String) -> String {
+        String(name.lowercased().map { $0 == "_" || $0 == "." ? "-" : $0 })
+    }
+}

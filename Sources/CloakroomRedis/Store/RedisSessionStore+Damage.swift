@@ -1,0 +1,45 @@
+import CloakroomSessions
+import NIOCore
+
+/// A session record in Redis that a read could not use (``DamagedSessionRecord``), with what
+/// the store needs to delete exactly that record: its attributes as read (the delete is a
+/// compare-and-delete on them) and its handle for the log, when it has one.
+struct DamagedRedisRecord: Error {
+    var damage: DamagedSessionRecord
+    var handle: String?
+    var attributes: RESPValue
+}
+
+// Damaged records: deleted by the read that finds them, which then answers "no session".
+extension RedisSessionStore {
+    /// The error for an error reply to a session read: a key of the wrong type under the
+    /// session's name (`WRONGTYPE`) is a damaged record, anything else a server error.
+    func readError(_ message: String) -> any Error {
+        guard message.hasPrefix("WRONGTYPE") else { return RedisClientError.serverError(message) }
+        return DamagedRedisRecord(damage: DamagedSessionRecord("the session key is not a hash"), handle: nil, attributes: .null)
+    }
+
+    /// Deletes a damaged record (the `discard` script), logs it by handle (never the ID or the
+    /// key) and counts it as ended. Never throws: the record is unusable whether or not the
+    /// delete reaches Redis, so the caller answers "no session" either way; a record left
+    /// behind is deleted by the next lookup that finds it, or expires with its TTL.
+    func discardDamaged(key: SessionKey, _ record: DamagedRedisRecord) async {
+        var attributes = ByteBuffer()
+        if case .bulkString(let bytes) = record.attributes { attributes = bytes }
+        do {
+            let reply = try await run(SessionScripts.discard, now: Milliseconds.of(clock.now()), extraCount: 2) { command in
+                command.append(hexOf: key)
+                command.append(attributes)
+            }
+            guard case .integer(let deleted) = reply else { throw unexpected(reply, from: "discard") }
+            logger.error("damaged session record deleted", metadata: [
+                "handle": "\(record.handle ?? "?")", "why": "\(record.damage.why)", "deleted": "\(deleted == 1)",
+            ])
+            if deleted == 1 { SessionMetrics.sessionsEnded(1, reason: .damaged) }
+        } catch {
+            logger.error("damaged session record could not be deleted", metadata: [
+                "handle": "\(record.handle ?? "?")", "why": "\(record.damage.why)", "error": "\(error)",
+            ])
+        }
+    }
+}

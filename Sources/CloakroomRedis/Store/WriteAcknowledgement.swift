@@ -1,0 +1,74 @@
+import NIOCore
+
+/// `min_replicas`: a login, logout or revocation is acknowledged only once `WAIT N` says N
+/// replicas have it, so the replica a failover promotes has it too.
+///
+/// `WAIT` covers the writes made before it *on its connection*, and blocks that connection
+/// until it returns, so these writes get a pool of their own: a `WAIT` that has to sit out its
+/// timeout (replicas gone) never delays the lookups on the main pool. The write and its `WAIT`
+/// are sent back to back, one round trip. `WAIT`'s own timeout is a little shorter than the
+/// command timeout (three quarters of it, and at most 250 ms shorter), so that a missing
+/// replica comes back as a count and a 503, not as a timed-out connection.
+struct WriteAcknowledgement: Sendable {
+    let replicas: Int
+    let pool: RedisConnectionPool
+    let waitCommand: ByteBuffer
+
+    init(replicas: Int, commandTimeout: Duration, pool: RedisConnectionPool) {
+        self.replicas = replicas
+        self.pool = pool
+        var wait = RESPCommandBuilder(argumentCount: 3)
+        wait.append("WAIT")
+        wait.append(replicas)
+        wait.append(Self.waitMilliseconds(commandTimeout: commandTimeout))
+        waitCommand = wait.buffer
+    }
+
+    /// `WAIT`'s timeout for a command timeout: 3/4 of it, or 250 ms less, whichever is longer.
+    static func waitMilliseconds(commandTimeout: Duration) -> Int64 {
+        let total = Milliseconds.of(commandTimeout)
+        return max(1, max(total * 3 / 4, total - 250))
+    }
+
+    /// Throws unless `reply` (to ``waitCommand``) counts at least ``replicas``.
+    func check(_ reply: RESPValue) throws {
+        if let message = reply.errorMessage { throw RedisClientError.serverError(message) }
+        guard case .integer(let count) = reply else { throw RedisClientError.protocolError("unexpected reply to WAIT") }
+        guard count >= replicas else {
+            RedisWriteMetrics.unacknowledged.increment()
+            throw RedisClientError.notAcknowledged(acknowledged: Int(count), required: replicas)
+        }
+    }
+
+    /// `WAIT` for what `connection` wrote so far.
+    func confirm(on connection: RedisConnection) async throws {
+        try check(try await connection.send(waitCommand))
+    }
+}
+
+extension RedisSessionStore {
+    /// The connection for a write that must be acknowledged: the acknowledged writes' pool with
+    /// `min_replicas`, else the main one.
+    func writeConnection() async throws -> RedisConnection {
+        try await (acknowledgement?.pool ?? pool).connection()
+    }
+
+    /// ``run(_:on:now:extraCount:_:)`` for a login, logout or revocation: with `min_replicas`,
+    /// followed by `WAIT` in the same round trip, and refused unless enough replicas confirm.
+    /// The script's own error, if any, is reported first.
+    func runAcknowledged(
+        _ script: RedisScript, now: Int64, extraCount: Int, _ writeExtra: (inout RESPCommandBuilder) -> Void
+    ) async throws -> RESPValue {
+        guard let acknowledgement else { return try await run(script, now: now, extraCount: extraCount, writeExtra) }
+        let connection = try await acknowledgement.pool.connection()
+        let byHash = command(script, bySHA: true, now: now, extraCount: extraCount, writeExtra)
+        var replies = try await connection.send(all: [byHash, acknowledgement.waitCommand])
+        if replies[0].isNoScript {
+            let bySource = command(script, bySHA: false, now: now, extraCount: extraCount, writeExtra)
+            replies = try await connection.send(all: [bySource, acknowledgement.waitCommand])
+        }
+        if let message = replies[0].errorMessage { throw RedisClientError.serverError(message) }
+        try acknowledgement.check(replies[1])
+        return replies[0]
+    }
+}

@@ -1,0 +1,158 @@
+import CloakroomProxy
+import HTTPTypes
+import NIOCore
+import NIOHPACK
+import NIOHTTP1
+
+/// A request's HEADERS block, decoded by NIO's HPACK decoder, as the ``ClientRequestHead`` an
+/// ``ExchangeDriver`` takes: the same shape the HTTP/1.1 parser gives, so both protocols meet
+/// the phases, the raw-line forwarding and the cookie fast path the same way.
+///
+/// NIO's header-block validation has run first (names lowercase tokens, no CR, LF or NUL in a
+/// value, pseudo-header fields known, single, first and complete, connection-specific fields
+/// and `te` other than `trailers` refused). What RFC 9113 asks beyond that is checked here, one
+/// pass over the fields:
+/// - §8.2.1: a value starting or ending with SP or HTAB is malformed.
+/// - §8.3.1: `:method` a token, `:scheme` a URI scheme, `:authority` a host and port without
+///   userinfo, `:path` in origin form (`*` for `OPTIONS`); a `host` field that names another
+///   authority than `:authority` is malformed.
+///
+/// A malformed request is a stream error of type PROTOCOL_ERROR (§8.1.1), nothing forwarded.
+/// A request that is well formed HTTP/2 but unusable (no authority at all, `CONNECT`) is
+/// answered 400.
+enum HTTP2RequestHead {
+    enum Failure: Error, Equatable {
+        /// Reset the stream with PROTOCOL_ERROR.
+        case malformed(String)
+        /// Answer 400.
+        case badRequest(String)
+    }
+
+    /// The head of `headers`; the fields the policy does not read are written to `lines` as
+    /// `name: value` CRLF lines (``ClientRequestHead/lines``). `endStream`: END_STREAM was on
+    /// the HEADERS frame, so no body follows.
+    static func make(
+        _ headers: HPACKHeaders, secure: Bool, endStream: Bool, lines: inout ByteBuffer
+    ) -> Result<ClientRequestHead, Failure> {
+        var method: String?, scheme: String?, authority: String?, path: String?
+        var host: String?, hostCount = 0
+        var framing = FramingFields()
+        var fields = HTTPFields()
+        var cookieLines = 0, firstCookieValue = 0..<0
+        lines.clear()
+        for (name, value, _) in headers {
+            if name.utf8.first == UInt8(ascii: ":") {
+                switch name {
+                case ":method": method = value
+                case ":scheme": scheme = value
+                case ":authority": authority = value
+                case ":path": path = value
+                default: return .failure(.malformed("pseudo-header field \(name)"))  // NIO refuses these first
+                }
+                continue
+            }
+            if let first = value.utf8.first, first == 0x20 || first == 0x09 || value.utf8.last! == 0x20 || value.utf8.last! == 0x09 {
+                return .failure(.malformed("leading or trailing whitespace in the value of \(name)"))
+            }
+            switch name.utf8.count {
+            case 4 where name == "host":
+                hostCount += 1
+                host = value
+                continue
+            case 6 where name == "cookie":
+                if cookieLines == 0 {
+                    let start = lines.writerIndex - lines.readerIndex + 8
+                    firstCookieValue = start..<(start + value.utf8.count)
+                }
+                cookieLines += 1
+            case 6 where name == "expect":
+                if framing.expect == nil { framing.expect = value }
+            case 12 where name == "x-request-id":
+                if framing.requestID == nil { framing.requestID = value }
+            case 12 where name == "content-type":
+                if framing.contentType == nil { framing.contentType = value }
+            case 14 where name == "content-length":
+                if framing.contentLength == nil { framing.contentLength = value }
+            default:
+                if let policyName = policyField(name) {
+                    fields.append(HTTPField(name: policyName, value: value))
+                    continue
+                }
+            }
+            lines.writeString(name)
+            lines.writeStaticString(": ")
+            lines.writeString(value)
+            lines.writeStaticString("\r\n")
+        }
+        guard let method, let parsedMethod = HTTPRequest.Method(method) else { return .failure(.malformed(":method is not a token")) }
+        if let scheme, !isScheme(scheme) { return .failure(.malformed(":scheme is not a URI scheme")) }
+        if let authority, !isAuthority(authority) { return .failure(.malformed(":authority is not host[:port]")) }
+        if let host {
+            guard isAuthority(host) else { return .failure(.malformed("host is not host[:port]")) }
+            if let authority, hostCount == 1, !equalsIgnoringCase(host, authority) {
+                return .failure(.malformed("host names another authority than :authority"))
+            }
+        }
+        guard let path else { return .failure(.badRequest("no :path (CONNECT is not supported)")) }
+        guard path.utf8.first == UInt8(ascii: "/") || (path == "*" && parsedMethod == .options) else {
+            return .failure(.malformed(":path is not in origin form"))
+        }
+        guard let target = authority ?? (hostCount == 1 ? host : nil) else {
+            return .failure(.badRequest(hostCount > 1 ? "repeated host" : "no :authority and no host"))
+        }
+        let request = HTTPRequest(method: parsedMethod, scheme: secure ? "https" : "http", authority: target, path: path, headerFields: fields)
+        return .success(
+            ClientRequestHead(
+                request: request, version: .http2, keepAlive: true, framing: framing, bodyMayFollow: !endStream, lines: lines,
+                cookieLines: cookieLines, firstCookieValue: firstCookieValue))
+    }
+
+    /// The declared name of a field the phases read (``PolicyRequestFields``), nil for the rest.
+    @inline(__always)
+    static func policyField(_ name: String) -> HTTPField.Name? {
+        for candidate in PolicyRequestFields.names where candidate.canonicalName == name { return candidate }
+        return nil
+    }
+
+    /// RFC 3986 §3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
+    static func isScheme(_ scheme: String) -> Bool {
+        var bytes = scheme.utf8.makeIterator()
+        guard let first = bytes.next(), isAlpha(first) else { return false }
+        while let byte = bytes.next() {
+            guard isAlpha(byte) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2B || byte == 0x2D || byte == 0x2E else { return false }
+        }
+        return true
+    }
+
+    /// `host [ ":" port ]` (RFC 3986 §3.2.2–3.2.3): a reg-name, an IPv4 address or a bracketed
+    /// IP literal, no userinfo (RFC 9113 §8.3.1), never empty (RFC 9110 §4.2.1).
+    static func isAuthority(_ authority: String) -> Bool {
+        guard !authority.isEmpty else { return false }
+        for byte in authority.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                continue
+            // unreserved, pct-encoded, sub-delims, the port's colon, an IP literal's brackets
+            case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: "!"),
+                UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"),
+                UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "["),
+                UInt8(ascii: "]"):
+                continue
+            default:
+                return false  // "@" (userinfo), "/", "?", "#", spaces, controls, non-ASCII
+            }
+        }
+        return true
+    }
+
+    /// Host names compare without regard to ASCII case (RFC 3986 §3.2.2).
+    static func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
+        return zip(a.utf8, b.utf8).allSatisfy { x, y in x == y || (isAlpha(x) && x | 0x20 == y | 0x20) }
+    }
+
+    @inline(__always)
+    private static func isAlpha(_ byte: UInt8) -> Bool {
+        (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+    }
+}

@@ -1,0 +1,340 @@
+import CloakroomProxy
+import HTTPTypes
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+
+/// One HTTP/2 stream of a client connection: the ``ExchangeTransport`` of the exchange its
+/// request started, served by the connection's ``HTTP2ConnectionHandler`` without a channel of
+/// its own.
+///
+/// - **Request body**: DATA goes to the exchange while it reads (``ExchangeDriver/readsRequest``);
+///   otherwise it waits here, and the stream's and the connection's windows stay closed by as
+///   much (``HTTP2InboundWindow``) until the exchange takes it.
+/// - **Response**: in as few frames as the data allows. The head and the latest body part are
+///   held until the next part, the end or a flush, so a response known whole at once (a local
+///   answer, a small upstream body read in one go) is HEADERS and one DATA with END_STREAM, and
+///   a bodiless one a single HEADERS with END_STREAM.
+/// - **Back-pressure**: response bytes handed to NIO and not yet sent (the peer's window is
+///   closed, or the socket is full) count against ``isWritable``; the upstream stops being read
+///   above ``highWatermark`` and resumes below ``lowWatermark``.
+/// - **A response complete before its request** (an error answer to an upload, an upstream that
+///   answered early): the rest of the request body is read and dropped for a short while
+///   (``HTTP2ConnectionHandler/Settings/lingerTime``, ``HTTP2ConnectionHandler/Settings/lingerBytes``),
+///   so a client that finishes its upload ends the stream cleanly; one that keeps sending gets
+///   RST_STREAM `NO_ERROR` (RFC 9113 §8.1), never before the response's END_STREAM went out.
+///   (curl 7.88 fails a transfer reset while it uploads, response or not: SPEC's "the client
+///   can read the answer".)
+///
+/// - Important: Loop-bound: used on the connection's event loop only.
+final class HTTP2ServerStream {
+    static let highWatermark = 64 * 1024
+    static let lowWatermark = 32 * 1024
+
+    let id: HTTP2StreamID
+    /// Strong: the connection lets go of the stream when NIO closes it; the stream lives on
+    /// only as long as its exchange holds it.
+    let handler: HTTP2ConnectionHandler
+    private(set) var driver: ExchangeDriver?
+    /// A request head waiting for the next frame to say whether a body follows (no
+    /// `content-length`, no END_STREAM on HEADERS): see ``HTTP2ConnectionHandler``.
+    var heldHead: ClientRequestHead?
+    /// In the connection's list of streams touched in this read.
+    var isTouched = false
+    /// NIO closed the stream: nothing more is written.
+    private(set) var closed = false
+    /// END_STREAM came from the client.
+    private(set) var remoteEnded = false
+
+    // Request body waiting for the exchange.
+    var window: HTTP2InboundWindow
+    private var queue: [ByteBuffer] = []
+    private var queuedEnd = false
+    /// The increment owed to the peer, written at the next flush point.
+    var windowIncrementDue = 0
+    /// `client.body_timeout`: set while the client may send body bytes and none are held here.
+    var bodyDeadline: NIODeadline?
+
+    // Response.
+    private var heldHeaders: HPACKHeaders?
+    private var heldData: ByteBuffer?
+    private var wroteFrames = false
+    private var unsentBytes = 0
+    private var pausedUpstream = false
+    /// The response's END_STREAM left NIO's buffers.
+    private var endSent = false
+    /// RST_STREAM `NO_ERROR` is due once END_STREAM is sent.
+    private var resetDue = false
+    /// The response ended before the request: the rest of the body is dropped, up to this many
+    /// bytes (and until ``bodyDeadline``), before the stream is reset.
+    private var lingerBytesLeft: Int?
+
+    init(id: HTTP2StreamID, handler: HTTP2ConnectionHandler, windowTarget: Int) {
+        self.id = id
+        self.handler = handler
+        self.window = HTTP2InboundWindow(target: windowTarget)
+    }
+
+    // MARK: Request
+
+    /// Starts the exchange of `head`; `endStream` was on its HEADERS.
+    func start(_ head: consuming ClientRequestHead, endStream: Bool) {
+        if endStream { remoteEnded = true }
+        handler.touch(self)
+        _ = ExchangeDriver.start(head, on: self)
+        if endStream { driver?.requestEnd() }
+    }
+
+    /// Starts the held head, if any.
+    func releaseHeldHead(bodyMayFollow: Bool) {
+        guard var head = heldHead.take() else { return }
+        head.bodyMayFollow = bodyMayFollow
+        start(head, endStream: false)
+    }
+
+    /// A DATA frame (or trailers, `buffer` nil) for this stream.
+    func receive(_ buffer: ByteBuffer?, endStream: Bool, now: @autoclosure () -> NIODeadline) {
+        if heldHead != nil {
+            releaseHeldHead(bodyMayFollow: !(endStream && (buffer?.readableBytes ?? 0) == 0))
+        }
+        if endStream { remoteEnded = true }
+        guard driver != nil else {
+            // The exchange is over: dropped, the windows credited by NIO's report.
+            if let left = lingerBytesLeft, !endStream {
+                lingerBytesLeft = left - (buffer?.readableBytes ?? 0)
+                if lingerBytesLeft! < 0 { stopLingering() }
+            }
+            return
+        }
+        if let buffer, buffer.readableBytes > 0 {
+            if queue.isEmpty && driver!.readsRequest {
+                driver?.requestBody(buffer)
+            } else {
+                queue.append(buffer)
+                window.hold(buffer.readableBytes)
+                handler.connectionHold(buffer.readableBytes)
+            }
+        }
+        if endStream {
+            if queue.isEmpty { driver?.requestEnd() } else { queuedEnd = true }
+        }
+        updateBodyDeadline(now())
+    }
+
+    /// Hands held body parts to the exchange while it reads; the windows reopen by as much.
+    func drain() {
+        var taken = 0
+        while !queue.isEmpty, let driver, driver.readsRequest {
+            let buffer = queue.removeFirst()
+            taken += buffer.readableBytes
+            driver.requestBody(buffer)
+        }
+        if taken > 0 { credit(taken) }
+        if queue.isEmpty && queuedEnd, let driver {
+            queuedEnd = false
+            driver.requestEnd()
+        }
+        if taken > 0 { updateBodyDeadline(handler.eventLoop.now) }
+    }
+
+    /// Held bytes that will never be taken: the windows reopen.
+    private func dropQueue() {
+        let held = queue.reduce(0) { $0 + $1.readableBytes }
+        queue = []
+        queuedEnd = false
+        if held > 0 { credit(held) }
+    }
+
+    private func credit(_ count: Int) {
+        if let increment = window.took(count), !closed && !remoteEnded { windowIncrementDue += increment }
+        handler.connectionTook(count, from: self)
+    }
+
+    private func updateBodyDeadline(_ now: @autoclosure () -> NIODeadline) {
+        if driver != nil && !remoteEnded && queue.isEmpty {
+            let deadline = now() + handler.bodyTimeout
+            bodyDeadline = deadline
+            handler.bodyDeadlineSet(deadline)
+        } else {
+            bodyDeadline = nil
+        }
+    }
+
+    /// The stream's deadline passed: `client.body_timeout` without a body byte (408 when
+    /// nothing was answered yet, else the stream is reset: SPEC's "408, ... HTTP/2: that stream
+    /// reset"), or the end of lingering after an early response.
+    func bodyTimedOut() {
+        bodyDeadline = nil
+        if let driver { return driver.fail(ProxyError(.headerTimeout, "no request-body bytes within body_timeout")) }
+        if lingerBytesLeft != nil { return stopLingering() }
+        reset(.cancel)
+    }
+
+    /// The client did not finish its request in time after the response: RST_STREAM `NO_ERROR`,
+    /// once the response's END_STREAM is out.
+    private func stopLingering() {
+        lingerBytesLeft = nil
+        bodyDeadline = nil
+        if endSent { handler.resetAfterEnd(id) } else { resetDue = true }
+    }
+
+    // MARK: Stream end
+
+    /// NIO closed the stream (both sides ended, a reset either way, or the connection went).
+    func streamClosed() {
+        guard !closed else { return }
+        closed = true
+        bodyDeadline = nil
+        heldHead = nil
+        heldHeaders = nil
+        heldData = nil
+        dropQueue()
+        let driver = self.driver
+        self.driver = nil
+        driver?.clientGone(error: false)
+    }
+
+    /// Resets the stream (RST_STREAM `code`); NIO closes it.
+    func reset(_ code: NIOHTTP2.HTTP2ErrorCode) {
+        guard !closed else { return }
+        heldHeaders = nil
+        heldData = nil
+        handler.write(HTTP2Frame(streamID: id, payload: .rstStream(code)))
+        handler.streamWantsFlush()
+    }
+
+    /// NIO sent `bytes` of this stream's DATA (`endStream`: with END_STREAM, on DATA or HEADERS).
+    func sent(bytes: Int, endStream: Bool) {
+        unsentBytes -= bytes
+        if endStream {
+            endSent = true
+            if resetDue {
+                resetDue = false
+                handler.resetAfterEnd(id)
+            }
+        }
+        if pausedUpstream && unsentBytes <= Self.lowWatermark {
+            pausedUpstream = false
+            driver?.upstream?.resumeReading()
+        }
+    }
+
+    /// The socket can take bytes again.
+    func connectionWritable() {
+        guard isWritable else { return }
+        pausedUpstream = false
+        driver?.upstream?.resumeReading()
+    }
+
+    // MARK: Writing
+
+    private func writeHeaders(_ headers: HPACKHeaders, end: Bool) {
+        wroteFrames = true
+        handler.write(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers, endStream: end))))
+    }
+
+    private func writeData(_ buffer: ByteBuffer, end: Bool) {
+        wroteFrames = true
+        unsentBytes += buffer.readableBytes
+        if unsentBytes >= Self.highWatermark { pausedUpstream = true }
+        handler.write(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(buffer), endStream: end))))
+    }
+
+    /// Writes what is held, without END_STREAM.
+    private func releaseHeld() {
+        if let headers = heldHeaders.take() { writeHeaders(headers, end: false) }
+        if let data = heldData.take() { writeData(data, end: false) }
+    }
+}
+
+extension HTTP2ServerStream: ExchangeTransport {
+    var eventLoop: any EventLoop { handler.eventLoop }
+    var allocator: ByteBufferAllocator { handler.allocator }
+    var connection: ClientConnection { handler.connection }
+    var inReadBatch: Bool { handler.inReadBatch }
+    var responseDeadlines: any ResponseDeadlines { handler.deadlines }
+    var isWritable: Bool { !closed && unsentBytes < Self.highWatermark && handler.channelWritable }
+
+    func exchangeStarted(_ driver: ExchangeDriver) { self.driver = driver }
+
+    func writeContinue() {
+        guard !closed else { return }
+        writeHeaders(HPACKHeaders([(":status", "100")]), end: false)
+        handler.streamWantsFlush()
+    }
+
+    func writeResponseHead(_ response: HTTPResponse, closeClient: Bool) {
+        guard !closed else { return }
+        releaseHeld()
+        heldHeaders = HTTP2ResponseHead.headers(response)
+    }
+
+    func writeResponseHead(_ head: UpstreamResponseHead, requestID: String, closeClient: Bool) -> Bool {
+        guard !closed else { return true }
+        releaseHeld()
+        heldHeaders = HTTP2ResponseHead.headers(head, requestID: requestID)
+        return true
+    }
+
+    func writeResponseBody(_ buffer: ByteBuffer) {
+        guard !closed, buffer.readableBytes > 0 else { return }
+        if let data = heldData.take() {
+            if let headers = heldHeaders.take() { writeHeaders(headers, end: false) }
+            writeData(data, end: false)
+        }
+        heldData = buffer
+    }
+
+    func endResponse(_ finish: ExchangeStateMachine.Finish) {
+        driver = nil
+        bodyDeadline = nil
+        dropQueue()
+        guard !closed else { return }
+        // RFC 9113 §8.1: a complete response before the whole request. The client may finish
+        // sending for a while; then it is asked to stop, without error, once the response is
+        // out (a reset sent before it would drop frames still in NIO's flow-control buffer).
+        if finish.requestUnfinished && !remoteEnded {
+            lingerBytesLeft = handler.settings.lingerBytes
+            let deadline = handler.now + handler.settings.lingerTime
+            bodyDeadline = deadline
+            handler.bodyDeadlineSet(deadline)
+        }
+        let data = heldData.take()
+        if let headers = heldHeaders.take() {
+            writeHeaders(headers, end: data == nil)
+            if let data { writeData(data, end: true) }
+        } else if let data {
+            writeData(data, end: true)
+        } else if wroteFrames {
+            writeData(ByteBuffer(), end: true)
+        } else {
+            // Nothing was written at all (cannot happen: every answer has a head): reset.
+            lingerBytesLeft = nil
+            bodyDeadline = nil
+            reset(finish.requestUnfinished ? .noError : .internalError)
+        }
+        handler.streamWantsFlush()
+    }
+
+    func abort() {
+        driver = nil
+        bodyDeadline = nil
+        dropQueue()
+        reset(.cancel)
+    }
+
+    func flush() {
+        guard !closed else { return }
+        releaseHeld()
+        handler.streamWantsFlush()
+    }
+
+    func resumeReading() {
+        drain()
+        handler.streamWantsFlush()
+    }
+
+    func switchToTunnel(head: HTTPResponse, upstream: UpstreamConnection, exchange: Exchange, upgrade: String) throws {
+        throw ChannelError.operationUnsupported  // no HTTP/1.1 upgrade on an HTTP/2 stream
+    }
+}

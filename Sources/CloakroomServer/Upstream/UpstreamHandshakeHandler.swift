@@ -1,0 +1,89 @@
+import NIOCore
+import NIOTLS
+
+/// Waits for the TLS handshake of a new upstream connection, between `NIOSSLClientHandler` and
+/// ``UpstreamConnection``, so the pool hands out a connection only once it is verified: a
+/// refused handshake, a certificate that fails verification, or no handshake within the
+/// upstream's `connect_timeout` fails the connect (→ 502, with the reason in the log) instead of
+/// a request written into a connection that will never carry it. Removes itself once done, so
+/// reads and writes on the pooled connection pass one handler fewer.
+///
+/// - Important: Loop-bound, like the connection it is part of.
+final class UpstreamHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let promise: EventLoopPromise<Void>
+    private let timeout: TimeAmount
+    private let target: String
+    private var timer: Scheduled<Void>?
+    private var done = false
+
+    /// - Parameter target: the target as configured (`https://host:port`), for the error.
+    init(promise: EventLoopPromise<Void>, timeout: TimeAmount, target: String) {
+        self.promise = promise
+        self.timeout = timeout
+        self.target = target
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { armTimer(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armTimer(context: context)
+        context.fireChannelActive()
+    }
+
+    private func armTimer(context: ChannelHandlerContext) {
+        guard timer == nil, !done else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: timeout) {
+            let (handler, context) = bound.value
+            handler.fail(UpstreamTLSError.handshakeTimedOut(target: handler.target), context: context)
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSUserEvent, !done {
+            done = true
+            timer?.cancel()
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            promise.succeed()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(UpstreamTLSError.handshakeFailed(target: target, reason: "\(error)"), context: context)
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(UpstreamTLSError.handshakeFailed(target: target, reason: "the upstream closed the connection"), context: context)
+        context.fireChannelInactive()
+    }
+
+    private func fail(_ error: UpstreamTLSError, context: ChannelHandlerContext) {
+        guard !done else { return }
+        done = true
+        timer?.cancel()
+        promise.fail(error)
+    }
+}
+
+/// Why a TLS connection to an upstream could not be made. The description goes to the log:
+/// the target and what the TLS library said (a verification failure, a name mismatch, an alert
+/// from the upstream), never key material.
+enum UpstreamTLSError: Error, CustomStringConvertible {
+    case handshakeFailed(target: String, reason: String)
+    case handshakeTimedOut(target: String)
+
+    var description: String {
+        switch self {
+        case .handshakeFailed(let target, let reason): "TLS handshake with \(target) failed: \(reason)"
+        case .handshakeTimedOut(let target): "TLS handshake with \(target) did not complete within connect_timeout"
+        }
+    }
+}

@@ -1,0 +1,67 @@
+@testable import CloakroomJOSE
+import Foundation
+import Synchronization
+import Testing
+
+/// The key set is fetched again for an unknown `kid`, at most once a minute.
+@Suite struct ProviderKeySetTests {
+    static let first = #"{"kty":"EC","kid":"k1","use":"sig","crv":"P-256","x":"QpIR_D1oNxh-ujuzbs5mWThlLsMultI0a7ln9wo6WVw","y":"YIVZSPnlA4-vIlPslfCMNopuyuUgN6zosgNH9HI6ibM"}"#
+    static let second = #"{"kty":"EC","kid":"k2","use":"sig","crv":"P-256","x":"BgIcy83c-MC7iwlRtRLA9K2pfk-FxKzVFhKv1Fk6bCQ","y":"ISQMaQ3jxg7HCn-MwyE7XUw8HjhMgUY4J9_ATR1wnX8"}"#
+    static let encryption = #"{"kty":"RSA","kid":"enc","use":"enc","n":"AQAB","e":"AQAB"}"#
+    static let symmetric = #"{"kty":"oct","kid":"hmac","k":"c2VjcmV0"}"#
+
+    final class Provider: Sendable {
+        let state = Mutex<(keys: [String], fetches: Int, now: Date)>(([first, encryption, symmetric], 0, Date(timeIntervalSince1970: 1_800_000_000)))
+        func fetch() -> [UInt8] {
+            state.withLock { state in
+                state.fetches += 1
+                return Array("{\"keys\":[\(state.keys.joined(separator: ","))]}".utf8)
+            }
+        }
+        var fetches: Int { state.withLock { $0.fetches } }
+        var now: Date { state.withLock { $0.now } }
+        func advance(_ seconds: Double) { state.withLock { $0.now = $0.now.addingTimeInterval(seconds) } }
+        func rotate() { state.withLock { $0.keys.append(ProviderKeySetTests.second) } }
+    }
+
+    @Test func unknownKidRefetchesAtMostOnceAMinute() async throws {
+        let provider = Provider()
+        let keys = ProviderKeySet(now: { provider.now }) { provider.fetch() }
+        _ = try await keys.collection(for: "k1")
+        #expect(provider.fetches == 1, "fetched on first use")
+        _ = try await keys.collection(for: "k1")
+        #expect(provider.fetches == 1, "a known kid costs no fetch")
+
+        provider.rotate()
+        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "k2") }
+        #expect(provider.fetches == 1, "the last fetch is too recent")
+        provider.advance(61)
+        _ = try await keys.collection(for: "k2")
+        #expect(provider.fetches == 2, "a minute later the new key is fetched")
+        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "made-up") }
+        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "made-up-too") }
+        #expect(provider.fetches == 2, "made-up kids cannot make the proxy hammer the provider")
+    }
+
+    @Test func encryptionAndSymmetricKeysAreNeverUsed() async throws {
+        let provider = Provider()
+        let keys = ProviderKeySet(now: { provider.now }) { provider.fetch() }
+        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "hmac") }
+        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "enc") }
+    }
+
+    @Test func noneAndHMACAreRefusedBeforeAnyKeyIsFetched() async throws {
+        let provider = Provider()
+        let verifier = TokenVerifier(issuer: "https://idp", audience: "cloakroom", keys: ProviderKeySet(now: { provider.now }) { provider.fetch() })
+        func token(_ header: String) -> String {
+            Data(header.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "") + ".eyJzdWIiOiJ4In0.c2ln"
+        }
+        for alg in ["none", "HS256", "HS384", "HS512", "RS384", "ES512", "nOnE"] {
+            await #expect(throws: TokenRejection.algorithmRefused(alg)) {
+                _ = try await verifier.verify(token(#"{"alg":"\#(alg)","kid":"k1"}"#), now: provider.now)
+            }
+        }
+        await #expect(throws: TokenRejection.self) { _ = try await verifier.verify("not.a-jwt", now: provider.now) }
+        #expect(provider.fetches == 0)
+    }
+}

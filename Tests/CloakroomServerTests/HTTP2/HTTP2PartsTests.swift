@@ -1,0 +1,193 @@
+import CloakroomProxy
+import HTTPTypes
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import Testing
+
+@testable import CloakroomServer
+
+/// The pure parts of the HTTP/2 server: request heads, response heads, the inbound window,
+/// the connection lifecycle, the frame scanner and the SETTINGS rewrite.
+@Suite struct HTTP2PartsTests {
+    // MARK: Request heads
+
+    static func head(_ fields: [(String, String)], secure: Bool = true, endStream: Bool = true) -> Result<ClientRequestHead, HTTP2RequestHead.Failure> {
+        var lines = ByteBuffer()
+        return HTTP2RequestHead.make(HPACKHeaders(fields), secure: secure, endStream: endStream, lines: &lines)
+    }
+
+    @Test func aHeadBecomesTheRequestThePolicyReads() throws {
+        let fields = [
+            (":method", "POST"), (":scheme", "http"), (":path", "/a?b=1"), (":authority", "api.example:8443"), ("accept", "text/html"),
+            ("user-agent", "ua"), ("cookie", "a=1"), ("content-length", "3"), ("x-request-id", "rid"), ("cookie", "b=2"),
+            ("content-type", "text/plain"), ("expect", "100-continue"),
+        ]
+        let head = try Self.head(fields, endStream: false).get()
+        #expect(head.request.method == .post && head.request.path == "/a?b=1")
+        #expect(head.request.scheme == "https", "the listener's scheme")
+        #expect(head.request.authority == "api.example:8443")
+        #expect(head.request.headerFields[.accept] == "text/html", "a field the policy reads")
+        #expect(head.request.headerFields[.userAgent] == "ua", "read for the session a request may create")
+        #expect(head.request.headerFields.count == 2)
+        #expect(String(buffer: head.lines) == "cookie: a=1\r\ncontent-length: 3\r\nx-request-id: rid\r\ncookie: b=2\r\ncontent-type: text/plain\r\nexpect: 100-continue\r\n")
+        #expect(head.cookieLines == 2)
+        #expect(String(buffer: head.lines.getSlice(at: head.firstCookieValue.lowerBound, length: head.firstCookieValue.count)!) == "a=1")
+        #expect(head.framing.contentLength == "3" && head.framing.requestID == "rid" && head.framing.expect == "100-continue")
+        #expect(head.framing.contentType == "text/plain")
+        #expect(head.bodyMayFollow && head.version.major == 2 && head.keepAlive)
+    }
+
+    @Test func hostStandsInForTheAuthority() throws {
+        let head = try Self.head([(":method", "GET"), (":scheme", "https"), (":path", "/"), ("host", "h.example")]).get()
+        #expect(head.request.authority == "h.example")
+        #expect(head.lines.readableBytes == 0, "host left the fields")
+        #expect(!head.bodyMayFollow)
+        let same = try Self.head([(":method", "GET"), (":scheme", "https"), (":path", "/"), (":authority", "A.example"), ("host", "a.EXAMPLE")]).get()
+        #expect(same.request.authority == "A.example")
+    }
+
+    @Test(arguments: [
+        ([(":method", "GET"), (":scheme", "https"), (":path", "/")], "no :authority and no host"),
+        ([(":method", "GET"), (":scheme", "https"), (":path", "/"), ("host", "a"), ("host", "b")], "repeated host"),
+        ([(":method", "CONNECT"), (":authority", "a:443")], "no :path (CONNECT is not supported)"),
+    ] as [([(String, String)], String)])
+    func unusableHeadsAre400(fields: [(String, String)], detail: String) {
+        #expect(Self.head(fields).failureValue == .badRequest(detail))
+    }
+
+    @Test(arguments: [
+        [("x-a", " v")], [("x-a", "v ")], [("x-a", "\tv")], [("x-a", "v\t")],
+    ])
+    func surroundingWhitespaceIsMalformed(extra: [(String, String)]) {
+        let fields = [(":method", "GET"), (":scheme", "https"), (":path", "/"), (":authority", "a")] + extra
+        guard case .malformed = Self.head(fields).failureValue else {
+            Issue.record("accepted \(extra)")
+            return
+        }
+    }
+
+    @Test func authorityAndSchemeSyntax() {
+        #expect(HTTP2RequestHead.isAuthority("example.com:443"))
+        #expect(HTTP2RequestHead.isAuthority("[::1]:8080"))
+        #expect(HTTP2RequestHead.isAuthority("127.0.0.1"))
+        #expect(!HTTP2RequestHead.isAuthority("user@example.com"))
+        #expect(!HTTP2RequestHead.isAuthority(""))
+        #expect(!HTTP2RequestHead.isAuthority("a/b"))
+        #expect(!HTTP2RequestHead.isAuthority("a b"))
+        #expect(!HTTP2RequestHead.isAuthority("ex\u{e4}mple"))
+        #expect(HTTP2RequestHead.isScheme("https") && HTTP2RequestHead.isScheme("coap+tcp") && HTTP2RequestHead.isScheme("a.b-c"))
+        #expect(!HTTP2RequestHead.isScheme("") && !HTTP2RequestHead.isScheme("1x") && !HTTP2RequestHead.isScheme("ht tp") && !HTTP2RequestHead.isScheme("h:"))
+    }
+
+    // MARK: Response heads
+
+    @Test func responseHeadsAsHeaderBlocks() throws {
+        var response = HTTPResponse(status: .ok)
+        response.headerFields[.contentType] = "text/plain"
+        response.headerFields[HTTPField.Name("X-Custom")!] = "1"
+        response.headerFields[.connection] = "close"
+        let headers = HTTP2ResponseHead.headers(response)
+        #expect(Array(headers.map { "\($0.name)=\($0.value)" }) == [":status=200", "content-type=text/plain", "x-custom=1"])
+        let bytes = ByteBuffer(string: "HTTP/1.1 404 Not Found\r\nServer: be \r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\nX-Request-Id: theirs\r\nSet-Cookie:  a=1\r\n\r\n")
+        let upstream = UpstreamResponseHead(bytes: bytes, code: 404, keepAlive: true, hasContentLength: true, needsPolicy: false)
+        let fromLines = HTTP2ResponseHead.headers(upstream, requestID: "ours")
+        #expect(Array(fromLines.map { "\($0.name)=\($0.value)" }) == [":status=404", "server=be", "content-length=2", "set-cookie=a=1", "x-request-id=ours"])
+    }
+
+    // MARK: Inbound window
+
+    @Test func theWindowReopensAsBytesAreTaken() {
+        var window = HTTP2InboundWindow(target: 65535)
+        #expect(window.windowChanged(to: 65535) == nil)
+        #expect(window.windowChanged(to: 40000) == nil, "above half: nothing yet")
+        #expect(window.windowChanged(to: 30000) == 35535, "below half: back to the target")
+        #expect(window.windowChanged(to: 65535) == nil)
+        // Held bytes count as given back until taken.
+        window.hold(40000)
+        #expect(window.windowChanged(to: 25535) == nil, "40 000 held: nothing to give back yet")
+        #expect(window.took(10000) == nil)
+        #expect(window.took(30000) == 40000)
+        #expect(window.took(0) == nil, "counted as sent: no second increment before NIO reports")
+    }
+
+    @Test func theTargetFollowsTheInitialWindowSetting() {
+        var window = HTTP2InboundWindow(target: 65535)
+        _ = window.windowChanged(to: 65535)
+        #expect(window.targetChanged(by: 65536) == nil, "the setting moved the window with the target")
+        #expect(window.target == 131071)
+        #expect(window.windowChanged(to: 30000) == 101071)
+    }
+
+    // MARK: Lifecycle
+
+    @Test func theLifecycleAsksForTheRightTimeouts() {
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        var lifecycle = HTTP2ConnectionLifecycle(headerTimeout: .seconds(10), idleTimeout: .seconds(75), now: start)
+        #expect(lifecycle.deadline == start + .seconds(10), "before the first request: header_timeout")
+        lifecycle.streamOpened(HTTP2StreamID(1))
+        #expect(lifecycle.deadline == nil)
+        #expect(lifecycle.streamClosed(now: start + .seconds(1)) == .none)
+        #expect(lifecycle.deadline == start + .seconds(76), "no stream open: idle_timeout")
+        lifecycle.headerBlock(pending: true, now: start + .seconds(2))
+        #expect(lifecycle.deadline == start + .seconds(12))
+        #expect(lifecycle.expired(now: start + .seconds(11)) == .none)
+        #expect(lifecycle.expired(now: start + .seconds(12)) == .goAway(lastStreamID: HTTP2StreamID(1), close: true))
+        let short = HTTP2ConnectionLifecycle(headerTimeout: .seconds(10), idleTimeout: .seconds(3), now: start)
+        #expect(short.deadline == start + .seconds(3), "the shorter of the two before the first request")
+    }
+
+    @Test func gracefulShutdownLetsOpenStreamsFinish() {
+        var lifecycle = HTTP2ConnectionLifecycle(headerTimeout: .seconds(10), idleTimeout: .seconds(75), now: .now())
+        lifecycle.streamOpened(HTTP2StreamID(1))
+        lifecycle.streamOpened(HTTP2StreamID(3))
+        #expect(lifecycle.quiesce() == .goAway(lastStreamID: HTTP2StreamID(3), close: false))
+        #expect(lifecycle.quiesce() == .none)
+        #expect(lifecycle.deadline == nil, "no idle timeout while draining")
+        #expect(lifecycle.streamClosed(now: .now()) == .none)
+        #expect(lifecycle.streamClosed(now: .now()) == .close)
+        var idle = HTTP2ConnectionLifecycle(headerTimeout: .seconds(10), idleTimeout: .seconds(75), now: .now())
+        #expect(idle.quiesce() == .goAway(lastStreamID: .rootStream, close: true))
+    }
+
+    // MARK: The wire guard
+
+    @Test func theScannerKnowsWhenAHeaderBlockIsPending() {
+        var scanner = HTTP2FrameScanner()
+        let preface = RawFrame.preface + RawFrame.settings().bytes
+        preface.withUnsafeBytes { scanner.scan($0) }
+        #expect(!scanner.headerBlockPending)
+        var client = RawHTTP2Client()
+        let open = client.headers(1, RawHTTP2Client.requestFields(), endHeaders: false).bytes
+        Array(open.prefix(5)).withUnsafeBytes { scanner.scan($0) }
+        #expect(scanner.headerBlockPending, "a frame header cut short")
+        Array(open.dropFirst(5)).withUnsafeBytes { scanner.scan($0) }
+        #expect(scanner.headerBlockPending, "HEADERS without END_HEADERS")
+        RawFrame(type: RawFrame.Kind.continuation, flags: RawFrame.Flag.endHeaders, stream: 1, payload: [0x82]).bytes.withUnsafeBytes { scanner.scan($0) }
+        #expect(!scanner.headerBlockPending)
+        let data = RawFrame.data(1, Array(repeating: 1, count: 100)).bytes
+        Array(data.prefix(50)).withUnsafeBytes { scanner.scan($0) }
+        #expect(!scanner.headerBlockPending, "a DATA frame cut short is the body's (body_timeout)")
+        Array(data.dropFirst(50)).withUnsafeBytes { scanner.scan($0) }
+        let ping = RawFrame.ping().bytes
+        Array(ping.prefix(12)).withUnsafeBytes { scanner.scan($0) }
+        #expect(scanner.headerBlockPending, "any other frame cut short")
+    }
+
+    @Test func theFirstSettingsAdvertiseTheConfiguredLimit() {
+        var buffer = ByteBuffer(bytes: RawFrame.settings([(0x3, 300), (0x6, 32768), (0x4, 65535)]).bytes)
+        HTTP2WireGuard.setMaxConcurrentStreams(100, inSettings: &buffer)
+        let frame = RawFrame(type: RawFrame.Kind.settings, stream: 0, payload: Array(buffer.readableBytesView.dropFirst(9)))
+        #expect(frame.settings.map { "\($0.0)=\($0.1)" } == ["3=100", "6=32768", "4=65535"])
+        var ack = ByteBuffer(bytes: RawFrame.settings(ack: true).bytes)
+        HTTP2WireGuard.setMaxConcurrentStreams(100, inSettings: &ack)
+        #expect(Array(ack.readableBytesView) == RawFrame.settings(ack: true).bytes)
+    }
+}
+
+extension Result {
+    var failureValue: Failure? {
+        if case .failure(let failure) = self { return failure }
+        return nil
+    }
+}
