@@ -81,6 +81,7 @@ struct RedisClusterTests {
             defer { Task { await proxy.finish() } }
             let erin = try await proxy.login("erin")
             #expect(try await proxy.status(erin) == 200)
+            #expect(await Self.revocationFeed(proxy, is: 1), "subscribed once the proxy is up")
 
             await redis.kill()
             let forwarded = proxy.backend.requests.count
@@ -90,6 +91,7 @@ struct RedisClusterTests {
             #expect(try await Curl.get("\(proxy.base)/public/x").status == 200, "auth: none routes keep working")
             let health = try await Curl.get("\(proxy.admin)/healthz")
             #expect(health.status == 503)
+            #expect(await Self.revocationFeed(proxy, is: 0), "the alert's metric shows the lost subscription")
 
             try await redis.restart()
             let back = Date()
@@ -101,6 +103,19 @@ struct RedisClusterTests {
             #expect(status == 200, "the session survived the restart (appendonly yes)")
             #expect(Date().timeIntervalSince(back) < 1.5, "service recovered \(Date().timeIntervalSince(back))s after Redis returned")
             #expect(try await Curl.get("\(proxy.admin)/healthz").status == 200)
+            #expect(await Self.revocationFeed(proxy, is: 1), "subscribed again")
         }
+    }
+
+    /// Whether `cloakroom_redis_revocation_feed_up` on `/metrics` reads `value` within 3 s.
+    static func revocationFeed(_ proxy: BinaryHarness, is value: Int) async -> Bool {
+        let deadline = Date().addingTimeInterval(3)
+        while Date() < deadline {
+            let metrics = (try? await Curl.get("\(proxy.admin)/metrics", ["-H", "Authorization: Bearer \(BinaryHarness.token)"]).body) ?? ""
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("cloakroom_redis_revocation_feed_up ") }
+            if let line, Double(line.split(separator: " ").last ?? "") == Double(value) { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return false
     }
 }

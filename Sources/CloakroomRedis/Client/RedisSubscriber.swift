@@ -24,6 +24,7 @@ final class RedisSubscriber: Sendable {
     private let logger: Logger
     private let onMessage: @Sendable (ByteBuffer) -> Void
     private let onSubscribed: (@Sendable (Int) -> Void)?
+    private let onLost: (@Sendable () -> Void)?
     private let state = Mutex(State())
 
     private struct State {
@@ -43,15 +44,19 @@ final class RedisSubscriber: Sendable {
     /// - Parameter onSubscribed: called with ``confirmations`` each time a subscription is
     ///   confirmed (on the first one, and after each reconnection: messages may have been
     ///   missed in between).
+    /// - Parameter onLost: called when a confirmed subscription's connection is lost (once per
+    ///   outage, not per failed attempt).
     init(
         connector: any RedisConnecting, channel: String, group: any EventLoopGroup, logger: Logger,
-        onSubscribed: (@Sendable (Int) -> Void)? = nil, onMessage: @escaping @Sendable (ByteBuffer) -> Void
+        onSubscribed: (@Sendable (Int) -> Void)? = nil, onLost: (@Sendable () -> Void)? = nil,
+        onMessage: @escaping @Sendable (ByteBuffer) -> Void
     ) {
         self.connector = connector
         self.channel = channel
         self.group = group
         self.logger = logger
         self.onSubscribed = onSubscribed
+        self.onLost = onLost
         self.onMessage = onMessage
     }
 
@@ -119,6 +124,7 @@ final class RedisSubscriber: Sendable {
                 // A subscription that was up starts a new outage: the backoff starts over.
                 let wasSubscribed = state.withLock { $0.isSubscribed }
                 failures = wasSubscribed ? 1 : failures + 1
+                if wasSubscribed { onLost?() }
                 // Once per outage at info; the retries are debug.
                 if failures == 1 {
                     logger.info("redis subscription lost; reconnecting", metadata: [

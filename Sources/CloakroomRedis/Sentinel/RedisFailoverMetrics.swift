@@ -23,3 +23,13 @@ struct RedisFailoverMetrics: Sendable {
 enum RedisWriteMetrics {
     static let unacknowledged = Counter(label: "cloakroom_redis_unacknowledged_writes_total")
 }
+
+/// `cloakroom_redis_revocation_feed_up`: 1 while the store's subscription to the revocation
+/// channel is confirmed, 0 before it is and while it is lost. Revocations announced meanwhile
+/// are not heard by this instance (its open WebSockets stay up until their next liveness
+/// check), which is what the `CloakroomRevocationFeedDown` alert is for.
+struct RevocationFeedMetrics: Sendable {
+    let up = Gauge(label: "cloakroom_redis_revocation_feed_up")
+
+    func subscribed(_ subscribed: Bool) { up.record(subscribed ? 1 : 0) }
+}

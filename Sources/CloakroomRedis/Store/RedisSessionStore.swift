@@ -89,8 +89,11 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
                 pool: RedisConnectionPool(connector: connector, size: settings.poolSize, group: eventLoopGroup, logger: logger))
             : nil
         self.acknowledgement = acknowledgement
+        let feed = RevocationFeedMetrics()
+        feed.subscribed(false)
         let subscriber = RedisSubscriber(
             connector: connector, channel: keys.endingsChannel, group: eventLoopGroup, logger: logger,
+            onSubscribed: { _ in feed.subscribed(true) }, onLost: { feed.subscribed(false) },
             onMessage: { observers.deliver($0) }
         )
         self.subscriber = subscriber
