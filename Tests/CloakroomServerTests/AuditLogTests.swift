@@ -138,6 +138,11 @@ struct AuditLogTests {
             #expect(!text.contains(String(value.prefix { $0 != "." })), "not even the ID half of the cookie")
         }
         #expect(lines.contains { $0["msg"] as? String == "request" }, "the access log is beside it")
+        // The metrics count the same endings by the same reasons.
+        let metrics = try await Curl.get("\(proxy.admin)/metrics", Self.auth).body
+        for (reason, count) in ["logout": 1, "admin": 1, "backend": 2, "login": 1, "limit": 1, "self": 1] {
+            #expect(metrics.contains("cloakroom_sessions_ended_total{reason=\"\(reason)\"} \(count)\n"), "\(reason)")
+        }
     }
 
     /// The memory store filling up (evicted): the store's doing, no request named.
