@@ -77,6 +77,10 @@ public struct ClientLimits: Sendable, Equatable {
     public var tunnelIdleTimeout: Duration = .seconds(3600)
     /// HTTP/2: streams a client may have open at once on one connection.
     public var maxConcurrentStreams: Int = 100
+    /// Load balancers in front: from a peer in one of these, the client address is the
+    /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy, and its
+    /// `X-Forwarded-Proto` counts (SPEC "Client address"). Empty: the TCP peer, always.
+    public var trustedProxies: [CIDRBlock] = []
     public init() {}
 }
 
@@ -203,10 +207,16 @@ public struct Route: Sendable, Equatable {
     /// Replaces the part of the normalized path that `path` matched before forwarding. Starts
     /// with `/`.
     public var rewritePrefix: String?
+    /// Client addresses allowed to reach this route; empty: any. Others get 403 before any
+    /// session lookup.
+    public var networks: [CIDRBlock] = []
+    /// Cross-origin browser calls (`routes[].cors`); `nil`: none answered or marked.
+    public var cors: CORSSettings? = nil
     public init(
         path: String, upstream: String, auth: Auth = .required, host: RouteHost? = nil, allow: [AllowRule]? = nil,
-        rewritePrefix: String? = nil
+        rewritePrefix: String? = nil, networks: [CIDRBlock] = []
     ) {
+        self.networks = networks
         self.path = path
         self.upstream = upstream
         self.auth = auth

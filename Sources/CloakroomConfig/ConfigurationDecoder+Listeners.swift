@@ -38,10 +38,11 @@ extension ConfigurationDecoder {
     func clientLimits(_ value: YAMLValue) -> ClientLimits? {
         let keys = [
             "header_timeout", "idle_timeout", "body_timeout", "max_header_bytes", "max_body_bytes", "tunnel_idle_timeout",
-            "max_concurrent_streams",
+            "max_concurrent_streams", "trusted_proxies",
         ]
         guard let map = reader.mapping(value, knownKeys: keys) else { return nil }
         var limits = ClientLimits()
+        if let proxies = map.optional("trusted_proxies", cidrBlocks) { limits.trustedProxies = proxies }
         if let timeout = map.optional("header_timeout", reader.duration) { limits.headerTimeout = timeout }
         if let timeout = map.optional("idle_timeout", reader.duration) { limits.idleTimeout = timeout }
         if let timeout = map.optional("body_timeout", reader.duration) { limits.bodyTimeout = timeout }
@@ -55,5 +56,23 @@ extension ConfigurationDecoder {
             limits.maxConcurrentStreams = streams
         }
         return limits
+    }
+
+    /// A list of IPv4 or IPv6 networks (`10.0.0.0/8`, `2001:db8::/32`, a bare address), each
+    /// problem at its item's path; duplicates are harmless and kept.
+    func cidrBlocks(_ value: YAMLValue) -> [CIDRBlock]? {
+        guard let items = reader.sequence(value) else { return nil }
+        let blocks = items.compactMap { item -> CIDRBlock? in
+            guard let text = reader.scalarText(item, expecting: "a network like 10.0.0.0/8 or 2001:db8::/32") else { return nil }
+            return reader.check(CIDRBlock.parse(text.trimmingSpaces), at: item.path)
+        }
+        return blocks.count == items.count ? blocks : nil
+    }
+}
+
+extension String {
+    /// Without leading and trailing spaces.
+    var trimmingSpaces: String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
     }
 }

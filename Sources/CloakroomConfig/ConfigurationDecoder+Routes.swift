@@ -12,7 +12,7 @@ extension ConfigurationDecoder {
     }
 
     private func route(_ value: YAMLValue) -> Route? {
-        let keys = ["path", "upstream", "auth", "host", "allow", "rewrite_prefix"]
+        let keys = ["path", "upstream", "auth", "host", "allow", "rewrite_prefix", "networks", "cors"]
         guard let map = reader.mapping(value, knownKeys: keys) else { return nil }
         let path = map.required("path", reader.urlPath)
         let upstream = map.required("upstream") { reader.string($0) }
@@ -20,10 +20,14 @@ extension ConfigurationDecoder {
         let host = map.optional("host") { reader.nullable($0, routeHost) } ?? nil
         let allow = map.optional("allow") { reader.nullable($0, allowRules) } ?? nil
         let rewrite = map.optional("rewrite_prefix") { reader.nullable($0, rewritePrefix) } ?? nil
+        let networks = map.optional("networks", cidrBlocks) ?? []
+        let cors = map.optional("cors") { reader.nullable($0, self.cors) } ?? nil
         // Missing parts are already reported; empty placeholders keep the rest checkable.
-        return Route(
+        var route = Route(
             path: path ?? "", upstream: upstream ?? "", auth: auth ?? .required, host: host, allow: allow,
-            rewritePrefix: rewrite)
+            rewritePrefix: rewrite, networks: networks)
+        route.cors = cors
+        return route
     }
 
     func upstreams(_ value: YAMLValue) -> [String: Upstream]? {

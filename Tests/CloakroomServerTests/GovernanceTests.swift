@@ -62,6 +62,27 @@ struct GovernanceTests {
         #expect(demo["client"] as? String == "127.0.0.1" && demo["user_agent"] as? String == "Safari/605.1.15 (Macintosh)")
     }
 
+    /// Behind a trusted proxy the session records the client it forwarded, not the proxy; from
+    /// any other peer a claimed `X-Forwarded-For` is ignored.
+    @Test func behindATrustedProxyTheForwardedClientIsRecorded() async throws {
+        let proxy = try await BinaryHarness(extra: "client:\n  trusted_proxies: [\"127.0.0.1\"]")
+        try await proxy.start()
+        defer { Task { await proxy.finish() } }
+        _ = try await Curl.get("\(proxy.base)/login?sub=ivy", ["-H", "X-Forwarded-For: 203.0.113.7"])
+        let ivy = try #require(try await Self.sessions(proxy, "ivy").first)
+        #expect(ivy["client"] as? String == "203.0.113.7", "\(ivy)")
+        let lines = try await AuditLogTests.lines(proxy) { audit in audit.contains { $0["sub"] as? String == "ivy" } }
+        let created = try #require(AuditLogTests.audit(lines).first { $0["sub"] as? String == "ivy" })
+        #expect(created["client"] as? String == "203.0.113.7")
+
+        let direct = try await BinaryHarness()
+        try await direct.start()
+        defer { Task { await direct.finish() } }
+        _ = try await Curl.get("\(direct.base)/login?sub=jay", ["-H", "X-Forwarded-For: 203.0.113.7"])
+        let jay = try #require(try await Self.sessions(direct, "jay").first)
+        #expect(jay["client"] as? String == "127.0.0.1", "a claim from an untrusted peer: \(jay)")
+    }
+
     /// The self-service page as an API client uses it: JSON, `DELETE`, the form POSTs.
     @Test func selfServiceThroughJSON() async throws {
         let page = "/.cloakroom/sessions"

@@ -15,9 +15,15 @@ import HTTPTypes
 public enum PolicyRequestFields {
     /// `Accept` (browsers get redirects and pages), `Origin` and `Sec-Fetch-Site` (the CSRF
     /// check), `Connection` (the fields it names are dropped), `traceparent` (the trace is
-    /// kept, or started when absent or malformed: ``TraceContext``), `User-Agent` (recorded
-    /// with a session created by the request: ``SessionOrigin``).
-    public static let names: [HTTPField.Name] = [.accept, .origin, .secFetchSite, .connection, .traceparent, .userAgent]
+    /// kept, or started when absent or malformed: ``TraceContext``). `X-Forwarded-For` and
+    /// `X-Forwarded-Proto`: read from trusted proxies only (``ClientAddressRule``), stripped
+    /// from every request before forwarding. `Access-Control-Request-Method` and
+    /// `-Headers`: a CORS preflight (``CORSPolicy``). `User-Agent`: recorded with a session
+    /// created by the request (``SessionOrigin``).
+    public static let names: [HTTPField.Name] = [
+        .accept, .origin, .secFetchSite, .connection, .traceparent, .xForwardedFor, .xForwardedProto,
+        .accessControlRequestMethod, .accessControlRequestHeaders, .userAgent,
+    ]
 
     /// ``names`` in lower case by length, for the byte-level check.
     @usableFromInline
@@ -47,6 +53,12 @@ public enum PolicyRequestFields {
     public static func value(_ name: HTTPField.Name, in request: HTTPRequest) -> String? {
         assert(names.contains(name), "\(name) is read by a phase: declare it in PolicyRequestFields.names")
         return request.headerFields[name]
+    }
+
+    /// Every value of a declared field, in order (a list field sent as several lines).
+    public static func values(_ name: HTTPField.Name, in fields: HTTPFields) -> [String] {
+        assert(names.contains(name), "\(name) is read by a phase: declare it in PolicyRequestFields.names")
+        return fields[values: name]
     }
 
     /// `Cookie`, in any case.

@@ -16,14 +16,16 @@ struct CSRFCheck: Sendable {
         self.trustedOrigins = Set(trustedOrigins.map { $0.lowercased() })
     }
 
-    func isCrossSite(_ request: HTTPRequest) -> Bool {
+    /// `secure`: whether the client spoke HTTPS (to this listener or to a trusted proxy in
+    /// front), which makes the request's own origin `https://Host`.
+    func isCrossSite(_ request: HTTPRequest, secure: Bool) -> Bool {
         let origin = PolicyRequestFields.value(.origin, in: request)?.lowercased()
         if let origin, trustedOrigins.contains(origin) { return false }
         if let site = PolicyRequestFields.value(.secFetchSite, in: request)?.lowercased() {
             return site == "cross-site"
         }
         guard let origin else { return false }
-        let own = "\(request.scheme ?? "http")://\(request.authority ?? "")".lowercased()
+        let own = "\(secure ? "https" : "http")://\(request.authority ?? "")".lowercased()
         return origin != own
     }
 }

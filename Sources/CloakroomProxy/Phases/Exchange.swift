@@ -1,3 +1,4 @@
+import CloakroomConfig
 import CloakroomSessions
 import HTTPTypes
 
@@ -22,6 +23,9 @@ public struct Exchange: Sendable {
         case selfService
         /// `/.well-known/cloakroom/jwks.json` with `identity.assertion`: the signing keys.
         case jwks
+        /// A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) on a
+        /// route with `cors`: answered by the proxy, without a session.
+        case preflight
     }
 
     public var requestID: String
@@ -46,27 +50,40 @@ public struct Exchange: Sendable {
     /// The request's `User-Agent`, read only on the endpoints that create sessions (it is
     /// recorded with the session: ``SessionOrigin``).
     public var userAgent: String? = nil
+    /// The client address is outside the route's `networks`: 403 before any session lookup.
+    public var outsideNetworks: Bool = false
+    /// The request's `Origin` when the route's `cors` allows it: every answer carries the
+    /// route's CORS fields for it.
+    public var corsOrigin: String? = nil
+    /// A preflight's answer, decided in phase 1 from the fields it reads.
+    public var preflightAnswer: LocalResponse? = nil
 
     /// Whether the session phase must consult the store before authorizing.
     public var needsLookup: Bool {
-        guard presentedID != nil else { return false }
+        guard presentedID != nil, !outsideNetworks else { return false }
         switch endpoint {
         case .logout, .login, .builtinLogin, .selfService: return true
-        case .signOnStart, .signOnCallback, .backchannelLogout, .jwks: return false
+        case .signOnStart, .signOnCallback, .backchannelLogout, .jwks, .preflight: return false
         case .proxied: return route?.auth != Route.Auth.none
         }
     }
 }
 
-/// The downstream connection a request arrived on.
+/// The client a request came from: made once per connection from the TCP peer, and per
+/// request from what a trusted proxy reports (``ClientAddressRule``).
 public struct ClientInfo: Sendable {
-    /// The peer's IP address as text, for `X-Forwarded-For`.
+    /// The client's IP address as text: access and audit log, throttling, `X-Forwarded-For`.
     public var address: String
-    /// Whether the listener terminates TLS (`X-Forwarded-Proto`, cookie `secure: auto`).
+    /// `address` parsed (once per connection for the peer); `nil` when it is not an IP
+    /// address (a Unix socket, a test's placeholder), which no network range holds.
+    public var ip: IPAddress?
+    /// Whether the client spoke TLS: to this listener, or to the trusted proxy in front
+    /// (`X-Forwarded-Proto`, cookie `secure: auto`, the request's own origin).
     public var isSecure: Bool
 
     public init(address: String, isSecure: Bool) {
         self.address = address
+        self.ip = IPAddress(address)
         self.isSecure = isSecure
     }
 }

@@ -30,6 +30,8 @@ public final class ProxyPolicy: Sendable {
     /// The signed identity token for backends, when `identity.assertion` is set.
     public let assertion: IdentityAssertion?
     let csrf: CSRFCheck
+    /// `client.trusted_proxies` and the client-address rule.
+    public let clientAddress: ClientAddressRule
     /// Where browsers without a session go: `login.page`, else the built-in login page.
     let loginPage: String?
     let logger: Logger
@@ -50,6 +52,7 @@ public final class ProxyPolicy: Sendable {
         self.signOn = signOn(cookies)
         self.assertion = assertion
         self.csrf = CSRFCheck(trustedOrigins: configuration.session.trustedOrigins)
+        self.clientAddress = ClientAddressRule(trustedProxies: configuration.client.trustedProxies)
         let servesLogin = configuration.login.usersFile != nil || self.signOn != nil
         self.loginPage = configuration.login.page ?? (servesLogin ? configuration.login.path : nil)
         self.logger = logger
@@ -117,16 +120,20 @@ public final class ProxyPolicy: Sendable {
         let accept = PolicyRequestFields.value(.accept, in: request)
         // Read once: each read builds the method again from its pseudo-field.
         let method = request.method
+        let client = clientAddress.client(for: client, request: request)
         var exchange = Exchange(
             requestID: requestID, endpoint: endpoint, route: route, presentedID: presented, session: nil,
             method: method, acceptsHTML: accept.map(Self.acceptsHTML) ?? false,
             target: normalizedTarget, client: client)
-        // Cookie-bearing unsafe requests, and every POST the proxy answers itself (the
-        // built-in login's, against login CSRF, and the self-service page's).
+        // `networks` and `cors`: a refusal or a preflight is decided here, answered in phase 3.
+        guard let corsTrusted = applyClientRules(&exchange, request: request) else { return .success(exchange) }
+        // Cookie-bearing unsafe requests, and every POST the proxy answers itself (the built-in
+        // login's, against login CSRF, and the self-service page's); a route's credentialed CORS
+        // origins are trusted origins there.
         if Self.isUnsafe(method) && (presented != nil || endpoint == .builtinLogin || endpoint == .selfService)
-            && endpoint != .backchannelLogout
+            && endpoint != .backchannelLogout && !corsTrusted
         {
-            exchange.crossSite = csrf.isCrossSite(request)
+            exchange.crossSite = csrf.isCrossSite(request, secure: client.isSecure)
         }
         // Recorded with the session the request may create (``SessionOrigin``): only the login
         // endpoints create sessions (a backend's `Session-Login` is honoured on `login.path` alone).
@@ -147,6 +154,11 @@ public final class ProxyPolicy: Sendable {
     // MARK: Phase 3: authorize
 
     public func authorize(_ exchange: Exchange) -> Authorization {
+        withCORSFields(decide(exchange), exchange: exchange)
+    }
+
+    private func decide(_ exchange: Exchange) -> Authorization {
+        if exchange.outsideNetworks { return .respond(outsideNetworks(exchange)) }
         if exchange.crossSite {
             return .respond(ProxyError(.csrf).response(requestID: exchange.requestID))
         }
@@ -174,6 +186,8 @@ public final class ProxyPolicy: Sendable {
                 return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
             }
             return .backchannelLogout
+        case .preflight:
+            return .respond(exchange.preflightAnswer ?? ProxyError(.forbidden).response(requestID: exchange.requestID))
         case .jwks:
             guard let assertion, exchange.method == .get || exchange.method == .head else {
                 return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
@@ -312,6 +326,7 @@ public final class ProxyPolicy: Sendable {
         // Removed, then appended: last, wherever the upstream put its own.
         response.headerFields[.xRequestID] = nil
         response.headerFields.append(HTTPField(name: .xRequestID, value: exchange.requestID))
+        if let cors = exchange.route?.cors { cors.replaceUpstreamFields(in: &response.headerFields, origin: exchange.corsOrigin) }
         if login == nil && update == nil && logout == nil { return [] }
         let effects = ControlHeaders.effects(
             login: login, update: update, logout: logout, status: response.status, exchange: exchange, logger: logger)

@@ -30,6 +30,10 @@ public struct RouteTable: Sendable {
         /// `routes[].allow` compiled; `nil`: every session passes.
         public let allow: AllowPolicy?
         public let rewritePrefix: String?
+        /// `routes[].networks`; `nil`: any client address.
+        public let networks: [CIDRBlock]?
+        /// `routes[].cors` compiled; `nil`: no cross-origin calls answered or marked.
+        public let cors: CORSPolicy?
         /// How metrics and logs name the route: its path, after its host when it has one
         /// (`admin.example.com/`).
         public let label: String
@@ -42,7 +46,17 @@ public struct RouteTable: Sendable {
             host = route.host
             allow = route.allow.map(AllowPolicy.init)
             rewritePrefix = route.rewritePrefix
+            networks = route.networks.isEmpty ? nil : route.networks
+            cors = route.cors.map(CORSPolicy.init)
             label = route.host.map { "\($0)\(route.path)" } ?? route.path
+        }
+
+        /// Whether `client` may reach this route (`networks`): any client when it has none; a
+        /// client address that is not an IP address is in no network.
+        public func admits(_ client: ClientInfo) -> Bool {
+            guard let networks else { return true }
+            guard let ip = client.ip else { return false }
+            return networks.containsAddress(ip)
         }
     }
 

@@ -3,9 +3,9 @@ import CloakroomSessions
 /// The client address as the SPEC's "Client address" derives it: what a session records as its
 /// `client`, and what the audit log reports.
 ///
-/// One function, so the rule has one home: today the address is the TCP peer's IP, without a
-/// port (``ClientInfo/address``). The rule for `client.trusted_proxies` (the right-most
-/// `X-Forwarded-For` entry that is not a trusted proxy, when the peer is one) belongs here.
+/// The address is ``ClientInfo/address`` without a port: on the public listeners the exchange's
+/// client has already been through ``ClientAddressRule`` (`client.trusted_proxies`); the admin
+/// listener passes its TCP peer.
 public enum ClientAddress {
     /// The client address of a request that arrived from `peer`.
     public static func derive(peer: ClientInfo) -> String {

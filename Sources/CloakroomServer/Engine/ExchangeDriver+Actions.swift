@@ -127,7 +127,7 @@ extension ExchangeDriver {
             ExchangeRecorder.Entry(
                 requestID: requestID, method: method, route: route, path: path, upstream: upstream, session: session,
                 status: machine.status, bytes: machine.bytesOut, outcome: finish.outcome, startedAt: startedAt,
-                client: connection.client.address, traceID: traceID),
+                client: exchange?.client.address ?? connection.client.address, traceID: traceID),
             memo: &connection.metricsMemo)
     }
 }

@@ -98,7 +98,8 @@ extension ExchangeDriver: UpstreamExchangeDelegate {
         if let sentAt = upstreamSentAt, let upstream = exchange?.route?.upstream {
             runtime.metrics.upstreamResponded(upstream: upstream, nanoseconds: (NIODeadline.now() - sentAt).nanoseconds, memo: &connection.metricsMemo)
         }
-        if !head.needsPolicy && head.code != 101 {
+        // A route with `cors` rewrites the upstream's CORS fields: through the policy, always.
+        if !head.needsPolicy && head.code != 101 && exchange?.route?.cors == nil {
             let action = machine.responseHead(code: head.code, hasEffects: false)
             guard case .writeResponseHead(let close) = action else { return performResponseAction(action) }
             // Nothing for the policy but its field rule: the head's lines are copied where the

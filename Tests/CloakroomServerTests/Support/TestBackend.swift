@@ -173,6 +173,10 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
                 let sub = query.hasPrefix("sub=") ? String(query.dropFirst(4)) : "alice"
                 headers.add(name: "Session-Login", value: "{\"sub\":\"\(sub)\",\"email\":\"\(sub)@example.com\",\"roles\":[\"reader\",\"writer\"]}")
             }
+        case "/cors":
+            // A backend with CORS fields of its own, which a route with `cors` replaces.
+            headers.add(name: "Access-Control-Allow-Origin", value: "*")
+            headers.add(name: "Access-Control-Expose-Headers", value: "X-Backend")
         case "/update":
             headers.add(name: "Session-Update", value: "{\"email\":\"new@example.com\",\"roles\":null,\"team\":\"blue\"}")
         case "/update-sub":

@@ -75,6 +75,13 @@ final class WebDriver: @unchecked Sendable {
         try await command("POST", "/execute/sync", ["script": "return document.body.innerText", "args": []]) as? String ?? ""
     }
 
+    /// Runs `script` in the current page; it ends by calling its last argument with the
+    /// result (WebDriver's `execute/async`), which is returned as JSON text.
+    func executeAsync(_ script: String) async throws -> String {
+        let value = try await command("POST", "/execute/async", ["script": script, "args": []])
+        return value as? String ?? "\(value ?? "null")"
+    }
+
     func element(_ css: String) async throws -> String {
         guard let value = try await command("POST", "/element", ["using": "css selector", "value": css]) as? [String: Any],
             let id = value.values.first as? String

@@ -1,0 +1,46 @@
+import HTTPTypes
+
+/// The route rules about who the client is and where its page came from: `routes[].networks`
+/// (judged on the client address ``ClientAddressRule`` derived) and `routes[].cors`.
+extension ProxyPolicy {
+    /// Phase 1's part: marks a client outside the route's `networks` (403 in phase 3, no
+    /// session looked up), turns a CORS preflight into the proxy's own answer, and notes an
+    /// allowed `Origin` for the response fields. Returns `nil` when the exchange is decided
+    /// (refused or a preflight), else whether the origin is a trusted origin for the CSRF rule
+    /// on this route (listed with `allow_credentials`).
+    func applyClientRules(_ exchange: inout Exchange, request: HTTPRequest) -> Bool? {
+        guard let route = exchange.route, exchange.endpoint == .proxied || exchange.endpoint == .login else { return false }
+        if !route.admits(exchange.client) {
+            exchange.outsideNetworks = true
+            return nil
+        }
+        guard let cors = route.cors else { return false }
+        let origin = PolicyRequestFields.value(.origin, in: request)
+        if exchange.method == .options, origin != nil, let requested = PolicyRequestFields.value(.accessControlRequestMethod, in: request) {
+            exchange.endpoint = .preflight
+            exchange.preflightAnswer = cors.preflight(
+                origin: origin, method: requested,
+                requestHeaders: PolicyRequestFields.values(.accessControlRequestHeaders, in: request.headerFields),
+                requestID: exchange.requestID)
+            return nil
+        }
+        guard let origin, cors.allows(origin: origin) else { return false }
+        exchange.corsOrigin = origin
+        return cors.trustsForCSRF(origin: origin)
+    }
+
+    /// 403 for a client address outside the route's `networks`.
+    func outsideNetworks(_ exchange: Exchange) -> LocalResponse {
+        ProxyError(.forbidden, "client address outside the route's networks").response(requestID: exchange.requestID)
+    }
+
+    /// The proxy's own answers to an allowed origin carry the route's CORS fields too, so the
+    /// page can read its 401 or 403 (a preflight's answer has its own).
+    func withCORSFields(_ authorization: Authorization, exchange: Exchange) -> Authorization {
+        guard let origin = exchange.corsOrigin, let cors = exchange.route?.cors, case .respond(var response) = authorization else {
+            return authorization
+        }
+        cors.apply(to: &response.head.headerFields, origin: origin)
+        return .respond(response)
+    }
+}

@@ -1,0 +1,113 @@
+import CloakroomConfig
+import CloakroomServer
+import Foundation
+import Testing
+
+/// SPEC "CORS" over real sockets with curl (HTTP/1.1 and h2c): the preflight answered by the
+/// proxy on a required route without a session, nothing forwarded; a credentialed call from the
+/// allowed origin with the backend's own CORS fields replaced; the proxy's 401 readable.
+@Suite(.serialized)
+struct CORSTests {
+    static let app = "http://app.localhost:8000"
+
+    static func start() async throws -> ProxyHarness {
+        try await ProxyHarness.start { configuration in
+            var api = Route(path: "/api/", upstream: "api", auth: .required)
+            api.cors = CORSSettings(
+                origins: [app], methods: ["GET", "POST"], headers: ["Content-Type"], allowCredentials: true, maxAge: .seconds(300))
+            configuration.routes.insert(api, at: 0)
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func aPreflightIsAnsweredByTheProxyAndNothingIsForwarded(http2: Bool) async throws {
+        let harness = try await Self.start()
+        defer { Task { await harness.stop() } }
+        let version = http2 ? ["--http2-prior-knowledge"] : []
+        let preflight = try await Curl.get(
+            "\(harness.base)/api/items",
+            version + [
+                "-X", "OPTIONS", "-H", "Origin: \(Self.app)", "-H", "Access-Control-Request-Method: POST", "-H",
+                "Access-Control-Request-Headers: content-type",
+            ])
+        #expect(preflight.status == 204)
+        #expect(preflight.header("access-control-allow-origin") == Self.app)
+        #expect(preflight.header("access-control-allow-credentials") == "true")
+        #expect(preflight.header("access-control-allow-methods") == "GET, POST")
+        #expect(preflight.header("access-control-allow-headers") == "Content-Type")
+        #expect(preflight.header("access-control-max-age") == "300")
+        let refused = try await Curl.get(
+            "\(harness.base)/api/items", version + ["-X", "OPTIONS", "-H", "Origin: http://evil.localhost", "-H", "Access-Control-Request-Method: GET"])
+        #expect(refused.status == 403)
+        #expect(refused.header("access-control-allow-origin") == nil)
+        #expect(harness.backend.requests.isEmpty, "a preflight never reaches the backend")
+    }
+
+    @Test func aCredentialedCallGetsTheRoutesFieldsInPlaceOfTheBackends() async throws {
+        let harness = try await Self.start()
+        defer { Task { await harness.stop() } }
+        let unauthenticated = try await Curl.get("\(harness.base)/api/items", ["-H", "Origin: \(Self.app)"])
+        #expect(unauthenticated.status == 401)
+        #expect(unauthenticated.header("access-control-allow-origin") == Self.app)
+        #expect(unauthenticated.header("vary") == "Origin")
+
+        let cookie = try await harness.login()
+        // The backend's /cors answer claims CORS for every origin itself.
+        let call = try await Curl.get(
+            "\(harness.base)/api/cors", [
+                "-X", "POST", "-H", "Cookie: \(cookie)", "-H", "Origin: \(Self.app)", "-H", "Sec-Fetch-Site: cross-site", "-H",
+                "Content-Type: application/json", "--data", "{}",
+            ])
+        #expect(call.status == 200, "the route's credentialed origin is trusted for the CSRF rule")
+        #expect(call.headers("access-control-allow-origin") == [Self.app])
+        #expect(call.header("access-control-allow-credentials") == "true")
+        #expect(call.header("access-control-expose-headers") == nil, "the backend's CORS fields are replaced")
+        #expect(harness.backend.requests.last?.value("origin") == Self.app)
+
+        let elsewhere = try await Curl.get(
+            "\(harness.base)/other", ["-X", "POST", "-H", "Cookie: \(cookie)", "-H", "Origin: \(Self.app)", "-H", "Sec-Fetch-Site: cross-site"])
+        #expect(elsewhere.status == 403, "on a route without cors the origin is foreign")
+        #expect(elsewhere.body == "{\"error\":\"csrf\"}")
+    }
+}
+
+/// A page in headless Chromium on a second origin (another listener of the same proxy) calls
+/// the API with `fetch`: the preflight, then the credentialed call with the session cookie.
+@Suite(.serialized)
+struct CORSBrowserTests {
+    @Test func aPageOnAnotherOriginCallsTheAPIWithItsCookie() async throws {
+        let pagePort = try freePort()
+        let page = "http://localhost:\(pagePort)"
+        let harness = try await ProxyHarness.start { configuration in
+            configuration.listeners.append(Listener(address: SocketAddressSpec(host: "127.0.0.1", port: pagePort)))
+            var api = Route(path: "/api/", upstream: "api", auth: .required)
+            api.cors = CORSSettings(origins: [page], methods: ["GET", "POST"], headers: ["Content-Type"], allowCredentials: true)
+            configuration.routes.insert(api, at: 0)
+        }
+        defer { Task { await harness.stop() } }
+        let api = "http://localhost:\(harness.port)/api/cors"
+        let call = """
+            const done = arguments[arguments.length - 1];
+            fetch('\(api)', { method: 'POST', credentials: 'include', headers: { 'Content-Type': 'application/json' }, body: '{}' })
+              .then(r => r.text().then(t => done(JSON.stringify({ status: r.status, body: t }))))
+              .catch(e => done(JSON.stringify({ blocked: String(e) })));
+            """
+        try await WebDriver.with { browser in
+            // Signed in on the API's origin: the cookie is for localhost, sent same-site.
+            try await browser.open("http://localhost:\(harness.port)/login?sub=alice")
+            try await browser.open("\(page)/public/app")
+            let allowed = try await browser.executeAsync(call)
+            #expect(allowed.contains("\"status\":200"), "\(allowed)")
+            // From an origin the route does not list, the browser refuses the preflight.
+            try await browser.open("http://127.0.0.1:\(pagePort)/public/app")
+            let refused = try await browser.executeAsync(call)
+            #expect(refused.contains("blocked"), "\(refused)")
+        }
+        let preflights = harness.backend.requests.filter { $0.method == "OPTIONS" }
+        #expect(preflights.isEmpty, "preflights are the proxy's to answer")
+        let calls = harness.backend.requests.filter { $0.uri == "/api/cors" }
+        #expect(calls.count == 1)
+        #expect(calls.first?.value("x-user-id") == "alice", "the call carried the session cookie")
+        #expect(calls.first?.value("origin") == page)
+    }
+}
