@@ -117,6 +117,8 @@ let package = Package(
                 "CloakroomLogin",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
+                // The self-service page's Content-Security-Policy names its style by hash.
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // Listeners, HTTP/1.1 codec wiring, upstream pool, lifecycle.

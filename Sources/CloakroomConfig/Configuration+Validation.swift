@@ -88,6 +88,22 @@ extension Configuration {
             report("must differ from login.path", ConfigPath("logout", "path"), ConfigPath("login", "path"))
         }
         checkSingleSignOn(report: report)
+        checkSelfService(report: report)
+    }
+
+    /// The self-service page and everything under it is the proxy's: no other endpoint of its
+    /// own may sit there.
+    private func checkSelfService(report: Report) {
+        guard let page = session.selfService else { return }
+        let key = ConfigPath("session", "self_service")
+        var taken = [(login.path, ConfigPath("login", "path")), (logout.path, ConfigPath("logout", "path"))]
+        if let oidc = login.oidc {
+            taken.append((oidc.callbackPath, ConfigPath("login", "oidc", "redirect_url")))
+            taken.append((oidc.backchannelLogoutPath, ConfigPath("login", "oidc", "backchannel_logout_path")))
+        }
+        for (path, other) in taken where path == page || path.hasPrefix(page + "/") {
+            report("must differ from \(other) and not contain it", key, other)
+        }
     }
 
     /// The proxy serves the callback and the back-channel logout itself: their paths must not

@@ -96,6 +96,12 @@ public struct SessionSettings: Sendable, Equatable {
     /// Origins (`https://app.example.com`, no path) besides the request's own from which
     /// unsafe requests carrying the session cookie are accepted (CSRF defence).
     public var trustedOrigins: [String] = []
+    /// At most this many live sessions per user (`sub`); a login beyond it ends that user's
+    /// least recently used session. 0: unlimited.
+    public var maxPerUser: Int = 0
+    /// The path of the self-service page where a signed-in user lists and ends their own
+    /// sessions (e.g. `/.cloakroom/sessions`; never ends with `/`), or `nil` for none.
+    public var selfService: String? = nil
     public init() {}
 }
 

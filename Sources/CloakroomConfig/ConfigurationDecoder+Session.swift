@@ -4,7 +4,10 @@ extension ConfigurationDecoder {
     static let minimumSecretBytes = 32
 
     func session(_ value: YAMLValue) -> SessionSettings? {
-        let keys = ["cookie", "idle_timeout", "absolute_timeout", "touch_interval", "secrets", "store", "trusted_origins"]
+        let keys = [
+            "cookie", "idle_timeout", "absolute_timeout", "touch_interval", "secrets", "store", "trusted_origins", "max_per_user",
+            "self_service",
+        ]
         guard let map = reader.mapping(value, knownKeys: keys) else { return nil }
         var session = SessionSettings()
         if let cookie = map.optional("cookie", cookie) { session.cookie = cookie }
@@ -14,7 +17,20 @@ extension ConfigurationDecoder {
         if let secrets = map.optional("secrets", secrets) { session.secrets = secrets }
         if let store = map.optional("store", store) { session.store = store }
         if let origins = map.optional("trusted_origins", trustedOrigins) { session.trustedOrigins = origins }
+        if let limit = map.optional("max_per_user", { reader.integer($0, atLeast: 0) }) { session.maxPerUser = limit }
+        if let path = map.optional("self_service", { reader.nullable($0, selfServicePath) }) { session.selfService = path }
         return session
+    }
+
+    /// The self-service page's path: its handles follow it after a `/`, so it has no trailing
+    /// slash (and is not `/` itself).
+    private func selfServicePath(_ value: YAMLValue) -> String? {
+        guard let path = reader.urlPath(value) else { return nil }
+        guard !path.hasSuffix("/") else {
+            reader.report("must not end with \"/\" (e.g. /.cloakroom/sessions)", at: value.path)
+            return nil
+        }
+        return path
     }
 
     /// `scheme://host[:port]`, http or https, no path, query or user info; stored lower-cased

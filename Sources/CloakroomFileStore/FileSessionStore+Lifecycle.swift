@@ -33,7 +33,7 @@ extension FileSessionStore {
             let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
             let core = FileStoreCore(
                 path: path, timeouts: timeouts, clock: clock, logger: logger,
-                database: opened, table: table, wakeups: wake
+                database: opened, table: table, wakeups: wake, eventsAtOpen: expired.events
             )
             let writer = Task { await core.runWriter(wakeups) }
             let flusher = Task { await flushPeriodically(core, every: flushInterval(for: timeouts)) }

@@ -8,24 +8,7 @@ import struct Foundation.Date
 /// remembered in this process only: the file has one process at a time (it is locked).
 extension FileSessionStore: ProviderSessionStore, ImmediateSecretsLookup {
     public func create(key: SessionKey, attributes: JSONObject, secrets: JSONObject, links: [String]) async throws -> Session {
-        let subject = try MemorySessionTable.subject(of: attributes)
-        let encodedSecrets = MemorySessionTable.encode(secrets)
-        let links = links.map { $0.replacingOccurrences(of: "\n", with: " ") }
-        return try await SessionMetrics.measure(.create) {
-            let encoded = MemorySessionTable.encode(attributes)
-            let proposal = MemorySessionTable.StoredHandle.random()
-            let record = try await core.apply { state in
-                let record = state.table.insert(
-                    key: key, proposedHandle: proposal, subject: subject, attributes: encoded, now: core.clock.now(),
-                    secrets: encodedSecrets, links: links)
-                state.pending.mark(key, .row)
-                return (record, (key, record.handleText))
-            }
-            return Session(
-                handle: record.handleText, attributes: attributes, createdAt: record.createdAt, lastSeenAt: record.lastSeenAt,
-                expiresAt: core.timeouts.expiry(createdAt: record.createdAt, lastSeenAt: record.lastSeenAt)
-            )
-        }
+        try await create(key: key, attributes: attributes, secrets: MemorySessionTable.encode(secrets), links: links)
     }
 
     public func secrets(key: SessionKey) async throws -> JSONObject? {

@@ -33,7 +33,7 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
     let flusher: Task<Void, Never>
     let lock: FileLock
     let threadPool: NIOThreadPool
-    private let endingObservers = SessionEndingObservers()
+    var endingObservers: SessionEndingObservers { core.endingObservers }
     /// Single sign-on `state`s and logout-token `jti`s already used (``ProviderSessionStore``).
     let replays: ReplayMemory
 
@@ -53,20 +53,7 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
     package var commitCount: Int { core.state.withLock { $0.commits } }
 
     public func create(key: SessionKey, attributes: JSONObject) async throws -> Session {
-        let subject = try MemorySessionTable.subject(of: attributes)
-        return try await SessionMetrics.measure(.create) {
-            let encoded = MemorySessionTable.encode(attributes)
-            let proposal = MemorySessionTable.StoredHandle.random()
-            let record = try await core.apply { state in
-                let record = state.table.insert(key: key, proposedHandle: proposal, subject: subject, attributes: encoded, now: core.clock.now())
-                state.pending.mark(key, .row)
-                return (record, (key, record.handleText))
-            }
-            return Session(
-                handle: record.handleText, attributes: attributes, createdAt: record.createdAt, lastSeenAt: record.lastSeenAt,
-                expiresAt: core.timeouts.expiry(createdAt: record.createdAt, lastSeenAt: record.lastSeenAt)
-            )
-        }
+        try await create(key: key, attributes: attributes, secrets: [], links: [])
     }
 
     public func lookup(key: SessionKey) async throws -> Session? {
@@ -181,13 +168,14 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
             let (old, now) = try await core.apply { state in
                 var empty = MemorySessionTable(maxSessions: Self.unbounded, timeouts: core.timeouts)
                 empty.tracksRemovedKeys = true
+                empty.auditsEndings = state.table.auditsEndings
                 let old = state.table
                 state.table = empty
                 state.pending.markClearAll()
                 return ((old, core.clock.now()), nil)
             }
-            let (live, expired) = old.census(now: now)
-            expired.report()
+            let (live, expired) = old.census(now: now, audit: core.audit.isActive)
+            core.deliver(expired)
             endingObservers.announce(.everyone)
             return live
         }

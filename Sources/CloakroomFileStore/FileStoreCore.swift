@@ -18,11 +18,20 @@ final class FileStoreCore: Sendable {
     let database: SessionDatabase
     let state: Mutex<FileStoreState>
     private let wakeups: AsyncStream<Void>.Continuation
+    /// Revocations announced in this process (open tunnels close with their sessions).
+    let endingObservers = SessionEndingObservers()
+    /// The audit log's observers (``SessionAuditSource``).
+    let audit = SessionAuditObservers()
+    /// Audit events of the sessions found expired when the file was loaded, held until an
+    /// audit observer is registered.
+    let eventsAtOpen: Mutex<[SessionAuditEvent]>
 
     init(
         path: String, timeouts: SessionTimeouts, clock: any WallClock, logger: Logger,
-        database: SessionDatabase, table: MemorySessionTable, wakeups: AsyncStream<Void>.Continuation
+        database: SessionDatabase, table: MemorySessionTable, wakeups: AsyncStream<Void>.Continuation,
+        eventsAtOpen: [SessionAuditEvent] = []
     ) {
+        self.eventsAtOpen = Mutex(eventsAtOpen)
         var table = table
         table.tracksRemovedKeys = true
         self.path = path
@@ -47,7 +56,7 @@ final class FileStoreCore: Sendable {
             state.absorbRemovals()
             return (result, state.table.takeEndings())
         }
-        endings.report()
+        deliver(endings)
         return result
     }
 
@@ -77,7 +86,7 @@ final class FileStoreCore: Sendable {
                     return false
                 }
             }
-            endings.report()
+            deliver(endings)
             if registered { wakeWriter() } else { continuation.resume() }
         }
         return try outcome.get()

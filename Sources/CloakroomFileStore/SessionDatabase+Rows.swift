@@ -12,6 +12,8 @@ extension SessionDatabase {
     /// Every unexpired session, in a table ready to serve, and the expired ones by reason
     /// (their rows are deleted). One pass over the file, indexed while it is read (see
     /// ``SessionLoader``).
+    /// The expired ones' tally carries an audit event each, up to
+    /// ``SessionLoader/maxExpiredEvents``.
     func loadSessions(timeouts: SessionTimeouts, now: Date) async throws -> (table: MemorySessionTable, expired: Endings) {
         let rowCount = try await integer("SELECT count(*) FROM sessions", doing: "counting sessions")
         // Expiry as the DELETE below evaluates it (the same comparisons on the same doubles),
@@ -23,7 +25,7 @@ extension SessionDatabase {
         async let indexed = threadPool.runIfActive { loader.consume() }
         do {
             try await run(
-                "SELECT key, handle, subject, attributes, created_at, last_seen_at, secrets, links FROM sessions",
+                "SELECT key, handle, subject, attributes, created_at, last_seen_at, secrets, links, client, user_agent FROM sessions",
                 doing: "loading sessions"
             ) { row in loader.add(row) }
         } catch {
@@ -60,7 +62,7 @@ extension SessionDatabase {
             }
             for chunk in batch.upserts.chunks(of: Self.rowsPerStatement) {
                 var binds: [SQLiteData] = []
-                binds.reserveCapacity(chunk.count * 8)
+                binds.reserveCapacity(chunk.count * 10)
                 for (key, record, secrets, links) in chunk {
                     binds.append(Self.keyData(key))
                     binds.append(.text(record.handleText))
@@ -70,14 +72,17 @@ extension SessionDatabase {
                     binds.append(.float(record.lastSeenAt.timeIntervalSince1970))
                     binds.append(.text(String(decoding: secrets, as: UTF8.self)))
                     binds.append(.text(links.joined(separator: "\n")))
+                    binds.append(.text(record.origin.client))
+                    binds.append(.text(record.origin.userAgent))
                 }
                 try await self.execute(
                     """
-                    INSERT INTO sessions (key, handle, subject, attributes, created_at, last_seen_at, secrets, links)
-                    VALUES \(Self.placeholders(rows: chunk.count, columns: 8))
+                    INSERT INTO sessions (key, handle, subject, attributes, created_at, last_seen_at, secrets, links, client, user_agent)
+                    VALUES \(Self.placeholders(rows: chunk.count, columns: 10))
                     ON CONFLICT (key) DO UPDATE SET handle = excluded.handle, subject = excluded.subject,
                         attributes = excluded.attributes, created_at = excluded.created_at,
-                        last_seen_at = excluded.last_seen_at, secrets = excluded.secrets, links = excluded.links
+                        last_seen_at = excluded.last_seen_at, secrets = excluded.secrets, links = excluded.links,
+                        client = excluded.client, user_agent = excluded.user_agent
                     """,
                     binds, doing: "writing sessions"
                 )

@@ -29,9 +29,14 @@ final class SessionLoader: @unchecked Sendable {
         /// Single sign-on: the private part and the provider links (empty for most sessions).
         var secrets: [UInt8] = []
         var links: [String] = []
+        /// Where the session came from (schema version 3; empty for older rows).
+        var origin: SessionOrigin = .unknown
     }
 
     static let chunkSize = 8_192
+    /// Expired rows described for the audit log, at most: they are held until an audit log is
+    /// attached, and a file left unused for long may hold millions (the rest are only counted).
+    static let maxExpiredEvents = 100_000
 
     // Producer side.
     private var chunk: [Row] = []
@@ -73,7 +78,13 @@ final class SessionLoader: @unchecked Sendable {
             // Ended by whichever deadline came first.
             let idleDeadline = lastSeenAt + timeouts.idle.timeInterval
             let absoluteDeadline = createdAt + timeouts.absolute.timeInterval
-            expired.record(idleDeadline < absoluteDeadline ? .idle : .absolute)
+            let reason: SessionEndReason = idleDeadline < absoluteDeadline ? .idle : .absolute
+            expired.record(reason)
+            if expired.events.count < Self.maxExpiredEvents, case .text(let handle)? = row.column("handle"),
+                case .text(let subject)? = row.column("subject")
+            {
+                expired.events.append(SessionAuditEvent(kind: .ended(reason), handle: handle, subject: subject, client: Self.origin(of: row).client))
+            }
             return
         }
         guard let keyBytes = row.column("key")?.blob, let key = SessionKey(rawBytes: Array(keyBytes.readableBytesView)),
@@ -91,8 +102,16 @@ final class SessionLoader: @unchecked Sendable {
         )
         if case .text(let secrets)? = row.column("secrets"), !secrets.isEmpty { loaded.secrets = Array(secrets.utf8) }
         if case .text(let links)? = row.column("links"), !links.isEmpty { loaded.links = links.split(separator: "\n").map(String.init) }
+        loaded.origin = Self.origin(of: row)
         chunk.append(loaded)
         if chunk.count == Self.chunkSize { handOff() }
+    }
+
+    /// A row's origin; rows written before schema version 3 have empty columns.
+    private static func origin(of row: SQLiteRow) -> SessionOrigin {
+        guard case .text(let client)? = row.column("client") else { return .unknown }
+        guard case .text(let userAgent)? = row.column("user_agent") else { return SessionOrigin(client: client, userAgent: nil) }
+        return SessionOrigin(client: client, userAgent: userAgent)
     }
 
     /// Hands over the last partial chunk and tells the consumer there is no more. Call it once
@@ -128,7 +147,7 @@ final class SessionLoader: @unchecked Sendable {
             for row in rows {
                 let restored = table.restore(
                     key: row.key, handle: row.handle, subject: row.subject, attributes: row.attributes,
-                    createdAt: row.createdAt, lastSeenAt: row.lastSeenAt
+                    createdAt: row.createdAt, lastSeenAt: row.lastSeenAt, origin: row.origin
                 )
                 if !restored {
                     indexDamage = "two session rows have the same key"

@@ -39,6 +39,13 @@ enum SessionSchema {
             "ALTER TABLE sessions ADD COLUMN secrets TEXT NOT NULL DEFAULT ''",
             "ALTER TABLE sessions ADD COLUMN links TEXT NOT NULL DEFAULT ''",
         ]),
+        // Session governance: where each session came from, the client address and the
+        // User-Agent of the request that created it. Existing rows keep working with both
+        // empty (shown as unknown).
+        Migration(version: 3, statements: [
+            "ALTER TABLE sessions ADD COLUMN client TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT ''",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

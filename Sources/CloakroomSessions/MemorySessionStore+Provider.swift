@@ -15,7 +15,7 @@ extension MemorySessionStore: ProviderSessionStore, ImmediateSecretsLookup {
     public func secretsNow(key: SessionKey) throws -> JSONObject? {
         let now = clock.now()
         let (bytes, endings) = table.withLock { ($0.secrets(key: key, now: now), $0.takeEndings()) }
-        endings.report()
+        deliver(endings)
         return try bytes.map(MemorySessionTable.decodeSecrets)
     }
 

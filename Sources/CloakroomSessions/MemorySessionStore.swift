@@ -23,8 +23,10 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
     let clock: any WallClock
     /// Logout-token `jti`s and login states already used (``ProviderSessionStore``).
     let replays: ReplayMemory
-    private let timeouts: SessionTimeouts
-    private let endingObservers = SessionEndingObservers()
+    let timeouts: SessionTimeouts
+    let endingObservers = SessionEndingObservers()
+    /// The audit log's observers (``SessionAuditSource``).
+    let audit = SessionAuditObservers()
 
     /// - Parameters:
     ///   - maxSessions: the bound, at least 1 (`session.store.memory.max_sessions`).
@@ -51,23 +53,28 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
         try createNow(key: key, attributes: attributes, secrets: [], links: [])
     }
 
-    /// ``createNow(key:attributes:)`` with a private part (encoded) and provider links.
+    /// ``createNow(key:attributes:)`` with a private part (encoded) and provider links. The
+    /// origin and the per-user limit come from ``SessionRequestContext/current``; sessions the
+    /// limit ends go in the same critical section as the new one.
     func createNow(key: SessionKey, attributes: JSONObject, secrets: [UInt8], links: [String]) throws -> Session {
         let subject = try MemorySessionTable.subject(of: attributes)
+        let origin = SessionRequestContext.currentOrigin, limit = SessionRequestContext.currentLimit
         return SessionMetrics.measure(.create) {
             let encoded = MemorySessionTable.encode(attributes)
             let proposedHandle = SessionHandle.Bits.random()
             let (handle, now, endings) = table.withLock { table in
                 let now = clock.now()
                 let handle = table.insert(
-                    key: key, handle: proposedHandle, subject: subject, attributes: encoded, now: now, secrets: secrets, links: links)
+                    key: key, handle: proposedHandle, subject: subject, attributes: encoded, now: now, secrets: secrets, links: links,
+                    origin: origin, limit: limit)
                 return (handle, now, table.takeEndings())
             }
-            endings.report()
-            return Session(
+            let session = Session(
                 handle: handle.text, attributes: attributes, createdAt: now, lastSeenAt: now,
-                expiresAt: timeouts.expiry(createdAt: now, lastSeenAt: now)
+                expiresAt: timeouts.expiry(createdAt: now, lastSeenAt: now), origin: origin
             )
+            deliver(endings, created: session)
+            return session
         }
     }
 
@@ -80,7 +87,7 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
             let (snapshot, endings) = table.withLock { table in
                 (table.lookup(key: key, now: clock.now()), table.takeEndings())
             }
-            endings.report()
+            deliver(endings)
             guard let snapshot else { return nil }
             do {
                 return try snapshot.session(timeouts: timeouts, cache: cache)
@@ -110,7 +117,7 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
         let (live, endings) = table.withLock { table in
             (Set(keys.filter { table.read(key: $0, now: now) != nil }), table.takeEndings())
         }
-        endings.report()
+        deliver(endings)
         return live
     }
 
@@ -131,14 +138,14 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
         return try AttributeMergeLoop(patch: patch, members: members, timeouts: timeouts).runNow(
             read: {
                 let (read, endings) = table.withLock { ($0.read(key: key, now: now), $0.takeEndings()) }
-                endings.report()
+                deliver(endings)
                 return read
             },
             write: { current, encoded in
                 let (outcome, endings) = table.withLock {
                     ($0.replaceAttributes(key: key, expected: current.attributes, with: encoded, now: now), $0.takeEndings())
                 }
-                endings.report()
+                deliver(endings)
                 return outcome
             },
             discard: { _, _ in discardDamaged(key: key) })
@@ -174,11 +181,12 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
             let (old, now, endings) = table.withLock { table in
                 let old = table
                 table = MemorySessionTable(maxSessions: old.maxSessions, timeouts: old.timeouts)
+                table.auditsEndings = old.auditsEndings
                 return (old, clock.now(), old.endings)
             }
-            let (live, expired) = old.census(now: now)
-            endings.report()
-            expired.report()
+            let (live, expired) = old.census(now: now, audit: audit.isActive)
+            deliver(endings)
+            deliver(expired)
             endingObservers.announce(.everyone)
             return live
         }
@@ -215,7 +223,7 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
                 let (count, slotCount, endings) = table.withLock { table in
                     (table.sweep(slots: start..<(start + Self.chunkSize), now: now), table.slotCount, table.takeEndings())
                 }
-                endings.report()
+                deliver(endings)
                 removed += count
                 start += Self.chunkSize
                 if start >= slotCount { break }
@@ -236,7 +244,7 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
     private func removing<T>(_ body: (inout MemorySessionTable) -> T) -> T {
         SessionMetrics.measure(.revoke) {
             let (result, endings) = table.withLock { table in (body(&table), table.takeEndings()) }
-            endings.report()
+            deliver(endings)
             return result
         }
     }

@@ -1,26 +1,46 @@
 import struct Foundation.Date
 
 /// Sessions a table ended by itself, by reason: the tally stores report as
-/// `cloakroom_sessions_ended_total` (callers report the endings they cause themselves).
+/// `cloakroom_sessions_ended_total` (callers report the endings they cause themselves). With
+/// auditing on (``MemorySessionTable/auditsEndings``), also every session the table removed,
+/// revoked ones included, as audit events.
 package struct Endings: Sendable, Equatable {
     package var idle = 0
     package var absolute = 0
     package var evicted = 0
+    package var limit = 0
+    /// The sessions behind the counts, and the revoked ones (only while auditing).
+    package var events: [SessionAuditEvent] = []
+    /// The keys of sessions ended by the per-user limit: announced like revokes, so tunnels
+    /// behind them close at once.
+    package var limitedKeys: [SessionKey] = []
 
-    package init(idle: Int = 0, absolute: Int = 0, evicted: Int = 0) {
+    package init(idle: Int = 0, absolute: Int = 0, evicted: Int = 0, limit: Int = 0) {
         self.idle = idle
         self.absolute = absolute
         self.evicted = evicted
+        self.limit = limit
     }
 
-    package var isEmpty: Bool { idle == 0 && absolute == 0 && evicted == 0 }
+    package var isEmpty: Bool { idle == 0 && absolute == 0 && evicted == 0 && limit == 0 && events.isEmpty }
 
     package mutating func record(_ reason: SessionEndReason) {
         switch reason {
         case .idle: idle += 1
         case .absolute: absolute += 1
+        case .limit: limit += 1
         default: evicted += 1
         }
+    }
+
+    /// Adds `other`'s tally and events to this one.
+    package mutating func absorb(_ other: Endings) {
+        idle += other.idle
+        absolute += other.absolute
+        evicted += other.evicted
+        limit += other.limit
+        events += other.events
+        limitedKeys += other.limitedKeys
     }
 
     /// Sends the tally to ``SessionMetrics``. Call it outside any lock.
@@ -29,6 +49,7 @@ package struct Endings: Sendable, Equatable {
         SessionMetrics.sessionsEnded(idle, reason: .idle)
         SessionMetrics.sessionsEnded(absolute, reason: .absolute)
         SessionMetrics.sessionsEnded(evicted, reason: .evicted)
+        SessionMetrics.sessionsEnded(limit, reason: .limit)
     }
 }
 
@@ -67,9 +88,11 @@ extension MemorySessionTable {
     /// loader treats it as a damaged file and discards the table.
     package mutating func restore(
         key: SessionKey, handle: StoredHandle, subject: String, attributes: [UInt8],
-        createdAt: Date, lastSeenAt: Date
+        createdAt: Date, lastSeenAt: Date, origin: SessionOrigin = .unknown
     ) -> Bool {
-        let placed = place(key: key, handle: handle.bits, subject: subject, attributes: attributes, createdAt: createdAt, lastSeenAt: lastSeenAt)
+        let placed = place(
+            key: key, handle: handle.bits, subject: subject, attributes: attributes, createdAt: createdAt, lastSeenAt: lastSeenAt,
+            origin: origin)
         return !placed.keyWasPresent
     }
 
@@ -86,12 +109,22 @@ extension MemorySessionTable {
     }
 
     /// Live sessions at `now`, and the expired ones by reason: what a table being dropped whole
-    /// (revoke all) held.
-    package func census(now: Date) -> (live: Int, expired: Endings) {
+    /// (revoke all) held. With `audit`, the tally carries an event per session: revoked for the
+    /// live ones, ended by their deadline for the others.
+    package func census(now: Date, audit: Bool = false) -> (live: Int, expired: Endings) {
         var live = 0
         var expired = Endings()
         for i in records.indices where isOccupied(i) {
-            if isExpired(i, now: now) { expired.record(expiryReason(i)) } else { live += 1 }
+            let kind: SessionAuditEvent.Kind
+            if isExpired(i, now: now) {
+                let reason = expiryReason(i)
+                expired.record(reason)
+                kind = .ended(reason)
+            } else {
+                live += 1
+                kind = .revoked
+            }
+            if audit { expired.events.append(auditEvent(i, kind)) }
         }
         return (live, expired)
     }
@@ -109,7 +142,7 @@ extension MemorySessionTable.Snapshot {
         return Session(
             handle: cache?.handleText(for: handle) ?? handle.text, attributes: attributes,
             createdAt: createdAt, lastSeenAt: lastSeenAt,
-            expiresAt: timeouts.expiry(createdAt: createdAt, lastSeenAt: lastSeenAt)
+            expiresAt: timeouts.expiry(createdAt: createdAt, lastSeenAt: lastSeenAt), origin: origin
         )
     }
 
@@ -140,13 +173,16 @@ extension MemorySessionTable {
         init(bits: SessionHandle.Bits) { self.bits = bits }
     }
 
-    /// ``insert(key:handle:subject:attributes:now:)`` for a stored handle; returns the new
-    /// record (whose handle differs from `handle` only if that one was taken).
+    /// ``insert(key:handle:subject:attributes:now:secrets:links:origin:limit:)`` for a stored
+    /// handle; returns the new record (whose handle differs from `handle` only if that one was
+    /// taken).
     package mutating func insert(
         key: SessionKey, proposedHandle handle: StoredHandle, subject: String, attributes: [UInt8], now: Date,
-        secrets: [UInt8] = [], links: [String] = []
+        secrets: [UInt8] = [], links: [String] = [], origin: SessionOrigin = .unknown, limit: Int = 0
     ) -> Snapshot {
-        let bits = insert(key: key, handle: handle.bits, subject: subject, attributes: attributes, now: now, secrets: secrets, links: links)
+        let bits = insert(
+            key: key, handle: handle.bits, subject: subject, attributes: attributes, now: now, secrets: secrets, links: links,
+            origin: origin, limit: limit)
         return snapshot(Int(slotByHandle[bits]!))
     }
 

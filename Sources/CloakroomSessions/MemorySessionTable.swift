@@ -25,6 +25,7 @@ package struct MemorySessionTable: Sendable {
         package var attributes: [UInt8]
         package var createdAt: Date
         package var lastSeenAt: Date
+        package var origin: SessionOrigin
     }
 
     package enum ReplaceOutcome: Sendable {
@@ -53,6 +54,8 @@ package struct MemorySessionTable: Sendable {
         var secrets: [UInt8] = []
         /// The identity-provider sessions this one came from (see ``ProviderSessionStore``).
         var links: [String] = []
+        /// Where the session came from (client address, `User-Agent`).
+        var origin: SessionOrigin = .unknown
     }
 
     struct SubjectList {
@@ -77,8 +80,12 @@ package struct MemorySessionTable: Sendable {
     /// Sessions by identity-provider link (`MemorySessionTable+Secrets.swift`).
     var keysByLink: [String: Set<SessionKey>] = [:]
 
-    /// Sessions ended by expiry or eviction since the last ``takeEndings()``.
+    /// Sessions ended by expiry, eviction or the per-user limit since the last
+    /// ``takeEndings()``.
     package internal(set) var endings = Endings()
+    /// When set, every session removed is also described in ``Endings/events`` (for the audit
+    /// log): the owner turns it on once an audit observer is registered.
+    package var auditsEndings = false
     /// When set, the key of every removed session is appended to ``removedKeys`` (durable
     /// stores mirror removals to disk from it). Off for the memory store.
     package var tracksRemovedKeys = false
@@ -98,20 +105,25 @@ package struct MemorySessionTable: Sendable {
 
     // MARK: Creating
 
-    /// Stores a new session, replacing any session already under `key` and evicting the least
-    /// recently used one when the table is full. Returns the handle it got, which differs from
-    /// `handle` only if that one was taken.
+    /// Stores a new session, replacing any session already under `key`; first, with a `limit`,
+    /// ends the user's least recently used sessions until fewer than `limit` remain
+    /// (``enforceLimit(_:subject:now:)``), and evicts the least recently used session of all
+    /// when the table is full. Returns the handle it got, which differs from `handle` only if
+    /// that one was taken.
     mutating func insert(
         key: SessionKey, handle: SessionHandle.Bits, subject: String, attributes: [UInt8], now: Date,
-        secrets: [UInt8] = [], links: [String] = []
+        secrets: [UInt8] = [], links: [String] = [], origin: SessionOrigin = .unknown, limit: Int = 0
     ) -> SessionHandle.Bits {
         if let existing = slotByKey[key] { remove(slot: existing) }
+        if limit > 0 { enforceLimit(limit, subject: subject, now: now) }
         if slotByKey.count >= maxSessions, lruTail != Self.none {
             let i = Int(lruTail)
-            if isExpired(i, now: now) { endings.record(expiryReason(i)) } else { endings.evicted += 1 }
+            noteEnding(i, .ended(isExpired(i, now: now) ? expiryReason(i) : .evicted))
             remove(slot: lruTail)
         }
-        let handle = place(key: key, handle: handle, subject: subject, attributes: attributes, createdAt: now, lastSeenAt: now).handle
+        let handle = place(
+            key: key, handle: handle, subject: subject, attributes: attributes, createdAt: now, lastSeenAt: now, origin: origin
+        ).handle
         if !secrets.isEmpty || !links.isEmpty { attach(secrets: secrets, links: links, key: key) }
         return handle
     }
@@ -124,7 +136,7 @@ package struct MemorySessionTable: Sendable {
     @discardableResult
     mutating func place(
         key: SessionKey, handle: SessionHandle.Bits, subject: String, attributes: [UInt8],
-        createdAt: Date, lastSeenAt: Date
+        createdAt: Date, lastSeenAt: Date, origin: SessionOrigin = .unknown
     ) -> (handle: SessionHandle.Bits, keyWasPresent: Bool) {
         let reusesFreeSlot = freeHead != Self.none
         let slot = reusesFreeSlot ? freeHead : Int32(records.count)
@@ -149,7 +161,7 @@ package struct MemorySessionTable: Sendable {
         let record = Record(
             key: key, handle: handle, createdAt: createdAt, lastSeenAt: lastSeenAt, attributes: attributes,
             subject: sharedSubject, lruPrev: Self.none, lruNext: Self.none,
-            subjectPrev: subjectPrev, subjectNext: Self.none
+            subjectPrev: subjectPrev, subjectNext: Self.none, origin: origin
         )
         if reusesFreeSlot {
             freeHead = records[Int(slot)].lruNext
@@ -255,7 +267,7 @@ package struct MemorySessionTable: Sendable {
     package mutating func sweep(slots range: Range<Int>, now: Date) -> Int {
         var removed = 0
         for i in range.clamped(to: records.indices) where isOccupied(i) && isExpired(i, now: now) {
-            endings.record(expiryReason(i))
+            noteEnding(i, .ended(expiryReason(i)))
             remove(slot: Int32(i))
             removed += 1
         }
@@ -276,7 +288,7 @@ package struct MemorySessionTable: Sendable {
         let record = records[i]
         return Snapshot(
             handle: record.handle, subject: record.subject, attributes: record.attributes,
-            createdAt: record.createdAt, lastSeenAt: record.lastSeenAt
+            createdAt: record.createdAt, lastSeenAt: record.lastSeenAt, origin: record.origin
         )
     }
 
@@ -284,17 +296,19 @@ package struct MemorySessionTable: Sendable {
     private mutating func liveSlot(key: SessionKey, now: Date) -> Int32? {
         guard let slot = slotByKey[key] else { return nil }
         guard !isExpired(Int(slot), now: now) else {
-            endings.record(expiryReason(Int(slot)))
+            noteEnding(Int(slot), .ended(expiryReason(Int(slot))))
             remove(slot: slot)
             return nil
         }
         return slot
     }
 
-    /// Removes a slot; an expired session removed this way ended by itself and is tallied.
+    /// Removes a slot at a caller's request; an expired session removed this way ended by
+    /// itself and is tallied, a live one was revoked.
     private mutating func removeCountingLive(slot: Int32, now: Date) -> Bool {
-        let live = !isExpired(Int(slot), now: now)
-        if !live { endings.record(expiryReason(Int(slot))) }
+        let i = Int(slot)
+        let live = !isExpired(i, now: now)
+        noteEnding(i, live ? .revoked : .ended(expiryReason(i)))
         remove(slot: slot)
         return live
     }
@@ -310,6 +324,7 @@ package struct MemorySessionTable: Sendable {
         records[i].secrets = []
         records[i].attributes = []
         records[i].subject = ""
+        records[i].origin = .unknown
         records[i].lruPrev = Self.freeSlot
         records[i].lruNext = freeHead
         freeHead = slot

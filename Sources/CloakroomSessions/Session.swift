@@ -11,13 +11,20 @@ public struct Session: Sendable, Equatable {
     public var createdAt: Date
     public var lastSeenAt: Date
     public var expiresAt: Date
+    /// Where the session came from (``SessionOrigin``): the client address and `User-Agent` of
+    /// the request that created it. Creations and listings carry it; a lookup on the request
+    /// path may leave it empty (the Redis store does not read it there).
+    public var origin: SessionOrigin
 
-    public init(handle: String, attributes: JSONObject, createdAt: Date, lastSeenAt: Date, expiresAt: Date) {
+    public init(
+        handle: String, attributes: JSONObject, createdAt: Date, lastSeenAt: Date, expiresAt: Date, origin: SessionOrigin = .unknown
+    ) {
         self.handle = handle
         self.attributes = attributes
         self.createdAt = createdAt
         self.lastSeenAt = lastSeenAt
         self.expiresAt = expiresAt
+        self.origin = origin
     }
 
     /// The user this session belongs to.

@@ -1,7 +1,7 @@
 import Metrics
 
 /// Why a session ended. Callers report the reasons they cause (logout, admin, backend,
-/// login); stores report the ones only they see (idle, absolute, evicted).
+/// login, self, ...); stores report the ones only they see (idle, absolute, evicted, limit).
 public enum SessionEndReason: String, Sendable, CaseIterable {
     /// The logout endpoint or `Session-Logout: current`.
     case logout
@@ -24,6 +24,11 @@ public enum SessionEndReason: String, Sendable, CaseIterable {
     case idp
     /// The identity provider refused to refresh the session's tokens.
     case refreshFailed = "refresh_failed"
+    /// Pushed out by a login of the same user beyond `session.max_per_user` (the least
+    /// recently used of that user's sessions).
+    case limit
+    /// Ended by its own user on the self-service page (`session.self_service`).
+    case selfService = "self"
 }
 
 /// The store operations whose latency and failures are measured.

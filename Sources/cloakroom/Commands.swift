@@ -21,7 +21,7 @@ struct Serve: AsyncParsableCommand {
         let environment = ProcessEnvironment.variables
         let level = environment["CLOAKROOM_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         LoggingSystem.bootstrap { label in
-            if label == "cloakroom.access" { return JSONLinesLogHandler(label: label) }
+            if label == "cloakroom.access" || label == "cloakroom.audit" { return JSONLinesLogHandler(label: label) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
@@ -30,13 +30,14 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "cloakroom")
         let accessLog = environment["CLOAKROOM_ACCESS_LOG"] == "off" ? nil : Logger(label: "cloakroom.access")
+        let auditLog = environment["CLOAKROOM_AUDIT_LOG"] == "off" ? nil : SessionAuditLog(logger: Logger(label: "cloakroom.audit"))
         let loops = environment["CLOAKROOM_EVENT_LOOPS"].flatMap(Int.init).map { max(1, $0) }
         let path = options.path
         let server: ProxyServer
         do {
             server = try await ProxyServer.open(
                 configuration: configuration, logger: logger,
-                observability: .init(accessLog: accessLog, renderMetrics: { registry.emitToString() }),
+                observability: .init(accessLog: accessLog, renderMetrics: { registry.emitToString() }, auditLog: auditLog),
                 threads: loops ?? System.coreCount,
                 configurationSource: { try ConfigurationLoader.load(contentsOf: path, environment: ProcessEnvironment.variables) })
         } catch {

@@ -124,14 +124,16 @@ enum SessionTable {
             let sessions = object["sessions"] as? [[String: Any]]
         else { return json }
         if sessions.isEmpty { return "no live sessions" }
-        var rows = [["HANDLE", "SUB", "CREATED", "LAST SEEN", "EXPIRES", "ATTRIBUTES"]]
+        var rows = [["HANDLE", "SUB", "CLIENT", "CREATED", "LAST SEEN", "EXPIRES", "ATTRIBUTES", "USER AGENT"]]
         for session in sessions {
             let attributes = (session["attributes"] as? [String: Any]).flatMap {
                 try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys])
             }.map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            let client = session["client"] as? String ?? ""
             rows.append([
-                session["handle"] as? String ?? "", session["sub"] as? String ?? "", session["created_at"] as? String ?? "",
-                session["last_seen_at"] as? String ?? "", session["expires_at"] as? String ?? "", attributes,
+                session["handle"] as? String ?? "", session["sub"] as? String ?? "", client.isEmpty ? "-" : client,
+                session["created_at"] as? String ?? "", session["last_seen_at"] as? String ?? "", session["expires_at"] as? String ?? "",
+                attributes, session["user_agent"] as? String ?? "",
             ])
         }
         let widths = (0..<rows[0].count - 1).map { column in rows.map { $0[column].count }.max() ?? 0 }

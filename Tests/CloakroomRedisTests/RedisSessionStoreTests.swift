@@ -80,8 +80,9 @@ extension RedisServerTests {
             }
         }
 
-        /// Every key expires at the session's deadline (or later, for shared indexes), so a Redis
-        /// with no Cloakroom attached still forgets sessions; a touch moves them all.
+        /// Every key expires a grace after the session's deadline (or later, for shared indexes),
+        /// so a Redis with no Cloakroom attached still forgets sessions, and a sweep or lookup
+        /// sees an expiry first and reports it; a touch moves them all.
         @Test func ttlsFollowTheDeadlineAndMoveOnTouch() async throws {
             try await RedisServerProcess.with { redis in
                 let clock = ManualWallClock()
@@ -92,18 +93,18 @@ extension RedisServerTests {
                     }
                     let sessionKey = "cr:s:\(key.hex)", handleKey = "cr:h:\(session.handle)"
                     for name in [sessionKey, handleKey, "cr:u:alice", "cr:expiries"] {
-                        #expect(try await expiry(name) == Self.t0 + Self.idle, "\(name)")
+                        #expect(try await expiry(name) == Self.t0 + Self.idle + SessionScripts.grace, "\(name)")
                     }
                     #expect(try await redis.cli(["ZSCORE", "cr:expiries", key.hex]) == "\(Self.t0 + Self.idle)")
 
                     clock.advance(by: .seconds(30))
                     _ = try await store.lookup(key: key)
-                    #expect(try await expiry(sessionKey) == Self.t0 + Self.idle, "no write within the touch interval")
+                    #expect(try await expiry(sessionKey) == Self.t0 + Self.idle + SessionScripts.grace, "no write within the touch interval")
                     #expect(try await redis.cli(["HGET", sessionKey, "l"]) == "\(Self.t0)")
 
                     clock.advance(by: .seconds(30))
                     _ = try await store.lookup(key: key)
-                    let moved = Self.t0 + 60_000 + Self.idle
+                    let moved = Self.t0 + 60_000 + Self.idle + SessionScripts.grace
                     for name in [sessionKey, handleKey, "cr:u:alice", "cr:expiries"] {
                         #expect(try await expiry(name) == moved, "\(name)")
                     }
@@ -114,7 +115,7 @@ extension RedisServerTests {
                         clock.advance(by: .minutes(20))
                         _ = try #require(try await store.lookup(key: key))
                     }
-                    #expect(try await expiry(sessionKey) == Self.t0 + 12 * 3600 * 1000)
+                    #expect(try await expiry(sessionKey) == Self.t0 + 12 * 3600 * 1000 + SessionScripts.grace)
                 }
             }
         }

@@ -16,12 +16,24 @@ public struct AdminAPI: Sendable {
         public var target: String
         public var authorization: String?
         public var body: [UInt8]
+        /// The admin client's address (``ClientAddress``): the `client` of a session it creates.
+        public var client: String
+        /// The admin client's `User-Agent`: the `user_agent` of a session it creates.
+        public var userAgent: String?
+        /// The request's ID, in the audit log's lines of the sessions it creates or ends.
+        public var requestID: String?
 
-        public init(method: HTTPRequest.Method, target: String, authorization: String?, body: [UInt8] = []) {
+        public init(
+            method: HTTPRequest.Method, target: String, authorization: String?, body: [UInt8] = [], client: String = "",
+            userAgent: String? = nil, requestID: String? = nil
+        ) {
             self.method = method
             self.target = target
             self.authorization = authorization
             self.body = body
+            self.client = client
+            self.userAgent = userAgent
+            self.requestID = requestID
         }
     }
 
@@ -61,6 +73,8 @@ public struct AdminAPI: Sendable {
     /// The identity assertion's JWKS document, with `identity.assertion`.
     let jwks: [UInt8]?
     let logger: Logger
+    /// `session.max_per_user`, applied to sessions `POST /sessions` creates.
+    let maxPerUser: Int
 
     /// - Parameters:
     ///   - metrics: renders the Prometheus text exposition for `/metrics`.
@@ -71,8 +85,9 @@ public struct AdminAPI: Sendable {
     public init(
         store: any SessionStore, token: String, cookies: SessionCookies, logger: Logger,
         metrics: @escaping @Sendable () async -> String, reload: (@Sendable () async -> ReloadResult)? = nil,
-        jwks: [UInt8]? = nil
+        jwks: [UInt8]? = nil, maxPerUser: Int = 0
     ) {
+        self.maxPerUser = maxPerUser
         self.store = store
         self.token = token
         self.cookies = cookies
@@ -94,7 +109,16 @@ public struct AdminAPI: Sendable {
         }
     }
 
+    /// Answers one request. Sessions it creates or ends are attributed to it (reason `admin`,
+    /// its request ID and client) through ``SessionRequestContext``.
     public func handle(_ request: Request) async -> Response {
+        let context = SessionRequestContext(
+            requestID: request.requestID, origin: SessionOrigin(client: request.client, userAgent: request.userAgent),
+            endReason: .admin, maxPerUser: maxPerUser)
+        return await context.run { await route(request) }
+    }
+
+    private func route(_ request: Request) async -> Response {
         let path = request.target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.target
         let segments = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         if segments == ["healthz"] {
@@ -190,6 +214,8 @@ public struct AdminAPI: Sendable {
             "created_at": .string(timestamp(session.createdAt)),
             "last_seen_at": .string(timestamp(session.lastSeenAt)),
             "expires_at": .string(timestamp(session.expiresAt)),
+            "client": .string(session.origin.client),
+            "user_agent": .string(session.origin.userAgent),
         ])
     }
 

@@ -18,10 +18,11 @@ public enum PolicyRequestFields {
     /// kept, or started when absent or malformed: ``TraceContext``). `X-Forwarded-For` and
     /// `X-Forwarded-Proto`: read from trusted proxies only (``ClientAddressRule``), stripped
     /// from every request before forwarding. `Access-Control-Request-Method` and
-    /// `-Headers`: a CORS preflight (``CORSPolicy``).
+    /// `-Headers`: a CORS preflight (``CORSPolicy``). `User-Agent`: recorded with a session
+    /// created by the request (``SessionOrigin``).
     public static let names: [HTTPField.Name] = [
         .accept, .origin, .secFetchSite, .connection, .traceparent, .xForwardedFor, .xForwardedProto,
-        .accessControlRequestMethod, .accessControlRequestHeaders,
+        .accessControlRequestMethod, .accessControlRequestHeaders, .userAgent,
     ]
 
     /// ``names`` in lower case by length, for the byte-level check.

@@ -19,6 +19,8 @@ public struct Exchange: Sendable {
         case signOnCallback
         /// `login.oidc.backchannel_logout_path`.
         case backchannelLogout
+        /// `session.self_service` and the paths under it: the user's own sessions.
+        case selfService
         /// `/.well-known/cloakroom/jwks.json` with `identity.assertion`: the signing keys.
         case jwks
         /// A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) on a
@@ -28,7 +30,7 @@ public struct Exchange: Sendable {
 
     public var requestID: String
     public var endpoint: Endpoint
-    /// `nil` only for `.logout`.
+    /// `nil` only for the proxy's own endpoints that need no route (`.logout`, `.selfService`).
     public var route: RouteTable.Entry?
     /// The correctly signed session ID the client presented, if any.
     public var presentedID: SessionID?
@@ -45,6 +47,9 @@ public struct Exchange: Sendable {
     public var pendingLogin: String? = nil
     /// With `pass_access_token`: the access token the forwarded request carries.
     public var accessToken: String? = nil
+    /// The request's `User-Agent`, read only on the endpoints that create sessions (it is
+    /// recorded with the session: ``SessionOrigin``).
+    public var userAgent: String? = nil
     /// The client address is outside the route's `networks`: 403 before any session lookup.
     public var outsideNetworks: Bool = false
     /// The request's `Origin` when the route's `cors` allows it: every answer carries the
@@ -57,7 +62,7 @@ public struct Exchange: Sendable {
     public var needsLookup: Bool {
         guard presentedID != nil, !outsideNetworks else { return false }
         switch endpoint {
-        case .logout, .login, .builtinLogin: return true
+        case .logout, .login, .builtinLogin, .selfService: return true
         case .signOnStart, .signOnCallback, .backchannelLogout, .jwks, .preflight: return false
         case .proxied: return route?.auth != Route.Auth.none
         }
@@ -96,6 +101,9 @@ public enum Authorization: Sendable {
     case builtinLogin
     /// A single sign-on endpoint answered after async work: ``ProxyPolicy/signOnAnswer(_:)``.
     case signOn
+    /// The self-service page, for a signed-in user: ``ProxyPolicy/selfService(_:)`` (async: it
+    /// lists or ends sessions in the store).
+    case selfService
     /// The back-channel logout POST: collect the body (up to ``ProxyPolicy/backchannelMaxBodyBytes``),
     /// then ``ProxyPolicy/backchannelLogout(body:exchange:)``.
     case backchannelLogout

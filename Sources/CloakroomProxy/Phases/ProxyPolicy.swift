@@ -79,7 +79,9 @@ public final class ProxyPolicy: Sendable {
         let normalizedTarget = target.target
 
         let endpoint: Exchange.Endpoint
-        if target.path == configuration.logout.path {
+        if let page = configuration.session.selfService, SelfServiceRequest.isUnder(page, target.path) {
+            endpoint = .selfService
+        } else if target.path == configuration.logout.path {
             endpoint = .logout
         } else if target.path == configuration.login.path {
             if signOn != nil && (configuration.login.usersFile == nil || RequestPathQuery.value("sso", in: target.target) != nil) {
@@ -99,7 +101,7 @@ public final class ProxyPolicy: Sendable {
         // The host is read only when some route names one (reading the authority builds it). The
         // published keys are the proxy's own answer: no upstream, whatever route the path matches.
         let route =
-            endpoint == .jwks
+            endpoint == .jwks || endpoint == .selfService
             ? nil : routes.hasHosts ? routes.match(authority: request.authority, path: target.path) : routes.match(target.path)
         if route == nil && (endpoint == .proxied || endpoint == .login) {
             return .failure(ProxyError(.notFound, "no route for host and path"))
@@ -125,10 +127,19 @@ public final class ProxyPolicy: Sendable {
             target: normalizedTarget, client: client)
         // `networks` and `cors`: a refusal or a preflight is decided here, answered in phase 3.
         guard let corsTrusted = applyClientRules(&exchange, request: request) else { return .success(exchange) }
-        // Cookie-bearing unsafe requests, and every built-in login POST (login CSRF); a route's
-        // credentialed CORS origins are trusted origins there.
-        if Self.isUnsafe(method) && (presented != nil || endpoint == .builtinLogin) && endpoint != .backchannelLogout && !corsTrusted {
+        // Cookie-bearing unsafe requests, and every POST the proxy answers itself (the built-in
+        // login's, against login CSRF, and the self-service page's); a route's credentialed CORS
+        // origins are trusted origins there.
+        if Self.isUnsafe(method) && (presented != nil || endpoint == .builtinLogin || endpoint == .selfService)
+            && endpoint != .backchannelLogout && !corsTrusted
+        {
             exchange.crossSite = csrf.isCrossSite(request, secure: client.isSecure)
+        }
+        // Recorded with the session the request may create (``SessionOrigin``): only the login
+        // endpoints create sessions (a backend's `Session-Login` is honoured on `login.path` alone).
+        switch endpoint {
+        case .login, .builtinLogin, .signOnCallback: exchange.userAgent = PolicyRequestFields.value(.userAgent, in: request)
+        default: break
         }
         if endpoint == .signOnCallback { exchange.pendingLogin = signOn?.pendingValue(in: request.headerFields) }
         return .success(exchange)
@@ -182,6 +193,9 @@ public final class ProxyPolicy: Sendable {
                 return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
             }
             return .respond(assertion.jwksResponse(requestID: exchange.requestID))
+        case .selfService:
+            guard exchange.session != nil else { return .respond(unauthenticated(exchange)) }
+            return authorizeSelfService(exchange)
         case .proxied:
             // Read in place: binding the session would copy it (a retain per field) per request.
             if exchange.session == nil {
@@ -336,25 +350,28 @@ public final class ProxyPolicy: Sendable {
     public func apply(_ effects: [SessionEffect], exchange: Exchange) async -> Result<[String], ProxyError> {
         var newCookie: String?
         var expire = false
+        let context = sessionContext(for: exchange)
         for effect in effects {
             do {
                 switch effect {
                 case .login(let attributes, let replacing):
-                    if let replacing, try await store.revoke(key: replacing) {
+                    if let replacing, try await context.ending(.login).run({ try await store.revoke(key: replacing) }) {
                         SessionMetrics.sessionsEnded(1, reason: .login)
                     }
                     let id = SessionID.random()
-                    let session = try await store.create(key: id.key, attributes: attributes)
+                    let session = try await context.run { try await store.create(key: id.key, attributes: attributes) }
                     SessionMetrics.loggedIn()
                     newCookie = cookies.setCookie(for: id, secureTransport: exchange.client.isSecure)
                     logger.info("session created", metadata: ["request_id": "\(exchange.requestID)", "handle": "\(session.handle)", "sub": "\(session.subject)"])
                 case .update(let key, let patch):
                     _ = try await store.update(key: key, patch: patch)
                 case .logoutCurrent(let key):
-                    if try await store.revoke(key: key) { SessionMetrics.sessionsEnded(1, reason: .logout) }
+                    if try await context.ending(.backend).run({ try await store.revoke(key: key) }) {
+                        SessionMetrics.sessionsEnded(1, reason: .backend)
+                    }
                     expire = true
                 case .logoutAll(let subject):
-                    let count = try await store.revokeAll(subject: subject)
+                    let count = try await context.ending(.backend).run { try await store.revokeAll(subject: subject) }
                     SessionMetrics.sessionsEnded(count, reason: .backend)
                     expire = true
                     logger.info("sessions revoked by backend", metadata: ["request_id": "\(exchange.requestID)", "sub": "\(subject)", "count": "\(count)"])
@@ -370,57 +387,6 @@ public final class ProxyPolicy: Sendable {
         }
         if let newCookie { return .success([newCookie]) }
         return .success(expire ? [cookies.expireCookie(secureTransport: exchange.client.isSecure)] : [])
-    }
-
-    // MARK: Logout endpoint
-
-    /// Ends the presented session and answers: 303 to `logout.redirect` for browsers, else 204.
-    public func logout(_ exchange: Exchange) async -> LocalResponse {
-        // Read before the session ends: the ID token is the end-session request's hint.
-        let providerSecrets = await signOn?.secretsBeforeLogout(exchange)
-        if let key = exchange.presentedID?.key {
-            do {
-                if try await store.revoke(key: key) { SessionMetrics.sessionsEnded(1, reason: .logout) }
-            } catch {
-                logger.error("session store failed during logout", metadata: ["request_id": "\(exchange.requestID)", "error": "\(error)"])
-                return ProxyError(.storeUnavailable, "\(error)").response(requestID: exchange.requestID)
-            }
-        }
-        let providerLogout = exchange.acceptsHTML ? signOn?.endSessionLocation(secrets: providerSecrets) : nil
-        var response = exchange.acceptsHTML
-            ? LocalResponse.redirect(to: providerLogout ?? configuration.logout.redirect, requestID: exchange.requestID)
-            : LocalResponse.empty(status: .noContent, requestID: exchange.requestID)
-        response.head.headerFields.append(
-            HTTPField(name: .setCookie, value: cookies.expireCookie(secureTransport: exchange.client.isSecure)))
-        return response
-    }
-
-    /// Whether an `Accept` value lists `text/html` (any case) with a non-zero quality.
-    /// Byte-level: browsers send `Accept` with every request.
-    static func acceptsHTML(_ accept: String) -> Bool {
-        for range in accept.utf8.split(separator: UInt8(ascii: ",")) {
-            let parts = range.split(separator: UInt8(ascii: ";")).lazy.map(ASCIIText.trimmedLowercased)
-            guard parts.first == "text/html" else { continue }
-            let quality = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
-            return quality > 0
-        }
-        return false
-    }
-
-    static func percentEncodeQueryValue(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"), UInt8(ascii: "/"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let hex = Array("0123456789ABCDEF".utf8)
-                out += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]], as: UTF8.self)
-            }
-        }
-        return out
     }
 }
 

@@ -104,14 +104,12 @@ extension RedisSessionStore {
         return false
     }
 
-    /// The lookup script's answer: nil when absent, a count of an expiry it cleaned up, or
-    /// the session's fields.
+    /// The lookup script's answer: nil when absent, an expiry it cleaned up (reported), or the
+    /// session's fields.
     fileprivate func lookupResult(_ reply: RESPValue) throws -> Session? {
+        if reportExpired(reply) { return nil }
         switch reply {
         case .null:
-            return nil
-        case .integer(let reason):
-            reportExpired(reason: reason)
             return nil
         case .array(let fields) where fields.count == 4:
             return try session(fields[0], fields[1], fields[2], fields[3])

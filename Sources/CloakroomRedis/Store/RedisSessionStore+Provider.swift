@@ -8,44 +8,16 @@ import struct Foundation.Date
 /// refuses a `jti` or `state` any of them has seen.
 extension RedisSessionStore: ProviderSessionStore {
     public func create(key: SessionKey, attributes: JSONObject, secrets: JSONObject, links: [String]) async throws -> Session {
-        let subject = try MemorySessionTable.subject(of: attributes)
-        let text = JSONValue.object(attributes).jsonText
-        let privateText = JSONValue.object(secrets).jsonText
-        return try await SessionMetrics.measure(.create) {
-            try await guarded {
-                let now = Milliseconds.of(clock.now())
-                for _ in 0..<4 {
-                    let handle = SessionHandle.random()
-                    let reply = try await run(ProviderScripts.create, now: now, extraCount: 5 + links.count) { command in
-                        command.append(hexOf: key)
-                        command.append(handle)
-                        command.append(subject)
-                        command.append(text)
-                        command.append(privateText)
-                        for link in links { command.append(link) }
-                    }
-                    guard case .integer(let created) = reply else { throw unexpected(reply, from: "createProvider") }
-                    if created == 1 {
-                        let date = Milliseconds.date(now)
-                        return Session(
-                            handle: handle, attributes: attributes, createdAt: date, lastSeenAt: date,
-                            expiresAt: timeouts.expiry(createdAt: date, lastSeenAt: date))
-                    }
-                }
-                throw RedisClientError.protocolError("no free session handle after four draws")
-            }
-        }
+        try await create(key: key, attributes: attributes, privatePart: JSONValue.object(secrets).jsonText, links: links)
     }
 
     public func secrets(key: SessionKey) async throws -> JSONObject? {
         let reply = try await guarded {
             try await run(ProviderScripts.read, now: Milliseconds.of(clock.now()), extraCount: 1) { $0.append(hexOf: key) }
         }
+        if reportExpired(reply) { return nil }
         switch reply {
         case .null:
-            return nil
-        case .integer(let reason):
-            reportExpired(reason: reason)
             return nil
         default:
             guard let fields = reply.elements, fields.count == 1, let text = fields[0].string else {
@@ -63,7 +35,7 @@ extension RedisSessionStore: ProviderSessionStore {
                 command.append(text)
             }
         }
-        if case .integer(let reason) = reply { reportExpired(reason: reason) }
+        if reportExpired(reply) { return false }
         return reply.elements != nil
     }
 
@@ -71,10 +43,7 @@ extension RedisSessionStore: ProviderSessionStore {
         try await SessionMetrics.measure(.revoke) {
             try await guarded {
                 let reply = try await run(ProviderScripts.revokeLink, now: Milliseconds.of(clock.now()), extraCount: 1) { $0.append(link) }
-                guard let counts = reply.elements?.compactMap(\.int64), counts.count == 3 else { throw unexpected(reply, from: "revokeLink") }
-                reportExpired(reason: 1, count: Int(counts[1]))
-                reportExpired(reason: 2, count: Int(counts[2]))
-                return Int(counts[0])
+                return try tally(reply, from: "revokeLink")
             }
         }
     }

@@ -117,11 +117,9 @@ extension RedisSessionStore {
                 var removed = 0
                 while true {
                     let reply = try await run(SessionScripts.sweep, now: now, extraCount: 1) { $0.append(batch) }
-                    guard let counts = reply.elements?.compactMap(\.int64), counts.count == 3 else { throw unexpected(reply, from: "sweep") }
-                    reportExpired(reason: 1, count: Int(counts[1]))
-                    reportExpired(reason: 2, count: Int(counts[2]))
-                    removed += Int(counts[1] + counts[2])
-                    if counts[0] < batch { return removed }
+                    let counts = try tallyAndEndings(reply, from: "sweep")
+                    removed += counts.idle + counts.absolute
+                    if counts.first < batch { return removed }
                 }
             }
         }
@@ -143,31 +141,40 @@ extension RedisSessionStore {
 
     // MARK: Replies
 
-    /// A revoke script's result: 1 live, -1/-2 expired (idle/absolute), 0 none.
+    /// A revoke script's `{result, ended...}`: result 1 live, -1/-2 expired (idle/absolute),
+    /// 0 none. Reports what it ended.
     private func revoked(_ reply: RESPValue, from script: String) throws -> Bool {
-        guard case .integer(let result) = reply else { throw unexpected(reply, from: script) }
-        if result < 0 { reportExpired(reason: -result) }
+        guard let fields = reply.elements, case .integer(let result)? = fields.first else { throw unexpected(reply, from: script) }
+        try reportEnded(fields.dropFirst(), from: script)
         return result == 1
     }
 
-    /// A `{live, idle, absolute}` tally: reports the expired ones, returns the live count.
-    private func tally(_ reply: RESPValue, from script: String) throws -> Int {
-        guard let counts = reply.elements?.compactMap(\.int64), counts.count == 3 else { throw unexpected(reply, from: script) }
-        reportExpired(reason: 1, count: Int(counts[1]))
-        reportExpired(reason: 2, count: Int(counts[2]))
-        return Int(counts[0])
+    /// A `{live, idle, absolute, ended...}` tally: reports what it ended, returns the live count.
+    func tally(_ reply: RESPValue, from script: String) throws -> Int {
+        Int(try tallyAndEndings(reply, from: script).first)
     }
 
-    /// Flattened `{handle, attributes, c, l, ...}` fields as sessions. A damaged record is left
-    /// out, as a lookup would find no session there (and delete it).
+    /// The three counts at the head of a reply, after reporting the endings that follow them.
+    private func tallyAndEndings(_ reply: RESPValue, from script: String) throws -> (first: Int64, idle: Int, absolute: Int) {
+        guard let fields = reply.elements, fields.count >= 3, case .integer(let first) = fields[0],
+            case .integer(let idle) = fields[1], case .integer(let absolute) = fields[2]
+        else { throw unexpected(reply, from: script) }
+        try reportEnded(fields.dropFirst(3), from: script)
+        return (first, Int(idle), Int(absolute))
+    }
+
+    /// Flattened `{handle, attributes, c, l, client, User-Agent, ...}` fields as sessions. A
+    /// damaged record is left out, as a lookup would find no session there (and delete it).
     private func appendSessions(_ fields: ArraySlice<RESPValue>, to sessions: inout [Session], from script: String) throws {
-        guard fields.count % 4 == 0 else { throw RedisClientError.protocolError("unexpected reply from the \(script) script") }
+        guard fields.count % 6 == 0 else { throw RedisClientError.protocolError("unexpected reply from the \(script) script") }
         var index = fields.startIndex
         while index < fields.endIndex {
             do {
-                sessions.append(try session(fields[index], fields[index + 1], fields[index + 2], fields[index + 3]))
+                var session = try session(fields[index], fields[index + 1], fields[index + 2], fields[index + 3])
+                session.origin = SessionOrigin(client: fields[index + 4].string ?? "", userAgent: fields[index + 5].string)
+                sessions.append(session)
             } catch is DamagedRedisRecord {}
-            index += 4
+            index += 6
         }
     }
 }

@@ -47,6 +47,8 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
     /// Confirms writes on replicas, with `min_replicas`.
     let acknowledgement: WriteAcknowledgement?
     let observers: EndingObservers
+    /// The audit log's observers (``SessionAuditSource``).
+    let audit = SessionAuditObservers()
     let logger: Logger
     private let serverName: String
     let idleMilliseconds: Int64
@@ -109,42 +111,7 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
     // MARK: One session
 
     public func create(key: SessionKey, attributes: JSONObject) async throws -> Session {
-        let subject = try MemorySessionTable.subject(of: attributes)
-        let text = JSONValue.object(attributes).jsonText
-        return try await SessionMetrics.measure(.create) {
-            try await guarded {
-                let now = Milliseconds.of(clock.now())
-                // A handle is 96 random bits; a collision is all but impossible, and is retried.
-                for _ in 0..<4 {
-                    let handle = SessionHandle.random()
-                    let reply: RESPValue
-                    do {
-                        reply = try await runAcknowledged(SessionScripts.create, now: now, extraCount: 4) { command in
-                            command.append(hexOf: key)
-                            command.append(handle)
-                            command.append(subject)
-                            command.append(text)
-                        }
-                    } catch let error as RedisClientError {
-                        // Refused for want of replicas: take it back off the primary (best
-                        // effort), so no session lingers that no cookie was issued for.
-                        if case .notAcknowledged = error {
-                            _ = try? await run(SessionScripts.revokeKey, now: now, extraCount: 1) { $0.append(hexOf: key) }
-                        }
-                        throw error
-                    }
-                    guard case .integer(let created) = reply else { throw unexpected(reply, from: "create") }
-                    if created == 1 {
-                        let date = Milliseconds.date(now)
-                        return Session(
-                            handle: handle, attributes: attributes, createdAt: date, lastSeenAt: date,
-                            expiresAt: timeouts.expiry(createdAt: date, lastSeenAt: date)
-                        )
-                    }
-                }
-                throw RedisClientError.protocolError("no free session handle after four draws")
-            }
-        }
+        try await create(key: key, attributes: attributes, privatePart: "", links: [])
     }
 
     /// A store error as ``guarded(_:)`` makes it.
@@ -192,11 +159,9 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         for _ in 0..<64 {
             let read = try await run(SessionScripts.read, now: now, extraCount: 1) { $0.append(hexOf: key) }
             let fields: [RESPValue]
+            if reportExpired(read) { return .success(nil) }
             switch read {
             case .null:
-                return .success(nil)
-            case .integer(let reason):
-                reportExpired(reason: reason)
                 return .success(nil)
             case .array(let values) where values.count == 6:
                 fields = values
@@ -224,14 +189,12 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
                 command.append(version)
                 command.append(text)
             }
+            if reportExpired(reply) { return .success(nil) }
             switch reply {
             case .null:
                 return .success(nil)
             case .integer(0):
                 continue
-            case .integer(let reason):
-                reportExpired(reason: reason)
-                return .success(nil)
             case .array(let updated) where updated.count == 3:
                 return .success(try session(updated[0], .null, updated[1], updated[2], attributes: merged))
             default:
@@ -372,10 +335,6 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         return try DamagedSessionRecord.attributes(text: text)
     }
 
-    /// Counts sessions a script found expired (1 idle, 2 absolute) and deleted.
-    func reportExpired(reason: Int64, count: Int = 1) {
-        SessionMetrics.sessionsEnded(count, reason: reason == 2 ? .absolute : .idle)
-    }
 }
 
 extension RESPValue {

@@ -6,7 +6,7 @@
 ///
 /// | key | type | holds | expires |
 /// |---|---|---|---|
-/// | `P s:<hex>` | hash | `h` handle, `u` sub, `a` attributes JSON, `c` created ms, `l` last seen ms, `v` version | at the session's deadline |
+/// | `P s:<hex>` | hash | `h` handle, `u` sub, `a` attributes JSON, `c` created ms, `l` last seen ms, `v` version, `ip` client address, `ua` User-Agent | two minutes after the session's deadline |
 /// | `P h:<handle>` | string | the session's `<hex>` | with the session |
 /// | `P u:<sub>` | set | the `<hex>` of the user's sessions | with the user's last session |
 /// | `P expiries` | sorted set | `<hex>` scored by deadline (ms) | with the last session |
@@ -14,16 +14,38 @@
 /// `<hex>` is the session key (the SHA-256 of the ID) in hex; the ID itself is never stored.
 /// Times are Unix milliseconds from the store's injected clock, passed in as `ARGV[2]`; the
 /// deadline is `min(l + idle, c + absolute)`, and a session whose deadline is at or before
-/// now is expired whatever Redis's own TTL says. Revocations are published on `P endings`.
+/// now is expired whatever Redis's own TTL says. Keys expire ``grace`` after the deadline, so
+/// a lookup or the sweeper (every minute at most) finds an expired session and reports its
+/// ending before Redis forgets it. Revocations are published on `P endings`.
+///
+/// Scripts that end sessions answer, after their own result, a flattened list of what they
+/// ended: `why` (0 revoked, 1 idle, 2 absolute, 3 limit), handle, sub, client address, per
+/// session; one that found its session expired answers `{why, handle, sub, client}`.
 ///
 /// Every script takes `ARGV[1..4]` = prefix, now, idle ms, absolute ms; the rest is per script.
 /// Keys are computed inside the scripts from the prefix, which Redis Cluster would not allow:
 /// the store needs a single Redis server (or a primary with replicas).
 enum SessionScripts {
+    /// How long past a session's deadline its keys live in Redis: longer than the sweeper's
+    /// period (at most a minute), so an expiry is seen, and reported, before Redis drops the
+    /// record. Expiry itself is decided by the deadline, never by the TTL.
+    static let grace: Int64 = 120_000
+
     /// Shared definitions, prepended to every script.
     static let prologue = """
         local P, now, idle, absolute = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
         local index = P .. 'expiries'
+        local grace = \(grace)
+        -- What this script ended, flattened {why, handle, sub, client, ...}.
+        local ended = {}
+        local function note(why, s)
+          ended[#ended + 1] = why; ended[#ended + 1] = s.h; ended[#ended + 1] = s.u; ended[#ended + 1] = s.ip
+        end
+        -- `head` followed by what this script ended.
+        local function withEnded(head)
+          for _, v in ipairs(ended) do head[#head + 1] = v end
+          return head
+        end
         local function deadline(c, l)
           local a, b = l + idle, c + absolute
           if a < b then return a end
@@ -42,14 +64,14 @@ enum SessionScripts {
         -- The session under `hex`, or nil. A record missing fields is not trusted: deleted.
         local function load(hex)
           local key = P .. 's:' .. hex
-          local r = redis.call('HMGET', key, 'h', 'u', 'a', 'c', 'l')
+          local r = redis.call('HMGET', key, 'h', 'u', 'a', 'c', 'l', 'ip', 'ua')
           if not (r[1] or r[2] or r[3] or r[4] or r[5]) then return nil end
           local c, l = tonumber(r[4]), tonumber(r[5])
           if not (r[1] and r[2] and r[3] and c and l) then
             redis.call('DEL', key)
             return nil
           end
-          return {h = r[1], u = r[2], a = r[3], c = c, l = l, cs = r[4], ls = r[5]}
+          return {h = r[1], u = r[2], a = r[3], c = c, l = l, cs = r[4], ls = r[5], ip = r[6] or '', ua = r[7] or ''}
         end
         local function remove(hex, s)
           redis.call('DEL', P .. 's:' .. hex, P .. 'h:' .. s.h)
@@ -57,13 +79,15 @@ enum SessionScripts {
           redis.call('ZREM', index, hex)
         end
         -- The live session under `hex`; else nil and what the script answers: false when
-        -- there is none, 1 or 2 when it had expired (idle, absolute), after removing it.
+        -- there is none, {why, handle, sub, client} when it had expired (why: 1 idle, 2
+        -- absolute), after removing it.
         local function loadLive(hex)
           local s = load(hex)
           if not s then return nil, false end
           if now >= deadline(s.c, s.l) then
             remove(hex, s)
-            return nil, reason(s.c, s.l)
+            local why = reason(s.c, s.l)
+            return nil, {why, s.h, s.u, s.ip}
           end
           return s
         end
@@ -73,39 +97,85 @@ enum SessionScripts {
           local s = load(hex)
           if not s then return 0 end
           remove(hex, s)
-          if now >= deadline(s.c, s.l) then return -reason(s.c, s.l) end
+          if now >= deadline(s.c, s.l) then
+            note(reason(s.c, s.l), s)
+            return -reason(s.c, s.l)
+          end
+          note(0, s)
           return 1
         end
 
         """
 
-    /// ARGV[5..8] = hex, handle, sub, attributes. Returns 1, or 0 when the handle is taken
-    /// (the caller draws another). A session already under the key is replaced.
+    /// ARGV[5..12] = hex, handle, sub, attributes, client address, User-Agent, per-user limit
+    /// (0: none), private part (empty: none); ARGV[13...] = provider links. Returns 0 when the
+    /// handle is taken (the caller draws another), else {1, ended...}. A session already under
+    /// the key is replaced.
+    ///
+    /// With a limit, the user's sessions are read in the same script: expired ones are removed,
+    /// then the least recently used (by `l`, the earlier `c`, then `<hex>` on a tie) are ended
+    /// and announced until fewer than the limit remain. Redis runs one script at a time, so
+    /// logins racing on several instances never leave more than the limit live.
     static let create = RedisScript(name: "create", source: prologue + """
-        local hex, handle, sub = ARGV[5], ARGV[6], ARGV[7]
+        local hex, handle, sub, limit = ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[11])
         local expires = deadline(now, now)
-        if not redis.call('SET', P .. 'h:' .. handle, hex, 'NX', 'PXAT', expires) then return 0 end
+        if not redis.call('SET', P .. 'h:' .. handle, hex, 'NX', 'PXAT', expires + grace) then return 0 end
         local old = load(hex)
         if old then remove(hex, old) end
-        local key = P .. 's:' .. hex
-        redis.call('HSET', key, 'h', handle, 'u', sub, 'a', ARGV[8], 'c', ARGV[2], 'l', ARGV[2])
-        redis.call('PEXPIREAT', key, expires)
         local user = P .. 'u:' .. sub
-        -- A few entries of sessions Redis expired on its own are pruned on every login, so a
-        -- user's index does not grow with them.
-        for _, stale in ipairs(redis.call('SRANDMEMBER', user, 3)) do
-          if redis.call('EXISTS', P .. 's:' .. stale) == 0 then redis.call('SREM', user, stale) end
+        if limit > 0 then
+          local live = {}
+          for _, member in ipairs(redis.call('SMEMBERS', user)) do
+            local s = load(member)
+            if not s or s.u ~= sub then
+              redis.call('SREM', user, member)
+            elseif now >= deadline(s.c, s.l) then
+              remove(member, s)
+              note(reason(s.c, s.l), s)
+            else
+              live[#live + 1] = {member, s}
+            end
+          end
+          while #live >= limit do
+            local pick = 1
+            for i = 2, #live do
+              local a, b = live[i][2], live[pick][2]
+              if a.l < b.l or (a.l == b.l and (a.c < b.c or (a.c == b.c and live[i][1] < live[pick][1]))) then pick = i end
+            end
+            local victim = table.remove(live, pick)
+            remove(victim[1], victim[2])
+            note(3, victim[2])
+            redis.call('PUBLISH', P .. 'endings', 'k:' .. victim[1])
+          end
+        else
+          -- A few entries of sessions Redis expired on its own are pruned on every login, so a
+          -- user's index does not grow with them.
+          for _, stale in ipairs(redis.call('SRANDMEMBER', user, 3)) do
+            if redis.call('EXISTS', P .. 's:' .. stale) == 0 then redis.call('SREM', user, stale) end
+          end
         end
+        local key = P .. 's:' .. hex
+        redis.call('HSET', key, 'h', handle, 'u', sub, 'a', ARGV[8], 'c', ARGV[2], 'l', ARGV[2], 'ip', ARGV[9], 'ua', ARGV[10])
+        if ARGV[12] ~= '' then redis.call('HSET', key, 'p', ARGV[12]) end
+        redis.call('PEXPIREAT', key, expires + grace)
         redis.call('SADD', user, hex)
-        keepUntil(user, expires)
+        keepUntil(user, expires + grace)
         redis.call('ZADD', index, expires, hex)
-        keepUntil(index, expires)
-        return 1
+        keepUntil(index, expires + grace)
+        for i = 13, #ARGV do
+          local link = P .. 'i:' .. ARGV[i]
+          for _, stale in ipairs(redis.call('SRANDMEMBER', link, 3)) do
+            if redis.call('EXISTS', P .. 's:' .. stale) == 0 then redis.call('SREM', link, stale) end
+          end
+          redis.call('SADD', link, hex)
+          keepUntil(link, now + absolute + grace)
+        end
+        return withEnded({1})
         """)
 
     /// ARGV[5..6] = touch interval ms, hex. The request path: one call reads, checks expiry
     /// and, at most once per touch interval, moves `l` and every TTL. Returns nil when absent,
-    /// 1 or 2 when expired (and deleted; idle or absolute), else {handle, attributes, c, l}.
+    /// {why, handle, sub, client} when expired (and deleted), else {handle, attributes, c, l}.
     static let lookup = RedisScript(name: "lookup", source: prologue + """
         local touch, hex = tonumber(ARGV[5]), ARGV[6]
         local s, gone = loadLive(hex)
@@ -115,18 +185,19 @@ enum SessionScripts {
           local expires = deadline(s.c, now)
           local key = P .. 's:' .. hex
           redis.call('HSET', key, 'l', ARGV[2])
-          redis.call('PEXPIREAT', key, expires)
-          redis.call('PEXPIREAT', P .. 'h:' .. s.h, expires)
+          redis.call('PEXPIREAT', key, expires + grace)
+          redis.call('PEXPIREAT', P .. 'h:' .. s.h, expires + grace)
           redis.call('ZADD', index, expires, hex)
-          keepUntil(P .. 'u:' .. s.u, expires)
-          keepUntil(index, expires)
+          keepUntil(P .. 'u:' .. s.u, expires + grace)
+          keepUntil(index, expires + grace)
           seen = ARGV[2]
         end
         return {s.h, s.a, s.cs, seen}
         """)
 
     /// ARGV[5] = hex. Like `lookup` without touching, plus `sub` and the attributes' version,
-    /// for a merge patch: nil, 1 or 2 (expired), or {handle, sub, attributes, c, l, version}.
+    /// for a merge patch: nil, {why, handle, sub, client} (expired), or {handle, sub,
+    /// attributes, c, l, version}.
     static let read = RedisScript(name: "read", source: prologue + """
         local hex = ARGV[5]
         local s, gone = loadLive(hex)
@@ -136,7 +207,8 @@ enum SessionScripts {
         """)
 
     /// ARGV[5..7] = hex, version read, new attributes. Compare-and-swap of the attributes:
-    /// nil when gone, 1 or 2 when expired, 0 when they changed since the read (merge again),
+    /// nil when gone, {why, handle, sub, client} when expired, 0 when they changed since the
+    /// read (merge again),
     /// else {handle, c, l}. `sub` is checked by the caller against what it read, and no script
     /// ever changes it, so the user index stays right.
     static let replace = RedisScript(name: "replace", source: prologue + """
@@ -150,30 +222,30 @@ enum SessionScripts {
         return {s.h, s.cs, s.ls}
         """)
 
-    /// ARGV[5] = hex. Returns what `revoke` does; a live one is announced.
+    /// ARGV[5] = hex. Returns {what `revoke` does, ended...}; a live one is announced.
     static let revokeKey = RedisScript(name: "revokeKey", source: prologue + """
         local result = revoke(ARGV[5])
         if result == 1 then redis.call('PUBLISH', P .. 'endings', 'k:' .. ARGV[5]) end
-        return result
+        return withEnded({result})
         """)
 
     /// ARGV[5] = handle. Like `revokeKey`, found through the handle.
     static let revokeHandle = RedisScript(name: "revokeHandle", source: prologue + """
         local handleKey = P .. 'h:' .. ARGV[5]
         local hex = redis.call('GET', handleKey)
-        if not hex then return 0 end
+        if not hex then return {0} end
         local s = load(hex)
         if not s or s.h ~= ARGV[5] then
           redis.call('DEL', handleKey)
-          return 0
+          return {0}
         end
         local result = revoke(hex)
         if result == 1 then redis.call('PUBLISH', P .. 'endings', 'k:' .. hex) end
-        return result
+        return withEnded({result})
         """)
 
-    /// ARGV[5] = sub. Ends every session in the user's index. Returns {live, idle, absolute}:
-    /// how many were live, and how many had expired by each deadline.
+    /// ARGV[5] = sub. Ends every session in the user's index. Returns {live, idle, absolute,
+    /// ended...}: how many were live, and how many had expired by each deadline.
     static let revokeSubject = RedisScript(name: "revokeSubject", source: prologue + """
         local sub = ARGV[5]
         local user = P .. 'u:' .. sub
@@ -187,17 +259,17 @@ enum SessionScripts {
         end
         redis.call('DEL', user)
         if tally[1] > 0 then redis.call('PUBLISH', P .. 'endings', 'u:' .. sub) end
-        return tally
+        return withEnded(tally)
         """)
 
-    /// ARGV[5...] = hexes found by a SCAN. Ends each; returns {live, idle, absolute}.
+    /// ARGV[5...] = hexes found by a SCAN. Ends each; returns {live, idle, absolute, ended...}.
     static let revokeKeys = RedisScript(name: "revokeKeys", source: prologue + """
         local tally = {0, 0, 0}
         for i = 5, #ARGV do
           local result = revoke(ARGV[i])
           if result == 1 then tally[1] = tally[1] + 1 elseif result < 0 then tally[1 - result] = tally[1 - result] + 1 end
         end
-        return tally
+        return withEnded(tally)
         """)
 
     /// ARGV[5...] = hexes. Which are live, as their 1-based positions; touches nothing.
@@ -210,7 +282,8 @@ enum SessionScripts {
         return live
         """)
 
-    /// ARGV[5] = sub. The user's live sessions, flattened: {handle, attributes, c, l, ...}.
+    /// ARGV[5] = sub. The user's live sessions, flattened: {handle, attributes, c, l, client,
+    /// User-Agent, ...}.
     /// Index entries whose session is gone (Redis expired it) are dropped on the way.
     static let listSubject = RedisScript(name: "listSubject", source: prologue + """
         local sub = ARGV[5]
@@ -222,13 +295,14 @@ enum SessionScripts {
             redis.call('SREM', user, hex)
           elseif now < deadline(s.c, s.l) then
             out[#out + 1] = s.h; out[#out + 1] = s.a; out[#out + 1] = s.cs; out[#out + 1] = s.ls
+            out[#out + 1] = s.ip; out[#out + 1] = s.ua
           end
         end
         return out
         """)
 
     /// ARGV[5] = cursor. One ZSCAN step over the expiry index: {next cursor, handle,
-    /// attributes, c, l, ...} for the live sessions in it. A session may appear twice across
+    /// attributes, c, l, client, User-Agent, ...} for the live sessions in it. A session may appear twice across
     /// steps (the caller drops repeats); one present throughout appears at least once.
     static let listPage = RedisScript(name: "listPage", source: prologue + """
         local page = redis.call('ZSCAN', index, ARGV[5], 'COUNT', 256)
@@ -238,14 +312,15 @@ enum SessionScripts {
           local s = load(members[i])
           if s and now < deadline(s.c, s.l) then
             out[#out + 1] = s.h; out[#out + 1] = s.a; out[#out + 1] = s.cs; out[#out + 1] = s.ls
+            out[#out + 1] = s.ip; out[#out + 1] = s.ua
           end
         end
         return out
         """)
 
     /// ARGV[5] = batch size. Deletes up to that many sessions whose deadline has passed, found
-    /// through the expiry index. Returns {index entries visited, idle, absolute}; the caller
-    /// repeats while a full batch was visited.
+    /// through the expiry index. Returns {index entries visited, idle, absolute, ended...}; the
+    /// caller repeats while a full batch was visited.
     static let sweep = RedisScript(name: "sweep", source: prologue + """
         local members = redis.call('ZRANGE', index, '-inf', ARGV[2], 'BYSCORE', 'LIMIT', 0, ARGV[5])
         local tally = {#members, 0, 0}
@@ -257,12 +332,13 @@ enum SessionScripts {
             remove(hex, s)
             local r = reason(s.c, s.l)
             tally[1 + r] = tally[1 + r] + 1
+            note(r, s)
           else
             -- The index was behind the record: set it right so the next batch moves on.
             redis.call('ZADD', index, deadline(s.c, s.l), hex)
           end
         end
-        return tally
+        return withEnded(tally)
         """)
 
     /// ARGV[5..6] = hex, the attributes as a lookup read them. Deletes a record the lookup

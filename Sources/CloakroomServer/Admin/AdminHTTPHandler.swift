@@ -13,6 +13,9 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     static let maxBodyBytes = 64 * 1024
 
     private let runtime: RuntimeHolder
+    /// IDs for requests that bring no valid `X-Request-Id` (the audit log names the request
+    /// behind each session it creates or ends).
+    private let requestIDs = RequestIDGenerator()
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
@@ -40,8 +43,11 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             guard let method = HTTPRequest.Method(head.method.rawValue) else {
                 return write(context: context, head: head, response: .error(.badRequest, "bad_request"))
             }
+            let requestID = head.headers.first(name: "x-request-id").flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next()
+            let peer = ClientInfo(address: context.channel.remoteAddress?.ipAddress ?? "unknown", isSecure: false)
             let request = AdminAPI.Request(
-                method: method, target: head.uri, authorization: head.headers.first(name: "authorization"), body: body)
+                method: method, target: head.uri, authorization: head.headers.first(name: "authorization"), body: body,
+                client: ClientAddress.derive(peer: peer), userAgent: head.headers.first(name: "user-agent"), requestID: requestID)
             guard let api = runtime.current.adminAPI else {
                 return write(context: context, head: head, response: .error(.notFound, "not_found"))
             }
@@ -50,18 +56,19 @@ final class AdminHTTPHandler: ChannelInboundHandler {
                 let response = await api.handle(request)
                 loopBound.eventLoop.execute {
                     let (handler, context) = loopBound.value
-                    handler.write(context: context, head: head, response: response)
+                    handler.write(context: context, head: head, response: response, requestID: requestID)
                 }
             }
         }
     }
 
-    private func write(context: ChannelHandlerContext, head: HTTPRequestHead, response: AdminAPI.Response) {
+    private func write(context: ChannelHandlerContext, head: HTTPRequestHead, response: AdminAPI.Response, requestID: String? = nil) {
         guard context.channel.isActive else { return }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: response.contentType)
         headers.add(name: "Content-Length", value: String(response.body.utf8.count))
         headers.add(name: "Cache-Control", value: response.cacheControl)
+        if let requestID { headers.add(name: "X-Request-Id", value: requestID) }
         if response.status == .unauthorized { headers.add(name: "WWW-Authenticate", value: "Bearer") }
         if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
         let status = HTTPResponseStatus(statusCode: response.status.code, reasonPhrase: response.status.reasonPhrase)

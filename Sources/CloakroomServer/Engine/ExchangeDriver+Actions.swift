@@ -117,7 +117,7 @@ extension ExchangeDriver {
         unwatchLongResponse()
         responseDeadlineDisarm()
         // Read through `exchange` in place: a copy of it costs a retain per field.
-        let route = exchange?.route?.label ?? (exchange?.endpoint == .logout ? "logout" : "none")
+        let route = exchange?.route?.label ?? (exchange?.endpoint == .logout ? "logout" : exchange?.endpoint == .selfService ? "self_service" : "none")
         // What only the access log shows, made only when there is one.
         let logs = runtime.accessLog != nil
         let upstream = !logs || exchange?.endpoint == .logout ? nil : exchange?.route?.upstream

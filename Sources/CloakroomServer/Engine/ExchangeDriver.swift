@@ -258,6 +258,10 @@ final class ExchangeDriver {
             machine.awaitLocalAnswer()
             let exchange = copy exchange
             awaitStore({ policy in await policy.signOnAnswer(exchange) }) { driver, response in driver.answer(response) }
+        case .selfService:
+            machine.awaitLocalAnswer()
+            let exchange = copy exchange
+            awaitStore({ policy in await policy.selfService(exchange) }) { driver, response in driver.answer(response) }
         case .forwardWithAccessToken:
             forwardWithAccessToken(request: request, exchange: exchange)
         }
@@ -304,12 +308,16 @@ final class ExchangeDriver {
     }
 
     /// Runs `work` off the event loop, then `then` back on it unless the exchange has ended.
+    /// `work` runs in the exchange's session context (``ProxyPolicy/sessionContext(for:reason:)``):
+    /// sessions it creates record this request's origin and obey `max_per_user`, and the ones
+    /// it ends are attributed to this request.
     func awaitStore<T: Sendable>(_ work: @escaping @Sendable (ProxyPolicy) async -> T, then: @escaping (ExchangeDriver, T) -> Void) {
         let policy = self.policy
         let eventLoop = transport.eventLoop
         let bound = NIOLoopBound((self, then), eventLoop: eventLoop)
+        let context = exchange.map { policy.sessionContext(for: $0) }
         Task {
-            let value = await work(policy)
+            let value = await SessionRequestContext.$current.withValue(context) { await work(policy) }
             eventLoop.execute {
                 let (driver, then) = bound.value
                 guard !driver.machine.isFinished else { return }

@@ -44,10 +44,13 @@ public final class ProxyServer: Service, Sendable {
         public var accessLog: Logger?
         /// Renders `/metrics` (Prometheus text); `nil` answers an empty exposition.
         public var renderMetrics: (@Sendable () -> String)?
+        /// One JSON line per session created or ended, or `nil` for none.
+        public var auditLog: SessionAuditLog?
 
-        public init(accessLog: Logger? = nil, renderMetrics: (@Sendable () -> String)? = nil) {
+        public init(accessLog: Logger? = nil, renderMetrics: (@Sendable () -> String)? = nil, auditLog: SessionAuditLog? = nil) {
             self.accessLog = accessLog
             self.renderMetrics = renderMetrics
+            self.auditLog = auditLog
         }
     }
 
@@ -149,6 +152,7 @@ public final class ProxyServer: Service, Sendable {
         holder = RuntimeHolder(try factory.make(configuration))
         self.group = group
         self.factory = factory
+        observability.auditLog?.attach(to: store)
         factory.reload.bind { [weak self] in await self?.reload() ?? .refused(["reload: the server has stopped"]) }
     }
 
@@ -174,8 +178,8 @@ public final class ProxyServer: Service, Sendable {
         }
         let sweeper = Self.startSweeper(store: store, every: min(runtime.configuration.session.touchInterval, .seconds(60)), logger: logger)
         let watcher = runtime.watch.start(store: store, logger: logger)
-        // The access log is buffered (one write per many lines); under journald or `docker
-        // logs` lines must still show up promptly.
+        // The access and audit logs are buffered (one write per many lines); under journald or
+        // `docker logs` lines must still show up promptly.
         let logFlusher = Task.detached {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))

@@ -104,7 +104,7 @@ struct RuntimeFactory: Sendable {
                 if let count = try? await store.liveCount() { active.record(count) }
                 return render?() ?? ""
             },
-            reload: reloadAction, jwks: jwks)
+            reload: reloadAction, jwks: jwks, maxPerUser: configuration.session.maxPerUser)
     }
 }
 

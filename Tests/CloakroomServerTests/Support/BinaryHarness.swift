@@ -29,11 +29,14 @@ final class BinaryHarness: @unchecked Sendable {
         """
 
     /// - Parameter extra: more top-level YAML (e.g. `shutdown_timeout: 1s`).
+    /// - Parameter session: more keys of the `session` section, one per line (e.g.
+    ///   `max_per_user: 2`).
     /// - Parameter routes: the `routes` section, in front of the `api` upstream.
     /// - Parameter port: the public port, when it must be known before (a single sign-on
     ///   callback URL); a free one otherwise.
     init(
-        store: String = "memory: {}", extra: String = "", routes: String = BinaryHarness.defaultRoutes, port: Int? = nil
+        store: String = "memory: {}", extra: String = "", session: String = "", routes: String = BinaryHarness.defaultRoutes,
+        port: Int? = nil
     ) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-bin-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -41,6 +44,7 @@ final class BinaryHarness: @unchecked Sendable {
         self.port = try port ?? freePort()
         adminPort = try freePort()
         let storeLine = store.replacingOccurrences(of: "$DB", with: databasePath)
+        let sessionLines = session.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")
         try """
             listen:
               - address: "127.0.0.1:\(self.port)"
@@ -48,6 +52,7 @@ final class BinaryHarness: @unchecked Sendable {
               secrets: ["\(Self.secret)"]
               store:
                 \(storeLine)
+            \(sessionLines)
             \(routes)
             upstreams:
               api:
@@ -59,12 +64,13 @@ final class BinaryHarness: @unchecked Sendable {
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
-    /// Starts the binary and waits until it answers.
-    func start() async throws {
+    /// Starts the binary and waits until it answers. `environment` is added to the test's own.
+    func start(environment: [String: String] = [:]) async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLineTests.binary)
         process.arguments = ["serve", "--config", configPath]
         process.environment = ProcessInfo.processInfo.environment.merging(["CLOAKROOM_ADMIN_TOKEN": Self.token]) { $1 }
+            .merging(environment) { $1 }
         FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         out.seekToEndOfFile()
