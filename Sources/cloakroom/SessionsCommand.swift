@@ -88,7 +88,8 @@ extension Sessions {
         static let configuration = CommandConfiguration(
             abstract: "End sessions: one (--session), a user's (--user) or everyone's (--all).")
         @OptionGroup var options: AdminOptions
-        @Option(name: .long, help: "The session's handle (from `sessions list`).") var session: String?
+        // A handle is base64url and may start with '-': the value after --session is taken as is.
+        @Option(name: .long, parsing: .unconditional, help: "The session's handle (from `sessions list`).") var session: String?
         @Option(name: .long, help: "End every session of this user (their sub).") var user: String?
         @Flag(name: .long, help: "End every session.") var all = false
 

@@ -54,6 +54,16 @@ import Testing
             """)
     }
 
+    /// Handles are base64url, so one in 32 starts with '-': `--session` takes it as its value
+    /// (it was a usage error, "Missing value for '--session'"). Nothing listens at the admin
+    /// URL, so the command gets as far as connecting and fails there.
+    @Test func aHandleStartingWithADashIsTheSessionOption() async throws {
+        let run = try await Self.run(
+            ["sessions", "revoke", "--session", "-Qm3xT0pL9aW2vC8", "--admin", "http://127.0.0.1:9", "--token", "t"])
+        #expect(run.status == 1, "\(run.output)\(run.errors)")
+        #expect(!run.errors.contains("Missing value"), "\(run.errors)")
+    }
+
     @Test func checkPrintsEveryProblemWithItsKeyPathAndExits1() async throws {
         let path = try Self.writeConfig("""
             listen:
