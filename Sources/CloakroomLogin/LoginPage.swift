@@ -69,23 +69,7 @@ public enum LoginPage {
             + "frame-ancestors 'none'; base-uri 'none'"
     }()
 
-    /// Escapes `&`, `<`, `>`, `"` and `'`, which makes text safe in element content and in
-    /// quoted attribute values.
-    static func escape(_ text: String) -> String {
-        var result = ""
-        result.reserveCapacity(text.utf8.count)
-        for character in text.unicodeScalars {
-            switch character {
-            case "&": result += "&amp;"
-            case "<": result += "&lt;"
-            case ">": result += "&gt;"
-            case "\"": result += "&quot;"
-            case "'": result += "&#39;"
-            default: result.unicodeScalars.append(character)
-            }
-        }
-        return result
-    }
+    static func escape(_ text: String) -> String { HTMLText.escape(text) }
 
     /// The inline style sheet; its hash is in ``contentSecurityPolicy``.
     static let style = """

@@ -1,3 +1,4 @@
+import CloakroomLogin
 import CloakroomSessions
 import HTTPTypes
 
@@ -130,22 +131,7 @@ enum EchoPage {
     static let contentSecurityPolicy =
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
 
-    /// Escapes `&`, `<`, `>`, `"` and `'`: safe in element content and quoted attributes.
-    static func escape(_ text: String) -> String {
-        var result = ""
-        result.reserveCapacity(text.utf8.count)
-        for character in text.unicodeScalars {
-            switch character {
-            case "&": result += "&amp;"
-            case "<": result += "&lt;"
-            case ">": result += "&gt;"
-            case "\"": result += "&quot;"
-            case "'": result += "&#39;"
-            default: result.unicodeScalars.append(character)
-            }
-        }
-        return result
-    }
+    static func escape(_ text: String) -> String { HTMLText.escape(text) }
 
     /// The login page's palette, light and dark.
     static let style = """
