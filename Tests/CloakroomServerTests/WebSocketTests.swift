@@ -41,7 +41,9 @@ struct WebSocketTests {
 
         #expect(try await harness.server.store.revokeAll(subject: "alice") == 1)
         let (frames, seconds) = try await Self.awaitClose(client)
-        #expect(seconds < 1.0, "closed \(seconds)s after the revoke")
+        // 0.03-0.2 s on an idle machine; up to 2 s measured while the whole suite and a
+        // compiler shared two cores. Far below the tunnel idle timeout either way.
+        #expect(seconds < 3.0, "closed \(seconds)s after the revoke")
         #expect(frames.last?.closeCode == 1008, "a close frame says why: \(frames)")
     }
 
