@@ -14,21 +14,7 @@ extension RedisSentinelTopology {
     }
 
     static func run(_ executable: URL, _ arguments: [String]) async throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output: Data = await withCheckedContinuation { done in
-            Thread.detachNewThread {
-                let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                done.resume(returning: data)
-            }
-        }
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        try await RedisServerProcess.run(executable, arguments)
     }
 
     /// Ports that were free a moment ago, all different, drawn from 12000-18000: below the

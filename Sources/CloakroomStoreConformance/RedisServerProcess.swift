@@ -220,8 +220,9 @@ public final class RedisServerProcess: Sendable {
         throw Failure(description: "\(name) not found on PATH (apt-get install redis-server)")
     }
 
-    /// Runs a short command, reading its output off the cooperative pool.
-    private static func run(_ executable: URL, _ arguments: [String]) async throws -> (Int32, String) {
+    /// Runs a short command, reading its output off the cooperative pool (RedisSentinelTopology
+    /// uses it too).
+    static func run(_ executable: URL, _ arguments: [String]) async throws -> (Int32, String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
