@@ -140,6 +140,7 @@ extension Configuration {
                     "not allowed on an auth: none route (no session is looked up there); use auth: optional or required",
                     path(index, "allow"), path(index, "auth"))
             }
+            checkCredentials(route.credentials, at: path(index, "credentials"), auth: path(index, "auth"), route: route, report: report)
             guard !route.path.isEmpty else { continue }
             // Quadratic, once per load: 1,000 routes are half a million cheap comparisons.
             for earlier in 0..<index where routes[earlier].shadows(route) {
@@ -157,6 +158,23 @@ extension Configuration {
                 }
                 break
             }
+        }
+    }
+}
+
+extension Configuration {
+    /// `bearer` needs the provider and the audience its tokens must name; a machine credential
+    /// on an `auth: none` route would never be looked at.
+    private func checkCredentials(_ credentials: RouteCredentials, at path: ConfigPath, auth: ConfigPath, route: Route, report: Report) {
+        if credentials.bearer {
+            if login.oidc == nil {
+                report("bearer needs login.oidc (the identity provider whose tokens are accepted)", path)
+            } else if login.oidc?.bearerAudience == nil {
+                report("bearer needs login.oidc.bearer_audience (the aud its access tokens must contain)", path)
+            }
+        }
+        if credentials.acceptsBearerKind, route.auth == .none {
+            report("api_key and bearer need auth: optional or required (no one is signed in on an auth: none route)", path, auth)
         }
     }
 }

@@ -212,6 +212,8 @@ public struct Route: Sendable, Equatable {
     public var networks: [CIDRBlock] = []
     /// Cross-origin browser calls (`routes[].cors`); `nil`: none answered or marked.
     public var cors: CORSSettings? = nil
+    /// What a request may present here to count as signed in (`routes[].credentials`).
+    public var credentials = RouteCredentials()
     public init(
         path: String, upstream: String, auth: Auth = .required, host: RouteHost? = nil, allow: [AllowRule]? = nil,
         rewritePrefix: String? = nil, networks: [CIDRBlock] = []

@@ -12,7 +12,7 @@ extension ConfigurationDecoder {
     }
 
     private func route(_ value: YAMLValue) -> Route? {
-        let keys = ["path", "upstream", "auth", "host", "allow", "rewrite_prefix", "networks", "cors"]
+        let keys = ["path", "upstream", "auth", "host", "allow", "rewrite_prefix", "networks", "cors", "credentials"]
         guard let map = reader.mapping(value, knownKeys: keys) else { return nil }
         let path = map.required("path", reader.urlPath)
         let upstream = map.required("upstream") { reader.string($0) }
@@ -22,11 +22,13 @@ extension ConfigurationDecoder {
         let rewrite = map.optional("rewrite_prefix") { reader.nullable($0, rewritePrefix) } ?? nil
         let networks = map.optional("networks", cidrBlocks) ?? []
         let cors = map.optional("cors") { reader.nullable($0, self.cors) } ?? nil
+        let credentials = map.optional("credentials", routeCredentials)
         // Missing parts are already reported; empty placeholders keep the rest checkable.
         var route = Route(
             path: path ?? "", upstream: upstream ?? "", auth: auth ?? .required, host: host, allow: allow,
             rewritePrefix: rewrite, networks: networks)
         route.cors = cors
+        if let credentials { route.credentials = credentials }
         return route
     }
 

@@ -1,0 +1,113 @@
+import struct Foundation.Date
+
+/// An API key as stores return it: a revocable credential for a machine client, issued by the
+/// admin API, that signs a request in with its attributes exactly like a session does.
+///
+/// Invariant: `attributes["sub"]` is a non-empty string. The key itself (``APIKeySecret``) is
+/// never stored; stores keep its ``SessionKey`` (SHA-256) only.
+public struct APIKey: Sendable, Equatable {
+    /// Non-secret identifier for listing and revoking, spelled like a session handle.
+    public var handle: String
+    /// What the key is for (`deploy`), as given at creation; `nil` when none was.
+    public var name: String?
+    public var attributes: JSONObject
+    public var createdAt: Date
+    /// The last request the key signed in, written at most once per touch interval; `nil`
+    /// until the key is first used.
+    public var lastUsedAt: Date?
+    /// `createdAt + ttl`: a lookup from then on finds nothing.
+    public var expiresAt: Date
+
+    public init(handle: String, name: String?, attributes: JSONObject, createdAt: Date, lastUsedAt: Date?, expiresAt: Date) {
+        self.handle = handle
+        self.name = name
+        self.attributes = attributes
+        self.createdAt = createdAt
+        self.lastUsedAt = lastUsedAt
+        self.expiresAt = expiresAt
+    }
+
+    /// The user the key acts for.
+    public var subject: String {
+        if case .string(let sub)? = attributes["sub"] { return sub }
+        return ""
+    }
+
+    /// The key as the request path sees a signed-in client: its handle (the assertion's `sid`),
+    /// its attributes (identity headers, `allow`), its times.
+    public var asSession: Session {
+        Session(
+            handle: handle, attributes: attributes, createdAt: createdAt, lastSeenAt: lastUsedAt ?? createdAt, expiresAt: expiresAt)
+    }
+}
+
+/// The secret a client presents: `ck_` + 43 base64url characters (256 bits from the system
+/// CSPRNG), shown once when the key is created. Stores see only its ``SessionKey``: the
+/// SHA-256 of the key's text.
+public enum APIKeySecret {
+    public static let prefix = "ck_"
+    static let byteCount = 32
+    /// Characters after the prefix.
+    public static let encodedLength = 43
+
+    /// A fresh key: its text, for the one answer that shows it, and its store key.
+    public static func random() -> (text: String, key: SessionKey) {
+        let text = prefix + Base64URL.encode(randomBytes(count: byteCount))
+        return (text, SessionKey(digestOf: Array(text.utf8)))
+    }
+
+    /// Whether `text` looks like an API key at all (the prefix): a bearer credential that does
+    /// not is an identity provider's token.
+    public static func hasPrefix(_ text: some StringProtocol) -> Bool {
+        text.utf8.starts(with: prefix.utf8)
+    }
+
+    /// The store key for a presented key, or `nil` when `text` is not spelled like one (it then
+    /// names no key, and no store is asked).
+    public static func key(presented text: some StringProtocol) -> SessionKey? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count == prefix.utf8.count + encodedLength, hasPrefix(text),
+            Base64URL.decode(Substring(text.dropFirst(prefix.count)), byteCount: byteCount) != nil
+        else { return nil }
+        return SessionKey(digestOf: utf8)
+    }
+}
+
+/// Where API keys live: every session store keeps them too (memory, file, Redis), so "log this
+/// user out everywhere" ends their keys with their sessions. Checked by one conformance suite.
+///
+/// - Important: Implementations are safe to call from any task or thread concurrently.
+public protocol APIKeyStore: Sendable {
+    /// Stores a new key for `key` (``APIKeySecret``), created now, expiring after `ttl`.
+    /// `attributes` must hold a string `sub` (else ``SessionStoreError/missingSubject``).
+    func createKey(key: SessionKey, attributes: JSONObject, name: String?, ttl: Duration) async throws -> APIKey
+
+    /// The live key for `key`, or `nil` when absent, revoked or expired. Records use:
+    /// `last_used_at` is written at most once per touch interval.
+    func lookupKey(key: SessionKey) async throws -> APIKey?
+
+    /// Live keys, all or those of one `sub`, oldest first.
+    func apiKeys(subject: String?) async throws -> [APIKey]
+
+    /// Ends the key with this handle. Returns whether a live one was ended; a string that is
+    /// not a well-formed handle simply matches nothing.
+    func revokeKey(handle: String) async throws -> Bool
+
+    /// Ends every key whose `sub` is exactly `subject`. Returns how many live ones.
+    func revokeKeys(subject: String) async throws -> Int
+}
+
+/// A key store whose lookups complete without waiting (the memory store, and stores that keep
+/// an in-memory index), so the request path needs no task hop.
+///
+/// - Important: `lookupKeyNow` must never block: no I/O, no waiting on a contended lock for long.
+public protocol ImmediateAPIKeyLookup: APIKeyStore {
+    /// Same semantics as ``APIKeyStore/lookupKey(key:)``.
+    func lookupKeyNow(key: SessionKey) throws -> APIKey?
+}
+
+/// The longest and the default lifetime of an API key (`ttl` in `POST /api-keys`).
+public enum APIKeyLifetime {
+    public static let `default`: Duration = .seconds(90 * 86_400)
+    public static let maximum: Duration = .seconds(365 * 86_400)
+}
