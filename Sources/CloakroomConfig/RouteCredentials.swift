@@ -23,6 +23,9 @@ public struct RouteCredentials: Sendable, Equatable {
     /// Whether `Authorization: Bearer` decides who the request is (SPEC: judged by it alone).
     public var acceptsBearerKind: Bool { apiKey || bearer }
 
+    /// Only the session cookie: the default, and what every route did before machine clients.
+    public var isCookieOnly: Bool { cookie && !apiKey && !bearer }
+
     /// The kinds, in the order the SPEC lists them.
     public var kinds: [Kind] {
         Kind.allCases.filter { kind in

@@ -16,7 +16,7 @@ import Testing
             #expect(Self.contains(name.canonicalName))
             #expect(Self.contains(name.rawName.uppercased()))
         }
-        for other in ["cookie", "accepts", "x-origin", "authorization", "", String(repeating: "a", count: 40)] {
+        for other in ["cookie", "accepts", "x-origin", "authorisation", "proxy-authorization", "", String(repeating: "a", count: 40)] {
             #expect(!Self.contains(other), "\(other)")
         }
     }

@@ -19,10 +19,11 @@ public enum PolicyRequestFields {
     /// `X-Forwarded-Proto`: read from trusted proxies only (``ClientAddressRule``), stripped
     /// from every request before forwarding. `Access-Control-Request-Method` and
     /// `-Headers`: a CORS preflight (``CORSPolicy``). `User-Agent`: recorded with a session
-    /// created by the request (``SessionOrigin``).
+    /// created by the request (``SessionOrigin``). `Authorization`: a machine client's credential on
+    /// routes that accept one (``PresentedCredential``).
     public static let names: [HTTPField.Name] = [
         .accept, .origin, .secFetchSite, .connection, .traceparent, .xForwardedFor, .xForwardedProto,
-        .accessControlRequestMethod, .accessControlRequestHeaders, .userAgent,
+        .accessControlRequestMethod, .accessControlRequestHeaders, .userAgent, .authorization,
     ]
 
     /// ``names`` in lower case by length, for the byte-level check.

@@ -57,16 +57,34 @@ public struct Exchange: Sendable {
     public var corsOrigin: String? = nil
     /// A preflight's answer, decided in phase 1 from the fields it reads.
     public var preflightAnswer: LocalResponse? = nil
+    /// `Authorization: Bearer` on a route whose `credentials` accept a bearer kind: the request
+    /// is judged by it alone (a cookie it also carries is not looked up).
+    public var credential: PresentedCredential? = nil
+    /// The presented credential names no live key and no valid token: 401 `invalid_token`.
+    public var credentialRefused = false
 
     /// Whether the session phase must consult the store before authorizing.
     public var needsLookup: Bool {
-        guard presentedID != nil, !outsideNetworks else { return false }
+        guard !outsideNetworks else { return false }
+        if let credential { return credential != .unacceptable && endpoint == .proxied }
+        guard presentedID != nil else { return false }
         switch endpoint {
         case .logout, .login, .builtinLogin, .selfService: return true
         case .signOnStart, .signOnCallback, .backchannelLogout, .jwks, .preflight: return false
         case .proxied: return route?.auth != Route.Auth.none
         }
     }
+}
+
+/// A machine client's credential (SPEC "Machine clients"), as phase 1 read it from
+/// `Authorization: Bearer`.
+public enum PresentedCredential: Sendable, Equatable {
+    /// `ck_…`, spelled like an API key, on a route that accepts `api_key`: its store key.
+    case apiKey(SessionKey)
+    /// Any other token on a route that accepts `bearer`: the identity provider's JWT, to verify.
+    case bearer(String)
+    /// A kind the route does not accept, or a key not spelled like one: 401, nothing looked up.
+    case unacceptable
 }
 
 /// The client a request came from: made once per connection from the TCP peer, and per

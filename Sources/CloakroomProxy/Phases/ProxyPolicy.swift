@@ -20,6 +20,10 @@ public final class ProxyPolicy: Sendable {
     public let store: any SessionStore
     /// The store's synchronous lookup, when it has one.
     public let immediateLookup: (any ImmediateSessionLookup)?
+    /// Where API keys live: the session store, which every real store is.
+    public let apiKeys: (any APIKeyStore)?
+    /// The key store's synchronous lookup, when it has one.
+    public let immediateAPIKeys: (any ImmediateAPIKeyLookup)?
     public let routes: RouteTable
     public let identity: IdentityHeaders
     public let cookies: SessionCookies
@@ -44,6 +48,8 @@ public final class ProxyPolicy: Sendable {
         self.configuration = configuration
         self.store = store
         self.immediateLookup = store as? any ImmediateSessionLookup
+        self.apiKeys = store as? any APIKeyStore
+        self.immediateAPIKeys = store as? any ImmediateAPIKeyLookup
         self.routes = RouteTable(configuration.routes)
         self.identity = IdentityHeaders(configuration.identity.strippingAssertionHeader)
         self.cookies = SessionCookies(
@@ -112,10 +118,17 @@ public final class ProxyPolicy: Sendable {
         } else if normalizedTarget != rawTarget {
             request.path = normalizedTarget
         }
-        let presented: SessionID?
+        var presented: SessionID?
         switch cookie {
         case .inFields: presented = cookies.take(from: &request.headerFields, memo: cookieMemo, owner: ObjectIdentifier(self))
         case .taken(let id): presented = id
+        }
+        // `credentials`: a machine credential decides alone; a cookie the route does not accept
+        // is never looked up (it is still taken out of what is forwarded).
+        var credential: PresentedCredential? = nil
+        if endpoint == .proxied, let credentials = route?.credentials, !credentials.isCookieOnly {
+            credential = Self.presentedCredential(in: request, accepting: credentials)
+            if credential != nil || !credentials.cookie { presented = nil }
         }
         let accept = PolicyRequestFields.value(.accept, in: request)
         // Read once: each read builds the method again from its pseudo-field.
@@ -125,6 +138,7 @@ public final class ProxyPolicy: Sendable {
             requestID: requestID, endpoint: endpoint, route: route, presentedID: presented, session: nil,
             method: method, acceptsHTML: accept.map(Self.acceptsHTML) ?? false,
             target: normalizedTarget, client: client)
+        exchange.credential = credential
         // `networks` and `cors`: a refusal or a preflight is decided here, answered in phase 3.
         guard let corsTrusted = applyClientRules(&exchange, request: request) else { return .success(exchange) }
         // Cookie-bearing unsafe requests, and every POST the proxy answers itself (the built-in
@@ -197,6 +211,7 @@ public final class ProxyPolicy: Sendable {
             guard exchange.session != nil else { return .respond(unauthenticated(exchange)) }
             return authorizeSelfService(exchange)
         case .proxied:
+            if exchange.credential != nil { return authorizeMachineClient(exchange) }
             // Read in place: binding the session would copy it (a retain per field) per request.
             if exchange.session == nil {
                 guard exchange.route?.auth == .required else { return .forward }
@@ -209,40 +224,6 @@ public final class ProxyPolicy: Sendable {
             if let signOn, signOn.passAccessToken { return .forwardWithAccessToken }
             return .forward
         }
-    }
-
-    /// A required route without a session: 303 to the login page for browsers when there is
-    /// one, else 401. A correctly signed cookie whose session is gone (ended, expired, or a
-    /// damaged record the store deleted) also gets the deletion cookie, so the client stops
-    /// presenting it, as oauth2-proxy clears a session it cannot load.
-    func unauthenticated(_ exchange: Exchange) -> LocalResponse {
-        var response: LocalResponse
-        if let page = loginPage, exchange.acceptsHTML, exchange.method == .get || exchange.method == .head {
-            let separator = page.contains("?") ? "&" : "?"
-            let location = page + separator + "next=" + Self.percentEncodeQueryValue(exchange.target)
-            response = .redirect(to: location, requestID: exchange.requestID)
-        } else {
-            response = ProxyError(.unauthenticated).response(requestID: exchange.requestID)
-        }
-        if exchange.presentedID != nil {
-            response.head.headerFields.append(
-                HTTPField(name: .setCookie, value: cookies.expireCookie(secureTransport: exchange.client.isSecure)))
-        }
-        return response
-    }
-
-    /// 403 for a session the route's `allow` does not admit: JSON, or a page for browsers.
-    /// Nothing about the session is in it.
-    func forbidden(_ exchange: Exchange) -> LocalResponse {
-        guard exchange.acceptsHTML else { return ProxyError(.forbidden).response(requestID: exchange.requestID) }
-        var fields = HTTPFields()
-        fields[.contentType] = "text/html; charset=utf-8"
-        fields[.cacheControl] = "no-store"
-        fields[.xRequestID] = exchange.requestID
-        fields[HTTPField.Name("Content-Security-Policy")!] = ForbiddenPage.contentSecurityPolicy
-        fields[HTTPField.Name("X-Frame-Options")!] = "DENY"
-        let html = ForbiddenPage.render(logoutPath: configuration.logout.path, requestID: exchange.requestID)
-        return LocalResponse(head: HTTPResponse(status: .forbidden, headerFields: fields), body: Array(html.utf8))
     }
 
     // MARK: Phase 4: upstream request filter
@@ -258,7 +239,7 @@ public final class ProxyPolicy: Sendable {
     public func prepareUpstreamRequest(
         _ request: inout HTTPRequest, exchange: Exchange, injectionMemo: InjectionMemo? = nil
     ) -> RequestFieldFilter {
-        let filter = stripUpstreamRequest(&request, dropsAuthorization: exchange.accessToken != nil)
+        let filter = stripUpstreamRequest(&request, dropsAuthorization: exchange.dropsAuthorization)
         upstreamAdditions(for: exchange, authority: request.authority, injectionMemo: injectionMemo)
             .append(to: &request.headerFields)
         return filter

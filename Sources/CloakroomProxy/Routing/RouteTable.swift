@@ -34,6 +34,8 @@ public struct RouteTable: Sendable {
         public let networks: [CIDRBlock]?
         /// `routes[].cors` compiled; `nil`: no cross-origin calls answered or marked.
         public let cors: CORSPolicy?
+        /// `routes[].credentials`: what may sign a request in here.
+        public let credentials: RouteCredentials
         /// How metrics and logs name the route: its path, after its host when it has one
         /// (`admin.example.com/`).
         public let label: String
@@ -48,6 +50,7 @@ public struct RouteTable: Sendable {
             rewritePrefix = route.rewritePrefix
             networks = route.networks.isEmpty ? nil : route.networks
             cors = route.cors.map(CORSPolicy.init)
+            credentials = route.credentials
             label = route.host.map { "\($0)\(route.path)" } ?? route.path
         }
 

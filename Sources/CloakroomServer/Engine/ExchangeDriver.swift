@@ -193,6 +193,7 @@ final class ExchangeDriver {
     /// Looks the session up, at once when the store can. The exchange moves on from phase to
     /// phase and is stored once it is complete: each copy costs a retain and a release per field.
     private func resolveSession(request: consuming HTTPRequest, exchange: consuming Exchange) {
+        if exchange.credential != nil, exchange.needsLookup { return resolveCredential(request: request, exchange: exchange) }
         guard exchange.needsLookup, let key = exchange.presentedID?.key else {
             return authorize(request: request, exchange: exchange)
         }
@@ -239,7 +240,7 @@ final class ExchangeDriver {
 
     /// Phase 3. The exchange is stored before anything can answer the request (the answer is
     /// recorded from there); a forwarded one by ``forward(request:exchange:)``, moved.
-    private func authorize(request: consuming HTTPRequest, exchange: consuming Exchange) {
+    func authorize(request: consuming HTTPRequest, exchange: consuming Exchange) {
         let authorization = policy.authorize(exchange)
         if case .forward = authorization { return forward(request: request, exchange: exchange) }
         self.exchange = exchange
@@ -331,7 +332,7 @@ final class ExchangeDriver {
     /// `request` is handed over, not shared: the policy edits its fields in place.
     private func forward(request: consuming HTTPRequest, exchange: consuming Exchange) {
         // Phase 4 in two halves: the additions are written straight into the upstream head.
-        let filter = policy.stripUpstreamRequest(&request, dropsAuthorization: exchange.accessToken != nil)
+        let filter = policy.stripUpstreamRequest(&request, dropsAuthorization: exchange.dropsAuthorization)
         let additions = policy.upstreamAdditions(for: exchange, authority: request.authority, injectionMemo: connection.injectionMemo)
         let route = exchange.route
         self.exchange = consume exchange

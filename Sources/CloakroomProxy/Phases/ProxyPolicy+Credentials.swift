@@ -1,0 +1,51 @@
+import CloakroomConfig
+import CloakroomSessions
+import HTTPTypes
+
+/// Machine clients (SPEC "Machine clients"): API keys and the identity provider's bearer tokens
+/// on routes whose `credentials` accept them.
+///
+/// Precedence: `Authorization: Bearer` on such a route decides alone — phase 1 sets
+/// ``Exchange/credential`` and drops the presented cookie, the server looks the credential up
+/// in place of a session (``Exchange/needsLookup``), and phase 3 admits its identity through
+/// `allow` exactly like a session's, or answers 401 `invalid_token`.
+extension ProxyPolicy {
+    /// The credential in `Authorization: Bearer …`, or `nil` when the request has none (then
+    /// the cookie, where accepted, decides). The scheme is case-insensitive (RFC 9110 §11.1).
+    static func presentedCredential(in request: HTTPRequest, accepting credentials: RouteCredentials) -> PresentedCredential? {
+        guard credentials.acceptsBearerKind, let value = PolicyRequestFields.value(.authorization, in: request) else { return nil }
+        let utf8 = value.utf8
+        guard utf8.count > 7, ASCIIText.equalsIgnoringCase(utf8.prefix(7), "bearer ") else { return nil }
+        let token = value.dropFirst(7).drop(while: { $0 == " " })
+        if APIKeySecret.hasPrefix(token) {
+            guard credentials.apiKey, let key = APIKeySecret.key(presented: token) else { return .unacceptable }
+            return .apiKey(key)
+        }
+        guard credentials.bearer, !token.isEmpty else { return .unacceptable }
+        return .bearer(String(token))
+    }
+
+    /// Phase 3 for a request that presented a machine credential: its identity (looked up into
+    /// ``Exchange/session``) passes `allow` like a session's. Never a redirect, never the
+    /// session's access token.
+    func authorizeMachineClient(_ exchange: Exchange) -> Authorization {
+        guard !exchange.credentialRefused, let attributes = exchange.session?.attributes else {
+            return .respond(invalidCredential(exchange))
+        }
+        if let allow = exchange.route?.allow, !allow.admits(attributes) {
+            return .respond(forbidden(exchange))
+        }
+        return .forward
+    }
+}
+
+extension Exchange {
+    /// Whether the client's `Authorization` stays behind: the session's access token replaces it
+    /// (`pass_access_token`), or it carries an API key, which only the proxy may see. An
+    /// identity provider's token is forwarded as received.
+    public var dropsAuthorization: Bool {
+        if accessToken != nil { return true }
+        if case .apiKey? = credential { return true }
+        return false
+    }
+}

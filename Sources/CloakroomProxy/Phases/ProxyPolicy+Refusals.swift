@@ -1,0 +1,56 @@
+import CloakroomLogin
+import HTTPTypes
+
+/// The proxy's refusals of who the client is: no (valid) session or credential, or one the
+/// route's `allow` does not admit.
+extension ProxyPolicy {
+    /// A required route without a session: 303 to the login page for browsers when there is
+    /// one and the route accepts the cookie, else 401 (with `WWW-Authenticate: Bearer` where
+    /// the route accepts a machine credential, RFC 6750 §3). A correctly signed cookie whose session is gone (ended, expired, or a
+    /// damaged record the store deleted) also gets the deletion cookie, so the client stops
+    /// presenting it, as oauth2-proxy clears a session it cannot load.
+    func unauthenticated(_ exchange: Exchange) -> LocalResponse {
+        var response: LocalResponse
+        let credentials = exchange.route?.credentials
+        if let page = loginPage, exchange.acceptsHTML, exchange.method == .get || exchange.method == .head,
+            credentials?.cookie ?? true
+        {
+            let separator = page.contains("?") ? "&" : "?"
+            let location = page + separator + "next=" + Self.percentEncodeQueryValue(exchange.target)
+            response = .redirect(to: location, requestID: exchange.requestID)
+        } else {
+            response = ProxyError(.unauthenticated).response(requestID: exchange.requestID)
+            if credentials?.acceptsBearerKind == true {
+                response.head.headerFields[.wwwAuthenticate] = "Bearer"
+            }
+        }
+        if exchange.presentedID != nil {
+            response.head.headerFields.append(
+                HTTPField(name: .setCookie, value: cookies.expireCookie(secureTransport: exchange.client.isSecure)))
+        }
+        return response
+    }
+
+    /// 403 for a session the route's `allow` does not admit: JSON, or a page for browsers.
+    /// Nothing about the session is in it.
+    func forbidden(_ exchange: Exchange) -> LocalResponse {
+        guard exchange.acceptsHTML else { return ProxyError(.forbidden).response(requestID: exchange.requestID) }
+        var fields = HTTPFields()
+        fields[.contentType] = "text/html; charset=utf-8"
+        fields[.cacheControl] = "no-store"
+        fields[.xRequestID] = exchange.requestID
+        fields[HTTPField.Name("Content-Security-Policy")!] = ForbiddenPage.contentSecurityPolicy
+        fields[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        let html = ForbiddenPage.render(logoutPath: configuration.logout.path, requestID: exchange.requestID)
+        return LocalResponse(head: HTTPResponse(status: .forbidden, headerFields: fields), body: Array(html.utf8))
+    }
+
+    /// 401 for a machine credential that names no live key or valid token, or a kind the route
+    /// does not accept: never a redirect (a client that sent `Authorization: Bearer` is not a
+    /// browser to send to a login page), and no deletion cookie (the cookie was not judged).
+    func invalidCredential(_ exchange: Exchange) -> LocalResponse {
+        var response = ProxyError(.unauthenticated, "invalid machine credential").response(requestID: exchange.requestID)
+        response.head.headerFields[.wwwAuthenticate] = #"Bearer error="invalid_token""#
+        return response
+    }
+}
