@@ -1,6 +1,7 @@
 import CloakroomSessions
 import Logging
 import NIOCore
+import Synchronization
 
 /// Open tunnels (WebSocket and other upgrades) and long-lived responses (HTTP/1.1 streaming,
 /// HTTP/2 streams), by the session behind them, so that they end when their session does.
@@ -32,8 +33,14 @@ final class SessionWatch: Sendable {
     /// - Important: Touched only on `loop`; that invariant is what makes it `Sendable`.
     final class LoopRegistry: @unchecked Sendable {
         let loop: any EventLoop
-        var entries: [Token: Entry] = [:]
+        var entries: [Token: Entry] = [:] {
+            didSet { watching.store(entries.count, ordering: .relaxed) }
+        }
         var nextToken: Token = 0
+        /// `entries.count`, readable from any thread: an ending announced while this loop
+        /// watches nothing (nearly always: most logins end a session nobody streams from)
+        /// costs no task on the loop, and no wake-up of it.
+        let watching = Atomic<Int>(0)
         init(loop: any EventLoop) { self.loop = loop }
 
         /// Ends this loop's registrations whose session is no longer live. On `loop`.
@@ -153,7 +160,7 @@ final class SessionWatch: Sendable {
     /// Ends every registration matching `predicate`, each on its own loop. Entries are removed
     /// before their `end` runs, so `end` may unwatch freely.
     func end(where predicate: @escaping @Sendable (Entry) -> Bool) {
-        for registry in registries.values {
+        for registry in registries.values where registry.watching.load(ordering: .relaxed) > 0 {
             registry.loop.execute {
                 let matching = registry.entries.filter { predicate($0.value) }
                 for (token, entry) in matching {
