@@ -167,7 +167,14 @@ let package = Package(
             dependencies: ["CloakroomFileStore", "CloakroomSessions", "CloakroomStoreConformance"]
         ),
         .testTarget(name: "CloakroomProxyTests", dependencies: ["CloakroomProxy"]),
-        .testTarget(name: "CloakroomOIDCTests", dependencies: ["CloakroomOIDC", "CloakroomJOSE"]),
+        // Test tokens are signed with swift-crypto directly, never with the code that checks them.
+        .testTarget(
+            name: "CloakroomOIDCTests",
+            dependencies: [
+                "CloakroomOIDC", "CloakroomJOSE", "CloakroomConfig", "CloakroomSessions",
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         // Identity assertions checked with swift-crypto's P256 directly, not with the signing code.
         .testTarget(
             name: "CloakroomJOSETests",

@@ -24,7 +24,7 @@ public enum TokenRejection: Error, Sendable, Equatable, CustomStringConvertible 
         case .unknownKey: return "no key for the token's kid in the provider's JWKS"
         case .badSignature: return "signature does not verify"
         case .issuer: return "iss is not the configured issuer"
-        case .audience: return "aud does not contain the client id"
+        case .audience: return "aud does not contain the expected audience"
         case .authorizedParty: return "azp is not the client id"
         case .expired: return "token expired (exp)"
         case .issuedInFuture: return "iat more than 60 s in the future"

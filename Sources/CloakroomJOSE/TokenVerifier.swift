@@ -4,9 +4,10 @@ import struct Foundation.Data
 import struct Foundation.Date
 
 /// Verifies a signed JWT from an identity provider: the algorithm, the signature against the
-/// provider's key set, then the claims every such token needs (`iss`, `aud` and `azp`, `exp`,
-/// `iat` at most ``maximumFutureIssuedAt`` ahead, `nbf`). Token-specific claims (`nonce`, the
-/// logout event) are the caller's to check on the returned ``VerifiedToken``.
+/// provider's key set, then the claims every such token needs (`iss`, `aud` by its
+/// ``AudienceRule``, `exp`, `iat` at most ``maximumFutureIssuedAt`` ahead, `nbf`).
+/// Token-specific claims (`nonce`, the logout event) are the caller's to check on the returned
+/// ``VerifiedToken``.
 ///
 /// Accepted algorithms: RS256, PS256, ES256 and EdDSA. `none`, every HMAC algorithm and anything
 /// else are refused before a key is even looked at: an HMAC "signature" made with a public key
@@ -16,14 +17,37 @@ public struct TokenVerifier: Sendable {
     /// How far in the future `iat` may be (clock skew between the provider and the proxy).
     public static let maximumFutureIssuedAt: Double = 60
 
-    public let issuer: String
-    public let audience: String
-    public let keys: ProviderKeySet
+    /// Which `aud` a token must name, and whether the OIDC `azp` rule applies.
+    public enum AudienceRule: Sendable, Equatable {
+        /// ID and logout tokens (OIDC Core §3.1.3.7): `aud` contains the client id; `azp`, when
+        /// present, is the client id, and must be present when there are several audiences.
+        case client(String)
+        /// Access tokens presented as bearer credentials: `aud` contains the audience. No `azp`
+        /// rule: an access token's `azp` is the client that obtained it, often another one.
+        case resource(String)
 
-    public init(issuer: String, audience: String, keys: ProviderKeySet) {
+        public var audience: String {
+            switch self {
+            case .client(let id): return id
+            case .resource(let audience): return audience
+            }
+        }
+    }
+
+    public let issuer: String
+    public let rule: AudienceRule
+    public let keys: ProviderKeySet
+    public var audience: String { rule.audience }
+
+    public init(issuer: String, rule: AudienceRule, keys: ProviderKeySet) {
         self.issuer = issuer
-        self.audience = audience
+        self.rule = rule
         self.keys = keys
+    }
+
+    /// A verifier of ID and logout tokens for client `audience`.
+    public init(issuer: String, audience: String, keys: ProviderKeySet) {
+        self.init(issuer: issuer, rule: .client(audience), keys: keys)
     }
 
     /// The verified token, or a ``TokenRejection``.
@@ -55,12 +79,14 @@ public struct TokenVerifier: Sendable {
         let time = now.timeIntervalSince1970
         guard claims.iss == issuer else { throw TokenRejection.issuer }
         guard let audiences = claims.aud, audiences.contains(audience) else { throw TokenRejection.audience }
-        // OIDC Core §3.1.3.7: with several audiences, azp must be present and be us; when
-        // present at all, it must be us.
-        if let azp = claims.azp {
-            guard azp == audience else { throw TokenRejection.authorizedParty }
-        } else if audiences.count > 1 {
-            throw TokenRejection.authorizedParty
+        if case .client(let client) = rule {
+            // OIDC Core §3.1.3.7: with several audiences, azp must be present and be us; when
+            // present at all, it must be us.
+            if let azp = claims.azp {
+                guard azp == client else { throw TokenRejection.authorizedParty }
+            } else if audiences.count > 1 {
+                throw TokenRejection.authorizedParty
+            }
         }
         guard let exp = claims.exp else { throw TokenRejection.missingClaim("exp") }
         guard time < exp else { throw TokenRejection.expired }

@@ -17,8 +17,11 @@ public final class OIDCClient: Sendable {
     let http: ProviderHTTP
     let seal: PendingLoginSeal
     let verifier: TokenVerifier
+    let claimsMapping: ClaimsMapping
+    /// The provider's access tokens as bearer credentials; `nil` without `bearer_audience`.
+    public let bearerTokens: BearerTokens?
     let now: @Sendable () -> Date
-    let logger: Logger
+    public let logger: Logger
 
     /// The back-channel logout event (OIDC Back-Channel Logout 1.0 §2.4).
     public static let logoutEvent = "http://schemas.openid.net/event/backchannel-logout"
@@ -41,6 +44,10 @@ public final class OIDCClient: Sendable {
             return response.body
         }
         self.verifier = TokenVerifier(issuer: settings.issuer, audience: settings.clientID, keys: keys)
+        self.claimsMapping = ClaimsMapping(settings.claims)
+        self.bearerTokens = settings.bearerAudience.map {
+            BearerTokens(issuer: settings.issuer, audience: $0, claims: settings.claims, keys: keys)
+        }
     }
 
     /// Starts discovery in the background.
@@ -101,16 +108,10 @@ public final class OIDCClient: Sendable {
         guard let subject = verified.claims.sub, !subject.isEmpty else { throw .refused("ID token without sub") }
         let idClaims = Self.object(verified.payload)
         var userinfo: JSONObject = [:]
-        if settings.claims.contains(where: { idClaims[$0.claim] == nil }), let endpoint = metadata.userinfoEndpoint, let access = grant.accessToken {
+        if claimsMapping.lacksClaims(in: idClaims), let endpoint = metadata.userinfoEndpoint, let access = grant.accessToken {
             userinfo = try await fetchUserinfo(endpoint, accessToken: access, subject: subject)
         }
-        var attributes: JSONObject = [:]
-        for mapping in settings.claims {
-            if let value = idClaims[mapping.claim] ?? userinfo[mapping.claim] { attributes[mapping.attribute] = value }
-        }
-        guard case .string(let sub)? = attributes["sub"], !sub.isEmpty else {
-            throw .refused("claim \(settings.claims.first { $0.attribute == "sub" }?.claim ?? "sub") for the sub attribute is not a non-empty string")
-        }
+        guard let attributes = claimsMapping.attributes(from: [idClaims, userinfo]) else { throw .refused(claimsMapping.subjectProblem) }
         var links = [Self.subjectLink(subject)]
         if let sid = verified.claims.sid { links.insert(Self.sessionLink(sid), at: 0) }
         return CompletedLogin(attributes: attributes, tokens: grant, links: links, next: pending.next)

@@ -40,6 +40,10 @@ import Testing
         }
         func verifyLogoutToken(_ token: String) async -> Result<ProviderLogout, SignOnFailure> { .failure(.refused("scripted")) }
         func endSessionLocation(secrets: JSONObject?, postLogoutRedirect: String) -> String? { nil }
+        /// Bearer tokens the test scripts: a token maps to its verdict, any other is refused.
+        let bearers = Mutex<[String: BearerVerdict]>([:])
+        func bearerVerdictNow(_ token: String, now: Date) -> BearerVerdict? { bearers.withLock { $0[token] } }
+        func verifyBearer(_ token: String, now: Date) async -> BearerVerdict { bearers.withLock { $0[token] } ?? .invalid("scripted") }
     }
 
     struct Setup {

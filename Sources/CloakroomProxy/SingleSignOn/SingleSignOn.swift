@@ -25,6 +25,40 @@ public protocol SingleSignOn: Sendable {
     func verifyLogoutToken(_ token: String) async -> Result<ProviderLogout, SignOnFailure>
     /// The provider's end-session URL for a browser leaving, or `nil`.
     func endSessionLocation(secrets: JSONObject?, postLogoutRedirect: String) -> String?
+    /// The verdict on a bearer access token without waiting, when it is known: a token verified
+    /// before and still unexpired (then `invalid` once past its `exp`), or one refused lately.
+    /// `nil`: call ``verifyBearer(_:now:)``.
+    func bearerVerdictNow(_ token: String, now: Date) -> BearerVerdict?
+    /// Verifies a bearer access token (fetching the provider's keys when needed) and caches the
+    /// verdict: a valid one until the token's `exp`.
+    func verifyBearer(_ token: String, now: Date) async -> BearerVerdict
+}
+
+/// A bearer access token the provider signed, as the request path uses it. No session stands
+/// behind it: it signs requests in until its `exp`, and nothing ends it sooner.
+public struct BearerIdentity: Sendable, Equatable {
+    /// The claims mapped by `login.oidc.claims`; `sub` is always there.
+    public var attributes: JSONObject
+    /// The token's `exp`.
+    public var expiresAt: Date
+    /// Stands in for a session handle (the assertion's `sid`, log lines): derived from the
+    /// token's SHA-256, never the token itself.
+    public var handle: String
+
+    public init(attributes: JSONObject, expiresAt: Date, handle: String) {
+        self.attributes = attributes
+        self.expiresAt = expiresAt
+        self.handle = handle
+    }
+}
+
+/// What became of a bearer access token.
+public enum BearerVerdict: Sendable, Equatable {
+    case valid(BearerIdentity)
+    /// 401; the reason is for the log and never holds the token.
+    case invalid(String)
+    /// The provider's keys could not be had (discovery not done, JWKS unreachable): 502.
+    case providerUnavailable
 }
 
 /// A single sign-on step that failed: ``unavailable`` → 502, ``refused`` → 401 (400 for a

@@ -55,6 +55,30 @@ extension OIDCClient: SingleSignOn {
         endSessionURL(idToken: secrets.flatMap { TokenSet(secrets: $0).idToken }, postLogoutRedirect: postLogoutRedirect)
     }
 
+    public func bearerVerdictNow(_ token: String, now: Date) -> BearerVerdict? {
+        guard let bearerTokens else { return .invalid(Self.noBearerAudience) }
+        return bearerTokens.checkNow(token, now: now).map(verdict)
+    }
+
+    public func verifyBearer(_ token: String, now: Date) async -> BearerVerdict {
+        guard let bearerTokens else { return .invalid(Self.noBearerAudience) }
+        return verdict(await bearerTokens.check(token, now: now))
+    }
+
+    static let noBearerAudience = "login.oidc.bearer_audience is not set"
+
+    private func verdict(_ check: BearerCheck) -> BearerVerdict {
+        switch check {
+        case .valid(let bearer):
+            return .valid(BearerIdentity(attributes: bearer.attributes, expiresAt: bearer.expiresAt, handle: bearer.handle))
+        case .invalid(let why):
+            return .invalid(why)
+        case .providerUnavailable(let why):
+            logger.warning("identity provider unavailable for a bearer token", metadata: ["error": "\(why)"])
+            return .providerUnavailable
+        }
+    }
+
     static func failure(_ error: OIDCFailure) -> SignOnFailure {
         switch error {
         case .unavailable(let why): return .unavailable(why)

@@ -19,15 +19,17 @@ final class IdentityProviderProcess: Sendable {
     }
 
     /// Starts the provider with a client whose callback, back-channel logout and
-    /// post-logout URIs are on `proxyBase`.
+    /// post-logout URIs are on `proxyBase`. With `accessTokenAudience` its access tokens are
+    /// signed JWTs whose `aud` names that audience too (else they are opaque).
     static func start(
         proxyBases: [String], callbackPath: String = "/oauth2/callback", backchannelPath: String = "/oauth2/backchannel-logout",
-        accessLifetime: Int = 3600, refreshLifetime: Int = 86400
+        accessLifetime: Int = 3600, refreshLifetime: Int = 86400, accessTokenAudience: String? = nil
     ) async throws -> IdentityProviderProcess {
         var arguments = [
             fixture("idp.py"), "--client-id", clientID, "--client-secret", clientSecret, "--access-lifetime", String(accessLifetime),
             "--refresh-lifetime", String(refreshLifetime),
         ]
+        if let accessTokenAudience { arguments += ["--access-token-audience", accessTokenAudience] }
         for base in proxyBases {
             arguments += ["--redirect-uri", base + callbackPath, "--post-logout-uri", base + "/"]
         }

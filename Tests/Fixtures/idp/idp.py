@@ -9,7 +9,7 @@ statically registered client and a few users.
 
 Usage: idp.py --port 0 --client-id cloakroom --client-secret S --redirect-uri URL
               [--backchannel-uri URL] [--post-logout-uri URL] [--access-lifetime 3600]
-              [--refresh-lifetime 86400]
+              [--refresh-lifetime 86400] [--access-token-audience AUD]
 Prints `issuer=http://127.0.0.1:PORT` on stdout once it listens.
 Users: diana / krall, babs / howes (see USERS below).
 """
@@ -33,6 +33,7 @@ from idpyoidc.server.configure import OPConfiguration
 from idpyoidc.server.exception import FailedAuthentication
 from idpyoidc.server.oidc.session import Session as EndSession
 from idpyoidc.server.oidc.token import Token
+from idpyoidc.server.token.jwt_token import JWTToken
 
 # idpyoidc 5.0.0's end-session endpoint expects a bearer token from whatever client
 # authentication matched, and a browser's logout request has none (RP-Initiated Logout asks
@@ -142,7 +143,7 @@ def op_configuration(issuer, workdir, args):
                 "read_only": False,
             },
             "code": {"kwargs": {"lifetime": 600}},
-            "token": {"kwargs": {"lifetime": args.access_lifetime}},
+            "token": access_token_handler(args),
             "refresh": {"kwargs": {"lifetime": args.refresh_lifetime}},
             "id_token": {"class": "idpyoidc.server.token.id_token.IDToken", "kwargs": {}},
         },
@@ -152,6 +153,25 @@ def op_configuration(issuer, workdir, args):
             {"type": "OCT", "use": ["enc"], "kid": "password"},
             {"type": "OCT", "use": ["enc"], "kid": "salt"}]}, "iterations": 1}}},
     }
+
+
+class AudienceJWTToken(JWTToken):
+    """A JWT access token whose `aud` also names the configured API audience (idpyoidc 5 puts
+    only the grant's resources there, i.e. the client id), as Keycloak's audience mapper or
+    Auth0's API identifier do."""
+
+    def load_custom_claims(self, payload=None):
+        payload["aud"] = list(dict.fromkeys(list(payload.get("aud") or []) + list(self.def_aud)))
+        return payload
+
+
+def access_token_handler(args):
+    """Opaque access tokens, or with --access-token-audience signed JWT access tokens (RFC 9068)
+    naming that audience too."""
+    if not args.access_token_audience:
+        return {"kwargs": {"lifetime": args.access_lifetime}}
+    return {"class": __name__ + ".AudienceJWTToken",
+            "kwargs": {"lifetime": args.access_lifetime, "aud": [args.access_token_audience], "alg": "RS256"}}
 
 
 def build_app(server, log):
@@ -321,6 +341,7 @@ def main():
     parser.add_argument("--post-logout-uri", action="append", default=[])
     parser.add_argument("--access-lifetime", type=int, default=3600)
     parser.add_argument("--refresh-lifetime", type=int, default=86400)
+    parser.add_argument("--access-token-audience")
     parser.add_argument("--workdir")
     args = parser.parse_args()
 
