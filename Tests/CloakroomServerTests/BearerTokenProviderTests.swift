@@ -30,7 +30,9 @@ struct BearerTokenProviderTests {
             oidc.passAccessToken = true
             oidc.bearerAudience = "orders-api"
             configuration.login.oidc = oidc
-            configuration.routes = [Route(path: "/", upstream: "api", auth: .required)]
+            var orders = Route(path: "/orders/", upstream: "api", auth: .required)
+            orders.credentials = RouteCredentials([.cookie, .bearer])
+            configuration.routes = [orders, Route(path: "/", upstream: "api", auth: .required)]
         }
         defer { Task { await proxy.stop() } }
 
@@ -59,6 +61,23 @@ struct BearerTokenProviderTests {
         let forged = await client.verifyBearer(parts.joined(separator: "."), now: now)
         #expect(forged == .invalid("signature does not verify"), "\(forged)")
 
+        // Through the proxy, as a machine client: a route taking bearer tokens signs the request
+        // in with the token's claims and forwards its Authorization as received; no cookie.
+        let called = try await Curl.get(proxy.base + "/orders/42", ["-H", "Authorization: Bearer " + token])
+        #expect(called.status == 200)
+        #expect(called.header("set-cookie") == nil, "no session is created")
+        let received = try #require(proxy.backend.requests.last)
+        #expect(received.value("x-user-id") == "diana")
+        #expect(received.value("authorization") == "Bearer " + token)
+        let refused = try await Curl.get(
+            proxy.base + "/orders/42", ["-H", "Authorization: Bearer " + parts.joined(separator: "."), "-H", "Accept: text/html"])
+        #expect(refused.status == 401, "never a redirect for a client that sent a bearer credential")
+        #expect(refused.header("www-authenticate") == #"Bearer error="invalid_token""#)
+        let keyHere = try await Curl.get(proxy.base + "/orders/42", ["-H", "Authorization: Bearer ck_" + String(repeating: "A", count: 43)])
+        #expect(keyHere.status == 401, "an API key on a route that takes only the provider's tokens")
+        let cookieRoute = try await Curl.get(proxy.base + "/other", ["-H", "Authorization: Bearer " + token])
+        #expect(cookieRoute.status == 401, "a cookie-only route does not take the token")
+
         // With the provider gone, the verified token is still answered from the cache.
         idp.stop()
         #expect(await client.verifyBearer(token, now: now.addingTimeInterval(60)) == verdict)
@@ -74,11 +93,18 @@ struct BearerTokenProviderTests {
                 redirectURL: "http://127.0.0.1:\(port)/oauth2/callback")
             oidc.bearerAudience = "orders-api"
             configuration.login.oidc = oidc
+            var orders = Route(path: "/orders/", upstream: "api", auth: .required)
+            orders.credentials = RouteCredentials([.bearer])
+            configuration.routes = [orders]
         }
         defer { Task { await proxy.stop() } }
         let token = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
         let client = try Self.runningClient(proxy)
         #expect(await client.verifyBearer(token, now: Date()) == .providerUnavailable)
         #expect(client.bearerVerdictNow(token, now: Date()) == nil, "an outage is not remembered")
+        let answered = try await Curl.get(proxy.base + "/orders/1", ["-H", "Authorization: Bearer " + token])
+        #expect(answered.status == 502, "the token could not be checked: never forwarded unchecked")
+        #expect(answered.body.contains("identity_provider_unavailable"))
+        #expect(proxy.backend.requests.isEmpty)
     }
 }

@@ -49,3 +49,38 @@ extension Exchange {
         return false
     }
 }
+
+// The identity provider's bearer tokens: verified once, then answered from the provider's
+// cache until they expire (``SingleSignOn/bearerVerdictNow(_:now:)``).
+extension ProxyPolicy {
+    /// The verdict on `token` without waiting, when the provider knows it already.
+    public func bearerVerdictNow(_ token: String) -> BearerVerdict? {
+        guard let signOn else { return .invalid("no login.oidc provider") }
+        return signOn.provider.bearerVerdictNow(token, now: signOn.clock.now())
+    }
+
+    /// Verifies `token` (fetching the provider's keys when needed).
+    public func verifyBearer(_ token: String) async -> BearerVerdict {
+        guard let signOn else { return .invalid("no login.oidc provider") }
+        return await signOn.provider.verifyBearer(token, now: signOn.clock.now())
+    }
+
+    /// Phase 2's outcome for a bearer token: its identity stands in for a session (no session
+    /// is created), a refusal is 401 in phase 3, and a provider that cannot be reached is the
+    /// returned 502 (the token could not be checked: never forwarded unchecked).
+    public func admitBearer(_ verdict: BearerVerdict, exchange: inout Exchange) -> ProxyError? {
+        switch verdict {
+        case .valid(let identity):
+            let now = signOn?.clock.now() ?? identity.expiresAt
+            exchange.session = Session(
+                handle: identity.handle, attributes: identity.attributes, createdAt: now, lastSeenAt: now, expiresAt: identity.expiresAt)
+            return nil
+        case .invalid(let reason):
+            logger.info("bearer token refused", metadata: ["request_id": "\(exchange.requestID)", "reason": "\(reason)"])
+            exchange.credentialRefused = true
+            return nil
+        case .providerUnavailable:
+            return ProxyError(.identityProviderUnavailable, "the identity provider's keys could not be fetched")
+        }
+    }
+}

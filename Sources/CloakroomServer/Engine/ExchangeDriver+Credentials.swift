@@ -58,9 +58,27 @@ extension ExchangeDriver {
 }
 
 extension ExchangeDriver {
-    // TEMPORARY until the bearer verification branch is merged (same session): refused.
+    /// An identity provider's token: answered from the provider's cache at once (a token seen
+    /// before), else verified off the event loop (a signature check, maybe a key fetch).
     func resolveBearer(_ token: String, request: consuming HTTPRequest, exchange: consuming Exchange) {
-        exchange.credentialRefused = true
-        authorize(request: request, exchange: exchange)
+        if let verdict = policy.bearerVerdictNow(token) {
+            if let error = policy.admitBearer(verdict, exchange: &exchange) {
+                self.exchange = exchange
+                return fail(error)
+            }
+            return authorize(request: request, exchange: exchange)
+        }
+        self.exchange = exchange
+        let request = copy request, exchange = copy exchange
+        awaitStore({ policy in await policy.verifyBearer(token) }) { driver, verdict in
+            guard case .admitting = driver.machine.state else { return }
+            var exchange = exchange
+            if let error = driver.policy.admitBearer(verdict, exchange: &exchange) {
+                driver.fail(error)
+            } else {
+                driver.authorize(request: request, exchange: exchange)
+            }
+            driver.transport.resumeReading()
+        }
     }
 }
