@@ -16,7 +16,7 @@ enum HTTP2ResponseHead {
         headers.reserveCapacity(response.headerFields.count + 1)
         headers.add(name: ":status", value: status(response.status.code))
         for field in response.headerFields where !HopByHop.isHopByHop(name: field.name.canonicalName.utf8) {
-            headers.add(name: field.name.canonicalName, value: field.value)
+            headers.add(name: field.name.canonicalName, value: field.value, indexing: indexing(field.name.canonicalName))
         }
         return headers
     }
@@ -44,13 +44,28 @@ enum HTTP2ResponseHead {
                     end -= 1  // the CR
                     while valueStart < end && isBlank(bytes[valueStart]) { valueStart += 1 }
                     while end > valueStart && isBlank(bytes[end - 1]) { end -= 1 }
-                    headers.add(name: lowercased(name), value: String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<end]), as: UTF8.self))
+                    let lowercasedName = lowercased(name)
+                    headers.add(
+                        name: lowercasedName, value: String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<end]), as: UTF8.self),
+                        indexing: indexing(lowercasedName))
                 }
                 start = next
             }
         }
-        headers.add(name: "x-request-id", value: requestID)
+        headers.add(name: "x-request-id", value: requestID, indexing: .nonIndexable)
         return headers
+    }
+
+    /// How HPACK may keep a field in the connection's dynamic table. `set-cookie` never (RFC
+    /// 7541 §7.1.3: a secret must not be guessable by compressing it beside attacker-chosen
+    /// fields, nor kept by an intermediary); `x-request-id` not (unique per response: indexing
+    /// it only evicts fields that do repeat, and costs an insertion per response).
+    static func indexing(_ name: String) -> HPACKIndexing {
+        switch name {
+        case "set-cookie": .neverIndexed
+        case "x-request-id": .nonIndexable
+        default: .indexable
+        }
     }
 
     @inline(__always)
