@@ -30,6 +30,15 @@ extension AdminAPI {
         }
     }
 
+    /// `DELETE /users/{sub}/api-keys`: ends that user's keys and nothing else (their sessions
+    /// stay), for `cloakroom keys revoke --user`. 200 `{"revoked":N}`.
+    func revokeKeys(subject: String) async throws -> Response {
+        guard let keys = keyStore else { return .error(.notImplemented, "api_keys_unsupported") }
+        let count = try await keys.revokeKeys(subject: subject)
+        logger.notice("admin revoked a user's API keys", metadata: ["sub": "\(subject)", "count": "\(count)"])
+        return .json(.ok, .object(["revoked": .number(Double(count))]))
+    }
+
     private func createKey(body: [UInt8], in keys: any APIKeyStore) async throws -> Response {
         let request = try Self.keyRequest(body)
         let secret = APIKeySecret.random()

@@ -161,6 +161,8 @@ public struct AdminAPI: Sendable {
                 return .json(.ok, .object(["revoked": .number(Double(count + keys))]))
             case (_, let parts) where parts.first == "api-keys":
                 return try await routeKeys(request, parts: parts)
+            case (.delete, let parts) where parts.count == 3 && parts[0] == "users" && parts[2] == "api-keys":
+                return try await revokeKeys(subject: parts[1].removingPercentEncoding ?? parts[1])
             case (.post, ["reload"]):
                 return await reloadConfiguration()
             case (_, ["metrics"]), (_, ["sessions"]), (_, ["reload"]):
