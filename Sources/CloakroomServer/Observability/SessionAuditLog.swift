@@ -4,10 +4,10 @@ import Logging
 /// The audit log (SPEC "Session governance"): one JSON line per session the proxy creates or
 /// ends and per ending it observes, on standard output beside the access log.
 ///
-/// Each line has `"msg":"session"`, `kind` (`session`, or `api_key` for an API key: created,
-/// revoked by an admin alone or with the user's sessions, or found expired with reason
-/// `absolute`), `event` (`created` or `ended`), `reason` for an ending, the `handle`, `sub` and,
-/// for a session, `client` (where it was created), `time` (RFC 3339, UTC,
+/// Each line has `"msg":"session"`, `event` (`created` or `ended`), `reason` for an ending,
+/// the `handle`, `sub` and, for a session, `client` (where it was created); an API key's line
+/// has `"kind":"api_key"` instead of `client` (a key is created, revoked by an admin alone or
+/// with the user's sessions, or found expired with reason `absolute`), `time` (RFC 3339, UTC,
 /// milliseconds, from ``JSONLinesLogHandler``) and, when a request caused it, that request's
 /// `request_id`. Never a session ID, a cookie or a token: events carry none.
 ///
@@ -41,13 +41,18 @@ public struct SessionAuditLog: Sendable {
     /// One line's fields beside `time`, `level` and `msg`.
     static func metadata(for event: SessionAuditEvent, context: SessionRequestContext?) -> Logger.Metadata {
         var metadata: Logger.Metadata = [
-            "kind": .string(event.credential.rawValue),
             "event": .string(event.kind == .created ? "created" : "ended"),
             "handle": .string(event.handle),
             "sub": .string(event.subject),
         ]
-        // An API key has no client of its own (it is used from wherever its holder runs).
-        if event.credential == .session { metadata["client"] = .string(event.client) }
+        switch event.credential {
+        case .session:
+            // Sessions' lines keep the fields the SPEC lists, and no more.
+            metadata["client"] = .string(event.client)
+        case .apiKey:
+            // A key has no client of its own (it is used from wherever its holder runs).
+            metadata["kind"] = .string(event.credential.rawValue)
+        }
         if event.kind != .created {
             // A revoke outside any context that names a reason cannot happen through the proxy
             // (every store call of a request or an admin call runs in one); said plainly if it does.
