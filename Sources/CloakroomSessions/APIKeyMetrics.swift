@@ -10,10 +10,13 @@ import Metrics
 /// caller (admin API, CLI through it, tests) is counted once, by the instance that did it.
 public enum APIKeyMetrics {
     private static let created = Counter(label: "cloakroom_api_keys_created_total")
+    /// The reasons keys end for today; made up front so a scrape shows them at 0.
     private static let ended: [SessionEndReason: Counter] = Dictionary(
-        uniqueKeysWithValues: SessionEndReason.allCases.map {
-            ($0, Counter(label: "cloakroom_api_keys_ended_total", dimensions: [("reason", $0.rawValue)]))
-        })
+        uniqueKeysWithValues: [SessionEndReason.admin, .absolute].map { ($0, endedCounter($0)) })
+
+    private static func endedCounter(_ reason: SessionEndReason) -> Counter {
+        Counter(label: "cloakroom_api_keys_ended_total", dimensions: [("reason", reason.rawValue)])
+    }
 
     static func keysCreated(_ count: Int) {
         guard count > 0 else { return }
@@ -22,7 +25,8 @@ public enum APIKeyMetrics {
 
     static func keysEnded(_ count: Int, reason: SessionEndReason) {
         guard count > 0 else { return }
-        ended[reason]?.increment(by: count)
+        // Another caller's reason (none ends keys today) still counts, under its own label.
+        (ended[reason] ?? endedCounter(reason)).increment(by: count)
     }
 }
 
