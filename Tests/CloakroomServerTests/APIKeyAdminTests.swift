@@ -1,3 +1,4 @@
+import CloakroomStoreConformance
 import Foundation
 import Testing
 
@@ -116,5 +117,28 @@ struct APIKeyAdminTests {
         let everything = (try? String(contentsOfFile: proxy.stdoutPath, encoding: .utf8)) ?? ""
         #expect(!everything.contains(key) && !everything.contains(String(key.dropFirst(3))), "never the key")
         for line in lines where line.hasPrefix("ck_") { #expect(!everything.contains(line)) }
+    }
+
+    /// Two binaries sharing one Redis: a key made through A's admin API is listed by B, revoked
+    /// through B's CLI and gone from A's listing at once; A's revoke of every session leaves it.
+    @Test func keysAreSharedThroughRedis() async throws {
+        try await RedisServerProcess.with { redis in
+            let a = try await RedisClusterTests.instance(redis, prefix: "keys:")
+            defer { Task { await a.finish() } }
+            let b = try await RedisClusterTests.instance(redis, prefix: "keys:")
+            defer { Task { await b.finish() } }
+            let made = try await a.cli(["keys", "create", "--user", "ci-bot", "--name", "deploy", "--json"])
+            let handle = try #require(try Self.object(made.output)["handle"] as? String)
+            _ = try await a.cli(["keys", "create", "--user", "ci-bot"])
+            #expect(try await Self.keys(b, "?user=ci-bot").map { $0["handle"] as? String }.first == handle)
+            #expect(try await Curl.get("\(a.admin)/sessions", Self.auth + ["-X", "DELETE"]).status == 200)
+            #expect(try await Self.keys(b).count == 2, "everyone's sessions revoked: keys stay")
+            let revoked = try await b.cli(["keys", "revoke", "--key", handle])
+            #expect(revoked.status == 0, "\(revoked.errors)")
+            #expect(try await Self.keys(a).count == 1)
+            let user = try await Curl.get("\(b.admin)/users/ci-bot/sessions", Self.auth + ["-X", "DELETE"])
+            #expect(user.body == #"{"revoked":1}"#)
+            #expect(try await Self.keys(a).isEmpty)
+        }
     }
 }
