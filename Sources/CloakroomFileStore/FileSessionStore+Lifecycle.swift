@@ -29,16 +29,19 @@ extension FileSessionStore {
             database = opened
             let (table, expired) = try await opened.loadSessions(timeouts: timeouts, now: clock.now())
             expired.report()
+            let (keys, expiredKeys) = try await opened.loadAPIKeys(now: clock.now())
+            let keyEndings = APIKeyEvents(expired: expiredKeys)
+            keyEndings.reportMetrics()
 
             let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
             let core = FileStoreCore(
                 path: path, timeouts: timeouts, clock: clock, logger: logger,
-                database: opened, table: table, wakeups: wake, eventsAtOpen: expired.events
+                database: opened, table: table, wakeups: wake, eventsAtOpen: expired.events + keyEndings.auditEvents, keys: keys
             )
             let writer = Task { await core.runWriter(wakeups) }
             let flusher = Task { await flushPeriodically(core, every: flushInterval(for: timeouts)) }
             logger.info("session store opened", metadata: [
-                "path": "\(path)", "sessions": "\(table.count)",
+                "path": "\(path)", "sessions": "\(table.count)", "api_keys": "\(keys.count)",
                 "expired_deleted": "\(expired.idle + expired.absolute)",
                 "seconds": "\((ContinuousClock.now - started).timeInterval)",
             ])

@@ -218,7 +218,8 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
                 start += Self.chunkSize
                 if start >= slotCount { break }
             }
-            if removed > 0 { try await core.awaitDurable() }
+            let keysRemoved = try sweepKeys(now: now)  // expired API keys go too; the count is of sessions
+            if removed > 0 || keysRemoved > 0 { try await core.awaitDurable() }
             return removed
         }
     }

@@ -29,7 +29,7 @@ final class FileStoreCore: Sendable {
     init(
         path: String, timeouts: SessionTimeouts, clock: any WallClock, logger: Logger,
         database: SessionDatabase, table: MemorySessionTable, wakeups: AsyncStream<Void>.Continuation,
-        eventsAtOpen: [SessionAuditEvent] = []
+        eventsAtOpen: [SessionAuditEvent] = [], keys: APIKeyTable = APIKeyTable()
     ) {
         self.eventsAtOpen = Mutex(eventsAtOpen)
         var table = table
@@ -39,7 +39,9 @@ final class FileStoreCore: Sendable {
         self.clock = clock
         self.logger = logger
         self.database = database
-        self.state = Mutex(FileStoreState(table: table))
+        var state = FileStoreState(table: table)
+        state.keys = keys
+        self.state = Mutex(state)
         self.wakeups = wakeups
     }
 
@@ -144,7 +146,7 @@ final class FileStoreCore: Sendable {
             let taken = state.withLock { state -> (pending: PendingWrites, batch: WriteBatch)? in
                 guard state.pending.hasChanges else { return nil }
                 let pending = state.pending.take()
-                return (pending, WriteBatch(pending, table: state.table))
+                return (pending, WriteBatch(pending, table: state.table, keys: state.keys))
             }
             guard let (pending, batch) = taken else { return }
             do {
@@ -187,8 +189,13 @@ final class FileStoreCore: Sendable {
     private func withdraw(_ created: [(key: SessionKey, handle: String)], from state: inout FileStoreState) {
         guard !created.isEmpty else { return }
         let now = clock.now()
-        for (key, handle) in created where state.table.peek(key: key)?.handleText == handle {
-            _ = state.table.remove(key: key, now: now)
+        for (key, handle) in created {
+            if state.table.peek(key: key)?.handleText == handle {
+                _ = state.table.remove(key: key, now: now)
+            } else if state.keys.peek(key: key)?.handle == handle {
+                _ = state.keys.remove(key: key)  // an API key whose creation did not commit
+                state.pending.mark(apiKey: key, .row)
+            }
         }
         state.absorbRemovals()
         // Never acknowledged, so never a session as far as anyone knows: not an ending.

@@ -19,18 +19,26 @@ struct PendingWrites {
     }
 
     private(set) var changes: [SessionKey: Change] = [:]
+    /// The same, for API keys (their own table; a key's store key never names a session).
+    private(set) var keyChanges: [SessionKey: Change] = [:]
     /// Every row is to be deleted first (revoke all); `changes` then rewrites what is present.
     private(set) var clearsAll = false
     /// Bumped by every change and never reset: a batch taken at generation `g` holds every
     /// change numbered up to `g`, so "my change is durable" is "a batch at `g` or later committed".
     private(set) var generation = 0
 
-    var hasChanges: Bool { !changes.isEmpty || clearsAll }
+    var hasChanges: Bool { !changes.isEmpty || !keyChanges.isEmpty || clearsAll }
 
     mutating func mark(_ key: SessionKey, _ change: Change) {
         generation &+= 1
         if let existing = changes[key], existing >= change { return }
         changes[key] = change
+    }
+
+    mutating func mark(apiKey key: SessionKey, _ change: Change) {
+        generation &+= 1
+        if let existing = keyChanges[key], existing >= change { return }
+        keyChanges[key] = change
     }
 
     mutating func markClearAll() {
@@ -50,6 +58,7 @@ struct PendingWrites {
     mutating func restore(changesOf failed: PendingWrites) {
         if failed.clearsAll { markClearAll() }
         for (key, change) in failed.changes { mark(key, change) }
+        for (key, change) in failed.keyChanges { mark(apiKey: key, change) }
     }
 }
 
@@ -59,12 +68,29 @@ struct WriteBatch: Sendable {
     var deletes: [SessionKey] = []
     var upserts: [(key: SessionKey, record: MemorySessionTable.Snapshot, secrets: [UInt8], links: [String])] = []
     var touches: [(key: SessionKey, lastSeenAt: Date)] = []
+    var keyDeletes: [SessionKey] = []
+    var keyUpserts: [(key: SessionKey, record: APIKey)] = []
+    var keyTouches: [(key: SessionKey, lastUsedAt: Date)] = []
 
-    var isEmpty: Bool { !clearsAll && deletes.isEmpty && upserts.isEmpty && touches.isEmpty }
+    var isEmpty: Bool {
+        !clearsAll && deletes.isEmpty && upserts.isEmpty && touches.isEmpty && keyDeletes.isEmpty && keyUpserts.isEmpty
+            && keyTouches.isEmpty
+    }
 
     /// Reads the present state of every changed key. Runs under the store's lock, so it only
     /// copies references and a few words per key.
-    init(_ pending: PendingWrites, table: MemorySessionTable) {
+    init(_ pending: PendingWrites, table: MemorySessionTable, keys: APIKeyTable = APIKeyTable()) {
+        for (key, change) in pending.keyChanges {
+            guard let record = keys.peek(key: key) else {
+                keyDeletes.append(key)
+                continue
+            }
+            if change == .touch, let lastUsedAt = record.lastUsedAt {
+                keyTouches.append((key, lastUsedAt))
+            } else {
+                keyUpserts.append((key, record))
+            }
+        }
         clearsAll = pending.clearsAll
         for (key, change) in pending.changes {
             guard let record = table.peek(key: key) else {
@@ -96,6 +122,8 @@ struct FileStoreState {
     }
 
     var table: MemorySessionTable
+    /// API keys, all of them in memory like the sessions, so key lookups never touch the disk.
+    var keys = APIKeyTable()
     var pending = PendingWrites()
     var waiters: [Waiter] = []
     /// The generation of the last batch committed.

@@ -103,6 +103,7 @@ extension SessionDatabase {
                     binds, doing: "writing last_seen_at"
                 )
             }
+            try await self.writeKeys(batch)
         }
     }
 

@@ -46,6 +46,23 @@ enum SessionSchema {
             "ALTER TABLE sessions ADD COLUMN client TEXT NOT NULL DEFAULT ''",
             "ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT ''",
         ]),
+        // API keys, apart from the sessions (a revoke of everyone's sessions leaves them). The
+        // key is SHA-256 of the key's text, never the text. `name` and `last_used_at` are NULL
+        // when unset. Existing files gain an empty table; their sessions are untouched.
+        Migration(version: 4, statements: [
+            """
+            CREATE TABLE api_keys (
+                key BLOB NOT NULL PRIMARY KEY CHECK (length(key) = 32),
+                handle TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                name TEXT,
+                attributes TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                last_used_at REAL,
+                expires_at REAL NOT NULL
+            ) WITHOUT ROWID
+            """,
+        ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -74,7 +74,16 @@ public enum APIKeySecret {
 }
 
 /// Where API keys live: every session store keeps them too (memory, file, Redis), so "log this
-/// user out everywhere" ends their keys with their sessions. Checked by one conformance suite.
+/// user out everywhere" ends their keys with their sessions. Checked by one conformance suite
+/// (`APIKeyStoreConformance`).
+///
+/// Keys are apart from sessions otherwise: they never count towards `max_per_user` or a memory
+/// store's bound, never appear in ``SessionStore/sessions(subject:)`` or
+/// ``SessionStore/liveCount()``, and ``SessionStore/revokeAll()`` and
+/// ``SessionStore/revokeAll(subject:)`` leave them (the admin API calls ``revokeKeys(subject:)``
+/// beside the latter). ``SessionStore/sweep()`` removes expired keys too. Stores report keys
+/// created and ended to their audit observers (``SessionAuditEvent/Credential/apiKey``) and to
+/// ``APIKeyMetrics``; a revoke's reason is the caller's context's, an expiry's `absolute`.
 ///
 /// - Important: Implementations are safe to call from any task or thread concurrently.
 public protocol APIKeyStore: Sendable {
@@ -89,8 +98,8 @@ public protocol APIKeyStore: Sendable {
     /// Live keys, all or those of one `sub`, oldest first.
     func apiKeys(subject: String?) async throws -> [APIKey]
 
-    /// Ends the key with this handle. Returns whether a live one was ended; a string that is
-    /// not a well-formed handle simply matches nothing.
+    /// Ends the key with this handle. Returns whether a live one was ended (an expired one is
+    /// removed but not counted); a string that is not a well-formed handle simply matches nothing.
     func revokeKey(handle: String) async throws -> Bool
 
     /// Ends every key whose `sub` is exactly `subject`. Returns how many live ones.

@@ -27,6 +27,9 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
     let endingObservers = SessionEndingObservers()
     /// The audit log's observers (``SessionAuditSource``).
     let audit = SessionAuditObservers()
+    /// API keys (``APIKeyStore``), apart from the sessions: never evicted, never counted by
+    /// `max_sessions` or `max_per_user`, untouched by ``revokeAll()``.
+    let apiKeys = Mutex(APIKeyTable())
 
     /// - Parameters:
     ///   - maxSessions: the bound, at least 1 (`session.store.memory.max_sessions`).
@@ -228,6 +231,7 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
                 start += Self.chunkSize
                 if start >= slotCount { break }
             }
+            _ = sweepKeys(now: now)  // expired API keys go too; the count is of sessions
             return removed
         }
     }

@@ -13,14 +13,22 @@ public struct SessionAuditEvent: Sendable, Equatable {
         case ended(SessionEndReason)
     }
 
+    /// What began or ended: a session, or an API key (the audit line's `"kind"`).
+    public enum Credential: String, Sendable, Equatable {
+        case session
+        case apiKey = "api_key"
+    }
+
     public var kind: Kind
+    public var credential: Credential
     public var handle: String
     public var subject: String
     /// The session's own client address (where it was created), not the current request's.
     public var client: String
 
-    public init(kind: Kind, handle: String, subject: String, client: String) {
+    public init(kind: Kind, handle: String, subject: String, client: String, credential: Credential = .session) {
         self.kind = kind
+        self.credential = credential
         self.handle = handle
         self.subject = subject
         self.client = client

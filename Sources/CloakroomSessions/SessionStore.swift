@@ -43,7 +43,8 @@ public protocol SessionStore: Sendable {
     /// Live sessions, all or those of one `sub`, oldest first.
     func sessions(subject: String?) async throws -> [Session]
 
-    /// Deletes expired sessions now. Returns how many. Servers call this periodically.
+    /// Deletes expired sessions now, and expired API keys in stores that keep them. Returns how
+    /// many sessions. Servers call this periodically.
     func sweep() async throws -> Int
 
     /// How many live sessions the store holds (for the active-sessions gauge).

@@ -63,7 +63,8 @@ struct AdminClient {
         return "\(error)"
     }
 
-    func send(_ method: HTTPMethod, _ path: String) async throws -> Response {
+    /// Sends one request; `body`, when given, goes as `application/json`.
+    func send(_ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> Response {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: Response.self)
         let channel: any Channel
@@ -84,10 +85,13 @@ struct AdminClient {
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: "\(host):\(port)")
         headers.add(name: "Authorization", value: "Bearer \(token)")
-        headers.add(name: "Content-Length", value: "0")
+        let bytes = Array((body ?? "").utf8)
+        if body != nil { headers.add(name: "Content-Type", value: "application/json") }
+        headers.add(name: "Content-Length", value: "\(bytes.count)")
         headers.add(name: "Connection", value: "close")
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        if !bytes.isEmpty { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: bytes))), promise: nil) }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         defer { channel.close(promise: nil) }
         do {

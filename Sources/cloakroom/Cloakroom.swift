@@ -7,7 +7,7 @@ struct Cloakroom: AsyncParsableCommand {
         commandName: "cloakroom",
         abstract: "A session-aware reverse proxy: server-side sessions in front of stateless APIs.",
         version: CloakroomVersion.line,
-        subcommands: [Serve.self, Check.self, Sessions.self, Users.self, Version.self]
+        subcommands: [Serve.self, Check.self, Sessions.self, Keys.self, Users.self, Version.self]
     )
 
     /// Runs the command; usage errors exit 2 (SPEC), not ArgumentParser's 64.

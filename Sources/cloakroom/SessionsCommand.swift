@@ -44,16 +44,22 @@ struct AdminOptions: ParsableArguments {
 }
 
 /// Sends one admin request; any answer but `expected` is explained and exits 1.
-func adminCall(_ client: AdminClient, _ method: HTTPMethod, _ path: String, expect expected: Set<Int>) async throws -> String {
+func adminCall(
+    _ client: AdminClient, _ method: HTTPMethod, _ path: String, body: String? = nil, expect expected: Set<Int>
+) async throws -> String {
     let response: AdminClient.Response
     do {
-        response = try await client.send(method, path)
+        response = try await client.send(method, path, body: body)
     } catch {
         printError("\(error)")
         throw ExitCode(1)
     }
     guard expected.contains(response.status) else {
         switch response.status {
+        case 400:
+            // The admin API says what to fix in `message` (e.g. a ttl above a year).
+            let object = try? JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any]
+            printError("the admin API refused the request (400): \(object?["message"] as? String ?? response.body)")
         case 401: printError("the admin API refused the token (401): check --token, $CLOAKROOM_ADMIN_TOKEN or admin.token")
         case 404: printError("not found (404)")
         case 503: printError("the admin API cannot reach its session store (503)")
@@ -127,9 +133,7 @@ enum SessionTable {
         if sessions.isEmpty { return "no live sessions" }
         var rows = [["HANDLE", "SUB", "CLIENT", "CREATED", "LAST SEEN", "EXPIRES", "ATTRIBUTES", "USER AGENT"]]
         for session in sessions {
-            let attributes = (session["attributes"] as? [String: Any]).flatMap {
-                try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys])
-            }.map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            let attributes = compact(session["attributes"])
             let client = session["client"] as? String ?? ""
             rows.append([
                 session["handle"] as? String ?? "", session["sub"] as? String ?? "", client.isEmpty ? "-" : client,
@@ -137,11 +141,23 @@ enum SessionTable {
                 attributes, session["user_agent"] as? String ?? "",
             ])
         }
-        let widths = (0..<rows[0].count - 1).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { index, cell in
-                index < widths.count ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0) : cell
-            }.joined(separator: "  ")
-        }.joined(separator: "\n")
+        return alignedTable(rows)
     }
+
+    /// `attributes` as compact JSON with sorted keys, for a table cell.
+    static func compact(_ attributes: Any?) -> String {
+        (attributes as? [String: Any]).flatMap {
+            try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys])
+        }.map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}
+
+/// Rows as columns two spaces apart, the last column unpadded (a header row first).
+func alignedTable(_ rows: [[String]]) -> String {
+    let widths = (0..<rows[0].count - 1).map { column in rows.map { $0[column].count }.max() ?? 0 }
+    return rows.map { row in
+        row.enumerated().map { index, cell in
+            index < widths.count ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0) : cell
+        }.joined(separator: "  ")
+    }.joined(separator: "\n")
 }

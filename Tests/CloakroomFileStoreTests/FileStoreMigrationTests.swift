@@ -38,7 +38,7 @@ import Testing
             #expect(process.terminationStatus == 0)
 
             let store = try await openStore(path, clock: clock)
-            #expect(try await store.core.database.integer("PRAGMA user_version", doing: "test") == 3)
+            #expect(try await store.core.database.integer("PRAGMA user_version", doing: "test") == 4)
             let session = try await store.lookup(key: key)
             #expect(session?.attributes == ["sub": "alice", "role": "x"])
             #expect(session?.handle == handle)

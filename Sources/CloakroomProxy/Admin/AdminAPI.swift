@@ -155,8 +155,14 @@ public struct AdminAPI: Sendable {
                 let subject = parts[1].removingPercentEncoding ?? parts[1]
                 let count = try await store.revokeAll(subject: subject)
                 SessionMetrics.sessionsEnded(count, reason: .admin)
-                logger.notice("admin revoked a user's sessions", metadata: ["sub": "\(subject)", "count": "\(count)"])
-                return .json(.ok, .object(["revoked": .number(Double(count))]))
+                // "Log this user out everywhere" ends their API keys too, counted with the sessions.
+                let keys = try await keyStore?.revokeKeys(subject: subject) ?? 0
+                logger.notice("admin revoked a user's sessions", metadata: ["sub": "\(subject)", "count": "\(count)", "api_keys": "\(keys)"])
+                return .json(.ok, .object(["revoked": .number(Double(count + keys))]))
+            case (_, let parts) where parts.first == "api-keys":
+                return try await routeKeys(request, parts: parts)
+            case (.delete, let parts) where parts.count == 3 && parts[0] == "users" && parts[2] == "api-keys":
+                return try await revokeKeys(subject: parts[1].removingPercentEncoding ?? parts[1])
             case (.post, ["reload"]):
                 return await reloadConfiguration()
             case (_, ["metrics"]), (_, ["sessions"]), (_, ["reload"]):
@@ -167,7 +173,8 @@ public struct AdminAPI: Sendable {
         } catch let error as SessionStoreError where error == .missingSubject {
             return .error(.badRequest, "missing_sub")
         } catch let error as AdminError {
-            return .error(.badRequest, error.code)
+            guard let message = error.message else { return .error(.badRequest, error.code) }
+            return .json(.badRequest, .object(["error": .string(error.code), "message": .string(message)]))
         } catch {
             logger.error("admin request failed: session store", metadata: ["error": "\(error)"])
             return .error(.serviceUnavailable, "session_store_unavailable")
@@ -226,4 +233,11 @@ public struct AdminAPI: Sendable {
 
 struct AdminError: Error {
     var code: String
+    /// What to fix, for the caller (a CLI prints it).
+    var message: String?
+
+    init(code: String, message: String? = nil) {
+        self.code = code
+        self.message = message
+    }
 }

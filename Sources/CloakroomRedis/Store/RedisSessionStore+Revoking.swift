@@ -119,8 +119,10 @@ extension RedisSessionStore {
                     let reply = try await run(SessionScripts.sweep, now: now, extraCount: 1) { $0.append(batch) }
                     let counts = try tallyAndEndings(reply, from: "sweep")
                     removed += counts.idle + counts.absolute
-                    if counts.first < batch { return removed }
+                    if counts.first < batch { break }
                 }
+                _ = try await sweepKeys()  // expired API keys go too; the count is of sessions
+                return removed
             }
         }
     }

@@ -21,6 +21,8 @@ import struct Foundation.Date
 ///   and the pool reconnects in the background with backoff capped at 500 ms.
 /// - ``liveCount()`` is one `ZCOUNT` on the expiry index (O(log n)), cheap enough for a health
 ///   check against a million sessions.
+/// - API keys (``APIKeyStore``) live beside the sessions under the same prefix (layout in
+///   ``APIKeyScripts``), written with the same `min_replicas` rule, never cached in process.
 /// - Revocations are published on `<prefix>endings`; ``observeEndings(_:)`` subscribes on a
 ///   connection of its own and reports every one, this instance's included.
 ///

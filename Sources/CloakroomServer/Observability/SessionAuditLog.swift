@@ -5,7 +5,9 @@ import Logging
 /// ends and per ending it observes, on standard output beside the access log.
 ///
 /// Each line has `"msg":"session"`, `event` (`created` or `ended`), `reason` for an ending,
-/// the session's `handle`, `sub` and `client` (where it was created), `time` (RFC 3339, UTC,
+/// the `handle`, `sub` and, for a session, `client` (where it was created); an API key's line
+/// has `"kind":"api_key"` instead of `client` (a key is created, revoked by an admin alone or
+/// with the user's sessions, or found expired with reason `absolute`), `time` (RFC 3339, UTC,
 /// milliseconds, from ``JSONLinesLogHandler``) and, when a request caused it, that request's
 /// `request_id`. Never a session ID, a cookie or a token: events carry none.
 ///
@@ -42,8 +44,15 @@ public struct SessionAuditLog: Sendable {
             "event": .string(event.kind == .created ? "created" : "ended"),
             "handle": .string(event.handle),
             "sub": .string(event.subject),
-            "client": .string(event.client),
         ]
+        switch event.credential {
+        case .session:
+            // Sessions' lines keep the fields the SPEC lists, and no more.
+            metadata["client"] = .string(event.client)
+        case .apiKey:
+            // A key has no client of its own (it is used from wherever its holder runs).
+            metadata["kind"] = .string(event.credential.rawValue)
+        }
         if event.kind != .created {
             // A revoke outside any context that names a reason cannot happen through the proxy
             // (every store call of a request or an admin call runs in one); said plainly if it does.
