@@ -66,7 +66,7 @@ struct WebSocketTests {
         let logout = try await Curl.get("\(harness.base)/logout", ["-H", "Cookie: \(cookie)"])
         #expect(logout.status == 204)
         let (frames, seconds) = try await Self.awaitClose(client)
-        #expect(seconds < 1.0)
+        #expect(seconds < 3.0, "closed \(seconds)s after the logout (0.03-0.2 s idle; 1.56 s measured at load 8.5)")
         #expect(frames.last?.closeCode == 1008)
     }
 
@@ -83,7 +83,7 @@ struct WebSocketTests {
         // Traffic in the tunnel is not a request: the session's idle deadline does not move.
         clock.advance(by: .seconds(31 * 60))
         let (frames, seconds) = try await Self.awaitClose(client)
-        #expect(seconds < 1.0)
+        #expect(seconds < 3.0, "closed \(seconds)s after the expiry (the next 250 ms poll; seconds under load)")
         #expect(frames.last?.closeCode == 1008)
     }
 
