@@ -58,18 +58,43 @@ public enum APIKeySecret {
 
     /// Whether `text` looks like an API key at all (the prefix): a bearer credential that does
     /// not is an identity provider's token.
-    public static func hasPrefix(_ text: some StringProtocol) -> Bool {
-        text.utf8.starts(with: prefix.utf8)
+    public static func hasPrefix(_ text: Substring) -> Bool {
+        let utf8 = text.utf8
+        guard utf8.count >= 3 else { return false }
+        var index = utf8.startIndex
+        for expected in [UInt8(ascii: "c"), UInt8(ascii: "k"), UInt8(ascii: "_")] {
+            guard utf8[index] == expected else { return false }
+            index = utf8.index(after: index)
+        }
+        return true
     }
 
     /// The store key for a presented key, or `nil` when `text` is not spelled like one (it then
-    /// names no key, and no store is asked).
-    public static func key(presented text: some StringProtocol) -> SessionKey? {
-        let utf8 = Array(text.utf8)
-        guard utf8.count == prefix.utf8.count + encodedLength, hasPrefix(text),
-            Base64URL.decode(Substring(text.dropFirst(prefix.count)), byteCount: byteCount) != nil
-        else { return nil }
-        return SessionKey(digestOf: utf8)
+    /// names no key, and no store is asked). Read byte by byte: this runs on every request a
+    /// key signs in.
+    public static func key(presented text: Substring) -> SessionKey? {
+        guard text.utf8.count == 3 + encodedLength, hasPrefix(text) else { return nil }
+        let found = text.utf8.withContiguousStorageIfAvailable { bytes -> SessionKey? in
+            for byte in bytes[3...] where !isBase64URL(byte) { return nil }
+            return SessionKey(digestOf: UnsafeRawBufferPointer(bytes))
+        }
+        if let found { return found }
+        return key(presented: Substring(String(text)))  // bridged storage: copied once, then contiguous
+    }
+
+    public static func key(presented text: String) -> SessionKey? {
+        key(presented: Substring(text))
+    }
+
+    @inline(__always)
+    static func isBase64URL(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "_"):
+            return true
+        default:
+            return false
+        }
     }
 }
 

@@ -35,7 +35,14 @@ public struct SessionKey: Sendable, Hashable {
     public let w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64
 
     public init(digestOf bytes: [UInt8]) {
-        let digest = SHA256.hash(data: bytes)
+        self = bytes.withUnsafeBytes { SessionKey(digestOf: $0) }
+    }
+
+    /// The SHA-256 of `bytes`, without copying them.
+    public init(digestOf bytes: UnsafeRawBufferPointer) {
+        var hasher = SHA256()
+        hasher.update(bufferPointer: bytes)
+        let digest = hasher.finalize()
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         digest.withUnsafeBytes { raw in
             words = (

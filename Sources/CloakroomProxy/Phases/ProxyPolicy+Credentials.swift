@@ -12,13 +12,21 @@ import HTTPTypes
 extension ProxyPolicy {
     /// The credential in `Authorization: Bearer …`, or `nil` when the request has none (then
     /// the cookie, where accepted, decides). The scheme is case-insensitive (RFC 9110 §11.1).
-    static func presentedCredential(in request: HTTPRequest, accepting credentials: RouteCredentials) -> PresentedCredential? {
+    static func presentedCredential(
+        in request: HTTPRequest, accepting credentials: RouteCredentials, memo: VerifiedCookieMemo? = nil
+    ) -> PresentedCredential? {
         guard credentials.acceptsBearerKind, let value = PolicyRequestFields.value(.authorization, in: request) else { return nil }
+        // On bytes: `String`'s own slicing walks grapheme clusters.
         let utf8 = value.utf8
         guard utf8.count > 7, ASCIIText.equalsIgnoringCase(utf8.prefix(7), "bearer ") else { return nil }
-        let token = value.dropFirst(7).drop(while: { $0 == " " })
+        var start = utf8.index(utf8.startIndex, offsetBy: 7)
+        while start < utf8.endIndex && utf8[start] == UInt8(ascii: " ") { start = utf8.index(after: start) }
+        let token = Substring(utf8[start...])
         if APIKeySecret.hasPrefix(token) {
-            guard credentials.apiKey, let key = APIKeySecret.key(presented: token) else { return .unacceptable }
+            guard credentials.apiKey else { return .unacceptable }
+            if let memo, let key = memo.apiKey, memo.apiKeyText == token { return .apiKey(key) }
+            guard let key = APIKeySecret.key(presented: token) else { return .unacceptable }
+            if let memo { (memo.apiKeyText, memo.apiKey) = (String(token), key) }
             return .apiKey(key)
         }
         guard credentials.bearer, !token.isEmpty else { return .unacceptable }
@@ -39,6 +47,21 @@ extension ProxyPolicy {
     }
 }
 
+/// One connection's last valid bearer token and what it stands for (``ProxyPolicy/bearerVerdictNow(_:memo:)``).
+///
+/// - Important: Used on the connection's event loop only.
+public final class BearerMemo {
+    var owner: ObjectIdentifier?
+    var token = ""
+    var identity: BearerIdentity?
+
+    public init() {}
+
+    public func remember(_ token: String, _ identity: BearerIdentity, owner: ObjectIdentifier) {
+        (self.owner, self.token, self.identity) = (owner, token, identity)
+    }
+}
+
 extension Exchange {
     /// Whether the client's `Authorization` stays behind: the session's access token replaces it
     /// (`pass_access_token`), or it carries an API key, which only the proxy may see. An
@@ -53,10 +76,19 @@ extension Exchange {
 // The identity provider's bearer tokens: verified once, then answered from the provider's
 // cache until they expire (``SingleSignOn/bearerVerdictNow(_:now:)``).
 extension ProxyPolicy {
-    /// The verdict on `token` without waiting, when the provider knows it already.
-    public func bearerVerdictNow(_ token: String) -> BearerVerdict? {
+    /// The verdict on `token` without waiting, when the provider knows it already. `memo`: the
+    /// connection's last valid token, answered without hashing it again (a client sends the same
+    /// token request after request; a valid token stays valid until its `exp`, nothing ends it
+    /// sooner).
+    public func bearerVerdictNow(_ token: String, memo: BearerMemo? = nil) -> BearerVerdict? {
         guard let signOn else { return .invalid("no login.oidc provider") }
-        return signOn.provider.bearerVerdictNow(token, now: signOn.clock.now())
+        let now = signOn.clock.now()
+        if let memo, memo.owner == ObjectIdentifier(self), let identity = memo.identity, memo.token == token {
+            return identity.expiresAt > now ? .valid(identity) : .invalid("token expired (exp)")
+        }
+        let verdict = signOn.provider.bearerVerdictNow(token, now: now)
+        if let memo, case .valid(let identity)? = verdict { memo.remember(token, identity, owner: ObjectIdentifier(self)) }
+        return verdict
     }
 
     /// Verifies `token` (fetching the provider's keys when needed).

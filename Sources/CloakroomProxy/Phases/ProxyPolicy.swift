@@ -127,7 +127,7 @@ public final class ProxyPolicy: Sendable {
         // is never looked up (it is still taken out of what is forwarded).
         var credential: PresentedCredential? = nil
         if endpoint == .proxied, let credentials = route?.credentials, !credentials.isCookieOnly {
-            credential = Self.presentedCredential(in: request, accepting: credentials)
+            credential = Self.presentedCredential(in: request, accepting: credentials, memo: cookieMemo)
             if credential != nil || !credentials.cookie { presented = nil }
         }
         let accept = PolicyRequestFields.value(.accept, in: request)

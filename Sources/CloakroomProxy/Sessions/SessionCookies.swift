@@ -160,6 +160,10 @@ public final class VerifiedCookieMemo {
     fileprivate var owner: ObjectIdentifier?
     fileprivate var value = ""
     fileprivate var id: SessionID?
+    /// The last API key presented on the connection (``PresentedCredential``) and its store
+    /// key: a client repeats its key request after request, and this spares hashing it again.
+    var apiKeyText = ""
+    var apiKey: SessionKey?
 
     public init() {}
 

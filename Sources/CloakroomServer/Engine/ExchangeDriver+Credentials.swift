@@ -61,7 +61,7 @@ extension ExchangeDriver {
     /// An identity provider's token: answered from the provider's cache at once (a token seen
     /// before), else verified off the event loop (a signature check, maybe a key fetch).
     func resolveBearer(_ token: String, request: consuming HTTPRequest, exchange: consuming Exchange) {
-        if let verdict = policy.bearerVerdictNow(token) {
+        if let verdict = policy.bearerVerdictNow(token, memo: connection.bearerMemo) {
             if let error = policy.admitBearer(verdict, exchange: &exchange) {
                 self.exchange = exchange
                 return fail(error)
@@ -73,6 +73,9 @@ extension ExchangeDriver {
         awaitStore({ policy in await policy.verifyBearer(token) }) { driver, verdict in
             guard case .admitting = driver.machine.state else { return }
             var exchange = exchange
+            if case .valid(let identity) = verdict {
+                driver.connection.bearerMemo.remember(token, identity, owner: ObjectIdentifier(driver.policy))
+            }
             if let error = driver.policy.admitBearer(verdict, exchange: &exchange) {
                 driver.fail(error)
             } else {

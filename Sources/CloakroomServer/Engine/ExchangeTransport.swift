@@ -63,6 +63,8 @@ final class ClientConnection {
     let cookieMemo = VerifiedCookieMemo()
     /// The identity fields last injected.
     let injectionMemo = InjectionMemo()
+    /// The last valid bearer token.
+    let bearerMemo = BearerMemo()
     /// The metric objects last recorded into.
     var metricsMemo = RequestMetrics.Memo()
     /// The server is shutting down: close after the exchange in flight.
