@@ -30,7 +30,7 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "cloakroom")
         let accessLog = environment["CLOAKROOM_ACCESS_LOG"] == "off" ? nil : Logger(label: "cloakroom.access")
-        let auditLog = environment["CLOAKROOM_AUDIT_LOG"] == "off" ? nil : SessionAuditLog(logger: Logger(label: "cloakroom.audit"))
+        let auditLog = environment["CLOAKROOM_AUDIT_LOG"] == "off" ? nil : SessionAuditLog.standardOutput()
         let loops = environment["CLOAKROOM_EVENT_LOOPS"].flatMap(Int.init).map { max(1, $0) }
         let path = options.path
         let server: ProxyServer

@@ -53,6 +53,27 @@ public struct JSONLinesLogHandler: LogHandler {
         line.withUnsafeBytes { bytes in _ = fwrite(bytes.baseAddress, 1, bytes.count, Self.output.file) }
     }
 
+    /// A line with string fields, in the order given (by key, as ``log(event:)`` orders them),
+    /// for a writer that knows its fields without a `Logger.Metadata` dictionary.
+    static func writeLine(level: Logger.Level, message: String, fields: [(String, String)]) {
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        line.append(contentsOf: #"{"time":""#.utf8)
+        appendTimestamp(to: &line)
+        line.append(contentsOf: #"","level":""#.utf8)
+        line.append(contentsOf: level.rawValue.utf8)
+        line.append(contentsOf: #"","msg":"#.utf8)
+        appendString(message, to: &line)
+        for (key, value) in fields {
+            line.append(UInt8(ascii: ","))
+            appendString(key, to: &line)
+            line.append(UInt8(ascii: ":"))
+            appendString(value, to: &line)
+        }
+        line.append(contentsOf: "}\n".utf8)
+        line.withUnsafeBytes { bytes in _ = fwrite(bytes.baseAddress, 1, bytes.count, output.file) }
+    }
+
     public static func flush() { fflush(output.file) }
 
     private static func append(_ value: Logger.MetadataValue, to line: inout [UInt8]) {

@@ -15,13 +15,25 @@ import Logging
 /// the request's ``SessionRequestContext`` is there to say why a revoked session ended and
 /// which request did it.
 public struct SessionAuditLog: Sendable {
-    let logger: Logger
+    enum Sink: Sendable {
+        case logger(Logger)
+        /// Straight to standard output as ``JSONLinesLogHandler`` writes lines, without building
+        /// a `Logger.Metadata` dictionary per line (two lines per governed login).
+        case standardOutput
+    }
+
+    let sink: Sink
 
     /// `logger` writes JSON lines (``JSONLinesLogHandler``); `CLOAKROOM_AUDIT_LOG=off` means
     /// no audit log at all, so no store builds events.
     public init(logger: Logger) {
-        self.logger = logger
+        self.sink = .logger(logger)
     }
+
+    private init(sink: Sink) { self.sink = sink }
+
+    /// The server's audit log: JSON lines on standard output, beside the access log.
+    public static func standardOutput() -> SessionAuditLog { SessionAuditLog(sink: .standardOutput) }
 
     /// Starts reporting what `store` creates and ends; a store that cannot report (none today)
     /// is left as it is.
@@ -34,33 +46,46 @@ public struct SessionAuditLog: Sendable {
     func record(_ events: [SessionAuditEvent]) {
         let context = SessionRequestContext.current
         for event in events {
-            logger.info("session", metadata: Self.metadata(for: event, context: context))
+            switch sink {
+            case .logger(let logger): logger.info("session", metadata: Self.metadata(for: event, context: context))
+            case .standardOutput: JSONLinesLogHandler.writeLine(level: .info, message: "session", fields: Self.fields(for: event, context: context))
+            }
         }
     }
 
     /// One line's fields beside `time`, `level` and `msg`.
     static func metadata(for event: SessionAuditEvent, context: SessionRequestContext?) -> Logger.Metadata {
-        var metadata: Logger.Metadata = [
-            "event": .string(event.kind == .created ? "created" : "ended"),
-            "handle": .string(event.handle),
-            "sub": .string(event.subject),
-        ]
+        var metadata: Logger.Metadata = [:]
+        for (key, value) in fields(for: event, context: context) { metadata[key] = .string(value) }
+        return metadata
+    }
+
+    /// ``metadata(for:context:)`` as the line orders it: by key.
+    static func fields(for event: SessionAuditEvent, context: SessionRequestContext?) -> [(String, String)] {
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(7)
         switch event.credential {
         case .session:
             // Sessions' lines keep the fields the SPEC lists, and no more.
-            metadata["client"] = .string(event.client)
+            fields.append(("client", event.client))
         case .apiKey:
+            break
+        }
+        fields.append(("event", event.kind == .created ? "created" : "ended"))
+        fields.append(("handle", event.handle))
+        if event.credential == .apiKey {
             // A key has no client of its own (it is used from wherever its holder runs).
-            metadata["kind"] = .string(event.credential.rawValue)
+            fields.append(("kind", event.credential.rawValue))
         }
         if event.kind != .created {
             // A revoke outside any context that names a reason cannot happen through the proxy
             // (every store call of a request or an admin call runs in one); said plainly if it does.
-            metadata["reason"] = .string(event.reason(in: context)?.rawValue ?? "unattributed")
+            fields.append(("reason", event.reason(in: context)?.rawValue ?? "unattributed"))
         }
         if event.isCausedByRequest, let requestID = context?.requestID {
-            metadata["request_id"] = .string(requestID)
+            fields.append(("request_id", requestID))
         }
-        return metadata
+        fields.append(("sub", event.subject))
+        return fields
     }
 }
