@@ -1,4 +1,5 @@
 import CloakroomProxy
+import CloakroomSessions
 import NIOCore
 
 // What outlives a read batch: long responses and tunnels, cut when their session ends.
@@ -8,9 +9,9 @@ extension ExchangeDriver {
     /// (HTTP/1.1) or the stream is reset (HTTP/2). Responses that finish within one read batch,
     /// nearly all of them, never touch the watch.
     func watchLongResponse() {
-        guard let session = exchange?.session, let key = exchange?.presentedID?.key else { return }
+        guard let session = exchange?.session, let (key, isAPIKey) = exchange?.watchedKey else { return }
         let bound = NIOLoopBound(self, eventLoop: transport.eventLoop)
-        watchToken = runtime.watch.watch(key: key, subject: session.subject, on: transport.eventLoop) {
+        watchToken = runtime.watch.watch(key: key, subject: session.subject, isAPIKey: isAPIKey, on: transport.eventLoop) {
             let driver = bound.value
             driver.watchToken = nil
             let action = driver.machine.sessionEnded()
@@ -40,5 +41,15 @@ extension ExchangeDriver {
             upstream.close()
             transport.abort()
         }
+    }
+}
+
+extension Exchange {
+    /// What a long response or a tunnel of this exchange is watched by: the session's store key,
+    /// or the API key's (`true`). A provider's bearer token is not watched: nothing ends it
+    /// before its `exp`.
+    var watchedKey: (SessionKey, Bool)? {
+        if case .apiKey(let key)? = credential { return (key, true) }
+        return presentedID.map { ($0.key, false) }
     }
 }

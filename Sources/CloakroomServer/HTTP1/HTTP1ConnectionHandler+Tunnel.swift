@@ -38,9 +38,9 @@ extension HTTP1ConnectionHandler {
     }
 
     private func watchTunnel(_ tunnel: TunnelHandler, exchange: Exchange, runtime: ProxyRuntime, on loop: any EventLoop) {
-        guard let session = exchange.session, let key = exchange.presentedID?.key else { return }
+        guard let session = exchange.session, let (key, isAPIKey) = exchange.watchedKey else { return }
         let watch = runtime.watch
-        let token = watch.watch(key: key, subject: session.subject, on: loop) { [weak tunnel] in
+        let token = watch.watch(key: key, subject: session.subject, isAPIKey: isAPIKey, on: loop) { [weak tunnel] in
             tunnel?.end(closeCode: 1008, reason: "session ended")
         }
         if let token {

@@ -23,8 +23,12 @@ final class SessionWatch: Sendable {
     typealias Token = Int
 
     struct Entry {
+        /// The session's store key, or the API key's (``APIKeySecret``).
         let key: SessionKey
         let subject: String
+        /// Behind an API key rather than a session: asked about in the key store, and ended by
+        /// the poll only (announced endings are sessions').
+        let isAPIKey: Bool
         let end: () -> Void
     }
 
@@ -43,13 +47,17 @@ final class SessionWatch: Sendable {
         let watching = Atomic<Int>(0)
         init(loop: any EventLoop) { self.loop = loop }
 
-        /// Ends this loop's registrations whose session is no longer live. On `loop`.
-        func poll(_ store: any ImmediateSessionLookup, logger: Logger) {
+        /// Ends this loop's registrations whose session (or API key) is no longer live. On `loop`.
+        func poll(_ store: any ImmediateSessionLookup, keys: (any ImmediateAPIKeyLookup)?, logger: Logger) {
             guard !entries.isEmpty else { return }
-            let watched = entries.values.map(\.key)
-            let live: Set<SessionKey>
+            var live: Set<SessionKey>
             do {
-                live = try store.liveKeysNow(among: watched)
+                live = try store.liveKeysNow(among: entries.values.filter { !$0.isAPIKey }.map(\.key))
+                if let keys {
+                    for entry in entries.values where entry.isAPIKey {
+                        if try keys.lookupKeyNow(key: entry.key) != nil { live.insert(entry.key) }
+                    }
+                }
             } catch {
                 logger.warning("cannot check the sessions behind open tunnels", metadata: ["error": "\(error)"])
                 return
@@ -74,11 +82,11 @@ final class SessionWatch: Sendable {
 
     /// Calls `end` (on `loop`) once the session behind `key` has ended, unless ``unwatch(_:on:)``
     /// came first. Call on `loop`.
-    func watch(key: SessionKey, subject: String, on loop: any EventLoop, end: @escaping () -> Void) -> Token? {
+    func watch(key: SessionKey, subject: String, isAPIKey: Bool = false, on loop: any EventLoop, end: @escaping () -> Void) -> Token? {
         guard let registry = registries[ObjectIdentifier(loop)] else { return nil }
         loop.preconditionInEventLoop()
         registry.nextToken &+= 1
-        registry.entries[registry.nextToken] = Entry(key: key, subject: subject, end: end)
+        registry.entries[registry.nextToken] = Entry(key: key, subject: subject, isAPIKey: isAPIKey, end: end)
         return registry.nextToken
     }
 
@@ -110,9 +118,10 @@ final class SessionWatch: Sendable {
         }
         let interval = self.interval
         if let immediate = store as? any ImmediateSessionLookup {
+            let keys = store as? any ImmediateAPIKeyLookup
             let timers = registries.values.map { registry in
                 registry.loop.scheduleRepeatedTask(initialDelay: interval.timeAmount, delay: interval.timeAmount) { _ in
-                    registry.poll(immediate, logger: logger)
+                    registry.poll(immediate, keys: keys, logger: logger)
                 }
             }
             return Task.detached {
@@ -130,30 +139,35 @@ final class SessionWatch: Sendable {
 
     /// One round: gathers the watched keys from every loop, asks the store, ends the dead.
     func poll(store: any SessionStore, logger: Logger) async {
-        var watched: Set<SessionKey> = []
+        var watched: Set<SessionKey> = [], watchedAPIKeys: Set<SessionKey> = []
         for registry in registries.values {
-            if let keys = try? await registry.loop.submit({ registry.entries.values.map(\.key) }).get() {
-                watched.formUnion(keys)
+            if let entries = try? await registry.loop.submit({ registry.entries.values.map { ($0.key, $0.isAPIKey) } }).get() {
+                for (key, isAPIKey) in entries {
+                    if isAPIKey { watchedAPIKeys.insert(key) } else { watched.insert(key) }
+                }
             }
         }
-        guard !watched.isEmpty else { return }
-        let live: Set<SessionKey>
+        guard !watched.isEmpty || !watchedAPIKeys.isEmpty else { return }
+        var live: Set<SessionKey>
         do {
-            live = try await store.liveKeys(among: Array(watched))
+            live = watched.isEmpty ? [] : try await store.liveKeys(among: Array(watched))
+            if let keys = store as? any APIKeyStore {
+                for key in watchedAPIKeys where try await keys.lookupKey(key: key) != nil { live.insert(key) }
+            }
         } catch {
             logger.warning("cannot check the sessions behind open tunnels", metadata: ["error": "\(error)"])
             return
         }
-        let ended = watched.subtracting(live)
+        let ended = watched.union(watchedAPIKeys).subtracting(live)
         if !ended.isEmpty { end { ended.contains($0.key) } }
     }
 
     /// Ends what `ending` covers, on every loop.
     func end(matching ending: SessionEnding) {
         switch ending {
-        case .session(let key): end { $0.key == key }
-        case .subject(let subject): end { $0.subject == subject }
-        case .everyone: end { _ in true }
+        case .session(let key): end { !$0.isAPIKey && $0.key == key }
+        case .subject(let subject): end { !$0.isAPIKey && $0.subject == subject }
+        case .everyone: end { !$0.isAPIKey }
         }
     }
 
