@@ -76,6 +76,12 @@ struct APIKeyRequestTests {
         // Ending the user's sessions ends their keys too.
         _ = try await Curl.get("\(proxy.admin)/users/deployer/sessions", APIKeyAdminTests.auth + ["-X", "DELETE"])
         #expect(try await Self.call(proxy, "/deploy/now", key: deployer.key).status == 401)
+        // The access log names the key by its handle and says a key signed the request in.
+        let lines = try await AuditLogTests.lines(proxy) { lines in
+            lines.contains { $0["msg"] as? String == "request" && $0["credential"] as? String == "api_key" && $0["status"] as? Int == 403 }
+        }
+        let refusedByAllow = try #require(lines.first { $0["msg"] as? String == "request" && $0["credential"] as? String == "api_key" && $0["status"] as? Int == 403 })
+        #expect(refusedByAllow["session"] as? String == ci.handle && refusedByAllow["sub"] as? String == "ci-bot")
         let log = (try? String(contentsOfFile: proxy.stdoutPath, encoding: .utf8)) ?? ""
         #expect(!log.contains(ci.key) && !log.contains(deployer.key), "never a key in the logs")
     }

@@ -123,9 +123,15 @@ extension ExchangeDriver {
         let upstream = !logs || exchange?.endpoint == .logout ? nil : exchange?.route?.upstream
         let session = logs ? exchange?.session.map { (handle: $0.handle, subject: $0.subject) } : nil
         let path = logs ? exchange.map { String($0.target.prefix { $0 != "?" }) } ?? "" : ""
+        let credential: String? =
+            switch exchange?.credential {
+            case .apiKey?: "api_key"
+            case .bearer?: "bearer"
+            case .unacceptable?, nil: nil
+            }
         runtime.recorder.record(
             ExchangeRecorder.Entry(
-                requestID: requestID, method: method, route: route, path: path, upstream: upstream, session: session,
+                requestID: requestID, method: method, route: route, path: path, upstream: upstream, session: session, credential: credential,
                 status: machine.status, bytes: machine.bytesOut, outcome: finish.outcome, startedAt: startedAt,
                 client: exchange?.client.address ?? connection.client.address, traceID: traceID),
             memo: &connection.metricsMemo)

@@ -21,8 +21,10 @@ struct ExchangeRecorder: Sendable {
         /// The normalized path without its query, empty for a request that could not be parsed.
         var path: String
         var upstream: String?
-        /// The session's handle and subject.
+        /// The session's handle and subject (an API key's, or a bearer token's stand-in handle).
         var session: (handle: String, subject: String)?
+        /// `api_key` or `bearer` when a machine credential signed the request in.
+        var credential: String? = nil
         /// The status sent, or the one that would have been (499 when the client left first).
         var status: Int
         /// Response body bytes written.
@@ -52,6 +54,7 @@ struct ExchangeRecorder: Sendable {
         if let session = entry.session {
             metadata["session"] = .string(session.handle)
             metadata["sub"] = .string(session.subject)
+            if let credential = entry.credential { metadata["credential"] = .string(credential) }
         }
         accessLog.info("request", metadata: metadata)
     }
