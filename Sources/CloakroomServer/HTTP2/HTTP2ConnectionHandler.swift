@@ -148,7 +148,12 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private func receiveHeaders(_ id: HTTP2StreamID, _ payload: HTTP2Frame.FramePayload.Headers) {
         if let stream = streams[id] {
-            // Trailers: read and dropped; NIO checked they end the stream.
+            // Trailers: checked, then dropped; NIO's stream state checked they end the stream.
+            if let problem = HTTP2FieldRules.trailerProblem(payload.headers.lazy.map { ($0.name, $0.value) }) {
+                logger.debug("malformed HTTP/2 trailers: stream reset", metadata: ["stream": "\(id)", "detail": "\(problem)"])
+                stream.reset(.protocolError)
+                return
+            }
             stream.receive(nil, endStream: payload.endStream, now: self.now)
             return
         }

@@ -8,11 +8,11 @@ import NIOHTTP1
 /// ``ExchangeDriver`` takes: the same shape the HTTP/1.1 parser gives, so both protocols meet
 /// the phases, the raw-line forwarding and the cookie fast path the same way.
 ///
-/// NIO's header-block validation has run first (names lowercase tokens, no CR, LF or NUL in a
-/// value, pseudo-header fields known, single, first and complete, connection-specific fields
-/// and `te` other than `trailers` refused). What RFC 9113 asks beyond that is checked here, one
-/// pass over the fields:
-/// - §8.2.1: a value starting or ending with SP or HTAB is malformed.
+/// RFC 9113 is checked here, in one pass over the fields (NIO's header-block validation is off:
+/// ``HTTP2FieldRules``):
+/// - §8.2: every regular field as ``HTTP2FieldRules/problem(name:value:)`` says.
+/// - §8.3: pseudo-header fields known, each at most once, all before the regular fields;
+///   `:method`, `:scheme` and `:path` present (but for `CONNECT`, answered 400).
 /// - §8.3.1: `:method` a token, `:scheme` a URI scheme, `:authority` a host and port without
 ///   userinfo, `:path` in origin form (`*` for `OPTIONS`); a `host` field that names another
 ///   authority than `:authority` is malformed.
@@ -40,20 +40,23 @@ enum HTTP2RequestHead {
         var fields = HTTPFields()
         var cookieLines = 0, firstCookieValue = 0..<0
         lines.clear()
+        var regularSeen = false
         for (name, value, _) in headers {
             if name.utf8.first == UInt8(ascii: ":") {
+                guard !regularSeen else { return .failure(.malformed("pseudo-header field \(name) after a regular field")) }
+                let repeated: Bool
                 switch name {
-                case ":method": method = value
-                case ":scheme": scheme = value
-                case ":authority": authority = value
-                case ":path": path = value
-                default: return .failure(.malformed("pseudo-header field \(name)"))  // NIO refuses these first
+                case ":method": (repeated, method) = (method != nil, value)
+                case ":scheme": (repeated, scheme) = (scheme != nil, value)
+                case ":authority": (repeated, authority) = (authority != nil, value)
+                case ":path": (repeated, path) = (path != nil, value)
+                default: return .failure(.malformed("pseudo-header field \(name)"))
                 }
+                if repeated { return .failure(.malformed("repeated \(name)")) }
                 continue
             }
-            if let first = value.utf8.first, first == 0x20 || first == 0x09 || value.utf8.last! == 0x20 || value.utf8.last! == 0x09 {
-                return .failure(.malformed("leading or trailing whitespace in the value of \(name)"))
-            }
+            regularSeen = true
+            if let problem = HTTP2FieldRules.problem(name: name, value: value) { return .failure(.malformed(problem)) }
             switch name.utf8.count {
             case 4 where name == "host":
                 hostCount += 1
@@ -93,8 +96,10 @@ enum HTTP2RequestHead {
                 return .failure(.malformed("host names another authority than :authority"))
             }
         }
-        guard let path else { return .failure(.badRequest("no :path (CONNECT is not supported)")) }
-        guard path.utf8.first == UInt8(ascii: "/") || (path == "*" && parsedMethod == .options) else {
+        if parsedMethod == .connect { return .failure(.badRequest("CONNECT is not supported")) }
+        guard scheme != nil else { return .failure(.malformed("no :scheme")) }
+        guard let path else { return .failure(.malformed("no :path")) }
+        guard HTTP2FieldRules.isPath(path), path.utf8.first == UInt8(ascii: "/") || (path == "*" && parsedMethod == .options) else {
             return .failure(.malformed(":path is not in origin form"))
         }
         guard let target = authority ?? (hostCount == 1 ? host : nil) else {
