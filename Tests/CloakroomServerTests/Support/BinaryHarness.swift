@@ -115,14 +115,36 @@ final class BinaryHarness: @unchecked Sendable {
     }
 }
 
-/// A port that was free a moment ago (bind to 0, read it back, close).
+/// A port that was free a moment ago, for a process that binds it later (the binary cannot
+/// report `:0` back).
+///
+/// Picked below the kernel's ephemeral range (32768–60999 here), where the outgoing
+/// connections of every other test get their source ports: a port the kernel hands out for
+/// `bind(0)` can be taken by such a connection before the binary binds it, and the binary then
+/// fails to start. A random port in 20000–32767 that binds now is taken only by another test
+/// choosing the same one.
 func freePort() throws -> Int {
+    for _ in 0..<64 {
+        let candidate = Int.random(in: 20_000..<32_768)
+        if bindable(candidate) { return candidate }
+    }
+    return boundPort(0)
+}
+
+private func bindable(_ port: Int) -> Bool {
+    boundPort(port) == port
+}
+
+/// Binds 127.0.0.1:`port` (0: any), reads the port back, closes; 0 when the bind failed.
+private func boundPort(_ port: Int) -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { Glibc.close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    address.sin_port = UInt16(port).bigEndian
+    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard bound == 0 else { return 0 }
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
     return Int(UInt16(bigEndian: address.sin_port))
