@@ -36,14 +36,9 @@ public struct APIKeyStoreConformance: Sendable {
         let store = try await makeStore(clock, SessionStoreConformance.timeouts)
         let audit = AuditRecorder()
         store.observeAudit { events in audit.append(events) }
-        let fixture = APIKeyFixture(store: store, clock: clock, audit: audit)
-        do {
-            try await fixture.perform(check)
-        } catch {
-            try? await store.close()
-            throw error
+        try await withClosing(store) { store in
+            try await APIKeyFixture(store: store, clock: clock, audit: audit).perform(check)
         }
-        try await store.close()
     }
 
     public func runAll() async throws {

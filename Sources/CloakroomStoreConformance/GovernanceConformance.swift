@@ -31,14 +31,9 @@ public struct GovernanceConformance: Sendable {
         let store = try await makeStore(clock, SessionStoreConformance.timeouts)
         let audit = AuditRecorder()
         store.observeAudit { events in audit.append(events) }
-        let fixture = GovernanceFixture(store: store, clock: clock, audit: audit)
-        do {
-            try await fixture.perform(check)
-        } catch {
-            try? await store.close()
-            throw error
+        try await withClosing(store) { store in
+            try await GovernanceFixture(store: store, clock: clock, audit: audit).perform(check)
         }
-        try await store.close()
     }
 }
 

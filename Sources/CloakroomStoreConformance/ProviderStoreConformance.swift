@@ -26,13 +26,7 @@ public struct ProviderStoreConformance: Sendable {
     public func run(_ check: Check) async throws {
         let clock = ManualWallClock()
         let store = try await makeStore(clock, SessionStoreConformance.timeouts)
-        do {
-            try await perform(check, store: store, clock: clock)
-        } catch {
-            try? await store.close()
-            throw error
-        }
-        try await store.close()
+        try await withClosing(store) { store in try await perform(check, store: store, clock: clock) }
     }
 
     static let tokens: JSONObject = ["id_token": "eyJ.id.token", "access_token": "at-1", "refresh_token": "rt-1", "expires_at": 1_900_000_000]

@@ -72,14 +72,7 @@ public struct SessionStoreConformance: Sendable {
         let clock = ManualWallClock()
         let made = try await makeStore(clock, Self.timeouts)
         let store: any SessionStore = lookupPath.map { ProductionLookupStore(base: made, lookup: $0()) } ?? made
-        let fixture = StoreFixture(store: store, clock: clock)
-        do {
-            try await fixture.perform(check)
-        } catch {
-            try? await store.close()
-            throw error
-        }
-        try await store.close()
+        try await withClosing(store) { store in try await StoreFixture(store: store, clock: clock).perform(check) }
     }
 }
 
