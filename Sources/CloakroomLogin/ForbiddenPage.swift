@@ -9,27 +9,12 @@ import struct Foundation.Data
 /// Serve it with ``contentSecurityPolicy``.
 public enum ForbiddenPage {
     public static func render(logoutPath: String, requestID: String) -> String {
-        """
-        <!DOCTYPE html>
-        <html lang="en">
-        <head>
-        <meta charset="utf-8">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <meta name="robots" content="noindex">
-        <title>Access denied · Cloakroom</title>
-        <style>\(style)</style>
-        </head>
-        <body>
-        <main>
+        HTMLText.document(title: "Access denied · Cloakroom", style: style, main: """
         <h1>Access denied</h1>
         <p class="lead">You are signed in, but your account may not use this page.</p>
         <p>If you think it should, ask an administrator and quote request <code>\(LoginPage.escape(requestID))</code>.</p>
         <p><a href="\(LoginPage.escape(logoutPath))">Sign out</a> to use another account.</p>
-        </main>
-        </body>
-        </html>
-
-        """
+        """)
     }
 
     /// Nothing may load, the inline style is allowed by its hash, and the page may not be framed.

@@ -18,4 +18,27 @@ public enum HTMLText {
         }
         return result
     }
+
+    /// A whole page: the document frame every page shares (language, viewport, kept out of
+    /// search engines, its own inline style) around `main`, the page's content.
+    public static func document(title: String, style: String, main: String) -> String {
+        """
+        <!DOCTYPE html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <meta name="robots" content="noindex">
+        <title>\(title)</title>
+        <style>\(style)</style>
+        </head>
+        <body>
+        <main>
+        \(main)
+        </main>
+        </body>
+        </html>
+
+        """
+    }
 }

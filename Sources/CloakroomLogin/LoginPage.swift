@@ -27,18 +27,7 @@ public enum LoginPage {
         let alert = error.map { #"<p class="error" id="login-error" role="alert">\#(escape($0))</p>"# } ?? ""
         let focusUser = (username ?? "").isEmpty ? " autofocus" : ""
         let focusPassword = focusUser.isEmpty ? " autofocus" : ""
-        return """
-            <!DOCTYPE html>
-            <html lang="en">
-            <head>
-            <meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1">
-            <meta name="robots" content="noindex">
-            <title>Sign in · Cloakroom</title>
-            <style>\(style)</style>
-            </head>
-            <body>
-            <main>
+        return HTMLText.document(title: "Sign in · Cloakroom", style: style, main: """
             <h1>Cloakroom</h1>
             <p class="lead">Sign in to continue.</p>
             \(alert)
@@ -53,11 +42,7 @@ public enum LoginPage {
             <button id="sign-in" type="submit">Sign in</button>
             </form>
             \(ssoLink)
-            </main>
-            </body>
-            </html>
-
-            """
+            """)
     }
 
     /// A `Content-Security-Policy` value for the page: nothing may load, the inline style is

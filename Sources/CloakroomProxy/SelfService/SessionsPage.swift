@@ -27,29 +27,14 @@ enum SessionsPage {
             <button id="end-others" type="submit">Sign out everywhere else</button></form>
             """
         let count = sessions.count == 1 ? "1 active session" : "\(max(sessions.count, 1)) active sessions"
-        return """
-            <!DOCTYPE html>
-            <html lang="en">
-            <head>
-            <meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1">
-            <meta name="robots" content="noindex">
-            <title>Your sessions · Cloakroom</title>
-            <style>\(style)</style>
-            </head>
-            <body>
-            <main>
+        return HTMLText.document(title: "Your sessions · Cloakroom", style: style, main: """
             <h1>Your sessions</h1>
             <p class="lead">Signed in as <strong>\(escape(current.subject))</strong> · \(count). \
             Sign out any you do not recognise.</p>
             <ul class="sessions">
             \(items)</ul>
             \(endOthers)
-            </main>
-            </body>
-            </html>
-
-            """
+            """)
     }
 
     private static func item(for session: Session, isCurrent: Bool, page: String) -> String {
