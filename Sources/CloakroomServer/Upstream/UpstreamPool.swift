@@ -75,14 +75,30 @@ final class UpstreamPool: Sendable {
         case .replaceIdle(let old, let target):
             old.channel.eventLoop.execute { old.close() }
             connect(target, for: pending)
-        case .wait(let id, let deadline):
+        case .wait(let id, let deadline, let timer):
             pending.deadline = deadline
-            pending.timeout = pending.loop.scheduleTask(deadline: deadline) { [self] in
-                guard let waiter = machine.withLock({ $0.waitTimedOut(id: id) }) else { return }
-                waiter.fail(pending.lastError ?? UpstreamPoolError.exhausted)
-            }
+            armWaitTimer(id: id, at: timer, for: pending)
         case .fail(let error):
             pending.fail(pending.lastError ?? error)
+        }
+    }
+
+    /// A waiting request's timer: it gives up at its deadline, or takes the slot of a
+    /// connection left idle on another loop (``UpstreamPoolStateMachine/waitTimerFired(id:now:)``).
+    private func armWaitTimer(id: Int, at time: NIODeadline, for pending: PendingAcquisition) {
+        pending.timeout = pending.loop.scheduleTask(deadline: time) { [self] in
+            switch machine.withLock({ $0.waitTimerFired(id: id, now: .now()) }) {
+            case .none:
+                break
+            case .rearm(let next):
+                armWaitTimer(id: id, at: next, for: pending)
+            case .replaceIdle(let old, let target, let waiter):
+                old.channel.eventLoop.execute { old.close() }
+                waiter.timeout = nil
+                connect(target, for: waiter)
+            case .timedOut(let waiter):
+                waiter.fail(waiter.lastError ?? UpstreamPoolError.exhausted)
+            }
         }
     }
 
@@ -137,7 +153,7 @@ final class UpstreamPool: Sendable {
     }
 
     private func connectFailed(_ target: Int, error: any Error, for pending: PendingAcquisition) {
-        let action = machine.withLock { $0.connectFailed(target: target, now: .now()) }
+        let action = machine.withLock { $0.connectFailed(target: target, on: ObjectIdentifier(pending.loop), now: .now()) }
         perform(action)
         pending.tried.append(target)
         pending.lastError = error
@@ -168,13 +184,15 @@ final class UpstreamPool: Sendable {
 
     /// Called once when a connection's channel closes, pooled or not.
     func connectionClosed(_ connection: UpstreamConnection) {
-        let action = machine.withLock { $0.connectionClosed(connection, target: connection.targetIndex) }
+        let loop = ObjectIdentifier(connection.channel.eventLoop)
+        let action = machine.withLock { $0.connectionClosed(connection, target: connection.targetIndex, on: loop) }
         perform(action)
     }
 
     /// A connection that became a tunnel: no longer the pool's, its slot free.
     func detach(_ connection: UpstreamConnection) {
-        let action = machine.withLock { $0.detached(target: connection.targetIndex) }
+        let loop = ObjectIdentifier(connection.channel.eventLoop)
+        let action = machine.withLock { $0.detached(target: connection.targetIndex, on: loop) }
         connection.pool = nil
         perform(action)
     }

@@ -12,7 +12,12 @@ import NIOCore
 /// - An idle connection is on exactly one loop and used only there. When a request on another
 ///   loop finds every slot of a target taken and an idle connection holding one, that idle
 ///   connection is closed and its slot goes to a new connection on the request's loop
-///   (``AcquireAction/replaceIdle(_:target:)``): idle connections never starve a loop.
+///   (``AcquireAction/replaceIdle(_:target:)``) — but only when that evens out the loops' shares
+///   of the target's slots, or the connection has been idle for ``Settings/stealAfter``: under
+///   saturation every loop's connections are idle for microseconds between exchanges, and taking
+///   those would close and reopen connections back and forth between the loops (issue 20: 400
+///   HTTP/2 streams against 256 slots on two loops). A loop that holds its share waits for its
+///   own connections instead; idle connections never starve a loop for longer than `stealAfter`.
 /// - A target that refused a connection is tried last for ``Settings/failurePenalty``.
 /// - Requests that find every slot taken and nothing idle wait, first come first served, until
 ///   a slot frees or `connect_timeout` passes.
@@ -28,6 +33,9 @@ struct UpstreamPoolStateMachine<Connection: AnyObject, Waiter> {
         var waitTimeout: TimeAmount
         /// How long a connection stays idle before it is closed.
         var idleTimeout: TimeAmount
+        /// How long a connection stays idle before a request on another loop may take its slot
+        /// whatever the loops' shares.
+        var stealAfter: TimeAmount = .milliseconds(10)
     }
 
     enum AcquireAction {
@@ -38,9 +46,10 @@ struct UpstreamPoolStateMachine<Connection: AnyObject, Waiter> {
         /// Close this idle connection (it is on another loop, or unwanted for a fresh
         /// request) and make a new one to `target` on the request's loop: the slot passes on.
         case replaceIdle(Connection, target: Int)
-        /// Every slot is taken: the request waits, as `id`, until ``WaiterAction`` wakes it or
-        /// its deadline passes (the shell arms a timer for `deadline`).
-        case wait(id: Int, deadline: NIODeadline)
+        /// Every slot is taken: the request waits, as `id`, until ``WaiterAction`` wakes it,
+        /// its deadline passes, or an idle connection elsewhere may be taken. The shell arms a
+        /// timer for `timer` and then calls ``waitTimerFired(id:now:)``.
+        case wait(id: Int, deadline: NIODeadline, timer: NIODeadline)
         /// Nothing left to try.
         case fail(UpstreamPoolError)
     }
@@ -64,8 +73,17 @@ struct UpstreamPoolStateMachine<Connection: AnyObject, Waiter> {
 
     private struct Target {
         /// Connections counted against `max_connections`: connecting, busy and idle.
-        var open = 0
+        private(set) var open = 0
+        /// `open` by event loop: the loops' shares.
+        private var byLoop: [LoopID: Int] = [:]
         var skipUntil: NIODeadline?
+
+        func open(on loop: LoopID) -> Int { byLoop[loop] ?? 0 }
+
+        mutating func add(_ count: Int, on loop: LoopID) {
+            open += count
+            byLoop[loop, default: 0] += count
+        }
     }
 
     private struct Idle {
@@ -79,6 +97,8 @@ struct UpstreamPoolStateMachine<Connection: AnyObject, Waiter> {
         let id: Int
         let waiter: Waiter
         let loop: LoopID
+        /// The targets it may be served by.
+        let candidates: [Int]
         let deadline: NIODeadline
     }
 
@@ -137,25 +157,85 @@ struct UpstreamPoolStateMachine<Connection: AnyObject, Waiter> {
             return .lease(connection)
         }
         for target in candidates where targets[target].open < settings.maxConnectionsPerTarget {
-            targets[target].open += 1
+            targets[target].add(1, on: loop)
             return .connect(target: target)
         }
-        // Every slot taken: one held by an idle connection on another loop (or, for a fresh
-        // request, on this one) goes to a new connection here.
+        // Every slot taken: an idle connection elsewhere may pass its slot on (see the type's
+        // invariants); a fresh request may replace one on its own loop.
         for target in candidates {
-            if let index = idle.firstIndex(where: { $0.target == target && ($0.loop != loop || fresh) }) {
-                let entry = idle.remove(at: index)
-                replaced.append(ObjectIdentifier(entry.connection))
-                return .replaceIdle(entry.connection, target: target)
+            if let index = idle.firstIndex(where: { $0.target == target && fresh && $0.loop == loop }) {
+                return replace(at: index, for: loop)
+            }
+            if !fresh, let index = idle.lastIndex(where: { $0.target == target && $0.loop == loop }) {
+                return .lease(idle.remove(at: index).connection)
+            }
+            if let index = stealable(target: target, for: loop, now: now) {
+                return replace(at: index, for: loop)
             }
         }
         // A request that tried and failed elsewhere does not queue behind busy targets it has
         // not tried: it waits like any other.
         if let waitUntil, waitUntil <= now { return .fail(.exhausted) }
         nextWaiterID += 1
-        let deadline = waitUntil ?? now + settings.waitTimeout
-        waiting.append(Waiting(id: nextWaiterID, waiter: waiter, loop: loop, deadline: deadline))
-        return .wait(id: nextWaiterID, deadline: deadline)
+        let entry = Waiting(
+            id: nextWaiterID, waiter: waiter, loop: loop, candidates: candidates, deadline: waitUntil ?? now + settings.waitTimeout)
+        waiting.append(entry)
+        return .wait(id: entry.id, deadline: entry.deadline, timer: timer(for: entry, now: now))
+    }
+
+    /// The idle connection to `target` on another loop whose slot a request on `loop` may take:
+    /// one on a loop holding more than one slot beyond `loop`'s share, or any when `loop` holds
+    /// none, or one idle for ``Settings/stealAfter``.
+    private func stealable(target: Int, for loop: LoopID, now: NIODeadline) -> Int? {
+        let mine = targets[target].open(on: loop)
+        return idle.firstIndex { entry in
+            guard entry.target == target, entry.loop != loop else { return false }
+            return mine == 0 || targets[target].open(on: entry.loop) > mine + 1 || entry.since + settings.stealAfter <= now
+        }
+    }
+
+    private mutating func replace(at index: Int, for loop: LoopID) -> AcquireAction {
+        let entry = idle.remove(at: index)
+        replaced.append(ObjectIdentifier(entry.connection))
+        targets[entry.target].add(-1, on: entry.loop)
+        targets[entry.target].add(1, on: loop)
+        return .replaceIdle(entry.connection, target: entry.target)
+    }
+
+    /// When a waiter's timer fires: its deadline, or after ``Settings/stealAfter`` when an idle
+    /// connection elsewhere may have become ``stealable(target:for:now:)`` by then (every idle
+    /// connection was released by now, so none becomes stealable later than that).
+    private func timer(for entry: Waiting, now: NIODeadline) -> NIODeadline {
+        min(entry.deadline, now + settings.stealAfter)
+    }
+
+    enum WaitTimerAction {
+        /// Served or gone already.
+        case none
+        /// Still waiting: arm the timer again for this time.
+        case rearm(NIODeadline)
+        /// The waiter takes this idle connection's slot, as ``AcquireAction/replaceIdle(_:target:)``.
+        case replaceIdle(Connection, target: Int, for: Waiter)
+        /// Its deadline passed.
+        case timedOut(Waiter)
+    }
+
+    /// A waiter's timer (``AcquireAction/wait(id:deadline:timer:)``) fired.
+    mutating func waitTimerFired(id: Int, now: NIODeadline) -> WaitTimerAction {
+        guard let position = waiting.firstIndex(where: { $0.id == id }) else { return .none }
+        let entry = waiting[position]
+        for target in entry.candidates {
+            if let index = stealable(target: target, for: entry.loop, now: now) {
+                waiting.remove(at: position)
+                guard case .replaceIdle(let connection, let target) = replace(at: index, for: entry.loop) else { continue }
+                return .replaceIdle(connection, target: target, for: entry.waiter)
+            }
+        }
+        if entry.deadline <= now {
+            waiting.remove(at: position)
+            return .timedOut(entry.waiter)
+        }
+        return .rearm(timer(for: entry, now: now))
     }
 
     /// A new connection to `target` is up: the target is healthy again.
@@ -166,10 +246,9 @@ struct UpstreamPoolStateMachine<Connection: AnyObject, Waiter> {
     /// A connection to `target` could not be made: its slot frees and the target is tried last
     /// for a while. The request goes on to its next target (``acquire(on:order:tried:fresh:waiter:now:)``
     /// with `target` among `tried`); a waiter may take the freed slot.
-    mutating func connectFailed(target: Int, now: NIODeadline) -> WaiterAction {
-        targets[target].open -= 1
+    mutating func connectFailed(target: Int, on loop: LoopID, now: NIODeadline) -> WaiterAction {
         targets[target].skipUntil = now + settings.failurePenalty
-        return wakeWaiter()
+        return freed(target: target, on: loop)
     }
 
     // MARK: Releasing
@@ -177,13 +256,16 @@ struct UpstreamPoolStateMachine<Connection: AnyObject, Waiter> {
     /// An exchange is done with `connection` (to `target`, on `loop`).
     mutating func release(_ connection: Connection, target: Int, on loop: LoopID, reusable: Bool, now: NIODeadline) -> ReleaseAction {
         guard reusable else { return .close }
-        if let index = waiting.firstIndex(where: { $0.loop == loop }) {
+        if let index = waiting.firstIndex(where: { $0.loop == loop && $0.candidates.contains(target) }) {
             return .waiter(.handOver(connection, to: waiting.remove(at: index).waiter))
         }
-        if !waiting.isEmpty {
-            // The waiters are on other loops, where this connection cannot go: closing it frees
-            // its slot for them (``connectionClosed(_:target:)`` wakes one).
-            return .close
+        if let other = waiting.first(where: { $0.candidates.contains(target) }) {
+            // A waiter on another loop, where this connection cannot go: closing it frees its
+            // slot for them (``connectionClosed(_:target:on:)`` wakes one) — when that evens out
+            // the loops' shares. Otherwise it goes idle here, and the waiter's own loop serves
+            // it, or the waiter takes its slot after ``Settings/stealAfter``.
+            let mine = targets[target].open(on: loop), theirs = targets[target].open(on: other.loop)
+            if theirs == 0 || mine > theirs + 1 { return .close }
         }
         idle.append(Idle(connection: connection, target: target, loop: loop, since: now))
         let schedule = sweeping.insert(loop).inserted
@@ -192,36 +274,29 @@ struct UpstreamPoolStateMachine<Connection: AnyObject, Waiter> {
 
     /// A connection's channel closed, whatever its state: its slot frees (unless it was
     /// replaced, the slot having passed on), and a waiter may take it.
-    mutating func connectionClosed(_ connection: Connection, target: Int) -> WaiterAction {
+    mutating func connectionClosed(_ connection: Connection, target: Int, on loop: LoopID) -> WaiterAction {
         idle.removeAll { $0.connection === connection }
         if let index = replaced.firstIndex(of: ObjectIdentifier(connection)) {
             replaced.remove(at: index)
             return .none
         }
-        targets[target].open -= 1
-        return wakeWaiter()
+        return freed(target: target, on: loop)
     }
 
     /// A connection left the pool for good while still open (it became a tunnel): its slot frees.
-    mutating func detached(target: Int) -> WaiterAction {
-        targets[target].open -= 1
-        return wakeWaiter()
+    mutating func detached(target: Int, on loop: LoopID) -> WaiterAction {
+        freed(target: target, on: loop)
     }
 
-    private mutating func wakeWaiter() -> WaiterAction {
-        guard !waiting.isEmpty else { return .none }
-        let first = waiting.removeFirst()
+    /// A slot of `target` on `loop` freed: the first waiter that `target` can serve asks again.
+    private mutating func freed(target: Int, on loop: LoopID) -> WaiterAction {
+        targets[target].add(-1, on: loop)
+        guard let index = waiting.firstIndex(where: { $0.candidates.contains(target) }) else { return .none }
+        let first = waiting.remove(at: index)
         return .retry(first.waiter, loop: first.loop)
     }
 
     // MARK: Time
-
-    /// The waiter `id` gave up (its deadline passed): returned to be failed, or nil when it was
-    /// served first.
-    mutating func waitTimedOut(id: Int) -> Waiter? {
-        guard let index = waiting.firstIndex(where: { $0.id == id }) else { return nil }
-        return waiting.remove(at: index).waiter
-    }
 
     /// The idle connections on `loop` that have been idle for `idle_timeout`, taken out of the
     /// pool for the shell to close, and when to sweep again (nil: nothing idle there any more).

@@ -55,7 +55,7 @@ import Testing
         #expect(replaced === onA)
         #expect(machine.openConnections(target: 0) == 1, "the slot passed on")
         // The replaced connection's close frees nothing: its slot is the new connection's.
-        #expect(machine.connectionClosed(onA, target: 0).isNone)
+        #expect(machine.connectionClosed(onA, target: 0, on: loopA).isNone)
         #expect(machine.openConnections(target: 0) == 1)
     }
 
@@ -75,14 +75,16 @@ import Testing
         guard case .connect = machine.acquire(on: loopA, order: [0], tried: [], fresh: false, waiter: "first", now: start) else {
             Issue.record("connect"); return
         }
-        guard case .wait(let id, let deadline) = machine.acquire(on: loopA, order: [0], tried: [], fresh: false, waiter: "second", now: start)
+        guard case .wait(let id, let deadline, let timer) = machine.acquire(
+            on: loopA, order: [0], tried: [], fresh: false, waiter: "second", now: start)
         else { Issue.record("wait"); return }
         #expect(deadline == start + .seconds(2))
+        #expect(timer == start + .milliseconds(10), "looks for a stealable idle connection after stealAfter")
         let busy = Connection()
         guard case .waiter(.handOver(let connection, to: "second")) = machine.release(busy, target: 0, on: loopA, reusable: true, now: start)
         else { Issue.record("hand over"); return }
         #expect(connection === busy)
-        #expect(machine.waitTimedOut(id: id) == nil, "served: no timeout")
+        guard case .none = machine.waitTimerFired(id: id, now: deadline) else { Issue.record("served: no timeout"); return }
     }
 
     @Test func waitersOnAnotherLoopGetTheSlot() {
@@ -95,7 +97,7 @@ import Testing
         guard case .close = machine.release(busy, target: 0, on: loopA, reusable: true, now: start) else {
             Issue.record("closed for the other loop"); return
         }
-        guard case .retry("b", loop: loopB) = machine.connectionClosed(busy, target: 0) else { Issue.record("retry"); return }
+        guard case .retry("b", loop: loopB) = machine.connectionClosed(busy, target: 0, on: loopA) else { Issue.record("retry"); return }
         guard case .connect = machine.acquire(on: loopB, order: [0], tried: [], fresh: false, waiter: "b", now: start) else {
             Issue.record("connect"); return
         }
@@ -104,14 +106,86 @@ import Testing
     @Test func aWaiterGivesUpAtItsDeadline() {
         var machine = Self.machine(max: 1)
         _ = machine.acquire(on: loopA, order: [0], tried: [], fresh: false, waiter: "first", now: start)
-        guard case .wait(let id, let deadline) = machine.acquire(on: loopB, order: [0], tried: [], fresh: false, waiter: "b", now: start)
+        guard case .wait(let id, let deadline, let timer) = machine.acquire(
+            on: loopB, order: [0], tried: [], fresh: false, waiter: "b", now: start)
         else { Issue.record("wait"); return }
-        #expect(machine.waitTimedOut(id: id) == "b")
+        guard case .rearm(let next) = machine.waitTimerFired(id: id, now: timer) else { Issue.record("still waiting"); return }
+        #expect(next == timer + .milliseconds(10))
+        guard case .timedOut("b") = machine.waitTimerFired(id: id, now: deadline) else { Issue.record("timed out"); return }
         #expect(machine.waitingCount == 0)
         // Woken after its deadline, a waiter asking again fails instead of waiting anew.
         guard case .fail(.exhausted) = machine.acquire(
             on: loopB, order: [0], tried: [], fresh: false, waiter: "b", now: deadline + .milliseconds(1), waitUntil: deadline)
         else { Issue.record("exhausted"); return }
+    }
+
+    /// Makes `count` busy connections on `loop`.
+    func busyConnections(_ machine: inout Machine, on loop: ObjectIdentifier, count: Int) -> [Connection] {
+        (0..<count).map { _ in
+            guard case .connect = machine.acquire(on: loop, order: [0], tried: [], fresh: false, waiter: "w", now: start) else {
+                Issue.record("expected a connect")
+                return Connection()
+            }
+            return Connection()
+        }
+    }
+
+    /// Issue 20: both loops saturated with their even shares of the slots. A connection released
+    /// on loop A is idle there for microseconds before A's next request; a request on loop B
+    /// waits for B's own connections instead of closing it and opening another — unless it stays
+    /// idle for stealAfter.
+    @Test func evenSharesAreKeptUnderSaturation() {
+        var machine = Self.machine(max: 4)
+        let onA = busyConnections(&machine, on: loopA, count: 2)
+        let onB = busyConnections(&machine, on: loopB, count: 2)
+        guard case .wait(let id, _, let timer) = machine.acquire(on: loopB, order: [0], tried: [], fresh: false, waiter: "b", now: start)
+        else { Issue.record("wait"); return }
+        guard case .keepIdle = machine.release(onA[0], target: 0, on: loopA, reusable: true, now: start) else {
+            Issue.record("A keeps its share"); return
+        }
+        guard case .wait = machine.acquire(on: loopB, order: [0], tried: [], fresh: false, waiter: "b2", now: start + .milliseconds(1))
+        else { Issue.record("a second request on B waits too"); return }
+        guard case .waiter(.handOver(let handed, to: "b")) = machine.release(onB[0], target: 0, on: loopB, reusable: true, now: start)
+        else { Issue.record("B's own connection serves B's first waiter"); return }
+        #expect(handed === onB[0])
+        // Left idle for stealAfter, A's connection passes its slot to B's second waiter.
+        guard case .replaceIdle(let taken, target: 0, for: "b2") = machine.waitTimerFired(id: id + 1, now: timer + .milliseconds(1))
+        else { Issue.record("stolen after stealAfter"); return }
+        #expect(taken === onA[0])
+        #expect(machine.openConnections(target: 0) == 4)
+    }
+
+    /// A loop holding more than its share gives a connection up for a waiter elsewhere.
+    @Test func unevenSharesEvenOut() {
+        var machine = Self.machine(max: 4)
+        let onA = busyConnections(&machine, on: loopA, count: 3)
+        _ = busyConnections(&machine, on: loopB, count: 1)
+        guard case .wait = machine.acquire(on: loopB, order: [0], tried: [], fresh: false, waiter: "b", now: start) else {
+            Issue.record("wait"); return
+        }
+        guard case .close = machine.release(onA[0], target: 0, on: loopA, reusable: true, now: start) else {
+            Issue.record("3 against 1: closed for B"); return
+        }
+        guard case .retry("b", loop: loopB) = machine.connectionClosed(onA[0], target: 0, on: loopA) else {
+            Issue.record("B asks again"); return
+        }
+        guard case .connect = machine.acquire(on: loopB, order: [0], tried: [], fresh: false, waiter: "b", now: start) else {
+            Issue.record("B connects"); return
+        }
+        // 2 and 2 now: A's next release stays idle even with another waiter on B.
+        guard case .wait = machine.acquire(on: loopB, order: [0], tried: [], fresh: false, waiter: "b2", now: start) else {
+            Issue.record("wait"); return
+        }
+        guard case .keepIdle = machine.release(onA[1], target: 0, on: loopA, reusable: true, now: start) else {
+            Issue.record("even: kept"); return
+        }
+        // An idle connection on a loop holding 2 more than B goes to a new request on B at once.
+        var lopsided = Self.machine(max: 3)
+        let idleOnA = busyConnections(&lopsided, on: loopA, count: 3)
+        _ = lopsided.release(idleOnA[0], target: 0, on: loopA, reusable: true, now: start)
+        guard case .replaceIdle = lopsided.acquire(on: loopB, order: [0], tried: [], fresh: false, waiter: "b", now: start) else {
+            Issue.record("B holds none: replaced"); return
+        }
     }
 
     @Test func aRefusingTargetIsTriedLastForFiveSeconds() {
@@ -120,7 +194,7 @@ import Testing
         #expect(machine.order(now: start) == [1, 2, 0], "round robin")
         guard case .connect(target: 1) = machine.acquire(on: loopA, order: [1, 2, 0], tried: [], fresh: false, waiter: "w", now: start)
         else { Issue.record("connect"); return }
-        #expect(machine.connectFailed(target: 1, now: start).isNone)
+        #expect(machine.connectFailed(target: 1, on: loopA, now: start).isNone)
         #expect(machine.openConnections(target: 1) == 0, "its slot freed")
         guard case .connect(target: 2) = machine.acquire(on: loopA, order: [1, 2, 0], tried: [1], fresh: false, waiter: "w", now: start)
         else { Issue.record("next target"); return }
@@ -150,7 +224,7 @@ import Testing
         #expect(early.expired.isEmpty && early.next == start + .seconds(60))
         let due = machine.sweepIdle(on: loopA, now: start + .seconds(60))
         #expect(due.expired.count == 1 && due.next == nil)
-        #expect(machine.connectionClosed(connection, target: 0).isNone)
+        #expect(machine.connectionClosed(connection, target: 0, on: loopA).isNone)
         #expect(machine.openConnections(target: 0) == 0)
     }
 
@@ -165,7 +239,7 @@ import Testing
     @Test func aTunnelFreesItsSlot() {
         var machine = Self.machine()
         _ = machine.acquire(on: loopA, order: [0], tried: [], fresh: false, waiter: "w", now: start)
-        _ = machine.detached(target: 0)
+        _ = machine.detached(target: 0, on: loopA)
         #expect(machine.openConnections(target: 0) == 0)
     }
 
