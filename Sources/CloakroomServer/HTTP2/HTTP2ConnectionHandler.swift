@@ -236,6 +236,8 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             }
         case let event as StreamClosedEvent:
             streamClosed(event.streamID)
+        case is NIOHTTP2StreamCreatedEvent:
+            break  // one per stream: matched here, before the rarer events' casts
         case let event as NIOHTTP2BulkStreamWindowChangeEvent:
             streamWindowTarget += event.delta
             for stream in streams.values {

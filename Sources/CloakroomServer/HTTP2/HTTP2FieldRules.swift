@@ -11,17 +11,20 @@ enum HTTP2FieldRules {
     static func problem(name: String, value: String) -> String? {
         let nameBytes = name.utf8
         guard !nameBytes.isEmpty else { return "empty field name" }
-        for byte in nameBytes where !isLowercaseTokenByte(byte) {
-            return "field name \(name) is not a lower-case token"
-        }
+        // One pass over contiguous bytes each (every decoded field is a native string).
+        let nameIsToken =
+            nameBytes.withContiguousStorageIfAvailable { bytes in bytes.allSatisfy(isLowercaseTokenByte) }
+            ?? nameBytes.allSatisfy(isLowercaseTokenByte)
+        guard nameIsToken else { return "field name \(name) is not a lower-case token" }
         let valueBytes = value.utf8
         if let first = valueBytes.first, let last = valueBytes.last {
             if first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09 {
                 return "leading or trailing whitespace in the value of \(name)"
             }
-            for byte in valueBytes where byte == 0x00 || byte == 0x0A || byte == 0x0D {
-                return "NUL, CR or LF in the value of \(name)"
-            }
+            let valueIsClean =
+                valueBytes.withContiguousStorageIfAvailable { bytes in !bytes.contains(where: isNULCROrLF) }
+                ?? !valueBytes.contains(where: isNULCROrLF)
+            guard valueIsClean else { return "NUL, CR or LF in the value of \(name)" }
         }
         switch nameBytes.count {
         case 2 where name == "te":
@@ -46,6 +49,11 @@ enum HTTP2FieldRules {
             if let problem = problem(name: name, value: value) { return problem }
         }
         return nil
+    }
+
+    @inline(__always)
+    private static func isNULCROrLF(_ byte: UInt8) -> Bool {
+        byte == 0x00 || byte == 0x0A || byte == 0x0D
     }
 
     /// RFC 9110 §5.6.2 `tchar`, upper-case letters excluded (RFC 9113 §8.2.1).
