@@ -121,6 +121,8 @@ final class RedisSubscriber: Sendable {
             do {
                 try await listenOnce()
             } catch {
+                // Closed (shutdown): nothing was lost, and nothing reconnects.
+                if Task.isCancelled || state.withLock({ $0.isClosed }) { return }
                 // A subscription that was up starts a new outage: the backoff starts over.
                 let wasSubscribed = state.withLock { $0.isSubscribed }
                 failures = wasSubscribed ? 1 : failures + 1

@@ -4,9 +4,12 @@ import Logging
 /// A swift-log handler that writes one JSON object per line: `time`, `level`, `msg`, then the
 /// metadata (integers stay numbers). Used for the access log, on standard output.
 ///
-/// Lines go through the C library's buffered `stdout` (one `fwrite` each, atomic per line);
-/// the server calls ``flush()`` every second and at shutdown, so a line reaches stdout within a
-/// second without costing a system call per request.
+/// Lines are buffered whole (``LineOutput``) and written to file descriptor 1 in `write` calls
+/// that hold only whole lines, when 64 KiB are pending and when the server calls ``flush()``
+/// (every second and at shutdown): a line reaches stdout within a second without a system call
+/// per request, and never shares a `write` with part of another, so standard output and
+/// standard error sent to one file (`2>&1`) keep every line whole. (The C library's buffered
+/// `stdout` wrote at 4 KiB boundaries, mid-line.)
 public struct JSONLinesLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
@@ -14,12 +17,7 @@ public struct JSONLinesLogHandler: LogHandler {
 
     public init(label: String) { self.label = label }
 
-    /// A buffered C stream on file descriptor 1. `FILE` operations lock internally, so one
-    /// stream is safely shared by every thread; Swift cannot see that, hence `@unchecked`.
-    private final class Output: @unchecked Sendable {
-        let file: UnsafeMutablePointer<FILE>? = fdopen(STDOUT_FILENO, "w")
-    }
-    private static let output = Output()
+    private static let output = LineOutput(fileDescriptor: STDOUT_FILENO)
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -50,7 +48,7 @@ public struct JSONLinesLogHandler: LogHandler {
             Self.append(value, to: &line)
         }
         line.append(contentsOf: "}\n".utf8)
-        line.withUnsafeBytes { bytes in _ = fwrite(bytes.baseAddress, 1, bytes.count, Self.output.file) }
+        Self.output.append(line)
     }
 
     /// A line with string fields, in the order given (by key, as ``log(event:)`` orders them),
@@ -71,10 +69,10 @@ public struct JSONLinesLogHandler: LogHandler {
             appendString(value, to: &line)
         }
         line.append(contentsOf: "}\n".utf8)
-        line.withUnsafeBytes { bytes in _ = fwrite(bytes.baseAddress, 1, bytes.count, output.file) }
+        output.append(line)
     }
 
-    public static func flush() { fflush(output.file) }
+    public static func flush() { output.flush() }
 
     private static func append(_ value: Logger.MetadataValue, to line: inout [UInt8]) {
         switch value {
