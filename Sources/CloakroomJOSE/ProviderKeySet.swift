@@ -9,16 +9,24 @@ import struct Foundation.Date
 ///
 /// Only public keys usable for the accepted algorithms are kept (RSA, EC P-256, Ed25519);
 /// encryption keys (`use: enc`) and keys jwt-kit cannot read are skipped.
+///
+/// A fetch that fails is remembered for ``failureInterval``: tokens that need the keys meanwhile
+/// get the same failure at once (502 upstream) instead of each waiting out the HTTP client's
+/// connect timeout against a provider that is down. Concurrent fetches are one.
 public actor ProviderKeySet {
     public typealias Fetch = @Sendable () async throws -> [UInt8]
 
     public static let minimumRefetchInterval: Double = 60
+    public static let failureInterval: Double = 2
 
     private let fetch: Fetch
     private let now: @Sendable () -> Date
     private var keys = JWTKeyCollection()
     private var kids: Set<String> = []
     private var lastFetch: Date?
+    private var lastFailure: (at: Date, error: TokenRejection)?
+    /// The fetch under way, joined by every token that needs it.
+    private var refreshing: Task<Void, any Error>?
 
     /// - Parameters:
     ///   - fetch: returns the JWKS document (the provider's `jwks_uri`).
@@ -43,6 +51,21 @@ public actor ProviderKeySet {
     }
 
     private func refresh() async throws {
+        if let refreshing { return try await refreshing.value }
+        if let lastFailure, now().timeIntervalSince(lastFailure.at) < Self.failureInterval { throw lastFailure.error }
+        let task = Task { try await self.load() }
+        refreshing = task
+        defer { refreshing = nil }
+        do {
+            try await task.value
+            lastFailure = nil
+        } catch let rejection as TokenRejection {
+            if case .keysUnavailable = rejection { lastFailure = (now(), rejection) }
+            throw rejection
+        }
+    }
+
+    private func load() async throws {
         let document: [UInt8]
         do {
             document = try await fetch()

@@ -2,21 +2,38 @@ import Logging
 import Synchronization
 
 import class Foundation.JSONDecoder
+import struct Foundation.Date
 import struct Foundation.Data
 
 /// The provider's discovery document, fetched in the background: the proxy starts while the
 /// provider is down and keeps trying every ``retryInterval`` until it answers. Until then every
-/// step that needs it fails with ``OIDCFailure/unavailable(_:)`` (502), and asking also tries
-/// once more right away.
+/// step that needs it fails with ``OIDCFailure/unavailable(_:)`` (502). After a failure, asking
+/// is answered at once with it while an attempt is under way (the background's, or another
+/// request's) or the failure is younger than ``retryInterval``, so an unreachable provider costs
+/// requests nothing rather than the HTTP client's connect timeout each; otherwise asking tries
+/// once more right away. Concurrent attempts are one.
 public final class ProviderDirectory: Sendable {
     public static let retryInterval: Duration = .seconds(2)
 
     private let issuer: String
     private let http: ProviderHTTP
     private let logger: Logger
-    private let state = Mutex<(metadata: ProviderMetadata?, lastError: String, task: Task<Void, Never>?)>((nil, "discovery not done yet", nil))
+    private struct State {
+        var metadata: ProviderMetadata?
+        var lastError = "discovery not done yet"
+        /// When the last attempt failed (nil: none has, or one succeeded since).
+        var failedAt: Date?
+        var task: Task<Void, Never>?
+        /// The attempt under way, which every caller of ``discover()`` joins.
+        var attempt: Task<Bool, Never>?
+    }
+    private let state = Mutex(State())
 
-    public init(issuer: String, http: ProviderHTTP, logger: Logger) {
+    private let now: @Sendable () -> Date
+
+    /// - Parameter now: the clock, injected for tests of the retry interval.
+    public init(issuer: String, http: ProviderHTTP, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.now = now
         self.issuer = issuer
         self.http = http
         self.logger = logger
@@ -44,9 +61,16 @@ public final class ProviderDirectory: Sendable {
         state.withLock { $0.task?.cancel() }
     }
 
-    /// The document, or ``OIDCFailure/unavailable(_:)`` after one more try.
+    /// The document, or ``OIDCFailure/unavailable(_:)``: after one more try when none is under
+    /// way, at once with the last failure when one is.
     public func metadata() async throws(OIDCFailure) -> ProviderMetadata {
-        if let known = state.withLock({ $0.metadata }) { return known }
+        let now = now()
+        let (known, answerNow, lastError) = state.withLock { state in
+            let recent = state.failedAt.map { state.attempt != nil || now.timeIntervalSince($0) < Self.retryInterval.seconds } ?? false
+            return (state.metadata, recent, state.lastError)
+        }
+        if let known { return known }
+        if answerNow { throw .unavailable(lastError) }
         _ = await discover()
         if let known = state.withLock({ $0.metadata }) { return known }
         throw .unavailable(state.withLock { $0.lastError })
@@ -55,9 +79,20 @@ public final class ProviderDirectory: Sendable {
     /// The document if discovery has succeeded, without waiting.
     public var known: ProviderMetadata? { state.withLock { $0.metadata } }
 
-    /// One attempt. Returns whether the document is known now.
+    /// One attempt, joined when one is under way. Returns whether the document is known now.
     @discardableResult
     func discover() async -> Bool {
+        let attempt = state.withLock { state -> Task<Bool, Never> in
+            if let attempt = state.attempt { return attempt }
+            let attempt = Task { await self.attemptOnce() }
+            state.attempt = attempt
+            return attempt
+        }
+        return await attempt.value
+    }
+
+    private func attemptOnce() async -> Bool {
+        defer { state.withLock { $0.attempt = nil } }
         do {
             let response = try await http.get(discoveryURL)
             guard response.status == 200 else { return failed("discovery answered \(response.status)") }
@@ -67,7 +102,7 @@ public final class ProviderDirectory: Sendable {
                 return failed("discovery document names issuer \"\(metadata.issuer)\", not the configured one")
             }
             let first = state.withLock { state -> Bool in
-                defer { state.metadata = metadata }
+                defer { state.metadata = metadata; state.failedAt = nil }
                 return state.metadata == nil
             }
             if first { logger.info("identity provider discovered", metadata: ["issuer": "\(issuer)"]) }
@@ -81,10 +116,16 @@ public final class ProviderDirectory: Sendable {
 
     private func failed(_ why: String) -> Bool {
         let changed = state.withLock { state -> Bool in
-            defer { state.lastError = why }
+            defer { state.lastError = why; state.failedAt = now() }
             return state.lastError != why
         }
         if changed { logger.warning("identity provider discovery failed; retrying", metadata: ["issuer": "\(issuer)", "error": "\(why)"]) }
         return false
+    }
+}
+
+extension Duration {
+    fileprivate var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -2,6 +2,7 @@ import CloakroomConfig
 import CloakroomSessions
 import Crypto
 import Foundation
+import Synchronization
 import Testing
 
 @testable import CloakroomJOSE
@@ -117,15 +118,26 @@ import Testing
         #expect(Self.reason(await plain.check(provider.accessToken(now: Self.now, ["sub": ""]), now: Self.now))?.contains("sub") == true)
     }
 
+    /// An outage is not cached as a verdict; the key set answers the same failure without a new
+    /// fetch for ProviderKeySet.failureInterval, then fetches again.
     @Test func anUnreachableProviderIsUnavailableAndNotRemembered() async throws {
         let provider = SigningProvider()
         provider.state.withLock { $0.available = false }
-        let bearer = Self.bearer(provider)
+        let clock = Mutex(Self.now)
+        let bearer = BearerTokens(
+            issuer: SigningProvider.issuer, audience: "orders-api", claims: Self.defaultClaims,
+            keys: provider.keySet(now: { clock.withLock { $0 } }))
         let token = provider.accessToken(now: Self.now)
         guard case .providerUnavailable = await bearer.check(token, now: Self.now) else { Issue.record("unavailable"); return }
         #expect(bearer.checkNow(token, now: Self.now) == nil, "not cached")
         provider.state.withLock { $0.available = true }
+        guard case .providerUnavailable = await bearer.check(token, now: Self.now) else {
+            Issue.record("the failure is answered again within the failure interval"); return
+        }
+        #expect(provider.fetches == 1, "without fetching again")
+        clock.withLock { $0 += ProviderKeySet.failureInterval }
         guard case .valid = await bearer.check(token, now: Self.now) else { Issue.record("valid once the provider answers"); return }
+        #expect(provider.fetches == 2)
     }
 
     @Test func eachTokenIsVerifiedOnceThenTheCacheAnswersUntilItsExp() async throws {

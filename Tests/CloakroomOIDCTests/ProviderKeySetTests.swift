@@ -43,6 +43,21 @@ import Testing
         #expect(provider.fetches == 2, "made-up kids cannot make the proxy hammer the provider")
     }
 
+    /// Tokens arriving together while the keys are fetched share that one fetch.
+    @Test func concurrentFetchesAreOne() async throws {
+        let fetches = Mutex(0)
+        let keys = ProviderKeySet {
+            fetches.withLock { $0 += 1 }
+            try await Task.sleep(for: .milliseconds(200))
+            return Array("{\"keys\":[\(Self.first)]}".utf8)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 { group.addTask { _ = try await keys.collection(for: "k1") } }
+            try await group.waitForAll()
+        }
+        #expect(fetches.withLock { $0 } == 1)
+    }
+
     @Test func encryptionAndSymmetricKeysAreNeverUsed() async throws {
         let provider = Provider()
         let keys = ProviderKeySet(now: { provider.now }) { provider.fetch() }
