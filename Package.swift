@@ -24,6 +24,9 @@ let package = Package(
         // Single sign-on: HTTP calls to the identity provider, and JOSE (JWKS, signatures).
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        // Already in the graph through jwt-kit; named for ServerIdentityPolicy (RFC 6125 name
+        // checks of HTTPS upstreams' certificates, see UpstreamServerIdentity).
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
     ],
     targets: [
         // Typed configuration: YAML decoding, validation with key paths. No NIO.
@@ -125,6 +128,7 @@ let package = Package(
         .target(
             name: "CloakroomServer",
             dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
                 "CloakroomProxy",
                 "CloakroomOIDC",
                 "CloakroomJOSE",

@@ -96,6 +96,29 @@ struct HTTPSUpstreamTests {
         #expect(backend.serverNames.last == "wrong.example")
     }
 
+    /// `server_name` is the name verified, also for an IP target whose certificate carries that
+    /// IP: swift-nio-ssl alone accepted any IP SAN matching the address connected to.
+    @Test func serverNameIsVerifiedEvenWhenTheCertificateCarriesTheTargetsIP() async throws {
+        let pki = try await TestPKI.make()
+        defer { pki.remove() }
+        let backend = try await TestBackend.start(tls: .init(certificate: pki.serverCertificate, privateKey: pki.serverKey))
+        defer { Task { await backend.stop() } }
+        var named = Self.trusting(pki.ca)
+        named.serverName = "wrong.example"
+        for target in ["https://127.0.0.1:PORT", "https://localhost:PORT"] {
+            let (logger, lines) = CapturingLogHandler.logger()
+            let harness = try await Self.start(backend, target: target, tls: named, logger: logger)
+            let refused = try await Curl.get("\(harness.base)/public/x")
+            #expect(refused.status == 502, "\(target): the certificate is for localhost and 127.0.0.1, not wrong.example")
+            #expect(refused.body == "{\"error\":\"bad_gateway\"}")
+            let logged = try await Self.awaitLog(lines, containing: "upstream unavailable", "not valid for wrong.example")
+            #expect(logged != nil, "the reason is logged: \(lines.all)")
+            await harness.stop()
+        }
+        #expect(backend.requests.isEmpty, "nothing was sent")
+        #expect(backend.serverNames.allSatisfy { $0 == "wrong.example" }, "SNI is server_name")
+    }
+
     @Test func aCertificateFromAnUntrustedCAIs502WithTheConfiguredCAAndWithTheSystemRoots() async throws {
         let pki = try await TestPKI.make()
         defer { pki.remove() }

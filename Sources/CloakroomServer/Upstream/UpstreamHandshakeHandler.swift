@@ -1,11 +1,14 @@
 import NIOCore
+import NIOSSL
 import NIOTLS
 
 /// Waits for the TLS handshake of a new upstream connection, between `NIOSSLClientHandler` and
 /// ``UpstreamConnection``, so the pool hands out a connection only once it is verified: a
 /// refused handshake, a certificate that fails verification, or no handshake within the
 /// upstream's `connect_timeout` fails the connect (→ 502, with the reason in the log) instead of
-/// a request written into a connection that will never carry it. Removes itself once done, so
+/// a request written into a connection that will never carry it. The certificate's name is
+/// checked here, once the handshake verified its chain (``UpstreamServerIdentity``), before any
+/// request byte is written. Removes itself once done, so
 /// reads and writes on the pooled connection pass one handler fewer.
 ///
 /// - Important: Loop-bound, like the connection it is part of.
@@ -16,14 +19,19 @@ final class UpstreamHandshakeHandler: ChannelInboundHandler, RemovableChannelHan
     private let promise: EventLoopPromise<Void>
     private let timeout: TimeAmount
     private let target: String
+    /// The name the certificate must be valid for; `nil`: not checked (`insecure_skip_verify`).
+    private let verifiedName: String?
     private var timer: Scheduled<Void>?
     private var done = false
 
-    /// - Parameter target: the target as configured (`https://host:port`), for the error.
-    init(promise: EventLoopPromise<Void>, timeout: TimeAmount, target: String) {
+    /// - Parameters:
+    ///   - target: the target as configured (`https://host:port`), for the error.
+    ///   - verifiedName: the name the certificate must be valid for, `nil` to skip the check.
+    init(promise: EventLoopPromise<Void>, timeout: TimeAmount, target: String, verifiedName: String?) {
         self.promise = promise
         self.timeout = timeout
         self.target = target
+        self.verifiedName = verifiedName
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -47,12 +55,25 @@ final class UpstreamHandshakeHandler: ChannelInboundHandler, RemovableChannelHan
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .handshakeCompleted = event as? TLSUserEvent, !done {
+            if let problem = nameProblem(context: context) {
+                fail(UpstreamTLSError.handshakeFailed(target: target, reason: problem), context: context)
+                context.close(promise: nil)
+                return
+            }
             done = true
             timer?.cancel()
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             promise.succeed()
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    private func nameProblem(context: ChannelHandlerContext) -> String? {
+        guard let verifiedName else { return nil }
+        guard let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self),
+            let leaf = tls.peerCertificate
+        else { return "the upstream presented no certificate" }
+        return UpstreamServerIdentity.problem(leaf: leaf, name: verifiedName)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -111,6 +111,7 @@ final class UpstreamPool: Sendable {
         // verified (``UpstreamHandshakeHandler``); TLS sits below the HTTP/1.1 handler.
         let tls = spec.isTLS ? targets.tls.map { (context: $0, serverName: targets.serverNames[target]) } : nil
         let handshake = tls == nil ? nil : loop.makePromise(of: Void.self)
+        let verifiedName = targets.verifiedNames[target]
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(timeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -120,7 +121,8 @@ final class UpstreamPool: Sendable {
                     if let tls, let handshake {
                         try pipeline.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverName))
                         try pipeline.addHandler(
-                            UpstreamHandshakeHandler(promise: handshake, timeout: timeout, target: spec.description))
+                            UpstreamHandshakeHandler(
+                                promise: handshake, timeout: timeout, target: spec.description, verifiedName: verifiedName))
                     }
                     try pipeline.addHandler(UpstreamConnection(channel: channel, targetIndex: target, host: host))
                 }

@@ -20,6 +20,10 @@ struct UpstreamTargets: Sendable {
     /// IP literal (then `nil`: no SNI, and the certificate's IP SANs are checked against the
     /// address connected to).
     let serverNames: [String?]
+    /// Each target's name its certificate must be valid for (``UpstreamServerIdentity``):
+    /// `tls.server_name`, else its host (an IP literal is checked against IP SANs); `nil` with
+    /// `insecure_skip_verify`.
+    let verifiedNames: [String?]
     /// Each target's `Host` for the upstream request; `nil`: the client's (`host_header: client`).
     let hostHeaders: [String?]
     /// How long a target that failed to connect is tried after the others.
@@ -36,6 +40,9 @@ struct UpstreamTargets: Sendable {
         }
         serverNames = targets.map { target in
             settings.tls.serverName ?? ((try? SocketAddress(ipAddress: target.host, port: 0)) == nil ? target.host : nil)
+        }
+        verifiedNames = targets.map { target in
+            settings.tls.insecureSkipVerify ? nil : settings.tls.serverName ?? target.host
         }
         hostHeaders = targets.map { target in
             switch settings.hostHeader {
