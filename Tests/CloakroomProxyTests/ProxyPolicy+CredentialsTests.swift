@@ -19,6 +19,7 @@ import Testing
         route("/both/", [.cookie, .apiKey]),
         route("/jwt/", [.bearer]),
         route("/admin/", [.apiKey], allow: [AllowRule(conditions: [.init(attribute: "roles", patterns: ["admin"])])]),
+        Route(path: "/open/", upstream: "api", auth: .none),
         Route(path: "/", upstream: "api", auth: .required),
     ]
 
@@ -45,9 +46,28 @@ import Testing
         #expect(try begin(fixture, "/keys/x", authorization: "Bearer eyJhbGciOi.x.y").0.credential == .unacceptable, "a JWT where only keys count")
         #expect(try begin(fixture, "/jwt/x", authorization: "Bearer eyJhbGciOi.x.y").0.credential == .bearer("eyJhbGciOi.x.y"))
         #expect(try begin(fixture, "/keys/x", authorization: "Basic YTpi").0.credential == nil, "not a bearer credential")
-        let cookieRoute = try begin(fixture, "/x", authorization: bearer)
-        #expect(cookieRoute.0.credential == nil, "a cookie-only route does not judge Authorization")
-        #expect(cookieRoute.1.headerFields[.authorization] == bearer)
+        let backendToken = try begin(fixture, "/x", authorization: "Bearer eyJhbGciOi.x.y")
+        #expect(backendToken.0.credential == nil, "a cookie-only route does not judge another bearer token")
+        #expect(!backendToken.0.dropsAuthorization, "it is the backend's own, forwarded")
+    }
+
+    /// SPEC: "a kind the route does not accept, gets 401 ... invalid_token"; "an API key's never
+    /// is [forwarded]". Found by a black-box audit: a key on a cookie-only route used to be
+    /// ignored there (401 without WWW-Authenticate, or forwarded beside a valid cookie).
+    @Test func anAPIKeyOnARouteWithoutAPIKeysIsRefusedAndNeverForwarded() async throws {
+        let fixture = PolicyFixture(makeConfiguration(routes: Self.routes))
+        let (_, cookie) = try await fixture.login(["sub": "alice"])
+        let (keyed, _) = try begin(fixture, "/x", authorization: "Bearer " + Self.key.text, cookie: cookie, accept: "text/html")
+        #expect(keyed.credential == .unacceptable, "judged alone, beside a valid cookie too")
+        #expect(keyed.presentedID == nil && !keyed.needsLookup)
+        guard case .respond(let refused) = fixture.policy.authorize(keyed) else { Issue.record("forwarded"); return }
+        #expect(refused.head.status == .unauthorized, "never a redirect")
+        #expect(refused.head.headerFields[.wwwAuthenticate] == #"Bearer error="invalid_token""#)
+
+        let (open, _) = try begin(fixture, "/open/x", authorization: "Bearer " + Self.key.text)
+        #expect(open.credential == nil, "a route without authentication does not judge it")
+        #expect(open.dropsAuthorization, "but does not forward it either")
+        guard case .forward = fixture.policy.authorize(open) else { Issue.record("refused"); return }
     }
 
     @Test func aBearerCredentialDecidesAloneEvenBesideAValidCookie() async throws {

@@ -67,6 +67,14 @@ struct APIKeyRequestTests {
         #expect(refused.body == #"{"error":"unauthenticated"}"#)
         #expect(refused.header("set-cookie") == nil, "the cookie was not judged, so not deleted")
 
+        // A key on a route that takes none (`/` is cookie-only) is a kind it does not accept:
+        // 401 invalid_token beside a valid cookie too, and never forwarded.
+        let requestsBefore = proxy.backend.requests.count
+        let elsewhere = try await Self.call(proxy, "/other", key: deployer.key, ["-H", "Cookie: \(cookie)"])
+        #expect(elsewhere.status == 401)
+        #expect(elsewhere.header("www-authenticate") == #"Bearer error="invalid_token""#)
+        #expect(proxy.backend.requests.count == requestsBefore, "nothing forwarded")
+
         // Used: last_used_at is set; revoked: refused at the next request.
         let listed = try await APIKeyAdminTests.keys(proxy, "?user=ci-bot")
         #expect(listed.first?["last_used_at"] is String, "\(listed)")

@@ -62,6 +62,9 @@ public struct Exchange: Sendable {
     public var credential: PresentedCredential? = nil
     /// The presented credential names no live key and no valid token: 401 `invalid_token`.
     public var credentialRefused = false
+    /// `Authorization: Bearer ck_…` on a route whose `credentials` do not include `api_key`:
+    /// taken out of what is forwarded (an API key is only ever the proxy's to see).
+    public var carriesAPIKey = false
 
     /// Whether the session phase must consult the store before authorizing.
     public var needsLookup: Bool {

@@ -15,13 +15,7 @@ extension ProxyPolicy {
     static func presentedCredential(
         in request: HTTPRequest, accepting credentials: RouteCredentials, memo: VerifiedCookieMemo? = nil
     ) -> PresentedCredential? {
-        guard credentials.acceptsBearerKind, let value = PolicyRequestFields.value(.authorization, in: request) else { return nil }
-        // On bytes: `String`'s own slicing walks grapheme clusters.
-        let utf8 = value.utf8
-        guard utf8.count > 7, ASCIIText.equalsIgnoringCase(utf8.prefix(7), "bearer ") else { return nil }
-        var start = utf8.index(utf8.startIndex, offsetBy: 7)
-        while start < utf8.endIndex && utf8[start] == UInt8(ascii: " ") { start = utf8.index(after: start) }
-        let token = Substring(utf8[start...])
+        guard credentials.acceptsBearerKind, let token = bearerToken(in: request) else { return nil }
         if APIKeySecret.hasPrefix(token) {
             guard credentials.apiKey else { return .unacceptable }
             if let memo, let key = memo.apiKey, memo.apiKeyText == token { return .apiKey(key) }
@@ -31,6 +25,23 @@ extension ProxyPolicy {
         }
         guard credentials.bearer, !token.isEmpty else { return .unacceptable }
         return .bearer(String(token))
+    }
+
+    /// The token of `Authorization: Bearer <token>`, or `nil` without one.
+    static func bearerToken(in request: HTTPRequest) -> Substring? {
+        guard let value = PolicyRequestFields.value(.authorization, in: request) else { return nil }
+        // On bytes: `String`'s own slicing walks grapheme clusters.
+        let utf8 = value.utf8
+        guard utf8.count > 7, ASCIIText.equalsIgnoringCase(utf8.prefix(7), "bearer ") else { return nil }
+        var start = utf8.index(utf8.startIndex, offsetBy: 7)
+        while start < utf8.endIndex && utf8[start] == UInt8(ascii: " ") { start = utf8.index(after: start) }
+        return Substring(utf8[start...])
+    }
+
+    /// Whether the request carries an API key (`Bearer ck_…`), whatever the route accepts: on a
+    /// route without `api_key` it is a kind the route does not accept, and never forwarded.
+    static func presentsAPIKey(in request: HTTPRequest) -> Bool {
+        bearerToken(in: request).map(APIKeySecret.hasPrefix) ?? false
     }
 
     /// Phase 3 for a request that presented a machine credential: its identity (looked up into
@@ -67,7 +78,7 @@ extension Exchange {
     /// (`pass_access_token`), or it carries an API key, which only the proxy may see. An
     /// identity provider's token is forwarded as received.
     public var dropsAuthorization: Bool {
-        if accessToken != nil { return true }
+        if accessToken != nil || carriesAPIKey { return true }
         if case .apiKey? = credential { return true }
         return false
     }

@@ -126,9 +126,17 @@ public final class ProxyPolicy: Sendable {
         // `credentials`: a machine credential decides alone; a cookie the route does not accept
         // is never looked up (it is still taken out of what is forwarded).
         var credential: PresentedCredential? = nil
-        if endpoint == .proxied, let credentials = route?.credentials, !credentials.isCookieOnly {
-            credential = Self.presentedCredential(in: request, accepting: credentials, memo: cookieMemo)
-            if credential != nil || !credentials.cookie { presented = nil }
+        var carriesAPIKey = false
+        if endpoint == .proxied, let route {
+            if !route.credentials.isCookieOnly {
+                credential = Self.presentedCredential(in: request, accepting: route.credentials, memo: cookieMemo)
+                if credential != nil || !route.credentials.cookie { presented = nil }
+            } else if Self.presentsAPIKey(in: request) {
+                // An API key where the route takes none: never forwarded, and on a route that
+                // needs an identity a kind it does not accept, judged alone (401 invalid_token).
+                carriesAPIKey = true
+                if route.auth != .none { (credential, presented) = (.unacceptable, nil) }
+            }
         }
         let accept = PolicyRequestFields.value(.accept, in: request)
         // Read once: each read builds the method again from its pseudo-field.
@@ -139,6 +147,7 @@ public final class ProxyPolicy: Sendable {
             method: method, acceptsHTML: accept.map(Self.acceptsHTML) ?? false,
             target: normalizedTarget, client: client)
         exchange.credential = credential
+        exchange.carriesAPIKey = carriesAPIKey
         // `networks` and `cors`: a refusal or a preflight is decided here, answered in phase 3.
         guard let corsTrusted = applyClientRules(&exchange, request: request) else { return .success(exchange) }
         // Cookie-bearing unsafe requests, and every POST the proxy answers itself (the built-in
