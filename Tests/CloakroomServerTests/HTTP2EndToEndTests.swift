@@ -168,6 +168,29 @@ struct HTTP2EndToEndTests {
         }
     }
 
+    /// SPEC "head too large → 431", over HTTP/2 as over HTTP/1.1: found by a black-box audit,
+    /// a head over 16 KiB in a client's first flight (before it read the server's SETTINGS) was
+    /// a connection error, and one over `max_header_bytes` never got its 431.
+    @Test func largeHeadsInTheFirstFlightGet431OrPassOnTheirStream() async throws {
+        let harness = try await ProxyHarness.start()
+        defer { Task { await harness.stop() } }
+        let url = "http://127.0.0.1:\(harness.port)/public/x"
+        func curl(_ headerBytes: Int) async throws -> String {
+            let header = "X-Big: " + String(repeating: "b", count: headerBytes)
+            return try await offPool { try Self.run("/usr/bin/curl", ["-s", "--http2-prior-knowledge", "-H", header, "-w", "\n%{http_code}", url]).output }
+        }
+        #expect(try await curl(20_000).hasSuffix("\n200"), "under the 32 KiB limit, over HPACK's 16 KiB default")
+        let refused = try await curl(40_000)
+        #expect(refused.hasSuffix("{\"error\":\"headers_too_large\"}\n431"), "\(refused)")
+        // The refusal is the stream's: another request on the same connection is served.
+        let big = String(repeating: "b", count: 40_000)
+        let result = try await offPool {
+            try Self.run("/usr/bin/nghttp", ["-v", "-H", "x-big: \(big)", url, url.replacingOccurrences(of: "/x", with: "/y")])
+        }
+        #expect(result.output.contains(":status: 431"), "\(result.output.suffix(2000))")
+        #expect(!result.output.contains("recv GOAWAY"), "no connection error")
+    }
+
     // MARK: Flow control and back-pressure
 
     /// A backend that accepts and never reads: the upload stops once the stream's window, the

@@ -40,6 +40,8 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         var headerTimeout: TimeAmount
         var idleTimeout: TimeAmount
         var bodyTimeout: TimeAmount
+        /// `client.max_header_bytes`, as an HPACK header list size: a larger head gets 431.
+        var maxHeaderListSize: Int
         /// After a response complete before its request: how long, and how many more body
         /// bytes, the client may go on sending before its stream is reset.
         var lingerTime = TimeAmount.seconds(2)
@@ -162,7 +164,9 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         streams[id] = stream
         lifecycle.streamOpened(id)
         let endStream = payload.endStream
-        switch HTTP2RequestHead.make(payload.headers, secure: connection.client.isSecure, endStream: endStream, lines: &lines) {
+        switch HTTP2RequestHead.make(
+            payload.headers, secure: connection.client.isSecure, endStream: endStream, maxListSize: settings.maxHeaderListSize, lines: &lines)
+        {
         case .success(let head):
             if !endStream && head.framing.contentLength == nil {
                 stream.heldHead = head
@@ -175,6 +179,8 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             stream.reset(.protocolError)
         case .failure(.badRequest(let detail)):
             _ = ExchangeDriver.malformed(.malformed(detail), requestID: nil, on: stream)
+        case .failure(.tooLarge):
+            _ = ExchangeDriver.malformed(HTTP1WireError(kind: .headersTooLarge, detail: "head too large"), requestID: nil, on: stream)
         }
     }
 

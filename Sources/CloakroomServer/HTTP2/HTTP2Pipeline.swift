@@ -15,12 +15,20 @@ import NIOHTTP2
 /// headers and upstream forwarding exist once. Upstreams stay HTTP/1.1 through the same pools.
 ///
 /// Limits against known attacks: `client.max_concurrent_streams` (advertised; streams past it
-/// refused with REFUSED_STREAM), the header list size (`client.max_header_bytes`), at most 5
+/// refused with REFUSED_STREAM), the header list size (`client.max_header_bytes`: 431 on the
+/// stream, up to ``decodedHeaderListSize(_:)``; a connection error past that), at most 5
 /// CONTINUATION frames in a row (CONTINUATION flood), at most 200 stream resets per 30 s
 /// (rapid reset, CVE-2023-44487), and NIO's control-frame rate limit and glitch counter.
 enum HTTP2Pipeline {
     /// Each stream's inbound window (SETTINGS_INITIAL_WINDOW_SIZE).
     static let streamWindow = 65535
+
+    /// The largest header list NIO decodes: twice `max_header_bytes`, at least 64 KiB. Heads
+    /// between the two get 431; a block past this one is a connection error (COMPRESSION_ERROR),
+    /// as it must be, since HPACK state cannot be kept without decoding it.
+    static func decodedHeaderListSize(_ maxHeaderBytes: Int) -> Int {
+        min(max(2 * maxHeaderBytes, 64 * 1024), Int(Int32.max))
+    }
 
     static func configure(_ channel: any Channel, runtime: RuntimeHolder, client: ClientInfo) throws {
         let current = runtime.current
@@ -31,7 +39,9 @@ enum HTTP2Pipeline {
             // What NIO enforces; the wire guard advertises `advertised`. The slack covers
             // streams refused while their RST_STREAM waits in NIO's buffers (a client not reading).
             HTTP2Setting(parameter: .maxConcurrentStreams, value: min(2 * advertised + 100, Int(Int32.max))),
-            HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderBytes),
+            // What NIO decodes; the wire guard advertises `max_header_bytes`, and a head over
+            // that (up to this) gets 431 on its stream instead of a connection error.
+            HTTP2Setting(parameter: .maxHeaderListSize, value: decodedHeaderListSize(limits.maxHeaderBytes)),
             HTTP2Setting(parameter: .initialWindowSize, value: streamWindow),
         ]
         connectionSettings.maximumSequentialContinuationFrames = 5
@@ -55,11 +65,12 @@ enum HTTP2Pipeline {
             maxConcurrentStreams: advertised, streamWindow: streamWindow,
             connectionWindow: min(max(advertised, 1) * streamWindow, HTTP2InboundWindow.maxSize),
             headerTimeout: limits.headerTimeout.timeAmount, idleTimeout: limits.idleTimeout.timeAmount,
-            bodyTimeout: limits.bodyTimeout.timeAmount, lingerBytes: max(1 << 20, limits.maxBodyBytes))
+            bodyTimeout: limits.bodyTimeout.timeAmount, maxHeaderListSize: limits.maxHeaderBytes, lingerBytes: max(1 << 20, limits.maxBodyBytes))
         let handler = HTTP2ConnectionHandler(connection: connection, eventLoop: channel.eventLoop, settings: settings)
         let http2 = NIOHTTP2Handler(
             mode: .server, frameDelegate: handler, connectionConfiguration: connectionSettings, streamConfiguration: streamSettings)
-        let guardHandler = HTTP2WireGuard(advertisedMaxConcurrentStreams: UInt32(advertised))
+        let guardHandler = HTTP2WireGuard(
+            advertised: .init(maxConcurrentStreams: UInt32(advertised), maxHeaderListSize: UInt32(clamping: limits.maxHeaderBytes)))
         guardHandler.observer = handler
 
         let sync = channel.pipeline.syncOperations

@@ -26,13 +26,15 @@ enum HTTP2RequestHead {
         case malformed(String)
         /// Answer 400.
         case badRequest(String)
+        /// The header list is larger than `client.max_header_bytes`: answer 431.
+        case tooLarge
     }
 
     /// The head of `headers`; the fields the policy does not read are written to `lines` as
     /// `name: value` CRLF lines (``ClientRequestHead/lines``). `endStream`: END_STREAM was on
     /// the HEADERS frame, so no body follows.
     static func make(
-        _ headers: HPACKHeaders, secure: Bool, endStream: Bool, lines: inout ByteBuffer
+        _ headers: HPACKHeaders, secure: Bool, endStream: Bool, maxListSize: Int = .max, lines: inout ByteBuffer
     ) -> Result<ClientRequestHead, Failure> {
         var method: String?, scheme: String?, authority: String?, path: String?
         var host: String?, hostCount = 0
@@ -41,7 +43,11 @@ enum HTTP2RequestHead {
         var cookieLines = 0, firstCookieValue = 0..<0
         lines.clear()
         var regularSeen = false
+        // RFC 7541 §4.1's size, as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 §6.5.2).
+        var listSize = 0
         for (name, value, _) in headers {
+            listSize += name.utf8.count + value.utf8.count + 32
+            guard listSize <= maxListSize else { return .failure(.tooLarge) }
             if name.utf8.first == UInt8(ascii: ":") {
                 guard !regularSeen else { return .failure(.malformed("pseudo-header field \(name) after a regular field")) }
                 let repeated: Bool

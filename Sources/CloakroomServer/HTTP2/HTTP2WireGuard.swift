@@ -23,11 +23,20 @@ final class HTTP2WireGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// when the handler is removed.
     var observer: HTTP2WireObserver?
     private var scanner = HTTP2FrameScanner()
-    private var advertised: UInt32?
+    private var earlyAck = HTTP2EarlySettingsAck()
+    /// What the first SETTINGS frame says in place of NIO's values, until it has gone out.
+    private var advertised: Advertised?
 
-    /// `advertisedMaxConcurrentStreams`: the value the peer sees in the first SETTINGS frame.
-    init(advertisedMaxConcurrentStreams: UInt32?) {
-        self.advertised = advertisedMaxConcurrentStreams
+    struct Advertised {
+        /// SETTINGS_MAX_CONCURRENT_STREAMS (0x3).
+        var maxConcurrentStreams: UInt32
+        /// SETTINGS_MAX_HEADER_LIST_SIZE (0x6): `client.max_header_bytes`, while NIO decodes
+        /// blocks up to a higher limit so a larger head gets its 431 on its stream alone.
+        var maxHeaderListSize: UInt32
+    }
+
+    init(advertised: Advertised?) {
+        self.advertised = advertised
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -35,10 +44,11 @@ final class HTTP2WireGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let bytes = unwrapInboundIn(data)
+        var bytes = unwrapInboundIn(data)
+        if !earlyAck.isDone { bytes = earlyAck.process(bytes, allocator: context.channel.allocator) }
         bytes.withUnsafeReadableBytes { scanner.scan($0) }
         observer?.wireRead(decoding: true)
-        context.fireChannelRead(data)
+        context.fireChannelRead(wrapInboundOut(bytes))
         observer?.wireRead(decoding: false)
         observer?.headerBlock(pending: scanner.headerBlockPending)
     }
@@ -47,13 +57,13 @@ final class HTTP2WireGuard: ChannelDuplexHandler, RemovableChannelHandler {
         guard let value = advertised else { return context.write(data, promise: promise) }
         guard case .byteBuffer(var buffer) = unwrapOutboundIn(data) else { return context.write(data, promise: promise) }
         advertised = nil
-        Self.setMaxConcurrentStreams(value, inSettings: &buffer)
+        Self.set(value, inSettings: &buffer)
         context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
     }
 
-    /// Rewrites SETTINGS_MAX_CONCURRENT_STREAMS (0x3) in `buffer` when it holds exactly one
-    /// SETTINGS frame (not an ACK), as NIO's preamble does.
-    static func setMaxConcurrentStreams(_ value: UInt32, inSettings buffer: inout ByteBuffer) {
+    /// Rewrites SETTINGS_MAX_CONCURRENT_STREAMS (0x3) and SETTINGS_MAX_HEADER_LIST_SIZE (0x6)
+    /// in `buffer` when it holds exactly one SETTINGS frame (not an ACK), as NIO's preamble does.
+    static func set(_ values: Advertised, inSettings buffer: inout ByteBuffer) {
         let start = buffer.readerIndex
         guard buffer.readableBytes >= 9,
             let length = buffer.getInteger(at: start, as: UInt32.self).map({ Int($0 >> 8) }),
@@ -63,8 +73,10 @@ final class HTTP2WireGuard: ChannelDuplexHandler, RemovableChannelHandler {
         else { return }
         var entry = start + 9
         while entry < start + 9 + length {
-            if buffer.getInteger(at: entry, as: UInt16.self) == 0x3 {
-                buffer.setInteger(value, at: entry + 2)
+            switch buffer.getInteger(at: entry, as: UInt16.self) {
+            case 0x3: buffer.setInteger(values.maxConcurrentStreams, at: entry + 2)
+            case 0x6: buffer.setInteger(values.maxHeaderListSize, at: entry + 2)
+            default: break
             }
             entry += 6
         }

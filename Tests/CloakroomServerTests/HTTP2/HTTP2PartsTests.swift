@@ -194,13 +194,51 @@ import Testing
     }
 
     @Test func theFirstSettingsAdvertiseTheConfiguredLimit() {
-        var buffer = ByteBuffer(bytes: RawFrame.settings([(0x3, 300), (0x6, 32768), (0x4, 65535)]).bytes)
-        HTTP2WireGuard.setMaxConcurrentStreams(100, inSettings: &buffer)
+        var buffer = ByteBuffer(bytes: RawFrame.settings([(0x3, 300), (0x6, 65536), (0x4, 65535)]).bytes)
+        HTTP2WireGuard.set(.init(maxConcurrentStreams: 100, maxHeaderListSize: 32768), inSettings: &buffer)
         let frame = RawFrame(type: RawFrame.Kind.settings, stream: 0, payload: Array(buffer.readableBytesView.dropFirst(9)))
         #expect(frame.settings.map { "\($0.0)=\($0.1)" } == ["3=100", "6=32768", "4=65535"])
         var ack = ByteBuffer(bytes: RawFrame.settings(ack: true).bytes)
-        HTTP2WireGuard.setMaxConcurrentStreams(100, inSettings: &ack)
+        HTTP2WireGuard.set(.init(maxConcurrentStreams: 100, maxHeaderListSize: 32768), inSettings: &ack)
         #expect(Array(ack.readableBytesView) == RawFrame.settings(ack: true).bytes)
+    }
+}
+
+/// The SETTINGS ACK spliced in after the client's first SETTINGS, and the client's own taken
+/// out, however the reads cut the frames.
+@Suite struct HTTP2EarlySettingsAckTests {
+    static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+
+    func run(_ chunks: [[UInt8]]) -> (output: [UInt8], done: Bool) {
+        var splicer = HTTP2EarlySettingsAck()
+        var output: [UInt8] = []
+        for chunk in chunks {
+            output += splicer.process(ByteBuffer(bytes: chunk), allocator: ByteBufferAllocator()).readableBytesView
+        }
+        return (output, splicer.isDone)
+    }
+
+    @Test func theACKFollowsTheClientsSettingsAndTheClientsOwnIsTakenOut() {
+        let settings = RawFrame.settings([(0x4, 65535)]).bytes
+        let headers = RawFrame(type: RawFrame.Kind.headers, flags: RawFrame.Flag.endHeaders, stream: 1, payload: [0x82]).bytes
+        let ack = RawFrame.settings(ack: true).bytes
+        let ping = RawFrame.ping().bytes
+        let input = Self.preface + settings + headers + ack + ping
+        let expected = Self.preface + settings + HTTP2EarlySettingsAck.settingsAck + headers + ping
+        #expect(run([input]) == (expected, true))
+        // Every way two reads can cut the bytes.
+        for cut in 1..<input.count {
+            let (output, done) = run([Array(input[..<cut]), Array(input[cut...])])
+            #expect(output == expected && done, "cut at \(cut)")
+        }
+        // An empty SETTINGS frame, and bytes after the ACK passed through as they are.
+        let empty = RawFrame.settings([]).bytes
+        #expect(run([Self.preface + empty + ack + headers]).output == Self.preface + empty + HTTP2EarlySettingsAck.settingsAck + headers)
+    }
+
+    @Test func anythingButSettingsFirstIsLeftToNIO() {
+        let headers = RawFrame(type: RawFrame.Kind.headers, flags: RawFrame.Flag.endHeaders, stream: 1, payload: [0x82]).bytes
+        #expect(run([Self.preface + headers]) == (Self.preface + headers, true))
     }
 }
 
