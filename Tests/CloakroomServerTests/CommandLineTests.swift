@@ -223,6 +223,20 @@ import Testing
         #expect(try await Self.run(["check", "--no-such-flag"]).status == 2)
     }
 
+    /// A command group without its subcommand names nothing to do: a usage error (exit 2) with
+    /// the group's help on standard error. Asking for the help is not an error.
+    @Test(arguments: [(["sessions"], "list"), (["keys"], "create"), (["users"], "add"), ([], "serve")])
+    func aGroupWithoutItsSubcommandIsAUsageError(_ arguments: [String], subcommand: String) async throws {
+        let run = try await Self.run(arguments)
+        #expect(run.status == 2, "\(run.output)\(run.errors)")
+        #expect(run.output.isEmpty, "\(run.output)")
+        #expect(run.errors.contains("USAGE: cloakroom \(arguments.first.map { $0 + " " } ?? "")<subcommand>"), "\(run.errors)")
+        #expect(run.errors.contains(subcommand), "\(run.errors)")
+        let help = try await Self.run(arguments + ["--help"])
+        #expect(help.status == 0, "\(help.errors)")
+        #expect(help.output.contains("USAGE: cloakroom"), "\(help.output)")
+    }
+
     @Test func serveDrainsInFlightRequestsOnSIGTERMAndExits0() async throws {
         let backend = try await TestBackend.start()
         defer { Task { await backend.stop() } }
