@@ -11,13 +11,14 @@ import Testing
     struct Run { var status: Int32; var output: String; var errors: String }
 
     static func run(
-        _ arguments: [String], environment: [String: String] = [:], input: String? = nil, executable: String = binary
+        _ arguments: [String], environment: [String: String] = [:], unsetting unset: [String] = [], input: String? = nil,
+        executable: String = binary
     ) async throws -> Run {
         try await offPool {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { !unset.contains($0.key) }
             let out = Pipe(), err = Pipe()
             process.standardOutput = out
             process.standardError = err
