@@ -11,7 +11,8 @@ extension ConfigurationDecoder {
         return AdminSettings(listen: listen, token: token)
     }
 
-    private func adminToken(_ value: YAMLValue) -> String? {
+    /// Also read alone by ``ConfigurationLoader/adminAccess(contentsOf:environment:listen:token:)``.
+    func adminToken(_ value: YAMLValue) -> String? {
         guard let token = reader.secret(value, minimumBytes: Self.minimumAdminTokenBytes) else { return nil }
         // It travels in `Authorization: Bearer …`, where spaces and control bytes cannot.
         guard token.unicodeScalars.allSatisfy(HTTPSyntax.isVisibleASCII) else {

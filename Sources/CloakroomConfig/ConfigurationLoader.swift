@@ -26,12 +26,7 @@ public enum ConfigurationLoader {
     public static func parse(
         _ yaml: String, environment: [String: String], files: (any FileSystemProbe)? = LocalFileSystem()
     ) throws(ConfigurationError) -> Configuration {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: yaml)
-        } catch {
-            throw ConfigurationError(problems: [ConfigurationProblem(path: "", message: syntaxMessage(for: error))])
-        }
+        let root = try compose(yaml)
         let reader = YAMLReader(environment: environment)
         let configuration = ConfigurationDecoder(reader: reader, files: files).decode(root)
         guard reader.log.isEmpty, let configuration else {
@@ -40,7 +35,16 @@ public enum ConfigurationLoader {
         return configuration
     }
 
-    private static func readFile(_ path: String) throws(ConfigurationError) -> String {
+    /// The YAML tree, or one problem saying where the text is not YAML.
+    static func compose(_ yaml: String) throws(ConfigurationError) -> Node? {
+        do {
+            return try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigurationError(problems: [ConfigurationProblem(path: "", message: syntaxMessage(for: error))])
+        }
+    }
+
+    static func readFile(_ path: String) throws(ConfigurationError) -> String {
         func failure(_ message: String) -> ConfigurationError {
             ConfigurationError(problems: [ConfigurationProblem(path: "", message: message)])
         }

@@ -46,11 +46,12 @@ public struct SessionAuditEvent: Sendable, Equatable {
     }
 
     /// Whether a request caused this event, so the line carries its request ID: creations and
-    /// revokes always; of the store's own endings, only `limit` (a login pushed it out).
-    /// Expiry and eviction are time's and memory's doing, whichever request noticed them.
+    /// revokes always; of the store's own endings, `limit` and `evicted`, which only a creation
+    /// (a login, an admin `POST /sessions`) brings about, in that request's store call. Expiry
+    /// is time's doing, whichever request noticed it.
     public var isCausedByRequest: Bool {
         switch kind {
-        case .created, .revoked, .ended(.limit): return true
+        case .created, .revoked, .ended(.limit), .ended(.evicted): return true
         case .ended: return false
         }
     }

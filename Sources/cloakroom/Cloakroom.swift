@@ -10,10 +10,19 @@ struct Cloakroom: AsyncParsableCommand {
         subcommands: [Serve.self, Check.self, Sessions.self, Keys.self, Users.self, Version.self]
     )
 
-    /// Runs the command; usage errors exit 2 (SPEC), not ArgumentParser's 64.
+    /// Runs the command; usage errors exit 2 (SPEC), not ArgumentParser's 64. A command group
+    /// on its own (`cloakroom sessions`, or no command at all) names nothing to do: a usage error
+    /// too, with the group's help on standard error. `--help` still prints it on standard output
+    /// and exits 0 (ArgumentParser answers that while parsing).
     static func main() async {
         do {
             var command = try parseAsRoot()
+            let group = type(of: command)
+            if !group.configuration.subcommands.isEmpty {
+                let names = group.configuration.subcommands.map { $0._commandName }.joined(separator: ", ")
+                printError("Error: missing subcommand (one of: \(names))\n\n" + helpMessage(for: group))
+                exit(withError: ExitCode(2))
+            }
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

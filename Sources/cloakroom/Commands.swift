@@ -55,12 +55,10 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// Loads and validates the configuration, or prints every problem and exits 1. `files: nil`
-/// skips the checks of the files it names, for commands that only read a setting (`sessions`
-/// reads the admin listener, and may run as a user who cannot write the store's directory).
-func loadConfiguration(_ path: String, files: (any FileSystemProbe)? = LocalFileSystem()) throws -> Configuration {
+/// Loads and validates the configuration, or prints every problem and exits 1.
+func loadConfiguration(_ path: String) throws -> Configuration {
     do {
-        return try ConfigurationLoader.load(contentsOf: path, environment: ProcessEnvironment.variables, files: files)
+        return try ConfigurationLoader.load(contentsOf: path, environment: ProcessEnvironment.variables)
     } catch {
         printError("\(path): invalid configuration")
         for problem in error.problems { printError("  \(problem)") }

@@ -11,7 +11,9 @@ struct Sessions: AsyncParsableCommand {
 }
 
 /// How the CLI reaches the admin API: `--admin` and `--token`, else from the config
-/// (`admin.listen`, `admin.token`) and `$CLOAKROOM_ADMIN_TOKEN`.
+/// (`admin.listen`, `admin.token`) and `$CLOAKROOM_ADMIN_TOKEN`. Only the keys still needed are
+/// read from the config (none with `--admin` and a token), so an unset `${VAR}` elsewhere in it,
+/// a secret only `serve` needs, does not stop the command.
 struct AdminOptions: ParsableArguments {
     @Option(name: .long, help: "Path to proxy.yaml (default: $CLOAKROOM_CONFIG, else ./proxy.yaml).", completion: .file(extensions: ["yaml", "yml"]))
     var config: String?
@@ -26,13 +28,21 @@ struct AdminOptions: ParsableArguments {
         var secret = token ?? environment["CLOAKROOM_ADMIN_TOKEN"]
         if url == nil || secret == nil {
             let path = config ?? environment["CLOAKROOM_CONFIG"] ?? "proxy.yaml"
-            let configuration = try loadConfiguration(path, files: nil)
-            guard let settings = configuration.admin else {
+            let access: AdminAccess?
+            do {
+                access = try ConfigurationLoader.adminAccess(
+                    contentsOf: path, environment: environment, listen: url == nil, token: secret == nil)
+            } catch {
+                printError("\(path): invalid configuration")
+                for problem in error.problems { printError("  \(problem)") }
+                throw ExitCode(1)
+            }
+            guard let access else {
                 printError("\(path): no admin section, so no admin API to talk to (or pass --admin and --token)")
                 throw ExitCode(1)
             }
-            url = url ?? "http://\(settings.listen)"
-            secret = secret ?? settings.token
+            url = url ?? access.listen.map { "http://\($0)" }
+            secret = secret ?? access.token
         }
         do {
             return try AdminClient(url: url!, token: secret!)

@@ -258,7 +258,11 @@ struct AssertionFixture {
         #expect(sessions.cacheControl == "no-store", "everything else stays uncacheable")
 
         let without = AdminAPI(store: fixture.store, token: token, cookies: fixture.policy.cookies, logger: silentLogger, metrics: { "" })
-        #expect(await without.handle(.init(method: .get, target: "/.well-known/cloakroom/jwks.json", authorization: nil)).status == .unauthorized)
+        // Without an assertion there are no keys: not found, and still no token asked for.
+        for authorization in [nil, "Bearer \(token)"] {
+            let missing = await without.handle(.init(method: .get, target: "/.well-known/cloakroom/jwks.json", authorization: authorization))
+            #expect(missing.status == .notFound && missing.body == #"{"error":"not_found"}"#, "\(missing.body)")
+        }
     }
 
     @Test func withoutAnAssertionTheWellKnownPathIsAnOrdinaryPath() throws {

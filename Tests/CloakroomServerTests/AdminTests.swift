@@ -68,6 +68,20 @@ import Testing
         #expect(try await proxy.cli(["sessions", "revoke"]).status == 2, "usage error")
     }
 
+    /// The assertion keys' path never needs the token (SPEC "Admin API"); without
+    /// `identity.assertion` there are no keys, so it is not found, with a token or without.
+    @Test func theKeysPathWithoutAnAssertionIsNotFoundWithOrWithoutAToken() async throws {
+        let proxy = try await BinaryHarness()
+        try await proxy.start()
+        defer { Task { await proxy.finish() } }
+        for arguments in [[], ["-H", "Authorization: Bearer \(BinaryHarness.token)"], ["-H", "Authorization: Bearer wrong"]] {
+            let response = try await Curl.get("\(proxy.admin)/.well-known/cloakroom/jwks.json", arguments)
+            #expect(response.status == 404, "\(arguments): \(response.body)")
+            #expect(response.body == #"{"error":"not_found"}"#)
+        }
+        #expect(try await Curl.get("\(proxy.admin)/sessions").status == 401, "other routes still need the token")
+    }
+
     @Test func adminCreatesSessionsAndMetricsCountRevocations() async throws {
         let proxy = try await BinaryHarness()
         try await proxy.start()

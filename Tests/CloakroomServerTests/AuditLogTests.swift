@@ -145,20 +145,35 @@ struct AuditLogTests {
         }
     }
 
-    /// The memory store filling up (evicted): the store's doing, no request named.
-    @Test func anEvictionIsReportedWithoutARequest() async throws {
-        let proxy = try await BinaryHarness(store: "memory: { max_sessions: 3 }")
+    /// The memory store filling up (evicted): the login that pushed a session out, or the admin
+    /// API's `POST /sessions`, is named by its request ID, as on the new session's `created` line.
+    @Test func anEvictionCarriesTheRequestThatCausedIt() async throws {
+        let proxy = try await BinaryHarness(store: "memory: { max_sessions: 2 }")
         try await proxy.start()
         defer { Task { await proxy.finish() } }
         let first = try await proxy.login("ann")
         let annHandle = try #require(try await Self.handles(proxy, "ann").first)
-        for sub in ["ben", "cat", "dan"] { _ = try await proxy.login(sub) }
+        _ = try await proxy.login("ben")
+        let benHandle = try #require(try await Self.handles(proxy, "ben").first)
+        let third = try await Curl.get("\(proxy.base)/login?sub=cat")
+        let login = try #require(third.header("x-request-id"))
+        let catHandle = try #require(try await Self.handles(proxy, "cat").first)
         #expect(try await proxy.status(first) == 401)
-        let lines = try await Self.lines(proxy) { audit in audit.contains { $0["reason"] as? String == "evicted" } }
+        let created = try await Curl.get(
+            "\(proxy.admin)/sessions", Self.auth + ["-H", "Content-Type: application/json", "--data", #"{"attributes":{"sub":"dan"}}"#])
+        #expect(created.status == 201, "\(created.body)")
+        let adminCall = try #require(created.header("x-request-id"))
+        let lines = try await Self.lines(proxy) { audit in
+            Self.ending(audit, annHandle) != nil && Self.ending(audit, benHandle) != nil
+        }
         let evicted = try #require(Self.ending(lines, annHandle))
         #expect(evicted["reason"] as? String == "evicted", "\(evicted)")
-        #expect(evicted["request_id"] == nil, "an eviction is the store's doing")
+        #expect(evicted["request_id"] as? String == login, "the login that pushed it out: \(evicted)")
         #expect(evicted["client"] as? String == "127.0.0.1" && evicted["sub"] as? String == "ann")
+        let catCreated = Self.audit(lines).first { $0["event"] as? String == "created" && $0["handle"] as? String == catHandle }
+        #expect(catCreated?["request_id"] as? String == login, "the same request as the session it made room for")
+        let byAdmin = try #require(Self.ending(lines, benHandle))
+        #expect(byAdmin["reason"] as? String == "evicted" && byAdmin["request_id"] as? String == adminCall, "\(byAdmin)")
     }
 
     /// Endings by time (idle, absolute) are reported when the proxy observes them: at the next

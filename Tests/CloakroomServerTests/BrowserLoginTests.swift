@@ -104,6 +104,36 @@ import Testing
         #expect(response.header("location") == "/", "\(next) → \(response.header("location") ?? "nil")")
     }
 
+    /// `next` may come in the login URL's query (`POST /login?next=/foo/bar`, as the page a
+    /// browser was sent to posts back to itself), in a form or a JSON login; the body's field
+    /// wins when both are given, and the query's is held to the same rule (same-origin paths).
+    @Test func nextFromTheQueryStringIsHonoured() async throws {
+        let (proxy, _) = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        func login(query next: String, _ arguments: [String] = []) async throws -> String? {
+            let encoded = next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? next
+            let response = try await Curl.get("\(proxy.base)/login?next=\(encoded)", arguments.isEmpty
+                ? ["--data-urlencode", "username=demo", "--data-urlencode", "password=\(Self.password)"] : arguments)
+            #expect(response.status == 303, "\(next): \(response.body)")
+            return response.header("location")
+        }
+        #expect(try await login(query: "/foo/bar") == "/foo/bar")
+        #expect(try await login(query: "/reports?x=1") == "/reports?x=1")
+        let json = ["-H", "Content-Type: application/json", "--data", #"{"username":"demo","password":"\#(Self.password)"}"#]
+        #expect(try await login(query: "/from-json", json) == "/from-json")
+        let both = [
+            "--data-urlencode", "username=demo", "--data-urlencode", "password=\(Self.password)", "--data-urlencode", "next=/from-body",
+        ]
+        #expect(try await login(query: "/from-query", both) == "/from-body", "the body's field wins")
+        for unsafe in ["//evil.com", "https://evil.com", "/\\evil.com", "javascript:alert(1)"] {
+            #expect(try await login(query: unsafe) == "/", "\(unsafe)")
+        }
+        // A failed login keeps the query's `next` in the page it answers with.
+        let wrong = try await Curl.get("\(proxy.base)/login?next=%2Ffoo%2Fbar", ["--data", "username=demo&password=nope"])
+        #expect(wrong.status == 401)
+        #expect(wrong.body.contains(#"value="/foo/bar""#), "\(wrong.body)")
+    }
+
     @Test func crossSiteUnsafeRequestsWithTheCookieAreRejected() async throws {
         let (proxy, _) = try await Self.start { $0.session.trustedOrigins = ["https://app.example.com"] }
         defer { Task { await proxy.stop() } }

@@ -11,13 +11,14 @@ import Testing
     struct Run { var status: Int32; var output: String; var errors: String }
 
     static func run(
-        _ arguments: [String], environment: [String: String] = [:], input: String? = nil, executable: String = binary
+        _ arguments: [String], environment: [String: String] = [:], unsetting unset: [String] = [], input: String? = nil,
+        executable: String = binary
     ) async throws -> Run {
         try await offPool {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { !unset.contains($0.key) }
             let out = Pipe(), err = Pipe()
             process.standardOutput = out
             process.standardError = err
@@ -221,6 +222,20 @@ import Testing
 
     @Test func usageErrorsExit2() async throws {
         #expect(try await Self.run(["check", "--no-such-flag"]).status == 2)
+    }
+
+    /// A command group without its subcommand names nothing to do: a usage error (exit 2) with
+    /// the group's help on standard error. Asking for the help is not an error.
+    @Test(arguments: [(["sessions"], "list"), (["keys"], "create"), (["users"], "add"), ([], "serve")])
+    func aGroupWithoutItsSubcommandIsAUsageError(_ arguments: [String], subcommand: String) async throws {
+        let run = try await Self.run(arguments)
+        #expect(run.status == 2, "\(run.output)\(run.errors)")
+        #expect(run.output.isEmpty, "\(run.output)")
+        #expect(run.errors.contains("USAGE: cloakroom \(arguments.first.map { $0 + " " } ?? "")<subcommand>"), "\(run.errors)")
+        #expect(run.errors.contains(subcommand), "\(run.errors)")
+        let help = try await Self.run(arguments + ["--help"])
+        #expect(help.status == 0, "\(help.errors)")
+        #expect(help.output.contains("USAGE: cloakroom"), "\(help.output)")
     }
 
     @Test func serveDrainsInFlightRequestsOnSIGTERMAndExits0() async throws {

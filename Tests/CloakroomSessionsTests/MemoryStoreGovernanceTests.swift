@@ -27,6 +27,7 @@ import Testing
         #expect(evicted.map(\.event.handle) == [first.handle])
         #expect(evicted.first?.event.client == "192.0.2.1")
         #expect(evicted.first?.event.subject == "alice")
+        #expect(evicted.first?.event.isCausedByRequest == true, "the creation that pushed it out names its request")
     }
 
     /// A session the limit ends is announced like a revoke, so a tunnel behind it closes at once.

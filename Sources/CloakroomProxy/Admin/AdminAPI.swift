@@ -81,7 +81,7 @@ public struct AdminAPI: Sendable {
     ///   - reload: re-reads the configuration for `POST /reload`; `nil` when the server has no
     ///     file to re-read (the route then answers 409).
     ///   - jwks: the assertion keys published at ``IdentityAssertion/jwksPath`` without a token;
-    ///     `nil` without `identity.assertion`.
+    ///     `nil` without `identity.assertion` (the path then answers 404, still without a token).
     public init(
         store: any SessionStore, token: String, cookies: SessionCookies, logger: Logger,
         metrics: @escaping @Sendable () async -> String, reload: (@Sendable () async -> ReloadResult)? = nil,
@@ -125,7 +125,9 @@ public struct AdminAPI: Sendable {
             guard request.method == .get else { return .error(.methodNotAllowed, "method_not_allowed") }
             return await health()
         }
-        if let jwks, path == IdentityAssertion.jwksPath {
+        if path == IdentityAssertion.jwksPath {
+            // Public keys: never behind the token. Without `identity.assertion` there are none.
+            guard let jwks else { return .error(.notFound, "not_found") }
             guard request.method == .get else { return .error(.methodNotAllowed, "method_not_allowed") }
             var response = Response(status: .ok, contentType: "application/json", body: String(decoding: jwks, as: UTF8.self))
             response.cacheControl = IdentityAssertion.jwksCacheControl

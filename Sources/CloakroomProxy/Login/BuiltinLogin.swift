@@ -56,7 +56,8 @@ public final class BuiltinLogin: Sendable {
     }
 
     /// Checks the posted credentials; on success creates a new session (ending any presented
-    /// one) and redirects (303) to the sanitized `next`, else answers 400/401/429.
+    /// one) and redirects (303) to the sanitized `next`, else answers 400/401/429. `next` is the
+    /// body's field, else the login URL's query parameter (`POST /login?next=/app`).
     public func submit(body: [UInt8], contentType: String?, exchange: Exchange) async -> LocalResponse {
         let isJSON = contentType?.lowercased().hasPrefix("application/json") ?? false
         guard let form = LoginForm.parse(body: body, contentType: contentType) else {
@@ -64,13 +65,14 @@ public final class BuiltinLogin: Sendable {
                 ? LocalResponse.json(status: .badRequest, body: "{\"error\":\"invalid_login_request\"}", requestID: exchange.requestID)
                 : page(exchange: exchange, error: "Enter a username and a password.", status: .badRequest)
         }
+        let next = form.next ?? RequestPathQuery.value("next", in: exchange.target).flatMap { $0.isEmpty ? nil : $0 }
         let client = exchange.client.address
         if let wait = throttle.retryAfter(username: form.username, client: client) {
             logger.warning("login throttled", metadata: ["request_id": "\(exchange.requestID)", "user": "\(form.username)", "client": "\(client)"])
             let seconds = max(1, Int((wait.timeInterval).rounded(.up)))
             var response = isJSON
                 ? ProxyError(.tooManyAttempts).response(requestID: exchange.requestID)
-                : page(exchange: exchange, error: "Too many attempts. Try again in \(seconds) seconds.", status: .tooManyRequests, username: form.username, next: form.next)
+                : page(exchange: exchange, error: "Too many attempts. Try again in \(seconds) seconds.", status: .tooManyRequests, username: form.username, next: next)
             response.head.headerFields[.retryAfter] = String(seconds)
             return response
         }
@@ -90,7 +92,7 @@ public final class BuiltinLogin: Sendable {
             logger.notice("login failed", metadata: ["request_id": "\(exchange.requestID)", "user": "\(form.username)", "client": "\(client)"])
             return isJSON
                 ? LocalResponse.json(status: .unauthorized, body: "{\"error\":\"invalid_credentials\"}", requestID: exchange.requestID)
-                : page(exchange: exchange, error: "Wrong username or password.", status: .unauthorized, username: form.username, next: form.next)
+                : page(exchange: exchange, error: "Wrong username or password.", status: .unauthorized, username: form.username, next: next)
         }
         throttle.recordSuccess(username: form.username, client: client)
         do {
@@ -101,7 +103,7 @@ public final class BuiltinLogin: Sendable {
             let session = try await store.create(key: id.key, attributes: user.attributes)
             SessionMetrics.loggedIn()
             logger.info("session created by built-in login", metadata: ["request_id": "\(exchange.requestID)", "handle": "\(session.handle)", "sub": "\(session.subject)"])
-            var response = LocalResponse.redirect(to: RedirectTarget.sanitize(form.next), requestID: exchange.requestID)
+            var response = LocalResponse.redirect(to: RedirectTarget.sanitize(next), requestID: exchange.requestID)
             response.head.headerFields.append(HTTPField(name: .setCookie, value: cookies.setCookie(for: id, secureTransport: exchange.client.isSecure)))
             return response
         } catch {

@@ -1,0 +1,38 @@
+import Yams
+
+/// What the admin-talking commands (`cloakroom sessions|keys`) take from a configuration:
+/// where the admin API listens, and its token. Each is `nil` when it was not asked for.
+public struct AdminAccess: Sendable, Equatable {
+    public var listen: SocketAddressSpec?
+    public var token: String?
+}
+
+extension ConfigurationLoader {
+    /// Reads only `admin.listen` (when `listen` is true) and `admin.token` (when `token` is
+    /// true), with the checks `serve` makes on them, and nothing else of the file, which must
+    /// still be YAML.
+    ///
+    /// A command given `--token` (or `$CLOAKROOM_ADMIN_TOKEN`) uses no other key, so a problem
+    /// elsewhere, such as `${SESSION_SECRET}` unset on an operator's machine where only `serve`
+    /// needs it, or `${CLOAKROOM_ADMIN_TOKEN}` in `admin.token` unset because the token came
+    /// by `--token`, must not stop it. `serve` and `check` still load the whole file.
+    ///
+    /// - Returns: `nil` when the file has no `admin` section.
+    public static func adminAccess(
+        contentsOf path: String, environment: [String: String], listen readsListen: Bool, token readsToken: Bool
+    ) throws(ConfigurationError) -> AdminAccess? {
+        let root = try compose(readFile(path))
+        let reader = YAMLReader(environment: environment)
+        let decoder = ConfigurationDecoder(reader: reader, files: nil)
+        var access: AdminAccess?
+        if let top = reader.mapping(reader.root(root ?? Node("")), knownKeys: nil), let value = top["admin"],
+            let admin = reader.mapping(value, knownKeys: nil)
+        {
+            access = AdminAccess(
+                listen: readsListen ? admin.required("listen", reader.address) : nil,
+                token: readsToken ? admin.required("token", decoder.adminToken) : nil)
+        }
+        guard reader.log.isEmpty else { throw ConfigurationError(problems: reader.log.problems) }
+        return access
+    }
+}
