@@ -11,6 +11,20 @@ extension Duration {
         self = .milliseconds(milliseconds)
     }
 
+    /// A lifetime as the admin API and the CLI take it (an API key's `ttl`): a configuration
+    /// duration, or whole years of 365 days (`1y`), the unit SPEC states the limit in.
+    public init?(lifetime text: String) {
+        if let duration = Duration(configString: text) {
+            self = duration
+            return
+        }
+        let digits = text.utf8.dropLast()
+        guard text.utf8.last == UInt8(ascii: "y"), !digits.isEmpty, digits.count <= 4,
+            digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let years = Int(String(text.dropLast()))
+        else { return nil }
+        self = .seconds(years * 365 * 86_400)
+    }
+
     /// The shortest exact configuration spelling (`90s` → `1m30s`), used in messages and tests.
     /// Falls back to Swift's own rendering below millisecond precision.
     var configDescription: String {

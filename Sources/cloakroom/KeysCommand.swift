@@ -18,7 +18,7 @@ extension Keys {
         @Option(name: .long, help: "The user the key acts for (its sub).") var user: String
         @Option(name: .long, help: "Another attribute, KEY=VALUE (a string); repeatable.") var attr: [String] = []
         @Option(name: .long, help: "What the key is for (e.g. deploy).") var name: String?
-        @Option(name: .long, help: "Lifetime, e.g. 30d or 12h (default 90d, at most 365d).") var ttl: String?
+        @Option(name: .long, help: "Lifetime, e.g. 30d, 12h or 1y (default 90d, at most 1y = 365d).") var ttl: String?
         @Flag(name: .long, help: "Print the admin API's JSON ({\"handle\",\"key\"}).") var json = false
 
         /// The attributes: `sub` from `--user`, the rest from `--attr`.
@@ -38,8 +38,8 @@ extension Keys {
         func validate() throws {
             guard !user.isEmpty else { throw ValidationError("--user must not be empty") }
             _ = try attributes()
-            if let ttl, Duration(configString: ttl) == nil {
-                throw ValidationError("--ttl takes a duration such as 90d, 12h or 30m, got \"\(ttl)\"")
+            if let ttl, Duration(lifetime: ttl) == nil {
+                throw ValidationError("--ttl takes a duration such as 90d, 12h, 30m or 1y, got \"\(ttl)\"")
             }
         }
 

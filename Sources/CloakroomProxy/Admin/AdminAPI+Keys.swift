@@ -70,8 +70,8 @@ extension AdminAPI {
         switch request["ttl"] {
         case nil, .null?: break
         case .string(let text)?:
-            guard let parsed = Duration(configString: text) else {
-                throw AdminError(code: "invalid_ttl", message: "\"ttl\" must be a duration such as 90d, 12h or 30m")
+            guard let parsed = Duration(lifetime: text) else {
+                throw AdminError(code: "invalid_ttl", message: "\"ttl\" must be a duration such as 90d, 12h, 30m or 1y")
             }
             ttl = parsed
         default:
