@@ -36,3 +36,24 @@ extension ConfigurationLoader {
         return access
     }
 }
+
+extension ConfigurationLoader {
+    /// Reads only `login.users_file`, for `cloakroom users add`: the file need not exist yet
+    /// (the command creates it), and a problem elsewhere in the configuration (an unset
+    /// variable only `serve` needs) does not matter — but one in this key does, so the command
+    /// never writes to another file than the configured one.
+    ///
+    /// - Returns: `nil` when the configuration names no users file.
+    public static func usersFile(contentsOf path: String, environment: [String: String]) throws(ConfigurationError) -> String? {
+        let root = try compose(readFile(path))
+        let reader = YAMLReader(environment: environment)
+        var usersFile: String?
+        if let top = reader.mapping(reader.root(root ?? Node("")), knownKeys: nil), let value = top["login"],
+            let login = reader.mapping(value, knownKeys: nil)
+        {
+            usersFile = login.optional("users_file") { reader.nullable($0) { reader.string($0) } } ?? nil
+        }
+        guard reader.log.isEmpty else { throw ConfigurationError(problems: reader.log.problems) }
+        return usersFile
+    }
+}

@@ -28,7 +28,7 @@ struct Users: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let path = usersFile ?? configuredUsersFile() ?? "users.yaml"
+            let path = try usersFile ?? configuredUsersFile() ?? "users.yaml"
             let password = try readPassword()
             guard password.count >= 8 else {
                 printError("the password must be at least 8 characters")
@@ -43,11 +43,17 @@ struct Users: AsyncParsableCommand {
             print("user \(name) saved in \(path)")
         }
 
-        private func configuredUsersFile() -> String? {
+        /// The configuration's `login.users_file`; a configuration that cannot say (its file
+        /// unreadable, the key malformed) stops the command rather than let it write elsewhere.
+        private func configuredUsersFile() throws -> String? {
             let path = config ?? ProcessEnvironment.variables["CLOAKROOM_CONFIG"] ?? "proxy.yaml"
-            guard FileManager.default.fileExists(atPath: path) else { return nil }
-            return (try? ConfigurationLoader.load(contentsOf: path, environment: ProcessEnvironment.variables, files: nil))?
-                .login.usersFile
+            guard config != nil || FileManager.default.fileExists(atPath: path) else { return nil }
+            do {
+                return try ConfigurationLoader.usersFile(contentsOf: path, environment: ProcessEnvironment.variables)
+            } catch {
+                printError("\(path): \(error)")
+                throw ExitCode(1)
+            }
         }
 
         /// From a terminal: prompt twice with echo off. Otherwise the first line of stdin.

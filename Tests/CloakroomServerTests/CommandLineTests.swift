@@ -322,4 +322,34 @@ import Testing
         let echoed = try await Curl.get("\(proxy.base)/x", ["-H", "Cookie: \(cookie)"])
         #expect(echoed.body.contains("\"x-user-roles\":\"admin\""))
     }
+
+    /// Without `--users-file`, the configuration's `login.users_file` — also when the file does
+    /// not exist yet, and when another key names an unset variable only `serve` needs; a
+    /// configuration that cannot say where stops the command (exit 1) instead of letting it
+    /// write `./users.yaml` (each of these used to write there, in the working directory).
+    @Test func usersAddFindsTheConfiguredFileOrStops() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let users = directory.appendingPathComponent("users.yaml").path
+        let config = directory.appendingPathComponent("proxy.yaml").path
+        try """
+            session: { secrets: ["${UNSET_SESSION_SECRET}"] }
+            login: { users_file: "${USERS_DIR}/users.yaml" }
+            routes: [{ path: /, upstream: api }]
+            upstreams: { api: { targets: ["http://127.0.0.1:9"] } }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let add = try await Self.run(
+            ["users", "add", "grace", "--config", config], environment: ["USERS_DIR": directory.path], unsetting: ["UNSET_SESSION_SECRET"],
+            input: "s3cret-passw0rd\n")
+        #expect(add.status == 0, "\(add.errors)")
+        #expect(add.output.contains(users), "\(add.output)")
+        #expect(try String(contentsOfFile: users, encoding: .utf8).contains("grace"))
+
+        let unset = try await Self.run(
+            ["users", "add", "grace", "--config", config], unsetting: ["USERS_DIR", "UNSET_SESSION_SECRET"], input: "s3cret-passw0rd\n")
+        #expect(unset.status == 1)
+        #expect(unset.errors.contains("login.users_file") && unset.errors.contains("USERS_DIR"), "\(unset.errors)")
+        #expect(!unset.output.contains("saved"), "nothing written anywhere: \(unset.output)")
+    }
 }
