@@ -10,6 +10,13 @@ import struct Foundation.Date
 /// Only public keys usable for the accepted algorithms are kept (RSA, EC P-256, Ed25519);
 /// encryption keys (`use: enc`) and keys jwt-kit cannot read are skipped.
 ///
+/// One key collection per accepted algorithm: a key that names its `alg` is in that
+/// algorithm's only, and one that does not (common for RSA keys, which serve RS256 and PS256
+/// alike) in each algorithm its type can serve. jwt-kit ties a key without `alg` to the first
+/// algorithm a token asks of it, for good, so in one shared collection a single token — even a
+/// forged one, its signature never checked — claiming PS256 for the provider's RSA key made
+/// every later RS256 login fail.
+///
 /// A fetch that fails is remembered for ``failureInterval``: tokens that need the keys meanwhile
 /// get the same failure at once (502 upstream) instead of each waiting out the HTTP client's
 /// connect timeout against a provider that is down. Concurrent fetches are one.
@@ -21,7 +28,8 @@ public actor ProviderKeySet {
 
     private let fetch: Fetch
     private let now: @Sendable () -> Date
-    private var keys = JWTKeyCollection()
+    /// By algorithm (`RS256`, …): the keys that may check a token signed with it.
+    private var keys: [String: JWTKeyCollection] = [:]
     private var kids: Set<String> = []
     private var lastFetch: Date?
     private var lastFailure: (at: Date, error: TokenRejection)?
@@ -36,9 +44,10 @@ public actor ProviderKeySet {
         self.now = now
     }
 
-    /// Keys able to check a token with `kid` (every key when it has none); refetches once when
-    /// `kid` is unknown and the last fetch is old enough.
-    func collection(for kid: String?) async throws -> (JWTKeyCollection, iterate: Bool) {
+    /// Keys able to check a token signed with `algorithm` (one of ``TokenVerifier/acceptedAlgorithms``)
+    /// by key `kid` (every such key when it has none); refetches once when `kid` is unknown and
+    /// the last fetch is old enough.
+    func collection(for kid: String?, algorithm: String) async throws -> (JWTKeyCollection, iterate: Bool) {
         if lastFetch == nil { try await refresh() }
         if let kid, !kids.contains(kid) {
             if let last = lastFetch, now().timeIntervalSince(last) < Self.minimumRefetchInterval {
@@ -47,7 +56,7 @@ public actor ProviderKeySet {
             try await refresh()
             guard kids.contains(kid) else { throw TokenRejection.unknownKey }
         }
-        return (keys, kid == nil)
+        return (keys[algorithm] ?? JWTKeyCollection(), kid == nil)
     }
 
     private func refresh() async throws {
@@ -80,17 +89,31 @@ public actor ProviderKeySet {
         else {
             throw TokenRejection.keysUnavailable("JWKS is not a JSON object with keys")
         }
-        let collection = JWTKeyCollection()
-        var kids: Set<String> = []
+        var jwks: [JWK] = []
         for (index, entry) in entries.enumerated() where (entry["use"] as? String) != "enc" {
             guard let data = try? JSONSerialization.data(withJSONObject: entry),
                 var jwk = try? JSONDecoder().decode(JWK.self, from: data), jwk.privateExponent == nil
             else { continue }
             if jwk.keyIdentifier == nil { jwk.keyIdentifier = JWKIdentifier(string: "cloakroom-unnamed-\(index)") }
-            guard (try? await collection.add(jwk: jwk)) != nil, let kid = jwk.keyIdentifier?.string else { continue }
-            kids.insert(kid)
+            jwks.append(jwk)
         }
-        self.keys = collection
+        var collections: [String: JWTKeyCollection] = [:]
+        var kids: Set<String> = []
+        for algorithm in TokenVerifier.acceptedAlgorithms {
+            let collection = JWTKeyCollection()
+            for var jwk in jwks {
+                if let named = jwk.algorithm {
+                    guard named.rawValue == algorithm else { continue }
+                } else {
+                    jwk.algorithm = JWK.Algorithm(rawValue: algorithm)
+                }
+                // A key of another type (an EC key for RS256) is refused here and skipped.
+                guard (try? await collection.add(jwk: jwk)) != nil, let kid = jwk.keyIdentifier?.string else { continue }
+                kids.insert(kid)
+            }
+            collections[algorithm] = collection
+        }
+        self.keys = collections
         self.kids = kids
     }
 }

@@ -67,7 +67,7 @@ public struct TokenVerifier: Sendable {
         guard Self.acceptedAlgorithms.contains(header.alg) else { throw TokenRejection.algorithmRefused(header.alg) }
         guard header.crit == nil else { throw TokenRejection.malformed("unsupported crit header") }
 
-        let (collection, iterate) = try await keys.collection(for: header.kid)
+        let (collection, iterate) = try await keys.collection(for: header.kid, algorithm: header.alg)
         let claims: TokenClaims
         do {
             claims = try await collection.verify(token, as: TokenClaims.self, iteratingKeys: iterate)

@@ -140,6 +140,29 @@ import Testing
         #expect(provider.fetches == 2)
     }
 
+    /// Found by a black-box audit: jwt-kit ties a key without `alg` to the first algorithm a
+    /// token asks of it, so one forged PS256 token (signature never valid) made the provider's
+    /// RSA key refuse every RS256 token after it — logins and bearer tokens alike.
+    @Test func anRSAKeyWithoutAlgServesRS256AndPS256WhateverCameFirst() async throws {
+        let provider = SigningProvider(namesRSAAlgorithm: false)
+        let bearer = Self.bearer(provider)
+        let forged = provider.token(header: #"{"alg":"PS256","kid":"rsa-1"}"#, payload: #"{"sub":"mallory"}"#).split(separator: ".")
+        let garbage = forged[0] + "." + forged[1] + ".c2lnbmF0dXJl"
+        #expect(Self.reason(await bearer.check(String(garbage), now: Self.now)) != nil, "the forgery is refused")
+        guard case .valid = await bearer.check(provider.accessToken(alg: "RS256", now: Self.now), now: Self.now) else {
+            Issue.record("RS256 after a PS256 forgery"); return
+        }
+        guard case .valid = await bearer.check(provider.accessToken(alg: "PS256", now: Self.now, ["jti": "2"]), now: Self.now) else {
+            Issue.record("PS256 with the same key"); return
+        }
+        guard case .valid = await bearer.check(provider.accessToken(alg: "RS256", now: Self.now, ["jti": "3"]), now: Self.now) else {
+            Issue.record("RS256 again"); return
+        }
+        // A key that names its algorithm serves that one only.
+        let named = Self.bearer(SigningProvider())
+        #expect(Self.reason(await named.check(SigningProvider().accessToken(alg: "PS256", now: Self.now), now: Self.now)) != nil)
+    }
+
     @Test func eachTokenIsVerifiedOnceThenTheCacheAnswersUntilItsExp() async throws {
         let provider = SigningProvider()
         let bearer = Self.bearer(provider)

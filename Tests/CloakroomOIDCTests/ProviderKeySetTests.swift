@@ -27,19 +27,19 @@ import Testing
     @Test func unknownKidRefetchesAtMostOnceAMinute() async throws {
         let provider = Provider()
         let keys = ProviderKeySet(now: { provider.now }) { provider.fetch() }
-        _ = try await keys.collection(for: "k1")
+        _ = try await keys.collection(for: "k1", algorithm: "ES256")
         #expect(provider.fetches == 1, "fetched on first use")
-        _ = try await keys.collection(for: "k1")
+        _ = try await keys.collection(for: "k1", algorithm: "ES256")
         #expect(provider.fetches == 1, "a known kid costs no fetch")
 
         provider.rotate()
-        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "k2") }
+        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "k2", algorithm: "ES256") }
         #expect(provider.fetches == 1, "the last fetch is too recent")
         provider.advance(61)
-        _ = try await keys.collection(for: "k2")
+        _ = try await keys.collection(for: "k2", algorithm: "ES256")
         #expect(provider.fetches == 2, "a minute later the new key is fetched")
-        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "made-up") }
-        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "made-up-too") }
+        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "made-up", algorithm: "ES256") }
+        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "made-up-too", algorithm: "ES256") }
         #expect(provider.fetches == 2, "made-up kids cannot make the proxy hammer the provider")
     }
 
@@ -52,7 +52,7 @@ import Testing
             return Array("{\"keys\":[\(Self.first)]}".utf8)
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<8 { group.addTask { _ = try await keys.collection(for: "k1") } }
+            for _ in 0..<8 { group.addTask { _ = try await keys.collection(for: "k1", algorithm: "ES256") } }
             try await group.waitForAll()
         }
         #expect(fetches.withLock { $0 } == 1)
@@ -61,8 +61,8 @@ import Testing
     @Test func encryptionAndSymmetricKeysAreNeverUsed() async throws {
         let provider = Provider()
         let keys = ProviderKeySet(now: { provider.now }) { provider.fetch() }
-        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "hmac") }
-        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "enc") }
+        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "hmac", algorithm: "ES256") }
+        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "enc", algorithm: "ES256") }
     }
 
     @Test func noneAndHMACAreRefusedBeforeAnyKeyIsFetched() async throws {

@@ -18,6 +18,13 @@ final class SigningProvider: Sendable {
     let state = Mutex<(fetches: Int, available: Bool)>((0, true))
 
     var fetches: Int { state.withLock { $0.fetches } }
+    /// Whether the RSA key's JWK names its algorithm (`alg: RS256`); many providers leave it
+    /// out, the key then serving RS256 and PS256 alike.
+    let namesRSAAlgorithm: Bool
+
+    init(namesRSAAlgorithm: Bool = true) {
+        self.namesRSAAlgorithm = namesRSAAlgorithm
+    }
 
     static func base64URL(_ data: some DataProtocol) -> String {
         Data(data).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
@@ -28,7 +35,7 @@ final class SigningProvider: Sendable {
         let rsa = try! Self.rsa.publicKey.getKeyPrimitives()
         let raw = ec.publicKey.x963Representation
         let keys = [
-            #"{"kty":"RSA","kid":"rsa-1","use":"sig","alg":"RS256","n":"\#(Self.base64URL(rsa.modulus))","e":"\#(Self.base64URL(rsa.publicExponent))"}"#,
+            #"{"kty":"RSA","kid":"rsa-1","use":"sig",\#(namesRSAAlgorithm ? #""alg":"RS256","# : "")"n":"\#(Self.base64URL(rsa.modulus))","e":"\#(Self.base64URL(rsa.publicExponent))"}"#,
             #"{"kty":"EC","kid":"ec-1","use":"sig","crv":"P-256","x":"\#(Self.base64URL(raw[1..<33]))","y":"\#(Self.base64URL(raw[33..<65]))"}"#,
         ]
         return Array("{\"keys\":[\(keys.joined(separator: ","))]}".utf8)
@@ -54,6 +61,8 @@ final class SigningProvider: Sendable {
         let signature: Data
         if header.contains(#""alg":"RS256""#) {
             signature = try! Self.rsa.signature(for: SHA256.hash(data: bytes), padding: .insecurePKCS1v1_5).rawRepresentation
+        } else if header.contains(#""alg":"PS256""#) {
+            signature = try! Self.rsa.signature(for: SHA256.hash(data: bytes), padding: .PSS).rawRepresentation
         } else if header.contains(#""alg":"ES256""#) {
             signature = try! ec.signature(for: bytes).rawRepresentation
         } else if header.contains(#""alg":"HS256""#) {
