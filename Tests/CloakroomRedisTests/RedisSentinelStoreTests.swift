@@ -228,6 +228,8 @@ extension RedisServerTests {
                     let (key, _) = try await StoreFixture(store: plain, clock: clock).create("alice")
                     try await withStore(try makeStore(acknowledged, clock: clock)) { store in
                         let fixture = StoreFixture(store: store, clock: clock)
+                        let audit = AuditRecorder()
+                        store.observeAudit { audit.append($0) }
                         let elapsed = await timed {
                             do {
                                 _ = try await fixture.create("bob")
@@ -246,6 +248,9 @@ extension RedisServerTests {
                         let refused = await isUnavailable { _ = try await store.revoke(key: key) }
                         #expect(refused)
                         #expect(try await store.lookup(key: key) == nil)
+                        // ...and reported: the session did end (found by a black-box audit: no
+                        // audit line was written for it).
+                        #expect(audit.endings.count == 1, "\(audit.all)")
 
                         let replica = ["--replicaof", "127.0.0.1", "\(primary.port)"]
                         try await primary.cli(["CONFIG", "SET", "repl-diskless-sync-delay", "0"])

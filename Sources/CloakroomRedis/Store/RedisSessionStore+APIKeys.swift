@@ -70,21 +70,17 @@ extension RedisSessionStore: APIKeyStore {
     public func revokeKey(handle: String) async throws -> Bool {
         guard SessionHandle.isWellFormed(handle) else { return false }
         return try await guarded {
-            let reply = try await runAcknowledged(APIKeyScripts.revokeHandle, now: Milliseconds.of(clock.now()), extraCount: 1) {
-                $0.append(handle)
-            }
-            if Self.isNothing(reply) { return false }
-            let entries = try apiKeyEntries(reply, from: "keyRevokeHandle")
-            return report(entries) == 1
+            try await runAcknowledged(
+                APIKeyScripts.revokeHandle, now: Milliseconds.of(clock.now()), extraCount: 1, { $0.append(handle) },
+                reading: { reply in Self.isNothing(reply) ? false : report(try apiKeyEntries(reply, from: "keyRevokeHandle")) == 1 })
         }
     }
 
     public func revokeKeys(subject: String) async throws -> Int {
         try await guarded {
-            let reply = try await runAcknowledged(APIKeyScripts.revokeSubject, now: Milliseconds.of(clock.now()), extraCount: 1) {
-                $0.append(subject)
-            }
-            return report(try apiKeyEntries(reply, from: "keyRevokeSubject"))
+            try await runAcknowledged(
+                APIKeyScripts.revokeSubject, now: Milliseconds.of(clock.now()), extraCount: 1, { $0.append(subject) },
+                reading: { report(try apiKeyEntries($0, from: "keyRevokeSubject")) })
         }
     }
 

@@ -5,10 +5,9 @@ extension RedisSessionStore {
     public func revoke(key: SessionKey) async throws -> Bool {
         try await SessionMetrics.measure(.revoke) {
             try await guarded {
-                let reply = try await runAcknowledged(SessionScripts.revokeKey, now: Milliseconds.of(clock.now()), extraCount: 1) {
-                    $0.append(hexOf: key)
-                }
-                return try revoked(reply, from: "revokeKey")
+                try await runAcknowledged(
+                    SessionScripts.revokeKey, now: Milliseconds.of(clock.now()), extraCount: 1, { $0.append(hexOf: key) },
+                    reading: { try revoked($0, from: "revokeKey") })
             }
         }
     }
@@ -17,10 +16,9 @@ extension RedisSessionStore {
         guard SessionHandle.isWellFormed(handle) else { return false }
         return try await SessionMetrics.measure(.revoke) {
             try await guarded {
-                let reply = try await runAcknowledged(SessionScripts.revokeHandle, now: Milliseconds.of(clock.now()), extraCount: 1) {
-                    $0.append(handle)
-                }
-                return try revoked(reply, from: "revokeHandle")
+                try await runAcknowledged(
+                    SessionScripts.revokeHandle, now: Milliseconds.of(clock.now()), extraCount: 1, { $0.append(handle) },
+                    reading: { try revoked($0, from: "revokeHandle") })
             }
         }
     }
@@ -28,10 +26,9 @@ extension RedisSessionStore {
     public func revokeAll(subject: String) async throws -> Int {
         try await SessionMetrics.measure(.revoke) {
             try await guarded {
-                let reply = try await runAcknowledged(SessionScripts.revokeSubject, now: Milliseconds.of(clock.now()), extraCount: 1) {
-                    $0.append(subject)
-                }
-                return try tally(reply, from: "revokeSubject")
+                try await runAcknowledged(
+                    SessionScripts.revokeSubject, now: Milliseconds.of(clock.now()), extraCount: 1, { $0.append(subject) },
+                    reading: { try tally($0, from: "revokeSubject") })
             }
         }
     }

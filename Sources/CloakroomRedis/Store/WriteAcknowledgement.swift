@@ -59,7 +59,18 @@ extension RedisSessionStore {
     func runAcknowledged(
         _ script: RedisScript, now: Int64, extraCount: Int, _ writeExtra: (inout RESPCommandBuilder) -> Void
     ) async throws -> RESPValue {
-        guard let acknowledgement else { return try await run(script, now: now, extraCount: extraCount, writeExtra) }
+        try await runAcknowledged(script, now: now, extraCount: extraCount, writeExtra, reading: { $0 })
+    }
+
+    /// The same, with the script's reply read by `read` *before* the replicas' count is
+    /// checked: what a revocation did on the primary (the sessions it ended, reported to the
+    /// audit log and the watchers) happened whether or not enough replicas confirm it, and the
+    /// 503 that follows says only that it is not yet safe from a failover.
+    func runAcknowledged<T>(
+        _ script: RedisScript, now: Int64, extraCount: Int, _ writeExtra: (inout RESPCommandBuilder) -> Void,
+        reading read: (RESPValue) throws -> T
+    ) async throws -> T {
+        guard let acknowledgement else { return try read(try await run(script, now: now, extraCount: extraCount, writeExtra)) }
         let connection = try await acknowledgement.pool.connection()
         let byHash = command(script, bySHA: true, now: now, extraCount: extraCount, writeExtra)
         var replies = try await connection.send(all: [byHash, acknowledgement.waitCommand])
@@ -68,7 +79,8 @@ extension RedisSessionStore {
             replies = try await connection.send(all: [bySource, acknowledgement.waitCommand])
         }
         if let message = replies[0].errorMessage { throw RedisClientError.serverError(message) }
+        let value = try read(replies[0])
         try acknowledgement.check(replies[1])
-        return replies[0]
+        return value
     }
 }
