@@ -71,6 +71,7 @@ struct SingleSignOnTests {
         }
         let pending = try #require(start.header("set-cookie"))
         #expect(pending.hasPrefix("cloakroom_session_oidc=") && pending.contains("HttpOnly") && pending.contains("SameSite=Lax"))
+        #expect(pending.contains("Path=/oauth2/callback;"), "sent to the callback alone, never forwarded to a backend: \(pending)")
 
         let browser = CookieJarBrowser()
         let final = try await Self.signIn(browser, proxy: proxy)

@@ -25,8 +25,10 @@ public final class SignOnFlow: Sendable {
     let refresher: TokenRefresher
     let clock: any WallClock
     let logger: Logger
-    /// The pending-login cookie's name: the session cookie's with `_oidc`, so a `__Host-`
-    /// prefix keeps its rules.
+    /// The pending-login cookie's name: the session cookie's with `_oidc`; a `__Host-` prefix
+    /// becomes `__Secure-` (Secure still required), since `__Host-` demands `Path=/` and the
+    /// cookie is scoped to the callback path: browsers send it there alone, so it never
+    /// reaches a backend in a forwarded `Cookie` (SPEC: the proxy's own cookie is not forwarded).
     let pendingName: String
     /// Read on every request (phase 1 and 3): kept here, not derived from the settings each time.
     public let callbackPath: String
@@ -46,7 +48,8 @@ public final class SignOnFlow: Sendable {
         self.loginPath = configuration.login.path
         self.clock = clock
         self.logger = logger
-        self.pendingName = configuration.session.cookie.name + "_oidc"
+        let sessionName = configuration.session.cookie.name
+        self.pendingName = (sessionName.hasPrefix("__Host-") ? "__Secure-" + sessionName.dropFirst(7) : sessionName) + "_oidc"
         let settings = provider.settings
         self.callbackPath = settings.callbackPath
         self.backchannelLogoutPath = settings.backchannelLogoutPath
@@ -197,11 +200,11 @@ public final class SignOnFlow: Sendable {
     // MARK: The pending-login cookie
 
     func pendingCookie(_ value: String, exchange: Exchange) -> String {
-        "\(pendingName)=\(value); Path=/; Max-Age=600; HttpOnly; SameSite=Lax" + (securePending(exchange) ? "; Secure" : "")
+        "\(pendingName)=\(value); Path=\(callbackPath); Max-Age=600; HttpOnly; SameSite=Lax" + (securePending(exchange) ? "; Secure" : "")
     }
 
     func expiredPendingCookie(exchange: Exchange) -> String {
-        "\(pendingName)=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
+        "\(pendingName)=; Path=\(callbackPath); Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
             + (securePending(exchange) ? "; Secure" : "")
     }
 
