@@ -32,6 +32,10 @@ public final class ProviderHTTP: Sendable {
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow)
         configuration.timeout = .init(connect: timeout, read: timeout)
+        // A refused connection fails the call at once rather than being retried with backoff
+        // until the connect timeout: discovery retries on its own schedule, and a login or a
+        // new bearer token should get its 502 now, not in 5 seconds (ProviderDirectory).
+        configuration.connectionPool.retryConnectionEstablishment = false
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.timeout = timeout
     }
