@@ -24,7 +24,7 @@ public actor ProviderKeySet {
     public typealias Fetch = @Sendable () async throws -> [UInt8]
 
     public static let minimumRefetchInterval: Double = 60
-    public static let failureInterval: Double = 2
+    public static let failureInterval: Double = 0.5
 
     private let fetch: Fetch
     private let now: @Sendable () -> Date

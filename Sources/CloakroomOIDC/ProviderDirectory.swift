@@ -9,11 +9,15 @@ import struct Foundation.Data
 /// provider is down and keeps trying every ``retryInterval`` until it answers. Until then every
 /// step that needs it fails with ``OIDCFailure/unavailable(_:)`` (502). After a failure, asking
 /// is answered at once with it while an attempt is under way (the background's, or another
-/// request's) or the failure is younger than ``retryInterval``, so an unreachable provider costs
-/// requests nothing rather than the HTTP client's connect timeout each; otherwise asking tries
-/// once more right away. Concurrent attempts are one.
+/// request's) or the failure is younger than ``failureInterval``, so an unreachable provider
+/// costs requests nothing rather than the HTTP client's connect timeout each, and a refusing one
+/// is asked at most a few times a second; otherwise asking tries once more right away (a
+/// provider that has just come up is found by the next login, not the next background try).
+/// Concurrent attempts are one.
 public final class ProviderDirectory: Sendable {
     public static let retryInterval: Duration = .seconds(2)
+    /// How long a failure answers requests without a new attempt.
+    public static let failureInterval: Double = 0.5
 
     private let issuer: String
     private let http: ProviderHTTP
@@ -66,7 +70,7 @@ public final class ProviderDirectory: Sendable {
     public func metadata() async throws(OIDCFailure) -> ProviderMetadata {
         let now = now()
         let (known, answerNow, lastError) = state.withLock { state in
-            let recent = state.failedAt.map { state.attempt != nil || now.timeIntervalSince($0) < Self.retryInterval.seconds } ?? false
+            let recent = state.failedAt.map { state.attempt != nil || now.timeIntervalSince($0) < Self.failureInterval } ?? false
             return (state.metadata, recent, state.lastError)
         }
         if let known { return known }
@@ -121,11 +125,5 @@ public final class ProviderDirectory: Sendable {
         }
         if changed { logger.warning("identity provider discovery failed; retrying", metadata: ["issuer": "\(issuer)", "error": "\(why)"]) }
         return false
-    }
-}
-
-extension Duration {
-    fileprivate var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

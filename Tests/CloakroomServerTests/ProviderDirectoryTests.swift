@@ -6,9 +6,9 @@ import Testing
 
 /// Discovery against a provider that answers but not with its document (a real socket): a
 /// request after a failure is answered at once with it, instead of making an attempt of its
-/// own, until the retry interval has passed.
+/// own, until the failure interval has passed.
 @Suite struct ProviderDirectoryTests {
-    @Test func aFailureIsAnsweredAtOnceUntilTheRetryInterval() async throws {
+    @Test func aFailureIsAnsweredAtOnceUntilTheFailureInterval() async throws {
         let provider = try await TestBackend.start()
         let http = try ProviderHTTP(caPath: nil)
         let clock = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
@@ -18,9 +18,9 @@ import Testing
         #expect(provider.requests.count == 1, "the first request tries")
         await #expect(throws: OIDCFailure.self) { try await directory.metadata() }
         #expect(provider.requests.count == 1, "the next is answered with that failure")
-        clock.withLock { $0 += 2 }
+        clock.withLock { $0 += ProviderDirectory.failureInterval }
         await #expect(throws: OIDCFailure.self) { try await directory.metadata() }
-        #expect(provider.requests.count == 2, "after the retry interval a request tries again")
+        #expect(provider.requests.count == 2, "after the failure interval a request tries again")
         await http.shutdown()
         await provider.stop()
     }
