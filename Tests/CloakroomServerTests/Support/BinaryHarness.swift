@@ -17,6 +17,7 @@ final class BinaryHarness: @unchecked Sendable {
     var admin: String { "http://127.0.0.1:\(adminPort)" }
     var configPath: String { directory.appendingPathComponent("proxy.yaml").path }
     var stdoutPath: String { directory.appendingPathComponent("stdout.log").path }
+    var stderrPath: String { directory.appendingPathComponent("stderr.log").path }
     var databasePath: String { directory.appendingPathComponent("sessions.db").path }
 
     static let defaultRoutes = """
@@ -75,14 +76,21 @@ final class BinaryHarness: @unchecked Sendable {
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         out.seekToEndOfFile()
         process.standardOutput = out
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         try process.run()
         self.process = process
-        for _ in 0..<100 {
-            if (try? await Curl.get("\(admin)/healthz", ["--max-time", "1"]).status) == 200 { return }
+        var last = 0
+        for _ in 0..<150 {
+            last = (try? await Curl.get("\(admin)/healthz", ["--max-time", "1"]).status) ?? 0
+            if last == 200 { return }
+            guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw HarnessError.noCookie(0)
+        // Why, for the test's failure: the binary's exit and what it said, or healthz's answer.
+        let said = (try? String(contentsOfFile: stderrPath, encoding: .utf8)).map { String($0.suffix(1500)) } ?? ""
+        throw HarnessError.notStarted(
+            process.isRunning ? "healthz answered \(last) (0: no answer)" : "exited with \(process.terminationStatus)", stderr: said)
     }
 
     /// SIGTERM (clean) or SIGKILL (crash), then waits for the exit.

@@ -74,4 +74,8 @@ struct ProxyHarness {
     }
 }
 
-enum HarnessError: Error { case noCookie(Int) }
+enum HarnessError: Error {
+    case noCookie(Int)
+    /// The binary did not become healthy: why, and the end of its standard error.
+    case notStarted(String, stderr: String)
+}
