@@ -15,6 +15,8 @@ import Testing
         #expect(try await Curl.get("\(proxy.admin)/sessions").status == 401)
         #expect(try await Curl.get("\(proxy.admin)/sessions", ["-H", "Authorization: Bearer wrong"]).status == 401)
         #expect(try await Curl.get("\(proxy.admin)/healthz").body == "{\"status\":\"ok\"}")
+        let headed = try await Curl.get("\(proxy.admin)/healthz", ["-I"])
+        #expect(headed.status == 200 && headed.body.isEmpty && headed.header("content-length") == "15", "HEAD: \(headed)")
 
         let auth = ["-H", "Authorization: Bearer \(BinaryHarness.token)"]
         let listed = try await Curl.get("\(proxy.admin)/sessions?user=alice", auth)

@@ -121,14 +121,15 @@ public struct AdminAPI: Sendable {
     private func route(_ request: Request) async -> Response {
         let path = request.target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.target
         let segments = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        // The two routes without a token answer HEAD as GET (the server leaves the body out).
         if segments == ["healthz"] {
-            guard request.method == .get else { return .error(.methodNotAllowed, "method_not_allowed") }
+            guard request.method == .get || request.method == .head else { return .error(.methodNotAllowed, "method_not_allowed") }
             return await health()
         }
         if path == IdentityAssertion.jwksPath {
             // Public keys: never behind the token. Without `identity.assertion` there are none.
             guard let jwks else { return .error(.notFound, "not_found") }
-            guard request.method == .get else { return .error(.methodNotAllowed, "method_not_allowed") }
+            guard request.method == .get || request.method == .head else { return .error(.methodNotAllowed, "method_not_allowed") }
             var response = Response(status: .ok, contentType: "application/json", body: String(decoding: jwks, as: UTF8.self))
             response.cacheControl = IdentityAssertion.jwksCacheControl
             return response
