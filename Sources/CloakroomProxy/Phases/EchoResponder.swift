@@ -100,30 +100,17 @@ enum EchoPage {
             signedIn
             ? "You are signed in. Cloakroom removed every identity header the client sent, then added the session's."
             : "No session on this request, so Cloakroom added no identity headers."
-        return """
-            <!DOCTYPE html>
-            <html lang="en">
-            <head>
-            <meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1">
-            <meta name="robots" content="noindex">
-            <title>\(escape(method)) \(escape(path)) · Cloakroom echo</title>
-            <style>\(style)</style>
-            </head>
-            <body>
-            <main>
-            <header><h1>What your backend receives</h1>\(signOut)</header>
-            <p class="lead">\(lead)</p>
-            <p class="request-line"><code>\(escape(method)) \(escape(path))</code></p>
-            <table>
-            \(rows)</table>
-            <p class="note">This is the <code>echo</code> upstream: it answers with the request a backend on \
-            this route would get. API clients get the same as JSON.</p>
-            </main>
-            </body>
-            </html>
-
-            """
+        return HTMLText.document(
+            title: "\(escape(method)) \(escape(path)) · Cloakroom echo", style: style,
+            main: """
+                <header><h1>What your backend receives</h1>\(signOut)</header>
+                <p class="lead">\(lead)</p>
+                <p class="request-line"><code>\(escape(method)) \(escape(path))</code></p>
+                <table>
+                \(rows)</table>
+                <p class="note">This is the <code>echo</code> upstream: it answers with the request a backend on \
+                this route would get. API clients get the same as JSON.</p>
+                """)
     }
 
     /// Nothing may load; the inline style is the only style. Every value on the page is
