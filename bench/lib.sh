@@ -27,8 +27,41 @@ CONF
   nginx -c "$BENCH_DIR/tls-backend/nginx.conf" -p "$BENCH_DIR/tls-backend" >/dev/null 2>&1 &
 }
 
+# The same comparison for nginx: one nginx proxy (configured like the peers' nginx-proxy) on
+# :18447 with a plain route (/ → the peers' backend) and an HTTPS one (/tls/ → :18444, verified
+# against the same CA, keep-alive upstream connections), so nginx's HTTPS-upstream cost is
+# measured the way Cloakroom's is. Its PID is in $BENCH_DIR/nginx-tls-proxy/pid.
+nginx_tls_proxy_start() {
+  local d=$BENCH_DIR/nginx-tls-proxy
+  mkdir -p "$d/logs"
+  cat >"$d/nginx.conf" <<CONF
+daemon off; worker_processes 2; pid $d/pid; error_log $d/logs/error.log crit;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream plain { server 127.0.0.1:18080; keepalive 128; }
+  upstream secure { server 127.0.0.1:18444; keepalive 128; }
+  server {
+    listen 127.0.0.1:18447 reuseport;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header X-User-Id "";
+    location /tls/ {
+      proxy_pass https://secure/;
+      proxy_ssl_verify on; proxy_ssl_trusted_certificate $BENCH_DIR/tls.crt; proxy_ssl_name localhost;
+      proxy_ssl_session_reuse on;
+    }
+    location / { proxy_pass http://plain; }
+  }
+}
+CONF
+  nginx -c "$d/nginx.conf" -p "$d" >/dev/null 2>&1 &
+}
+
 tls_backend_stop() {
   [ -f "$BENCH_DIR/tls-backend/pid" ] && kill "$(cat "$BENCH_DIR/tls-backend/pid")" 2>/dev/null
+  [ -f "$BENCH_DIR/nginx-tls-proxy/pid" ] && kill "$(cat "$BENCH_DIR/nginx-tls-proxy/pid")" 2>/dev/null
   return 0
 }
 

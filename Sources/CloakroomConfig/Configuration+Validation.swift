@@ -190,10 +190,17 @@ extension Route {
         case (.some, nil): return false
         case (let mine?, let theirs?): guard mine.covers(theirs) else { return false }
         }
-        let prefix = path.utf8, other = later.path.utf8
+        // Segment-aware, and a path ending in `/` matches the path without it as well, so
+        // `/api/` and `/api` match the same requests: compare them without that slash.
+        let prefix = Self.segments(path), other = Self.segments(later.path)
         guard other.starts(with: prefix) else { return false }
-        if other.count == prefix.count || prefix.last == UInt8(ascii: "/") { return true }
+        if other.count == prefix.count || prefix.isEmpty { return true }
         return other[other.index(other.startIndex, offsetBy: prefix.count)] == UInt8(ascii: "/")
+    }
+
+    /// A route path without its trailing `/` (`/` itself: empty, matching everything).
+    private static func segments(_ path: String) -> Substring.UTF8View {
+        (path.hasSuffix("/") ? path.dropLast() : path[...]).utf8
     }
 }
 

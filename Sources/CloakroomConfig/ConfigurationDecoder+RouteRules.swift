@@ -56,6 +56,16 @@ extension ConfigurationDecoder {
         return reader.scalarText(value, expecting: expectation).map { [$0] }
     }
 
+    /// A route's `path`: a path in the normalized form requests are matched in.
+    func routePath(_ value: YAMLValue) -> String? {
+        guard let path = reader.urlPath(value) else { return nil }
+        if let problem = HTTPSyntax.checkNormalizedPath(path) {
+            reader.report(problem.message, at: value.path)
+            return nil
+        }
+        return path
+    }
+
     /// A path as the normalized request paths it replaces a prefix of: no `//`, no `.` or `..`
     /// segments (the upstream gets it as written).
     func rewritePrefix(_ value: YAMLValue) -> String? {

@@ -14,7 +14,7 @@ extension ConfigurationDecoder {
     private func route(_ value: YAMLValue) -> Route? {
         let keys = ["path", "upstream", "auth", "host", "allow", "rewrite_prefix", "networks", "cors", "credentials"]
         guard let map = reader.mapping(value, knownKeys: keys) else { return nil }
-        let path = map.required("path", reader.urlPath)
+        let path = map.required("path", routePath)
         let upstream = map.required("upstream") { reader.string($0) }
         let auth = map.optional("auth") { reader.choice($0, among: [Route.Auth.none, .optional, .required]) }
         let host = map.optional("host") { reader.nullable($0, routeHost) } ?? nil

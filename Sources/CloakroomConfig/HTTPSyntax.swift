@@ -41,6 +41,41 @@ enum HTTPSyntax {
         return nil
     }
 
+    /// Checks a route's `path` against the form of the normalized request paths it is matched
+    /// with (``RequestPath`` in CloakroomProxy: RFC 3986 §6.2.2 normalization): a path the
+    /// normalization would change, or a request path it rejects, could never match, so its
+    /// route's rules would silently fall to a later route.
+    static func checkNormalizedPath(_ text: String) -> ValueProblem? {
+        let problem = "can never match a request: request paths are normalized before routing"
+        if text.contains("//") { return ValueProblem("\(problem) (// collapses to /), got \(quoted(text))") }
+        if text.contains("\\") { return ValueProblem("\(problem) (a backslash is refused), got \(quoted(text))") }
+        let dotSegment = { (segment: Substring) in segment == "." || segment == ".." || segment.hasPrefix(".;") || segment.hasPrefix("..;") }
+        if text.split(separator: "/").contains(where: dotSegment) {
+            return ValueProblem("\(problem) (dot-segments are resolved), got \(quoted(text))")
+        }
+        var bytes = text.utf8[...]
+        while let percent = bytes.firstIndex(of: UInt8(ascii: "%")) {
+            let escape = bytes[percent...].dropFirst().prefix(2)
+            guard escape.count == 2, escape.allSatisfy({ Character(Unicode.Scalar($0)).isHexDigit }),
+                let value = UInt8(String(decoding: escape, as: UTF8.self), radix: 16)
+            else {
+                return ValueProblem("\(problem) (a broken %-escape), got \(quoted(text))")
+            }
+            let scalar = Unicode.Scalar(value)
+            if scalar == "/" || scalar == "\\" {
+                return ValueProblem("\(problem) (an encoded slash or backslash is refused), got \(quoted(text))")
+            }
+            if scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "-._~".unicodeScalars.contains(scalar)) {
+                return ValueProblem("\(problem) (write \(Character(scalar)) instead of %\(String(decoding: escape, as: UTF8.self))), got \(quoted(text))")
+            }
+            if escape.contains(where: { (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }) {
+                return ValueProblem("\(problem) (%-escapes are upper-cased), got \(quoted(text))")
+            }
+            bytes = bytes[escape.endIndex...]
+        }
+        return nil
+    }
+
     /// Checks a redirect target (`login.page`, `logout.redirect`): a path starting `/`, or an
     /// absolute `http` / `https` URL. `//host` is refused: browsers read it as another origin.
     static func checkRedirectTarget(_ text: String) -> ValueProblem? {

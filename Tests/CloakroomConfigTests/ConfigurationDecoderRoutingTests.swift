@@ -66,6 +66,8 @@ struct ConfigurationDecoderRoutingTests {
         ("{ path: /api/ }", "{ host: a.example.com, path: /api/x }", "any host"),
         ("{ host: \"*.example.com\", path: / }", "{ host: a.b.example.com, path: /x }", "host \"*.example.com\""),
         ("{ host: \"*.example.com\", path: / }", "{ host: \"*.b.example.com\", path: / }", "comes first"),
+        // `/api/` takes the bare `/api` too (redirecting it), so a later `/api` never matches.
+        ("{ path: /api/ }", "{ path: /api }", "comes first"),
     ])
     func shadowedRoutesAreErrors(first: String, second: String, message: String) {
         let routes = "routes:\n  - \(first.dropLast(2)), upstream: api }\n  - \(second.dropLast(2)), upstream: api }"
@@ -77,12 +79,29 @@ struct ConfigurationDecoderRoutingTests {
         ("{ host: a.example.com, path: / }", "{ path: / }"),
         ("{ host: \"*.example.com\", path: / }", "{ host: example.com, path: / }"),
         ("{ host: a.example.com, path: / }", "{ host: \"*.example.com\", path: / }"),
-        ("{ path: /api/ }", "{ path: /api }"),
         ("{ path: /api }", "{ path: /apiv2 }"),
+        ("{ path: /api/ }", "{ path: /apiv2 }"),
     ])
     func routesThatCanStillMatchAreFine(first: String, second: String) {
         let routes = "routes:\n  - \(first.dropLast(2)), upstream: api }\n  - \(second.dropLast(2)), upstream: api }"
         #expect(load(config(routes: routes)) != nil)
+    }
+
+    /// Request paths are normalized before routing, so a route path that is not could never
+    /// match: its rules would silently fall to a later route.
+    @Test(arguments: [
+        ("/a//b", "// collapses"), ("/api/../x", "dot-segments"), ("/./x", "dot-segments"), ("/p%2Fq", "encoded slash"),
+        ("/%7Euser", "write ~ instead of %7E"), ("/a%2fb", "encoded slash"), ("/a%3a", "upper-cased"), ("/a%zz", "broken"),
+        ("/a\\b", "backslash"), ("/..;x/", "dot-segments"),
+    ])
+    func routePathsNoRequestCouldMatchAreErrors(path: String, message: String) {
+        let routes = "routes:\n  - { path: '\(path)', upstream: api }"
+        expectSingleProblem(config(routes: routes), at: "routes[0].path", message)
+    }
+
+    @Test(arguments: ["/a%20b/", "/%C3%A9t%C3%A9", "/v1.2/", "/~user", "/a;b"])
+    func normalizedRoutePathsAreFine(path: String) {
+        #expect(load(config(routes: "routes:\n  - { path: '\(path)', upstream: api }")) != nil, "\(path)")
     }
 
     // MARK: allow

@@ -10,11 +10,11 @@ import Testing
 struct CORSPolicyTests {
     static let app = "https://app.example.test"
 
-    static func fixture(credentials: Bool = true, origins: [String] = [app]) -> PolicyFixture {
+    static func fixture(credentials: Bool = true, origins: [String] = [app], networks: [CIDRBlock] = []) -> PolicyFixture {
         let cors = CORSSettings(
             origins: origins, methods: ["GET", "POST", "DELETE"], headers: ["Content-Type", "X-Trace"], allowCredentials: credentials,
             maxAge: .seconds(900))
-        var api = Route(path: "/api/", upstream: "api", auth: .required)
+        var api = Route(path: "/api/", upstream: "api", auth: .required, networks: networks)
         api.cors = cors
         return PolicyFixture(makeConfiguration(routes: [api, Route(path: "/", upstream: "api", auth: .required)]))
     }
@@ -56,6 +56,37 @@ struct CORSPolicyTests {
         let response = try #require(Self.answer(fixture, try fixture.begin(&request)))
         #expect(response.head.status == .forbidden)
         #expect(!response.head.headerFields.contains { $0.name.canonicalName.hasPrefix("access-control-") })
+        #expect(response.head.headerFields[.vary]?.hasPrefix("Origin") == true, "a cache keeps it apart from the 204")
+    }
+
+    @Test func aNetworksRefusalCarriesTheFieldsForAnAllowedOrigin() throws {
+        let fixture = Self.fixture(networks: [CIDRBlock("10.0.0.0/8")!])
+        var request = makeRequest(.get, "/api/items", headers: [("Origin", Self.app)])
+        let exchange = try fixture.begin(&request)
+        #expect(exchange.outsideNetworks)
+        let response = try #require(Self.answer(fixture, exchange))
+        #expect(response.head.status == .forbidden)
+        #expect(response.head.headerFields[.accessControlAllowOrigin] == Self.app)
+        #expect(response.head.headerFields[.accessControlAllowCredentials] == "true")
+        #expect(response.head.headerFields[.vary] == "Origin")
+        var preflight = makeRequest(.options, "/api/items", headers: [("Origin", Self.app), ("Access-Control-Request-Method", "GET")])
+        let refused = try #require(Self.answer(fixture, try fixture.begin(&preflight)))
+        #expect(refused.head.status == .forbidden)
+        #expect(refused.head.headerFields[.accessControlAllowOrigin] == nil, "a refused preflight carries no CORS field")
+    }
+
+    @Test func theProxysOtherAnswersCarryTheFieldsThroughTheExchange() throws {
+        let fixture = Self.fixture()
+        var request = makeRequest(.get, "/api/items", headers: [("Origin", Self.app)])
+        let exchange = try fixture.begin(&request)
+        var fields = ProxyError(.upstreamUnavailable).response(requestID: "req-1").head.headerFields
+        exchange.addCORSFields(to: &fields)
+        #expect(fields[.accessControlAllowOrigin] == Self.app)
+        #expect(fields[.vary] == "Origin")
+        var foreign = makeRequest(.get, "/api/items", headers: [("Origin", "https://evil.example.test")])
+        var untouched = HTTPFields()
+        try fixture.begin(&foreign).addCORSFields(to: &untouched)
+        #expect(untouched.isEmpty)
     }
 
     @Test func anOPTIONSWithoutTheRequestMethodIsNoPreflight() throws {
@@ -101,6 +132,7 @@ struct CORSPolicyTests {
         var upstream = makeResponse(.ok, headers: [("Access-Control-Allow-Origin", "*")])
         _ = fixture.policy.filterResponse(&upstream, exchange: foreignExchange)
         #expect(values("Access-Control-Allow-Origin", in: upstream.headerFields) == [], "the route's rules, not the upstream's")
+        #expect(values("Vary", in: upstream.headerFields) == ["Origin"], "the answer varies with Origin all the same")
     }
 
     @Test func credentialedOriginsAreTrustedForCSRFOnTheirRouteOnly() async throws {

@@ -132,4 +132,22 @@ import Testing
         guard case .respond(let redirect) = fixture.policy.authorize(both) else { Issue.record("forwarded"); return }
         #expect(redirect.head.status == .seeOther, "a route that takes the cookie still sends browsers to log in")
     }
+
+    /// SPEC: "a kind the route does not accept" gets 401 `invalid_token`; a session cookie is a
+    /// kind, so on a key-only route a signed cookie gets it too (found by a black-box audit:
+    /// it used to be treated as no credential at all), the session never looked up.
+    @Test func aSessionCookieOnAKeyOnlyRouteIsAKindItDoesNotAccept() async throws {
+        let fixture = PolicyFixture(makeConfiguration(routes: Self.routes))
+        let (_, cookie) = try await fixture.login(["sub": "alice"])
+        let (exchange, _) = try begin(fixture, "/keys/x", cookie: cookie)
+        #expect(exchange.credential == .unacceptable)
+        #expect(exchange.presentedID == nil && !exchange.needsLookup)
+        guard case .respond(let refused) = fixture.policy.authorize(exchange) else { Issue.record("forwarded"); return }
+        #expect(refused.head.status == .unauthorized)
+        #expect(refused.head.headerFields[.wwwAuthenticate] == #"Bearer error="invalid_token""#)
+        let (forged, _) = try begin(fixture, "/keys/x", cookie: "cloakroom_session=not-signed")
+        #expect(forged.credential == nil, "a cookie that is not ours is no credential")
+        let (both, _) = try begin(fixture, "/both/x", cookie: cookie)
+        #expect(both.credential == nil && both.presentedID != nil, "a route that takes the cookie looks it up")
+    }
 }

@@ -57,6 +57,33 @@ import Testing
         #expect(request.path == forwarded, "\(route) → \(prefix): \(path)")
     }
 
+    /// `/open` where the first route to match is `/open/`: redirected there (nginx's and Go's
+    /// ServeMux's answer), never forwarded to a later route without this one's rules.
+    @Test func theBarePathOfATrailingSlashRouteIsRedirectedToIt() async throws {
+        let fixture = PolicyFixture(makeConfiguration(routes: Self.routes + [Route(path: "/", upstream: "api", auth: .none)]))
+        var get = makeRequest(.get, "/open?x=1", authority: "anything.org")
+        let exchange = try fixture.begin(&get)
+        #expect(exchange.endpoint == .directoryRedirect)
+        #expect(!exchange.needsLookup)
+        guard case .respond(let moved) = fixture.policy.authorize(exchange) else {
+            Issue.record("expected a redirect")
+            return
+        }
+        #expect(moved.head.status == .movedPermanently)
+        #expect(moved.head.headerFields[.location] == "/open/?x=1")
+        var post = makeRequest(.post, "/open", authority: "anything.org")
+        guard case .respond(let kept) = fixture.policy.authorize(try fixture.begin(&post)) else {
+            Issue.record("expected a redirect")
+            return
+        }
+        #expect(kept.head.status == .permanentRedirect, "308 keeps the method and body")
+        #expect(kept.head.headerFields[.location] == "/open/")
+        var inside = makeRequest(.get, "/open/", authority: "anything.org")
+        #expect(try fixture.begin(&inside).endpoint == .proxied)
+        var other = makeRequest(.get, "/openx", authority: "anything.org")
+        #expect(try fixture.begin(&other).endpoint == .proxied)
+    }
+
     @Test func allowAdmitsMatchingSessionsAndRefusesOthersWith403() async throws {
         let fixture = PolicyFixture(makeConfiguration(routes: Self.routes))
         let (_, admin) = try await fixture.login(["sub": "ada", "roles": ["reader", "admin"]])

@@ -75,6 +75,8 @@ import Testing
                 guard let host, routeHost.matches(host) else { continue }
             }
             let prefix = route.path.utf8, request = path.utf8
+            // `/admin/` takes the bare `/admin` too (the policy redirects it).
+            if route.path.count > 1, route.path.hasSuffix("/"), String(path) + "/" == route.path { return index }
             guard request.starts(with: prefix) else { continue }
             if request.count == prefix.count || prefix.last == UInt8(ascii: "/")
                 || request[request.index(request.startIndex, offsetBy: prefix.count)] == UInt8(ascii: "/")

@@ -24,13 +24,30 @@ import Testing
         #expect(matchIndex(table, target) == nil, "\(target)")
     }
 
-    @Test func trailingSlashPrefixNeedsTheSlash() {
+    @Test func trailingSlashPrefixAlsoTakesTheBarePath() {
         let table = RouteTable([Route(path: "/public/", upstream: "api", auth: .none)])
         #expect(matchIndex(table, "/public/x") == 0)
         #expect(matchIndex(table, "/public/") == 0)
         #expect(matchIndex(table, "/public/a/b?c") == 0)
-        #expect(matchIndex(table, "/public") == nil)
+        #expect(matchIndex(table, "/public") == 0, "the policy redirects it to /public/")
         #expect(matchIndex(table, "/publicity") == nil)
+        #expect(matchIndex(table, "/publi") == nil)
+    }
+
+    /// The same in a group large enough to be probed by candidate prefixes, where the bare path
+    /// is a key of its own that the first route with the slash keeps.
+    @Test func aLargeGroupMatchesTheBarePathToTheFirstRouteWithTheSlash() {
+        var routes = (0..<20).map { Route(path: "/r\($0)/", upstream: "api") }
+        routes.insert(Route(path: "/admin/", upstream: "admin"), at: 3)
+        routes.append(Route(path: "/admin", upstream: "late"))
+        routes.append(Route(path: "/", upstream: "web"))
+        let table = RouteTable(routes)
+        #expect(table.match("/admin")?.upstream == "admin")
+        #expect(table.match("/admin/x")?.upstream == "admin")
+        #expect(table.match("/r7")?.upstream == "api")
+        #expect(table.match("/adminx")?.upstream == "web")
+        let exactFirst = RouteTable([Route(path: "/admin", upstream: "exact")] + routes)
+        #expect(exactFirst.match("/admin")?.upstream == "exact", "an earlier route for the bare path keeps it")
     }
 
     @Test func rootCatchesEverything() {
@@ -51,7 +68,7 @@ import Testing
         #expect(table.match("/api/admin/users")?.upstream == "admin")
         #expect(table.match("/api/adminx")?.upstream == "api")
         #expect(table.match("/api/users")?.upstream == "api")
-        #expect(table.match("/public")?.upstream == "web")
+        #expect(table.match("/public")?.upstream == "static")
         #expect(table.match("/other")?.upstream == "web")
     }
 

@@ -71,6 +71,37 @@ struct CORSTests {
     }
 }
 
+extension CORSTests {
+    /// SPEC: every response to an allowed origin carries the fields — a `networks` refusal and
+    /// an upstream that cannot be reached (502) included, so the page can read why.
+    @Test(arguments: [false, true])
+    func refusalsAndUpstreamFailuresAreReadableByTheAllowedOrigin(http2: Bool) async throws {
+        let dead = try freePort()
+        let harness = try await ProxyHarness.start { configuration in
+            let cors = CORSSettings(origins: [Self.app], methods: ["GET"], headers: [], allowCredentials: false, maxAge: .seconds(60))
+            var inside = Route(path: "/internal/", upstream: "api", auth: .none, networks: [CIDRBlock("10.0.0.0/8")!])
+            inside.cors = cors
+            var gone = Route(path: "/gone/", upstream: "gone", auth: .none)
+            gone.cors = cors
+            configuration.routes.insert(contentsOf: [inside, gone], at: 0)
+            configuration.upstreams["gone"] = Upstream(kind: .targets([UpstreamTarget(host: "127.0.0.1", port: dead)]))
+        }
+        defer { Task { await harness.stop() } }
+        let version = http2 ? ["--http2-prior-knowledge"] : []
+        let refused = try await Curl.get("\(harness.base)/internal/x", version + ["-H", "Origin: \(Self.app)"])
+        #expect(refused.status == 403)
+        #expect(refused.header("access-control-allow-origin") == Self.app)
+        #expect(refused.header("vary") == "Origin")
+        let failed = try await Curl.get("\(harness.base)/gone/x", version + ["-H", "Origin: \(Self.app)"])
+        #expect(failed.status == 502)
+        #expect(failed.header("access-control-allow-origin") == Self.app)
+        #expect(failed.header("vary") == "Origin")
+        let foreign = try await Curl.get("\(harness.base)/gone/x", version + ["-H", "Origin: http://evil.localhost"])
+        #expect(foreign.status == 502)
+        #expect(foreign.header("access-control-allow-origin") == nil)
+    }
+}
+
 /// A page in headless Chromium on a second origin (another listener of the same proxy) calls
 /// the API with `fetch`: the preflight, then the credentialed call with the session cookie.
 @Suite(.serialized)

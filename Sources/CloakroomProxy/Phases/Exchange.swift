@@ -26,6 +26,10 @@ public struct Exchange: Sendable {
         /// A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) on a
         /// route with `cors`: answered by the proxy, without a session.
         case preflight
+        /// The path of a route ending in `/` without that slash (`/admin` for `/admin/`), that
+        /// route being the first to match: redirected to the route's path, as nginx and Go's
+        /// ServeMux do, so the bare path neither slips to a later route nor skips this one's rules.
+        case directoryRedirect
     }
 
     public var requestID: String
@@ -73,7 +77,7 @@ public struct Exchange: Sendable {
         guard presentedID != nil else { return false }
         switch endpoint {
         case .logout, .login, .builtinLogin, .selfService: return true
-        case .signOnStart, .signOnCallback, .backchannelLogout, .jwks, .preflight: return false
+        case .signOnStart, .signOnCallback, .backchannelLogout, .jwks, .preflight, .directoryRedirect: return false
         case .proxied: return route?.auth != Route.Auth.none
         }
     }

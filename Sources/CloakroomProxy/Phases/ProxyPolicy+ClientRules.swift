@@ -10,13 +10,21 @@ extension ProxyPolicy {
     /// on this route (listed with `allow_credentials`).
     func applyClientRules(_ exchange: inout Exchange, request: HTTPRequest) -> Bool? {
         guard let route = exchange.route, exchange.endpoint == .proxied || exchange.endpoint == .login else { return false }
+        let cors = route.cors
+        let origin = cors == nil ? nil : PolicyRequestFields.value(.origin, in: request)
+        let requestedMethod =
+            exchange.method == .options && origin != nil ? PolicyRequestFields.value(.accessControlRequestMethod, in: request) : nil
+        if let cors, let origin, requestedMethod == nil, cors.allows(origin: origin) {
+            // Every answer to an allowed origin carries the route's fields, refusals included
+            // (a preflight's answer has its own, and a refused one none).
+            exchange.corsOrigin = origin
+        }
         if !route.admits(exchange.client) {
             exchange.outsideNetworks = true
             return nil
         }
-        guard let cors = route.cors else { return false }
-        let origin = PolicyRequestFields.value(.origin, in: request)
-        if exchange.method == .options, origin != nil, let requested = PolicyRequestFields.value(.accessControlRequestMethod, in: request) {
+        guard let cors else { return false }
+        if let requested = requestedMethod {
             exchange.endpoint = .preflight
             exchange.preflightAnswer = cors.preflight(
                 origin: origin, method: requested,
@@ -24,8 +32,7 @@ extension ProxyPolicy {
                 requestID: exchange.requestID)
             return nil
         }
-        guard let origin, cors.allows(origin: origin) else { return false }
-        exchange.corsOrigin = origin
+        guard let origin = exchange.corsOrigin else { return false }
         return cors.trustsForCSRF(origin: origin)
     }
 
@@ -37,10 +44,17 @@ extension ProxyPolicy {
     /// The proxy's own answers to an allowed origin carry the route's CORS fields too, so the
     /// page can read its 401 or 403 (a preflight's answer has its own).
     func withCORSFields(_ authorization: Authorization, exchange: Exchange) -> Authorization {
-        guard let origin = exchange.corsOrigin, let cors = exchange.route?.cors, case .respond(var response) = authorization else {
-            return authorization
-        }
-        cors.apply(to: &response.head.headerFields, origin: origin)
+        guard exchange.corsOrigin != nil, case .respond(var response) = authorization else { return authorization }
+        exchange.addCORSFields(to: &response.head.headerFields)
         return .respond(response)
+    }
+}
+
+extension Exchange {
+    /// The route's CORS fields for an allowed `Origin`, on an answer of the proxy's own that
+    /// does not pass the policy (a 502, a 504, a 413): a page can read every refusal.
+    public func addCORSFields(to fields: inout HTTPFields) {
+        guard let corsOrigin, let cors = route?.cors else { return }
+        cors.apply(to: &fields, origin: corsOrigin)
     }
 }

@@ -22,7 +22,7 @@ extension ProxyPolicy {
         case .backchannelLogout: .idp
         case .selfService: .selfService
         case .proxied: .refreshFailed
-        case .signOnStart, .jwks, .preflight: nil
+        case .signOnStart, .jwks, .preflight, .directoryRedirect: nil
         }
     }
 }

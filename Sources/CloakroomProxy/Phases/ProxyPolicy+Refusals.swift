@@ -53,4 +53,15 @@ extension ProxyPolicy {
         response.head.headerFields[.wwwAuthenticate] = #"Bearer error="invalid_token""#
         return response
     }
+
+    /// `/admin` where the first route to match is `/admin/`: 301 to `/admin/` with the query
+    /// (308 for other methods than GET and HEAD, which keeps the method and body), nothing
+    /// forwarded and no session looked up.
+    func directoryRedirect(_ exchange: Exchange) -> LocalResponse {
+        let target = exchange.target
+        let query = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[$0...] } ?? ""
+        let path = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? target[...]
+        let status: HTTPResponse.Status = exchange.method == .get || exchange.method == .head ? .movedPermanently : .permanentRedirect
+        return .redirect(to: path + "/" + query, status: status, requestID: exchange.requestID)
+    }
 }

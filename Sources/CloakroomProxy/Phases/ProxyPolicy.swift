@@ -84,7 +84,7 @@ public final class ProxyPolicy: Sendable {
         }
         let normalizedTarget = target.target
 
-        let endpoint: Exchange.Endpoint
+        var endpoint: Exchange.Endpoint
         if let page = configuration.session.selfService, SelfServiceRequest.isUnder(page, target.path) {
             endpoint = .selfService
         } else if target.path == configuration.logout.path {
@@ -112,6 +112,7 @@ public final class ProxyPolicy: Sendable {
         if route == nil && (endpoint == .proxied || endpoint == .login) {
             return .failure(ProxyError(.notFound, "no route for host and path"))
         }
+        if endpoint == .proxied, let route, route.path.utf8.count > target.path.utf8.count { endpoint = .directoryRedirect }
         // What the upstream receives: the normalized target, its prefix rewritten for the route.
         if let route, let prefix = route.rewritePrefix {
             request.path = PathRewrite.target(prefix: prefix, routePath: route.path, path: target.path, query: target.query)
@@ -130,6 +131,11 @@ public final class ProxyPolicy: Sendable {
         if endpoint == .proxied, let route {
             if !route.credentials.isCookieOnly {
                 credential = Self.presentedCredential(in: request, accepting: route.credentials, memo: cookieMemo)
+                if credential == nil, presented != nil, !route.credentials.cookie, route.auth != .none {
+                    // A signed session cookie where the route takes machine credentials only:
+                    // a kind it does not accept (401 invalid_token), never looked up.
+                    credential = .unacceptable
+                }
                 if credential != nil || !route.credentials.cookie { presented = nil }
             } else if Self.presentsAPIKey(in: request) {
                 // An API key where the route takes none: never forwarded, and on a route that
@@ -211,6 +217,8 @@ public final class ProxyPolicy: Sendable {
             return .backchannelLogout
         case .preflight:
             return .respond(exchange.preflightAnswer ?? ProxyError(.forbidden).response(requestID: exchange.requestID))
+        case .directoryRedirect:
+            return .respond(directoryRedirect(exchange))
         case .jwks:
             guard let assertion, exchange.method == .get || exchange.method == .head else {
                 return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))

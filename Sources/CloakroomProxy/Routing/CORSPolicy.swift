@@ -40,17 +40,18 @@ public final class CORSPolicy: Sendable {
         allowCredentials && !anyOrigin && origins.contains(origin.lowercased())
     }
 
-    /// The proxy's answer to a preflight: 204 with the allowed lists, or 403 without any CORS
-    /// field when the origin, the method or one of the headers is not allowed. Never forwarded.
+    /// The proxy's answer to a preflight: 204 with the allowed lists, or 403 without any
+    /// `Access-Control-*` field when the origin, the method or one of the headers is not
+    /// allowed. Never forwarded. Both carry the `Vary` a cache needs to keep them apart.
     func preflight(origin: String?, method: String?, requestHeaders: [String], requestID: String) -> LocalResponse {
         guard let origin, allows(origin: origin), let method, methods.contains(method) else {
-            return ProxyError(.forbidden, "CORS preflight refused").response(requestID: requestID)
+            return Self.refusedPreflight("CORS preflight refused", requestID: requestID)
         }
         for list in requestHeaders {
             for name in list.split(separator: ",") {
                 let trimmed = ASCIIText.trimmedLowercased(name.utf8)
                 guard trimmed.isEmpty || headers.contains(trimmed) else {
-                    return ProxyError(.forbidden, "CORS preflight asks for a header not allowed").response(requestID: requestID)
+                    return Self.refusedPreflight("CORS preflight asks for a header not allowed", requestID: requestID)
                 }
             }
         }
@@ -61,8 +62,16 @@ public final class CORSPolicy: Sendable {
         fields.append(HTTPField(name: .accessControlAllowMethods, value: allowMethods))
         if !allowHeaders.isEmpty { fields.append(HTTPField(name: .accessControlAllowHeaders, value: allowHeaders)) }
         fields.append(HTTPField(name: .accessControlMaxAge, value: maxAge))
-        fields.append(HTTPField(name: .vary, value: "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"))
+        fields.append(HTTPField(name: .vary, value: Self.preflightVary))
         response.head.headerFields = fields
+        return response
+    }
+
+    private static let preflightVary = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+
+    private static func refusedPreflight(_ detail: String, requestID: String) -> LocalResponse {
+        var response = ProxyError(.forbidden, detail).response(requestID: requestID)
+        response.head.headerFields.append(HTTPField(name: .vary, value: preflightVary))
         return response
     }
 
@@ -76,12 +85,14 @@ public final class CORSPolicy: Sendable {
     }
 
     /// An upstream response on this route: its CORS fields replaced by the route's for an
-    /// allowed `origin`, or removed (the route's rules are the only ones).
+    /// allowed `origin`, or removed (the route's rules are the only ones). Either way it varies
+    /// with `Origin`, so a shared cache never serves one origin's answer to another.
     func replaceUpstreamFields(in fields: inout HTTPFields, origin: String?) {
         if let origin {
             apply(to: &fields, origin: origin)
         } else {
             Self.removeCORSFields(from: &fields)
+            Self.addVaryOrigin(to: &fields)
         }
     }
 

@@ -114,9 +114,15 @@ public struct RouteTable: Sendable {
     }
 
     /// Whether a route's `path` matches the normalized request `path` as a segment-aware prefix.
+    /// A route path ending in `/` also matches the same path without it (`/admin/` matches
+    /// `/admin`), which the policy answers with a redirect to the route's path
+    /// (``Exchange/Endpoint/directoryRedirect``): a bare `/admin` never slips past the route's
+    /// rules to a later, weaker route.
     static func matches(prefix: String, path: Substring) -> Bool {
         let p = prefix.utf8, r = path.utf8
-        guard r.starts(with: p) else { return false }
+        guard r.starts(with: p) else {
+            return p.count > 1 && p.last == UInt8(ascii: "/") && r.count == p.count - 1 && p.starts(with: r)
+        }
         if r.count == p.count || p.last == UInt8(ascii: "/") { return true }
         return r[r.index(r.startIndex, offsetBy: p.count)] == UInt8(ascii: "/")
     }
@@ -140,11 +146,17 @@ struct RouteGroup: Sendable {
     init(_ entries: [Entry]) {
         self.entries = entries
         var lengths: UInt64 = 0
-        for entry in entries { lengths |= Self.bit(entry.path.utf8.count) }
+        for entry in entries { lengths |= Self.bit(entry.path.utf8.count) | Self.bit(entry.path.utf8.count - 1) }
         self.lengths = lengths
         if entries.count > Self.linearLimit {
+            // Each path, and a path ending in `/` also without it (see `RouteTable.matches`);
+            // in file order, so the first route to match a key keeps it.
             var byPath: [Substring: Entry] = [:]
-            for entry in entries where byPath[Substring(entry.path)] == nil { byPath[Substring(entry.path)] = entry }
+            for entry in entries {
+                let path = Substring(entry.path)
+                if byPath[path] == nil { byPath[path] = entry }
+                if path.count > 1, path.last == "/", byPath[path.dropLast()] == nil { byPath[path.dropLast()] = entry }
+            }
             self.byPath = byPath
         } else {
             byPath = nil

@@ -71,6 +71,7 @@ extension ExchangeDriver {
             metadata: ["request_id": "\(requestID)", "source": "\(error.source.rawValue)", "error": "\(error.code.rawValue)", "detail": "\(error.detail)"])
         var response = error.response(requestID: requestID)
         response.close = error.closesConnection
+        exchange?.addCORSFields(to: &response.head.headerFields)
         answer(response, outcome: ExchangeOutcome(answering: error.code))
     }
 

@@ -95,9 +95,9 @@ enum HTTP2RequestHead {
         }
         guard let method, let parsedMethod = HTTPRequest.Method(method) else { return .failure(.malformed(":method is not a token")) }
         if let scheme, !isScheme(scheme) { return .failure(.malformed(":scheme is not a URI scheme")) }
-        if let authority, !isAuthority(authority) { return .failure(.malformed(":authority is not host[:port]")) }
+        if let authority, !RequestAuthority.isValid(authority) { return .failure(.malformed(":authority is not host[:port]")) }
         if let host {
-            guard isAuthority(host) else { return .failure(.malformed("host is not host[:port]")) }
+            guard RequestAuthority.isValid(host) else { return .failure(.malformed("host is not host[:port]")) }
             if let authority, hostCount == 1, !equalsIgnoringCase(host, authority) {
                 return .failure(.malformed("host names another authority than :authority"))
             }
@@ -131,27 +131,6 @@ enum HTTP2RequestHead {
         guard let first = bytes.next(), isAlpha(first) else { return false }
         while let byte = bytes.next() {
             guard isAlpha(byte) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2B || byte == 0x2D || byte == 0x2E else { return false }
-        }
-        return true
-    }
-
-    /// `host [ ":" port ]` (RFC 3986 §3.2.2–3.2.3): a reg-name, an IPv4 address or a bracketed
-    /// IP literal, no userinfo (RFC 9113 §8.3.1), never empty (RFC 9110 §4.2.1).
-    static func isAuthority(_ authority: String) -> Bool {
-        guard !authority.isEmpty else { return false }
-        for byte in authority.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                continue
-            // unreserved, pct-encoded, sub-delims, the port's colon, an IP literal's brackets
-            case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: "!"),
-                UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"),
-                UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "["),
-                UInt8(ascii: "]"):
-                continue
-            default:
-                return false  // "@" (userinfo), "/", "?", "#", spaces, controls, non-ASCII
-            }
         }
         return true
     }

@@ -87,14 +87,15 @@ import Testing
     }
 
     @Test func authorityAndSchemeSyntax() {
-        #expect(HTTP2RequestHead.isAuthority("example.com:443"))
-        #expect(HTTP2RequestHead.isAuthority("[::1]:8080"))
-        #expect(HTTP2RequestHead.isAuthority("127.0.0.1"))
-        #expect(!HTTP2RequestHead.isAuthority("user@example.com"))
-        #expect(!HTTP2RequestHead.isAuthority(""))
-        #expect(!HTTP2RequestHead.isAuthority("a/b"))
-        #expect(!HTTP2RequestHead.isAuthority("a b"))
-        #expect(!HTTP2RequestHead.isAuthority("ex\u{e4}mple"))
+        for valid in ["example.com:443", "[::1]:8080", "127.0.0.1", "example.com.", "a.test:", "[v1.fe]"] {
+            #expect(RequestAuthority.isValid(valid), "\(valid)")
+        }
+        for invalid in [
+            "user@example.com", "", "a/b", "a b", "ex\u{e4}mple", "a.test:abc", "a.test x", ".wild.test", "a..wild.test",
+            "[::1", "[::1]x", "[]", "a:b:c", "x.wild.test/evil",
+        ] {
+            #expect(!RequestAuthority.isValid(invalid), "\(invalid)")
+        }
         #expect(HTTP2RequestHead.isScheme("https") && HTTP2RequestHead.isScheme("coap+tcp") && HTTP2RequestHead.isScheme("a.b-c"))
         #expect(!HTTP2RequestHead.isScheme("") && !HTTP2RequestHead.isScheme("1x") && !HTTP2RequestHead.isScheme("ht tp") && !HTTP2RequestHead.isScheme("h:"))
     }

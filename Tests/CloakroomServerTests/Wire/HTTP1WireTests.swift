@@ -114,6 +114,13 @@ import Testing
         ("relative target", "GET x HTTP/1.1\r\nHost: h\r\n\r\n"),
         ("missing Host", "GET / HTTP/1.1\r\n\r\n"),
         ("two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+        // RFC 9112 §3.2: an invalid Host is 400, never routed or forwarded (found by an audit).
+        ("Host with a space", "GET / HTTP/1.1\r\nHost: a.test x\r\n\r\n"),
+        ("Host with userinfo", "GET / HTTP/1.1\r\nHost: u@a.test\r\n\r\n"),
+        ("Host with a path", "GET / HTTP/1.1\r\nHost: x.wild.test/evil\r\n\r\n"),
+        ("Host with a letter port", "GET / HTTP/1.1\r\nHost: a.test:abc\r\n\r\n"),
+        ("Host with an empty label", "GET / HTTP/1.1\r\nHost: .wild.test\r\n\r\n"),
+        ("absolute target with userinfo", "GET http://u@a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n"),
         ("Content-Length and Transfer-Encoding", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"),
         ("two equal Content-Lengths", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"),
         ("signed Content-Length", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +3\r\n\r\nabc"),

@@ -168,6 +168,8 @@ struct HTTP1RequestParser {
         }
         if authority == nil && version == .http1_0 { authority = "" }
         guard let authority else { throw .malformed("missing Host") }
+        // Empty is allowed: a target without an authority (RFC 9112 §3.2).
+        guard authority.isEmpty || RequestAuthority.isValid(authority) else { throw .malformed("invalid Host") }
         let request = HTTPRequest(method: method, scheme: secure ? "https" : "http", authority: authority, path: path, headerFields: fields)
         let persistent = version == .http1_1 ? !close : keepAlive && !close
         return ClientRequestHead(
