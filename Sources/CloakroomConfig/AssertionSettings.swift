@@ -28,12 +28,14 @@ public struct AssertionSettings: Sendable, Equatable {
 extension IdentitySettings {
     /// The identity settings with the assertion's header added to `strip`, as a pattern without
     /// `*` (which matches exactly that name, in every spelling `strip` patterns match): the
-    /// client's copy is removed by the same rule as every identity header. With the assertion
-    /// off, the default name is stripped all the same: a token captured while it was on must
-    /// not reach a backend that still checks tokens.
+    /// client's copy is removed by the same rule as every identity header. The default name is
+    /// stripped all the same, with the assertion off or renamed: a token captured while it was
+    /// on under that name must not reach a backend that still checks it.
     public var strippingAssertionHeader: IdentitySettings {
         var settings = self
-        settings.strip.append(assertion?.header ?? AssertionSettings().header)
+        let defaultName = AssertionSettings().header
+        settings.strip.append(defaultName)
+        if let header = assertion?.header, header.lowercased() != defaultName.lowercased() { settings.strip.append(header) }
         return settings
     }
 }
