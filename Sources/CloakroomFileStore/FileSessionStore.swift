@@ -85,13 +85,13 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
     /// writer, woken for it but not waited for (a lookup never waits on the disk). Logged by
     /// handle, never the ID.
     func discardDamaged(key: SessionKey, handle: String, _ damage: DamagedSessionRecord) {
-        let removed = (try? core.withState { $0.table.remove(key: key, now: core.clock.now()) }) ?? false
+        // The table notes the ending (`damaged`): counted and audited when the lock is let go.
+        let removed = (try? core.withState { $0.table.discard(key: key) }) ?? false
         guard removed else { return }
         core.wakeWriter()
         core.logger.error("damaged session record deleted", metadata: [
             "handle": "\(handle)", "path": "\(core.path)", "why": "\(damage.why)",
         ])
-        SessionMetrics.sessionsEnded(1, reason: .damaged)
         endingObservers.announce(.session(key))
     }
 

@@ -104,11 +104,10 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
 
     /// Deletes a record a lookup could not read (``DamagedSessionRecord``): no session.
     private func discardDamaged(key: SessionKey) {
-        let removed = table.withLock { $0.remove(key: key, now: clock.now()) }
-        if removed {
-            SessionMetrics.sessionsEnded(1, reason: .damaged)
-            endingObservers.announce(.session(key))
-        }
+        let (removed, endings) = table.withLock { ($0.discard(key: key), $0.takeEndings()) }
+        guard removed else { return }
+        deliver(endings)
+        endingObservers.announce(.session(key))
     }
 
     public func liveKeys(among keys: [SessionKey]) async throws -> Set<SessionKey> {

@@ -243,6 +243,15 @@ package struct MemorySessionTable: Sendable {
         return removeCountingLive(slot: slot, now: now)
     }
 
+    /// Removes a record a lookup could not read (``DamagedSessionRecord``); its ending is
+    /// `damaged`, in the endings and the audit log like any other. False when it is gone.
+    package mutating func discard(key: SessionKey) -> Bool {
+        guard let slot = slotByKey[key] else { return false }
+        noteEnding(Int(slot), .ended(.damaged))
+        remove(slot: slot)
+        return true
+    }
+
     /// Removes the session with this handle; returns its key when a live one was removed.
     mutating func remove(handle: SessionHandle.Bits, now: Date) -> SessionKey? {
         guard let slot = slotByHandle[handle] else { return nil }

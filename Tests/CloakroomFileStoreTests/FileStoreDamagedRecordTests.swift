@@ -38,6 +38,8 @@ import Testing
 
             let (logger, lines) = capturingLogger()
             let store = try await FileSessionStore.open(path: path, timeouts: testTimeouts, clock: clock, logger: logger)
+            let audit = AuditRecorder()
+            store.observeAudit { audit.append($0) }
             try await withClosing(store) { store async throws in
                 #expect(try await store.sessions(subject: nil).map(\.subject) == ["bob"], "listing leaves it out")
                 #expect(try store.lookupNow(key: alice, cache: ParsedAttributesCache()) == nil)
@@ -46,6 +48,8 @@ import Testing
                 #expect(try await store.lookup(key: bob)?.subject == "bob")
                 #expect(try await store.liveKeys(among: [alice, bob]) == [bob])
             }
+            #expect(audit.endings.map(\.handle) == [aliceHandle], "one audit line for the deleted record")
+            #expect(audit.endings.map(\.reason) == [.damaged])
             let logged = lines.all.filter { $0.contains("damaged") }
             #expect(logged.count == 1, "\(lines.all)")
             #expect(logged.first?.contains("damaged session record deleted") == true)

@@ -45,6 +45,23 @@ extension RedisServerTests {
 
         /// Something else under a session's name (`WRONGTYPE` for the read): no session can be
         /// read from it, on either lookup path; it is deleted.
+        /// SPEC: every ending the proxy observes is an audit line: the deleted record too.
+        @Test func theDeletedRecordIsAuditedAsDamaged() async throws {
+            try await RedisServerProcess.with { redis in
+                try await withStore(try makeStore(try storeSettings(redis.url, prefix: "cr:"))) { store in
+                    let audit = AuditRecorder()
+                    store.observeAudit { audit.append($0) }
+                    let fixture = StoreFixture(store: store, clock: ManualWallClock())
+                    let (alice, session) = try await fixture.create("alice")
+                    try await redis.cli(["HSET", "cr:s:\(alice.hex)", "a", "{broken"])
+                    #expect(try await store.lookup(key: alice) == nil)
+                    #expect(try await store.lookup(key: alice) == nil, "gone: no second line")
+                    #expect(audit.endings.map(\.handle) == [session.handle])
+                    #expect(audit.endings.map(\.reason) == [.damaged])
+                }
+            }
+        }
+
         @Test func aKeyOfAnotherTypeIsNoSession() async throws {
             try await RedisServerProcess.with { redis in
                 try await withStore(try makeStore(try storeSettings(redis.url, prefix: "cr:"))) { store in

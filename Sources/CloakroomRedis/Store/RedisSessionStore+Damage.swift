@@ -20,7 +20,7 @@ extension RedisSessionStore {
     }
 
     /// Deletes a damaged record (the `discard` script), logs it by handle (never the ID or the
-    /// key) and counts it as ended. Never throws: the record is unusable whether or not the
+    /// key) and counts and audits it as ended (`damaged`). Never throws: the record is unusable whether or not the
     /// delete reaches Redis, so the caller answers "no session" either way; a record left
     /// behind is deleted by the next lookup that finds it, or expires with its TTL.
     func discardDamaged(key: SessionKey, _ record: DamagedRedisRecord) async {
@@ -35,7 +35,13 @@ extension RedisSessionStore {
             logger.error("damaged session record deleted", metadata: [
                 "handle": "\(record.handle ?? "?")", "why": "\(record.damage.why)", "deleted": "\(deleted == 1)",
             ])
-            if deleted == 1 { SessionMetrics.sessionsEnded(1, reason: .damaged) }
+            if deleted == 1 {
+                SessionMetrics.sessionsEnded(1, reason: .damaged)
+                // Its subject and client are in the record that could not be read.
+                if audit.isActive {
+                    audit.report([SessionAuditEvent(kind: .ended(.damaged), handle: record.handle ?? "", subject: "", client: "")])
+                }
+            }
         } catch {
             logger.error("damaged session record could not be deleted", metadata: [
                 "handle": "\(record.handle ?? "?")", "why": "\(record.damage.why)", "error": "\(error)",
