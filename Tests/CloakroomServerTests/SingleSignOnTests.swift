@@ -249,6 +249,7 @@ struct SingleSignOnTests {
         let api = try await Curl.get("\(proxy.base)/api/x", ["-H", "Cookie: \(cookie)"])
         #expect(api.status == 401, "\(api.status) \(api.body)")
         #expect(api.header("set-cookie")?.contains("Max-Age=0") == true, "the cookie is expired")
+        #expect(api.headers("set-cookie").count == 1, "once (audit: it came twice)")
         #expect(try await proxy.server.store.sessions(subject: "diana").isEmpty, "the session ended (refresh_failed)")
         let browserAfter = try await Curl.get("\(proxy.base)/api/x", ["-H", "Cookie: \(cookie)", "-H", "Accept: text/html"])
         #expect(browserAfter.status == 303, "a browser goes to the login page")

@@ -60,7 +60,10 @@ extension ProxyPolicy {
             } else {
                 response = ProxyError(.unauthenticated).response(requestID: exchange.requestID)
             }
-            response.head.headerFields.append(HTTPField(name: .setCookie, value: cookies.expireCookie(secureTransport: exchange.client.isSecure)))
+            // The refusal of a request that presented a cookie carries the deletion already.
+            if !response.head.headerFields.contains(where: { $0.name == .setCookie }) {
+                response.head.headerFields.append(HTTPField(name: .setCookie, value: cookies.expireCookie(secureTransport: exchange.client.isSecure)))
+            }
             return .respond(response)
         }
     }
