@@ -16,22 +16,26 @@ extension Keys {
             abstract: "Create an API key; prints its handle, then the key alone on the last line (shown only this once).")
         @OptionGroup var options: AdminOptions
         @Option(name: .long, help: "The user the key acts for (its sub).") var user: String
-        @Option(name: .long, help: "Another attribute, KEY=VALUE (a string); repeatable.") var attr: [String] = []
+        @Option(name: .long, help: "Another attribute, KEY=VALUE (a string); repeatable, a repeated KEY gives a list (--attr roles=a --attr roles=b).")
+        var attr: [String] = []
         @Option(name: .long, help: "What the key is for (e.g. deploy).") var name: String?
         @Option(name: .long, help: "Lifetime, e.g. 30d, 12h or 1y (default 90d, at most 1y = 365d).") var ttl: String?
         @Flag(name: .long, help: "Print the admin API's JSON ({\"handle\",\"key\"}).") var json = false
 
-        /// The attributes: `sub` from `--user`, the rest from `--attr`.
-        func attributes() throws -> [String: String] {
-            var attributes = ["sub": user]
+        /// The attributes: `sub` from `--user`, the rest from `--attr`; a key given more than
+        /// once is a list of strings in the order given (`roles`, as `allow` rules read it).
+        func attributes() throws -> [String: Any] {
+            var values: [String: [String]] = [:]
             for pair in attr {
                 guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
                     throw ValidationError("--attr takes KEY=VALUE, got \"\(pair)\"")
                 }
                 let key = String(pair[..<equals])
                 guard key != "sub" else { throw ValidationError("the key's sub is --user, not --attr sub=...") }
-                attributes[key] = String(pair[pair.index(after: equals)...])
+                values[key, default: []].append(String(pair[pair.index(after: equals)...]))
             }
+            var attributes: [String: Any] = ["sub": user]
+            for (key, list) in values { attributes[key] = list.count == 1 ? list[0] : list }
             return attributes
         }
 

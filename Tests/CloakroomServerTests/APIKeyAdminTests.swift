@@ -43,7 +43,10 @@ struct APIKeyAdminTests {
         #expect(try await Curl.get("\(proxy.admin)/api-keys").status == 401)
 
         // The CLI: create (the key alone on the last line), list, JSON.
-        let cli = try await proxy.cli(["keys", "create", "--user", "ci-bot", "--attr", "env=prod", "--name", "nightly", "--ttl", "7d"])
+        let cli = try await proxy.cli([
+            "keys", "create", "--user", "ci-bot", "--attr", "env=prod", "--attr", "roles=deploy", "--attr", "roles=read", "--name", "nightly",
+            "--ttl", "7d",
+        ])
         #expect(cli.status == 0, "\(cli.errors)")
         let lines = cli.output.split(separator: "\n").map(String.init)
         #expect(lines.count == 2 && lines[0].hasPrefix("handle: "), "\(cli.output)")
@@ -55,6 +58,7 @@ struct APIKeyAdminTests {
         let listed = try await Self.keys(proxy, "?user=ci-bot")
         #expect(listed.map { $0["handle"] as? String } == [handle, cliHandle])
         #expect((listed[1]["attributes"] as? [String: Any])?["env"] as? String == "prod")
+        #expect((listed[1]["attributes"] as? [String: Any])?["roles"] as? [String] == ["deploy", "read"], "a repeated --attr is a list")
         #expect(listed[1]["name"] as? String == "nightly")
         let table = try await proxy.cli(["keys", "list", "--user", "ci-bot"])
         #expect(table.status == 0 && table.output.contains("HANDLE") && table.output.contains("nightly"), "\(table.output)")
