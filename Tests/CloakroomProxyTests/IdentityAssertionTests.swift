@@ -240,6 +240,7 @@ struct AssertionFixture {
             return
         }
         #expect(refused.head.status == .methodNotAllowed)
+        #expect(refused.head.headerFields[.allow] == "GET, HEAD")
     }
 
     @Test func theAdminAPIPublishesTheKeysWithoutAToken() async throws {

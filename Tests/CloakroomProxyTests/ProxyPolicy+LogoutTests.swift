@@ -48,6 +48,25 @@ import Testing
         #expect(attributes.contains("Secure"), "secure: auto on a TLS listener")
     }
 
+    /// SPEC's CSRF rule covers "every POST the proxy answers itself": logout without a cookie
+    /// too (found by an audit: it answered 204 to a foreign origin).
+    @Test func aCrossSiteLogoutPostIsRefusedWithOrWithoutACookie() async throws {
+        let fixture = PolicyFixture()
+        let (_, cookie) = try await fixture.login(["sub": "alice"])
+        for headers in [[("Origin", "http://evil.example")], [("Origin", "http://evil.example"), ("Cookie", cookie)]] {
+            var request = makeRequest(.post, "/logout", headers: headers)
+            let exchange = try fixture.begin(&request)
+            #expect(exchange.crossSite)
+            guard case .respond(let refused) = fixture.policy.authorize(exchange) else {
+                Issue.record("expected the CSRF 403")
+                continue
+            }
+            #expect(refused.head.status == .forbidden)
+        }
+        var sameSite = makeRequest(.post, "/logout", headers: [("Sec-Fetch-Site", "same-origin")])
+        #expect(try !fixture.begin(&sameSite).crossSite)
+    }
+
     @Test func logoutWhenTheStoreIsDownIs503() async throws {
         let configuration = makeConfiguration()
         let policy = ProxyPolicy(

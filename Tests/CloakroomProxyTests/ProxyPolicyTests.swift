@@ -350,6 +350,7 @@ import Testing
             #expect(response.head.status == .methodNotAllowed, "\(method)")
             #expect(try json(response.body) == ["error": "method_not_allowed"])
             #expect(response.head.headerFields[.xRequestID] == "r405")
+            #expect(response.head.headerFields[.allow] == "GET, POST", "RFC 9110 §15.5.6: a 405 names what is allowed")
         }
     }
 

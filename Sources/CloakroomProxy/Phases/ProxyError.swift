@@ -34,9 +34,19 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Free text for logs only; never sent to clients.
     public var detail: String
 
+    /// For 405: the methods the resource answers, sent as `Allow`.
+    public var allowedMethods: [HTTPRequest.Method] = []
+
     public init(_ code: Code, _ detail: String = "") {
         self.code = code
         self.detail = detail
+    }
+
+    /// 405 for a resource that answers only `methods`.
+    public static func methodNotAllowed(allowing methods: [HTTPRequest.Method]) -> ProxyError {
+        var error = ProxyError(.methodNotAllowed)
+        error.allowedMethods = methods
+        return error
     }
 
     public var source: Source {
@@ -83,7 +93,9 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// The JSON error response: `{"error":"<code>"}` with `X-Request-Id`. Never carries detail.
     public func response(requestID: String) -> LocalResponse {
-        LocalResponse.json(status: status, body: "{\"error\":\"\(code.rawValue)\"}", requestID: requestID)
+        var response = LocalResponse.json(status: status, body: "{\"error\":\"\(code.rawValue)\"}", requestID: requestID)
+        if !allowedMethods.isEmpty { response.head.headerFields[.allow] = allowedMethods.map(\.rawValue).joined(separator: ", ") }
+        return response
     }
 }
 

@@ -64,4 +64,11 @@ extension ProxyPolicy {
         let status: HTTPResponse.Status = exchange.method == .get || exchange.method == .head ? .movedPermanently : .permanentRedirect
         return .redirect(to: path + "/" + query, status: status, requestID: exchange.requestID)
     }
+
+    /// 405 with `Allow` (RFC 9110 §15.5.6 requires it) unless the request's method is one of
+    /// `methods`; `nil` when it is.
+    func otherMethodsRefused(_ exchange: Exchange, allowing methods: [HTTPRequest.Method]) -> Authorization? {
+        guard !methods.contains(exchange.method) else { return nil }
+        return .respond(ProxyError.methodNotAllowed(allowing: methods).response(requestID: exchange.requestID))
+    }
 }

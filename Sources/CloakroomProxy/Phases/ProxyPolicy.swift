@@ -157,9 +157,10 @@ public final class ProxyPolicy: Sendable {
         // `networks` and `cors`: a refusal or a preflight is decided here, answered in phase 3.
         guard let corsTrusted = applyClientRules(&exchange, request: request) else { return .success(exchange) }
         // Cookie-bearing unsafe requests, and every POST the proxy answers itself (the built-in
-        // login's, against login CSRF, and the self-service page's); a route's credentialed CORS
-        // origins are trusted origins there.
-        if Self.isUnsafe(method) && (presented != nil || endpoint == .builtinLogin || endpoint == .selfService)
+        // login's, against login CSRF, the self-service page's, and logout's, with or without a
+        // cookie); a route's credentialed CORS origins are trusted origins there.
+        let answeredHere = endpoint == .builtinLogin || endpoint == .selfService || endpoint == .logout
+        if Self.isUnsafe(method) && (presented != nil || answeredHere)
             && endpoint != .backchannelLogout && !corsTrusted
         {
             exchange.crossSite = csrf.isCrossSite(request, secure: client.isSecure)
@@ -196,34 +197,23 @@ public final class ProxyPolicy: Sendable {
             switch exchange.method {
             case .get, .head: return .respond(builtinLogin?.page(exchange: exchange) ?? ProxyError(.notFound).response(requestID: exchange.requestID))
             case .post: return builtinLogin == nil ? .respond(ProxyError(.notFound).response(requestID: exchange.requestID)) : .builtinLogin
-            default: return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
+            default: return otherMethodsRefused(exchange, allowing: [.get, .head, .post]) ?? .builtinLogin
             }
         case .logout:
-            guard exchange.method == .get || exchange.method == .post else {
-                return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
-            }
-            return .logout
+            return otherMethodsRefused(exchange, allowing: [.get, .post]) ?? .logout
         case .login:
             return .forward
         case .signOnStart, .signOnCallback:
-            guard exchange.method == .get || exchange.method == .head else {
-                return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
-            }
-            return .signOn
+            return otherMethodsRefused(exchange, allowing: [.get, .head]) ?? .signOn
         case .backchannelLogout:
-            guard exchange.method == .post else {
-                return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
-            }
-            return .backchannelLogout
+            return otherMethodsRefused(exchange, allowing: [.post]) ?? .backchannelLogout
         case .preflight:
             return .respond(exchange.preflightAnswer ?? ProxyError(.forbidden).response(requestID: exchange.requestID))
         case .directoryRedirect:
             return .respond(directoryRedirect(exchange))
         case .jwks:
-            guard let assertion, exchange.method == .get || exchange.method == .head else {
-                return .respond(ProxyError(.methodNotAllowed).response(requestID: exchange.requestID))
-            }
-            return .respond(assertion.jwksResponse(requestID: exchange.requestID))
+            guard let assertion else { return .respond(ProxyError(.notFound).response(requestID: exchange.requestID)) }
+            return otherMethodsRefused(exchange, allowing: [.get, .head]) ?? .respond(assertion.jwksResponse(requestID: exchange.requestID))
         case .selfService:
             guard exchange.session != nil else { return .respond(unauthenticated(exchange)) }
             return authorizeSelfService(exchange)

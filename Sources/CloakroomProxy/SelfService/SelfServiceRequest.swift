@@ -27,7 +27,7 @@ enum SelfServiceRequest: Equatable, Sendable {
         let rest = path.dropFirst(page.count).split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         let segments = Array(rest)
         func only(_ allowed: [HTTPRequest.Method], _ request: SelfServiceRequest) -> Result<SelfServiceRequest, ProxyError> {
-            allowed.contains(method) ? .success(request) : .failure(ProxyError(.methodNotAllowed))
+            allowed.contains(method) ? .success(request) : .failure(ProxyError.methodNotAllowed(allowing: allowed))
         }
         switch segments.count {
         case 0:
