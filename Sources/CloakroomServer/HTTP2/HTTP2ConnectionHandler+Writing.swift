@@ -58,16 +58,17 @@ extension HTTP2ConnectionHandler {
         }
     }
 
-    /// `id`'s response went out whole before its request: reset it with NO_ERROR, after the
-    /// frames NIO is writing now.
-    func resetAfterEnd(_ id: HTTP2StreamID) {
-        resetsDue.append(id)
+    /// `id`'s response went out whole before its request: reset it with NO_ERROR (or `code`),
+    /// after the frames NIO is writing now (a reset written before them would drop DATA still
+    /// in NIO's flow-control buffer).
+    func resetAfterEnd(_ id: HTTP2StreamID, code: HTTP2ErrorCode = .noError) {
+        resetsDue.append((id, code))
         guard resetsDue.count == 1 else { return }
         eventLoop.assumeIsolated().execute { [self] in
             let due = resetsDue
             resetsDue = []
-            for id in due where streams[id] != nil {
-                write(HTTP2Frame(streamID: id, payload: .rstStream(.noError)))
+            for (id, code) in due where streams[id] != nil {
+                write(HTTP2Frame(streamID: id, payload: .rstStream(code)))
             }
             flushNow()
         }

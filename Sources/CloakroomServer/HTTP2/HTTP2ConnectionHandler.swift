@@ -94,7 +94,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     var refusals = 0
     var refusalWindowStart: NIODeadline?
     /// Streams to reset with NO_ERROR once their response's END_STREAM went out.
-    var resetsDue: [HTTP2StreamID] = []
+    var resetsDue: [(HTTP2StreamID, HTTP2ErrorCode)] = []
 
     var timer: Scheduled<Void>?
     var timerAt: NIODeadline?
@@ -175,8 +175,9 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                 stream.start(head, endStream: endStream)
             }
         case .failure(.malformed(let detail)):
-            logger.debug("malformed HTTP/2 request: stream reset", metadata: ["stream": "\(id)", "detail": "\(detail)"])
-            stream.reset(.protocolError)
+            // 400, then RST_STREAM PROTOCOL_ERROR (``HTTP2ServerStream/endsWithProtocolError``).
+            stream.endsWithProtocolError = true
+            _ = ExchangeDriver.malformed(.malformed(detail), requestID: nil, on: stream)
         case .failure(.badRequest(let detail)):
             _ = ExchangeDriver.malformed(.malformed(detail), requestID: nil, on: stream)
         case .failure(.tooLarge):

@@ -65,6 +65,12 @@ final class HTTP2ServerStream {
     private var endSent = false
     /// RST_STREAM `NO_ERROR` is due once END_STREAM is sent.
     private var resetDue = false
+    /// The request was malformed (RFC 9113 §8.1.1): its 400 is sent without END_STREAM, then
+    /// the stream is reset with PROTOCOL_ERROR, the stream error the RFC asks for, after an
+    /// answer the client can read (§8.1.1 lets a server respond first).
+    var endsWithProtocolError = false
+    /// That reset waits for the 400's DATA to leave NIO's buffers.
+    private var protocolErrorDue = false
     /// The response ended before the request: the rest of the body is dropped, up to this many
     /// bytes (and until ``bodyDeadline``), before the stream is reset.
     private var lingerBytesLeft: Int?
@@ -206,6 +212,10 @@ final class HTTP2ServerStream {
     /// NIO sent `bytes` of this stream's DATA (`endStream`: with END_STREAM, on DATA or HEADERS).
     func sent(bytes: Int, endStream: Bool) {
         unsentBytes -= bytes
+        if protocolErrorDue && unsentBytes == 0 {
+            protocolErrorDue = false
+            handler.resetAfterEnd(id, code: .protocolError)
+        }
         if endStream {
             endSent = true
             if resetDue {
@@ -290,6 +300,15 @@ extension HTTP2ServerStream: ExchangeTransport {
         bodyDeadline = nil
         dropQueue()
         guard !closed else { return }
+        if endsWithProtocolError {
+            if let headers = heldHeaders.take() { writeHeaders(headers, end: false) }
+            guard let data = heldData.take() else { return reset(.protocolError) }
+            // The reset follows the DATA once NIO has sent it (``sent(bytes:endStream:)``).
+            protocolErrorDue = true
+            writeData(data, end: false)
+            handler.streamWantsFlush()
+            return
+        }
         // RFC 9113 §8.1: a complete response before the whole request. The client may finish
         // sending for a while; then it is asked to stop, without error, once the response is
         // out (a reset sent before it would drop frames still in NIO's flow-control buffer).
