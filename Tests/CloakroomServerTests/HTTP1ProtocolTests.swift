@@ -118,6 +118,9 @@ import Testing
         #expect(answer.hasPrefix("HTTP/1.0 200"), "\(answer)")
         #expect(!answer.lowercased().contains("transfer-encoding"))
         #expect(answer.hasSuffix("{\"ok\":true}"))
+        // Without a Host from the client the upstream request still carries one (RFC 9112 §3.2):
+        // the target's, as `host_header: target` would give.
+        #expect(proxy.backend.requests.last?.value("Host") == "127.0.0.1:\(proxy.backend.port)")
         // No 100 (Continue) for an HTTP/1.0 client, whatever it sends (RFC 9110 §10.1.1): the
         // head alone, then what arrives before the body is sent.
         let early = try await offPool {

@@ -68,6 +68,9 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
     let targetIndex: Int
     /// The `Host` this connection's requests carry instead of the client's (`host_header`).
     let host: String?
+    /// The target's `host:port`: the `Host` of a request whose client sent none (an HTTP/1.0
+    /// request without `Host`), so every HTTP/1.1 request upstream carries one (RFC 9112 §3.2).
+    let targetHost: String
     /// Strong, not weak: a weak reference gives its object a side table, which sends every
     /// retain and release of it down the runtime's slow path. The cycles these make are broken
     /// when the exchange ends (``delegate``) and when the connection closes (``pool``).
@@ -94,10 +97,11 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
     /// When the connection last went idle in the pool.
     var idleSince = NIODeadline.now()
 
-    init(channel: Channel, targetIndex: Int, host: String? = nil) {
+    init(channel: Channel, targetIndex: Int, host: String? = nil, targetHost: String = "") {
         self.channel = channel
         self.targetIndex = targetIndex
         self.host = host
+        self.targetHost = targetHost
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -118,9 +122,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
         if case .length(let length) = framing { bodyRemaining = length } else { bodyRemaining = 0 }
         parser.requestWasHEAD = request.isHEAD
         headBuffer.clear()
-        if let host {
-            // `host_header: target` or a literal: a copy with its authority replaced (the
-            // exchange keeps the client's for a retry and for `X-Forwarded-Host`).
+        if let host = host ?? (request.request.authority?.isEmpty != false ? targetHost : nil) {
+            // `host_header: target` or a literal, or no `Host` from the client: a copy with its
+            // authority replaced (the exchange keeps the client's for a retry and for
+            // `X-Forwarded-Host`).
             var head = request.request
             head.authority = host
             HTTP1Writer.writeRequestHead(

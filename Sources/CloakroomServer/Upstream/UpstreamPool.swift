@@ -124,7 +124,8 @@ final class UpstreamPool: Sendable {
                             UpstreamHandshakeHandler(
                                 promise: handshake, timeout: timeout, target: spec.description, verifiedName: verifiedName))
                     }
-                    try pipeline.addHandler(UpstreamConnection(channel: channel, targetIndex: target, host: host))
+                    try pipeline.addHandler(
+                        UpstreamConnection(channel: channel, targetIndex: target, host: host, targetHost: spec.hostHeaderValue))
                 }
             }
         let connected = targets.addresses[target].map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: spec.host, port: spec.port)
