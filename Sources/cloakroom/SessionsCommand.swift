@@ -25,9 +25,9 @@ struct AdminOptions: ParsableArguments {
     func client() throws -> AdminClient {
         let environment = ProcessEnvironment.variables
         var url = admin
-        var secret = token ?? environment["CLOAKROOM_ADMIN_TOKEN"]
+        var secret = token ?? ProcessEnvironment.setting("CLOAKROOM_ADMIN_TOKEN")
         if url == nil || secret == nil {
-            let path = config ?? environment["CLOAKROOM_CONFIG"] ?? "proxy.yaml"
+            let path = config ?? ProcessEnvironment.setting("CLOAKROOM_CONFIG") ?? "proxy.yaml"
             let access: AdminAccess?
             do {
                 access = try ConfigurationLoader.adminAccess(
