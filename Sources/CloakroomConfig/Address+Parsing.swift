@@ -17,7 +17,7 @@ extension SocketAddressSpec {
             } else {
                 return .failure(expectation)
             }
-            guard host.contains(":"), host.unicodeScalars.allSatisfy(isIPv6Character) else {
+            guard host.contains(":"), host.unicodeScalars.allSatisfy(isIPv6Character), IPAddress(host) != nil else {
                 return .failure(ValueProblem("\(HTTPSyntax.quoted(String(host))) is not an IPv6 address"))
             }
         } else {
@@ -44,6 +44,11 @@ extension SocketAddressSpec {
         }
         guard (minimumPort...65535).contains(number) else {
             return .failure(ValueProblem("port must be \(minimumPort)–65535, got \(number)"))
+        }
+        // Digits and dots only is no host name (a top-level domain is never numeric): it is an
+        // IPv4 address, and `256.0.0.1` or `1.2.3` must not reach the resolver.
+        if host.allSatisfy({ $0 == "." || $0.isASCII && $0.isNumber }), IPAddress(host)?.isIPv4 != true {
+            return .failure(ValueProblem("\(HTTPSyntax.quoted(String(host))) is not an IPv4 address (four numbers 0–255)"))
         }
         return .success(SocketAddressSpec(host: String(host), port: number))
     }

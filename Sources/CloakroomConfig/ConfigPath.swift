@@ -52,9 +52,7 @@ struct ConfigPath: Hashable, Sendable, CustomStringConvertible {
             case .key(let key) where Self.isPlainKey(key):
                 text += text.isEmpty ? key : ".\(key)"
             case .key(let key):
-                let escaped = key.replacingOccurrences(of: "\\", with: "\\\\")
-                    .replacingOccurrences(of: "\"", with: "\\\"")
-                text += "[\"\(escaped)\"]"
+                text += "[\"\(HTTPSyntax.escaped(key))\"]"
             }
         }
         return text

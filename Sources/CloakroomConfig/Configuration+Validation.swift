@@ -27,18 +27,18 @@ extension Configuration {
         func addressPath(_ index: Int) -> ConfigPath {
             ConfigPath("listen").appending(index: index).appending("address")
         }
-        var firstIndex: [String: Int] = [:]
+        var bound: [(index: Int, address: SocketAddressSpec)] = []
         for (index, listener) in listeners.enumerated() where listener.address.port != 0 {
-            if let earlier = firstIndex[listener.address.description] {
-                report("same address as listen[\(earlier)]", addressPath(index), addressPath(earlier))
+            if let earlier = bound.first(where: { $0.address.overlaps(listener.address) }) {
+                report("same address as listen[\(earlier.index)]", addressPath(index), addressPath(earlier.index))
             } else {
-                firstIndex[listener.address.description] = index
+                bound.append((index, listener.address))
             }
         }
-        if let admin, let index = firstIndex[admin.listen.description] {
+        if let admin, let clash = bound.first(where: { $0.address.overlaps(admin.listen) }) {
             report(
-                "must differ from listen[\(index)]: the admin API never shares a public listener",
-                ConfigPath("admin", "listen"), addressPath(index))
+                "must differ from listen[\(clash.index)] (\(clash.address)): the admin API never shares a public listener",
+                ConfigPath("admin", "listen"), addressPath(clash.index))
         }
     }
 
@@ -209,5 +209,22 @@ extension StoreConfiguration {
     var isDurable: Bool {
         if case .memory = self { return false }
         return true
+    }
+}
+
+extension SocketAddressSpec {
+    /// Whether binding both would clash: the same port (not 0) on the same host, or on hosts
+    /// one of which is a wildcard covering the other (`0.0.0.0` every IPv4 address and name,
+    /// `::` everything, as a dual-stack socket does).
+    func overlaps(_ other: SocketAddressSpec) -> Bool {
+        guard port == other.port, port != 0 else { return false }
+        let mine = IPAddress(host), theirs = IPAddress(other.host)
+        if let mine, let theirs, mine == theirs { return true }
+        if mine == nil, theirs == nil { return host.lowercased() == other.host.lowercased() }
+        func coveredByIPv4Wildcard(_ address: IPAddress?) -> Bool { address.map(\.isIPv4) ?? true }
+        if mine == IPAddress("::") || theirs == IPAddress("::") { return true }
+        if mine == IPAddress("0.0.0.0") { return coveredByIPv4Wildcard(theirs) }
+        if theirs == IPAddress("0.0.0.0") { return coveredByIPv4Wildcard(mine) }
+        return false
     }
 }

@@ -2,12 +2,14 @@
 extension ConfigurationDecoder {
     /// Bearer tokens shorter than this are guessable.
     static let minimumAdminTokenBytes = 32
+    /// SPEC: `admin.listen` defaults to loopback; only the token is required with the section.
+    static let defaultAdminListen = SocketAddressSpec(host: "127.0.0.1", port: 9901)
 
     func admin(_ value: YAMLValue) -> AdminSettings? {
         guard let map = reader.mapping(value, knownKeys: ["listen", "token"]) else { return nil }
-        let listen = map.required("listen", reader.address)
-        let token = map.required("token", adminToken)
-        guard let listen, let token else { return nil }
+        // A listen with a problem is reported; the default stands in so later rules still run.
+        let listen = map.optional("listen", reader.address) ?? Self.defaultAdminListen
+        guard let token = map.required("token", adminToken) else { return nil }
         return AdminSettings(listen: listen, token: token)
     }
 

@@ -35,6 +35,8 @@ extension ConfigurationDecoder {
         return path
     }
 
+    static let maximumHeaderBytes = 1 << 30
+
     func clientLimits(_ value: YAMLValue) -> ClientLimits? {
         let keys = [
             "header_timeout", "idle_timeout", "body_timeout", "max_header_bytes", "max_body_bytes", "tunnel_idle_timeout",
@@ -46,13 +48,16 @@ extension ConfigurationDecoder {
         if let timeout = map.optional("header_timeout", reader.duration) { limits.headerTimeout = timeout }
         if let timeout = map.optional("idle_timeout", reader.duration) { limits.idleTimeout = timeout }
         if let timeout = map.optional("body_timeout", reader.duration) { limits.bodyTimeout = timeout }
-        // Below 1KiB not even a browser's ordinary request head fits.
-        if let bytes = map.optional("max_header_bytes", { reader.size($0, atLeast: 1024) }) {
+        // Below 1KiB not even a browser's ordinary request head fits. Above 1GiB, twice the
+        // value (what HTTP/2 advertises as SETTINGS_MAX_HEADER_LIST_SIZE, a 32-bit field) no
+        // longer fits.
+        if let bytes = map.optional("max_header_bytes", { reader.size($0, atLeast: 1024, atMost: Self.maximumHeaderBytes) }) {
             limits.maxHeaderBytes = bytes
         }
         if let bytes = map.optional("max_body_bytes", { reader.size($0, atLeast: 1) }) { limits.maxBodyBytes = bytes }
         if let timeout = map.optional("tunnel_idle_timeout", reader.duration) { limits.tunnelIdleTimeout = timeout }
-        if let streams = map.optional("max_concurrent_streams", { reader.integer($0, atLeast: 1) }) {
+        // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS, and stream IDs, are 31-bit.
+        if let streams = map.optional("max_concurrent_streams", { reader.integer($0, atLeast: 1, atMost: Int(Int32.max)) }) {
             limits.maxConcurrentStreams = streams
         }
         return limits

@@ -84,20 +84,31 @@ extension ConfigurationDecoder {
             kind = nil
         }
         var upstream = Upstream(kind: kind ?? .targets([]))
-        if let timeout = map.optional("connect_timeout", reader.duration) { upstream.connectTimeout = timeout }
-        if let timeout = map.optional("response_timeout", reader.duration) { upstream.responseTimeout = timeout }
-        if let timeout = map.optional("idle_timeout", reader.duration) { upstream.idleTimeout = timeout }
-        if let limit = map.optional("max_connections", { reader.integer($0, atLeast: 1) }) {
-            upstream.maxConnections = limit
+        if kind == .echo {
+            // The echo builtin answers by itself: no connection, no target, no pool. A setting
+            // for those would be silently unused, as tls on http:// targets would.
+            for key in ["connect_timeout", "response_timeout", "idle_timeout", "max_connections", "host_header"] {
+                guard let setting = map[key] else { continue }
+                reader.report("not used by the echo builtin (it answers by itself, connecting to nothing); remove it", at: setting.path)
+            }
+        } else {
+            if let timeout = map.optional("connect_timeout", reader.duration) { upstream.connectTimeout = timeout }
+            if let timeout = map.optional("response_timeout", reader.duration) { upstream.responseTimeout = timeout }
+            if let timeout = map.optional("idle_timeout", reader.duration) { upstream.idleTimeout = timeout }
+            if let limit = map.optional("max_connections", { reader.integer($0, atLeast: 1) }) {
+                upstream.maxConnections = limit
+            }
+            if let hostHeader = map.optional("host_header", hostHeader) { upstream.hostHeader = hostHeader }
         }
-        if let hostHeader = map.optional("host_header", hostHeader) { upstream.hostHeader = hostHeader }
         if let tlsValue = map["tls"], let tls = reader.nullable(tlsValue, upstreamTLS) {
             upstream.tls = tls ?? UpstreamTLS()
             // TLS settings for plain targets would be silently unused.
-            if upstream.tls.isConfigured, let kind {
+            if kind == .echo, !tlsValue.isNull {
+                reader.report("only for https targets; the echo builtin has none", at: tlsValue.path)
+            } else if upstream.tls.isConfigured, let kind {
                 switch kind {
                 case .echo:
-                    reader.report("only for https targets; the echo builtin has none", at: tlsValue.path)
+                    break
                 case .targets(let targets) where !targets.contains(where: \.isTLS):
                     reader.report("only for https targets; every target here is http://", at: tlsValue.path)
                 case .targets:

@@ -29,7 +29,7 @@ extension ConfigurationLoader {
             let admin = reader.mapping(value, knownKeys: nil)
         {
             access = AdminAccess(
-                listen: readsListen ? admin.required("listen", reader.address) : nil,
+                listen: readsListen ? admin.optional("listen", reader.address) ?? ConfigurationDecoder.defaultAdminListen : nil,
                 token: readsToken ? admin.required("token", decoder.adminToken) : nil)
         }
         guard reader.log.isEmpty else { throw ConfigurationError(problems: reader.log.problems) }

@@ -11,6 +11,13 @@ import Foundation
 public protocol FileSystemProbe: Sendable {
     /// What is at `path` (symbolic links followed), or `nil` when nothing is.
     func entry(at path: String) -> FileSystemEntry?
+    /// Up to `count` bytes from the start of the file at `path`, or `nil` when they cannot be
+    /// read (or the probe does not say).
+    func leadingBytes(of path: String, count: Int) -> [UInt8]?
+}
+
+extension FileSystemProbe {
+    public func leadingBytes(of path: String, count: Int) -> [UInt8]? { nil }
 }
 
 /// One file or directory as the running user sees it.
@@ -40,6 +47,12 @@ public struct LocalFileSystem: FileSystemProbe {
             isDirectory: isDirectory.boolValue,
             isReadable: FileManager.default.isReadableFile(atPath: path),
             isWritable: FileManager.default.isWritableFile(atPath: path))
+    }
+
+    public func leadingBytes(of path: String, count: Int) -> [UInt8]? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: count)).map { Array($0 ?? Data()) }
     }
 }
 
@@ -79,12 +92,22 @@ enum PathRules {
                 return "file \(quoted(existing)) is not readable and writable by this user (check its owner and mode)"
             }
         }
+        // An existing database must be one: serve refuses any other file rather than overwrite
+        // it. An empty file is what SQLite makes of a new database.
+        if let bytes = files.leadingBytes(of: path, count: sqliteHeader.count), !bytes.isEmpty, bytes != sqliteHeader {
+            return "file \(quoted(path)) exists and is not an SQLite database (serve would refuse it): "
+                + "name another path, or move that file away"
+        }
         return nil
     }
 
-    /// A path in double quotes, in full (a path cut short names no file), `\` and `"` escaped.
+    /// The first 16 bytes of every SQLite 3 database file.
+    static let sqliteHeader = Array("SQLite format 3\0".utf8)
+
+    /// A path in double quotes, in full (a path cut short names no file), escaped as
+    /// ``HTTPSyntax/escaped(_:)`` does.
     static func quoted(_ path: String) -> String {
-        "\"" + path.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        "\"" + HTTPSyntax.escaped(path) + "\""
     }
 
     /// `a/b/c.db` → `a/b`, `c.db` → `.`, `/c.db` → `/`.

@@ -99,7 +99,26 @@ enum HTTPSyntax {
     static func quoted(_ text: String) -> String {
         let limit = 60
         let shown = text.count > limit ? text.prefix(limit) + "…" : Substring(text)
-        let escaped = shown.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-        return "\"\(escaped)\""
+        return "\"\(escaped(shown))\""
+    }
+
+    /// `\` and `"` escaped, and every control character (C0, DEL, C1, the Unicode line and
+    /// paragraph separators) written as an escape (`\r`, `\n`, `\t`, `\u{1b}`), so a value
+    /// never breaks the one-line-per-problem output of `check` nor forges a line of its own.
+    static func escaped(_ text: some StringProtocol) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": result += "\\\\"
+            case "\"": result += "\\\""
+            case "\r": result += "\\r"
+            case "\n": result += "\\n"
+            case "\t": result += "\\t"
+            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029:
+                result += "\\u{\(String(scalar.value, radix: 16))}"
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
     }
 }

@@ -19,7 +19,7 @@ extension YAMLReader {
         return .some(result)
     }
 
-    func integer(_ value: YAMLValue, atLeast minimum: Int) -> Int? {
+    func integer(_ value: YAMLValue, atLeast minimum: Int, atMost maximum: Int = .max) -> Int? {
         guard let text = scalarText(value, expecting: "an integer") else { return nil }
         // YAML allows `_` between digits (`1_000_000`).
         let digits = text.hasPrefix("_") || text.hasSuffix("_") ? text : text.filter { $0 != "_" }
@@ -31,10 +31,25 @@ extension YAMLReader {
             report("must be at least \(minimum), got \(number)", at: value.path)
             return nil
         }
+        guard number <= maximum else {
+            report("must be at most \(maximum), got \(number)", at: value.path)
+            return nil
+        }
         return number
     }
 
-    /// A duration greater than zero (`250ms`, `30s`, `15m`, `12h`, `7d`, `1h30m`).
+    /// The longest duration any key takes: 3650 days (ten years).
+    ///
+    /// Durations become NIO `TimeAmount`s (signed 64-bit nanoseconds, about 292 years) added to
+    /// the current uptime for timers, `Date`s for session expiry, and seconds for cookies,
+    /// Redis TTLs and tokens. Without a bound, `header_timeout: 1000000000d` passed the loader
+    /// and trapped (arithmetic overflow) on the first connection, or after a reload. Ten years
+    /// is beyond any useful timeout or lifetime, and thirty times below the smallest of those
+    /// limits, so every use of a value that passes stays exact.
+    static let maximumDuration = Duration.seconds(3650 * 86_400)
+
+    /// A duration greater than zero (`250ms`, `30s`, `15m`, `12h`, `7d`, `1h30m`), at most
+    /// ``maximumDuration``.
     func duration(_ value: YAMLValue) -> Duration? {
         let expectation = "a duration like 30s"
         guard let text = scalarText(value, expecting: expectation) else { return nil }
@@ -47,11 +62,15 @@ extension YAMLReader {
             report("must be greater than 0", at: value.path)
             return nil
         }
+        guard duration <= Self.maximumDuration else {
+            report("must be at most 3650d (ten years; longer overflows the proxy's timers), got \(HTTPSyntax.quoted(text))", at: value.path)
+            return nil
+        }
         return duration
     }
 
-    /// A byte size (`512`, `16KiB`, `10MiB`) of at least `minimum` bytes.
-    func size(_ value: YAMLValue, atLeast minimum: Int) -> Int? {
+    /// A byte size (`512`, `16KiB`, `10MiB`) of at least `minimum` bytes and at most `maximum`.
+    func size(_ value: YAMLValue, atLeast minimum: Int, atMost maximum: Int = .max) -> Int? {
         let expectation = "a size like 10MiB"
         guard let text = scalarText(value, expecting: expectation) else { return nil }
         guard let bytes = ByteSize.parse(text) else {
@@ -62,6 +81,10 @@ extension YAMLReader {
             let message =
                 minimum <= 1 ? "must be greater than 0" : "must be at least \(ByteSize.describe(minimum)), got \(text)"
             report(message, at: value.path)
+            return nil
+        }
+        guard bytes <= maximum else {
+            report("must be at most \(ByteSize.describe(maximum)), got \(HTTPSyntax.quoted(text))", at: value.path)
             return nil
         }
         return bytes

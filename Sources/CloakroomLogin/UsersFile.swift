@@ -83,6 +83,19 @@ public final class UsersFile: Sendable {
         }
     }
 
+    /// Every problem of the file at `path`, in file order (empty when it reads cleanly), for
+    /// `cloakroom check`, which reports them all at once.
+    public static func problems(at path: String) -> [UsersFileError] {
+        do {
+            guard let text = try readText(path) else {
+                return [UsersFileError(path: path, message: "no such file (create it with `cloakroom users add`)")]
+            }
+            return try UsersDocument.read(text, path: path).problems
+        } catch {
+            return [error]
+        }
+    }
+
     private static func load(_ path: String) throws(UsersFileError) -> [String: LoginUser] {
         guard let text = try readText(path) else {
             throw UsersFileError(path: path, message: "no such file (create it with `cloakroom users add`)")

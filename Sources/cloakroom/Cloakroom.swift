@@ -44,6 +44,6 @@ struct ConfigOption: ParsableArguments {
     var config: String?
 
     var path: String {
-        config ?? ProcessEnvironment.variables["CLOAKROOM_CONFIG"] ?? "proxy.yaml"
+        config ?? ProcessEnvironment.setting("CLOAKROOM_CONFIG") ?? "proxy.yaml"
     }
 }

@@ -10,6 +10,14 @@ import ServiceLifecycle
 
 enum ProcessEnvironment {
     static var variables: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// One of the CLI's own settings (`CLOAKROOM_CONFIG`, `CLOAKROOM_ADMIN_TOKEN`): an empty
+    /// value counts as unset, as shells and compose files leave `VAR=` behind, so the command
+    /// falls back to the next source (`./proxy.yaml`, `admin.token`) instead of using "".
+    static func setting(_ name: String) -> String? {
+        guard let value = variables[name], !value.isEmpty else { return nil }
+        return value
+    }
 }
 
 struct Serve: AsyncParsableCommand {

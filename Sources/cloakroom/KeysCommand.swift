@@ -53,17 +53,14 @@ extension Keys {
             if let name { request["name"] = name }
             if let ttl { request["ttl"] = ttl }
             let body = String(decoding: try JSONSerialization.data(withJSONObject: request, options: [.sortedKeys]), as: UTF8.self)
-            let answer = try await adminCall(client, .POST, "/api-keys", body: body, expect: [201])
+            let answer = try await adminCall(client, .POST, "/api-keys", body: body, expect: [201], shape: .createdKey)
             if json {
                 print(answer)
                 return
             }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any],
-                let handle = object["handle"] as? String, let key = object["key"] as? String
-            else {
-                printError("the admin API answered something unexpected: \(answer)")
-                throw ExitCode(1)
-            }
+            guard let object = AdminAnswer.createdKey.check(answer), let handle = object["handle"] as? String,
+                let key = object["key"] as? String
+            else { throw ExitCode(1) }  // adminCall has refused such an answer already
             print("handle: \(handle)")
             print(key)
         }
@@ -75,11 +72,13 @@ extension Keys {
         @Option(name: .long, help: "Only this user's keys (their sub).") var user: String?
         @Flag(name: .long, help: "Print the admin API's JSON.") var json = false
 
+        func validate() throws { try requireNonEmpty(user, "--user") }
+
         func run() async throws {
             let client = try options.client()
             var path = "/api-keys"
             if let user { path += "?user=" + percentEncode(user) }
-            let body = try await adminCall(client, .GET, path, expect: [200])
+            let body = try await adminCall(client, .GET, path, expect: [200], shape: .keys)
             print(json ? body : KeyTable.render(body))
         }
     }
@@ -93,17 +92,19 @@ extension Keys {
 
         func validate() throws {
             guard (key != nil) != (user != nil) else { throw ValidationError("give exactly one of --key HANDLE, --user SUB") }
+            try requireNonEmpty(key, "--key")
+            try requireNonEmpty(user, "--user")
         }
 
         func run() async throws {
             let client = try options.client()
             if let key {
-                _ = try await adminCall(client, .DELETE, "/api-keys/" + percentEncode(key), expect: [204])
+                try await adminCall(client, .DELETE, "/api-keys/" + percentEncode(key), expect: [204], shape: nil)
                 print("revoked 1 API key")
                 return
             }
-            let body = try await adminCall(client, .DELETE, "/users/" + percentEncode(user ?? "") + "/api-keys", expect: [200])
-            let count = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["revoked"] as? Int ?? 0
+            let body = try await adminCall(client, .DELETE, "/users/" + percentEncode(user ?? "") + "/api-keys", expect: [200], shape: .revoked)
+            let count = AdminAnswer.revoked.check(body)?["revoked"] as? Int ?? 0
             print("revoked \(count) API key\(count == 1 ? "" : "s")")
         }
     }

@@ -25,9 +25,9 @@ struct AdminOptions: ParsableArguments {
     func client() throws -> AdminClient {
         let environment = ProcessEnvironment.variables
         var url = admin
-        var secret = token ?? environment["CLOAKROOM_ADMIN_TOKEN"]
+        var secret = token ?? ProcessEnvironment.setting("CLOAKROOM_ADMIN_TOKEN")
         if url == nil || secret == nil {
-            let path = config ?? environment["CLOAKROOM_CONFIG"] ?? "proxy.yaml"
+            let path = config ?? ProcessEnvironment.setting("CLOAKROOM_CONFIG") ?? "proxy.yaml"
             let access: AdminAccess?
             do {
                 access = try ConfigurationLoader.adminAccess(
@@ -53,9 +53,13 @@ struct AdminOptions: ParsableArguments {
     }
 }
 
-/// Sends one admin request; any answer but `expected` is explained and exits 1.
+/// Sends one admin request; any answer but `expected` is explained and exits 1, and so is a
+/// 2xx answer without the JSON `shape` the admin API gives it (`nil`: no body is read, as for
+/// a 204).
+@discardableResult
 func adminCall(
-    _ client: AdminClient, _ method: HTTPMethod, _ path: String, body: String? = nil, expect expected: Set<Int>
+    _ client: AdminClient, _ method: HTTPMethod, _ path: String, body: String? = nil, expect expected: Set<Int>,
+    shape: AdminAnswer?
 ) async throws -> String {
     let response: AdminClient.Response
     do {
@@ -77,7 +81,17 @@ func adminCall(
         }
         throw ExitCode(1)
     }
+    if let shape, shape.check(response.body) == nil {
+        printError(shape.refusal(from: client.base, status: response.status))
+        throw ExitCode(1)
+    }
     return response.body
+}
+
+/// Refuses an empty name (`--session ""`): it would make a path like `/sessions/`, which must
+/// never be taken for the route without the name.
+func requireNonEmpty(_ value: String?, _ option: String) throws {
+    if let value, value.isEmpty { throw ValidationError("\(option) must not be empty") }
 }
 
 extension Sessions {
@@ -87,11 +101,13 @@ extension Sessions {
         @Option(name: .long, help: "Only this user's sessions (their sub).") var user: String?
         @Flag(name: .long, help: "Print the admin API's JSON.") var json = false
 
+        func validate() throws { try requireNonEmpty(user, "--user") }
+
         func run() async throws {
             let client = try options.client()
             var path = "/sessions"
             if let user { path += "?user=" + percentEncode(user) }
-            let body = try await adminCall(client, .GET, path, expect: [200])
+            let body = try await adminCall(client, .GET, path, expect: [200], shape: .sessions)
             if json {
                 print(body)
                 return
@@ -113,18 +129,20 @@ extension Sessions {
             guard [session != nil, user != nil, all].filter({ $0 }).count == 1 else {
                 throw ValidationError("give exactly one of --session HANDLE, --user SUB, --all")
             }
+            try requireNonEmpty(session, "--session")
+            try requireNonEmpty(user, "--user")
         }
 
         func run() async throws {
             let client = try options.client()
             if let session {
-                _ = try await adminCall(client, .DELETE, "/sessions/" + percentEncode(session), expect: [204])
+                try await adminCall(client, .DELETE, "/sessions/" + percentEncode(session), expect: [204], shape: nil)
                 print("revoked 1 session")
                 return
             }
             let path = user.map { "/users/" + percentEncode($0) + "/sessions" } ?? "/sessions"
-            let body = try await adminCall(client, .DELETE, path, expect: [200])
-            let count = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["revoked"] as? Int ?? 0
+            let body = try await adminCall(client, .DELETE, path, expect: [200], shape: .revoked)
+            let count = AdminAnswer.revoked.check(body)?["revoked"] as? Int ?? 0
             print("revoked \(count) session\(count == 1 ? "" : "s")")
         }
     }

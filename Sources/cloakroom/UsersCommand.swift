@@ -46,7 +46,7 @@ struct Users: AsyncParsableCommand {
         /// The configuration's `login.users_file`; a configuration that cannot say (its file
         /// unreadable, the key malformed) stops the command rather than let it write elsewhere.
         private func configuredUsersFile() throws -> String? {
-            let path = config ?? ProcessEnvironment.variables["CLOAKROOM_CONFIG"] ?? "proxy.yaml"
+            let path = config ?? ProcessEnvironment.setting("CLOAKROOM_CONFIG") ?? "proxy.yaml"
             guard config != nil || FileManager.default.fileExists(atPath: path) else { return nil }
             do {
                 return try ConfigurationLoader.usersFile(contentsOf: path, environment: ProcessEnvironment.variables)

@@ -16,9 +16,15 @@ struct ConfigurationDecoderAdminTests {
         #expect(configuration.admin == AdminSettings(listen: SocketAddressSpec(host: "::1", port: 9901), token: token))
     }
 
-    @Test func bothKeysAreRequiredWhenPresent() {
+    @Test func onlyTheTokenIsRequiredWhenPresent() {
         let found = problems(in: minimal(adding: "admin: {}\n"))
-        #expect(found.map(\.path) == ["admin.listen", "admin.token"])
+        #expect(found.map(\.path) == ["admin.token"])
+    }
+
+    /// SPEC shows `listen: "127.0.0.1:9901"` among the defaults; only the token is required.
+    @Test func listenDefaultsToLoopback9901() throws {
+        let configuration = try #require(load(minimal(adding: "admin: { token: \"\(token)\" }\n")))
+        #expect(configuration.admin?.listen == SocketAddressSpec(host: "127.0.0.1", port: 9901))
     }
 
     @Test func tokenNeeds32Bytes() {

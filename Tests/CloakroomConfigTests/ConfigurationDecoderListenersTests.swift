@@ -99,9 +99,24 @@ struct ConfigurationDecoderListenersTests {
         ("max_body_bytes: lots", "client.max_body_bytes", "expected a size like 10MiB, got \"lots\""),
         ("max_body_bytes: [1]", "client.max_body_bytes", "expected a size like 10MiB, got a list"),
         ("max_body_bytes:", "client.max_body_bytes", "expected a size like 10MiB, got null"),
+        // Past these bounds serve trapped (arithmetic overflow) on the first connection.
+        ("header_timeout: 1000000000d", "client.header_timeout", "must be at most 3650d"),
+        ("idle_timeout: 3651d", "client.idle_timeout", "must be at most 3650d"),
+        ("tunnel_idle_timeout: 3650d1ms", "client.tunnel_idle_timeout", "must be at most 3650d"),
+        ("max_concurrent_streams: 2147483648", "client.max_concurrent_streams", "must be at most 2147483647, got 2147483648"),
+        ("max_header_bytes: \"9223372036854775807\"", "client.max_header_bytes", "must be at most 1GiB"),
+        ("max_header_bytes: 1025MiB", "client.max_header_bytes", "must be at most 1GiB"),
     ])
     func clientValuesAreChecked(line: String, path: String, message: String) {
         expectSingleProblem(minimal(adding: "client:\n  \(line)\n"), at: path, message)
+    }
+
+    @Test func theLargestValuesLoad() throws {
+        let yaml = minimal(adding: "client: { header_timeout: 3650d, max_concurrent_streams: 2147483647, max_header_bytes: 1GiB }\n")
+        let client = try #require(load(yaml)).client
+        #expect(client.headerTimeout == .seconds(3650 * 86_400))
+        #expect(client.maxConcurrentStreams == 2_147_483_647)
+        #expect(client.maxHeaderBytes == 1 << 30)
     }
 
     @Test func emptyClientSectionKeepsDefaults() throws {

@@ -139,7 +139,7 @@ struct ConfigurationDecoderRoutesTests {
         ("max_connections: 0", "upstreams.api.max_connections", "must be at least 1, got 0"),
     ])
     func upstreamLimitsAreChecked(setting: String, path: String, message: String) {
-        expectSingleProblem(config(upstreams: "upstreams: { api: { builtin: echo, \(setting) } }"), at: path, message)
+        expectSingleProblem(config(upstreams: "upstreams: { api: { targets: [\"http://127.0.0.1:9000\"], \(setting) } }"), at: path, message)
     }
 
     @Test func brokenUpstreamDoesNotMakeItsRoutesUnknown() {

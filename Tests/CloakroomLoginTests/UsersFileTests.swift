@@ -81,6 +81,51 @@ import Testing
         }
     }
 
+    /// `cloakroom check` reports every problem of the file in one run: a misspelt key (which
+    /// used to become an attribute), a number where a string belongs, and each user's own.
+    @Test func everyProblemIsReportedAtOnce() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/users.yaml"
+            let hash = cheapHash("pw").encoded
+            try write("""
+                users:
+                  alice:
+                    pasword: "\(hash)"
+                    email: 5
+                  bob:
+                    password: "\(hash)"
+                    roles: admin
+                    Email: b@example.com
+                  carol:
+                    password: "\(hash)"
+                    email: "5"
+                    team: [a, true]
+                  dave:
+                    password: "\(hash)"
+                    team: platform
+                    role_level: "3"
+                extra: 1
+
+                """, to: path)
+            let problems = UsersFile.problems(at: path)
+            #expect(
+                problems.map(\.keyPath) == [
+                    "users.alice.pasword", "users.alice.password", "users.alice.email", "users.bob.roles", "users.bob.Email",
+                    "users.carol.team", "extra",
+                ], "\(problems)")
+            #expect(problems[0].message.contains("unknown key (did you mean \"password\"?)"), "\(problems[0])")
+            #expect(problems[2].message.contains("expected a string, got a number"), "\(problems[2])")
+            #expect(problems.allSatisfy { $0.description.contains(path) && $0.line != nil }, "\(problems)")
+            #expect(!problems.contains { $0.description.contains(hash) }, "no hash in a message")
+            // The runtime still refuses the file, with its first problem.
+            let error = try #require(throws: UsersFileError.self) { try UsersFile(path: path) }
+            #expect(error == problems.first)
+            try write("users:\n  dave:\n    password: \"\(hash)\"\n    team: platform\n    email: \"5\"\n", to: path)
+            #expect(UsersFile.problems(at: path).isEmpty)
+            #expect(try UsersFile(path: path).user(named: "dave")?.attributes["email"] == .string("5"))
+        }
+    }
+
     @Test func reloadsAfterUpsertOnceTheCheckIntervalPasses() throws {
         try withTemporaryDirectory { directory in
             let path = directory + "/users.yaml"

@@ -71,6 +71,23 @@ import Testing
         #expect(await api.handle(.init(method: .delete, target: "/sessions", authorization: auth)).body == "{\"revoked\":0}")
     }
 
+    /// `DELETE /sessions/` names an empty handle: 404, never "everyone" like `DELETE /sessions`
+    /// (the CLI sent it for `sessions revoke --session ""`). The same for every route with a
+    /// name in its path.
+    @Test func anEmptyHandleOrSubIs404AndEndsNothing() async throws {
+        let api = api()
+        for sub in ["alice", "bob"] {
+            let body = Array("{\"attributes\":{\"sub\":\"\(sub)\"}}".utf8)
+            #expect(await api.handle(.init(method: .post, target: "/sessions", authorization: auth, body: body)).status == .created)
+        }
+        for target in ["/sessions/", "//sessions", "/sessions//", "/users//sessions", "/users/alice/sessions/", "/api-keys/", "/users//api-keys"] {
+            let response = await api.handle(.init(method: .delete, target: target, authorization: auth))
+            #expect(response.status == .notFound, "\(target): \(response.status)")
+        }
+        let left = try json(await api.handle(.init(method: .get, target: "/sessions", authorization: auth)))["sessions"] as? [[String: Any]]
+        #expect(left?.count == 2)
+    }
+
     @Test func badBodiesAndUnknownRoutes() async {
         let api = api()
         #expect(await api.handle(.init(method: .post, target: "/sessions", authorization: auth, body: Array("nope".utf8))).status == .badRequest)

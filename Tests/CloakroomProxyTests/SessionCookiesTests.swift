@@ -219,6 +219,22 @@ import Testing
         #expect(cookieAttributes(ofSetCookie: prefixed.setCookie(for: id, secureTransport: false)).contains("Secure"))
     }
 
+    /// SPEC: "none requires secure". With `secure: auto` on plain HTTP the cookie went out
+    /// without Secure, which browsers drop for SameSite=None.
+    @Test func sameSiteNoneForcesSecure() {
+        for secure in [CookieSettings.Secure.auto, .always] {
+            let configured = configuredCookies {
+                $0.sameSite = .none
+                $0.secure = secure
+            }
+            for transport in [false, true] {
+                #expect(cookieAttributes(ofSetCookie: configured.setCookie(for: id, secureTransport: transport)).contains("Secure"), "\(secure) \(transport)")
+                #expect(cookieAttributes(ofSetCookie: configured.expireCookie(secureTransport: transport)).contains("Secure"), "\(secure) \(transport)")
+                #expect(cookieAttributes(ofSetCookie: configured.setCookie(for: id, secureTransport: transport)).contains("SameSite=None"))
+            }
+        }
+    }
+
     @Test func httpOnlyAlways() {
         for secure in [CookieSettings.Secure.auto, .always, .never] {
             for sameSite in [CookieSettings.SameSite.strict, .lax, CookieSettings.SameSite.none] {

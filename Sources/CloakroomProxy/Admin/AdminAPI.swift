@@ -120,7 +120,9 @@ public struct AdminAPI: Sendable {
 
     private func route(_ request: Request) async -> Response {
         let path = request.target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.target
-        let segments = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        // Empty segments are kept: `DELETE /sessions/` (an empty handle) must never read as
+        // `DELETE /sessions` (everyone's), nor `/users//sessions` as some user's.
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
         // The two routes without a token answer HEAD as GET (the server leaves the body out).
         if segments == ["healthz"] {
             guard request.method == .get || request.method == .head else { return .error(.methodNotAllowed, "method_not_allowed") }
@@ -135,6 +137,7 @@ public struct AdminAPI: Sendable {
             return response
         }
         guard isAuthorized(request.authorization) else { return .error(.unauthorized, "unauthorized") }
+        guard path.hasPrefix("/"), !segments.contains("") else { return .error(.notFound, "not_found") }
         do {
             switch (request.method, segments) {
             case (.get, ["metrics"]):

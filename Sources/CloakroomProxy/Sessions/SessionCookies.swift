@@ -28,7 +28,10 @@ public final class SessionCookies: Sendable {
         case .lax: sameSite = "Lax"
         case .none: sameSite = "None"
         }
-        let forcedSecure = settings.name.hasPrefix("__Host-") || settings.name.hasPrefix("__Secure-")
+        // Browsers drop a SameSite=None cookie without Secure, as they do a prefixed one: with
+        // `secure: auto` on plain HTTP the session would silently never stick (SPEC: "none
+        // requires secure"; the loader refuses `secure: false` with it).
+        let forcedSecure = settings.name.hasPrefix("__Host-") || settings.name.hasPrefix("__Secure-") || settings.sameSite == .none
         let secureWhenTLS: Bool, secureWhenPlain: Bool
         switch settings.secure {
         case .auto: (secureWhenTLS, secureWhenPlain) = (true, forcedSecure)

@@ -99,7 +99,7 @@ public final class ProxyServer: Service, Sendable {
         var problems: [String] = []
         for (index, listener) in configuration.listeners.enumerated() {
             guard let tls = listener.tls else { continue }
-            do { _ = try TLSContexts.context(tls, path: "listen[\(index)].tls") } catch { problems.append("\(error)") }
+            problems += TLSContexts.problems(tls, path: "listen[\(index)].tls")
         }
         problems += UpstreamTLSContexts.problems(in: configuration.upstreams)
         if case .redis(let redis) = configuration.session.store {
@@ -107,7 +107,7 @@ public final class ProxyServer: Service, Sendable {
         }
         problems += AssertionKeys.problems(in: configuration)
         if let path = configuration.login.usersFile {
-            do { _ = try UsersFile(path: path) } catch { problems.append("login.users_file: \(error)") }
+            problems += UsersFile.problems(at: path).map { "login.users_file: \($0)" }
         }
         return problems
     }

@@ -25,24 +25,8 @@ enum TLSContexts {
     }
 
     static func context(_ settings: TLSSettings, path: String) throws -> NIOSSLContext {
-        let certificates: [NIOSSLCertificate]
-        do {
-            certificates = try NIOSSLCertificate.fromPEMFile(settings.certificatePath)
-        } catch {
-            throw ServerStartError.unsupported(
-                "\(path).certificate: file \"\(settings.certificatePath)\" holds no readable PEM certificate")
-        }
-        guard !certificates.isEmpty else {
-            throw ServerStartError.unsupported("\(path).certificate: file \"\(settings.certificatePath)\" holds no PEM certificate")
-        }
-        let key: NIOSSLPrivateKey
-        do {
-            key = try NIOSSLPrivateKey(file: settings.privateKeyPath, format: .pem)
-        } catch {
-            throw ServerStartError.unsupported(
-                "\(path).private_key: file \"\(settings.privateKeyPath)\" holds no readable PEM private key "
-                    + "(encrypted keys are not supported)")
-        }
+        let certificates = try certificates(in: settings.certificatePath, key: "\(path).certificate")
+        let key = try privateKey(in: settings.privateKeyPath, key: "\(path).private_key")
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
@@ -53,6 +37,42 @@ enum TLSContexts {
         } catch {
             throw ServerStartError.unsupported(
                 "\(path).private_key: the key in \"\(settings.privateKeyPath)\" does not match the certificate in \"\(settings.certificatePath)\"")
+        }
+    }
+
+    /// Every problem ``context(_:path:)`` would throw for, for `cloakroom check`: an unreadable
+    /// certificate and an unreadable key are two problems (the first used to hide the second);
+    /// whether they match is asked only once both read.
+    static func problems(_ settings: TLSSettings, path: String) -> [String] {
+        var problems: [String] = []
+        do { _ = try certificates(in: settings.certificatePath, key: "\(path).certificate") } catch { problems.append("\(error)") }
+        do { _ = try privateKey(in: settings.privateKeyPath, key: "\(path).private_key") } catch { problems.append("\(error)") }
+        guard problems.isEmpty else { return problems }
+        do { _ = try context(settings, path: path) } catch { problems.append("\(error)") }
+        return problems
+    }
+
+    /// The PEM certificates in `file`, at least one; `key` names the setting in the error.
+    static func certificates(in file: String, key: String) throws -> [NIOSSLCertificate] {
+        let certificates: [NIOSSLCertificate]
+        do {
+            certificates = try NIOSSLCertificate.fromPEMFile(file)
+        } catch {
+            throw ServerStartError.unsupported("\(key): file \"\(file)\" holds no readable PEM certificate")
+        }
+        guard !certificates.isEmpty else {
+            throw ServerStartError.unsupported("\(key): file \"\(file)\" holds no PEM certificate")
+        }
+        return certificates
+    }
+
+    /// The PEM private key in `file`; `key` names the setting in the error.
+    static func privateKey(in file: String, key: String) throws -> NIOSSLPrivateKey {
+        do {
+            return try NIOSSLPrivateKey(file: file, format: .pem)
+        } catch {
+            throw ServerStartError.unsupported(
+                "\(key): file \"\(file)\" holds no readable PEM private key (encrypted keys are not supported)")
         }
     }
 }

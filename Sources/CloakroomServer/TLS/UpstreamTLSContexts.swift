@@ -33,7 +33,22 @@ enum UpstreamTLSContexts {
                 caless.caPath = nil
                 do { _ = try certificates(in: ca, key: "\(path).ca") } catch { problems.append("\(error)") }
             }
-            do { _ = try context(caless, path: path) } catch { problems.append("\(error)") }
+            // The client certificate and key each on its own; whether they match only once both read.
+            var unreadable = false
+            if let certificatePath = caless.certificatePath, let keyPath = caless.privateKeyPath {
+                for check in [
+                    { _ = try certificates(in: certificatePath, key: "\(path).certificate") },
+                    { _ = try TLSContexts.privateKey(in: keyPath, key: "\(path).private_key") },
+                ] as [() throws -> Void] {
+                    do { try check() } catch {
+                        problems.append("\(error)")
+                        unreadable = true
+                    }
+                }
+            }
+            if !unreadable {
+                do { _ = try context(caless, path: path) } catch { problems.append("\(error)") }
+            }
             return problems
         }
     }
@@ -57,13 +72,7 @@ enum UpstreamTLSContexts {
         }
         if let certificatePath = settings.certificatePath, let keyPath = settings.privateKeyPath {
             let chain = try certificates(in: certificatePath, key: "\(path).certificate")
-            let key: NIOSSLPrivateKey
-            do {
-                key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
-            } catch {
-                throw ServerStartError.unsupported(
-                    "\(path).private_key: file \"\(keyPath)\" holds no readable PEM private key (encrypted keys are not supported)")
-            }
+            let key = try TLSContexts.privateKey(in: keyPath, key: "\(path).private_key")
             configuration.certificateChain = chain.map { .certificate($0) }
             configuration.privateKey = .privateKey(key)
         }
@@ -79,16 +88,7 @@ enum UpstreamTLSContexts {
     }
 
     private static func certificates(in file: String, key: String) throws -> [NIOSSLCertificate] {
-        let certificates: [NIOSSLCertificate]
-        do {
-            certificates = try NIOSSLCertificate.fromPEMFile(file)
-        } catch {
-            throw ServerStartError.unsupported("\(key): file \"\(file)\" holds no readable PEM certificate")
-        }
-        guard !certificates.isEmpty else {
-            throw ServerStartError.unsupported("\(key): file \"\(file)\" holds no PEM certificate")
-        }
-        return certificates
+        try TLSContexts.certificates(in: file, key: key)
     }
 }
 
