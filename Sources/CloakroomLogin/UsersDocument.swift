@@ -118,18 +118,19 @@ enum UsersDocument {
         return nil
     }
 
-    /// The keys the file gives a meaning to. Any other key is an attribute, unless it is so
-    /// close to one of these that it is surely a typo (`pasword`, `Email`, `role`): that one
-    /// would otherwise silently become an attribute while the setting it meant went missing.
+    /// The keys the file gives a meaning to. Any other key is an attribute, unless it is surely
+    /// a typo of one of these (`pasword`, `Email`): that one would otherwise silently become an
+    /// attribute while the setting it meant went missing. Short names one edit away (`role`,
+    /// `mail`, `emails`) are real attribute names too, so only case tells them apart.
     private static let knownKeys = ["password", "email", "roles"]
 
-    /// The known key `key` misspells, if any: within two edits of `password`, one of the
-    /// shorter ones, or differing only in case.
+    /// The known key `key` misspells, if any: differing only in case, or within two edits of
+    /// `password` (no attribute is spelled like that by accident).
     static func misspelledKey(_ key: String) -> String? {
         guard !knownKeys.contains(key) else { return nil }
-        return knownKeys.first { known in
-            key.lowercased() == known || editDistance(key.lowercased(), known) <= max(1, known.count / 4)
-        }
+        let lowered = key.lowercased()
+        if let known = knownKeys.first(where: { $0 == lowered }) { return known }
+        return editDistance(lowered, "password") <= 2 ? "password" : nil
     }
 
     /// The user `name`, or `nil` after adding every problem of its entry to `problems`.

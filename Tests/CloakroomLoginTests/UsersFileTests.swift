@@ -104,6 +104,8 @@ import Testing
                     password: "\(hash)"
                     team: platform
                     role_level: "3"
+                    role: reader
+                    mail: d@example.com
                 extra: 1
 
                 """, to: path)
