@@ -96,6 +96,15 @@ import Testing
         #expect(noSub.body == "{\"error\":\"missing_sub\"}")
         #expect(await api.handle(.init(method: .get, target: "/nope", authorization: auth)).status == .notFound)
         #expect(await api.handle(.init(method: .put, target: "/sessions", authorization: auth)).status == .methodNotAllowed)
+        // A known path with another method is 405 naming what it answers (RFC 9110 §15.5.6).
+        for (method, target, allow) in [
+            (HTTPRequest.Method.put, "/sessions", "GET, POST, DELETE"), (.patch, "/sessions/abc", "DELETE"),
+            (.get, "/users/x/sessions", "DELETE"), (.get, "/users/x/api-keys", "DELETE"), (.get, "/reload", "POST"),
+            (.post, "/metrics", "GET"), (.put, "/api-keys", "GET, POST"), (.get, "/api-keys/abc", "DELETE"),
+        ] {
+            let response = await api.handle(.init(method: method, target: target, authorization: auth))
+            #expect(response.status == .methodNotAllowed && response.allow == allow, "\(method) \(target): \(response.status)")
+        }
         #expect(await api.handle(.init(method: .post, target: "/healthz", authorization: nil)).status == .methodNotAllowed)
         let metrics = await api.handle(.init(method: .get, target: "/metrics", authorization: auth))
         #expect(metrics.contentType.hasPrefix("text/plain"))

@@ -23,8 +23,10 @@ extension AdminAPI {
             guard try await keys.revokeKey(handle: handle) else { return .error(.notFound, "not_found") }
             logger.notice("admin revoked an API key", metadata: ["handle": "\(handle)"])
             return Response(status: .noContent, contentType: "application/json", body: "")
-        case (_, 1), (_, 2):
-            return .error(.methodNotAllowed, "method_not_allowed")
+        case (_, 1):
+            return .methodNotAllowed(allowing: "GET, POST")
+        case (_, 2):
+            return .methodNotAllowed(allowing: "DELETE")
         default:
             return .error(.notFound, "not_found")
         }

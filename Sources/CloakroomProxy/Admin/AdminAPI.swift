@@ -43,6 +43,8 @@ public struct AdminAPI: Sendable {
         public var body: String
         /// Every answer but the published keys is `no-store`.
         public var cacheControl = "no-store"
+        /// A 405's `Allow` (RFC 9110 §15.5.6): the methods the path answers.
+        public var allow: String?
 
         public init(status: HTTPResponse.Status, contentType: String, body: String) {
             self.status = status
@@ -55,6 +57,12 @@ public struct AdminAPI: Sendable {
         }
         public static func error(_ status: HTTPResponse.Status, _ code: String) -> Response {
             .json(status, .object(["error": .string(code)]))
+        }
+        /// 405 for a path that answers only `methods`.
+        static func methodNotAllowed(allowing methods: String) -> Response {
+            var response = error(.methodNotAllowed, "method_not_allowed")
+            response.allow = methods
+            return response
         }
     }
 
@@ -125,13 +133,13 @@ public struct AdminAPI: Sendable {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
         // The two routes without a token answer HEAD as GET (the server leaves the body out).
         if segments == ["healthz"] {
-            guard request.method == .get || request.method == .head else { return .error(.methodNotAllowed, "method_not_allowed") }
+            guard request.method == .get || request.method == .head else { return .methodNotAllowed(allowing: "GET, HEAD") }
             return await health()
         }
         if path == IdentityAssertion.jwksPath {
             // Public keys: never behind the token. Without `identity.assertion` there are none.
             guard let jwks else { return .error(.notFound, "not_found") }
-            guard request.method == .get || request.method == .head else { return .error(.methodNotAllowed, "method_not_allowed") }
+            guard request.method == .get || request.method == .head else { return .methodNotAllowed(allowing: "GET, HEAD") }
             var response = Response(status: .ok, contentType: "application/json", body: String(decoding: jwks, as: UTF8.self))
             response.cacheControl = IdentityAssertion.jwksCacheControl
             return response
@@ -171,8 +179,15 @@ public struct AdminAPI: Sendable {
                 return try await revokeKeys(subject: parts[1].removingPercentEncoding ?? parts[1])
             case (.post, ["reload"]):
                 return await reloadConfiguration()
-            case (_, ["metrics"]), (_, ["sessions"]), (_, ["reload"]):
-                return .error(.methodNotAllowed, "method_not_allowed")
+            case (_, ["metrics"]):
+                return .methodNotAllowed(allowing: "GET")
+            case (_, ["sessions"]):
+                return .methodNotAllowed(allowing: "GET, POST, DELETE")
+            case (_, ["reload"]):
+                return .methodNotAllowed(allowing: "POST")
+            case (_, let parts) where parts.count == 2 && parts[0] == "sessions",
+                (_, let parts) where parts.count == 3 && parts[0] == "users" && (parts[2] == "sessions" || parts[2] == "api-keys"):
+                return .methodNotAllowed(allowing: "DELETE")
             default:
                 return .error(.notFound, "not_found")
             }

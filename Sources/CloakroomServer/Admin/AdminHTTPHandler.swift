@@ -68,6 +68,7 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         headers.add(name: "Content-Type", value: response.contentType)
         headers.add(name: "Content-Length", value: String(response.body.utf8.count))
         headers.add(name: "Cache-Control", value: response.cacheControl)
+        if let allow = response.allow { headers.add(name: "Allow", value: allow) }
         if let requestID { headers.add(name: "X-Request-Id", value: requestID) }
         if response.status == .unauthorized { headers.add(name: "WWW-Authenticate", value: "Bearer") }
         if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
