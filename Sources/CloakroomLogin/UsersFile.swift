@@ -19,6 +19,10 @@ public final class UsersFile: Sendable {
     public let checkInterval: Duration
     private let clock: any WallClock
     private let state: Mutex<State>
+    /// Told after each re-read of a changed file: how many users it now has, or why its new
+    /// contents are not in use (the server logs both; the message never holds a hash).
+    public typealias ReloadObserver = @Sendable (Result<Int, UsersFileError>) -> Void
+    private let observer: ReloadObserver?
 
     private struct State {
         var users: [String: LoginUser]
@@ -35,10 +39,11 @@ public final class UsersFile: Sendable {
     }
 
     /// Same, with the clock that paces change checks (tests pass a `ManualWallClock`).
-    public init(path: String, clock: any WallClock, checkInterval: Duration = .seconds(1)) throws {
+    public init(path: String, clock: any WallClock, checkInterval: Duration = .seconds(1), observer: ReloadObserver? = nil) throws {
         self.path = path
         self.clock = clock
         self.checkInterval = checkInterval
+        self.observer = observer
         let signature = FileSignature(path: path)
         let users = try Self.load(path)
         state = Mutex(State(users: users, signature: signature, lastCheck: clock.now(), lastError: nil))
@@ -75,11 +80,13 @@ public final class UsersFile: Sendable {
                 state.signature = current
                 state.lastError = nil
             }
+            observer?(.success(users.count))
         } catch {
             state.withLock { state in
                 state.signature = current
                 state.lastError = "\(error) (still using the last good copy)"
             }
+            observer?(.failure(error))
         }
     }
 

@@ -1,6 +1,7 @@
 import CloakroomLogin
 import CloakroomSessions
 import Foundation
+import Synchronization
 import Testing
 
 @Suite struct UsersFileTests {
@@ -166,7 +167,10 @@ import Testing
             let hash = cheapHash("pw").encoded
             try write("users:\n  alice:\n    password: \"\(hash)\"\n", to: path)
             let clock = ManualWallClock()
-            let users = try UsersFile(path: path, clock: clock)
+            let reports = Mutex<[String]>([])
+            let users = try UsersFile(path: path, clock: clock) { result in
+                reports.withLock { $0.append((try? result.get()).map { "ok \($0)" } ?? "refused") }
+            }
 
             try write("users:\n  alice:\n    password: oops\n  bob:\n    password: \"\(hash)\"\n", to: path)
             clock.advance(by: .seconds(1))
@@ -185,6 +189,7 @@ import Testing
             #expect(users.user(named: "bob") != nil)
             #expect(users.user(named: "alice") == nil)
             #expect(users.lastError == nil)
+            #expect(reports.withLock { $0 } == ["refused", "refused", "ok 1"], "each re-read is reported, for the log")
         }
     }
 }

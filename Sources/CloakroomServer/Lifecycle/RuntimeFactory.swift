@@ -38,7 +38,13 @@ struct RuntimeFactory: Sendable {
         if secrets.isEmpty { secrets = [fallbackSecret] }
         let users = try configuration.login.usersFile.map { path in
             do {
-                return try UsersFile(path: path)
+                return try UsersFile(path: path, clock: SystemWallClock()) { result in
+                    switch result {
+                    case .success(let count): logger.notice("users file re-read", metadata: ["path": "\(path)", "users": "\(count)"])
+                    case .failure(let error):
+                        logger.error("users file changed but cannot be used; the last good copy stays in force", metadata: ["error": "\(error)"])
+                    }
+                }
             } catch {
                 throw ServerStartError.unsupported("login.users_file: \(error)")
             }
