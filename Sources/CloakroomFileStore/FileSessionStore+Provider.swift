@@ -5,8 +5,9 @@ import struct Foundation.Date
 /// The file store's ``ProviderSessionStore``: the private part and the links are columns of the
 /// session's row (schema version 2), written in the same transaction as the rest of it, and
 /// kept in the in-memory table beside the record. Used `state`s and logout-token `jti`s are
-/// remembered in this process only: the file has one process at a time (it is locked).
-extension FileSessionStore: ProviderSessionStore, ImmediateSecretsLookup {
+/// remembered in this process only, and the refresh lease is always granted: the file has one
+/// process at a time (it is locked).
+extension FileSessionStore: SingleProcessProviderStore, ImmediateSecretsLookup {
     public func create(key: SessionKey, attributes: JSONObject, secrets: JSONObject, links: [String]) async throws -> Session {
         try await create(key: key, attributes: attributes, secrets: MemorySessionTable.encode(secrets), links: links)
     }

@@ -1,8 +1,9 @@
 import struct Foundation.Date
 
 /// The memory store's ``ProviderSessionStore``: private parts and links live in the table with
-/// their record, so they end with it (revoke, expiry, eviction).
-extension MemorySessionStore: ProviderSessionStore, ImmediateSecretsLookup {
+/// their record, so they end with it (revoke, expiry, eviction). One process: the refresh lease
+/// is always granted (``SingleProcessProviderStore``).
+extension MemorySessionStore: SingleProcessProviderStore, ImmediateSecretsLookup {
     public func create(key: SessionKey, attributes: JSONObject, secrets: JSONObject, links: [String]) async throws -> Session {
         try createNow(key: key, attributes: attributes, secrets: MemorySessionTable.encode(secrets), links: links)
     }

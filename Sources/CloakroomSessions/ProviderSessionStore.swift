@@ -11,6 +11,8 @@ import struct Foundation.Date
 ///   `"sub:<iss> <sub>"`), indexed so a back-channel logout ends exactly their sessions.
 /// - A **replay guard**: ``firstUse(of:until:)`` remembers a token identifier (a logout token's
 ///   `jti`, a login's `state`) until a deadline, shared by every instance that shares the store.
+/// - A **refresh lease** (``leaseRefresh(key:for:)``): one holder at a time refreshes a
+///   session's tokens, among every instance that shares the store.
 public protocol ProviderSessionStore: SessionStore {
     /// ``SessionStore/create(key:attributes:)`` with a private part and links.
     func create(key: SessionKey, attributes: JSONObject, secrets: JSONObject, links: [String]) async throws -> Session
@@ -25,6 +27,44 @@ public protocol ProviderSessionStore: SessionStore {
     /// `true` the first time `token` is presented before `until`, `false` for every later time
     /// until then. After `until` the store may forget it.
     func firstUse(of token: String, until: Date) async throws -> Bool
+    /// Takes the lease on refreshing the provider's tokens of the session under `key` for
+    /// `lifetime`, or `nil` while someone else holds it: so that instances sharing the store
+    /// never send the provider two refresh grants for one session (a provider that rotates
+    /// refresh tokens takes the second for a replay and revokes them all). The lease lapses on
+    /// its own after `lifetime`, so a holder that dies never blocks the session for longer.
+    func leaseRefresh(key: SessionKey, for lifetime: Duration) async throws -> RefreshLease?
+    /// Gives `lease` back, if it is still its holder's: one that lapsed and was taken by
+    /// someone else stays theirs.
+    func releaseRefresh(_ lease: RefreshLease) async throws
+}
+
+/// A hold on refreshing one session's tokens (``ProviderSessionStore/leaseRefresh(key:for:)``).
+public struct RefreshLease: Sendable, Hashable {
+    public let key: SessionKey
+    /// Names this holder (128 random bits in hex), so a release removes only its own lease.
+    public let holder: String
+
+    /// A lease on `key` for a new holder.
+    public init(key: SessionKey) {
+        self.key = key
+        self.holder = randomBytes(count: 16).map { byte in
+            let digits = Array("0123456789abcdef")
+            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
+        }.joined()
+    }
+}
+
+/// A provider store that only one process ever uses (memory; file, whose database is locked to
+/// one process): the proxy already runs one refresh at a time per session within a process,
+/// so the refresh lease is always granted and its release has nothing to do.
+public protocol SingleProcessProviderStore: ProviderSessionStore {}
+
+extension SingleProcessProviderStore {
+    public func leaseRefresh(key: SessionKey, for lifetime: Duration) async throws -> RefreshLease? {
+        RefreshLease(key: key)
+    }
+
+    public func releaseRefresh(_ lease: RefreshLease) async throws {}
 }
 
 /// Token identifiers remembered until their deadline, in this process (memory and file stores;

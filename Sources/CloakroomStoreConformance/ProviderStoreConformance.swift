@@ -15,6 +15,7 @@ public struct ProviderStoreConformance: Sendable {
         case revokeByLinkAnnouncesEachEnding
         case firstUseOnlyOnceUntilItsDeadline
         case expiredLinkedSessionsAreNotCounted
+        case refreshLeaseGrantedAgainOnceReleased
     }
 
     public let makeStore: Factory
@@ -93,6 +94,18 @@ public struct ProviderStoreConformance: Sendable {
             clock.advance(by: .minutes(31))
             #expect(try await store.revokeAll(link: "sid:one") == 0)
             #expect(try await store.secrets(key: key) == nil)
+
+        case .refreshLeaseGrantedAgainOnceReleased:
+            // Whether a second holder is refused depends on the store (shared ones refuse it;
+            // see the Redis store's tests): here only what every store does.
+            let first = try #require(try await store.leaseRefresh(key: key, for: .seconds(10)))
+            #expect(first.key == key && first.holder.count == 32)
+            let other = try #require(try await store.leaseRefresh(key: SessionID.random().key, for: .seconds(10)), "another session's lease is its own")
+            try await store.releaseRefresh(first)
+            let again = try #require(try await store.leaseRefresh(key: key, for: .seconds(10)))
+            #expect(again.holder != first.holder, "each lease has a holder of its own")
+            try await store.releaseRefresh(again)
+            try await store.releaseRefresh(other)
         }
     }
 }

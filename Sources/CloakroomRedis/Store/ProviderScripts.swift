@@ -6,6 +6,7 @@
 /// | `P s:<hex>` field `p` | hash field | the private part (the provider's tokens), JSON | with the session |
 /// | `P i:<link>` | set | the `<hex>` of the sessions created from that provider session or user | at the latest absolute deadline of its sessions |
 /// | `P r:<sha256>` | string | a used `state` or logout-token `jti` (hashed) | at the token's own expiry |
+/// | `P refresh:<hex>` | string | the random holder of the session's refresh lease | at the lease's lifetime |
 ///
 /// Index entries of sessions that ended otherwise are skipped (and dropped) when the index is
 /// used, as for the user index.
@@ -48,5 +49,13 @@ enum ProviderScripts {
         return withEnded(tally)
         """)
 
-    static let all = [read, replace, revokeLink]
+    /// ARGV[5..6] = hex, holder. Deletes the refresh lease only if `holder` still holds it (one
+    /// that lapsed may have been taken by another instance since). 1 when deleted, else 0.
+    static let releaseLease = RedisScript(name: "releaseRefreshLease", source: """
+        local lease = ARGV[1] .. 'refresh:' .. ARGV[5]
+        if redis.call('GET', lease) == ARGV[6] then return redis.call('DEL', lease) end
+        return 0
+        """)
+
+    static let all = [read, replace, revokeLink, releaseLease]
 }
