@@ -166,3 +166,62 @@ struct CrossInstanceRefreshTests {
         }
     }
 }
+
+/// The same end to end: two `cloakroom` binaries on one redis-server, signed in through the
+/// real provider (idpyoidc) with `pass_access_token`, and requests on both once the token is due.
+@Suite(.serialized)
+struct CrossInstanceRefreshBinaryTests {
+    @Test func twoInstancesRefreshASessionOnceThroughTheRealProvider() async throws {
+        try await RedisServerProcess.with { redis in
+            let portA = try freePort()
+            let baseA = "http://127.0.0.1:\(portA)"
+            let idp = try await IdentityProviderProcess.start(proxyBases: [baseA], accessLifetime: 3)
+            defer { idp.stop() }
+            let oidc = """
+                login:
+                  oidc:
+                    issuer: "\(idp.issuer)"
+                    client_id: \(IdentityProviderProcess.clientID)
+                    client_secret: \(IdentityProviderProcess.clientSecret)
+                    redirect_url: "\(baseA)/oauth2/callback"
+                    scopes: [openid, email, profile, offline_access]
+                    pass_access_token: true
+                """
+            let store = "redis: { url: \"\(redis.url)\", key_prefix: \"sso:\" }"
+            let a = try await BinaryHarness(store: store, extra: oidc, port: portA)
+            try await a.start()
+            defer { Task { await a.finish() } }
+            let b = try await BinaryHarness(store: store, extra: oidc)
+            try await b.start()
+            defer { Task { await b.finish() } }
+
+            let browser = CookieJarBrowser()
+            let first = try await browser.get("\(a.base)/login?next=/app")
+            let (page, url) = try await browser.follow(first, from: "\(a.base)/login?next=/app")
+            _ = try await browser.signInAtProvider(page, url: url, user: "babs", password: "howes")
+            let cookie = try #require(browser.cookie(named: "cloakroom_session"))
+            #expect(try await b.status(cookie) == 200)
+            let firstToken = try #require(b.backend.requests.last?.value("authorization"))
+
+            try await Task.sleep(for: .seconds(3))  // the access token is due now
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<8 {
+                    let instance = index % 2 == 0 ? a : b
+                    group.addTask { try await instance.status(cookie, "/api/\(index)") }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses == Array(repeating: 200, count: 8))
+            let tokens = Set((a.backend.requests.suffix(4) + b.backend.requests.suffix(4)).compactMap { $0.value("authorization") })
+            #expect(tokens.count == 1 && !tokens.contains(firstToken), "all eight carried the one new token: \(tokens.count)")
+            var refreshes = 0
+            for instance in [a, b] {
+                for path in [instance.stdoutPath, instance.stderrPath] {
+                    let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+                    refreshes += text.components(separatedBy: "access token refreshed").count - 1
+                }
+            }
+            #expect(refreshes == 1, "one refresh across both instances")
+        }
+    }
+}
