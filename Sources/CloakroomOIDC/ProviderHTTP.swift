@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Dispatch
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -84,6 +85,14 @@ public final class ProviderHTTP: Sendable {
 
     public func shutdown() async {
         try? await client.shutdown()
+    }
+
+    /// A provider client dropped without ``shutdown()`` (a server that failed to start, a
+    /// configuration replaced and let go) still releases its connections: the shutdown keeps
+    /// the HTTP client alive until it is done. One already shut down answers "already shut
+    /// down", ignored.
+    deinit {
+        client.shutdown(queue: .global()) { _ in }
     }
 }
 

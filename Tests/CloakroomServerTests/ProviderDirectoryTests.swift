@@ -24,4 +24,14 @@ import Testing
         await http.shutdown()
         await provider.stop()
     }
+
+    /// A provider client let go without `shutdown()` shuts itself down: async-http-client's
+    /// debug build traps in the deinit of a client never shut down (a CI run crashed so when a
+    /// server that failed to start was dropped), so this test process would not survive it.
+    @Test func aClientDroppedWithoutShutdownReleasesItself() async throws {
+        for _ in 0..<3 { _ = try ProviderHTTP(caPath: nil) }
+        let shutDown = try ProviderHTTP(caPath: nil)
+        await shutDown.shutdown()
+        try await Task.sleep(for: .milliseconds(200))
+    }
 }

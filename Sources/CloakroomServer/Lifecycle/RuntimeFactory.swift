@@ -61,16 +61,17 @@ struct RuntimeFactory: Sendable {
             logger.warning(
                 "upstreams.\(name).tls.insecure_skip_verify is true: the upstream's certificate and name are not verified, so anyone on the network path can impersonate it")
         }
+        let assertion = try configuration.identity.assertion.flatMap { settings in
+            IdentityAssertion(
+                configuration: configuration, signer: try assertionSigners.signer(for: settings), clock: clock, logger: logger)
+        }
+        // Last of what can fail: a new client replaces the running one (shut down 30 s later).
         var signOnClient: OIDCClient?
         if let oidc = configuration.login.oidc {
             guard store is any ProviderSessionStore else {
                 throw ServerStartError.unsupported("login.oidc: the session store cannot keep single sign-on sessions")
             }
             signOnClient = try signOnClients.client(for: oidc, secrets: secrets, logger: logger)
-        }
-        let assertion = try configuration.identity.assertion.flatMap { settings in
-            IdentityAssertion(
-                configuration: configuration, signer: try assertionSigners.signer(for: settings), clock: clock, logger: logger)
         }
         let policy = ProxyPolicy(
             configuration: configuration, store: store, codec: SessionCookieCodec(secrets: secrets), logger: logger,

@@ -55,7 +55,16 @@ struct ProxyHarness {
         let server = try ProxyServer(
             configuration: configuration, store: store, logger: logger, observability: .init(accessLog: accessLog), clock: clock, threads: threads,
             configurationSource: configurationSource.map { $0(configuration) })
-        let addresses = try await server.start()
+        let addresses: [SocketAddress]
+        do {
+            addresses = try await server.start()
+        } catch {
+            // A listener that could not bind (a port taken meanwhile): nothing of the server
+            // outlives the test (its event loops, its identity provider client).
+            await server.shutdown()
+            await backend.stop()
+            throw error
+        }
         return ProxyHarness(server: server, backend: backend, port: addresses[0].port!)
     }
 
