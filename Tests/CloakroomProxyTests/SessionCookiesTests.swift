@@ -263,4 +263,25 @@ import Testing
         #expect(attributes.contains("Domain=example.com"))
         #expect(attributes.contains("Secure"))
     }
+
+    // MARK: an upstream's Set-Cookie
+
+    @Test func removesOnlyUpstreamCookiesWithTheSessionCookieName() {
+        var fields = makeFields([
+            ("Set-Cookie", "cloakroom_session=planted; Path=/"), ("Content-Type", "application/json"),
+            ("Set-Cookie", "theme=dark"), ("Set-Cookie", "\tcloakroom_session =x"),
+            ("Set-Cookie", "Cloakroom_Session=other-case"), ("Set-Cookie", "cloakroom_session_v2=1"),
+        ])
+        #expect(cookies.removeUpstreamCookies(from: &fields))
+        #expect(values("Set-Cookie", in: fields) == ["theme=dark", "Cloakroom_Session=other-case", "cloakroom_session_v2=1"])
+        #expect(fields[.contentType] == "application/json")
+        #expect(!cookies.removeUpstreamCookies(from: &fields), "nothing left to remove")
+    }
+
+    @Test func aConfiguredNameIsTheOneGuarded() {
+        let named = configuredCookies { $0.name = "__Host-sid" }
+        var fields = makeFields([("Set-Cookie", "__Host-sid=a; Secure; Path=/"), ("Set-Cookie", "cloakroom_session=b")])
+        #expect(named.removeUpstreamCookies(from: &fields))
+        #expect(values("Set-Cookie", in: fields) == ["cloakroom_session=b"])
+    }
 }

@@ -122,6 +122,19 @@ import Testing
         #expect(bad.header("session-login") == nil)
     }
 
+    /// The session cookie is the proxy's: a backend's `Set-Cookie` of that name (which would
+    /// overwrite the user's session cookie, or plant one) never reaches the client; the
+    /// backend's other cookies do.
+    @Test func backendCannotSetTheSessionCookie() async throws {
+        let proxy = try await ProxyHarness.start()
+        defer { Task { await proxy.stop() } }
+        let cookie = try await proxy.login("hana")
+        let response = try await Curl.get("\(proxy.base)/api/set-cookies", ["-H", "Cookie: \(cookie)"])
+        #expect(response.status == 200)
+        #expect(response.headers("set-cookie") == ["theme=dark; Path=/"])
+        #expect(try await Curl.get("\(proxy.base)/api", ["-H", "Cookie: \(cookie)"]).status == 200, "the session is untouched")
+    }
+
     @Test func echoUpstreamShowsTheRequestAsTheBackendWouldSeeIt() async throws {
         let proxy = try await ProxyHarness.start()
         defer { Task { await proxy.stop() } }

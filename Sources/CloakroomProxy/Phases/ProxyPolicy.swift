@@ -308,6 +308,9 @@ public final class ProxyPolicy: Sendable {
         let fields = response.headerFields
         let login = fields[.sessionLogin], update = fields[.sessionUpdate], logout = fields[.sessionLogout]
         HopByHop.remove(from: &response.headerFields)
+        if cookies.removeUpstreamCookies(from: &response.headerFields) {
+            logger.warning("upstream Set-Cookie for the session cookie removed", metadata: ["request_id": "\(exchange.requestID)"])
+        }
         if login != nil || update != nil || logout != nil {
             response.headerFields.removeAll { $0.name == .sessionLogin || $0.name == .sessionUpdate || $0.name == .sessionLogout }
         }

@@ -144,6 +144,34 @@ public final class SessionCookies: Sendable {
     /// `name=value` as a client sends it back (for the admin API and tests).
     public func cookiePair(for id: SessionID) -> String { "\(name)=\(codec.encode(id))" }
 
+    /// Removes every upstream `Set-Cookie` that would set a cookie of this name: the session
+    /// cookie is the proxy's alone (a backend ends or replaces a session with `Session-Logout`
+    /// and `Session-Login`), so a backend can neither overwrite a user's session cookie nor
+    /// plant one (session fixation). Cookie names compare exactly (RFC 6265 5.3 keeps case).
+    /// Returns whether any was removed.
+    public func removeUpstreamCookies(from fields: inout HTTPFields) -> Bool {
+        var found = false
+        for value in fields[values: .setCookie] where Self.setsCookie(named: name, value) {
+            found = true
+            break
+        }
+        guard found else { return false }
+        fields.removeAll { $0.name == .setCookie && Self.setsCookie(named: name, $0.value) }
+        return true
+    }
+
+    /// Whether the `Set-Cookie` value `header` sets the cookie `name` (blanks around the name
+    /// allowed, as RFC 6265 5.2 trims them).
+    static func setsCookie(named name: String, _ header: String) -> Bool {
+        guard let eq = header.firstIndex(of: "=") else { return false }
+        let cookieName = header[..<eq].drop(while: { $0 == " " || $0 == "\t" })
+        var end = cookieName.endIndex
+        while end > cookieName.startIndex, cookieName[cookieName.index(before: end)] == " " || cookieName[cookieName.index(before: end)] == "\t" {
+            end = cookieName.index(before: end)
+        }
+        return cookieName[..<end] == name
+    }
+
     /// `Set-Cookie` that makes the browser drop the cookie.
     public func expireCookie(secureTransport: Bool) -> String {
         "\(name)=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT" + (secureTransport ? attributes.secure : attributes.insecure)

@@ -177,6 +177,11 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
             // A backend with CORS fields of its own, which a route with `cors` replaces.
             headers.add(name: "Access-Control-Allow-Origin", value: "*")
             headers.add(name: "Access-Control-Expose-Headers", value: "X-Backend")
+        case "/set-cookies":
+            // A backend setting a cookie with the proxy's session cookie name beside its own.
+            headers.add(name: "Set-Cookie", value: "cloakroom_session=planted; Path=/")
+            headers.add(name: "Set-Cookie", value: "theme=dark; Path=/")
+            headers.add(name: "Set-Cookie", value: " cloakroom_session =again")
         case "/update":
             headers.add(name: "Session-Update", value: "{\"email\":\"new@example.com\",\"roles\":null,\"team\":\"blue\"}")
         case "/update-sub":

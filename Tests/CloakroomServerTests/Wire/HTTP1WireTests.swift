@@ -294,13 +294,13 @@ import Testing
         let plain = try #require(
             try head(
                 "HTTP/1.1 200 OK\r\nServer: be\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-Request-Id: upstream\r\n"
-                    + "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\nset-cookie: a=1\r\n\r\n"))
+                    + "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\netag: \"a=1\"\r\n\r\n"))
         #expect(!plain.needsPolicy && !plain.hasContentLength && plain.code == 200)
         var buffer = ByteBuffer()
         HTTP1Writer.writeResponseHead(plain, version: .http1_1, requestID: "rid", extra: nil, chunked: true, into: &buffer)
         #expect(
             String(buffer: buffer)
-                == "HTTP/1.1 200 OK\r\nServer: be\r\nContent-Type: text/plain\r\nset-cookie: a=1\r\nX-Request-Id: rid\r\n"
+                == "HTTP/1.1 200 OK\r\nServer: be\r\nContent-Type: text/plain\r\netag: \"a=1\"\r\nX-Request-Id: rid\r\n"
                 + "transfer-encoding: chunked\r\n\r\n")
         // The same head through an HTTPResponse and the rule gives the same bytes.
         var response = try plain.response()
@@ -312,6 +312,7 @@ import Testing
         // What only the policy applies.
         #expect(try head("HTTP/1.1 200 OK\r\nSession-Login: {}\r\nContent-Length: 0\r\n\r\n")?.needsPolicy == true)
         #expect(try head("HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nContent-Length: 0\r\n\r\n")?.needsPolicy == true)
+        #expect(try head("HTTP/1.1 200 OK\r\nset-cookie: a=1\r\nContent-Length: 0\r\n\r\n")?.needsPolicy == true, "checked by name")
         let repeated = try #require(try head("HTTP/1.1 200 OK\r\nContent-Length: 1\r\ncontent-length: 1\r\n\r\n"))
         #expect(repeated.needsPolicy && repeated.hasContentLength)
         #expect(try repeated.response().headerFields[values: .contentLength] == ["1"])

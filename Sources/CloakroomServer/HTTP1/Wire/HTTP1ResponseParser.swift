@@ -86,7 +86,7 @@ struct HTTP1ResponseParser {
             let name = line[line.startIndex..<bounds.colon]
             let value = line[bounds.value]
             switch ResponseFieldRule.of(name: name) {
-            case .control: needsPolicy = true
+            case .control, .setCookie: needsPolicy = true
             case .remove, .forward: break
             }
             switch name.count {
