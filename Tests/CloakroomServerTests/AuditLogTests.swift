@@ -233,17 +233,7 @@ struct AuditLogTests {
         let base = "http://127.0.0.1:\(port)"
         let idp = try await IdentityProviderProcess.start(proxyBases: [base], accessLifetime: 2, refreshLifetime: 3)
         defer { idp.stop() }
-        let proxy = try await BinaryHarness(
-            extra: """
-                login:
-                  oidc:
-                    issuer: "\(idp.issuer)"
-                    client_id: \(IdentityProviderProcess.clientID)
-                    client_secret: \(IdentityProviderProcess.clientSecret)
-                    redirect_url: "\(base)/oauth2/callback"
-                    scopes: [openid, email, profile, offline_access]
-                    pass_access_token: true
-                """, port: port)
+        let proxy = try await BinaryHarness(extra: idp.loginYAML(base: base, passingTokens: true), port: port)
         try await proxy.start()
         defer { Task { await proxy.finish() } }
         func signIn(_ browser: CookieJarBrowser) async throws -> String {

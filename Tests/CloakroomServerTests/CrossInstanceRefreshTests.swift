@@ -172,62 +172,42 @@ struct CrossInstanceRefreshTests {
 @Suite(.serialized)
 struct CrossInstanceRefreshBinaryTests {
     @Test func twoInstancesRefreshASessionOnceThroughTheRealProvider() async throws {
+        // 6 s: due 2 s before expiry (a third of its life), so a refresh under a loaded
+        // machine's slow login is not due again before the burst below is over.
         try await RedisServerProcess.with { redis in
-            let portA = try freePort()
-            let baseA = "http://127.0.0.1:\(portA)"
-            // 6 s: due 2 s before expiry (a third of its life), so a refresh under a loaded
-            // machine's slow login is not due again before the burst below is over.
-            let idp = try await IdentityProviderProcess.start(proxyBases: [baseA], accessLifetime: 6)
-            defer { idp.stop() }
-            let oidc = """
-                login:
-                  oidc:
-                    issuer: "\(idp.issuer)"
-                    client_id: \(IdentityProviderProcess.clientID)
-                    client_secret: \(IdentityProviderProcess.clientSecret)
-                    redirect_url: "\(baseA)/oauth2/callback"
-                    scopes: [openid, email, profile, offline_access]
-                    pass_access_token: true
-                """
-            let store = "redis: { url: \"\(redis.url)\", key_prefix: \"sso:\" }"
-            let a = try await BinaryHarness(store: store, extra: oidc, port: portA)
-            try await a.start()
-            defer { Task { await a.finish() } }
-            let b = try await BinaryHarness(store: store, extra: oidc)
-            try await b.start()
-            defer { Task { await b.finish() } }
+            try await IdentityProviderProcess.withTwoInstances(on: redis, accessLifetime: 6, passingTokens: true) { _, a, b in
+                let browser = CookieJarBrowser()
+                let first = try await browser.get("\(a.base)/login?next=/app")
+                let (page, url) = try await browser.follow(first, from: "\(a.base)/login?next=/app")
+                _ = try await browser.signInAtProvider(page, url: url, user: "babs", password: "howes")
+                let cookie = try #require(browser.cookie(named: "cloakroom_session"))
+                #expect(try await b.status(cookie) == 200)
+                let firstToken = try #require(b.backend.requests.last?.value("authorization"))
 
-            let browser = CookieJarBrowser()
-            let first = try await browser.get("\(a.base)/login?next=/app")
-            let (page, url) = try await browser.follow(first, from: "\(a.base)/login?next=/app")
-            _ = try await browser.signInAtProvider(page, url: url, user: "babs", password: "howes")
-            let cookie = try #require(browser.cookie(named: "cloakroom_session"))
-            #expect(try await b.status(cookie) == 200)
-            let firstToken = try #require(b.backend.requests.last?.value("authorization"))
-
-            func refreshesLogged() -> Int {
-                var count = 0
-                for instance in [a, b] {
-                    for path in [instance.stdoutPath, instance.stderrPath] {
-                        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-                        count += text.components(separatedBy: "access token refreshed").count - 1
+                func refreshesLogged() -> Int {
+                    var count = 0
+                    for instance in [a, b] {
+                        for path in [instance.stdoutPath, instance.stderrPath] {
+                            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+                            count += text.components(separatedBy: "access token refreshed").count - 1
+                        }
                     }
+                    return count
                 }
-                return count
-            }
-            try await Task.sleep(for: .seconds(5))  // the access token is due now
-            let before = refreshesLogged()
-            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
-                for index in 0..<8 {
-                    let instance = index % 2 == 0 ? a : b
-                    group.addTask { try await instance.status(cookie, "/api/\(index)") }
+                try await Task.sleep(for: .seconds(5))  // the access token is due now
+                let before = refreshesLogged()
+                let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for index in 0..<8 {
+                        let instance = index % 2 == 0 ? a : b
+                        group.addTask { try await instance.status(cookie, "/api/\(index)") }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
                 }
-                return try await group.reduce(into: []) { $0.append($1) }
+                #expect(statuses == Array(repeating: 200, count: 8))
+                let tokens = Set((a.backend.requests.suffix(4) + b.backend.requests.suffix(4)).compactMap { $0.value("authorization") })
+                #expect(tokens.count == 1 && !tokens.contains(firstToken), "all eight carried the one new token: \(tokens.count)")
+                #expect(refreshesLogged() - before == 1, "one refresh across both instances for the eight")
             }
-            #expect(statuses == Array(repeating: 200, count: 8))
-            let tokens = Set((a.backend.requests.suffix(4) + b.backend.requests.suffix(4)).compactMap { $0.value("authorization") })
-            #expect(tokens.count == 1 && !tokens.contains(firstToken), "all eight carried the one new token: \(tokens.count)")
-            #expect(refreshesLogged() - before == 1, "one refresh across both instances for the eight")
         }
     }
 }

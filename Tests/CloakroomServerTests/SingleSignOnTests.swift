@@ -355,50 +355,32 @@ struct SingleSignOnRefusalTests {
 struct SingleSignOnRedisTests {
     @Test func backChannelLogoutHoldsOnEveryInstance() async throws {
         try await RedisServerProcess.with { redis in
-            let portA = try freePort()
-            let baseA = "http://127.0.0.1:\(portA)"
-            let idp = try await IdentityProviderProcess.start(proxyBases: [baseA])
-            defer { idp.stop() }
-            let oidc = """
-                login:
-                  oidc:
-                    issuer: "\(idp.issuer)"
-                    client_id: \(IdentityProviderProcess.clientID)
-                    client_secret: \(IdentityProviderProcess.clientSecret)
-                    redirect_url: "\(baseA)/oauth2/callback"
-                """
-            let store = "redis: { url: \"\(redis.url)\", key_prefix: \"sso:\" }"
-            let a = try await BinaryHarness(store: store, extra: oidc, port: portA)
-            try await a.start()
-            defer { Task { await a.finish() } }
-            let b = try await BinaryHarness(store: store, extra: oidc)
-            try await b.start()
-            defer { Task { await b.finish() } }
+            try await IdentityProviderProcess.withTwoInstances(on: redis) { idp, a, b in
+                let laptop = CookieJarBrowser(), phone = CookieJarBrowser()
+                for browser in [laptop, phone] {
+                    let first = try await browser.get("\(a.base)/login?next=/app")
+                    let (page, url) = try await browser.follow(first, from: "\(a.base)/login?next=/app")
+                    _ = try await browser.signInAtProvider(page, url: url, user: "babs", password: "howes")
+                }
+                let laptopCookie = try #require(laptop.cookie(named: "cloakroom_session"))
+                let phoneCookie = try #require(phone.cookie(named: "cloakroom_session"))
+                #expect(try await b.status(laptopCookie) == 200, "a session made on A is good on B")
+                #expect(b.backend.requests.last?.values("x-user-id") == ["babs"])
 
-            let laptop = CookieJarBrowser(), phone = CookieJarBrowser()
-            for browser in [laptop, phone] {
-                let first = try await browser.get("\(a.base)/login?next=/app")
-                let (page, url) = try await browser.follow(first, from: "\(a.base)/login?next=/app")
-                _ = try await browser.signInAtProvider(page, url: url, user: "babs", password: "howes")
+                let socket = try await offPool { try WebSocketClient(port: b.port, path: "/ws", headers: ["Cookie: \(laptopCookie)"]) }
+                #expect(socket.status == 101)
+
+                _ = try await laptop.logOutAtProvider(issuer: idp.issuer)  // back-channel to A
+                let started = Date()
+                let frames = try await offPool { try socket.framesUntilClosed(timeout: 5) }
+                #expect(Date().timeIntervalSince(started) < 1.5)
+                #expect(frames.last?.closeCode == 1008, "B's tunnel closed: \(frames)")
+                #expect(try await b.status(laptopCookie) == 401, "B refuses it too")
+                #expect(try await a.status(laptopCookie) == 401)
+                #expect(try await b.status(phoneCookie) == 200, "the other provider session lives on")
+                let metrics = try await Curl.get("\(a.admin)/metrics", ["-H", "Authorization: Bearer \(BinaryHarness.token)"])
+                #expect(try PrometheusText.parse(metrics.body)["cloakroom_sessions_ended_total{reason=\"idp\"}"] == 1)
             }
-            let laptopCookie = try #require(laptop.cookie(named: "cloakroom_session"))
-            let phoneCookie = try #require(phone.cookie(named: "cloakroom_session"))
-            #expect(try await b.status(laptopCookie) == 200, "a session made on A is good on B")
-            #expect(b.backend.requests.last?.values("x-user-id") == ["babs"])
-
-            let socket = try await offPool { try WebSocketClient(port: b.port, path: "/ws", headers: ["Cookie: \(laptopCookie)"]) }
-            #expect(socket.status == 101)
-
-            _ = try await laptop.logOutAtProvider(issuer: idp.issuer)  // back-channel to A
-            let started = Date()
-            let frames = try await offPool { try socket.framesUntilClosed(timeout: 5) }
-            #expect(Date().timeIntervalSince(started) < 1.5)
-            #expect(frames.last?.closeCode == 1008, "B's tunnel closed: \(frames)")
-            #expect(try await b.status(laptopCookie) == 401, "B refuses it too")
-            #expect(try await a.status(laptopCookie) == 401)
-            #expect(try await b.status(phoneCookie) == 200, "the other provider session lives on")
-            let metrics = try await Curl.get("\(a.admin)/metrics", ["-H", "Authorization: Bearer \(BinaryHarness.token)"])
-            #expect(try PrometheusText.parse(metrics.body)["cloakroom_sessions_ended_total{reason=\"idp\"}"] == 1)
         }
     }
 }

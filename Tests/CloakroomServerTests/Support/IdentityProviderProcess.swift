@@ -1,3 +1,4 @@
+import CloakroomStoreConformance
 import Foundation
 import Synchronization
 #if canImport(Glibc)
@@ -35,6 +36,42 @@ final class IdentityProviderProcess: Sendable {
         }
         if let first = proxyBases.first { arguments += ["--backchannel-uri", first + backchannelPath] }
         return try await run(arguments)
+    }
+
+    /// The `login:` section of a proxy.yaml that signs in through this provider, its callback on
+    /// `base`. `passingTokens`: the access token goes to the backend and a refresh token is asked
+    /// for (`offline_access`), so the proxy refreshes the token when it is due.
+    func loginYAML(base: String, passingTokens: Bool = false) -> String {
+        """
+        login:
+          oidc:
+            issuer: "\(issuer)"
+            client_id: \(Self.clientID)
+            client_secret: \(Self.clientSecret)
+            redirect_url: "\(base)/oauth2/callback"
+        """ + (passingTokens ? "\n    scopes: [openid, email, profile, offline_access]\n    pass_access_token: true" : "")
+    }
+
+    /// Two `cloakroom` binaries sharing `redis` (key prefix `sso:`), both signing in through a
+    /// provider started for A's callback (`accessLifetime` seconds per token): `body` gets the
+    /// provider, A and B; all three are stopped after it.
+    static func withTwoInstances(
+        on redis: RedisServerProcess, accessLifetime: Int = 3600, passingTokens: Bool = false,
+        _ body: (IdentityProviderProcess, BinaryHarness, BinaryHarness) async throws -> Void
+    ) async throws {
+        let portA = try freePort()
+        let baseA = "http://127.0.0.1:\(portA)"
+        let idp = try await start(proxyBases: [baseA], accessLifetime: accessLifetime)
+        defer { idp.stop() }
+        let oidc = idp.loginYAML(base: baseA, passingTokens: passingTokens)
+        let store = "redis: { url: \"\(redis.url)\", key_prefix: \"sso:\" }"
+        let a = try await BinaryHarness(store: store, extra: oidc, port: portA)
+        try await a.start()
+        defer { Task { await a.finish() } }
+        let b = try await BinaryHarness(store: store, extra: oidc)
+        try await b.start()
+        defer { Task { await b.finish() } }
+        try await body(idp, a, b)
     }
 
     /// The deliberately broken provider of `stub_idp.py`, for one refusal path (`mode`).
