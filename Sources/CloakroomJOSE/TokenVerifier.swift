@@ -5,7 +5,8 @@ import struct Foundation.Date
 
 /// Verifies a signed JWT from an identity provider: the algorithm, the signature against the
 /// provider's key set, then the claims every such token needs (`iss`, `aud` by its
-/// ``AudienceRule``, `exp`, `iat` at most ``maximumFutureIssuedAt`` ahead, `nbf`).
+/// ``AudienceRule``, `exp`, `iat` at most ``maximumFutureIssuedAt`` ahead (required for ID and
+/// logout tokens), `nbf`).
 /// Token-specific claims (`nonce`, the logout event) are the caller's to check on the returned
 /// ``VerifiedToken``.
 ///
@@ -90,8 +91,15 @@ public struct TokenVerifier: Sendable {
         }
         guard let exp = claims.exp else { throw TokenRejection.missingClaim("exp") }
         guard time < exp else { throw TokenRejection.expired }
-        guard let iat = claims.iat else { throw TokenRejection.missingClaim("iat") }
-        guard iat <= time + Self.maximumFutureIssuedAt else { throw TokenRejection.issuedInFuture }
+        // ID and logout tokens must carry `iat` (OIDC Core §2, Back-Channel Logout §2.4). An
+        // access token is judged by its signature, `iss`, `aud` and `exp`: many providers'
+        // access tokens have no `iat` (RFC 9068 asks for one; SPEC does not), so it is checked
+        // only when present.
+        if let iat = claims.iat {
+            guard iat <= time + Self.maximumFutureIssuedAt else { throw TokenRejection.issuedInFuture }
+        } else if case .client = rule {
+            throw TokenRejection.missingClaim("iat")
+        }
         if let nbf = claims.nbf, nbf > time + Self.maximumFutureIssuedAt { throw TokenRejection.notYetValid }
         return VerifiedToken(algorithm: header.alg, claims: claims, payload: payloadBytes)
     }

@@ -66,13 +66,20 @@ import Testing
             (["exp": t], "expired"),
             (["exp": NSNull()], "claim exp missing"),
             (["iat": t + 61], "iat more than 60 s in the future"),
-            (["iat": NSNull()], "claim iat missing"),
             (["nbf": t + 300], "not yet valid"),
         ]
         for (claims, expected) in cases {
             let check = await bearer.check(provider.accessToken(now: Self.now, claims), now: Self.now)
             #expect(Self.reason(check)?.contains(expected) == true, "\(claims): \(check)")
         }
+        // No iat: an access token needs none (SPEC: signature, iss, aud, exp); an ID token does.
+        let withoutIssuedAt = provider.accessToken(now: Self.now, ["iat": NSNull(), "azp": NSNull()])
+        guard case .valid = await bearer.check(withoutIssuedAt, now: Self.now) else {
+            Issue.record("an access token without iat")
+            return
+        }
+        let idTokens = TokenVerifier(issuer: SigningProvider.issuer, audience: "orders-api", keys: provider.keySet(now: { Self.now }))
+        await #expect(throws: TokenRejection.missingClaim("iat")) { _ = try await idTokens.verify(withoutIssuedAt, now: Self.now) }
         // Within the skew allowance: an iat 30 s ahead and an nbf just reached.
         guard case .valid = await bearer.check(provider.accessToken(now: Self.now, ["iat": t + 30, "nbf": t]), now: Self.now) else {
             Issue.record("iat 30 s ahead")
