@@ -88,7 +88,15 @@ public struct SessionSettings: Sendable, Equatable {
     public var cookie: CookieSettings = .init()
     public var idleTimeout: Duration = .seconds(30 * 60)
     public var absoluteTimeout: Duration = .seconds(12 * 3600)
+    /// At most one store write per session per interval. Unset in the file: 1m, or half of a
+    /// shorter `idle_timeout`. See ``effectiveTouchInterval``.
     public var touchInterval: Duration = .seconds(60)
+    /// The throttle the stores apply: `touchInterval`, at most half of `idleTimeout`. A session's
+    /// stored `last_seen_at` may lag its last request by one throttle interval, so with a longer
+    /// one a session used steadily (say every second, with `idle_timeout` and `touch_interval`
+    /// both 3s) would still idle out; with half, it idles out at most half an idle timeout early,
+    /// and never while requests come closer together than that.
+    public var effectiveTouchInterval: Duration { min(touchInterval, idleTimeout / 2) }
     /// HMAC keys, each at least 32 bytes; the first signs, all verify. Empty only with the
     /// memory store, in which case the server makes a random key at start.
     public var secrets: [String] = []

@@ -13,7 +13,13 @@ extension ConfigurationDecoder {
         if let cookie = map.optional("cookie", cookie) { session.cookie = cookie }
         if let timeout = map.optional("idle_timeout", reader.duration) { session.idleTimeout = timeout }
         if let timeout = map.optional("absolute_timeout", reader.duration) { session.absoluteTimeout = timeout }
-        if let interval = map.optional("touch_interval", reader.duration) { session.touchInterval = interval }
+        if let interval = map.optional("touch_interval", reader.duration) {
+            session.touchInterval = interval
+        } else {
+            // Unset: 1m, or half a shorter idle timeout, so `idle_timeout: 5s` alone is a
+            // working config (a 1m throttle would let an active session idle out).
+            session.touchInterval = min(session.touchInterval, session.idleTimeout / 2)
+        }
         if let secrets = map.optional("secrets", secrets) { session.secrets = secrets }
         if let store = map.optional("store", store) { session.store = store }
         if let origins = map.optional("trusted_origins", trustedOrigins) { session.trustedOrigins = origins }

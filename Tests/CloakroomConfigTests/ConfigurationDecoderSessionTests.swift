@@ -101,9 +101,20 @@ struct ConfigurationDecoderSessionTests {
             "must not exceed session.idle_timeout (5m)", exact: true)
     }
 
-    @Test func touchIntervalEqualToIdleTimeoutIsFine() throws {
-        #expect(
-            try #require(load(session("idle_timeout: 5m\ntouch_interval: 5m"))).session.touchInterval == .seconds(300))
+    @Test func touchIntervalEqualToIdleTimeoutIsFineAndTheStoresUseHalf() throws {
+        let settings = try #require(load(session("idle_timeout: 5m\ntouch_interval: 5m"))).session
+        #expect(settings.touchInterval == .seconds(300))
+        #expect(settings.effectiveTouchInterval == .seconds(150), "a steadily used session never idles out")
+    }
+
+    /// A short idle timeout alone is a working config: the unset touch interval follows it.
+    @Test func anUnsetTouchIntervalFollowsAShortIdleTimeout() throws {
+        for (idle, touch) in [("3s", Duration.milliseconds(1500)), ("59s", .milliseconds(29_500)), ("2m", .seconds(60)), ("30m", .seconds(60))] {
+            let settings = try #require(load(session("idle_timeout: \(idle)")), "\(idle)").session
+            #expect(settings.touchInterval == touch, "\(idle)")
+            #expect(settings.effectiveTouchInterval == touch, "\(idle)")
+        }
+        #expect(try #require(load(session("idle_timeout: 10s\ntouch_interval: 2s"))).session.effectiveTouchInterval == .seconds(2))
     }
 
     @Test func badIdleTimeoutDoesNotAlsoBlameTouchInterval() {

@@ -176,7 +176,7 @@ public final class ProxyServer: Service, Sendable {
             for channel in listeners.values { try? await channel.close() }
             throw error
         }
-        let sweeper = Self.startSweeper(store: store, every: min(runtime.configuration.session.touchInterval, .seconds(60)), logger: logger)
+        let sweeper = Self.startSweeper(store: store, every: min(runtime.configuration.session.effectiveTouchInterval, .seconds(60)), logger: logger)
         let watcher = runtime.watch.start(store: store, logger: logger)
         // The access and audit logs are buffered (one write per many lines); under journald or
         // `docker logs` lines must still show up promptly.

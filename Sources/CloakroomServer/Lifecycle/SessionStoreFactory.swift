@@ -12,7 +12,7 @@ enum SessionStoreFactory {
     static func open(
         _ settings: SessionSettings, clock: any WallClock, eventLoopGroup: any EventLoopGroup, logger: Logger
     ) async throws -> any SessionStore {
-        let timeouts = SessionTimeouts(idle: settings.idleTimeout, absolute: settings.absoluteTimeout, touchInterval: settings.touchInterval)
+        let timeouts = SessionTimeouts(idle: settings.idleTimeout, absolute: settings.absoluteTimeout, touchInterval: settings.effectiveTouchInterval)
         switch settings.store {
         case .memory(let memory):
             return MemorySessionStore(maxSessions: memory.maxSessions, timeouts: timeouts, clock: clock)

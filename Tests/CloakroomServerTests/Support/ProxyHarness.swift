@@ -50,7 +50,7 @@ struct ProxyHarness {
         guard case .memory(let memory) = session.store else { preconditionFailure("the harness runs the memory store") }
         let store = MemorySessionStore(
             maxSessions: memory.maxSessions,
-            timeouts: SessionTimeouts(idle: session.idleTimeout, absolute: session.absoluteTimeout, touchInterval: session.touchInterval),
+            timeouts: SessionTimeouts(idle: session.idleTimeout, absolute: session.absoluteTimeout, touchInterval: session.effectiveTouchInterval),
             clock: clock)
         let server = try ProxyServer(
             configuration: configuration, store: store, logger: logger, observability: .init(accessLog: accessLog), clock: clock, threads: threads,
