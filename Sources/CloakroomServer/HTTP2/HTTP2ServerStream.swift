@@ -88,7 +88,14 @@ final class HTTP2ServerStream {
         if endStream { remoteEnded = true }
         handler.touch(self)
         _ = ExchangeDriver.start(head, on: self)
-        if endStream { driver?.requestEnd() }
+        // A body is due: `client.body_timeout` runs from the head, as on HTTP/1.1, so a body
+        // that never starts gets its 408 too.
+        // (An exchange answered at once, a 413, keeps the linger deadline its end set.)
+        if endStream {
+            driver?.requestEnd()
+        } else if driver != nil {
+            updateBodyDeadline(handler.eventLoop.now)
+        }
     }
 
     /// Starts the held head, if any.

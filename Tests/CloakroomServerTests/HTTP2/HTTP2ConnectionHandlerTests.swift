@@ -275,6 +275,24 @@ import Testing
         #expect(fixture.loggedOutcomes == ["timeout", "complete"])
     }
 
+    /// HEADERS without END_STREAM, then nothing: the body that never starts times out from the
+    /// head, with or without a `content-length` (a stream the proxy holds to see whether DATA
+    /// follows included).
+    @Test(arguments: [[], [("content-length", "5")]])
+    func aBodyThatNeverStartsGets408(_ extra: [(String, String)]) throws {
+        let fixture = try HTTP2Fixture { $0.client.bodyTimeout = .seconds(20) }
+        try fixture.open()
+        let fields = RawHTTP2Client.requestFields(method: "POST", path: "/login", extra: extra)
+        try fixture.send(fixture.client.headers(1, fields, end: false).bytes)
+        _ = try fixture.advance(.seconds(19))
+        #expect(fixture.responses(fixture.frames)[1] == nil)
+        _ = try fixture.advance(.seconds(2))
+        let response = try #require(fixture.responses(fixture.frames)[1])
+        #expect(response.status == 408)
+        #expect(response.text == "{\"error\":\"request_timeout\"}")
+        #expect(fixture.loggedOutcomes == ["timeout"])
+    }
+
     @Test func aBodyHeldBackByTheProxyIsNotTimedOut() throws {
         // A request whose body the client cannot send (its window is used up while the proxy
         // is not reading) is the proxy's wait, not the client's stall: covered end to end in
