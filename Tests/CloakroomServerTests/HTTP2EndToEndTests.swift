@@ -151,6 +151,37 @@ struct HTTP2EndToEndTests {
         #expect(!connection.closed)
     }
 
+    /// RFC 9113 §8.1.1 / SPEC "malformed request → 400": DATA that does not add up to the
+    /// request's content-length (fewer bytes, more, none at all) gets a 400 the client can read,
+    /// then RST_STREAM PROTOCOL_ERROR; the backend never gets a whole request, and the connection
+    /// serves on. (NIO used to reset these streams with no answer.)
+    @Test func aBodyThatBreaksItsContentLengthGets400ThenTheReset() async throws {
+        let harness = try await ProxyHarness.start()
+        defer { Task { await harness.stop() } }
+        let port = harness.port
+        let cases: [(UInt32, String, [UInt8]?)] = [(1, "10", [1, 2, 3]), (3, "2", [1, 2, 3]), (5, "5", nil)]
+        let connection = try await offPool {
+            let connection = try RawHTTP2Connection(port: port)
+            for (stream, length, body) in cases {
+                Self.request(connection, stream, path: "/public/upload", method: "POST", extra: [("content-length", length)], open: body != nil)
+                if let body { connection.send(RawFrame.data(stream, body, end: true).bytes) }
+            }
+            connection.read(timeout: 5) { _ in cases.allSatisfy { connection.responses[$0.0]?.reset != nil } }
+            Self.request(connection, 7, path: "/public/x")
+            connection.read(timeout: 2) { _ in connection.responses[7]?.ended == true }
+            return connection
+        }
+        for (stream, length, _) in cases {
+            let response = try #require(connection.responses[stream], "content-length \(length)")
+            #expect(response.status == 400, "content-length \(length): \(response.frames)")
+            #expect(response.text == #"{"error":"bad_request"}"#)
+            #expect(response.frames == ["HEADERS", "DATA", "RST=1"], "content-length \(length)")
+        }
+        #expect(harness.backend.requests.allSatisfy { !$0.uri.hasSuffix("/upload") }, "no whole request reached the backend")
+        #expect(connection.responses[7]?.status == 200)
+        #expect(connection.goAway == nil && !connection.closed)
+    }
+
     // MARK: Error answers reach the client whole
 
     @Test func curlSeesA413WholeOverHTTP2() async throws {

@@ -54,6 +54,10 @@ enum HTTP2Pipeline {
         // Outbound blocks are built from fields already checked (upstream heads parsed and
         // filtered, lower-cased names) or made by the proxy.
         connectionSettings.headerBlockValidation = .disabled
+        // A request body that does not add up to its content-length is the stream's to judge
+        // (``HTTP2ServerStream``): a 400 the client can read, then the reset; NIO's check
+        // would reset the stream with no answer. Responses are framed by the proxy itself.
+        connectionSettings.contentLengthValidation = .disabled
         var streamSettings = NIOHTTP2Handler.StreamConfiguration()
         streamSettings.streamResetFrameRateLimit.maximumCount = 200
         streamSettings.streamResetFrameRateLimit.windowLength = .seconds(30)

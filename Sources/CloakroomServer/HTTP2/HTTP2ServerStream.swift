@@ -54,6 +54,8 @@ final class HTTP2ServerStream {
     var windowIncrementDue = 0
     /// `client.body_timeout`: set while the client may send body bytes and none are held here.
     var bodyDeadline: NIODeadline?
+    /// What the request's `content-length` still allows; nil without one.
+    private var bodyBytesLeft: Int?
 
     // Response.
     private var heldHeaders: HPACKHeaders?
@@ -87,6 +89,15 @@ final class HTTP2ServerStream {
     func start(_ head: consuming ClientRequestHead, endStream: Bool) {
         if endStream { remoteEnded = true }
         handler.touch(self)
+        if let declared = head.framing.contentLength.flatMap({ Int($0) }) {
+            // RFC 9113 §8.1.1: END_STREAM on HEADERS is a body of 0 bytes.
+            if endStream && declared > 0 {
+                endsWithProtocolError = true
+                _ = ExchangeDriver.malformed(.malformed("content-length \(declared) but no body"), requestID: nil, on: self)
+                return
+            }
+            bodyBytesLeft = declared
+        }
         _ = ExchangeDriver.start(head, on: self)
         // A body is due: `client.body_timeout` runs from the head, as on HTTP/1.1, so a body
         // that never starts gets its 408 too.
@@ -119,6 +130,10 @@ final class HTTP2ServerStream {
             }
             return
         }
+        if let left = bodyBytesLeft {
+            bodyBytesLeft = left - (buffer?.readableBytes ?? 0)
+            if bodyBytesLeft! < 0 || (endStream && bodyBytesLeft! > 0) { return bodyBrokeContentLength() }
+        }
         if let buffer, buffer.readableBytes > 0 {
             if queue.isEmpty && driver!.readsRequest {
                 driver?.requestBody(buffer)
@@ -132,6 +147,18 @@ final class HTTP2ServerStream {
             if queue.isEmpty { driver?.requestEnd() } else { queuedEnd = true }
         }
         updateBodyDeadline(now())
+    }
+
+    /// RFC 9113 §8.1.1: DATA that does not add up to `content-length` makes the request
+    /// malformed. Nothing more of it reaches the exchange, whose upstream connection (holding
+    /// a partial body) is closed: 400 when nothing was answered yet, then RST_STREAM
+    /// PROTOCOL_ERROR (``endsWithProtocolError``).
+    private func bodyBrokeContentLength() {
+        bodyBytesLeft = nil
+        bodyDeadline = nil
+        dropQueue()
+        endsWithProtocolError = true
+        driver?.fail(ProxyError(.badRequest, "request body does not add up to its content-length"))
     }
 
     /// Hands held body parts to the exchange while it reads; the windows reopen by as much.
