@@ -105,6 +105,28 @@ import Testing
         #expect(values("x-user-id", in: request.headerFields) == ["alice"])
     }
 
+    /// A session without tokens (made by the admin API, a backend's `Session-Login`, the
+    /// built-in login) under `pass_access_token`: the client's own `Authorization` is removed
+    /// all the same (SPEC), and none is sent in its place. Without `pass_access_token` it goes on.
+    @Test func aSessionWithoutTokensStillDropsTheClientsAuthorization() async throws {
+        for passing in [true, false] {
+            let fixture = Self.setup(passAccessToken: passing).fixture
+            let id = SessionID.random()
+            _ = try await fixture.store.create(key: id.key, attributes: ["sub": "alice"])
+            var request = makeRequest(
+                .get, "/api", headers: [("Cookie", fixture.policy.cookies.cookiePair(for: id)), ("Authorization", "Basic Zm9vOmJhcg==")])
+            var exchange = try await fixture.beginAndLookUp(&request)
+            if passing {
+                guard case .forward(let token)? = fixture.policy.accessTokenNow(for: exchange) else { Issue.record("not answered at once"); return }
+                #expect(token == nil)
+                exchange.accessToken = token
+            }
+            fixture.policy.prepareUpstreamRequest(&request, exchange: exchange)
+            #expect(values("authorization", in: request.headerFields) == (passing ? [] : ["Basic Zm9vOmJhcg=="]), "pass_access_token \(passing)")
+            #expect(values("x-user-id", in: request.headerFields) == ["alice"])
+        }
+    }
+
     @Test func concurrentRequestsShareOneRefresh() async throws {
         let setup = Self.setup()
         let fixture = setup.fixture

@@ -51,6 +51,10 @@ public struct Exchange: Sendable {
     public var pendingLogin: String? = nil
     /// With `pass_access_token`: the access token the forwarded request carries.
     public var accessToken: String? = nil
+    /// `pass_access_token` is on: a request forwarded with a session never carries the
+    /// client's own `Authorization`, whether or not the session holds a token (one made by the
+    /// admin API, a backend's `Session-Login` or the built-in login holds none).
+    public var passesAccessToken = false
     /// The request's `User-Agent`, read only on the endpoints that create sessions (it is
     /// recorded with the session: ``SessionOrigin``).
     public var userAgent: String? = nil

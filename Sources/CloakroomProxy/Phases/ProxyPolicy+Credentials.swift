@@ -74,11 +74,12 @@ public final class BearerMemo {
 }
 
 extension Exchange {
-    /// Whether the client's `Authorization` stays behind: the session's access token replaces it
-    /// (`pass_access_token`), or it carries an API key, which only the proxy may see. An
+    /// Whether the client's `Authorization` stays behind: `pass_access_token` forwards the
+    /// session's access token in its place (or none), or it carries an API key, which only the proxy may see. An
     /// identity provider's token is forwarded as received.
     public var dropsAuthorization: Bool {
         if accessToken != nil || carriesAPIKey { return true }
+        if passesAccessToken && credential == nil && session != nil { return true }
         if case .apiKey? = credential { return true }
         return false
     }

@@ -154,6 +154,7 @@ public final class ProxyPolicy: Sendable {
             target: normalizedTarget, client: client)
         exchange.credential = credential
         exchange.carriesAPIKey = carriesAPIKey
+        exchange.passesAccessToken = signOn?.passAccessToken ?? false
         // `networks` and `cors`: a refusal or a preflight is decided here, answered in phase 3.
         guard let corsTrusted = applyClientRules(&exchange, request: request) else { return .success(exchange) }
         // Cookie-bearing unsafe requests, and every POST the proxy answers itself (the built-in
