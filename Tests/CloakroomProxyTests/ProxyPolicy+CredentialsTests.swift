@@ -70,6 +70,29 @@ import Testing
         guard case .forward = fixture.policy.authorize(open) else { Issue.record("refused"); return }
     }
 
+    /// SPEC: "a kind the route does not accept, gets 401 ... invalid_token (never a redirect)".
+    /// Found by a black-box audit: a provider's token on a cookie-only route, without a session,
+    /// got the login redirect (a browser) or a bare 401. With a valid cookie beside it, the
+    /// cookie decides and the token is the backend's, forwarded.
+    @Test func anotherBearerTokenWithoutASessionIsAKindTheRouteDoesNotAccept() async throws {
+        let fixture = PolicyFixture(makeConfiguration(routes: Self.routes))
+        for accept in ["text/html", "application/json"] {
+            let (bare, _) = try begin(fixture, "/x", authorization: "Bearer eyJhbGciOi.x.y", accept: accept)
+            guard case .respond(let refused) = fixture.policy.authorize(bare) else { Issue.record("forwarded"); return }
+            #expect(refused.head.status == .unauthorized, "\(accept): never a redirect")
+            #expect(refused.head.headerFields[.wwwAuthenticate] == #"Bearer error="invalid_token""#)
+            #expect(refused.head.headerFields[.setCookie] == nil, "no cookie was presented")
+        }
+        let (_, cookie) = try await fixture.login(["sub": "alice"])
+        var request = makeRequest(.get, "/x", headers: [("Authorization", "Bearer eyJhbGciOi.x.y"), ("Cookie", cookie)])
+        let withSession = try await fixture.beginAndLookUp(&request)
+        guard case .forward = fixture.policy.authorize(withSession) else { Issue.record("refused beside a valid cookie"); return }
+        #expect(!withSession.dropsAuthorization)
+        let (basic, _) = try begin(fixture, "/x", authorization: "Basic YTpi", accept: "text/html")
+        guard case .respond(let usual) = fixture.policy.authorize(basic) else { Issue.record("forwarded"); return }
+        #expect(usual.head.status == .unauthorized && usual.head.headerFields[.wwwAuthenticate] == nil, "not a bearer credential: the usual 401")
+    }
+
     @Test func aBearerCredentialDecidesAloneEvenBesideAValidCookie() async throws {
         let fixture = PolicyFixture(makeConfiguration(routes: Self.routes))
         let (_, cookie) = try await fixture.login(["sub": "alice"])

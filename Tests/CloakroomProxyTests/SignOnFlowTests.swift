@@ -87,6 +87,11 @@ import Testing
         var api = makeRequest(.get, "/reports")
         guard case .respond(let refusal) = fixture.policy.authorize(try fixture.begin(&api)) else { Issue.record("forwarded"); return }
         #expect(refusal.head.status == .unauthorized)
+        // A bearer token on this cookie-only route is a kind it does not accept: never a redirect.
+        var script = makeRequest(.get, "/reports", headers: [("Accept", "text/html"), ("Authorization", "Bearer eyJhbGciOi.x.y")])
+        guard case .respond(let refused) = fixture.policy.authorize(try fixture.begin(&script)) else { Issue.record("forwarded"); return }
+        #expect(refused.head.status == .unauthorized)
+        #expect(refused.head.headerFields[.wwwAuthenticate] == #"Bearer error="invalid_token""#)
     }
 
     @Test func theSessionsTokenReplacesTheClientsAuthorization() async throws {

@@ -73,6 +73,10 @@ public struct Exchange: Sendable {
     /// `Authorization: Bearer ck_…` on a route whose `credentials` do not include `api_key`:
     /// taken out of what is forwarded (an API key is only ever the proxy's to see).
     public var carriesAPIKey = false
+    /// Any other `Authorization: Bearer` on a route that accepts the cookie only: forwarded
+    /// with a session (the backend's own token), but without one a kind the route does not
+    /// accept, refused as such (401 `invalid_token`, never a redirect).
+    public var presentsBearer = false
 
     /// Whether the session phase must consult the store before authorizing.
     public var needsLookup: Bool {

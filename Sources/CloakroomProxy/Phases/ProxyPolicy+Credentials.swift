@@ -38,12 +38,6 @@ extension ProxyPolicy {
         return Substring(utf8[start...])
     }
 
-    /// Whether the request carries an API key (`Bearer ck_…`), whatever the route accepts: on a
-    /// route without `api_key` it is a kind the route does not accept, and never forwarded.
-    static func presentsAPIKey(in request: HTTPRequest) -> Bool {
-        bearerToken(in: request).map(APIKeySecret.hasPrefix) ?? false
-    }
-
     /// Phase 3 for a request that presented a machine credential: its identity (looked up into
     /// ``Exchange/session``) passes `allow` like a session's. Never a redirect, never the
     /// session's access token.

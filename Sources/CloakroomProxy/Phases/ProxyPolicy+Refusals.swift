@@ -12,7 +12,10 @@ extension ProxyPolicy {
     func unauthenticated(_ exchange: Exchange) -> LocalResponse {
         var response: LocalResponse
         let credentials = exchange.route?.credentials
-        if let page = loginPage, exchange.acceptsHTML, exchange.method == .get || exchange.method == .head,
+        if exchange.presentsBearer {
+            // SPEC: a kind the route does not accept is 401 invalid_token, never a redirect.
+            response = invalidCredential(exchange)
+        } else if let page = loginPage, exchange.acceptsHTML, exchange.method == .get || exchange.method == .head,
             credentials?.cookie ?? true
         {
             let separator = page.contains("?") ? "&" : "?"

@@ -127,7 +127,7 @@ public final class ProxyPolicy: Sendable {
         // `credentials`: a machine credential decides alone; a cookie the route does not accept
         // is never looked up (it is still taken out of what is forwarded).
         var credential: PresentedCredential? = nil
-        var carriesAPIKey = false
+        var carriesAPIKey = false, presentsBearer = false
         if endpoint == .proxied, let route {
             if !route.credentials.isCookieOnly {
                 credential = Self.presentedCredential(in: request, accepting: route.credentials, memo: cookieMemo)
@@ -137,11 +137,15 @@ public final class ProxyPolicy: Sendable {
                     credential = .unacceptable
                 }
                 if credential != nil || !route.credentials.cookie { presented = nil }
-            } else if Self.presentsAPIKey(in: request) {
-                // An API key where the route takes none: never forwarded, and on a route that
-                // needs an identity a kind it does not accept, judged alone (401 invalid_token).
-                carriesAPIKey = true
-                if route.auth != .none { (credential, presented) = (.unacceptable, nil) }
+            } else if let token = Self.bearerToken(in: request) {
+                if APIKeySecret.hasPrefix(token) {
+                    // An API key where the route takes none: never forwarded, and on a route that
+                    // needs an identity a kind it does not accept, judged alone (401 invalid_token).
+                    carriesAPIKey = true
+                    if route.auth != .none { (credential, presented) = (.unacceptable, nil) }
+                } else {
+                    presentsBearer = true
+                }
             }
         }
         let accept = PolicyRequestFields.value(.accept, in: request)
@@ -154,6 +158,7 @@ public final class ProxyPolicy: Sendable {
             target: normalizedTarget, client: client)
         exchange.credential = credential
         exchange.carriesAPIKey = carriesAPIKey
+        exchange.presentsBearer = presentsBearer
         exchange.passesAccessToken = signOn?.passAccessToken ?? false
         // `networks` and `cors`: a refusal or a preflight is decided here, answered in phase 3.
         guard let corsTrusted = applyClientRules(&exchange, request: request) else { return .success(exchange) }
