@@ -172,3 +172,13 @@ struct UnavailableStore: SessionStore {
     func liveCount() async throws -> Int { throw fail() }
     func close() async throws {}
 }
+
+extension UnavailableStore: ProviderSessionStore {
+    func create(key: SessionKey, attributes: JSONObject, secrets: JSONObject, links: [String]) async throws -> Session { throw fail() }
+    func secrets(key: SessionKey) async throws -> JSONObject? { throw fail() }
+    func replaceSecrets(key: SessionKey, with secrets: JSONObject) async throws -> Bool { throw fail() }
+    func revokeAll(link: String) async throws -> Int { throw fail() }
+    func firstUse(of token: String, until: Date) async throws -> Bool { throw fail() }
+    func leaseRefresh(key: SessionKey, for lifetime: Duration) async throws -> RefreshLease? { throw fail() }
+    func releaseRefresh(_ lease: RefreshLease) async throws { throw fail() }
+}

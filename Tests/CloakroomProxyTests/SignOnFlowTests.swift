@@ -23,8 +23,17 @@ import Testing
         func beginLogin(next: String) async -> Result<(location: String, cookieValue: String), SignOnFailure> {
             .success(("https://idp.example/authorize?x", "sealed"))
         }
+        /// Refused, after the state's replay check when the query carries a state (which the real
+        /// client reports as the provider's unavailability when the store fails).
         func completeLogin(query: Substring, cookieValue: String?, firstUse: @escaping @Sendable (String, Date) async throws -> Bool) async -> Result<SignedOn, SignOnFailure> {
-            .failure(.refused("scripted"))
+            if query.contains("state=") {
+                do {
+                    _ = try await firstUse("oidc-state:s", Date(timeIntervalSince1970: 9_999_999_999))
+                } catch {
+                    return .failure(.unavailable("session store: \(error)"))
+                }
+            }
+            return .failure(.refused("scripted"))
         }
         func accessToken(in secrets: JSONObject, now: Date) -> (token: String?, refreshDue: Bool) {
             guard case .string(let token)? = secrets["access_token"] else { return (nil, false) }
@@ -130,6 +139,28 @@ import Testing
             #expect(values("authorization", in: request.headerFields) == (passing ? [] : ["Basic Zm9vOmJhcg=="]), "pass_access_token \(passing)")
             #expect(values("x-user-id", in: request.headerFields) == ["alice"])
         }
+    }
+
+    /// A store that fails the callback's replay check is the store's failure: 503, not the
+    /// provider's 502 (found by a black-box audit with Redis stopped mid-login). A refused
+    /// callback is still 401.
+    @Test func aStoreFailureAtTheCallbackIs503() async throws {
+        let provider = ScriptedProvider(passAccessToken: false)
+        var login = LoginSettings()
+        login.oidc = provider.settings
+        let configuration = makeConfiguration(login: login)
+        let cookies = SessionCookies(settings: configuration.session.cookie, codec: testCodec, maxAge: .seconds(3600))
+        let flow = SignOnFlow(
+            provider: provider, store: UnavailableStore(), cookies: cookies, configuration: configuration, clock: ManualWallClock(), logger: silentLogger)
+        let exchange = Exchange(
+            requestID: "r", endpoint: .signOnCallback, route: nil, presentedID: nil, session: nil, method: .get, acceptsHTML: true,
+            target: "/oauth2/callback?code=a&state=s", client: plainClient)
+        let response = await flow.completeLogin(exchange)
+        #expect(response.head.status == .serviceUnavailable)
+        #expect(String(decoding: response.body, as: UTF8.self) == "{\"error\":\"session_store_unavailable\"}")
+        var refused = exchange
+        refused.target = "/oauth2/callback?error=access_denied"
+        #expect(await flow.completeLogin(refused).head.status == .unauthorized)
     }
 
     @Test func concurrentRequestsShareOneRefresh() async throws {

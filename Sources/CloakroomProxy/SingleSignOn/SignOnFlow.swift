@@ -3,6 +3,7 @@ import CloakroomLogin
 import CloakroomSessions
 import HTTPTypes
 import Logging
+import Synchronization
 
 import struct Foundation.Date
 
@@ -79,10 +80,22 @@ public final class SignOnFlow: Sendable {
     func completeLogin(_ exchange: Exchange) async -> LocalResponse {
         let query = exchange.target.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
         let store = self.store
+        // The state's replay check is a store write: its failure is the store's (503), not the
+        // provider's, though the provider reports it.
+        let storeFailed = Mutex(false)
         let result = await provider.completeLogin(query: query, cookieValue: exchange.pendingLogin) { token, until in
-            try await store.firstUse(of: token, until: until)
+            do {
+                return try await store.firstUse(of: token, until: until)
+            } catch {
+                storeFailed.withLock { $0 = true }
+                throw error
+            }
         }
         switch result {
+        case .failure(let failure) where storeFailed.withLock({ $0 }):
+            logger.error("session store failed during single sign-on", metadata: ["request_id": "\(exchange.requestID)", "error": "\(failure)"])
+            // The pending login stays: nothing of it was used, and the callback can be retried.
+            return ProxyError(.storeUnavailable, "\(failure)").response(requestID: exchange.requestID)
         case .failure(let failure):
             var response = answer(failure, exchange: exchange)
             response.head.headerFields.append(HTTPField(name: .setCookie, value: expiredPendingCookie(exchange: exchange)))
