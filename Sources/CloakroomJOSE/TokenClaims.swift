@@ -14,7 +14,7 @@ public struct TokenClaims: JWTPayload, Equatable {
     public var nonce: String?
     public var sid: String?
     public var jti: String?
-    /// Names of the members of `events` (back-channel logout tokens).
+    /// Names of the members of `events` whose value is an object (back-channel logout tokens).
     public var events: [String]?
 
     enum CodingKeys: String, CodingKey {
@@ -40,8 +40,10 @@ public struct TokenClaims: JWTPayload, Equatable {
         sid = try container.decodeIfPresent(String.self, forKey: .sid)
         jti = try container.decodeIfPresent(String.self, forKey: .jti)
         if container.contains(.events) {
+            // Back-Channel Logout 1.0 §2.4: an event's value is a JSON object ({} for logout);
+            // a member holding anything else names no event.
             let events = try container.nestedContainer(keyedBy: AnyKey.self, forKey: .events)
-            self.events = events.allKeys.map(\.stringValue)
+            self.events = events.allKeys.filter { (try? events.nestedContainer(keyedBy: AnyKey.self, forKey: $0)) != nil }.map(\.stringValue)
         }
     }
 
