@@ -31,6 +31,10 @@ public actor ProviderKeySet {
     /// By algorithm (`RS256`, …): the keys that may check a token signed with it.
     private var keys: [String: JWTKeyCollection] = [:]
     private var kids: Set<String> = []
+    /// By algorithm: the `kid`s of the keys in that algorithm's collection. A token naming a
+    /// `kid` is checked with that key alone; jwt-kit would fall back to another key of the
+    /// collection when the named one is not in it (a PS256-only JWK named by an RS256 token).
+    private var kidsByAlgorithm: [String: Set<String>] = [:]
     private var lastFetch: Date?
     private var lastFailure: (at: Date, error: TokenRejection)?
     /// The fetch under way, joined by every token that needs it.
@@ -56,6 +60,7 @@ public actor ProviderKeySet {
             try await refresh()
             guard kids.contains(kid) else { throw TokenRejection.unknownKey }
         }
+        if let kid, kidsByAlgorithm[algorithm]?.contains(kid) != true { throw TokenRejection.keyAlgorithmMismatch }
         return (keys[algorithm] ?? JWTKeyCollection(), kid == nil)
     }
 
@@ -99,6 +104,7 @@ public actor ProviderKeySet {
         }
         var collections: [String: JWTKeyCollection] = [:]
         var kids: Set<String> = []
+        var kidsByAlgorithm: [String: Set<String>] = [:]
         for algorithm in TokenVerifier.acceptedAlgorithms {
             let collection = JWTKeyCollection()
             for var jwk in jwks {
@@ -110,11 +116,13 @@ public actor ProviderKeySet {
                 // A key of another type (an EC key for RS256) is refused here and skipped.
                 guard (try? await collection.add(jwk: jwk)) != nil, let kid = jwk.keyIdentifier?.string else { continue }
                 kids.insert(kid)
+                kidsByAlgorithm[algorithm, default: []].insert(kid)
             }
             collections[algorithm] = collection
         }
         self.keys = collections
         self.kids = kids
+        self.kidsByAlgorithm = kidsByAlgorithm
     }
 }
 

@@ -6,6 +6,8 @@ public enum TokenRejection: Error, Sendable, Equatable, CustomStringConvertible 
     case algorithmRefused(String)
     /// No key with the token's `kid`, even after fetching the key set again.
     case unknownKey
+    /// The key the token's `kid` names does not serve its `alg` (the JWK names another).
+    case keyAlgorithmMismatch
     case badSignature
     case issuer
     case audience
@@ -22,6 +24,7 @@ public enum TokenRejection: Error, Sendable, Equatable, CustomStringConvertible 
         case .malformed(let why): return "malformed token: \(why)"
         case .algorithmRefused(let alg): return "algorithm \(alg) refused"
         case .unknownKey: return "no key for the token's kid in the provider's JWKS"
+        case .keyAlgorithmMismatch: return "the key the token's kid names is not for its alg"
         case .badSignature: return "signature does not verify"
         case .issuer: return "iss is not the configured issuer"
         case .audience: return "aud does not contain the expected audience"

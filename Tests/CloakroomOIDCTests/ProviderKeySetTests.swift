@@ -1,4 +1,6 @@
 @testable import CloakroomJOSE
+import Crypto
+import CryptoExtras
 import Foundation
 import Synchronization
 import Testing
@@ -56,6 +58,30 @@ import Testing
             try await group.waitForAll()
         }
         #expect(fetches.withLock { $0 } == 1)
+    }
+
+    /// A token is checked with the key its `kid` names, for the algorithm it names. Found by a
+    /// black-box audit: with two RSA keys, one serving any algorithm and the other PS256 only,
+    /// an RS256 token signed with the first but naming the second verified (jwt-kit fell back
+    /// to the RS256 collection's other key when the named one was not in it).
+    @Test func aKidNamingAKeyOfAnotherAlgorithmIsRefused() async throws {
+        let provider = SigningProvider()
+        let signing = try SigningProvider.rsa.publicKey.getKeyPrimitives()
+        let other = try _RSA.Signing.PrivateKey(keySize: .bits2048).publicKey.getKeyPrimitives()
+        func rsaJWK(_ kid: String, _ alg: String?, _ key: _RSA.Signing.PublicKey.Primitives) -> String {
+            #"{"kty":"RSA","kid":"\#(kid)",\#(alg.map { #""alg":"\#($0)","# } ?? "")"n":"\#(SigningProvider.base64URL(key.modulus))","e":"\#(SigningProvider.base64URL(key.publicExponent))"}"#
+        }
+        let jwks = Array(#"{"keys":[\#(rsaJWK("any", nil, signing)),\#(rsaJWK("ps-only", "PS256", other))]}"#.utf8)
+        let now = Date()
+        let verifier = TokenVerifier(issuer: SigningProvider.issuer, rule: .resource("orders-api"), keys: ProviderKeySet(now: { now }) { jwks })
+        func token(kid: String) -> String {
+            let t = Int(now.timeIntervalSince1970)
+            return provider.token(
+                header: #"{"alg":"RS256","kid":"\#(kid)"}"#,
+                payload: #"{"iss":"\#(SigningProvider.issuer)","aud":"orders-api","sub":"diana","iat":\#(t),"exp":\#(t + 3600)}"#)
+        }
+        _ = try await verifier.verify(token(kid: "any"), now: now)
+        await #expect(throws: TokenRejection.keyAlgorithmMismatch) { _ = try await verifier.verify(token(kid: "ps-only"), now: now) }
     }
 
     @Test func encryptionAndSymmetricKeysAreNeverUsed() async throws {
