@@ -1,5 +1,5 @@
 import CloakroomConfig
-import CloakroomProxy
+@testable import CloakroomProxy
 import CloakroomSessions
 import HTTPTypes
 import Testing
@@ -173,6 +173,17 @@ import Testing
         #expect(try !fixture.begin(&json).acceptsHTML)
         var none = makeRequest(.get, "/x")
         #expect(try !fixture.begin(&none).acceptsHTML)
+    }
+
+    /// `text/html` accepted, as RFC 9110 §12.5.1 reads `Accept`: the most specific range decides
+    /// (`text/*` covers it); `*/*`, which every API client sends, does not count.
+    @Test(arguments: [
+        ("text/html", true), ("TEXT/HTML", true), ("text/*", true), ("application/json, text/html;q=0.5", true),
+        ("text/html;q=0", false), ("text/*;q=0", false), ("text/*, text/html;q=0", false), ("text/html;q=0.1, text/*;q=0", true),
+        ("*/*", false), ("application/json", false), ("text/plain", false),
+    ])
+    func acceptsHTMLReadsTheMostSpecificRange(_ accept: String, _ expected: Bool) {
+        #expect(ProxyPolicy.acceptsHTML(accept) == expected, "\(accept)")
     }
 
     @Test func needsLookupOnlyWhenAuthIsConsulted() async throws {
