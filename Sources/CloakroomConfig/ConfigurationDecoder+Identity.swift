@@ -66,7 +66,7 @@ extension ConfigurationDecoder {
     func login(_ value: YAMLValue) -> LoginSettings? {
         guard let map = reader.mapping(value, knownKeys: ["path", "users_file", "page", "throttle", "oidc"]) else { return nil }
         var login = LoginSettings()
-        if let path = map.optional("path", reader.urlPath) { login.path = path }
+        if let path = map.optional("path", routePath) { login.path = path }
         if let file = map.optional("users_file", { reader.nullable($0, existingFile) }) {
             login.usersFile = file
         }
@@ -88,7 +88,7 @@ extension ConfigurationDecoder {
     func logout(_ value: YAMLValue) -> LogoutSettings? {
         guard let map = reader.mapping(value, knownKeys: ["path", "redirect"]) else { return nil }
         var logout = LogoutSettings()
-        if let path = map.optional("path", reader.urlPath) { logout.path = path }
+        if let path = map.optional("path", routePath) { logout.path = path }
         if let redirect = map.optional("redirect", reader.redirectTarget) { logout.redirect = redirect }
         return logout
     }

@@ -21,7 +21,7 @@ extension ConfigurationDecoder {
         if let audience = map.optional("bearer_audience", { reader.nullable($0, { reader.string($0) }) }) {
             settings.bearerAudience = audience
         }
-        if let path = map.optional("backchannel_logout_path", reader.urlPath) { settings.backchannelLogoutPath = path }
+        if let path = map.optional("backchannel_logout_path", routePath) { settings.backchannelLogoutPath = path }
         if let end = map.optional("end_session", boolean) { settings.endSession = end }
         guard issuer != nil, clientID != nil, redirect != nil else { return nil }
         return settings

@@ -56,7 +56,9 @@ extension ConfigurationDecoder {
         return reader.scalarText(value, expecting: expectation).map { [$0] }
     }
 
-    /// A route's `path`: a path in the normalized form requests are matched in.
+    /// A path the proxy matches requests against (a route's `path`, `login.path`, `logout.path`,
+    /// `self_service`, `backchannel_logout_path`): in the normalized form requests are matched
+    /// in, or it could never match.
     func routePath(_ value: YAMLValue) -> String? {
         guard let path = reader.urlPath(value) else { return nil }
         if let problem = HTTPSyntax.checkNormalizedPath(path) {

@@ -31,7 +31,7 @@ extension ConfigurationDecoder {
     /// The self-service page's path: its handles follow it after a `/`, so it has no trailing
     /// slash (and is not `/` itself).
     private func selfServicePath(_ value: YAMLValue) -> String? {
-        guard let path = reader.urlPath(value) else { return nil }
+        guard let path = routePath(value) else { return nil }
         guard !path.hasSuffix("/") else {
             reader.report("must not end with \"/\" (e.g. /.cloakroom/sessions)", at: value.path)
             return nil

@@ -99,6 +99,16 @@ struct ConfigurationDecoderRoutingTests {
         expectSingleProblem(config(routes: routes), at: "routes[0].path", message)
     }
 
+    /// The proxy's own endpoints are matched the same way: found by a black-box audit, a
+    /// `self_service: /x/../y` could never be reached (requests to it were forwarded).
+    @Test(arguments: [
+        ("session: { self_service: \"/x/../y\" }", "session.self_service"), ("session: { self_service: \"//x\" }", "session.self_service"),
+        ("login: { path: \"/a//login\" }", "login.path"), ("logout: { path: \"/%7Eout\" }", "logout.path"),
+    ])
+    func endpointPathsNoRequestCouldMatchAreErrors(section: String, key: String) {
+        expectSingleProblem(minimal(adding: section + "\n"), at: key, "normalized")
+    }
+
     @Test(arguments: ["/a%20b/", "/%C3%A9t%C3%A9", "/v1.2/", "/~user", "/a;b"])
     func normalizedRoutePathsAreFine(path: String) {
         #expect(load(config(routes: "routes:\n  - { path: '\(path)', upstream: api }")) != nil, "\(path)")
