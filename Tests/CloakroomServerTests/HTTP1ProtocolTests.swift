@@ -63,7 +63,16 @@ import Testing
         defer { Task { await proxy.stop() } }
         let answer = try await RawSocket.send(port: proxy.port, "GET /public/x HTTP/1.1\r\nHost: a\r\n", timeout: 3)
         #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")
-        #expect(answer.contains("request_timeout"))
+        #expect(answer.hasSuffix("\r\n\r\n{\"error\":\"request_timeout\"}"))
+        // Like every answer of the proxy's own (found by a black-box audit: this one was
+        // written apart, with lower-case names, another request ID form, and no Cache-Control).
+        let head = answer.components(separatedBy: "\r\n\r\n")[0].components(separatedBy: "\r\n")
+        #expect(head.contains("Cache-Control: no-store"), "\(head)")
+        #expect(head.contains("Content-Type: application/json"), "\(head)")
+        let requestID = head.first { $0.hasPrefix("X-Request-Id: ") }?.dropFirst("X-Request-Id: ".count)
+        #expect(requestID?.count == 15, "\(head)")
+        #expect(head.contains { $0.lowercased() == "connection: close" }, "\(head)")
+        #expect(proxy.backend.requests.isEmpty)
     }
 
     @Test func idleKeepAliveConnectionIsClosedSilently() async throws {

@@ -121,6 +121,14 @@ final class ExchangeDriver {
     /// An exchange for a request that could not be parsed: it exists to answer 400 (431 for a
     /// head too large) and be recorded; the connection closes after it.
     static func malformed(_ error: HTTP1WireError, requestID: String?, on transport: any ExchangeTransport) -> ExchangeDriver {
+        refused(ProxyError(error.kind == .headersTooLarge ? .headersTooLarge : .badRequest, error.detail), requestID: requestID, on: transport)
+    }
+
+    /// An exchange for a request the connection ends without reading it whole (a malformed one,
+    /// a head that did not arrive within `client.header_timeout`): it answers `error` like any
+    /// of the proxy's answers (`X-Request-Id`, `Cache-Control: no-store`) and is recorded; the
+    /// connection closes after it.
+    static func refused(_ error: ProxyError, requestID: String?, on transport: any ExchangeTransport) -> ExchangeDriver {
         let connection = transport.connection
         let driver = ExchangeDriver(
             transport: transport, runtime: connection.runtimeForNextExchange(), facts: ExchangeFacts(keepAlive: false),
@@ -128,7 +136,7 @@ final class ExchangeDriver {
             upgrade: nil, contentType: nil, lines: ByteBuffer())
         driver.machine.closeAfterResponse()
         transport.exchangeStarted(driver)
-        driver.fail(ProxyError(error.kind == .headersTooLarge ? .headersTooLarge : .badRequest, error.detail))
+        driver.fail(error)
         return driver
     }
 

@@ -19,6 +19,9 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
     private let bodyTimeout: TimeAmount
     /// Called when `client.body_timeout` passes: the exchange answers 408 (or ends).
     var onBodyTimeout: (() -> Void)?
+    /// Called when `client.header_timeout` passes: the proxy handler answers 408 as it answers
+    /// every refusal. Without one, this handler writes a plain 408 itself.
+    var onHeaderTimeout: (() -> Void)?
     private var state = State.idle
     private var timer = LazyTimer()
     private var context: ChannelHandlerContext?
@@ -99,7 +102,9 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
         guard let context, timer.fired(on: context.eventLoop, expiry) else { return }
         switch state {
         case .idle: context.close(promise: nil)
-        case .readingHead: sendTimeout(context: context)
+        case .readingHead:
+            state = .busy
+            if let onHeaderTimeout { onHeaderTimeout() } else { sendTimeout(context: context) }
         case .readingBody:
             state = .busy
             onBodyTimeout?()

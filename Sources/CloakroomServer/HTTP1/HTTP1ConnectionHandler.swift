@@ -59,6 +59,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         parser = HTTP1RequestParser(maxHeaderBytes: connection.runtime.limits.maxHeaderBytes, secure: connection.client.isSecure)
         // A cycle between two handlers of one pipeline, broken when this one is removed.
         timeouts?.onBodyTimeout = { [self] in bodyTimedOut() }
+        timeouts?.onHeaderTimeout = { [self] in headerTimedOut() }
     }
 
     var logger: Logger { connection.runtime.logger }
@@ -72,6 +73,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         endConnection(error: false)
         inbound = ByteBuffer()
         timeouts?.onBodyTimeout = nil
+        timeouts?.onHeaderTimeout = nil
         self.context = nil
     }
 
@@ -177,6 +179,15 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         guard let exchange, exchange.awaitsRequestBody else { return }
         exchange.quiesce()
         exchange.fail(ProxyError(.headerTimeout, "no request body bytes within client.body_timeout"))
+    }
+
+    /// `client.header_timeout` passed with a request head incomplete: 408, and the connection
+    /// closes (the partial head is dropped).
+    private func headerTimedOut() {
+        guard exchange == nil, !closed else { return }
+        malformedInput = true
+        writing.version = .http1_1
+        _ = ExchangeDriver.refused(ProxyError(.headerTimeout, "request head incomplete within client.header_timeout"), requestID: nil, on: self)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
