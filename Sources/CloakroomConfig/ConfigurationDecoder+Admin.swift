@@ -9,7 +9,10 @@ extension ConfigurationDecoder {
         guard let map = reader.mapping(value, knownKeys: ["listen", "token"]) else { return nil }
         // A listen with a problem is reported; the default stands in so later rules still run.
         let listen = map.optional("listen", reader.address) ?? Self.defaultAdminListen
-        guard let token = map.required("token", adminToken) else { return nil }
+        // A missing or bad token is reported; the section still stands for the rules that
+        // compare it with others (its listener against the public ones), and the problem keeps
+        // the configuration from loading.
+        let token = map.required("token", adminToken) ?? ""
         return AdminSettings(listen: listen, token: token)
     }
 

@@ -134,13 +134,21 @@ extension ConfigurationDecoder {
     private func store(_ value: YAMLValue) -> StoreConfiguration? {
         let kinds = ["memory", "file", "redis"]
         guard let map = reader.mapping(value, knownKeys: kinds) else { return nil }
-        guard map.entries.count == 1, let (kind, settings) = map.entries.first else {
-            if reader.isValid(value.path) {
+        // Each kind given is read, so its own problems are reported too (an unknown kind was
+        // reported by the mapping, and is problem enough).
+        let kindsKnown = reader.isValid(value.path)
+        let stores = map.entries.map { store(kind: $0.key, $0.value) }
+        guard stores.count == 1, let store = stores.first else {
+            if kindsKnown {
                 let found = map.entries.isEmpty ? "" : "; found \(map.entries.map(\.key).joined(separator: " and "))"
                 reader.report("expected exactly one of memory, file, redis\(found)", at: value.path)
             }
             return nil
         }
+        return store
+    }
+
+    private func store(kind: String, _ settings: YAMLValue) -> StoreConfiguration? {
         switch kind {
         case "memory":
             guard let map = reader.mapping(settings, knownKeys: ["max_sessions"]) else { return nil }

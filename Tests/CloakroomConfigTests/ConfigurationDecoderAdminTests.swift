@@ -57,4 +57,11 @@ struct ConfigurationDecoderAdminTests {
             minimal(adding: "admin: { listen: \"127.0.0.1:8080\", token: \"\(token)\" }\n"),
             at: "admin.listen", "must differ from listen[0]")
     }
+
+    /// Every problem at once: a missing token does not hide the listener clash (found by a
+    /// black-box audit: fixing the token revealed the second problem only then).
+    @Test func aMissingTokenDoesNotHideTheListenerClash() {
+        let found = problems(in: minimal(adding: "admin: { listen: \"127.0.0.1:8080\" }\n"))
+        #expect(found.map(\.path).sorted() == ["admin.listen", "admin.token"], "\(found)")
+    }
 }

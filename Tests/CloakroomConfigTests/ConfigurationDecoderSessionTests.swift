@@ -196,6 +196,10 @@ struct ConfigurationDecoderSessionTests {
         expectSingleProblem(
             session("store: {}"), at: "session.store", "expected exactly one of memory, file, redis", exact: true)
         expectSingleProblem(session("store: { memory: {}, redis: {} }"), at: "session.store", "found memory and redis")
+        // Each kind's own problems too (found by a black-box audit: they showed only once the
+        // second kind was taken out).
+        let found = problems(in: session("store: { memory: { max_sessions: 0 }, redis: { tyop: 1 } }"))
+        #expect(found.map(\.path).sorted() == ["session.store", "session.store.memory.max_sessions", "session.store.redis.tyop"], "\(found)")
     }
 
     @Test func unknownStoreKindIsOneProblem() {
