@@ -89,6 +89,33 @@ import Testing
         #expect(try await Curl.get("\(proxy.base)/api", ["-H", "Cookie: \(other)"]).status == 200)
     }
 
+    /// SPEC: `Session-Update` and `Session-Logout` count on "any route with a session". On an
+    /// `auth: none` route the session is not looked up; they still act on the session of the
+    /// signed cookie the request presented (found by a black-box audit: they were ignored).
+    @Test func controlHeadersOnARouteWithoutAuthenticationActOnThePresentedSession() async throws {
+        let proxy = try await ProxyHarness.start()
+        defer { Task { await proxy.stop() } }
+        let cookie = try await proxy.login("fay")
+        _ = try await Curl.get("\(proxy.base)/public/update", ["-H", "Cookie: \(cookie)"])
+        _ = try await Curl.get("\(proxy.base)/api/next", ["-H", "Cookie: \(cookie)"])
+        #expect(proxy.backend.requests.last?.values("X-User-Email") == ["new@example.com"])
+
+        let current = try await Curl.get("\(proxy.base)/public/logout-current", ["-H", "Cookie: \(cookie)"])
+        #expect(current.header("set-cookie")?.contains("Max-Age=0") == true)
+        #expect(try await Curl.get("\(proxy.base)/api", ["-H", "Cookie: \(cookie)"]).status == 401)
+
+        let (first, second, other) = (try await proxy.login("gus"), try await proxy.login("gus"), try await proxy.login("hal"))
+        let all = try await Curl.get("\(proxy.base)/public/logout-all", ["-H", "Cookie: \(first)"])
+        #expect(all.header("set-cookie")?.contains("Max-Age=0") == true)
+        #expect(try await Curl.get("\(proxy.base)/api", ["-H", "Cookie: \(second)"]).status == 401)
+        #expect(try await Curl.get("\(proxy.base)/api", ["-H", "Cookie: \(other)"]).status == 200)
+
+        // Without a cookie there is nothing to act on: the response passes, nothing changes.
+        let none = try await Curl.get("\(proxy.base)/public/logout-all")
+        #expect(none.status == 200 && none.header("set-cookie") == nil)
+        #expect(try await Curl.get("\(proxy.base)/api", ["-H", "Cookie: \(other)"]).status == 200)
+    }
+
     @Test func logoutEndpointEndsTheSession() async throws {
         let proxy = try await ProxyHarness.start()
         defer { Task { await proxy.stop() } }

@@ -1,4 +1,5 @@
 import Foundation
+import CloakroomConfig
 import CloakroomSessions
 import HTTPTypes
 import Logging
@@ -47,13 +48,17 @@ enum ControlHeaders {
     }
 
     /// `Session-Update` and `Session-Logout`: honoured on any route when the request had a
-    /// live session, each when its own value is valid.
+    /// live session, each when its own value is valid. On an `auth: none` route the session is
+    /// not looked up: they act on the session of the correctly signed cookie presented, when
+    /// they are carried out (nothing, if it has ended).
     static func sessionEffects(update: String?, logout: String?, exchange: Exchange, logger: Logger) -> [SessionEffect] {
         let requestID = exchange.requestID
-        guard let session = exchange.session, let key = exchange.presentedID?.key else {
+        let notLookedUp = exchange.endpoint == .proxied && exchange.route?.auth == Route.Auth.none
+        guard let key = exchange.presentedID?.key, exchange.session != nil || notLookedUp else {
             logger.warning("Session-Update/Session-Logout ignored: the request had no session", metadata: ["request_id": "\(requestID)"])
             return []
         }
+        let session = exchange.session
         var effects: [SessionEffect] = []
         if let update {
             if case .object? = try? JSONValue(parsing: update), let patch = try? JSONValue(parsing: update) {
@@ -65,7 +70,7 @@ enum ControlHeaders {
         if let logout {
             switch logout.trimmingCharacters(in: .whitespaces).lowercased() {
             case "current": effects.append(.logoutCurrent(key))
-            case "all": effects.append(.logoutAll(subject: session.subject))
+            case "all": effects.append(session.map { .logoutAll(subject: $0.subject) } ?? .logoutAllOfSession(key))
             default: logger.error("Session-Logout must be \"current\" or \"all\"", metadata: ["request_id": "\(requestID)"])
             }
         }
@@ -78,7 +83,7 @@ extension SessionEffect {
     /// must not be stored by any cache (``ProxyPolicy/filterResponse(_:exchange:)``).
     var changesCookie: Bool {
         switch self {
-        case .login, .logoutCurrent, .logoutAll: return true
+        case .login, .logoutCurrent, .logoutAll, .logoutAllOfSession: return true
         case .update: return false
         }
     }

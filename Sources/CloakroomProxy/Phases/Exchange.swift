@@ -155,6 +155,9 @@ public enum SessionEffect: Sendable, Equatable {
     case logoutCurrent(SessionKey)
     /// `Session-Logout: all`: every session of this user.
     case logoutAll(subject: String)
+    /// `Session-Logout: all` on an `auth: none` route, whose session was not looked up: every
+    /// session of the user whose session this key is, found when the effect is carried out.
+    case logoutAllOfSession(SessionKey)
 }
 
 import CloakroomConfig
