@@ -45,6 +45,18 @@ struct CORSPolicyTests {
         #expect(fields[.vary]?.contains("Origin") == true)
     }
 
+    /// SPEC lists `-Allow-Headers` in every preflight answer: a route that allows no request
+    /// headers sends it empty (found by a black-box audit: it was left out).
+    @Test func aRouteWithoutHeadersAnswersAnEmptyAllowHeaders() throws {
+        var api = Route(path: "/api/", upstream: "api", auth: .required)
+        api.cors = CORSSettings(origins: ["*"], methods: ["GET"], headers: [], allowCredentials: false, maxAge: .seconds(600))
+        let fixture = PolicyFixture(makeConfiguration(routes: [api]))
+        var request = makeRequest(.options, "/api/items", headers: [("Origin", "https://any.example"), ("Access-Control-Request-Method", "GET")])
+        let response = try #require(Self.answer(fixture, try fixture.begin(&request)))
+        #expect(response.head.status == .noContent)
+        #expect(response.head.headerFields[.accessControlAllowHeaders] == "")
+    }
+
     @Test(arguments: [
         ("https://evil.example.test", "GET", ""), (app, "PUT", ""), (app, "GET", "Authorization"), (app, "GET", "content-type, x-other"),
     ])

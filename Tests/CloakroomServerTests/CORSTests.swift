@@ -100,6 +100,28 @@ extension CORSTests {
         #expect(foreign.status == 502)
         #expect(foreign.header("access-control-allow-origin") == nil)
     }
+
+    /// A declared body over `max_body_bytes` is refused before anything is looked up, but after
+    /// the route is known: its 413 is readable by the allowed origin too (found by a black-box
+    /// audit: it carried no CORS field).
+    @Test(arguments: [false, true])
+    func a413IsReadableByTheAllowedOrigin(http2: Bool) async throws {
+        let harness = try await ProxyHarness.start { configuration in
+            configuration.client.maxBodyBytes = 100
+            var api = Route(path: "/api/", upstream: "api", auth: .required)
+            api.cors = CORSSettings(origins: [Self.app], methods: ["POST"], headers: [], allowCredentials: true, maxAge: .seconds(60))
+            configuration.routes.insert(api, at: 0)
+        }
+        defer { Task { await harness.stop() } }
+        let version = http2 ? ["--http2-prior-knowledge"] : []
+        let body = String(repeating: "a", count: 500)
+        let refused = try await Curl.get("\(harness.base)/api/upload", version + ["-H", "Origin: \(Self.app)", "--data", body])
+        #expect(refused.status == 413)
+        #expect(refused.header("access-control-allow-origin") == Self.app)
+        #expect(refused.header("access-control-allow-credentials") == "true")
+        #expect(refused.header("vary") == "Origin")
+        #expect(harness.backend.requests.isEmpty)
+    }
 }
 
 /// A page in headless Chromium on a second origin (another listener of the same proxy) calls

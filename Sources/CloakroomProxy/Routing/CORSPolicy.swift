@@ -60,7 +60,9 @@ public final class CORSPolicy: Sendable {
         fields.append(HTTPField(name: .accessControlAllowOrigin, value: origin))
         if allowCredentials { fields.append(HTTPField(name: .accessControlAllowCredentials, value: "true")) }
         fields.append(HTTPField(name: .accessControlAllowMethods, value: allowMethods))
-        if !allowHeaders.isEmpty { fields.append(HTTPField(name: .accessControlAllowHeaders, value: allowHeaders)) }
+        // Always present (SPEC lists it), empty when the route allows no request headers beyond
+        // the CORS-safelisted ones: an empty list is a valid value (Fetch, `#field-name`).
+        fields.append(HTTPField(name: .accessControlAllowHeaders, value: allowHeaders))
         fields.append(HTTPField(name: .accessControlMaxAge, value: maxAge))
         fields.append(HTTPField(name: .vary, value: Self.preflightVary))
         response.head.headerFields = fields

@@ -103,16 +103,21 @@ final class ExchangeDriver {
             driver.fail(ProxyError(.badRequest, "unsupported HTTP version"))
         } else if let declaredLength, declaredLength < 0 {
             driver.fail(ProxyError(.badRequest, "invalid content-length"))
-        } else if let declaredLength, declaredLength > runtime.limits.maxBodyBytes {
-            driver.fail(ProxyError(.bodyTooLarge, "declared Content-Length over max_body_bytes"))
         } else {
             let begun = policy.begin(&request, client: connection.client, requestID: requestID, cookieMemo: connection.cookieMemo, cookie: cookie)
             // Consumed, not copied: the exchange moves on as the only copy.
             switch consume begun {
             case .failure(let error): driver.fail(error)
             case .success(let exchange):
-                driver.traceRequest(&request)
-                driver.resolveSession(request: request, exchange: exchange)
+                if let declaredLength, declaredLength > runtime.limits.maxBodyBytes {
+                    // Refused before any lookup; known by then, the route's CORS fields go on
+                    // the 413 for an allowed origin, as on every answer of the proxy's own.
+                    driver.exchange = exchange
+                    driver.fail(ProxyError(.bodyTooLarge, "declared Content-Length over max_body_bytes"))
+                } else {
+                    driver.traceRequest(&request)
+                    driver.resolveSession(request: request, exchange: exchange)
+                }
             }
         }
         return driver
