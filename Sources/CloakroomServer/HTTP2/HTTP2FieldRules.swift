@@ -2,8 +2,8 @@
 /// it: NIO's header-block validation is off (``HTTP2Pipeline``), since it walked every block a
 /// second time, in both directions, for about a tenth of an HTTP/2 request's CPU.
 ///
-/// What a field must be (§8.2): a lower-case token for a name, no NUL, CR or LF in a value and
-/// no SP or HTAB at its ends (§8.2.1); no connection-specific field and no `te` other than
+/// What a field must be (§8.2): a lower-case token for a name, no NUL, CR, LF or other control
+/// character but HTAB in a value and no SP or HTAB at its ends (§8.2.1); no connection-specific field and no `te` other than
 /// `trailers` (§8.2.2). Pseudo-header fields (§8.3) are the caller's: which exist, once each,
 /// before every regular field, and none in trailers.
 enum HTTP2FieldRules {
@@ -22,9 +22,9 @@ enum HTTP2FieldRules {
                 return "leading or trailing whitespace in the value of \(name)"
             }
             let valueIsClean =
-                valueBytes.withContiguousStorageIfAvailable { bytes in !bytes.contains(where: isNULCROrLF) }
-                ?? !valueBytes.contains(where: isNULCROrLF)
-            guard valueIsClean else { return "NUL, CR or LF in the value of \(name)" }
+                valueBytes.withContiguousStorageIfAvailable { bytes in !bytes.contains(where: isControlByte) }
+                ?? !valueBytes.contains(where: isControlByte)
+            guard valueIsClean else { return "a control character in the value of \(name)" }
         }
         switch nameBytes.count {
         case 2 where name == "te":
@@ -51,9 +51,12 @@ enum HTTP2FieldRules {
         return nil
     }
 
+    /// NUL, CR and LF (RFC 9113 §8.2.1), and every other control character but HTAB: RFC 9110
+    /// §5.5 has no place for them in a field value, and the HTTP/1.1 server refuses them too,
+    /// so a request is judged alike on both protocols.
     @inline(__always)
-    private static func isNULCROrLF(_ byte: UInt8) -> Bool {
-        byte == 0x00 || byte == 0x0A || byte == 0x0D
+    private static func isControlByte(_ byte: UInt8) -> Bool {
+        (byte < 0x20 && byte != 0x09) || byte == 0x7F
     }
 
     /// RFC 9110 §5.6.2 `tchar`, upper-case letters excluded (RFC 9113 §8.2.1).

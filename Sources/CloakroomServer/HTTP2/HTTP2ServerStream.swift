@@ -73,6 +73,8 @@ final class HTTP2ServerStream {
     var endsWithProtocolError = false
     /// That reset waits for the 400's DATA to leave NIO's buffers.
     private var protocolErrorDue = false
+    /// `client.body_timeout` passed: the 408, then RST_STREAM at once (no lingering).
+    private var stalled = false
     /// The response ended before the request: the rest of the body is dropped, up to this many
     /// bytes (and until ``bodyDeadline``), before the stream is reset.
     private var lingerBytesLeft: Int?
@@ -99,9 +101,8 @@ final class HTTP2ServerStream {
             bodyBytesLeft = declared
         }
         _ = ExchangeDriver.start(head, on: self)
-        // A body is due: `client.body_timeout` runs from the head, as on HTTP/1.1, so a body
-        // that never starts gets its 408 too.
-        // (An exchange answered at once, a 413, keeps the linger deadline its end set.)
+        // A body is due: `client.body_timeout` runs from the head, as on HTTP/1.1 (an exchange
+        // answered at once, a 413, keeps the linger deadline its end set).
         if endStream {
             driver?.requestEnd()
         } else if driver != nil {
@@ -149,10 +150,8 @@ final class HTTP2ServerStream {
         updateBodyDeadline(now())
     }
 
-    /// RFC 9113 §8.1.1: DATA that does not add up to `content-length` makes the request
-    /// malformed. Nothing more of it reaches the exchange, whose upstream connection (holding
-    /// a partial body) is closed: 400 when nothing was answered yet, then RST_STREAM
-    /// PROTOCOL_ERROR (``endsWithProtocolError``).
+    /// RFC 9113 §8.1.1: DATA not adding up to `content-length` makes the request malformed: 400
+    /// (the upstream, holding part of it, is closed), then RST_STREAM PROTOCOL_ERROR.
     private func bodyBrokeContentLength() {
         bodyBytesLeft = nil
         bodyDeadline = nil
@@ -205,7 +204,11 @@ final class HTTP2ServerStream {
     /// reset"), or the end of lingering after an early response.
     func bodyTimedOut() {
         bodyDeadline = nil
-        if let driver { return driver.fail(ProxyError(.headerTimeout, "no request-body bytes within body_timeout")) }
+        if let driver {
+            // A stalled client is not waited for again: the stream is reset once the 408 is out.
+            stalled = true
+            return driver.fail(ProxyError(.headerTimeout, "no request-body bytes within body_timeout"))
+        }
         if lingerBytesLeft != nil { return stopLingering() }
         reset(.cancel)
     }
@@ -346,7 +349,9 @@ extension HTTP2ServerStream: ExchangeTransport {
         // RFC 9113 §8.1: a complete response before the whole request. The client may finish
         // sending for a while; then it is asked to stop, without error, once the response is
         // out (a reset sent before it would drop frames still in NIO's flow-control buffer).
-        if finish.requestUnfinished && !remoteEnded {
+        if finish.requestUnfinished && !remoteEnded && stalled {
+            resetDue = true
+        } else if finish.requestUnfinished && !remoteEnded {
             lingerBytesLeft = handler.settings.lingerBytes
             let deadline = handler.now + handler.settings.lingerTime
             bodyDeadline = deadline
