@@ -93,7 +93,7 @@ struct ConfigurationDecoderListenersTests {
         ("idle_timeout: 75", "client.idle_timeout", "add a unit"),
         ("idle_timeout: -5s", "client.idle_timeout", "expected a duration"),
         ("body_timeout: 0s", "client.body_timeout", "must be greater than 0"),
-        ("max_header_bytes: 512", "client.max_header_bytes", "must be at least 1KiB, got 512"),
+        ("max_header_bytes: 255", "client.max_header_bytes", "must be at least 256, got 255"),
         ("body_timeout: later", "client.body_timeout", "expected a duration like 30s, got \"later\""),
         ("max_body_bytes: 0", "client.max_body_bytes", "must be greater than 0"),
         ("max_body_bytes: lots", "client.max_body_bytes", "expected a size like 10MiB, got \"lots\""),
@@ -109,6 +109,11 @@ struct ConfigurationDecoderListenersTests {
     ])
     func clientValuesAreChecked(line: String, path: String, message: String) {
         expectSingleProblem(minimal(adding: "client:\n  \(line)\n"), at: path, message)
+    }
+
+    /// SPEC's own example size: a tight limit, but one a test or a machine client can use.
+    @Test func aHeadLimitOf512BytesIsAccepted() throws {
+        #expect(try #require(load(minimal(adding: "client: { max_header_bytes: 512 }\n"))).client.maxHeaderBytes == 512)
     }
 
     @Test func theLargestValuesLoad() throws {
