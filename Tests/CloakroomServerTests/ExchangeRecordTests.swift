@@ -49,6 +49,17 @@ struct ExchangeRecordTests {
         #expect(logged[0]["bytes"] == "11", "the backend's {\"ok\":true}")
     }
 
+    /// A request no route matches is logged with its path (found by a black-box audit: the
+    /// 404's line had an empty one).
+    @Test func aRequestNoRouteMatchesIsLoggedWithItsPath() async throws {
+        let (proxy, lines) = try await Self.start { $0.routes = [Route(path: "/public/", upstream: "api", auth: .none)] }
+        defer { Task { await proxy.stop() } }
+        #expect(try await Curl.get("\(proxy.base)/nope/x?q=secret").status == 404)
+        let logged = try await Self.awaitLines(lines, count: 1)
+        #expect(logged.first?["status"] == "404")
+        #expect(logged.first?["path"] == "/nope/x", "the path, never the query")
+    }
+
     @Test func aClientThatLeavesBeforeTheResponse() async throws {
         let (proxy, lines) = try await Self.start()
         defer { Task { await proxy.stop() } }

@@ -123,7 +123,7 @@ extension ExchangeDriver {
         let logs = runtime.accessLog != nil
         let upstream = !logs || exchange?.endpoint == .logout ? nil : exchange?.route?.upstream
         let session = logs ? exchange?.session.map { (handle: $0.handle, subject: $0.subject) } : nil
-        let path = logs ? exchange.map { String($0.target.prefix { $0 != "?" }) } ?? "" : ""
+        let path = logs ? (exchange?.target ?? refusedTarget).map { String($0.prefix { $0 != "?" }) } ?? "" : ""
         let credential: String? =
             switch exchange?.credential {
             case .apiKey?: "api_key"

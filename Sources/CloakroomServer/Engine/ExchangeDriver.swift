@@ -25,6 +25,9 @@ final class ExchangeDriver {
     let startedAt = NIODeadline.now()
     /// The policy's view of the exchange, once phase 1 made it.
     var exchange: Exchange?
+    /// The target of a request refused before it became an exchange (no route: 404), for the
+    /// access log's `path`.
+    var refusedTarget: String?
     /// The `Upgrade` value of an HTTP/1.1 upgrade request.
     let upgrade: String?
     let contentType: String?
@@ -107,7 +110,9 @@ final class ExchangeDriver {
             let begun = policy.begin(&request, client: connection.client, requestID: requestID, cookieMemo: connection.cookieMemo, cookie: cookie)
             // Consumed, not copied: the exchange moves on as the only copy.
             switch consume begun {
-            case .failure(let error): driver.fail(error)
+            case .failure(let error):
+                driver.refusedTarget = request.path
+                driver.fail(error)
             case .success(let exchange):
                 if let declaredLength, declaredLength > runtime.limits.maxBodyBytes {
                     // Refused before any lookup; known by then, the route's CORS fields go on
