@@ -87,6 +87,23 @@ struct WebSocketTests {
         #expect(frames.last?.closeCode == 1008)
     }
 
+    /// The idle timeout counts from the last byte, not in fixed periods (found by a black-box
+    /// audit: a tunnel quiet since 1.2 s into a 2 s timeout closed at 4 s, up to twice the
+    /// setting after its last byte).
+    @Test func theTunnelIdleTimeoutCountsFromTheLastByte() async throws {
+        let harness = try await ProxyHarness.start { $0.client.tunnelIdleTimeout = .seconds(2) }
+        defer { Task { await harness.stop() } }
+        let cookie = try await harness.login("ivy")
+        let client = try await Self.connect(harness, cookie: cookie)
+        #expect(client.status == 101)
+        try await Task.sleep(for: .milliseconds(1_200))
+        try await offPool { try client.sendText("late") }
+        #expect(try await offPool { try client.readFrame() }?.text == "echo:late")
+        let (frames, seconds) = try await Self.awaitClose(client)
+        #expect(frames.last?.closeCode == 1001)
+        #expect(seconds >= 1.8 && seconds < 2.6, "closed \(seconds) s after the last byte (a fixed period: 2.8 s)")
+    }
+
     @Test func quietTunnelClosesAfterTunnelIdleTimeout() async throws {
         let harness = try await ProxyHarness.start { $0.client.tunnelIdleTimeout = .milliseconds(300) }
         defer { Task { await harness.stop() } }

@@ -29,7 +29,8 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var toClientFrames: WebSocketFrameBoundary?
     private var idleTimer = LazyTimer()
     private let idleTimeout: TimeAmount?
-    private var activity = true
+    /// When a byte last went either way: the tunnel closes `idleTimeout` after it.
+    private var lastActivity = NIODeadline.now()
     /// Client side only: called once when the tunnel closes (to unwatch the session, log).
     var onClose: (() -> Void)?
 
@@ -52,7 +53,7 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Bytes in, to the partner
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        activity = true
+        lastActivity = .now()
         partner?.partnerWrite(unwrapInboundIn(data))
     }
 
@@ -98,7 +99,7 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Passes on bytes that arrived before the switch, read by the HTTP handler that was here.
     func forward(_ leftover: ByteBuffer) {
-        activity = true
+        lastActivity = .now()
         partner?.partnerWrite(leftover)
         partner?.partnerFlush()
     }
@@ -115,7 +116,7 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func partnerWrite(_ buffer: ByteBuffer) {
         guard let context, !closing else { return }
-        activity = true
+        lastActivity = .now()
         toClientFrames?.consume(buffer)
         context.write(wrapOutboundOut(buffer), promise: nil)
     }
@@ -173,17 +174,21 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func armIdleTimer() {
         guard let idleTimeout, let context else { return }
-        idleTimer.arm(at: .now() + idleTimeout, on: context.eventLoop, idleCheck)
+        lastActivity = .now()
+        idleTimer.arm(at: lastActivity + idleTimeout, on: context.eventLoop, idleCheck)
     }
 
+    /// Closes the tunnel once `idleTimeout` passed since the last byte either way (reads on
+    /// either side mark activity on the client side's handler, through `partnerWrite`), else
+    /// looks again when that would be: a close comes between T and T plus the timer's slack
+    /// after the last byte, never up to 2T as with a fixed period.
     private func idleCheck() {
-        guard let context, idleTimer.fired(on: context.eventLoop, idleCheck) else { return }
-        // Reads on either side mark activity on the client side's handler through partnerWrite.
-        if activity {
-            activity = false
-            armIdleTimer()
-        } else {
+        guard let idleTimeout, let context, idleTimer.fired(on: context.eventLoop, idleCheck) else { return }
+        let due = lastActivity + idleTimeout
+        if due <= .now() {
             end(closeCode: 1001, reason: "idle timeout")
+        } else {
+            idleTimer.arm(at: due, on: context.eventLoop, idleCheck)
         }
     }
 }
