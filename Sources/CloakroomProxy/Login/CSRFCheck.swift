@@ -25,7 +25,15 @@ struct CSRFCheck: Sendable {
             return site == "cross-site"
         }
         guard let origin else { return false }
-        let own = "\(secure ? "https" : "http")://\(request.authority ?? "")".lowercased()
+        let scheme = secure ? "https" : "http"
+        let own = "\(scheme)://\(Self.withoutDefaultPort(request.authority ?? "", scheme: scheme))".lowercased()
         return origin != own
+    }
+
+    /// `host:80` for http and `host:443` for https are `host` (RFC 6454 §4: an origin's default
+    /// port is left out of its serialization, as browsers send `Origin`).
+    static func withoutDefaultPort(_ authority: String, scheme: String) -> Substring {
+        let suffix = scheme == "https" ? ":443" : ":80"
+        return authority.hasSuffix(suffix) ? authority.dropLast(suffix.count) : authority[...]
     }
 }
