@@ -123,17 +123,19 @@ struct UpstreamPoolStateMachine<Connection: AnyObject, Waiter> {
     // MARK: Acquiring
 
     /// The targets in the order one request tries them: round robin from the next position,
-    /// targets in their failure penalty moved to the back.
+    /// targets in their failure penalty moved to the back. The next request starts after the
+    /// target this one leads with, so a penalized target's turn is not always taken by the one
+    /// after it: the healthy targets keep equal shares.
     mutating func order(now: NIODeadline) -> [Int] {
         let count = targets.count
         guard count > 1 else { return count == 1 ? [0] : [] }
         let start = cursor
-        cursor = (cursor + 1) % count
         var healthy: [Int] = [], penalized: [Int] = []
         for offset in 0..<count {
             let index = (start + offset) % count
             if let until = targets[index].skipUntil, now < until { penalized.append(index) } else { healthy.append(index) }
         }
+        cursor = ((healthy.first ?? start) + 1) % count
         return healthy + penalized
     }
 

@@ -204,6 +204,18 @@ import Testing
         else { Issue.record("all tried"); return }
     }
 
+    /// SPEC "round robin, skipping ones that failed to connect": the skipped target's turn is not
+    /// always the next one's (found by a black-box audit: with one of three targets down, the
+    /// target after it got twice the other's share).
+    @Test func theHealthyTargetsKeepEqualSharesWhileOneIsSkipped() {
+        var machine = Self.machine(targets: 3, max: 10)
+        guard case .connect(target: 2) = machine.acquire(on: loopA, order: [2, 0, 1], tried: [], fresh: false, waiter: "w", now: start)
+        else { Issue.record("connect"); return }
+        #expect(machine.connectFailed(target: 2, on: loopA, now: start).isNone)
+        let leaders = (0..<6).map { _ in machine.order(now: start + .seconds(1)).first }
+        #expect(leaders == [0, 1, 0, 1, 0, 1])
+    }
+
     @Test func maxConnectionsHoldsAcrossLoops() {
         var machine = Self.machine(max: 2)
         guard case .connect = machine.acquire(on: loopA, order: [0], tried: [], fresh: false, waiter: "1", now: start),
