@@ -113,7 +113,7 @@ struct APIKeyAdminTests {
         // (The log restarted with the proxy: lines from after the restart.)
         let createdLine = try #require(keyLines.first { $0["handle"] as? String == danaHandle && $0["event"] as? String == "created" })
         #expect(createdLine["sub"] as? String == "dana")
-        #expect(createdLine["client"] == nil, "a key has no client of its own")
+        #expect(createdLine["client"] as? String == "127.0.0.1", "the admin API call's client (a key has none of its own)")
         #expect(createdLine["request_id"] is String)
         let endedLine = try #require(keyLines.first { $0["handle"] as? String == handle && $0["event"] as? String == "ended" })
         #expect(endedLine["reason"] as? String == "admin")

@@ -66,15 +66,16 @@ public struct SessionAuditLog: Sendable {
         fields.reserveCapacity(7)
         switch event.credential {
         case .session:
-            // Sessions' lines keep the fields the SPEC lists, and no more.
             fields.append(("client", event.client))
         case .apiKey:
-            break
+            // A key has no client of its own (it is used from wherever its holder runs): its
+            // lines name the client of the request that created or ended it (an admin API
+            // call), empty when time ended it, so every line has the fields SPEC lists.
+            fields.append(("client", event.isCausedByRequest ? context?.origin.client ?? "" : ""))
         }
         fields.append(("event", event.kind == .created ? "created" : "ended"))
         fields.append(("handle", event.handle))
         if event.credential == .apiKey {
-            // A key has no client of its own (it is used from wherever its holder runs).
             fields.append(("kind", event.credential.rawValue))
         }
         if event.kind != .created {
