@@ -81,5 +81,19 @@ struct RoutingReloadTests {
         }
         #expect(problems == ["upstreams.secure.tls.ca: file \"\(trusted)\" holds no readable PEM certificate"])
         #expect(try await offPool { try client.send(request) }.status == 200)
+
+        // Two broken files at once: the refusal names both, as `cloakroom check` does (found by
+        // a black-box audit: only the first one was reported).
+        var twoProblems = harness.server.configuration
+        twoProblems.upstreams["secure"]?.tls.certificatePath = pki.clientCertificate
+        twoProblems.upstreams["secure"]?.tls.privateKeyPath = pki.strayKey
+        source.set(twoProblems)
+        guard case .refused(let both) = await harness.server.reload() else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(both.count == 2, "\(both)")
+        #expect(both.contains { $0.hasPrefix("upstreams.secure.tls.ca:") } && both.contains { $0.hasPrefix("upstreams.secure.tls.private_key:") })
+        #expect(try await offPool { try client.send(request) }.status == 200)
     }
 }

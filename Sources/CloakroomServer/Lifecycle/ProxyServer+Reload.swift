@@ -41,7 +41,9 @@ extension ProxyServer {
         do {
             configuration = try source()
         } catch let error as ConfigurationError {
-            return .refused(error.problems.map(\.description))
+            // Every problem, as `cloakroom check` lists them: the files of what was read are
+            // checked too.
+            return .refused(error.problems.map(\.description) + (error.readable.map(Self.problems(in:)) ?? []))
         } catch {
             return .refused(["\(error)"])
         }
@@ -53,6 +55,7 @@ extension ProxyServer {
         if configuration.admin?.listen != old.admin?.listen {
             problems.append("admin.listen: adding, removing or moving the admin listener needs a restart")
         }
+        problems += Self.problems(in: configuration)
         guard problems.isEmpty else { return .refused(problems) }
         let runtime: ProxyRuntime
         do {
