@@ -100,12 +100,14 @@ extension ConfigurationDecoder {
             }
             if let hostHeader = map.optional("host_header", hostHeader) { upstream.hostHeader = hostHeader }
         }
-        if let tlsValue = map["tls"], let tls = reader.nullable(tlsValue, upstreamTLS) {
-            upstream.tls = tls ?? UpstreamTLS()
-            // TLS settings for plain targets would be silently unused.
+        if let tlsValue = map["tls"] {
+            let tls = reader.nullable(tlsValue, upstreamTLS)
+            if let tls { upstream.tls = tls ?? UpstreamTLS() }
+            // TLS settings for plain targets would be silently unused; said also when the block
+            // has problems of its own (then it was meant to configure something).
             if kind == .echo, !tlsValue.isNull {
                 reader.report("only for https targets; the echo builtin has none", at: tlsValue.path)
-            } else if upstream.tls.isConfigured, let kind {
+            } else if !tlsValue.isNull, tls == nil || !reader.isValid(tlsValue.path) || upstream.tls.isConfigured, let kind {
                 switch kind {
                 case .echo:
                     break

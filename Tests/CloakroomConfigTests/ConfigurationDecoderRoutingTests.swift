@@ -229,6 +229,9 @@ struct ConfigurationDecoderRoutingTests {
         expectSingleProblem(
             tlsUpstream("{ insecure_skip_verify: true }", target: "http://127.0.0.1:9000"), at: "upstreams.api.tls",
             "only for https targets")
+        // Also beside the block's own problems (found by a black-box audit: it was left out).
+        let found = problems(in: tlsUpstream("{ insecure_skip_verify: yes, server_name: \"\" }", target: "http://127.0.0.1:9000"))
+        #expect(found.map(\.path).sorted() == ["upstreams.api.tls", "upstreams.api.tls.insecure_skip_verify", "upstreams.api.tls.server_name"], "\(found)")
     }
 
     @Test func serverNameIsADNSName() {
