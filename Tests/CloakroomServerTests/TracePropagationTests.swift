@@ -11,8 +11,8 @@ struct TracePropagationTests {
         defer { Task { await proxy.stop() } }
         let client = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
         _ = try await Curl.get("\(proxy.base)/public/a", ["-H", "traceparent: \(client)", "-H", "tracestate: vendor=1"])
-        _ = try await Curl.get("\(proxy.base)/public/b")
-        _ = try await Curl.get("\(proxy.base)/public/c", ["-H", "traceparent: not-a-trace"])
+        _ = try await Curl.get("\(proxy.base)/public/b", ["-H", "tracestate: orphan=1"])
+        _ = try await Curl.get("\(proxy.base)/public/c", ["-H", "traceparent: not-a-trace", "-H", "tracestate: vendor=2"])
         let requests = proxy.backend.requests
         #expect(requests.count == 3)
         #expect(requests[0].values("traceparent") == [client], "kept as the client sent it")
@@ -20,6 +20,7 @@ struct TracePropagationTests {
         for request in requests.dropFirst() {
             let started = try #require(request.values("traceparent").first)
             #expect(request.values("traceparent").count == 1)
+            #expect(request.values("tracestate").isEmpty, "a started trace carries no client tracestate")
             #expect(started.range(of: #"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$"#, options: .regularExpression) != nil, "\(started)")
         }
         let logged = try await ExchangeRecordTests.awaitLines(lines, count: 3)

@@ -15,14 +15,15 @@ import HTTPTypes
 public enum PolicyRequestFields {
     /// `Accept` (browsers get redirects and pages), `Origin` and `Sec-Fetch-Site` (the CSRF
     /// check), `Connection` (the fields it names are dropped), `traceparent` (the trace is
-    /// kept, or started when absent or malformed: ``TraceContext``). `X-Forwarded-For` and
+    /// kept, or started when absent or malformed: ``TraceContext``) and `tracestate` (dropped
+    /// with a trace that is started). `X-Forwarded-For` and
     /// `X-Forwarded-Proto`: read from trusted proxies only (``ClientAddressRule``), stripped
     /// from every request before forwarding. `Access-Control-Request-Method` and
     /// `-Headers`: a CORS preflight (``CORSPolicy``). `User-Agent`: recorded with a session
     /// created by the request (``SessionOrigin``). `Authorization`: a machine client's credential on
     /// routes that accept one (``PresentedCredential``).
     public static let names: [HTTPField.Name] = [
-        .accept, .origin, .secFetchSite, .connection, .traceparent, .xForwardedFor, .xForwardedProto,
+        .accept, .origin, .secFetchSite, .connection, .traceparent, .tracestate, .xForwardedFor, .xForwardedProto,
         .accessControlRequestMethod, .accessControlRequestHeaders, .userAgent, .authorization,
     ]
 

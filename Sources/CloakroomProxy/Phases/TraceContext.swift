@@ -6,7 +6,7 @@ import HTTPTypes
 ///
 /// `traceparent` is `version-traceid-parentid-flags`: two, 32, 16 and two lower-case hex
 /// digits; version `ff`, an all-zero trace ID or an all-zero parent ID make it invalid.
-/// `tracestate` is forwarded as the client sent it.
+/// `tracestate` is forwarded as the client sent it beside a valid `traceparent`, dropped otherwise.
 public enum TraceContext {
     /// The trace ID of a valid `traceparent` value, nil for an invalid one.
     public static func traceID(of traceparent: String) -> String? {

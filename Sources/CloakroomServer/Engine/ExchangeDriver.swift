@@ -150,7 +150,9 @@ final class ExchangeDriver {
         return driver
     }
 
-    /// Keeps the client's trace, or starts one (``TraceContext``).
+    /// Keeps the client's trace, or starts one (``TraceContext``). A started trace drops the
+    /// client's `tracestate`: it belonged to a `traceparent` that is not forwarded, and W3C
+    /// Trace Context forbids reading one without a valid other.
     private func traceRequest(_ request: inout HTTPRequest) {
         if let value = PolicyRequestFields.value(.traceparent, in: request) {
             if let id = TraceContext.traceID(of: value) {
@@ -159,6 +161,7 @@ final class ExchangeDriver {
             }
             request.headerFields[.traceparent] = nil
         }
+        if PolicyRequestFields.value(.tracestate, in: request) != nil { request.headerFields[.tracestate] = nil }
         (startedTraceparent, traceID) = connection.traceIDs.start()
     }
 
