@@ -264,6 +264,13 @@ struct HTTPSUpstreamTests {
         #expect(
             problems { $0.caPath = garbage; $0.certificatePath = pki.clientCertificate; $0.privateKeyPath = pki.strayKey }.count == 2,
             "each file's problem, in one pass")
+        // A CA certificate with its own key: the pair matches, but its key usage (keyCertSign,
+        // cRLSign) does not allow the handshake's signature, and that is what is said.
+        #expect(
+            problems { $0.certificatePath = pki.ca; $0.privateKeyPath = pki.path("ca.key") } == [
+                "upstreams.api.tls.certificate: the certificate in \"\(pki.ca)\" may not sign (its key usage lacks digitalSignature), "
+                    + "which TLS needs; a CA certificate cannot serve as one"
+            ])
         let keyText = try String(contentsOfFile: pki.strayKey, encoding: .utf8)
         #expect(!mismatched.joined().contains(keyText.split(separator: "\n")[1]), "never key material")
     }

@@ -36,7 +36,8 @@ enum TLSContexts {
             return try NIOSSLContext(configuration: configuration)
         } catch {
             throw ServerStartError.unsupported(
-                "\(path).private_key: the key in \"\(settings.privateKeyPath)\" does not match the certificate in \"\(settings.certificatePath)\"")
+                CertificateKeyDiagnosis.problem(
+                    certificatePath: settings.certificatePath, keyPath: settings.privateKeyPath, path: path, refusal: error))
         }
     }
 

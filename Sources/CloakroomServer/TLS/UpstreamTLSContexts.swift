@@ -81,7 +81,7 @@ enum UpstreamTLSContexts {
         } catch {
             if let certificatePath = settings.certificatePath, let keyPath = settings.privateKeyPath {
                 throw ServerStartError.unsupported(
-                    "\(path).private_key: the key in \"\(keyPath)\" does not match the certificate in \"\(certificatePath)\"")
+                    CertificateKeyDiagnosis.problem(certificatePath: certificatePath, keyPath: keyPath, path: path, refusal: error))
             }
             throw ServerStartError.unsupported("\(path): the TLS client settings were refused (\(error))")
         }

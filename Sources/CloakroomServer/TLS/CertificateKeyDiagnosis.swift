@@ -1,0 +1,30 @@
+import Foundation
+import NIOSSL
+import X509
+
+/// Why BoringSSL refused a certificate with its private key, in the words `cloakroom check`,
+/// start-up and reload report. BoringSSL's own error names neither file nor cause a user would
+/// recognise, so the two usual causes are told apart here, with swift-certificates:
+/// - the key is not the certificate's (its public key differs);
+/// - the certificate may not sign: its key usage lacks `digitalSignature`, as a CA
+///   certificate's (`keyCertSign, cRLSign`) does, and TLS signs the handshake with it.
+///
+/// Nothing of the key is ever put in a message.
+enum CertificateKeyDiagnosis {
+    /// The problem, with the key path `path` of the `tls` block (`listen[0].tls`,
+    /// `upstreams.api.tls`).
+    static func problem(certificatePath: String, keyPath: String, path: String, refusal: any Error) -> String {
+        let mismatch = "\(path).private_key: the key in \"\(keyPath)\" does not match the certificate in \"\(certificatePath)\""
+        guard let leaf = try? NIOSSLCertificate.fromPEMFile(certificatePath).first,
+            let certificate = try? Certificate(derEncoded: leaf.toDERBytes()),
+            let keyText = try? String(contentsOfFile: keyPath, encoding: .utf8),
+            let key = try? Certificate.PrivateKey(pemEncoded: keyText)
+        else { return mismatch }
+        guard certificate.publicKey == key.publicKey else { return mismatch }
+        if let usage = try? certificate.extensions.keyUsage, !usage.digitalSignature {
+            return "\(path).certificate: the certificate in \"\(certificatePath)\" may not sign (its key usage lacks digitalSignature), "
+                + "which TLS needs; a CA certificate cannot serve as one"
+        }
+        return "\(path).certificate: the certificate in \"\(certificatePath)\" and its key were refused (\(refusal))"
+    }
+}
