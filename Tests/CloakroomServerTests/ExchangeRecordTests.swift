@@ -89,12 +89,15 @@ struct ExchangeRecordTests {
         let (proxy, lines) = try await Self.start()
         defer { Task { await proxy.stop() } }
         #expect(try await Curl.get("\(proxy.base)/public/slow").status == 504)
-        let reply = try await RawSocket.send(port: proxy.port, "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+        let reply = try await RawSocket.send(port: proxy.port, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
         #expect(reply.hasPrefix("HTTP/1.1 400"))
-        let logged = try await Self.awaitLines(lines, count: 2)
-        #expect(logged.count == 2)
-        #expect(logged.map { $0["outcome"] } == ["timeout", "error"])
-        #expect(logged.map { $0["status"] } == ["504", "400"])
+        let garbage = try await RawSocket.send(port: proxy.port, "\u{1}\u{2} nonsense\r\n\r\n")
+        #expect(garbage.hasPrefix("HTTP/1.1 400"))
+        let logged = try await Self.awaitLines(lines, count: 3)
+        #expect(logged.count == 3)
+        #expect(logged.map { $0["outcome"] } == ["timeout", "error", "error"])
+        #expect(logged.map { $0["status"] } == ["504", "400", "400"])
+        #expect(logged.map { $0["method"] } == ["GET", "POST", "GET"], "the method of the request line, GET when there is none")
     }
 
     @Test func aSessionThatEndsDuringAResponseAndAnUpgrade() async throws {

@@ -129,20 +129,27 @@ final class ExchangeDriver {
     }
 
     /// An exchange for a request that could not be parsed: it exists to answer 400 (431 for a
-    /// head too large) and be recorded; the connection closes after it.
-    static func malformed(_ error: HTTP1WireError, requestID: String?, on transport: any ExchangeTransport) -> ExchangeDriver {
-        refused(ProxyError(error.kind == .headersTooLarge ? .headersTooLarge : .badRequest, error.detail), requestID: requestID, on: transport)
+    /// head too large) and be recorded (with its `method` when the request line began with
+    /// one); the connection closes after it.
+    static func malformed(
+        _ error: HTTP1WireError, method: HTTPRequest.Method? = nil, requestID: String?, on transport: any ExchangeTransport
+    ) -> ExchangeDriver {
+        refused(
+            ProxyError(error.kind == .headersTooLarge ? .headersTooLarge : .badRequest, error.detail), method: method ?? .get,
+            requestID: requestID, on: transport)
     }
 
     /// An exchange for a request the connection ends without reading it whole (a malformed one,
     /// a head that did not arrive within `client.header_timeout`): it answers `error` like any
     /// of the proxy's answers (`X-Request-Id`, `Cache-Control: no-store`) and is recorded; the
     /// connection closes after it.
-    static func refused(_ error: ProxyError, requestID: String?, on transport: any ExchangeTransport) -> ExchangeDriver {
+    static func refused(
+        _ error: ProxyError, method: HTTPRequest.Method = .get, requestID: String?, on transport: any ExchangeTransport
+    ) -> ExchangeDriver {
         let connection = transport.connection
         let driver = ExchangeDriver(
             transport: transport, runtime: connection.runtimeForNextExchange(), facts: ExchangeFacts(keepAlive: false),
-            requestID: requestID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? connection.requestIDs.next(), method: .get,
+            requestID: requestID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? connection.requestIDs.next(), method: method,
             upgrade: nil, contentType: nil, lines: ByteBuffer())
         driver.machine.closeAfterResponse()
         transport.exchangeStarted(driver)

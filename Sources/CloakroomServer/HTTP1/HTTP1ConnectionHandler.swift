@@ -114,8 +114,9 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             do {
                 parsed = try parser.next(&inbound)
             } catch {
+                let method = exchange == nil ? HTTP1Head.leadingMethod(inbound) : nil
                 inbound = ByteBuffer()
-                return malformed(error)
+                return malformed(error, method: method)
             }
             // Taken out, not copied: the head's request moves on as the only copy, so the policy
             // edits its fields in place.
@@ -138,11 +139,11 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     /// Bytes that break the syntax or framing rules: 400 (431 for a head too large) and the
     /// connection closes, or, when the response is under way, it closes at once.
-    private func malformed(_ error: HTTP1WireError) {
+    private func malformed(_ error: HTTP1WireError, method: HTTPRequest.Method? = nil) {
         malformedInput = true
         guard let exchange else {
             writing.version = .http1_1
-            _ = ExchangeDriver.malformed(error, requestID: nil, on: self)
+            _ = ExchangeDriver.malformed(error, method: method, requestID: nil, on: self)
             return
         }
         exchange.quiesce()

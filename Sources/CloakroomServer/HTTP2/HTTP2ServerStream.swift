@@ -95,7 +95,7 @@ final class HTTP2ServerStream {
             // RFC 9113 §8.1.1: END_STREAM on HEADERS is a body of 0 bytes.
             if endStream && declared > 0 {
                 endsWithProtocolError = true
-                _ = ExchangeDriver.malformed(.malformed("content-length \(declared) but no body"), requestID: nil, on: self)
+                _ = ExchangeDriver.malformed(.malformed("content-length \(declared) but no body"), method: head.request.method, requestID: nil, on: self)
                 return
             }
             bodyBytesLeft = declared

@@ -137,6 +137,18 @@ enum HTTP1Head {
         }
     }
 
+    /// The method at the start of `bytes`, a request line that may break the rules further on,
+    /// so the access log records a refused request's method: nil unless a token and a space
+    /// come first.
+    static func leadingMethod(_ bytes: ByteBuffer) -> HTTPRequest.Method? {
+        bytes.withUnsafeReadableBytes { raw -> HTTPRequest.Method? in
+            var index = 0
+            while index < raw.count && index <= 32 && isTokenByte(raw[index]) { index += 1 }
+            guard index > 0, index < raw.count, raw[index] == space else { return nil }
+            return HTTPRequest.Method(String(decoding: UnsafeRawBufferPointer(rebasing: raw[0..<index]), as: UTF8.self))
+        }
+    }
+
     /// RFC 9110 `tchar`: a bit per ASCII byte, in two words (a table would be a lazily
     /// initialized global, checked on every byte).
     @inline(__always)
