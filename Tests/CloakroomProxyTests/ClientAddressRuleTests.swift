@@ -133,6 +133,11 @@ struct ClientAddressRuleTests {
         #expect(exchange.outsideNetworks == !admitted)
     }
 
+    @Test(arguments: [("::ffff:10.2.3.4", "10.2.3.4"), ("10.2.3.4", "10.2.3.4"), ("::1", "::1"), ("unknown", "unknown")])
+    func anIPv4MappedPeerIsNamedByItsIPv4Address(peer: String, named: String) {
+        #expect(ClientInfo(address: peer, isSecure: false).address == named)
+    }
+
     @Test func networksJudgeTheDerivedClientAddress() throws {
         let fixture = PolicyFixture(Self.configuration(trusted: ["192.0.2.0/24"], routes: Self.networked))
         var inside = makeRequest(.get, "/internal/x", headers: [("X-Forwarded-For", "10.7.7.7")])

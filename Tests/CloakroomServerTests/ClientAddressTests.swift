@@ -135,4 +135,19 @@ struct ClientAddressTests {
         #expect(harness.backend.requests.last?.value("x-forwarded-for") == "127.0.0.3")
         #expect(harness.backend.requests.dropLast().last?.value("x-forwarded-for") == "::1")
     }
+
+    /// A dual-stack listener (`[::]`) sees an IPv4 client as `::ffff:127.0.0.1`: the backend and
+    /// the access log (and a session it creates, from the same ``ClientInfo``) get `127.0.0.1`.
+    @Test func anIPv4ClientOfADualStackListenerIsNamedByItsIPv4Address() async throws {
+        let (accessLog, records) = CapturingLogHandler.logger()
+        let harness = try await ProxyHarness.start(accessLog: accessLog) { configuration in
+            configuration.listeners = [Listener(address: SocketAddressSpec(host: "::", port: 0))]
+        }
+        defer { Task { await harness.stop() } }
+        let base = "http://127.0.0.1:\(harness.port)"
+        #expect(try await Curl.get("\(base)/public/dual").status == 200)
+        #expect(harness.backend.requests.last?.values("x-forwarded-for") == ["127.0.0.1"])
+        let line = try #require(records.all.first { $0.contains("path=/public/dual") }, "\(records.all)")
+        #expect(line.contains("client=127.0.0.1 ") || line.hasSuffix("client=127.0.0.1"), "\(line)")
+    }
 }

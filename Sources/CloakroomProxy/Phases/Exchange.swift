@@ -114,9 +114,16 @@ public struct ClientInfo: Sendable {
     /// (`X-Forwarded-Proto`, cookie `secure: auto`, the request's own origin).
     public var isSecure: Bool
 
+    /// An IPv4 peer of a dual-stack listener, which the socket reports as `::ffff:10.1.2.3`,
+    /// is named by its IPv4 address (`10.1.2.3`) here, as everywhere else it is judged.
     public init(address: String, isSecure: Bool) {
-        self.address = address
-        self.ip = IPAddress(address)
+        let ip = IPAddress(address)
+        if let ip, ip.isIPv4, address.utf8.contains(UInt8(ascii: ":")) {
+            self.address = ip.description
+        } else {
+            self.address = address
+        }
+        self.ip = ip
         self.isSecure = isSecure
     }
 }
