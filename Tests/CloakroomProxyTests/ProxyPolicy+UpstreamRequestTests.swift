@@ -80,6 +80,10 @@ import Testing
                 ("Connection", "keep-alive, X-Hop"), ("Keep-Alive", "timeout=5"), ("X-Hop", "1"),
                 ("TE", "trailers"), ("Upgrade", "h2c"), ("Proxy-Connection", "keep-alive"),
                 ("Transfer-Encoding", "chunked"), ("Trailer", "X-Sum"), ("Content-Type", "text/plain"),
+                ("HTTP2-Settings", "AAMAAABkAAQAAP__"),
+                // Aliases a backend may merge with the dashed names (found by an audit).
+                ("Transfer_Encoding", "chunked"), ("Content.Length", "5"), ("Keep_Alive", "timeout=5"),
+                ("Proxy_Connection", "close"), ("HTTP2_Settings", "x"),
             ])
         let names = Set(request.headerFields.map(\.name.canonicalName))
         #expect(names == ["content-type", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id"])

@@ -43,6 +43,27 @@ import Testing
         }
     }
 
+    /// `Upgrade: h2c` is never relayed: with a backend that accepts it, the tunnel would carry
+    /// HTTP/2 requests past routing, authorization and identity stripping (found by an audit).
+    /// The request is served as HTTP/1.1, without the upgrade's fields, and the connection
+    /// stays HTTP/1.1.
+    @Test func anH2CUpgradeIsServedAsHTTP1AndNeverRelayed() async throws {
+        let proxy = try await ProxyHarness.start()
+        defer { Task { await proxy.stop() } }
+        let request = "GET /public/h2c HTTP/1.1\r\nHost: app.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+            + "HTTP2-Settings: AAMAAABkAAQAAP__\r\nHTTP2_Settings: x\r\n\r\n"
+            + "GET /public/next HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n"
+        let answer = try await RawSocket.send(port: proxy.port, request)
+        #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer.prefix(200))")
+        #expect(!answer.contains("101"), "no switch")
+        #expect(proxy.backend.requests.map(\.uri) == ["/public/h2c", "/public/next"], "the next request is HTTP/1.1 too")
+        let seen = try #require(proxy.backend.requests.first)
+        for name in ["upgrade", "http2-settings", "http2_settings"] {
+            #expect(seen.values(name).isEmpty, "\(name)")
+        }
+        #expect(!(seen.value("connection") ?? "").lowercased().contains("upgrade"))
+    }
+
     @Test func noIdentityAliasReachesTheBackendOverHTTP2() async throws {
         let proxy = try await ProxyHarness.start()
         defer { Task { await proxy.stop() } }

@@ -30,14 +30,16 @@ public enum HopByHop {
     }
 
     /// Whether a field with this name (any case) is hop-by-hop: the one list, for requests and
-    /// responses, typed fields and raw lines. Length first: most field names are not 2, 7, 10
-    /// or 16–19 characters long. Inlinable: the server calls it per field of every head.
+    /// responses, typed fields and raw lines. Length first: most field names are not 2, 7, 10,
+    /// 14 or 16–19 characters long. Inlinable: the server calls it per field of every head.
     @inlinable
     public static func isHopByHop<Bytes: Collection<UInt8>>(name: Bytes) -> Bool {
         switch name.count {
         case 2: return ASCIIText.equalsIgnoringCase(name, "te")
         case 7: return ASCIIText.equalsIgnoringCase(name, "trailer") || ASCIIText.equalsIgnoringCase(name, "upgrade")
         case 10: return ASCIIText.equalsIgnoringCase(name, "connection") || ASCIIText.equalsIgnoringCase(name, "keep-alive")
+        // RFC 9113 §3.1 (RFC 7540 §3.2.1): it belongs to an `h2c` upgrade, which is never relayed.
+        case 14: return ASCIIText.equalsIgnoringCase(name, "http2-settings")
         case 16: return ASCIIText.equalsIgnoringCase(name, "proxy-connection")
         case 17: return ASCIIText.equalsIgnoringCase(name, "transfer-encoding")
         case 18: return ASCIIText.equalsIgnoringCase(name, "proxy-authenticate")

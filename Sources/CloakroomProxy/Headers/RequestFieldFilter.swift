@@ -54,16 +54,24 @@ public struct RequestFieldFilter: Sendable {
 
     /// Client headers the proxy sets itself, compared folded. `Expect` is answered by the proxy;
     /// `Content-Length` (with `Transfer-Encoding`, hop-by-hop) is written by the server from the
-    /// framing it decides for the upstream request, never copied from the client.
+    /// framing it decides for the upstream request, never copied from the client. The
+    /// hop-by-hop names' aliases too (`Transfer_Encoding`, `Keep.Alive`): a backend that merges
+    /// them with the dashed name would read framing or connection options the proxy never
+    /// decided (the dashed names themselves are ``HopByHop``'s).
     static func isReplacedOnForward(folded name: UnsafeRawBufferPointer) -> Bool {
         switch name.count {
+        case 2: return ASCIIText.equalsIgnoringCase(name, "te")
         case 6: return ASCIIText.equalsIgnoringCase(name, "expect")
-        case 14: return ASCIIText.equalsIgnoringCase(name, "content-length")
+        case 7: return ASCIIText.equalsIgnoringCase(name, "upgrade") || ASCIIText.equalsIgnoringCase(name, "trailer")
         case 9: return ASCIIText.equalsIgnoringCase(name, "forwarded") || ASCIIText.equalsIgnoringCase(name, "x-real-ip")
+        case 10: return ASCIIText.equalsIgnoringCase(name, "connection") || ASCIIText.equalsIgnoringCase(name, "keep-alive")
         case 12: return ASCIIText.equalsIgnoringCase(name, "x-request-id")
+        case 14: return ASCIIText.equalsIgnoringCase(name, "content-length") || ASCIIText.equalsIgnoringCase(name, "http2-settings")
         case 15: return ASCIIText.equalsIgnoringCase(name, "x-forwarded-for")
-        case 16: return ASCIIText.equalsIgnoringCase(name, "x-forwarded-host") || ASCIIText.equalsIgnoringCase(name, "x-forwarded-port")
-        case 17: return ASCIIText.equalsIgnoringCase(name, "x-forwarded-proto")
+        case 16:
+            return ASCIIText.equalsIgnoringCase(name, "x-forwarded-host") || ASCIIText.equalsIgnoringCase(name, "x-forwarded-port")
+                || ASCIIText.equalsIgnoringCase(name, "proxy-connection")
+        case 17: return ASCIIText.equalsIgnoringCase(name, "x-forwarded-proto") || ASCIIText.equalsIgnoringCase(name, "transfer-encoding")
         default: return false
         }
     }

@@ -37,9 +37,11 @@ enum HTTP2FieldRules {
         }
     }
 
-    /// A `:path` value: visible ASCII only (no spaces, controls or raw non-ASCII bytes).
+    /// A `:path` value: visible ASCII only (no spaces, controls or raw non-ASCII bytes), and no
+    /// fragment (`#`, RFC 9113 §8.3.1): a backend that cuts the path there would serve another
+    /// resource than the route the proxy matched.
     static func isPath(_ path: String) -> Bool {
-        !path.isEmpty && path.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+        !path.isEmpty && path.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "#") }
     }
 
     /// Why a trailer block is malformed, or `nil`.

@@ -84,6 +84,7 @@ import Testing
         #expect(HTTP2FieldRules.trailerProblem([("Connection", "close")]) != nil)
         #expect(HTTP2FieldRules.isPath("/a?b=%20"))
         #expect(!HTTP2FieldRules.isPath("/a b") && !HTTP2FieldRules.isPath("") && !HTTP2FieldRules.isPath("/é"))
+        #expect(!HTTP2FieldRules.isPath("/admin/export#x"), "a fragment")
     }
 
     @Test func authorityAndSchemeSyntax() {

@@ -86,6 +86,14 @@ import Testing
         guard case .end = try parser.next(&buffer) else { Issue.record("no end"); return }
         #expect(try parser.next(&buffer) == nil)
         #expect(String(buffer: buffer) == "RAW BYTES")
+        // `h2c` is no upgrade: the request is HTTP/1.1 and the next one parses as HTTP/1.1.
+        var h2c = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: H2C\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n")
+        var plain = HTTP1RequestParser(maxHeaderBytes: 8192, secure: false)
+        guard case .head(let first) = try plain.next(&h2c) else { Issue.record("no head"); return }
+        #expect(first.framing.upgrade == nil)
+        guard case .end = try plain.next(&h2c) else { Issue.record("no end"); return }
+        guard case .head(let second) = try plain.next(&h2c) else { Issue.record("no second head"); return }
+        #expect(second.request.path == "/b")
     }
 
     @Test func keepAliveFollowsVersionAndConnection() throws {
@@ -112,6 +120,10 @@ import Testing
         ("lower-case version", "GET / http/1.1\r\nHost: h\r\n\r\n"),
         ("no target", "GET HTTP/1.1\r\nHost: h\r\n\r\n"),
         ("relative target", "GET x HTTP/1.1\r\nHost: h\r\n\r\n"),
+        // A fragment: the route matched `/admin/export#x`, a backend that cuts at `#` would
+        // serve `/admin/export` (found by an audit).
+        ("fragment in the target", "GET /admin/export#x HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ("fragment in an absolute target", "GET http://h/a#x HTTP/1.1\r\nHost: h\r\n\r\n"),
         ("missing Host", "GET / HTTP/1.1\r\n\r\n"),
         ("two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
         // RFC 9112 §3.2: an invalid Host is 400, never routed or forwarded (found by an audit).

@@ -98,7 +98,7 @@ struct HTTP1RequestParser {
         var cookieLines = 0, firstCookieValue = 0..<0
         var authority: String?
         var framing = FramingFields()
-        var close = false, keepAlive = false, upgrade = false
+        var close = false, keepAlive = false, upgrade = false, h2c = false
         while let line = lines.next() {
             let bounds = try HTTP1Head.fieldBounds(line)
             let name = UnsafeRawBufferPointer(rebasing: line[line.startIndex..<bounds.colon])
@@ -117,8 +117,14 @@ struct HTTP1RequestParser {
                     firstCookieValue = start..<(start + value.count)
                 }
                 cookieLines += 1
-            case 7 where framing.upgrade == nil && ASCIIText.equalsIgnoringCase(name, "upgrade"):
-                framing.upgrade = HTTP1Head.text(value)
+            case 7 where ASCIIText.equalsIgnoringCase(name, "upgrade"):
+                // `h2c` is never relayed: its tunnel would carry HTTP/2 requests past routing,
+                // authorization and identity stripping. The request is served as HTTP/1.1
+                // (RFC 9110 §7.8 lets a server ignore `Upgrade`); the field, hop-by-hop, is dropped.
+                HTTP1Head.forEachListElement(value) { token in
+                    if ASCIIText.equalsIgnoringCase(token, "h2c") { h2c = true }
+                }
+                if framing.upgrade == nil { framing.upgrade = HTTP1Head.text(value) }
             case 10 where ASCIIText.equalsIgnoringCase(name, "connection"):
                 HTTP1Head.forEachListElement(value) { token in
                     if ASCIIText.equalsIgnoringCase(token, "close") {
@@ -172,6 +178,7 @@ struct HTTP1RequestParser {
         guard authority.isEmpty || RequestAuthority.isValid(authority) else { throw .malformed("invalid Host") }
         let request = HTTPRequest(method: method, scheme: secure ? "https" : "http", authority: authority, path: path, headerFields: fields)
         let persistent = version == .http1_1 ? !close : keepAlive && !close
+        if h2c { framing.upgrade = nil }
         return ClientRequestHead(
             request: request, version: version, keepAlive: persistent, framing: framing, connectionUpgrade: upgrade,
             cookieLines: cookieLines, firstCookieValue: firstCookieValue)
@@ -187,7 +194,9 @@ struct HTTP1RequestParser {
         let methodEnd = index
         index += 1
         let targetStart = index
-        while index < line.endIndex && line[index] > HTTP1Head.space && line[index] != 0x7F { index += 1 }
+        // No fragment (`#`): RFC 9112 §3.2 has none in a request target, and a backend that cuts
+        // the path there would serve another resource than the route matched.
+        while index < line.endIndex && line[index] > HTTP1Head.space && line[index] != 0x7F && line[index] != 0x23 { index += 1 }
         guard index > targetStart, index < line.endIndex, line[index] == HTTP1Head.space else { throw .malformed("invalid request target") }
         guard let version = HTTP1Head.version(line[(index + 1)...]) else { throw .malformed("unsupported HTTP version") }
         let method = HTTPRequest.Method(String(decoding: UnsafeRawBufferPointer(rebasing: line[line.startIndex..<methodEnd]), as: UTF8.self))!
