@@ -264,10 +264,18 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
                 return close()
             }
             guard let event else { return }
-            if case .end = event, parser.isStopped, bytes.readableBytes > 0 {
-                // Bytes right behind a 101 are the tunnel's.
-                inbound = bytes
-                bytes.moveReaderIndex(to: bytes.writerIndex)
+            if case .end = event, bytes.readableBytes > 0 {
+                if parser.isStopped {
+                    // Bytes right behind a 101 are the tunnel's.
+                    inbound = bytes
+                    bytes.moveReaderIndex(to: bytes.writerIndex)
+                } else {
+                    // Bytes past a response's end: a second response nobody asked for. This
+                    // exchange has its own; the connection is never reused, not even by a
+                    // pipelined request that starts inside `upstreamResponseEnd()` and would
+                    // be answered with those bytes.
+                    responseKeepAlive = false
+                }
             }
             deliver(event, to: delegate)
         }

@@ -1,0 +1,94 @@
+import CloakroomConfig
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+/// A backend that writes more than one response for one request (found by an audit): the bytes
+/// past the response are nobody's answer. A pipelined request that starts the moment the first
+/// response ends must not be answered with them; it gets its own answer on a fresh connection.
+@Suite(.serialized) struct UpstreamExtraBytesTests {
+    @Test(arguments: ["GET /extra/204", "GET /extra/304", "HEAD /extra/head"])
+    func bytesPastAResponseNeverAnswerTheNextPipelinedRequest(_ first: String) async throws {
+        let backend = try await ScriptedUpstream.start()
+        let proxy = try await ProxyHarness.start { configuration in
+            configuration.upstreams["scripted"] = Upstream(kind: .targets([UpstreamTarget(host: "127.0.0.1", port: backend.port)]))
+            configuration.routes.insert(Route(path: "/extra/", upstream: "scripted", auth: .none), at: 0)
+        }
+        defer { Task { await proxy.stop(); try? await backend.stop() } }
+        let answer = try await RawSocket.send(
+            port: proxy.port,
+            "\(first) HTTP/1.1\r\nHost: a\r\n\r\nGET /extra/next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(!answer.contains("PLANTED") && !answer.contains("X-Planted"), "\(answer)")
+        #expect(answer.contains("REAL:/extra/next"), "the second request's own answer: \(answer)")
+        #expect(backend.connections >= 2, "the first connection was not reused")
+    }
+}
+
+/// Answers each request by its path with bytes written as they are: `/extra/204`, `/extra/304`
+/// and HEAD requests get a bodiless response followed at once by a planted second response;
+/// anything else `200` with `REAL:<path>`.
+final class ScriptedUpstream: Sendable {
+    let port: Int
+    private let channel: any Channel
+    private let group: MultiThreadedEventLoopGroup
+    private let opened = Mutex(0)
+    var connections: Int { opened.withLock { $0 } }
+
+    private init(port: Int, channel: any Channel, group: MultiThreadedEventLoopGroup) {
+        self.port = port
+        self.channel = channel
+        self.group = group
+    }
+
+    static func start() async throws -> ScriptedUpstream {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let box = Mutex<ScriptedUpstream?>(nil)
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                box.withLock { $0?.opened.withLock { $0 += 1 } }
+                return channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Handler()) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let upstream = ScriptedUpstream(port: channel.localAddress!.port!, channel: channel, group: group)
+        box.withLock { $0 = upstream }
+        return upstream
+    }
+
+    func stop() async throws {
+        try await channel.close()
+        try await group.shutdownGracefully()
+    }
+
+    private final class Handler: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        private var received = ""
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            received += String(buffer: unwrapInboundIn(data))
+            while let end = received.range(of: "\r\n\r\n") {
+                let head = String(received[..<end.lowerBound])
+                received = String(received[end.upperBound...])
+                let line = head.split(separator: "\r\n").first.map(String.init) ?? ""
+                let parts = line.split(separator: " ")
+                let method = parts.first.map(String.init) ?? ""
+                let path = parts.count > 1 ? String(parts[1]) : ""
+                let planted = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nX-Planted: 1\r\n\r\nPLANTED"
+                let answer: String
+                if method == "HEAD" {
+                    answer = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n" + planted
+                } else if path == "/extra/204" {
+                    answer = "HTTP/1.1 204 No Content\r\n\r\n" + planted
+                } else if path == "/extra/304" {
+                    answer = "HTTP/1.1 304 Not Modified\r\n\r\n" + planted
+                } else {
+                    let body = "REAL:\(path)"
+                    answer = "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+                }
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: answer)), promise: nil)
+            }
+        }
+    }
+}
