@@ -258,11 +258,20 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
+    /// NIO raises `StreamClosedEvent` while it takes the stream's last frame, before that
+    /// frame is on its way out: a close here would drop it (the last response of a draining
+    /// connection, found by an audit). So the connection closes once NIO is done writing.
     private func streamClosed(_ id: HTTP2StreamID) {
         guard let stream = streams.removeValue(forKey: id) else { return }
         stream.streamClosed()
-        perform(lifecycle.streamClosed(now: now))
-        if peerWentAway && streams.isEmpty { closeConnection() }
+        var closes = peerWentAway && streams.isEmpty
+        switch lifecycle.streamClosed(now: now) {
+        case .close: closes = true
+        case let action: perform(action)
+        }
+        if closes {
+            eventLoop.assumeIsolated().execute { [self] in closeConnection() }
+        }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
