@@ -81,7 +81,13 @@ enum HTTP2RequestHead {
             case 12 where name == "content-type":
                 if framing.contentType == nil { framing.contentType = value }
             case 14 where name == "content-length":
-                if framing.contentLength == nil { framing.contentLength = value }
+                // Plain digits, once: as on HTTP/1.1 (RFC 9110 §8.6), a list or a second value
+                // (two lengths the proxy and a backend could each pick one of) is malformed.
+                guard framing.contentLength == nil else { return .failure(.malformed("repeated content-length")) }
+                guard (1...19).contains(value.utf8.count), value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                    return .failure(.malformed("content-length is not a number"))
+                }
+                framing.contentLength = value
             default:
                 if let policyName = policyField(name) {
                     fields.append(HTTPField(name: policyName, value: value))

@@ -16,7 +16,8 @@ struct UpstreamResponseHead {
     /// `Connection` option naming a field, a repeated `Content-Length`. Use ``response()``.
     var needsPolicy: Bool
 
-    /// The head as an `HTTPResponse` (every field, one `Content-Length`).
+    /// The head as an `HTTPResponse` (every field, one `Content-Length`, none in a 1xx or 204:
+    /// RFC 9110 §8.6).
     func response() throws(HTTP1WireError) -> HTTPResponse {
         let result = bytes.withUnsafeReadableBytes { bytes -> Result<HTTPResponse, HTTP1WireError> in
             do throws(HTTP1WireError) {
@@ -25,7 +26,7 @@ struct UpstreamResponseHead {
                 let (_, status) = try HTTP1ResponseParser.statusLine(statusLine)
                 var fields = HTTPFields()
                 fields.reserveCapacity(12)
-                var sawLength = false
+                var sawLength = status.code < 200 || status.code == 204
                 while let line = lines.next() {
                     let (field, name) = try HTTP1Head.fieldAndName(line)
                     if name.count == 14 && ASCIIText.equalsIgnoringCase(name, "content-length") {

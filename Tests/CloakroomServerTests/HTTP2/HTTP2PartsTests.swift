@@ -58,6 +58,10 @@ import Testing
 
     @Test(arguments: [
         [("x-a", " v")], [("x-a", "v ")], [("x-a", "\tv")], [("x-a", "v\t")],
+        // Two lengths, as on HTTP/1.1 (found by an audit), and lengths that are not digits.
+        [("content-length", "5"), ("content-length", "6")], [("content-length", "5"), ("content-length", "5")],
+        [("content-length", "5, 5")], [("content-length", "+5")], [("content-length", "")],
+        [("content-length", "99999999999999999999")],
     ])
     func surroundingWhitespaceIsMalformed(extra: [(String, String)]) {
         let fields = [(":method", "GET"), (":scheme", "https"), (":path", "/"), (":authority", "a")] + extra

@@ -266,6 +266,12 @@ import Testing
         #expect(try Self.parseResponses("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", head: true) == ["head 200 keep-alive=true", "end"])
         #expect(try Self.parseResponses("HTTP/1.1 204\r\n\r\n") == ["head 204 keep-alive=true", "end"])
         #expect(try Self.parseResponses("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n") == ["head 304 keep-alive=true", "end"])
+        // RFC 9110 §8.6: a 204's Content-Length is not forwarded (a 304's is).
+        var noContent = HTTP1ResponseParser(maxHeaderBytes: 8192)
+        var wire = ByteBuffer(string: "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-A: 1\r\n\r\n")
+        guard case .head(let head204) = try noContent.next(&wire) else { Issue.record("no head"); return }
+        #expect(head204.needsPolicy)
+        #expect(try head204.response().headerFields[.contentLength] == nil && head204.response().headerFields[HTTPField.Name("X-A")!] == "1")
         // Interim responses are dropped; the final one follows.
         #expect(
             try Self.parseResponses("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")

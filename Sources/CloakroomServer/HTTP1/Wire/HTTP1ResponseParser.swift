@@ -119,6 +119,8 @@ struct HTTP1ResponseParser {
         }
         if chunked && contentLength != nil { throw .malformed("both Content-Length and Transfer-Encoding") }
         let code = status.code
+        // RFC 9110 §8.6: no `Content-Length` in a 1xx or 204; the policy's path drops it.
+        if contentLength != nil && (code < 200 || code == 204) { needsPolicy = true }
         let framing: BodyFraming.State
         var persistent = version == .http1_1 ? !close : keepAlive && !close
         if requestWasHEAD || code < 200 || code == 204 || code == 304 {
