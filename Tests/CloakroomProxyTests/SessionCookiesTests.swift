@@ -33,6 +33,17 @@ import Testing
         #expect(last[.cookie] == "theme=dark")
     }
 
+    /// `name = value` is no session (no browser writes it), but a lenient backend parser
+    /// (Python's `SimpleCookie`) reads it as ours: it is removed all the same (found by an audit).
+    @Test func oursWithBlanksAroundTheEqualsSignIsRemovedButNoSession() {
+        var alone = makeFields([("Cookie", "cloakroom_session = \(value)")])
+        #expect(cookies.take(from: &alone) == nil)
+        #expect(alone[.cookie] == nil)
+        var among = makeFields([("Cookie", "a=1; cloakroom_session\t=\(value); cloakroom_sessionx=2")])
+        #expect(cookies.take(from: &among) == nil)
+        #expect(among[.cookie] == "a=1; cloakroom_sessionx=2")
+    }
+
     @Test func removesTheCookieFieldWhenOursWasTheOnlyOne() {
         var fields = makeFields([("Accept", "*/*"), ("Cookie", "cloakroom_session=\(value)")])
         #expect(cookies.take(from: &fields) == id)

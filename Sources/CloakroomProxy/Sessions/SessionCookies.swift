@@ -79,6 +79,10 @@ public final class SessionCookies: Sendable {
                 if let eq = trimmed.firstIndex(of: "="), trimmed[..<eq] == name {
                     sawOurs = true
                     if found == nil { found = codec.decode(trimmed[trimmed.index(after: eq)...]) }
+                } else if let eq = trimmed.firstIndex(of: "="), Self.isName(trimmed[..<eq], name) {
+                    // `name = value`: no browser writes blanks around `=`, and it is no session
+                    // here, but a lenient backend parser would read it as ours: never forwarded.
+                    sawOurs = true
                 } else if !trimmed.isEmpty {
                     kept.append(trimmed)
                 }
@@ -88,6 +92,11 @@ public final class SessionCookies: Sendable {
         fields[.cookie] = nil
         if !kept.isEmpty { fields[.cookie] = kept.joined(separator: "; ") }
         return found
+    }
+
+    /// Whether `candidate` is `name` followed by blanks.
+    private static func isName(_ candidate: Substring, _ name: String) -> Bool {
+        candidate.hasPrefix(name) && candidate.dropFirst(name.count).allSatisfy { $0 == " " || $0 == "\t" }
     }
 
     /// The value when `header` is exactly `name=value` (surrounding blanks allowed), else `nil`.
