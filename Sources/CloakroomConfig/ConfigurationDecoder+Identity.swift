@@ -4,8 +4,22 @@ extension ConfigurationDecoder {
     /// break HTTP rather than identify anyone.
     static let reservedHeaders: Set<String> = [
         "connection", "content-length", "host", "keep-alive", "proxy-connection", "te", "trailer",
-        "transfer-encoding", "upgrade",
+        "transfer-encoding", "upgrade", "http2-settings",
     ]
+
+    /// Headers the proxy writes itself on every forwarded request (or strips): an identity
+    /// header of the same name would reach the backend beside the proxy's own, first, so a
+    /// backend reading the first value would take a user's attribute for the client address.
+    static let proxySetHeaders: Set<String> = [
+        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "forwarded", "x-real-ip",
+        "x-request-id", "traceparent", "tracestate", "cookie", "expect",
+    ]
+
+    /// A header name as backends may read it: lower case, every byte that is not a letter or a
+    /// digit a `-` (CGI's `HTTP_X_USER_ID` is `X-User-Id` and `X_User_Id` alike).
+    static func folded(_ header: String) -> String {
+        String(header.lowercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "-" })
+    }
 
     func identity(_ value: YAMLValue) -> IdentitySettings? {
         guard let map = reader.mapping(value, knownKeys: ["headers", "strip", "assertion"]) else { return nil }
@@ -23,13 +37,13 @@ extension ConfigurationDecoder {
         var firstSpelling: [String: String] = [:]
         for (header, attributeValue) in map.entries {
             var validName = checkHeaderName(header, at: attributeValue.path)
-            if validName, let earlier = firstSpelling[header.lowercased()] {
+            if validName, let earlier = firstSpelling[Self.folded(header)] {
                 reader.report(
-                    "duplicate of \(HTTPSyntax.quoted(earlier)) (header names are case-insensitive)",
+                    "duplicate of \(HTTPSyntax.quoted(earlier)) (header names are case-insensitive, and backends read `_` and `.` as `-`)",
                     at: attributeValue.path)
                 validName = false
             }
-            if firstSpelling[header.lowercased()] == nil { firstSpelling[header.lowercased()] = header }
+            if firstSpelling[Self.folded(header)] == nil { firstSpelling[Self.folded(header)] = header }
             let attribute = reader.string(attributeValue)
             if validName, let attribute { mappings.append(HeaderMapping(header: header, attribute: attribute)) }
         }
@@ -41,8 +55,12 @@ extension ConfigurationDecoder {
             reader.report("\(HTTPSyntax.quoted(header)) is not a valid header name", at: path)
             return false
         }
-        guard !Self.reservedHeaders.contains(header.lowercased()) else {
+        guard !Self.reservedHeaders.contains(Self.folded(header)) else {
             reader.report("\(header) cannot carry identity: it is part of HTTP message framing", at: path)
+            return false
+        }
+        guard !Self.proxySetHeaders.contains(Self.folded(header)) else {
+            reader.report("\(header) cannot carry identity: the proxy sets or removes it on every forwarded request", at: path)
             return false
         }
         return true

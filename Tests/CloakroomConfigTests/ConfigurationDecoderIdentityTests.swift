@@ -38,6 +38,23 @@ struct ConfigurationDecoderIdentityTests {
         expectSingleProblem(
             minimal(adding: "identity: { headers: { Content-Length: sub } }\n"),
             at: "identity.headers.Content-Length", "message framing")
+        expectSingleProblem(
+            minimal(adding: "identity: { headers: { Transfer_Encoding: sub } }\n"),
+            at: "identity.headers.Transfer_Encoding", "message framing")
+    }
+
+    /// Found by an audit: the backend got `X-Forwarded-For: alice` before the proxy's own.
+    @Test(arguments: ["X-Forwarded-For", "x_forwarded_proto", "X-Request-Id", "Traceparent", "Forwarded", "Cookie"])
+    func headersTheProxySetsCannotCarryIdentity(_ header: String) {
+        expectSingleProblem(
+            minimal(adding: "identity: { headers: { \(header): sub } }\n"),
+            at: "identity.headers.\(header)", "the proxy sets or removes it on every forwarded request")
+    }
+
+    @Test func duplicateHeadersDifferingOnlyInSeparators() {
+        expectSingleProblem(
+            minimal(adding: "identity:\n  headers:\n    X-User-Id: sub\n    X_User.Id: roles\n"),
+            at: "identity.headers[\"X_User.Id\"]", "duplicate of \"X-User-Id\"")
     }
 
     @Test func attributesAreNonEmptyStrings() {
