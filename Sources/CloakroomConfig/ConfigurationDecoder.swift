@@ -31,7 +31,8 @@ struct ConfigurationDecoder {
         let logout = map.optional("logout", logout) ?? LogoutSettings()
         let routes = map.required("routes", routes) ?? []
         let upstreams = map.required("upstreams", upstreams) ?? [:]
-        let admin = map.optional("admin", admin)
+        // `admin: null` (or a bare `admin:`) is no admin section, like `login.oidc: null`.
+        let admin: AdminSettings? = map.optional("admin", { reader.nullable($0, self.admin) }) ?? nil
 
         var configuration = Configuration(
             listeners: listeners, client: client, session: session, identity: identity,

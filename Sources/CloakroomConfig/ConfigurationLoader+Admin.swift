@@ -25,7 +25,7 @@ extension ConfigurationLoader {
         let reader = YAMLReader(environment: environment)
         let decoder = ConfigurationDecoder(reader: reader, files: nil)
         var access: AdminAccess?
-        if let top = reader.mapping(reader.root(root ?? Node("")), knownKeys: nil), let value = top["admin"],
+        if let top = reader.mapping(reader.root(root ?? Node("")), knownKeys: nil), let value = top["admin"], !value.isNull,
             let admin = reader.mapping(value, knownKeys: nil)
         {
             access = AdminAccess(

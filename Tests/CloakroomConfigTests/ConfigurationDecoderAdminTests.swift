@@ -8,6 +8,9 @@ struct ConfigurationDecoderAdminTests {
 
     @Test func adminIsOptional() throws {
         #expect(try #require(load(minimalYAML)).admin == nil)
+        // `admin: null` and a bare `admin:` are no section either (found by an audit).
+        #expect(try #require(load(minimal(adding: "admin: null\n"))).admin == nil)
+        #expect(try #require(load(minimal(adding: "admin:\n"))).admin == nil)
     }
 
     @Test func adminReadsListenAndToken() throws {
