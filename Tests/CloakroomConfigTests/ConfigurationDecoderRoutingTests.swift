@@ -74,6 +74,14 @@ struct ConfigurationDecoderRoutingTests {
         expectSingleProblem(config(routes: routes), at: "routes[1].path", message)
     }
 
+    /// A host already reported is no evidence of shadowing (found by an audit: one bad host
+    /// made every later route "never match").
+    @Test func aBadHostIsOneProblemNotACascade() {
+        let routes = "routes:\n  - { host: \"y.example.com:8080\", path: /, upstream: api }\n"
+            + "  - { host: example.com, path: /, upstream: api }\n  - { path: /x/, upstream: api }"
+        expectSingleProblem(config(routes: routes), at: "routes[0].host", "port")
+    }
+
     @Test(arguments: [
         ("{ host: a.example.com, path: / }", "{ host: b.example.com, path: / }"),
         ("{ host: a.example.com, path: / }", "{ path: / }"),
