@@ -46,10 +46,14 @@ public struct TokenSet: Sendable, Equatable {
     }
 
     /// Whether a request at `now` must refresh first: the access token expired, or less than a
-    /// third of its lifetime (at most 60 s) is left. Only with a refresh token to do it with.
+    /// third of its lifetime (at most 60 s) is left. Without a refresh token (a provider that
+    /// gives none without `offline_access`), only once it expired: the refresh then fails for
+    /// want of one, and the session ends (`refresh_failed`) rather than forward a dead token
+    /// until the absolute timeout (found by an audit).
     public func needsRefresh(now: Date) -> Bool {
-        guard refreshToken != nil, let expiresAt else { return false }
+        guard let expiresAt else { return false }
         let left = expiresAt.timeIntervalSince(now)
+        guard refreshToken != nil else { return left <= 0 }
         let lifetime = issuedAt.map { expiresAt.timeIntervalSince($0) } ?? 0
         return left < min(max(lifetime, 0) / 3, 60) || left <= 0
     }

@@ -255,6 +255,25 @@ struct SingleSignOnTests {
         #expect(browserAfter.status == 303, "a browser goes to the login page")
     }
 
+    /// Without `offline_access` the provider gives no refresh token: once the access token
+    /// expired the session ends, instead of forwarding a dead token until the absolute timeout
+    /// (found by an audit).
+    @Test func anExpiredAccessTokenWithoutARefreshTokenEndsTheSession() async throws {
+        let (proxy, idp) = try await Self.start(accessLifetime: 2) {
+            $0.login.oidc?.passAccessToken = true
+            $0.login.oidc?.scopes = ["openid", "email", "profile"]
+        }
+        defer { idp.stop(); Task { await proxy.stop() } }
+        let browser = CookieJarBrowser()
+        _ = try await Self.signIn(browser, proxy: proxy)
+        let cookie = try #require(browser.cookie(named: "cloakroom_session"))
+        #expect(try await Curl.get("\(proxy.base)/api/x", ["-H", "Cookie: \(cookie)"]).status == 200, "the token is still valid")
+        try await Task.sleep(for: .seconds(2.5))
+        let api = try await Curl.get("\(proxy.base)/api/x", ["-H", "Cookie: \(cookie)"])
+        #expect(api.status == 401, "\(api.status) \(api.body)")
+        #expect(try await proxy.server.store.sessions(subject: "diana").isEmpty, "the session ended (refresh_failed)")
+    }
+
     @Test func anUnreachableProviderIs502AndTheProxyStartsWithoutIt() async throws {
         let port = try freePort()
         let deadProvider = try freePort()
