@@ -18,8 +18,8 @@ extension ExchangeDriver {
                 self.attach(acquired.connection, reused: acquired.reused)
             case .failure(let error):
                 self.logger.warning(
-                    "upstream unavailable", metadata: ["request_id": "\(self.requestID)", "upstream": "\(pool.name)", "error": "\(error)"])
-                self.perform(self.machine.connectionFailed("\(error)"))
+                    "upstream unavailable", metadata: ["request_id": "\(self.requestID)", "upstream": "\(pool.name)", "error": "\(ErrorText.describe(error))"])
+                self.perform(self.machine.connectionFailed(ErrorText.describe(error)))
             }
         }
     }
@@ -202,7 +202,7 @@ extension ExchangeDriver: UpstreamExchangeDelegate {
             // certificate after the handshake, a reset); the client gets 502.
             logger.warning(
                 "upstream connection failed",
-                metadata: ["request_id": "\(requestID)", "upstream": "\(pool?.name ?? "?")", "error": "\(error)"])
+                metadata: ["request_id": "\(requestID)", "upstream": "\(pool?.name ?? "?")", "error": "\(ErrorText.describe(error))"])
         }
         perform(machine.upstreamFailed(stale: stale))
     }

@@ -208,7 +208,8 @@ public final class ProxyServer: Service, Sendable {
             }
         } catch {
             for channel in bound.values { try? await channel.close() }
-            throw ServerStartError.unsupported("listen: cannot listen on \(addresses.first { bound[$0] == nil } ?? addresses[0]): \(error)")
+            throw ServerStartError.unsupported(
+                "listen: cannot listen on \(addresses.first { bound[$0] == nil } ?? addresses[0]): \(ErrorText.describe(error))")
         }
         return bound
     }

@@ -1,0 +1,37 @@
+import Glibc
+import NIOCore
+import NIOPosix
+
+/// An error as a log line's `error` says it: what went wrong, in the operating system's words
+/// where it has them (`Connection refused (errno 111)`), not the wording of the call that met
+/// it. NIO's own text for a refused connect reads `connection reset (error set): Connection
+/// refused) (errno: 111)`, and BoringSSL's names the source file of the build that raised it.
+enum ErrorText {
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let io as IOError:
+            return "\(String(cString: strerror(io.errnoCode))) (errno \(io.errnoCode))"
+        case let connect as NIOConnectionError:
+            let each = connect.connectionErrors.map { "\(describe($0.error)) connecting to \($0.target)" }
+            if !each.isEmpty { return each.joined(separator: "; ") }
+            if connect.dnsAError != nil || connect.dnsAAAAError != nil { return "the host name did not resolve" }
+            return "\(connect)"
+        default:
+            return withoutSourcePaths("\(error)")
+        }
+    }
+
+    /// `… CERTIFICATE_VERIFY_FAILED at /path/to/handshake.cc:320` without ` at /path…:320`.
+    static func withoutSourcePaths(_ text: String) -> String {
+        var result = ""
+        var rest = Substring(text)
+        while let range = rest.range(of: " at /") {
+            result += rest[..<range.lowerBound]
+            rest = rest[range.upperBound...]
+            // The path runs to the next space or closing bracket.
+            let end = rest.firstIndex { $0 == " " || $0 == ")" || $0 == "]" || $0 == "," } ?? rest.endIndex
+            rest = rest[end...]
+        }
+        return result + rest
+    }
+}

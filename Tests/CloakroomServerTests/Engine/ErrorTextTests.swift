@@ -1,0 +1,40 @@
+import Glibc
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import CloakroomServer
+
+/// Log lines name an error in the system's words (found by an audit: a refused connect read
+/// `connection reset (error set): Connection refused) (errno: 111)`, and TLS errors carried the
+/// build's source paths).
+@Suite struct ErrorTextTests {
+    @Test func systemErrorsAreTheirStrerror() {
+        #expect(ErrorText.describe(IOError(errnoCode: ECONNREFUSED, reason: "connection reset (error set)")) == "Connection refused (errno 111)")
+    }
+
+    @Test func sourcePathsAreDropped() {
+        let text = "handshakeFailed(sslError([Error: 268435581 error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED at /work/main/.build/checkouts/swift-nio-ssl/Sources/CNIOBoringSSL/ssl/handshake.cc:320]))"
+        #expect(
+            ErrorText.withoutSourcePaths(text)
+                == "handshakeFailed(sslError([Error: 268435581 error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED]))")
+        #expect(ErrorText.withoutSourcePaths("nothing to drop") == "nothing to drop")
+    }
+
+    @Test func aRefusedConnectNamesTheTarget() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // A port nothing listens on: bind one, note it, close it.
+        let probe = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
+        let port = probe.localAddress!.port!
+        try await probe.close()
+        do {
+            _ = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get()
+            Issue.record("connected")
+        } catch {
+            let text = ErrorText.describe(error)
+            #expect(text.hasPrefix("Connection refused (errno 111)"), "\(text)")
+            #expect(!text.contains("error set"), "\(text)")
+        }
+        try await group.shutdownGracefully()
+    }
+}
