@@ -88,14 +88,24 @@ extension ConfigurationDecoder {
 }
 
 extension HTTPSyntax {
-    /// `scheme://host[:port]`, http or https, no path, query or user info, lower-cased as
-    /// browsers send `Origin`; `nil` for anything else (the rule `session.trusted_origins` uses).
+    /// `scheme://host[:port]`, http or https, no path, query or user info, as browsers send
+    /// `Origin`: lower-cased, and without the scheme's default port (`https://a.test:443` is
+    /// `https://a.test`; kept, it would pass `check` and never match). `nil` for anything else
+    /// (the rule `session.trusted_origins` and `routes[].cors.origins` share).
     static func origin(_ text: String) -> String? {
         let lowered = text.lowercased()
         let scheme = lowered.hasPrefix("https://") ? "https://" : lowered.hasPrefix("http://") ? "http://" : nil
         guard let scheme, lowered.count > scheme.count, !lowered.dropFirst(scheme.count).contains(where: { "/?#@ ".contains($0) }) else {
             return nil
         }
-        return lowered
+        // The port follows the last colon after any `[IPv6]` literal.
+        let authority = lowered.dropFirst(scheme.count)
+        let afterHost = authority.lastIndex(of: "]").map { authority[$0...] } ?? authority
+        guard let colon = afterHost.lastIndex(of: ":") else { return lowered }
+        let digits = authority[authority.index(after: colon)...]
+        guard !digits.isEmpty, digits.allSatisfy({ $0 >= "0" && $0 <= "9" }), Int(digits) == (scheme == "https://" ? 443 : 80) else {
+            return lowered
+        }
+        return String(lowered[..<colon])
     }
 }

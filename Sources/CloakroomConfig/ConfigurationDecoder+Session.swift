@@ -39,21 +39,17 @@ extension ConfigurationDecoder {
         return path
     }
 
-    /// `scheme://host[:port]`, http or https, no path, query or user info; stored lower-cased
-    /// as browsers send `Origin`.
+    /// `scheme://host[:port]`, http or https, no path, query or user info; stored as browsers
+    /// send `Origin` (``HTTPSyntax/origin(_:)``: lower-cased, no default port).
     private func trustedOrigins(_ value: YAMLValue) -> [String]? {
         guard let items = reader.sequence(value) else { return nil }
         let origins = items.compactMap { item -> String? in
             guard let text = reader.string(item) else { return nil }
-            let lowered = text.lowercased()
-            let scheme = lowered.hasPrefix("https://") ? "https://" : lowered.hasPrefix("http://") ? "http://" : nil
-            guard let scheme, lowered.count > scheme.count,
-                !lowered.dropFirst(scheme.count).contains(where: { "/?#@ ".contains($0) })
-            else {
+            guard let origin = HTTPSyntax.origin(text) else {
                 reader.report("expected an origin like https://app.example.com (no path), got \(HTTPSyntax.quoted(text))", at: item.path)
                 return nil
             }
-            return lowered
+            return origin
         }
         return origins.count == items.count ? origins : nil
     }

@@ -1,5 +1,12 @@
 import CloakroomSessions
 import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 import NIOPosix
 import SQLiteNIO
@@ -26,6 +33,7 @@ final class SessionDatabase: Sendable {
     /// not a database, is another program's database, or is newer than this build is refused
     /// before anything is written to it.
     static func open(path: String, threadPool: NIOThreadPool, logger: Logger) async throws -> SessionDatabase {
+        try await threadPool.runIfActive { try createDatabaseFilePrivately(path) }
         let connection: SQLiteConnection
         do {
             connection = try await SQLiteConnection.open(
@@ -150,6 +158,24 @@ final class SessionDatabase: Sendable {
         if let error = error as? SQLiteError { return error.message }
         return "\(error)"
     }
+}
+
+/// Creates the database file, empty and mode 0600, when it does not exist yet. It holds session
+/// attributes and single sign-on tokens in plain text, and SQLite would create it with the
+/// umask's mode (0644 typically); SQLite gives the `-wal` and `-shm` files the main file's
+/// mode, so those are private too. An existing file is left to SQLite as it is (`O_EXCL`: no
+/// truncation, no `chmod`; its mode is the operator's). SQLite takes an empty file for a new
+/// database.
+///
+/// - Important: Blocking system calls: run it on the thread pool.
+private func createDatabaseFilePrivately(_ path: String) throws {
+    let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    guard descriptor >= 0 else {
+        let code = errno
+        if code == EEXIST { return }
+        throw FileStoreError.io(path, "cannot create: \(String(cString: strerror(code)))")
+    }
+    close(descriptor)
 }
 
 /// Carries a single result out of SQLiteNIO's row callback.

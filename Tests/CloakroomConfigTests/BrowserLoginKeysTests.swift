@@ -18,6 +18,17 @@ import Testing
         #expect(configuration.session.trustedOrigins == ["https://app.example.com", "http://127.0.0.1:3000"])
     }
 
+    /// Browsers leave the scheme's default port out of `Origin`: an entry that names it is
+    /// stored without it, or it would pass `check` and never match (found by a black-box audit).
+    @Test func dropsTheSchemesDefaultPort() throws {
+        let configuration = try ConfigurationLoader.parse(
+            minimal(adding: "session:\n  trusted_origins: [\"https://a.test:443\", \"HTTP://B.test:80\", \"http://c.test:443\", \"https://d.test:80\", "
+                + "\"https://[::1]:443\", \"https://e.test:8443\", \"https://f.test:0443\"]\n"), environment: [:])
+        #expect(configuration.session.trustedOrigins == [
+            "https://a.test", "http://b.test", "http://c.test:443", "https://d.test:80", "https://[::1]", "https://e.test:8443", "https://f.test",
+        ])
+    }
+
     @Test(arguments: ["app.example.com", "https://app.example.com/path", "ftp://x", "https://", "https://user@host"])
     func rejectsOriginsThatAreNotOrigins(_ origin: String) {
         let found = problems(in: minimal(adding: "session:\n  trusted_origins: [\"\(origin)\"]\n"))

@@ -120,6 +120,12 @@ struct CORSConfigTests {
         #expect(try #require(load(config("null"))).routes[0].cors == nil)
     }
 
+    /// As browsers send `Origin`: without the scheme's default port (found by a black-box audit).
+    @Test func originsDropTheSchemesDefaultPort() throws {
+        let configuration = try #require(load(config("{ origins: [\"https://a.test:443\", \"http://b.test:80\", \"http://c.test:8080\"] }")))
+        #expect(configuration.routes[0].cors?.origins == ["https://a.test", "http://b.test", "http://c.test:8080"])
+    }
+
     @Test func aWildcardWithCredentialsIsRefused() {
         expectSingleProblem(config("{ origins: [\"*\"], allow_credentials: true }"), at: "routes[0].cors.origins", "only without allow_credentials")
     }

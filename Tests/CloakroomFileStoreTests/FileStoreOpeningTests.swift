@@ -20,6 +20,23 @@ import Testing
         }
     }
 
+    /// The file holds session attributes and single sign-on tokens in plain text: it is
+    /// created 0600 whatever the umask, and SQLite gives its `-wal` and `-shm` the same mode.
+    @Test func theDatabaseAndItsJournalFilesAreCreatedPrivate() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("sessions.db").path
+            let previous = umask(0o022)  // the usual umask, which alone would give 0644
+            defer { umask(previous) }
+            try await withStore(path, clock: ManualWallClock()) { store async throws in
+                _ = try await store.create(key: StoreFixture.newKey(), attributes: ["sub": "alice"])
+                for file in [path, path + "-wal", path + "-shm", path + ".lock"] {
+                    #expect(try permissions(of: file) == 0o600, "\(file)")
+                }
+            }
+            #expect(try permissions(of: path) == 0o600)
+        }
+    }
+
     @Test func garbageIsReportedAsCorruptAndLeftUntouched() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("sessions.db").path
@@ -142,4 +159,10 @@ import Testing
         try handle.seek(toOffset: 60)
         try handle.write(contentsOf: withUnsafeBytes(of: UInt32(version).bigEndian) { Data($0) })
     }
+}
+
+/// The permission bits of the file at `path` (`0o600`).
+private func permissions(of path: String) throws -> Int {
+    let attributes = try FileManager.default.attributesOfItem(atPath: path)
+    return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
 }

@@ -164,3 +164,43 @@ struct CORSBrowserTests {
         #expect(calls.first?.value("origin") == page)
     }
 }
+
+extension CORSTests {
+    /// An origin written with its scheme's default port matches what browsers send, which
+    /// leaves that port out (found by a black-box audit: such an entry passed `check` and never
+    /// matched). The entries go through the config decoder, as `serve` reads them.
+    @Test func anOriginWrittenWithItsDefaultPortMatchesTheBrowsersOrigin() async throws {
+        let parsed = try ConfigurationLoader.parse(
+            """
+            listen: [{ address: "127.0.0.1:8080" }]
+            session:
+              trusted_origins: ["https://portal.test:443"]
+            routes:
+              - path: /api/
+                upstream: api
+                cors: { origins: ["http://app.localhost:80"], methods: [GET, POST], allow_credentials: true }
+            upstreams: { api: { targets: ["http://127.0.0.1:9"] } }
+            """, environment: [:])
+        let harness = try await ProxyHarness.start { configuration in
+            configuration.session.trustedOrigins = parsed.session.trustedOrigins
+            var api = Route(path: "/api/", upstream: "api", auth: .required)
+            api.cors = parsed.routes[0].cors
+            configuration.routes.insert(api, at: 0)
+        }
+        defer { Task { await harness.stop() } }
+
+        let preflight = try await Curl.get(
+            "\(harness.base)/api/items", ["-X", "OPTIONS", "-H", "Origin: http://app.localhost", "-H", "Access-Control-Request-Method: POST"])
+        #expect(preflight.status == 204)
+        #expect(preflight.header("access-control-allow-origin") == "http://app.localhost")
+
+        let cookie = try await harness.login()
+        let unsafe = ["-X", "POST", "-H", "Cookie: \(cookie)", "-H", "Sec-Fetch-Site: cross-site", "--data", "{}"]
+        let trusted = try await Curl.get("\(harness.base)/other", unsafe + ["-H", "Origin: https://portal.test"])
+        #expect(trusted.status == 200, "a trusted origin passes the CSRF rule: \(trusted.body)")
+        let credentialed = try await Curl.get("\(harness.base)/api/cors", unsafe + ["-H", "Origin: http://app.localhost"])
+        #expect(credentialed.status == 200, "the route's credentialed origin is trusted too: \(credentialed.body)")
+        let foreign = try await Curl.get("\(harness.base)/other", unsafe + ["-H", "Origin: https://elsewhere.test"])
+        #expect(foreign.status == 403, "the rule is in force")
+    }
+}

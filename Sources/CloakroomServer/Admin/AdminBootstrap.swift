@@ -2,7 +2,13 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// The admin listener: plain HTTP/1.1, NIO's error handling (400 on bad framing), the admin handler.
+/// The admin listener: plain HTTP/1.1, the client timeouts, NIO's error handling (400 on bad
+/// framing), the admin handler.
+///
+/// `client.header_timeout`, `client.body_timeout` and `client.idle_timeout` hold here as on the
+/// public listener (found by a black-box audit: without them an incomplete head or body held
+/// a connection open forever). The timeout handler sits first, before the HTTP codec, so it
+/// sees raw bytes and answers an incomplete head with a raw 408.
 enum AdminBootstrap {
     static func make(group: any EventLoopGroup, runtime: RuntimeHolder) -> ServerBootstrap {
         ServerBootstrap(group: group)
@@ -11,8 +17,14 @@ enum AdminBootstrap {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(runtime: runtime))
+                    let limits = runtime.current.limits
+                    let timeouts = ClientTimeoutHandler(
+                        headerTimeout: limits.headerTimeout.timeAmount, idleTimeout: limits.idleTimeout.timeAmount,
+                        bodyTimeout: limits.bodyTimeout.timeAmount)
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(timeouts)
+                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    try sync.addHandler(AdminHTTPHandler(runtime: runtime, timeouts: timeouts))
                 }
             }
     }

@@ -5,7 +5,8 @@ import NIOHTTP1
 
 /// Serves the admin listener: collects each request (bodies up to 64 KiB), hands it to
 /// ``AdminAPI`` off the event loop, and writes the answer. Pipelining is handled by NIO's
-/// `HTTPServerPipelineHandler` in front.
+/// `HTTPServerPipelineHandler` in front. Tells the ``ClientTimeoutHandler`` before the codec
+/// where each request is, and answers 408 when a body stops coming.
 final class AdminHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -13,6 +14,8 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     static let maxBodyBytes = 64 * 1024
 
     private let runtime: RuntimeHolder
+    private let timeouts: ClientTimeoutHandler
+    private var context: ChannelHandlerContext?
     /// IDs for requests that bring no valid `X-Request-Id` (the audit log names the request
     /// behind each session it creates or ends).
     private let requestIDs = RequestIDGenerator()
@@ -20,7 +23,20 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     private var body: [UInt8] = []
     private var tooLarge = false
 
-    init(runtime: RuntimeHolder) { self.runtime = runtime }
+    init(runtime: RuntimeHolder, timeouts: ClientTimeoutHandler) {
+        self.runtime = runtime
+        self.timeouts = timeouts
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        timeouts.onBodyTimeout = { [weak self] in self?.bodyTimedOut() }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timeouts.onBodyTimeout = nil
+        self.context = nil
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -28,6 +44,10 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             self.head = head
             body = []
             tooLarge = false
+            // No header timeout from here; the body clock runs until `.end`, which for a
+            // request without a body comes in the same read.
+            timeouts.requestHeadReceived()
+            timeouts.readingBody()
         case .body(var buffer):
             if body.count + buffer.readableBytes > Self.maxBodyBytes {
                 tooLarge = true
@@ -37,6 +57,7 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         case .end:
             guard let head else { return }
             self.head = nil
+            timeouts.bodyNotAwaited()
             if tooLarge {
                 return write(context: context, head: head, response: .error(.contentTooLarge, "body_too_large"))
             }
@@ -62,7 +83,17 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         }
     }
 
-    private func write(context: ChannelHandlerContext, head: HTTPRequestHead, response: AdminAPI.Response, requestID: String? = nil) {
+    /// `client.body_timeout` passed with the body incomplete: 408, and the connection closes
+    /// (the rest of the body will not be read).
+    private func bodyTimedOut() {
+        guard let context, let head else { return }
+        self.head = nil
+        write(context: context, head: head, response: .error(.requestTimeout, "request_timeout"), close: true)
+    }
+
+    private func write(
+        context: ChannelHandlerContext, head: HTTPRequestHead, response: AdminAPI.Response, requestID: String? = nil, close: Bool = false
+    ) {
         guard context.channel.isActive else { return }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: response.contentType)
@@ -71,13 +102,17 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         if let allow = response.allow { headers.add(name: "Allow", value: allow) }
         if let requestID { headers.add(name: "X-Request-Id", value: requestID) }
         if response.status == .unauthorized { headers.add(name: "WWW-Authenticate", value: "Bearer") }
-        if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        let keepAlive = head.isKeepAlive && !close
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
         let status = HTTPResponseStatus(statusCode: response.status.code, reasonPhrase: response.status.reasonPhrase)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         if !response.body.isEmpty && head.method != .HEAD {  // HEAD: the head alone, its Content-Length kept
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: response.body)))), promise: nil)
         }
+        // Before the end is written: writing it lets NIO hand over a pipelined request at once,
+        // whose head must find the idle clock already running, not start it afterwards.
+        if keepAlive { timeouts.responseCompleted() }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !head.isKeepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+        if !keepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
     }
 }
