@@ -27,7 +27,7 @@ extension FileSessionStore: ImmediateAPIKeyLookup {
 
     public func lookupKeyNow(key: SessionKey) throws -> APIKey? {
         let found = try core.withState { state -> APIKeyTable.Lookup in
-            let found = state.keys.lookup(key: key, now: core.clock.now(), touchInterval: core.timeouts.touchInterval)
+            let found = state.keys.lookup(key: key, now: core.clock.now(), touchInterval: state.table.timeouts.touchInterval)
             switch found {
             case .live(_, touched: true): state.pending.mark(apiKey: key, .touch)  // written behind
             case .expired: state.pending.mark(apiKey: key, .row)

@@ -17,17 +17,17 @@ extension FileSessionStore: SessionAuditSource {
         return try await SessionMetrics.measure(.create) {
             let encoded = MemorySessionTable.encode(attributes)
             let proposal = MemorySessionTable.StoredHandle.random()
-            let record = try await core.apply { state in
+            let (record, timeouts) = try await core.apply { state in
                 let record = state.table.insert(
                     key: key, proposedHandle: proposal, subject: subject, attributes: encoded, now: core.clock.now(),
                     secrets: secrets, links: links, origin: origin, limit: limit)
                 state.pending.mark(key, .row)
-                return (record, (key, record.handleText))
+                return ((record, state.table.timeouts), (key, record.handleText))
             }
             if core.audit.isActive { core.audit.report([record.createdEvent]) }
             return Session(
                 handle: record.handleText, attributes: attributes, createdAt: record.createdAt, lastSeenAt: record.lastSeenAt,
-                expiresAt: core.timeouts.expiry(createdAt: record.createdAt, lastSeenAt: record.lastSeenAt), origin: origin
+                expiresAt: timeouts.expiry(createdAt: record.createdAt, lastSeenAt: record.lastSeenAt), origin: origin
             )
         }
     }

@@ -35,11 +35,11 @@ extension FileSessionStore {
 
             let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
             let core = FileStoreCore(
-                path: path, timeouts: timeouts, clock: clock, logger: logger,
+                path: path, clock: clock, logger: logger,
                 database: opened, table: table, wakeups: wake, eventsAtOpen: expired.events + keyEndings.auditEvents, keys: keys
             )
             let writer = Task { await core.runWriter(wakeups) }
-            let flusher = Task { await flushPeriodically(core, every: flushInterval(for: timeouts)) }
+            let flusher = Task { await flushPeriodically(core) }
             logger.info("session store opened", metadata: [
                 "path": "\(path)", "sessions": "\(table.count)", "api_keys": "\(keys.count)",
                 "expired_deleted": "\(expired.idle + expired.absolute)",
@@ -87,10 +87,11 @@ extension FileSessionStore {
         max(timeouts.touchInterval / 2, .milliseconds(100))
     }
 
-    private static func flushPeriodically(_ core: FileStoreCore, every interval: Duration) async {
+    /// The interval follows the touch interval in force (a reload may change it).
+    private static func flushPeriodically(_ core: FileStoreCore) async {
         while !Task.isCancelled {
             do {
-                try await Task.sleep(for: interval)
+                try await Task.sleep(for: flushInterval(for: core.timeouts))
             } catch {
                 return
             }

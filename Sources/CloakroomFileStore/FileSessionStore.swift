@@ -49,6 +49,11 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
     /// The database file.
     public var path: String { core.path }
 
+    /// Only memory changes: the file holds creation and last-activity times, never deadlines.
+    public func updateTimeouts(_ timeouts: SessionTimeouts) {
+        core.state.withLock { $0.table.timeouts = timeouts }
+    }
+
     /// Transactions committed since open (for tests of group commit).
     package var commitCount: Int { core.state.withLock { $0.commits } }
 
@@ -62,16 +67,17 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
 
     public func lookupNow(key: SessionKey, cache: ParsedAttributesCache?) throws -> Session? {
         try SessionMetrics.measure(.lookup) {
-            let snapshot = try core.withState { state -> MemorySessionTable.Snapshot? in
+            // The timeouts that judged the lookup give its deadline (a reload may change them).
+            let (snapshot, timeouts) = try core.withState { state -> (MemorySessionTable.Snapshot?, SessionTimeouts) in
                 let now = core.clock.now()
                 let snapshot = state.table.lookup(key: key, now: now)
                 // It moved last_seen_at: written behind by the flusher, never waited for.
                 if let snapshot, snapshot.lastSeenAt == now { state.pending.mark(key, .touch) }
-                return snapshot
+                return (snapshot, state.table.timeouts)
             }
             guard let snapshot else { return nil }
             do {
-                return try snapshot.session(timeouts: core.timeouts, cache: cache)
+                return try snapshot.session(timeouts: timeouts, cache: cache)
             } catch let damage as DamagedSessionRecord {
                 discardDamaged(key: key, handle: snapshot.handleText, damage)
                 return nil
@@ -166,7 +172,7 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
     public func revokeAll() async throws -> Int {
         try await SessionMetrics.measure(.revoke) {
             let (old, now) = try await core.apply { state in
-                var empty = MemorySessionTable(maxSessions: Self.unbounded, timeouts: core.timeouts)
+                var empty = MemorySessionTable(maxSessions: Self.unbounded, timeouts: state.table.timeouts)
                 empty.tracksRemovedKeys = true
                 empty.auditsEndings = state.table.auditsEndings
                 let old = state.table

@@ -12,7 +12,6 @@ import Synchronization
 /// one fsync without any added delay when the store is idle.
 final class FileStoreCore: Sendable {
     let path: String
-    let timeouts: SessionTimeouts
     let clock: any WallClock
     let logger: Logger
     let database: SessionDatabase
@@ -27,7 +26,7 @@ final class FileStoreCore: Sendable {
     let eventsAtOpen: Mutex<[SessionAuditEvent]>
 
     init(
-        path: String, timeouts: SessionTimeouts, clock: any WallClock, logger: Logger,
+        path: String, clock: any WallClock, logger: Logger,
         database: SessionDatabase, table: MemorySessionTable, wakeups: AsyncStream<Void>.Continuation,
         eventsAtOpen: [SessionAuditEvent] = [], keys: APIKeyTable = APIKeyTable()
     ) {
@@ -35,7 +34,6 @@ final class FileStoreCore: Sendable {
         var table = table
         table.tracksRemovedKeys = true
         self.path = path
-        self.timeouts = timeouts
         self.clock = clock
         self.logger = logger
         self.database = database
@@ -44,6 +42,10 @@ final class FileStoreCore: Sendable {
         self.state = Mutex(state)
         self.wakeups = wakeups
     }
+
+    /// The timeouts in force: the table's, which judges expiry under the lock. Not to be read
+    /// under that lock (take `state.table.timeouts` there).
+    var timeouts: SessionTimeouts { state.withLock { $0.table.timeouts } }
 
     var closedError: SessionStoreError { .unavailable("the file store for \(path) is closed") }
 

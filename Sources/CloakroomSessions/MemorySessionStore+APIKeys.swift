@@ -23,8 +23,8 @@ extension MemorySessionStore: ImmediateAPIKeyLookup {
     }
 
     public func lookupKeyNow(key: SessionKey) throws -> APIKey? {
-        let now = clock.now()
-        switch apiKeys.withLock({ $0.lookup(key: key, now: now, touchInterval: timeouts.touchInterval) }) {
+        let now = clock.now(), touchInterval = timeouts.touchInterval  // read before: one lock at a time
+        switch apiKeys.withLock({ $0.lookup(key: key, now: now, touchInterval: touchInterval) }) {
         case .live(let record, _):
             return record
         case .expired(let record):

@@ -23,7 +23,6 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
     let clock: any WallClock
     /// Logout-token `jti`s and login states already used (``ProviderSessionStore``).
     let replays: ReplayMemory
-    let timeouts: SessionTimeouts
     let endingObservers = SessionEndingObservers()
     /// The audit log's observers (``SessionAuditSource``).
     let audit = SessionAuditObservers()
@@ -38,13 +37,21 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
     public init(maxSessions: Int, timeouts: SessionTimeouts, clock: any WallClock = SystemWallClock()) {
         self.table = Mutex(MemorySessionTable(maxSessions: maxSessions, timeouts: timeouts))
         self.clock = clock
-        self.timeouts = timeouts
         self.replays = ReplayMemory(clock: clock)
     }
 
     /// Sessions held right now, including expired ones not yet swept.
     public var count: Int {
         table.withLock { $0.count }
+    }
+
+    /// The timeouts in force: the table's, which judges expiry under the same lock.
+    var timeouts: SessionTimeouts {
+        table.withLock { $0.timeouts }
+    }
+
+    public func updateTimeouts(_ timeouts: SessionTimeouts) {
+        table.withLock { $0.timeouts = timeouts }
     }
 
     public func create(key: SessionKey, attributes: JSONObject) async throws -> Session {
@@ -65,12 +72,12 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
         return SessionMetrics.measure(.create) {
             let encoded = MemorySessionTable.encode(attributes)
             let proposedHandle = SessionHandle.Bits.random()
-            let (handle, now, endings) = table.withLock { table in
+            let (handle, now, timeouts, endings) = table.withLock { table in
                 let now = clock.now()
                 let handle = table.insert(
                     key: key, handle: proposedHandle, subject: subject, attributes: encoded, now: now, secrets: secrets, links: links,
                     origin: origin, limit: limit)
-                return (handle, now, table.takeEndings())
+                return (handle, now, table.timeouts, table.takeEndings())
             }
             let session = Session(
                 handle: handle.text, attributes: attributes, createdAt: now, lastSeenAt: now,
@@ -87,8 +94,9 @@ public final class MemorySessionStore: SessionStore, ImmediateSessionLookup, Ses
 
     public func lookupNow(key: SessionKey, cache: ParsedAttributesCache?) throws -> Session? {
         try SessionMetrics.measure(.lookup) {
-            let (snapshot, endings) = table.withLock { table in
-                (table.lookup(key: key, now: clock.now()), table.takeEndings())
+            // The timeouts that judged the lookup give its deadline (a reload may change them).
+            let (snapshot, timeouts, endings) = table.withLock { table in
+                (table.lookup(key: key, now: clock.now()), table.timeouts, table.takeEndings())
             }
             deliver(endings)
             guard let snapshot else { return nil }

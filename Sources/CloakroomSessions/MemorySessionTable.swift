@@ -68,7 +68,9 @@ package struct MemorySessionTable: Sendable {
     static let freeSlot: Int32 = -2
 
     package let maxSessions: Int
-    package let timeouts: SessionTimeouts
+    /// Judges every record on every call, so a reload's new timeouts hold for sessions made
+    /// before it too (``SessionStore/updateTimeouts(_:)``).
+    package var timeouts: SessionTimeouts
 
     var records: [Record] = []
     var freeHead: Int32 = none

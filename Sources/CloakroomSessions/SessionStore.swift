@@ -50,6 +50,14 @@ public protocol SessionStore: Sendable {
     /// How many live sessions the store holds (for the active-sessions gauge).
     func liveCount() async throws -> Int
 
+    /// Replaces the idle and absolute timeouts and the touch interval, for a reload of
+    /// `session.idle_timeout`, `absolute_timeout` or `touch_interval`. Every call from then on
+    /// judges every session by them, sessions made before included: a session's deadlines are
+    /// its creation and last activity plus the timeouts in force when it is looked at, never
+    /// those it was created under. Stores keep no deadline of their own that this would leave
+    /// behind, except where their documentation says (Redis: key TTLs and the expiry index).
+    func updateTimeouts(_ timeouts: SessionTimeouts)
+
     /// Flushes anything written behind and releases resources (files, locks, connections).
     /// Called once at shutdown; the store is not used afterwards.
     func close() async throws

@@ -47,5 +47,6 @@ public struct ProductionLookupStore: SessionStore {
     public func sessions(subject: String?) async throws -> [Session] { try await base.sessions(subject: subject) }
     public func sweep() async throws -> Int { try await base.sweep() }
     public func liveCount() async throws -> Int { try await base.liveCount() }
+    public func updateTimeouts(_ timeouts: SessionTimeouts) { base.updateTimeouts(timeouts) }
     public func close() async throws { try await base.close() }
 }

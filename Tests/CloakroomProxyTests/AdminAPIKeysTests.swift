@@ -155,5 +155,6 @@ struct UnavailableKeyStore: SessionStore, APIKeyStore {
     func sessions(subject: String?) async throws -> [Session] { throw base.fail() }
     func sweep() async throws -> Int { throw base.fail() }
     func liveCount() async throws -> Int { throw base.fail() }
+    func updateTimeouts(_ timeouts: SessionTimeouts) {}
     func close() async throws {}
 }

@@ -170,6 +170,7 @@ struct UnavailableStore: SessionStore {
     func sessions(subject: String?) async throws -> [Session] { throw fail() }
     func sweep() async throws -> Int { throw fail() }
     func liveCount() async throws -> Int { throw fail() }
+    func updateTimeouts(_ timeouts: SessionTimeouts) {}
     func close() async throws {}
 }
 

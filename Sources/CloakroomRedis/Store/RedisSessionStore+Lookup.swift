@@ -152,8 +152,9 @@ extension RedisSessionStore {
         guard fields.allSatisfy({ !$0.isNull }), let created = fields[3].int64, let lastSeen = fields[4].int64 else {
             return .needsScript
         }
-        let deadline = min(lastSeen + idleMilliseconds, created + absoluteMilliseconds)
-        if now >= deadline || now - lastSeen >= touchMilliseconds { return .needsScript }
+        let timeouts = scriptTimeouts
+        let deadline = min(lastSeen + timeouts.idle, created + timeouts.absolute)
+        if now >= deadline || now - lastSeen >= timeouts.touch { return .needsScript }
         return .live(try session(fields[0], fields[2], fields[3], fields[4], cache: cache))
     }
 }

@@ -2,6 +2,7 @@ import CloakroomSessions
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 import struct Foundation.Date
 
 /// Sessions in Redis, shared by every Cloakroom instance that uses the same server and key
@@ -40,7 +41,8 @@ import struct Foundation.Date
 /// - Important: Safe to call from any task concurrently. No lock is held across I/O.
 public final class RedisSessionStore: SessionStore, SessionEndingSource {
     let keys: RedisKeySpace
-    let timeouts: SessionTimeouts
+    /// The timeouts in force (``updateTimeouts(_:)``), passed to every script.
+    private let currentTimeouts: Mutex<ScriptTimeouts>
     let clock: any WallClock
     let pool: RedisConnectionPool
     let subscriber: RedisSubscriber
@@ -53,9 +55,35 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
     let audit = SessionAuditObservers()
     let logger: Logger
     private let serverName: String
-    let idleMilliseconds: Int64
-    let absoluteMilliseconds: Int64
-    let touchMilliseconds: Int64
+
+    /// The timeouts as the scripts take them: milliseconds, worked out once per change.
+    struct ScriptTimeouts: Sendable {
+        let timeouts: SessionTimeouts
+        let idle: Int64
+        let absolute: Int64
+        let touch: Int64
+
+        init(_ timeouts: SessionTimeouts) {
+            self.timeouts = timeouts
+            idle = Milliseconds.of(timeouts.idle)
+            absolute = Milliseconds.of(timeouts.absolute)
+            touch = Milliseconds.of(timeouts.touchInterval)
+        }
+    }
+
+    var scriptTimeouts: ScriptTimeouts { currentTimeouts.withLock { $0 } }
+    var timeouts: SessionTimeouts { scriptTimeouts.timeouts }
+    var touchMilliseconds: Int64 { scriptTimeouts.touch }
+
+    /// Every script judges each session it reads by the timeouts it is given, so lookups,
+    /// liveness checks, lists and the sweep follow at once. What Redis already holds is not
+    /// rewritten: key TTLs and expiry-index scores move to the new deadlines at a session's
+    /// next touch, or when the sweep reaches its old score and finds it still live (TTLs are
+    /// then extended, never shortened). Until then a shortened timeout leaves expired sessions
+    /// counted by ``liveCount()``, though no call returns them.
+    public func updateTimeouts(_ timeouts: SessionTimeouts) {
+        currentTimeouts.withLock { $0 = ScriptTimeouts(timeouts) }
+    }
 
     /// Sets the store up without connecting: the first operation does.
     ///
@@ -79,7 +107,7 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         let keys = RedisKeySpace(prefix: settings.keyPrefix)
         let observers = EndingObservers(keys: keys, logger: logger)
         self.keys = keys
-        self.timeouts = timeouts
+        self.currentTimeouts = Mutex(ScriptTimeouts(timeouts))
         self.clock = clock
         self.logger = logger
         self.observers = observers
@@ -105,9 +133,6 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
             acknowledgement?.pool.kick()
             subscriber.kick()
         }
-        self.idleMilliseconds = Milliseconds.of(timeouts.idle)
-        self.absoluteMilliseconds = Milliseconds.of(timeouts.absolute)
-        self.touchMilliseconds = Milliseconds.of(timeouts.touchInterval)
     }
 
     // MARK: One session
@@ -273,8 +298,9 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         command.append("0")
         command.append(keys.prefix)
         command.append(now)
-        command.append(idleMilliseconds)
-        command.append(absoluteMilliseconds)
+        let timeouts = scriptTimeouts
+        command.append(timeouts.idle)
+        command.append(timeouts.absolute)
         writeExtra(&command)
         return command.buffer
     }

@@ -334,8 +334,14 @@ enum SessionScripts {
             tally[1 + r] = tally[1 + r] + 1
             note(r, s)
           else
-            -- The index was behind the record: set it right so the next batch moves on.
-            redis.call('ZADD', index, deadline(s.c, s.l), hex)
+            -- The index was behind the record (or the timeouts grew since it was scored): set
+            -- it right so the next batch moves on, and keep the keys until the new deadline.
+            local expires = deadline(s.c, s.l)
+            redis.call('ZADD', index, expires, hex)
+            keepUntil(P .. 's:' .. hex, expires + grace)
+            keepUntil(P .. 'h:' .. s.h, expires + grace)
+            keepUntil(P .. 'u:' .. s.u, expires + grace)
+            keepUntil(index, expires + grace)
           end
         end
         return withEnded(tally)

@@ -1,5 +1,6 @@
 import CloakroomConfig
 import CloakroomProxy
+import CloakroomSessions
 import NIOCore
 
 /// Hot reload: SIGHUP and the admin API's `POST /reload`.
@@ -81,6 +82,10 @@ extension ProxyServer {
             state.listeners.merge(opened) { _, new in new }
             for address in removed.keys { state.listeners[address] = nil }
         }
+        // Session timeouts: the store judges every session by the new ones from the next call
+        // on (those made before the reload too), and the sweeper keeps pace with them.
+        store.updateTimeouts(SessionTimeouts(configuration.session))
+        restartSweeper(every: SessionStoreFactory.sweepInterval(configuration.session))
         let replaced = holder.replace(with: runtime)
         for (address, channel) in removed {
             logger.info("stopped listening", metadata: ["address": "\(address)"])

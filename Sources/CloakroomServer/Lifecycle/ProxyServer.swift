@@ -35,6 +35,8 @@ public final class ProxyServer: Service, Sendable {
         var listeners: [SocketAddressSpec: any Channel] = [:]
         var admin: (any Channel)?
         var tasks: [Task<Void, Never>] = []
+        /// The sweeper, apart from ``tasks``: a reload that changes its interval replaces it.
+        var sweeper: (task: Task<Void, Never>, every: Duration)?
         var reloading = false
     }
 
@@ -176,7 +178,8 @@ public final class ProxyServer: Service, Sendable {
             for channel in listeners.values { try? await channel.close() }
             throw error
         }
-        let sweeper = Self.startSweeper(store: store, every: min(runtime.configuration.session.effectiveTouchInterval, .seconds(60)), logger: logger)
+        let sweepEvery = SessionStoreFactory.sweepInterval(runtime.configuration.session)
+        let sweeper = Self.startSweeper(store: store, every: sweepEvery, after: nil, logger: logger)
         let watcher = runtime.watch.start(store: store, logger: logger)
         // The access and audit logs are buffered (one write per many lines); under journald or
         // `docker logs` lines must still show up promptly.
@@ -190,7 +193,8 @@ public final class ProxyServer: Service, Sendable {
             $0.quiescing = quiescing
             $0.listeners = listeners
             $0.admin = admin
-            $0.tasks = [sweeper, watcher, logFlusher]
+            $0.sweeper = (sweeper, sweepEvery)
+            $0.tasks = [watcher, logFlusher]
         }
         return runtime.configuration.listeners.compactMap { listeners[$0.address]?.localAddress }
     }
@@ -237,6 +241,7 @@ public final class ProxyServer: Service, Sendable {
         await factory.signOnClients.shutdown()
         // The sweeper and the watch use the event loops: they must be done before those stop.
         for task in tasks { await task.value }
+        await state.withLock { $0.sweeper?.task }?.value  // after quiesce: no reload replaces it any more
         holder.current.upstreams.closeIdle(on: factory.eventLoops)
         do {
             try await store.close()
@@ -267,6 +272,7 @@ public final class ProxyServer: Service, Sendable {
     private func quiesce(timeout: Duration) async {
         let quiescing = state.withLock { state -> ServerQuiescingHelper? in
             for task in state.tasks { task.cancel() }
+            state.sweeper?.task.cancel()
             state.listeners = [:]
             defer { state.quiescing = nil }
             return state.quiescing
@@ -282,10 +288,30 @@ public final class ProxyServer: Service, Sendable {
         deadline.cancel()
     }
 
-    private static func startSweeper(store: any SessionStore, every interval: Duration, logger: Logger) -> Task<Void, Never> {
+    /// Replaces the sweeper when a reload changed its interval (``SessionStoreFactory/sweepInterval(_:)``),
+    /// so a shorter `session.idle_timeout` is swept at its own pace from now on, not after the
+    /// old interval (up to a minute). Nothing once shutdown has begun.
+    func restartSweeper(every interval: Duration) {
+        state.withLock { state in
+            guard state.quiescing != nil, let old = state.sweeper, old.every != interval else { return }
+            old.task.cancel()
+            state.sweeper = (Self.startSweeper(store: store, every: interval, after: old.task, logger: logger), interval)
+        }
+    }
+
+    /// Sweeps every `interval` until cancelled; starts once `previous` (a sweeper it replaces,
+    /// cancelled) has finished, so two sweeps never run at once.
+    private static func startSweeper(
+        store: any SessionStore, every interval: Duration, after previous: Task<Void, Never>?, logger: Logger
+    ) -> Task<Void, Never> {
         Task.detached {
+            await previous?.value
             while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
+                do {
+                    try await Task.sleep(for: interval)
+                } catch {
+                    return  // cancelled: shutdown, or replaced by a reload
+                }
                 do {
                     let swept = try await store.sweep()
                     if swept > 0 { logger.debug("expired sessions swept", metadata: ["count": "\(swept)"]) }

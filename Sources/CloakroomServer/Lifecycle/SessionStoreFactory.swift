@@ -12,7 +12,7 @@ enum SessionStoreFactory {
     static func open(
         _ settings: SessionSettings, clock: any WallClock, eventLoopGroup: any EventLoopGroup, logger: Logger
     ) async throws -> any SessionStore {
-        let timeouts = SessionTimeouts(idle: settings.idleTimeout, absolute: settings.absoluteTimeout, touchInterval: settings.effectiveTouchInterval)
+        let timeouts = SessionTimeouts(settings)
         switch settings.store {
         case .memory(let memory):
             return MemorySessionStore(maxSessions: memory.maxSessions, timeouts: timeouts, clock: clock)
@@ -37,6 +37,12 @@ enum SessionStoreFactory {
         }
     }
 
+    /// How often the server sweeps expired sessions: at each touch interval, at least once a
+    /// minute (shorter than the Redis store's grace after a deadline, so an expiry is seen).
+    static func sweepInterval(_ settings: SessionSettings) -> Duration {
+        min(settings.effectiveTouchInterval, .seconds(60))
+    }
+
     /// `session.store.redis` as the store takes it: a URL, or the sentinels with the data
     /// connections' login, database and TLS.
     static func redisSettings(_ redis: RedisStoreSettings) throws -> RedisSessionStoreSettings {
@@ -52,5 +58,13 @@ enum SessionStoreFactory {
             sentinel: sentinels, user: redis.username, password: redis.password, database: redis.database, usesTLS: redis.tls,
             keyPrefix: redis.keyPrefix, poolSize: redis.poolSize, connectTimeout: redis.connectTimeout,
             commandTimeout: redis.commandTimeout, minReplicas: redis.minReplicas)
+    }
+}
+
+extension SessionTimeouts {
+    /// `session.idle_timeout`, `absolute_timeout` and the effective `touch_interval`, as the
+    /// stores take them at open and on every reload (``SessionStore/updateTimeouts(_:)``).
+    init(_ settings: SessionSettings) {
+        self.init(idle: settings.idleTimeout, absolute: settings.absoluteTimeout, touchInterval: settings.effectiveTouchInterval)
     }
 }
