@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+/// The admin-talking commands against a stand-in admin API (``ScriptedAdminAPI``) that does
+/// what the real one never does: answers with names full of terminal control characters.
+@Suite(.serialized) struct AdminCommandClientTests {
+    static let unset = ["CLOAKROOM_ADMIN_TOKEN", "CLOAKROOM_CONFIG"]
+
+    /// Characters a terminal acts on instead of showing: a newline (forges a table row), ESC
+    /// (a colour, a cursor move, a title), CSI as one C1 character (U+009B), bidi overrides
+    /// and isolates (text that reads in another order than it is), a line separator.
+    static let hostile = "alice\n\u{1b}[2J\u{9b}31m\u{202e}evil\u{2066}x\u{2069}\r\t\u{2028}\u{7f}"
+    /// Each of them as the table shows it, the way JSON writes them in the ATTRIBUTES column.
+    static let shown = #"alice\n\u001b[2J\u009b31m\u202eevil\u2066x\u2069\r\t\u2028\u007f"#
+
+    static func json(_ object: [String: Any]) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+
+    /// Nothing in `text` that a terminal would act on: no C0 control but the line breaks
+    /// between rows, no DEL or C1, no bidi control, no line or paragraph separator.
+    static func inert(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy { scalar in
+            if scalar == "\n" { return true }
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator: return false
+            default: return true
+            }
+        }
+    }
+
+    /// A sub, a User-Agent or a key's name is whatever a backend, a client or an operator
+    /// sent: `sessions list` and `keys list` used to print them raw, so one session could
+    /// clear the operator's screen or add rows of its own to the table. Every cell is escaped
+    /// as the ATTRIBUTES column's JSON escapes a string (`\n`, `\u001b`), one row per entry.
+    @Test func tablesShowControlCharactersEscaped() async throws {
+        let session: [String: Any] = [
+            "handle": "Qm3xT0pL9aW2vC8k", "sub": Self.hostile, "client": "127.0.0.1", "created_at": "2026-11-21T18:40:02Z",
+            "last_seen_at": "2026-11-21T18:40:05Z", "expires_at": "2026-11-21T19:10:05Z",
+            "attributes": ["sub": Self.hostile, "note": "\u{202e}\u{9b}"], "user_agent": Self.hostile,
+        ]
+        let key: [String: Any] = [
+            "handle": "Zx9", "sub": Self.hostile, "name": Self.hostile, "created_at": "2026-11-21T18:40:02Z",
+            "expires_at": "2027-11-21T18:40:02Z", "attributes": ["sub": Self.hostile],
+        ]
+        for (arguments, answer) in [
+            (["sessions", "list"], try Self.json(["sessions": [session]])), (["keys", "list"], try Self.json(["keys": [key]])),
+        ] {
+            let api = try await ScriptedAdminAPI.start(answering: answer)
+            let run = try await CommandLineTests.run(
+                arguments + ["--admin", "http://127.0.0.1:\(api.port)", "--token", "t"], unsetting: Self.unset)
+            await api.stop()
+            #expect(run.status == 0, "\(arguments): \(run.errors)")
+            #expect(Self.inert(run.output), "\(arguments): \(run.output.debugDescription)")
+            #expect(run.output.split(separator: "\n", omittingEmptySubsequences: false).count == 3, "a header, one row, the final newline")
+            #expect(run.output.components(separatedBy: Self.shown).count - 1 == 3, "SUB, ATTRIBUTES and USER AGENT or NAME: \(run.output)")
+            #expect(run.output.contains(#"\u202e\u009b"#) || arguments[0] == "keys", "the ATTRIBUTES column too: \(run.output)")
+
+            // --json is the admin API's JSON as it came (JSON escapes control characters itself).
+            let api2 = try await ScriptedAdminAPI.start(answering: answer)
+            let json = try await CommandLineTests.run(
+                arguments + ["--json", "--admin", "http://127.0.0.1:\(api2.port)", "--token", "t"], unsetting: Self.unset)
+            await api2.stop()
+            #expect(json.output == answer + "\n")
+        }
+    }
+}
