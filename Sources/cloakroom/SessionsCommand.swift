@@ -22,6 +22,18 @@ struct AdminOptions: ParsableArguments {
     @Option(name: .long, help: "Bearer token (default: $CLOAKROOM_ADMIN_TOKEN, else the config's admin.token).")
     var token: String?
 
+    func validate() throws { _ = try Self.timeout() }
+
+    /// `CLOAKROOM_ADMIN_TIMEOUT`: how long a request may take, connecting included (a duration
+    /// as in proxy.yaml, default 30s); a value that is not a positive duration is a usage error.
+    static func timeout() throws -> Duration {
+        guard let text = ProcessEnvironment.setting("CLOAKROOM_ADMIN_TIMEOUT") else { return AdminClient.defaultTimeout }
+        guard let limit = Duration(configString: text), limit > .zero else {
+            throw ValidationError("CLOAKROOM_ADMIN_TIMEOUT must be a duration such as 30s, 2m or 500ms, got \"\(text)\"")
+        }
+        return limit
+    }
+
     func client() throws -> AdminClient {
         let environment = ProcessEnvironment.variables
         var url = admin
@@ -45,7 +57,7 @@ struct AdminOptions: ParsableArguments {
             secret = secret ?? access.token
         }
         do {
-            return try AdminClient(url: url!, token: secret!)
+            return try AdminClient(url: url!, token: secret!, timeout: Self.timeout())
         } catch {
             printError("\(error)")
             throw ExitCode(1)

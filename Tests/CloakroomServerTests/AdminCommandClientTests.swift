@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 /// The admin-talking commands against a stand-in admin API (``ScriptedAdminAPI``) that does
-/// what the real one never does: answers with names full of terminal control characters.
+/// what the real one never does: answers with names full of terminal control characters, or
+/// never answers at all.
 @Suite(.serialized) struct AdminCommandClientTests {
     static let unset = ["CLOAKROOM_ADMIN_TOKEN", "CLOAKROOM_CONFIG"]
 
@@ -62,6 +63,37 @@ import Testing
                 arguments + ["--json", "--admin", "http://127.0.0.1:\(api2.port)", "--token", "t"], unsetting: Self.unset)
             await api2.stop()
             #expect(json.output == answer + "\n")
+        }
+    }
+}
+
+extension AdminCommandClientTests {
+    /// An admin API that accepts the connection and never answers (wedged, or a port that is
+    /// not HTTP) used to hang the command forever. The whole request has a deadline, 30s unless
+    /// `CLOAKROOM_ADMIN_TIMEOUT` says otherwise; past it the command exits 1 naming the URL.
+    @Test func anAdminAPIThatNeverAnswersTimesOut() async throws {
+        let api = try await ScriptedAdminAPI.start(answering: nil)
+        defer { Task { await api.stop() } }
+        let url = "http://127.0.0.1:\(api.port)"
+        let started = ContinuousClock.now
+        let run = try await CommandLineTests.run(
+            ["sessions", "list", "--admin", url, "--token", "t"], environment: ["CLOAKROOM_ADMIN_TIMEOUT": "500ms"],
+            unsetting: Self.unset, killAfter: 20)
+        #expect(run.status == 1, "\(run.status): \(run.errors)")
+        #expect(run.errors == "admin API at \(url) did not answer within 500ms (CLOAKROOM_ADMIN_TIMEOUT)\n", "\(run.errors)")
+        #expect(ContinuousClock.now - started < .seconds(15))
+
+        for value in ["soon", "0s", ""] {
+            let refused = try await CommandLineTests.run(
+                ["keys", "list", "--admin", url, "--token", "t"], environment: ["CLOAKROOM_ADMIN_TIMEOUT": value],
+                unsetting: Self.unset, killAfter: value.isEmpty ? 3 : 20)
+            if value.isEmpty {
+                // Empty counts as unset, as for the CLI's other variables: the default applies.
+                #expect(refused.status == 9, "still waiting for the default 30s when killed: \(refused.errors)")
+            } else {
+                #expect(refused.status == 2, "\(value): \(refused.errors)")
+                #expect(refused.errors.contains("CLOAKROOM_ADMIN_TIMEOUT"), "\(refused.errors)")
+            }
         }
     }
 }
