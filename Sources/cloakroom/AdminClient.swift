@@ -23,7 +23,7 @@ struct AdminClient {
 
         var description: String {
             switch self {
-            case .badURL(let url): return "admin URL \"\(url)\" must look like http://HOST:PORT"
+            case .badURL(let url): return "admin URL \"\(url)\" must look like http://HOST:PORT or http://HOST:PORT/PATH"
             case .unreachable(let url, let why): return "admin API unreachable at \(url): \(why)"
             case .incomplete(let url): return "admin API at \(url) closed the connection before answering"
             case .timedOut(let url, let limit):
@@ -35,6 +35,9 @@ struct AdminClient {
     let base: String
     let host: String
     let port: Int
+    /// The URL's path without its trailing slash (`/cloakroom/admin`, or empty): the admin API
+    /// reached under a path of a reverse proxy. Every request's path goes after it.
+    let prefix: String
     let token: String
     /// The whole request's deadline, connecting included (`CLOAKROOM_ADMIN_TIMEOUT`).
     let timeout: Duration
@@ -48,6 +51,9 @@ struct AdminClient {
     init(url: String, token: String, timeout: Duration = defaultTimeout) throws {
         guard url.hasPrefix("http://") else { throw Failure.badURL(url) }
         let authority = url.dropFirst("http://".count).prefix { $0 != "/" }
+        let path = url.dropFirst("http://".count + authority.count)
+        // A query or a fragment cannot go before each request's own path and query.
+        guard !path.contains("?"), !path.contains("#") else { throw Failure.badURL(url) }
         let (host, port): (Substring, Substring)
         if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
             host = authority[authority.index(after: authority.startIndex)..<close]
@@ -62,6 +68,9 @@ struct AdminClient {
         self.base = url
         self.host = String(host)
         self.port = number
+        var prefix = String(path)
+        while prefix.hasSuffix("/") { prefix.removeLast() }
+        self.prefix = prefix
         self.token = token
         self.timeout = timeout
     }
@@ -87,7 +96,7 @@ struct AdminClient {
         return "\(error)"
     }
 
-    /// Sends one request; `body`, when given, goes as `application/json`.
+    /// Sends one request to ``prefix`` + `path`; `body`, when given, goes as `application/json`.
     func send(_ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> Response {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: Response.self)
@@ -116,7 +125,7 @@ struct AdminClient {
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
         headers.add(name: "Content-Length", value: "\(bytes.count)")
         headers.add(name: "Connection", value: "close")
-        let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
+        let head = HTTPRequestHead(version: .http1_1, method: method, uri: prefix + path, headers: headers)
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         if !bytes.isEmpty { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: bytes))), promise: nil) }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)

@@ -17,7 +17,7 @@ struct Sessions: AsyncParsableCommand {
 struct AdminOptions: ParsableArguments {
     @Option(name: .long, help: "Path to proxy.yaml (default: $CLOAKROOM_CONFIG, else ./proxy.yaml).", completion: .file(extensions: ["yaml", "yml"]))
     var config: String?
-    @Option(name: .long, help: "Admin API base URL (default: http:// + the config's admin.listen).")
+    @Option(name: .long, help: "Admin API base URL, http://HOST:PORT[/PATH] (default: http:// + the config's admin.listen).")
     var admin: String?
     @Option(name: .long, help: "Bearer token (default: $CLOAKROOM_ADMIN_TOKEN, else the config's admin.token).")
     var token: String?

@@ -96,4 +96,27 @@ extension AdminCommandClientTests {
             }
         }
     }
+
+    /// `--admin http://host:port/prefix` (the admin API behind a reverse proxy's path) used to
+    /// send `/sessions`, the prefix silently dropped. Every request goes under the prefix.
+    @Test func anAdminURLsPathIsAPrefixForEveryRequest() async throws {
+        let api = try await ScriptedAdminAPI.start(answering: #"{"sessions":[]}"#)
+        defer { Task { await api.stop() } }
+        for prefix in ["/cloakroom/admin", "/cloakroom/admin/", ""] {
+            let run = try await CommandLineTests.run(
+                ["sessions", "list", "--user", "a b", "--admin", "http://127.0.0.1:\(api.port)\(prefix)", "--token", "t"],
+                unsetting: Self.unset, killAfter: 20)
+            #expect(run.status == 0, "\(prefix): \(run.errors)")
+            #expect(run.output == "no live sessions\n")
+        }
+        #expect(api.requests == ["/cloakroom/admin/sessions?user=a%20b", "/cloakroom/admin/sessions?user=a%20b", "/sessions?user=a%20b"])
+
+        // A query or a fragment in --admin cannot be a prefix: refused, nothing sent.
+        for url in ["http://127.0.0.1:\(api.port)/admin?x=1", "http://127.0.0.1:\(api.port)/#top"] {
+            let run = try await CommandLineTests.run(["sessions", "list", "--admin", url, "--token", "t"], unsetting: Self.unset, killAfter: 20)
+            #expect(run.status == 1, "\(url): \(run.output)")
+            #expect(run.errors == "admin URL \"\(url)\" must look like http://HOST:PORT or http://HOST:PORT/PATH\n", "\(run.errors)")
+        }
+        #expect(api.requests.count == 3)
+    }
 }
