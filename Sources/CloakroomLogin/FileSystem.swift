@@ -16,6 +16,9 @@ struct FileSignature: Equatable, Sendable {
     var modifiedNanoseconds: Int64
     /// Permission bits (`0o600`).
     var mode: UInt32
+    /// The owner's user and group IDs.
+    var owner: UInt32
+    var group: UInt32
 
     /// The file's signature, or `nil` when it cannot be stat-ed (missing, no permission).
     init?(path: String) {
@@ -32,6 +35,8 @@ struct FileSignature: Equatable, Sendable {
         modifiedNanoseconds = Int64(info.st_mtim.tv_nsec)
         #endif
         mode = UInt32(info.st_mode) & 0o7777
+        owner = UInt32(info.st_uid)
+        group = UInt32(info.st_gid)
     }
 
     static func == (lhs: FileSignature, rhs: FileSignature) -> Bool {
@@ -74,11 +79,45 @@ enum FileSystem {
         }
     }
 
+    /// The file `path` names once every symbolic link is followed, the links in its directories
+    /// too; for a link to a file that does not exist (yet), the path the link text leads to.
+    /// `path` itself when it is no link. Replacing a file by rename must rename over this: a
+    /// rename over a link replaces the link, and the file it named keeps its old contents.
+    static func resolvingLinks(_ path: String) -> String {
+        if let resolved = realpath(path, nil) {
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        var current = path
+        for _ in 0..<40 {  // the kernel's own limit on links in a row (ELOOP)
+            var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+            let count = buffer.withUnsafeMutableBufferPointer { pointer in
+                pointer.withMemoryRebound(to: CChar.self) { readlink(current, $0.baseAddress!, $0.count - 1) }
+            }
+            guard count > 0 else { return current }
+            let destination = String(decoding: buffer[0..<count], as: UTF8.self)
+            current = destination.hasPrefix("/") ? destination : directory(of: current) + "/" + destination
+        }
+        return current
+    }
+
+    /// The directory part of `path`: `.` for a bare name, `/` for a file at the root.
+    private static func directory(of path: String) -> String {
+        path.lastIndex(of: "/").map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
+    }
+
     /// Replaces `path` with `bytes` so that readers see the old file or the new one, never a
     /// mix: writes a temporary file in the same directory, flushes it to disk, renames it over
     /// `path` and flushes the directory. The temporary file is removed on failure.
-    static func replaceAtomically(_ path: String, with bytes: [UInt8], mode: mode_t) throws(Failure) {
-        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
+    ///
+    /// The new file gets `mode` and, when `owner` is given, that owner and group: as root it
+    /// must (a file root rewrites for a service's user stays that user's), otherwise the group
+    /// alone is tried, which the kernel allows for a group the user is in, and kept as the
+    /// user's own when refused. `path` must not be a symbolic link (see ``resolvingLinks(_:)``).
+    static func replaceAtomically(
+        _ path: String, with bytes: [UInt8], mode: mode_t, owner: (user: UInt32, group: UInt32)? = nil
+    ) throws(Failure) {
+        let directory = directory(of: path)
         let base = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
         let suffix = String(UInt64.random(in: .min ... .max), radix: 16)
         let temporary = (directory == "/" ? "" : directory) + "/.\(base).tmp-\(suffix)"
@@ -87,6 +126,13 @@ enum FileSystem {
         var renamed = false
         defer { if !renamed { unlink(temporary) } }
         do throws(Failure) {
+            if let owner {
+                if geteuid() == 0 {
+                    guard fchown(fd, uid_t(owner.user), gid_t(owner.group)) == 0 else { throw Failure(operation: "chown", path: temporary, code: errno) }
+                } else if gid_t(owner.group) != getegid() {
+                    _ = fchown(fd, uid_t.max, gid_t(owner.group))  // (uid_t)-1: the owner unchanged
+                }
+            }
             guard fchmod(fd, mode) == 0 else { throw Failure(operation: "chmod", path: temporary, code: errno) }
             try writeAll(fd, bytes, path: temporary)
             guard fsync(fd) == 0 else { throw Failure(operation: "sync", path: temporary, code: errno) }

@@ -11,8 +11,10 @@ extension UsersFile {
     /// the order of the file are kept; comments are not (the file is re-serialized).
     ///
     /// The write is atomic: a temporary file in the same directory is written, flushed to disk
-    /// and renamed over the file, keeping an existing file's permission bits. Readers, such as
-    /// a running proxy, see the old file or the new one, never a mix.
+    /// and renamed over the file, keeping an existing file's permission bits and, when running
+    /// as root, its owner and group. Readers, such as a running proxy, see the old file or the
+    /// new one, never a mix. When `path` is a symbolic link, the file it resolves to is the one
+    /// replaced, in that file's directory; the link stays.
     ///
     /// Throws a ``UsersFileError`` for an invalid name, an existing file that does not read
     /// cleanly (it is left untouched rather than half-understood), or a failed write; and a
@@ -58,9 +60,14 @@ extension UsersFile {
         } catch {
             throw UsersFileError(path: path, message: "cannot serialize: \(error)")
         }
-        let mode = FileSignature(path: path)?.mode ?? 0o600
+        // A symbolic link (a Kubernetes secret mount is a chain of them) stays a link: the file
+        // it names is the one replaced, keeping that file's mode, owner and group.
+        let target = FileSystem.resolvingLinks(path)
+        let existing = FileSignature(path: target)
         do {
-            try FileSystem.replaceAtomically(path, with: Array((header + yaml).utf8), mode: .init(mode))
+            try FileSystem.replaceAtomically(
+                target, with: Array((header + yaml).utf8), mode: .init(existing?.mode ?? 0o600),
+                owner: existing.map { ($0.owner, $0.group) })
         } catch {
             throw UsersFileError(path: path, message: error.message)
         }

@@ -17,10 +17,22 @@ struct Sessions: AsyncParsableCommand {
 struct AdminOptions: ParsableArguments {
     @Option(name: .long, help: "Path to proxy.yaml (default: $CLOAKROOM_CONFIG, else ./proxy.yaml).", completion: .file(extensions: ["yaml", "yml"]))
     var config: String?
-    @Option(name: .long, help: "Admin API base URL (default: http:// + the config's admin.listen).")
+    @Option(name: .long, help: "Admin API base URL, http://HOST:PORT[/PATH] (default: http:// + the config's admin.listen).")
     var admin: String?
     @Option(name: .long, help: "Bearer token (default: $CLOAKROOM_ADMIN_TOKEN, else the config's admin.token).")
     var token: String?
+
+    func validate() throws { _ = try Self.timeout() }
+
+    /// `CLOAKROOM_ADMIN_TIMEOUT`: how long a request may take, connecting included (a duration
+    /// as in proxy.yaml, default 30s); a value that is not a positive duration is a usage error.
+    static func timeout() throws -> Duration {
+        guard let text = ProcessEnvironment.setting("CLOAKROOM_ADMIN_TIMEOUT") else { return AdminClient.defaultTimeout }
+        guard let limit = Duration(configString: text), limit > .zero else {
+            throw ValidationError("CLOAKROOM_ADMIN_TIMEOUT must be a duration such as 30s, 2m or 500ms, got \"\(text)\"")
+        }
+        return limit
+    }
 
     func client() throws -> AdminClient {
         let environment = ProcessEnvironment.variables
@@ -45,7 +57,7 @@ struct AdminOptions: ParsableArguments {
             secret = secret ?? access.token
         }
         do {
-            return try AdminClient(url: url!, token: secret!)
+            return try AdminClient(url: url!, token: secret!, timeout: Self.timeout())
         } catch {
             printError("\(error)")
             throw ExitCode(1)
@@ -180,12 +192,55 @@ enum SessionTable {
     }
 }
 
-/// Rows as columns two spaces apart, the last column unpadded (a header row first).
+/// Rows as columns two spaces apart, the last column unpadded (a header row first). Every cell
+/// is shown with ``terminalSafe(_:)``.
 func alignedTable(_ rows: [[String]]) -> String {
+    let rows = rows.map { $0.map(terminalSafe) }
     let widths = (0..<rows[0].count - 1).map { column in rows.map { $0[column].count }.max() ?? 0 }
     return rows.map { row in
         row.enumerated().map { index, cell in
             index < widths.count ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0) : cell
         }.joined(separator: "  ")
     }.joined(separator: "\n")
+}
+
+/// `text` with every character a terminal would act on instead of show written out as JSON
+/// writes it in a string (`\n`, `\u001b`), as the ATTRIBUTES column, which is JSON, shows
+/// them: C0 and C1 controls and DEL (a newline forges a table row, ESC or U+009B starts a
+/// terminal command), format characters such as the bidi overrides and isolates (text that
+/// reads in another order than it is) and the line and paragraph separators. A sub, a
+/// User-Agent or a key's name is whatever a client, a backend or an operator sent.
+/// Backslashes are left as they are, so a sub such as `CORP\alice` reads (and can be copied
+/// to `--user`) as it is.
+func terminalSafe(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: isTerminalControl) else { return text }
+    var shown = String.UnicodeScalarView()
+    for scalar in text.unicodeScalars {
+        guard isTerminalControl(scalar) else {
+            shown.append(scalar)
+            continue
+        }
+        let escape: String
+        switch scalar {
+        case "\n": escape = "\\n"
+        case "\r": escape = "\\r"
+        case "\t": escape = "\\t"
+        case "\u{8}": escape = "\\b"
+        case "\u{c}": escape = "\\f"
+        default:
+            escape = String(scalar).utf16.map { unit in
+                let hex = String(unit, radix: 16)
+                return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            }.joined()
+        }
+        shown.append(contentsOf: escape.unicodeScalars)
+    }
+    return String(shown)
+}
+
+private func isTerminalControl(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar.properties.generalCategory {
+    case .control, .format, .lineSeparator, .paragraphSeparator: return true
+    default: return false
+    }
 }

@@ -45,6 +45,47 @@ import Testing
         }
     }
 
+    /// A users file mounted from a Kubernetes secret is a chain of symlinks (`users.yaml →
+    /// ..data/users.yaml`, `..data → ..2026_11_21…`), and one an operator keeps elsewhere is
+    /// often a symlink too. The rename used to land on the link itself: the link became a
+    /// regular file (root's, 0600 whatever it was) and the file it pointed to kept the old
+    /// users. The file the link resolves to is replaced instead, keeping its mode and, when
+    /// running as root, its owner and group.
+    @Test func replacesTheFileASymlinkNamesKeepingItsOwnerGroupAndMode() throws {
+        try withTemporaryDirectory { directory in
+            try FileManager.default.createDirectory(atPath: directory + "/..2026_11_21", withIntermediateDirectories: false)
+            try FileManager.default.createSymbolicLink(atPath: directory + "/..data", withDestinationPath: "..2026_11_21")
+            let target = directory + "/..2026_11_21/users.yaml"
+            try write("users:\n  bob:\n    password: \"\(cheapHash("bob-pw").encoded)\"\n", to: target)
+            try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: target)
+            let asRoot = geteuid() == 0
+            if asRoot { #expect(chown(target, 65534, 65534) == 0) }
+            let link = directory + "/users.yaml"
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "..data/users.yaml")
+
+            try UsersFile.upsert(path: link, name: "alice", password: "alice-pw", email: nil, roles: [])
+
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == "..data/users.yaml", "still the link")
+            let users = try UsersFile(path: target)
+            #expect(users.user(named: "alice")?.passwordHash.verify("alice-pw") == true)
+            #expect(users.user(named: "bob") != nil)
+            #expect(try permissions(target) == 0o640)
+            var info = stat()
+            #expect(stat(target, &info) == 0)
+            if asRoot { #expect(info.st_uid == 65534 && info.st_gid == 65534, "owner \(info.st_uid):\(info.st_gid)") }
+            #expect(try listing(directory + "/..2026_11_21") == ["users.yaml"], "no temporary file left")
+            #expect(try listing(directory) == ["..2026_11_21", "..data", "users.yaml"])
+
+            // A link to a file not made yet: it is made where the link leads, 0600.
+            let dangling = directory + "/new.yaml"
+            try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: "..data/new.yaml")
+            try UsersFile.upsert(path: dangling, name: "carol", password: "carol-pw", email: nil, roles: [])
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dangling) == "..data/new.yaml")
+            #expect(try UsersFile(path: directory + "/..2026_11_21/new.yaml").user(named: "carol") != nil)
+            #expect(try permissions(directory + "/..2026_11_21/new.yaml") == 0o600)
+        }
+    }
+
     @Test func resettingAPasswordKeepsUnmentionedFields() throws {
         try withTemporaryDirectory { directory in
             let path = directory + "/users.yaml"

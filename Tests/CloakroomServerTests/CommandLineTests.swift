@@ -12,7 +12,7 @@ import Testing
 
     static func run(
         _ arguments: [String], environment: [String: String] = [:], unsetting unset: [String] = [], input: String? = nil,
-        executable: String = binary
+        executable: String = binary, killAfter: Double? = nil
     ) async throws -> Run {
         try await offPool {
             let process = Process()
@@ -25,6 +25,12 @@ import Testing
             let stdin = Pipe()
             process.standardInput = stdin
             try process.run()
+            if let killAfter {  // a command that might hang: SIGKILL (status 9) rather than wait forever
+                nonisolated(unsafe) let running = process
+                DispatchQueue.global().asyncAfter(deadline: .now() + killAfter) {
+                    if running.isRunning { kill(running.processIdentifier, SIGKILL) }
+                }
+            }
             if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
             try? stdin.fileHandleForWriting.close()
             let output = out.fileHandleForReading.readDataToEndOfFile()
