@@ -26,8 +26,14 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try loadConfiguration(options.path)
-        let environment = ProcessEnvironment.variables
-        let level = environment["CLOAKROOM_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let switches: ServeEnvironment
+        switch ServeEnvironment.read(ProcessEnvironment.variables) {
+        case .success(let read): switches = read
+        case .failure(let problems):
+            for problem in problems.list { printError(problem) }
+            throw ExitCode(1)
+        }
+        let level = switches.logLevel
         LoggingSystem.bootstrap { label in
             if label == "cloakroom.access" || label == "cloakroom.audit" { return JSONLinesLogHandler(label: label) }
             var handler = StreamLogHandler.standardError(label: label)
@@ -37,9 +43,9 @@ struct Serve: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "cloakroom")
-        let accessLog = environment["CLOAKROOM_ACCESS_LOG"] == "off" ? nil : Logger(label: "cloakroom.access")
-        let auditLog = environment["CLOAKROOM_AUDIT_LOG"] == "off" ? nil : SessionAuditLog.standardOutput()
-        let loops = environment["CLOAKROOM_EVENT_LOOPS"].flatMap(Int.init).map { max(1, $0) }
+        let accessLog = switches.accessLog ? Logger(label: "cloakroom.access") : nil
+        let auditLog = switches.auditLog ? SessionAuditLog.standardOutput() : nil
+        let loops = switches.eventLoops
         let path = options.path
         let server: ProxyServer
         do {
