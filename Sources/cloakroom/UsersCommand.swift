@@ -41,6 +41,16 @@ struct Users: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             print("user \(name) saved in \(path)")
+            if usersFile == nil, let read = configPathRead, try configuredUsersFile() == nil {
+                // Found by an audit: the user went to a file that proxy never reads.
+                printError("note: \(read) has no login.users_file; set it to \(path) for the proxy to read this user")
+            }
+        }
+
+        /// The configuration file consulted for `login.users_file`, if there is one.
+        private var configPathRead: String? {
+            let path = config ?? ProcessEnvironment.setting("CLOAKROOM_CONFIG") ?? "proxy.yaml"
+            return config != nil || FileManager.default.fileExists(atPath: path) ? path : nil
         }
 
         /// The configuration's `login.users_file`; a configuration that cannot say (its file
