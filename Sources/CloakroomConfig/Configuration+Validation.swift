@@ -89,6 +89,28 @@ extension Configuration {
         }
         checkSingleSignOn(report: report)
         checkSelfService(report: report)
+        checkLoginPage(report: report)
+    }
+
+    /// A `login.page` on this proxy must be reachable without a session: on a route that
+    /// requires one, a signed-out browser sent to the page is sent to it again, `next` nesting
+    /// on every hop (found by an audit). Judged by the first route without a host that
+    /// matches it; the proxy's own endpoints answer before routing.
+    private func checkLoginPage(report: Report) {
+        guard let page = login.page, page.hasPrefix("/") else { return }
+        let path = String(page.prefix { $0 != "?" && $0 != "#" })
+        guard path != login.path, path != logout.path else { return }
+        let probe = Route(path: path, upstream: "", auth: .none)
+        for (index, route) in routes.enumerated() where route.host == nil && route.shadows(probe) {
+            if route.auth == .required {
+                report(
+                    "routes[\(index)] requires a session for this page, so a signed-out browser sent here is sent here "
+                        + "again; give the page a route with auth: none or optional before it",
+                    ConfigPath("login", "page"), ConfigPath("routes").appending(index: index).appending("auth"),
+                    ConfigPath("routes").appending(index: index).appending("path"))
+            }
+            return
+        }
     }
 
     /// The self-service page and everything under it is the proxy's: no other endpoint of its
