@@ -111,16 +111,18 @@ final class ExchangeDriver {
             // Consumed, not copied: the exchange moves on as the only copy.
             switch consume begun {
             case .failure(let error):
+                // Its access-log line has the path and trace of a request read whole.
                 driver.refusedTarget = request.path
+                driver.traceRequest(&request)
                 driver.fail(error)
             case .success(let exchange):
+                driver.traceRequest(&request)
                 if let declaredLength, declaredLength > runtime.limits.maxBodyBytes {
                     // Refused before any lookup; known by then, the route's CORS fields go on
                     // the 413 for an allowed origin, as on every answer of the proxy's own.
                     driver.exchange = exchange
                     driver.fail(ProxyError(.bodyTooLarge, "declared Content-Length over max_body_bytes"))
                 } else {
-                    driver.traceRequest(&request)
                     driver.resolveSession(request: request, exchange: exchange)
                 }
             }
