@@ -118,7 +118,14 @@ extension ExchangeDriver {
         unwatchLongResponse()
         responseDeadlineDisarm()
         // Read through `exchange` in place: a copy of it costs a retain per field.
-        let route = exchange?.route?.label ?? (exchange?.endpoint == .logout ? "logout" : exchange?.endpoint == .selfService ? "self_service" : "none")
+        // The proxy's own pages by their names, whatever route their path also matches (found
+        // by an audit: a catch-all route counted the logouts as its own).
+        let route: String =
+            switch exchange?.endpoint {
+            case .logout?: "logout"
+            case .selfService?: "self_service"
+            default: exchange?.route?.label ?? "none"
+            }
         // What only the access log shows, made only when there is one.
         let logs = runtime.accessLog != nil
         let upstream = !logs || exchange?.endpoint == .logout ? nil : exchange?.route?.upstream

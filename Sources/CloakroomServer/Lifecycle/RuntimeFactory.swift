@@ -108,7 +108,8 @@ struct RuntimeFactory: Sendable {
         return AdminAPI(
             store: store, token: admin.token, cookies: cookies, logger: logger,
             metrics: { [store] in
-                if let count = try? await store.liveCount() { active.record(count) }
+                // NaN while the store cannot be read: not "no sessions" (found by an audit).
+                if let count = try? await store.liveCount() { active.record(count) } else { active.record(Double.nan) }
                 return render?() ?? ""
             },
             reload: reloadAction, jwks: jwks, maxPerUser: configuration.session.maxPerUser)
