@@ -23,7 +23,8 @@ enum AdminBootstrap {
                         bodyTimeout: limits.bodyTimeout.timeAmount)
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(timeouts)
-                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    // Malformed requests are answered by ``AdminHTTPHandler`` (a JSON 400).
+                    try sync.configureHTTPServerPipeline(withErrorHandling: false)
                     try sync.addHandler(AdminHTTPHandler(runtime: runtime, timeouts: timeouts))
                 }
             }

@@ -22,6 +22,8 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
+    /// A request is with the API: its answer is still to be written.
+    private var answering = false
 
     init(runtime: RuntimeHolder, timeouts: ClientTimeoutHandler) {
         self.runtime = runtime
@@ -61,8 +63,10 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             if tooLarge {
                 return write(context: context, head: head, response: .error(.contentTooLarge, "body_too_large"))
             }
-            guard let method = HTTPRequest.Method(head.method.rawValue) else {
-                return write(context: context, head: head, response: .error(.badRequest, "bad_request"))
+            // RFC 9112 §3.2: an HTTP/1.1 request without Host is 400, as on the public listeners.
+            guard let method = HTTPRequest.Method(head.method.rawValue), head.version != .http1_1 || head.headers.contains(name: "host")
+            else {
+                return write(context: context, head: head, response: .error(.badRequest, "bad_request"), close: true)
             }
             let requestID = head.headers.first(name: "x-request-id").flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next()
             let peer = ClientInfo(address: context.channel.remoteAddress?.ipAddress ?? "unknown", isSecure: false)
@@ -73,14 +77,26 @@ final class AdminHTTPHandler: ChannelInboundHandler {
                 return write(context: context, head: head, response: .error(.notFound, "not_found"))
             }
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            answering = true
             Task {
                 let response = await api.handle(request)
                 loopBound.eventLoop.execute {
                     let (handler, context) = loopBound.value
+                    handler.answering = false
                     handler.write(context: context, head: head, response: response, requestID: requestID)
                 }
             }
         }
+    }
+
+    /// Bytes that are no HTTP/1.1 request: 400 `{"error":"bad_request"}` with its request ID,
+    /// like every other answer here (NIO's own handler sent an empty 400), then close. With
+    /// an answer still to be written, the connection just closes.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError, !answering else { return context.close(promise: nil) }
+        let request = head ?? HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+        head = nil
+        write(context: context, head: request, response: .error(.badRequest, "bad_request"), close: true)
     }
 
     /// `client.body_timeout` passed with the body incomplete: 408, and the connection closes
@@ -100,7 +116,7 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         headers.add(name: "Content-Length", value: String(response.body.utf8.count))
         headers.add(name: "Cache-Control", value: response.cacheControl)
         if let allow = response.allow { headers.add(name: "Allow", value: allow) }
-        if let requestID { headers.add(name: "X-Request-Id", value: requestID) }
+        headers.add(name: "X-Request-Id", value: requestID ?? requestIDs.next())
         if response.status == .unauthorized { headers.add(name: "WWW-Authenticate", value: "Bearer") }
         let keepAlive = head.isKeepAlive && !close
         if !keepAlive { headers.add(name: "Connection", value: "close") }
