@@ -72,9 +72,13 @@ public struct TokenVerifier: Sendable {
         let claims: TokenClaims
         do {
             claims = try await collection.verify(token, as: TokenClaims.self, iteratingKeys: iterate)
+        } catch let error as JWTError where error.errorType == .malformedToken {
+            // Claims that are not the JSON they should be (`"sub": 123`, an `events` string): not
+            // trusted either, and said so, not as a signature problem (found by an audit). The
+            // reason names no claim value.
+            throw TokenRejection.malformed("a claim is not of the type it must be")
         } catch {
-            // jwt-kit's errors here are a signature that does not verify, or claims that are
-            // not the JSON they should be: either way the token is not trusted.
+            // A signature that does not verify.
             throw TokenRejection.badSignature
         }
         let time = now.timeIntervalSince1970
