@@ -115,6 +115,16 @@ struct ConfigurationDecoderIdentityTests {
         expectSingleProblem(minimal(adding: "login: { page: \"\(page)\" }\n"), at: "login.page", message)
     }
 
+    /// Found by an audit: a page behind `auth: required` sent browsers to itself forever.
+    @Test func aLoginPageOnARequiredRouteIsAnError() {
+        expectSingleProblem(
+            minimal(adding: "login: { page: \"/signin?x=1\" }\n"), at: "login.page", "routes[0] requires a session for this page")
+        let open = minimalYAML.replacingOccurrences(of: "routes:\n", with: "routes:\n  - { path: /signin, upstream: api, auth: none }\n")
+        #expect(load(open + "login: { page: /signin }\n") != nil, "a route of its own that needs no session")
+        #expect(load(minimal(adding: "login: { page: /login }\n")) != nil, "login.path is the proxy's")
+        #expect(load(minimal(adding: "login: { page: \"https://sso.example.com/\" }\n")) != nil, "another site")
+    }
+
     @Test func logoutRedirectCannotBeNull() {
         expectSingleProblem(minimal(adding: "logout: { redirect: null }\n"), at: "logout.redirect", "got null")
     }

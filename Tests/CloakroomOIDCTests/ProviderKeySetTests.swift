@@ -82,6 +82,22 @@ import Testing
         }
         _ = try await verifier.verify(token(kid: "any"), now: now)
         await #expect(throws: TokenRejection.keyAlgorithmMismatch) { _ = try await verifier.verify(token(kid: "ps-only"), now: now) }
+
+        // A correctly signed token with a claim of the wrong type is refused as such, not as a
+        // bad signature (found by an audit).
+        let t = Int(now.timeIntervalSince1970)
+        let numericSub = provider.token(
+            header: #"{"alg":"RS256","kid":"any"}"#,
+            payload: #"{"iss":"\#(SigningProvider.issuer)","aud":"orders-api","sub":123,"iat":\#(t),"exp":\#(t + 3600)}"#)
+        await #expect(throws: TokenRejection.malformed("a claim is not of the type it must be")) {
+            _ = try await verifier.verify(numericSub, now: now)
+        }
+        let badSignature = provider.token(
+            header: #"{"alg":"RS256","kid":"any"}"#,
+            payload: #"{"iss":"\#(SigningProvider.issuer)","aud":"orders-api","sub":"diana","iat":\#(t),"exp":\#(t + 3600)}"#)
+        var bytes = Array(badSignature.utf8)
+        bytes[bytes.count - 5] = bytes[bytes.count - 5] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        await #expect(throws: TokenRejection.badSignature) { _ = try await verifier.verify(String(decoding: bytes, as: UTF8.self), now: now) }
     }
 
     @Test func encryptionAndSymmetricKeysAreNeverUsed() async throws {

@@ -146,6 +146,12 @@ import Testing
         // `auth: none` routes look nothing up.
         #expect(samples["cloakroom_store_operation_seconds_count{operation=\"lookup\"}"] == 2)
         #expect(samples["cloakroom_store_operation_seconds_count{operation=\"create\"}"] == 1)
+        // The logout endpoint is counted as `logout`, though the catch-all route matches its
+        // path too (found by an audit).
+        #expect(try await Curl.get("\(proxy.base)/logout", ["-H", "Cookie: \(cookie)"]).status == 204)
+        let after = try PrometheusText.parse(try await Curl.get("\(proxy.admin)/metrics", auth).body)
+        #expect(after["cloakroom_requests_total{route=\"logout\",status=\"204\",outcome=\"complete\"}"] == 1)
+        #expect(after["cloakroom_requests_total{route=\"/\",status=\"204\",outcome=\"complete\"}"] == nil)
     }
 
     @Test func accessLogIsJSONLinesWithoutCookies() async throws {

@@ -12,11 +12,12 @@ import Testing
 
     static func run(
         _ arguments: [String], environment: [String: String] = [:], unsetting unset: [String] = [], input: String? = nil,
-        executable: String = binary, killAfter: Double? = nil
+        executable: String = binary, killAfter: Double? = nil, in directory: String? = nil
     ) async throws -> Run {
         try await offPool {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
+            if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
             process.arguments = arguments
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { !unset.contains($0.key) }
             let out = Pipe(), err = Pipe()
@@ -230,6 +231,30 @@ import Testing
         #expect(try await Self.run(["check", "--no-such-flag"]).status == 2)
     }
 
+    /// An environment switch with a value it does not take stops `serve` with every problem
+    /// named (found by an audit: `CLOAKROOM_AUDIT_LOG=OFF` left the log on without a word).
+    @Test func serveRefusesEnvironmentSwitchesItDoesNotUnderstand() async throws {
+        let port = try freePort()
+        let path = try Self.writeOpenProxyConfig(port: port, backendPort: 1)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let bad = try await Self.run(
+            ["serve", "--config", path],
+            environment: [
+                "CLOAKROOM_LOG_LEVEL": "bogus", "CLOAKROOM_AUDIT_LOG": "false", "CLOAKROOM_ACCESS_LOG": "of",
+                "CLOAKROOM_EVENT_LOOPS": "abc",
+            ], killAfter: 10)
+        #expect(bad.status == 1, "\(bad.errors)")
+        for name in ["CLOAKROOM_LOG_LEVEL", "CLOAKROOM_AUDIT_LOG", "CLOAKROOM_ACCESS_LOG", "CLOAKROOM_EVENT_LOOPS"] {
+            #expect(bad.errors.contains("\(name): expected"), "\(name): \(bad.errors)")
+        }
+        // Levels and off/on in any case; an empty value is unset.
+        let good = try await Self.run(
+            ["serve", "--config", path],
+            environment: ["CLOAKROOM_AUDIT_LOG": "OFF", "CLOAKROOM_LOG_LEVEL": "Info", "CLOAKROOM_EVENT_LOOPS": ""], killAfter: 3)
+        #expect(!good.errors.contains("expected"), "\(good.errors)")
+        #expect(good.errors.contains("listening"), "\(good.errors)")
+    }
+
     /// A command group without its subcommand names nothing to do: a usage error (exit 2) with
     /// the group's help on standard error. Asking for the help is not an error.
     @Test(arguments: [(["sessions"], "list"), (["keys"], "create"), (["users"], "add"), ([], "serve")])
@@ -360,5 +385,18 @@ import Testing
         #expect(unset.status == 1)
         #expect(unset.errors.contains("login.users_file") && unset.errors.contains("USERS_DIR"), "\(unset.errors)")
         #expect(!unset.output.contains("saved"), "nothing written anywhere: \(unset.output)")
+
+        // A configuration without login.users_file: the user is saved, and the operator told
+        // the proxy will not read it (found by an audit).
+        let bare = directory.appendingPathComponent("bare.yaml").path
+        try "routes: [{ path: /, upstream: api }]\nupstreams: { api: { targets: [\"http://127.0.0.1:9\"] } }\n"
+            .write(toFile: bare, atomically: true, encoding: .utf8)
+        let elsewhere = directory.appendingPathComponent("elsewhere.yaml").path
+        let noted = try await Self.run(
+            ["users", "add", "hal", "--config", bare, "--users-file", elsewhere], input: "s3cret-passw0rd\n")
+        #expect(noted.status == 0 && !noted.errors.contains("note:"), "an explicit --users-file is the operator's choice: \(noted.errors)")
+        let implicit = try await Self.run(["users", "add", "ivy", "--config", bare], input: "s3cret-passw0rd\n", in: directory.path)
+        #expect(implicit.errors.contains("has no login.users_file"), "\(implicit.errors)")
+        #expect(try String(contentsOfFile: users, encoding: .utf8).contains("ivy"), "./users.yaml, in the directory it ran in")
     }
 }

@@ -55,9 +55,14 @@ struct ExchangeRecordTests {
         let (proxy, lines) = try await Self.start { $0.routes = [Route(path: "/public/", upstream: "api", auth: .none)] }
         defer { Task { await proxy.stop() } }
         #expect(try await Curl.get("\(proxy.base)/nope/x?q=secret").status == 404)
-        let logged = try await Self.awaitLines(lines, count: 1)
+        // A 413 for a declared body over the limit, its head read whole.
+        let tooLarge = try await Curl.get("\(proxy.base)/public/up", ["-X", "POST", "-H", "Content-Length: 999999999999", "--max-time", "3"])
+        #expect(tooLarge.status == 413)
+        let logged = try await Self.awaitLines(lines, count: 2)
         #expect(logged.first?["status"] == "404")
         #expect(logged.first?["path"] == "/nope/x", "the path, never the query")
+        // Both in a trace, as every request read whole is (found by an audit: they had none).
+        #expect(logged.allSatisfy { ($0["trace_id"] ?? "").count == 32 }, "\(logged)")
     }
 
     @Test func aClientThatLeavesBeforeTheResponse() async throws {
