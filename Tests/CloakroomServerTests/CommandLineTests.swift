@@ -231,6 +231,25 @@ import Testing
         #expect(try await Self.run(["check", "--no-such-flag"]).status == 2)
     }
 
+    /// An admin listener that cannot bind is named by its key and address, as a public one is
+    /// (found by an audit: a bare `bind(descriptor:ptr:bytes:)` error).
+    @Test func anAdminListenerThatCannotBindIsNamed() async throws {
+        let holder = try await TestBackend.start()  // holds the port the admin listener wants
+        defer { Task { await holder.stop() } }
+        let port = try freePort()
+        let path = try Self.writeConfig("""
+            listen:
+              - address: "127.0.0.1:\(port)"
+            routes: [{ path: /, upstream: api, auth: none }]
+            upstreams: { api: { targets: ["http://127.0.0.1:9"] } }
+            admin: { listen: "127.0.0.1:\(holder.port)", token: "\(String(repeating: "t", count: 32))" }
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let run = try await Self.run(["serve", "--config", path], killAfter: 10)
+        #expect(run.status == 1, "\(run.errors)")
+        #expect(run.errors.contains("admin.listen: cannot listen on 127.0.0.1:\(holder.port): Address already in use (errno 98)"), "\(run.errors)")
+    }
+
     /// An environment switch with a value it does not take stops `serve` with every problem
     /// named (found by an audit: `CLOAKROOM_AUDIT_LOG=OFF` left the log on without a word).
     @Test func serveRefusesEnvironmentSwitchesItDoesNotUnderstand() async throws {

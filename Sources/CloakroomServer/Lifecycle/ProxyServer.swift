@@ -170,8 +170,15 @@ public final class ProxyServer: Service, Sendable {
         do {
             listeners = try await bind(runtime.configuration.listeners.map(\.address), quiescing: quiescing)
             if let settings = runtime.configuration.admin {
-                admin = try await AdminBootstrap.make(group: group, runtime: holder)
-                    .bind(host: settings.listen.host, port: settings.listen.port).get()
+                do {
+                    admin = try await AdminBootstrap.make(group: group, runtime: holder)
+                        .bind(host: settings.listen.host, port: settings.listen.port).get()
+                } catch {
+                    // Named like a public listener's failure (found by an audit: a bare bind
+                    // error, naming neither the address nor the key).
+                    throw ServerStartError.unsupported(
+                        "admin.listen: cannot listen on \(settings.listen): \(ErrorText.describe(error))")
+                }
                 logger.info("admin API listening", metadata: ["address": "\(admin?.localAddress.map(Self.describe) ?? "?")"])
             }
         } catch {
