@@ -1,9 +1,11 @@
 /// Rules every store built on a ``MemorySessionTable`` applies the same way, kept here so the
 /// memory and file stores cannot drift apart.
 extension MemorySessionTable {
-    /// The subject of new session attributes, which must be a non-empty string.
+    /// The subject of new session attributes, which must be a non-empty string that can be
+    /// sent as a header value: a `sub` with CR, LF or another control character could never
+    /// reach a backend as `X-User-Id`, and its session would be forwarded with no user at all.
     package static func subject(of attributes: JSONObject) throws -> String {
-        guard case .string(let subject)? = attributes["sub"], !subject.isEmpty else {
+        guard case .string(let subject)? = attributes["sub"], !subject.isEmpty, JSONValue.isSafeFieldValue(subject) else {
             throw SessionStoreError.missingSubject
         }
         return subject

@@ -130,7 +130,7 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
 
     public var description: String {
         switch self {
-        case .missingSubject: return "session attributes must contain a string \"sub\""
+        case .missingSubject: return "session attributes must contain a string \"sub\" without control characters"
         case .invalidPatch(let why): return "invalid session patch: \(why)"
         case .unavailable(let why): return "session store unavailable: \(why)"
         }

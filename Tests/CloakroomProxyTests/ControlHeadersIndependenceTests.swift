@@ -67,6 +67,25 @@ import Testing
         #expect(filter([("Session-Update", #"{"a":1}"#), ("Session-Logout", "nope")], exchange: exchange).0 == [.update(id.key, patch: ["a": 1])])
     }
 
+    /// Found by an audit: two `Session-Logout` fields (middleware and handler) were both
+    /// dropped, and the session the backend ended stayed valid.
+    @Test func twoLogoutFieldsCountAsOne() async throws {
+        let (id, cookie) = try await fixture.login(["sub": "alice"])
+        let exchange = try await makeExchange(.get, "/private", cookie: cookie)
+        #expect(filter([("Session-Logout", "current"), ("Session-Logout", " Current")], exchange: exchange).0 == [.logoutCurrent(id.key)])
+        #expect(filter([("Session-Logout", "current"), ("Session-Logout", "all")], exchange: exchange).0 == [.logoutAll(subject: "alice")])
+        #expect(filter([("Session-Logout", "current, nope")], exchange: exchange).0 == [], "a bad value still spoils it")
+    }
+
+    /// Found by an audit: a `sub` with CR/LF made a session no `X-User-Id` could ever name.
+    @Test(arguments: ["evil\r\nX-User-Roles: admin", "a\u{0}b", "tab\tis\u{7F}"])
+    func aLoginWhoseSubCannotBeAHeaderValueIsIgnored(_ sub: String) async throws {
+        let exchange = try await makeExchange(.post, "/login")
+        let login = JSONValue.object(["sub": .string(sub)]).jsonText
+        #expect(filter([("Session-Login", login)], exchange: exchange).0 == [])
+        await #expect(throws: SessionStoreError.missingSubject) { _ = try await fixture.store.create(key: SessionID.random().key, attributes: ["sub": .string(sub)]) }
+    }
+
     /// A login refused for want of a session on the request is still judged on its own.
     @Test func aLoginWithoutASessionIsHonouredBesideIgnoredSessionHeaders() async throws {
         let exchange = try await makeExchange(.post, "/login")

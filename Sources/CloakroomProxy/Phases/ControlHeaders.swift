@@ -39,9 +39,13 @@ enum ControlHeaders {
             return nil
         }
         guard case .object(let attributes)? = try? JSONValue(parsing: login),
-            case .string(let sub)? = attributes["sub"], !sub.isEmpty
+            case .string(let sub)? = attributes["sub"], !sub.isEmpty, JSONValue.string(sub).headerValue != nil
         else {
-            logger.error("Session-Login is not a JSON object with a string \"sub\"", metadata: ["request_id": "\(requestID)"])
+            // A `sub` with a control character could never be sent as `X-User-Id`: its session
+            // would reach required routes with no user (found by an audit).
+            logger.error(
+                "Session-Login is not a JSON object with a string \"sub\" (without control characters)",
+                metadata: ["request_id": "\(requestID)"])
             return nil
         }
         return .login(attributes, replacing: exchange.presentedID?.key)
@@ -68,10 +72,16 @@ enum ControlHeaders {
             }
         }
         if let logout {
-            switch logout.trimmingCharacters(in: .whitespaces).lowercased() {
-            case "current": effects.append(.logoutCurrent(key))
-            case "all": effects.append(session.map { .logoutAll(subject: $0.subject) } ?? .logoutAllOfSession(key))
-            default: logger.error("Session-Logout must be \"current\" or \"all\"", metadata: ["request_id": "\(requestID)"])
+            // Several fields arrive joined with commas (a middleware and a handler may both
+            // add one): `current` repeated is `current`, and `all` anywhere is `all`, the
+            // stronger (found by an audit: duplicates were dropped, the session kept).
+            let values = logout.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            if values.contains("all") && values.allSatisfy({ $0 == "all" || $0 == "current" }) {
+                effects.append(session.map { .logoutAll(subject: $0.subject) } ?? .logoutAllOfSession(key))
+            } else if !values.isEmpty && values.allSatisfy({ $0 == "current" }) {
+                effects.append(.logoutCurrent(key))
+            } else {
+                logger.error("Session-Logout must be \"current\" or \"all\"", metadata: ["request_id": "\(requestID)"])
             }
         }
         return effects

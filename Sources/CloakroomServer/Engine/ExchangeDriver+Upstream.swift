@@ -117,9 +117,12 @@ extension ExchangeDriver: UpstreamExchangeDelegate {
             return failUpstream("\(error)")
         }
         if head.code == 101 {
-            // Control headers have no meaning on a 101: removed, not applied.
+            // Control headers have no meaning on a 101 (a logout would end the tunnel it opens):
+            // removed, not applied, and logged so the backend's intent is not lost unseen.
             let original = response
-            _ = policy.filterResponse(&response, exchange: exchange)
+            if !policy.filterResponse(&response, exchange: exchange).isEmpty {
+                logger.warning("session control header on a 101 answer ignored", metadata: ["request_id": "\(requestID)"])
+            }
             response.headerFields[.connection] = "upgrade"
             response.headerFields[.upgrade] = original.headerFields[.upgrade]
             upgradeHead = response
