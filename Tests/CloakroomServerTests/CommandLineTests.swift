@@ -231,6 +231,46 @@ import Testing
         #expect(try await Self.run(["check", "--no-such-flag"]).status == 2)
     }
 
+    /// Every listener's requests are drained on SIGTERM, not only the first listener's (found by
+    /// an audit: swift-nio-extras' quiescing helper followed one server channel, and the
+    /// second listener's in-flight requests got 502 at once).
+    @Test func serveDrainsEveryListenersRequestsOnSIGTERM() async throws {
+        let backend = try await TestBackend.start()
+        defer { Task { await backend.stop() } }
+        let first = try freePort(), second = try freePort()
+        let path = try Self.writeConfig("""
+            listen:
+              - address: "127.0.0.1:\(first)"
+              - address: "127.0.0.1:\(second)"
+            routes: [{ path: /, upstream: api, auth: none }]
+            upstreams: { api: { targets: ["http://127.0.0.1:\(backend.port)"] } }
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["serve", "--config", path]
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        var up = false
+        for _ in 0..<100 where !up {
+            try await Task.sleep(for: .milliseconds(100))
+            up = (try? await Curl.get("http://127.0.0.1:\(second)/ready", ["--max-time", "1"]).status) == 200
+        }
+        #expect(up)
+        async let plain = Curl.get("http://127.0.0.1:\(second)/delay?ms=2000")
+        async let h2 = Curl.get("http://127.0.0.1:\(second)/delay?ms=2000", ["--http2-prior-knowledge"])
+        for _ in 0..<100 where backend.requests.filter({ $0.uri.hasPrefix("/delay") }).count < 2 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        kill(process.processIdentifier, SIGTERM)
+        let (plainResponse, h2Response) = try await (plain, h2)
+        #expect(plainResponse.status == 200 && plainResponse.body == "{\"delayed\":true}", "HTTP/1.1 on the second listener")
+        #expect(h2Response.status == 200 && h2Response.body == "{\"delayed\":true}", "h2c on the second listener")
+        try await offPool { process.waitUntilExit() }
+        #expect(process.terminationStatus == 0)
+    }
+
     /// An admin listener that cannot bind is named by its key and address, as a public one is
     /// (found by an audit: a bare `bind(descriptor:ptr:bytes:)` error).
     @Test func anAdminListenerThatCannotBindIsNamed() async throws {

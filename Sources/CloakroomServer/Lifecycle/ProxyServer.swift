@@ -30,7 +30,7 @@ public final class ProxyServer: Service, Sendable {
     let state = Mutex(RunState())
 
     struct RunState {
-        var quiescing: ServerQuiescingHelper?
+        var quiescing: ListenerQuiescing?
         /// Bound public listeners by their address as written.
         var listeners: [SocketAddressSpec: any Channel] = [:]
         var admin: (any Channel)?
@@ -162,7 +162,7 @@ public final class ProxyServer: Service, Sendable {
     /// `listen` order (see ``adminAddress`` for the admin one).
     @discardableResult
     public func start() async throws -> [SocketAddress] {
-        let quiescing = ServerQuiescingHelper(group: group)
+        let quiescing = ListenerQuiescing(group: group)
         let runtime = holder.current
         try await runtime.prepare()
         var listeners: [SocketAddressSpec: any Channel] = [:]
@@ -207,7 +207,7 @@ public final class ProxyServer: Service, Sendable {
     }
 
     /// Binds public listeners; on failure closes the ones it bound and throws naming the address.
-    func bind(_ addresses: [SocketAddressSpec], quiescing: ServerQuiescingHelper) async throws -> [SocketAddressSpec: any Channel] {
+    func bind(_ addresses: [SocketAddressSpec], quiescing: ListenerQuiescing) async throws -> [SocketAddressSpec: any Channel] {
         var bound: [SocketAddressSpec: any Channel] = [:]
         do {
             for address in addresses where bound[address] == nil {
@@ -277,7 +277,7 @@ public final class ProxyServer: Service, Sendable {
     /// and closed, or `timeout` passed, in which case the rest are closed. The quiescing helper
     /// is released here, while the event loops still run: its deinit completes a promise on them.
     private func quiesce(timeout: Duration) async {
-        let quiescing = state.withLock { state -> ServerQuiescingHelper? in
+        let quiescing = state.withLock { state -> ListenerQuiescing? in
             for task in state.tasks { task.cancel() }
             state.sweeper?.task.cancel()
             state.listeners = [:]

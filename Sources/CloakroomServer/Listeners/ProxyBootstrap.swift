@@ -14,7 +14,7 @@ import NIOTLS
 /// certificate applies to new connections.
 enum ProxyBootstrap {
     static func make(
-        group: any EventLoopGroup, quiescing: ServerQuiescingHelper, runtime: RuntimeHolder, address: SocketAddressSpec,
+        group: any EventLoopGroup, quiescing: ListenerQuiescing, runtime: RuntimeHolder, address: SocketAddressSpec,
         connections: ConnectionRegistry
     ) -> ServerBootstrap {
         ServerBootstrap(group: group)

@@ -196,9 +196,10 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
             context.close(promise: nil)
             return
         case "/delay":
-            // Answers after 600 ms: an in-flight request for shutdown tests.
+            // Answers after 600 ms (`?ms=N`: N ms): an in-flight request for shutdown tests.
+            let delay = query.hasPrefix("ms=") ? Int64(query.dropFirst(3)) ?? 600 : 600
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            context.eventLoop.scheduleTask(in: .milliseconds(600)) {
+            context.eventLoop.scheduleTask(in: .milliseconds(delay)) {
                 let (handler, context) = bound.value
                 handler.write(context: context, headers: [:], body: "{\"delayed\":true}")
             }
