@@ -13,8 +13,11 @@ extension Configuration {
         checkListeners(report: report)
         checkCookie(report: report)
         checkSession(report: report)
-        checkEndpoints(report: report)
-        checkRoutes(report: report)
+        // A route whose host was refused is read as having none: it says nothing about which
+        // requests reach the routes after it, so the rules that ask are not told of it.
+        let readable = routes.indices.map { isValid(ConfigPath("routes").appending(index: $0).appending("host")) }
+        checkEndpoints(report: report, readable: readable)
+        checkRoutes(report: report, readable: readable)
         checkAssertion(report: report)
         return problems
     }
@@ -83,25 +86,25 @@ extension Configuration {
         }
     }
 
-    private func checkEndpoints(report: Report) {
+    private func checkEndpoints(report: Report, readable: [Bool]) {
         if login.path == logout.path {
             report("must differ from login.path", ConfigPath("logout", "path"), ConfigPath("login", "path"))
         }
         checkSingleSignOn(report: report)
         checkSelfService(report: report)
-        checkLoginPage(report: report)
+        checkLoginPage(report: report, readable: readable)
     }
 
     /// A `login.page` on this proxy must be reachable without a session: on a route that
     /// requires one, a signed-out browser sent to the page is sent to it again, `next` nesting
     /// on every hop (found by an audit). Judged by the first route without a host that
     /// matches it; the proxy's own endpoints answer before routing.
-    private func checkLoginPage(report: Report) {
+    private func checkLoginPage(report: Report, readable: [Bool]) {
         guard let page = login.page, page.hasPrefix("/") else { return }
         let path = String(page.prefix { $0 != "?" && $0 != "#" })
         guard path != login.path, path != logout.path else { return }
         let probe = Route(path: path, upstream: "", auth: .none)
-        for (index, route) in routes.enumerated() where route.host == nil && route.shadows(probe) {
+        for (index, route) in routes.enumerated() where readable[index] && route.host == nil && route.shadows(probe) {
             if route.auth == .required {
                 report(
                     "routes[\(index)] requires a session for this page, so a signed-out browser sent here is sent here "
@@ -149,7 +152,7 @@ extension Configuration {
 
     /// Every route names a defined upstream; a route that an earlier one shadows (a covering
     /// host and a covering path) can never match; `allow` needs a session to judge.
-    private func checkRoutes(report: Report) {
+    private func checkRoutes(report: Report, readable: [Bool]) {
         func path(_ index: Int, _ key: String) -> ConfigPath {
             ConfigPath("routes").appending(index: index).appending(key)
         }
@@ -166,7 +169,7 @@ extension Configuration {
             guard !route.path.isEmpty else { continue }
             // Quadratic, once per load: 1,000 routes are half a million cheap comparisons. A host
             // already reported (read as no host) says nothing about shadowing.
-            for earlier in 0..<index where routes[earlier].shadows(route) {
+            for earlier in 0..<index where readable[earlier] && routes[earlier].shadows(route) {
                 let other = routes[earlier]
                 if other.path == route.path, other.host == route.host {
                     report(

@@ -82,6 +82,15 @@ struct ConfigurationDecoderRoutingTests {
         expectSingleProblem(config(routes: routes), at: "routes[0].host", "port")
     }
 
+    /// ... nor does it hide the problems of the routes after it (found by the audit of that fix).
+    @Test func aBadHostHidesNothingAfterIt() throws {
+        let routes = "routes:\n  - { host: \"bad host!\", path: /, upstream: api, auth: none }\n"
+            + "  - { path: /, upstream: api, auth: required }\n  - { path: /api/, upstream: api, auth: none }\n"
+            + "login: { page: /signin }\n"
+        let paths = problems(in: config(routes: routes)).map(\.path).sorted()
+        #expect(paths == ["login.page", "routes[0].host", "routes[2].path"], "\(paths)")
+    }
+
     @Test(arguments: [
         ("{ host: a.example.com, path: / }", "{ host: b.example.com, path: / }"),
         ("{ host: a.example.com, path: / }", "{ path: / }"),
