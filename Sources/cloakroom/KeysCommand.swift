@@ -121,7 +121,7 @@ enum KeyTable {
         for key in keys {
             let attributes = SessionTable.compact(key["attributes"])
             rows.append([
-                key["handle"] as? String ?? "", key["sub"] as? String ?? "", key["name"] as? String ?? "-",
+                key["handle"] as? String ?? "", SessionTable.rawCell(key["sub"]), SessionTable.rawCell(key["name"], absent: "-"),
                 key["created_at"] as? String ?? "", key["last_used_at"] as? String ?? "never", key["expires_at"] as? String ?? "",
                 attributes,
             ])

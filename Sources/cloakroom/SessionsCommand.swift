@@ -58,8 +58,10 @@ struct AdminOptions: ParsableArguments {
         }
         do {
             return try AdminClient(url: url!, token: secret!, timeout: Self.timeout())
-        } catch {
-            printError("\(error)")
+        } catch let failure as AdminClient.Failure {
+            // A malformed `--admin` is a usage error (exit 2), like any other bad option.
+            if case .badURL = failure, admin != nil { throw ValidationError("--admin: \(failure)") }
+            printError("\(failure)")
             throw ExitCode(1)
         }
     }
@@ -176,12 +178,18 @@ enum SessionTable {
             let attributes = compact(session["attributes"])
             let client = session["client"] as? String ?? ""
             rows.append([
-                session["handle"] as? String ?? "", session["sub"] as? String ?? "", client.isEmpty ? "-" : client,
+                session["handle"] as? String ?? "", rawCell(session["sub"]), client.isEmpty ? "-" : client,
                 session["created_at"] as? String ?? "", session["last_seen_at"] as? String ?? "", session["expires_at"] as? String ?? "",
-                attributes, session["user_agent"] as? String ?? "",
+                attributes, rawCell(session["user_agent"]),
             ])
         }
         return alignedTable(rows)
+    }
+
+    /// A cell of text a client, a backend or an operator wrote (a sub, a User-Agent, a key's
+    /// name), escaped with its backslashes (``terminalSafe(_:backslashes:)``).
+    static func rawCell(_ value: Any?, absent: String = "") -> String {
+        (value as? String).map { terminalSafe($0, backslashes: true) } ?? absent
     }
 
     /// `attributes` as compact JSON with sorted keys, for a table cell.
@@ -193,9 +201,10 @@ enum SessionTable {
 }
 
 /// Rows as columns two spaces apart, the last column unpadded (a header row first). Every cell
-/// is shown with ``terminalSafe(_:)``.
+/// is shown with ``terminalSafe(_:backslashes:)`` (raw text cells come escaped with their
+/// backslashes already: ``SessionTable/rawCell(_:absent:)``).
 func alignedTable(_ rows: [[String]]) -> String {
-    let rows = rows.map { $0.map(terminalSafe) }
+    let rows = rows.map { $0.map { terminalSafe($0) } }
     let widths = (0..<rows[0].count - 1).map { column in rows.map { $0[column].count }.max() ?? 0 }
     return rows.map { row in
         row.enumerated().map { index, cell in
@@ -210,18 +219,22 @@ func alignedTable(_ rows: [[String]]) -> String {
 /// terminal command), format characters such as the bidi overrides and isolates (text that
 /// reads in another order than it is) and the line and paragraph separators. A sub, a
 /// User-Agent or a key's name is whatever a client, a backend or an operator sent.
-/// Backslashes are left as they are, so a sub such as `CORP\alice` reads (and can be copied
-/// to `--user`) as it is.
-func terminalSafe(_ text: String) -> String {
-    guard text.unicodeScalars.contains(where: isTerminalControl) else { return text }
+/// With `backslashes`, for a cell of raw text, a backslash is written `\\`, as JSON does:
+/// otherwise a sub holding the text `\u001b` would read exactly like one holding ESC (found by
+/// an audit), and `CORP\alice` shows as `CORP\\alice`, as the ATTRIBUTES column (JSON, whose
+/// backslashes are its own escapes) has always shown it.
+func terminalSafe(_ text: String, backslashes: Bool = false) -> String {
+    func escaped(_ scalar: Unicode.Scalar) -> Bool { isTerminalControl(scalar) || (backslashes && scalar == "\\") }
+    guard text.unicodeScalars.contains(where: escaped) else { return text }
     var shown = String.UnicodeScalarView()
     for scalar in text.unicodeScalars {
-        guard isTerminalControl(scalar) else {
+        guard escaped(scalar) else {
             shown.append(scalar)
             continue
         }
         let escape: String
         switch scalar {
+        case "\\": escape = "\\\\"
         case "\n": escape = "\\n"
         case "\r": escape = "\\r"
         case "\t": escape = "\\t"

@@ -10,9 +10,11 @@ import Testing
     /// Characters a terminal acts on instead of showing: a newline (forges a table row), ESC
     /// (a colour, a cursor move, a title), CSI as one C1 character (U+009B), bidi overrides
     /// and isolates (text that reads in another order than it is), a line separator.
-    static let hostile = "alice\n\u{1b}[2J\u{9b}31m\u{202e}evil\u{2066}x\u{2069}\r\t\u{2028}\u{7f}"
-    /// Each of them as the table shows it, the way JSON writes them in the ATTRIBUTES column.
-    static let shown = #"alice\n\u001b[2J\u009b31m\u202eevil\u2066x\u2069\r\t\u2028\u007f"#
+    static let hostile = "alice\n\u{1b}[2J\u{9b}31m\u{202e}evil\u{2066}x\u{2069}\r\t\u{2028}\u{7f}\\u001b"
+    /// Each of them as the table shows it, the way JSON writes them in the ATTRIBUTES column:
+    /// the literal text `\u001b` at the end with its backslash doubled, so it cannot pass for
+    /// an escaped ESC.
+    static let shown = #"alice\n\u001b[2J\u009b31m\u202eevil\u2066x\u2069\r\t\u2028\u007f\\u001b"#
 
     static func json(_ object: [String: Any]) throws -> String {
         String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
@@ -111,11 +113,11 @@ extension AdminCommandClientTests {
         }
         #expect(api.requests == ["/cloakroom/admin/sessions?user=a%20b", "/cloakroom/admin/sessions?user=a%20b", "/sessions?user=a%20b"])
 
-        // A query or a fragment in --admin cannot be a prefix: refused, nothing sent.
-        for url in ["http://127.0.0.1:\(api.port)/admin?x=1", "http://127.0.0.1:\(api.port)/#top"] {
+        // A query or a fragment in --admin cannot be a prefix: a usage error (exit 2), nothing sent.
+        for url in ["http://127.0.0.1:\(api.port)/admin?x=1", "http://127.0.0.1:\(api.port)/#top", "notaurl"] {
             let run = try await CommandLineTests.run(["sessions", "list", "--admin", url, "--token", "t"], unsetting: Self.unset, killAfter: 20)
-            #expect(run.status == 1, "\(url): \(run.output)")
-            #expect(run.errors == "admin URL \"\(url)\" must look like http://HOST:PORT or http://HOST:PORT/PATH\n", "\(run.errors)")
+            #expect(run.status == 2, "\(url): \(run.output)")
+            #expect(run.errors.contains("--admin: admin URL \"\(url)\" must look like http://HOST:PORT or http://HOST:PORT/PATH"), "\(run.errors)")
         }
         #expect(api.requests.count == 3)
     }
