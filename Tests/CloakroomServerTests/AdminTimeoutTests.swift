@@ -96,7 +96,10 @@ import Testing
 
     /// Malformed requests and one without Host get the JSON 400 with a request ID that every
     /// other admin error has (found by an audit: NIO's empty 400, and no Host was served).
-    @Test(arguments: ["GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\u{1b}b\r\n\r\n", "GET /healthz HTTP/1.1\r\n\r\n"])
+    @Test(arguments: [
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\u{1b}b\r\n\r\n", "GET /healthz HTTP/1.1\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", "GET /healthz#x HTTP/1.1\r\nHost: x\r\n\r\n",
+    ])
     func malformedRequestsGetTheJSON400(_ request: String) async throws {
         let proxy = try await BinaryHarness(extra: Self.timeouts)
         try await proxy.start()

@@ -63,8 +63,11 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             if tooLarge {
                 return write(context: context, head: head, response: .error(.contentTooLarge, "body_too_large"))
             }
-            // RFC 9112 §3.2: an HTTP/1.1 request without Host is 400, as on the public listeners.
-            guard let method = HTTPRequest.Method(head.method.rawValue), head.version != .http1_1 || head.headers.contains(name: "host")
+            // RFC 9112 §3.2, as on the public listeners: an HTTP/1.1 request without Host, or
+            // with two, is 400, and so is a target with a fragment.
+            let hosts = head.headers[canonicalForm: "host"].count
+            guard let method = HTTPRequest.Method(head.method.rawValue), hosts <= 1, head.version != .http1_1 || hosts == 1,
+                !head.uri.contains("#")
             else {
                 return write(context: context, head: head, response: .error(.badRequest, "bad_request"), close: true)
             }
