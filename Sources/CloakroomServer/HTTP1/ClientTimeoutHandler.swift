@@ -4,7 +4,9 @@ import NIOCore
 /// `client.header_timeout` (a request head that started must complete in time, else 408 and
 /// close) and `client.body_timeout` (while the proxy reads a request body, bytes must keep
 /// coming; the clock stops while reads are paused for back-pressure, which is no fault of the
-/// client's). Sits first in the pipeline, seeing raw bytes, so it knows when a request starts.
+/// client's; and, the other way, a client must keep taking the response:
+/// ``channelWritabilityChanged(context:)``). Sits first in the pipeline, seeing raw bytes, so
+/// it knows when a request starts.
 /// The proxy handler tells it where the connection is in its request/response cycle by direct
 /// calls (``requestHeadReceived()``, ``responseCompleted()``) rather than pipeline events, which
 /// cost a dynamic cast each per request.
@@ -25,6 +27,8 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
     private var state = State.idle
     private var timer = LazyTimer()
     private var context: ChannelHandlerContext?
+    /// Runs while the socket takes no more bytes (``channelWritabilityChanged(context:)``).
+    private var sendStall: Scheduled<Void>?
 
     init(headerTimeout: TimeAmount, idleTimeout: TimeAmount, bodyTimeout: TimeAmount = .seconds(60)) {
         self.headerTimeout = headerTimeout
@@ -39,6 +43,8 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timer.cancel()
+        sendStall?.cancel()
+        sendStall = nil
         self.context = nil
     }
 
@@ -83,7 +89,27 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
 
     func channelInactive(context: ChannelHandlerContext) {
         timer.cancel()
+        sendStall?.cancel()
+        sendStall = nil
         context.fireChannelInactive()
+    }
+
+    /// `client.body_timeout` in the other direction, as nginx's `send_timeout`: when the
+    /// client takes no bytes of what the proxy writes for that long (the socket stays
+    /// unwritable), the connection closes, and with it the exchange and its upstream
+    /// connection. Found by an audit: a client that stopped reading held its connection and
+    /// an upstream connection forever, and a few such clients used up `max_connections`.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            sendStall?.cancel()
+            sendStall = nil
+        } else if sendStall == nil {
+            sendStall = context.eventLoop.assumeIsolated().scheduleTask(in: bodyTimeout) { [weak self] in
+                guard let self, let context = self.context, !context.channel.isWritable else { return }
+                context.close(promise: nil)
+            }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     private func arm(_ state: State) {

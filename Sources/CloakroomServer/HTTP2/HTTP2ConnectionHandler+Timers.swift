@@ -34,12 +34,20 @@ extension HTTP2ConnectionHandler {
         let now = eventLoop.now
         if let check = bodyCheckAt, check <= now {
             bodyCheckAt = nil
+            func next(_ deadline: NIODeadline) { if bodyCheckAt.map({ deadline < $0 }) ?? true { bodyCheckAt = deadline } }
             for stream in Array(streams.values) {
-                guard let deadline = stream.bodyDeadline else { continue }
-                if deadline <= now {
-                    stream.bodyTimedOut()
-                } else if bodyCheckAt.map({ deadline < $0 }) ?? true {
-                    bodyCheckAt = deadline
+                if let deadline = stream.bodyDeadline {
+                    if deadline <= now { stream.bodyTimedOut() } else { next(deadline) }
+                }
+                // A response the client took nothing of for `client.body_timeout` (a window
+                // kept at zero): the stream is reset, and its upstream connection freed.
+                if let deadline = stream.sendDeadline {
+                    if deadline <= now {
+                        stream.sendDeadline = nil
+                        stream.reset(.cancel)
+                    } else {
+                        next(deadline)
+                    }
                 }
             }
             flushNow()

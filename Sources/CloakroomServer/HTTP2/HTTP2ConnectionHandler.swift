@@ -97,6 +97,8 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     var resetsDue: [(HTTP2StreamID, HTTP2ErrorCode)] = []
 
     var timer: Scheduled<Void>?
+    /// Runs while the socket takes no more bytes: the client stopped reading altogether.
+    private var sendStall: Scheduled<Void>?
     var timerAt: NIODeadline?
     /// At or before the earliest body deadline of any stream, nil when none is set.
     var bodyCheckAt: NIODeadline?
@@ -274,9 +276,21 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
+    /// A client that takes no bytes at all for `client.body_timeout` (the socket stays
+    /// unwritable) loses the connection, as on HTTP/1.1 (found by an audit: such clients held
+    /// their streams and upstream connections forever).
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         channelWritable = context.channel.isWritable
-        guard channelWritable else { return }
+        guard channelWritable else {
+            if sendStall == nil {
+                sendStall = eventLoop.assumeIsolated().scheduleTask(in: bodyTimeout) { [self] in
+                    if !channelWritable { self.context?.close(promise: nil) }
+                }
+            }
+            return
+        }
+        sendStall?.cancel()
+        sendStall = nil
         for stream in streams.values { stream.connectionWritable() }
     }
 
@@ -289,6 +303,8 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         lifecycle.closed()
         timer?.cancel()
         timer = nil
+        sendStall?.cancel()
+        sendStall = nil
         deadlines.cancel()
         let open = streams
         streams = [:]

@@ -32,8 +32,7 @@ final class HTTP2ServerStream {
     static let lowWatermark = 32 * 1024
 
     let id: HTTP2StreamID
-    /// Strong: the connection lets go of the stream when NIO closes it; the stream lives on
-    /// only as long as its exchange holds it.
+    /// Strong: the connection lets go of the stream when NIO closes it; the exchange holds it.
     let handler: HTTP2ConnectionHandler
     private(set) var driver: ExchangeDriver?
     /// A request head waiting for the next frame to say whether a body follows (no
@@ -62,14 +61,15 @@ final class HTTP2ServerStream {
     private var heldData: ByteBuffer?
     private var wroteFrames = false
     private var unsentBytes = 0
+    /// No response byte taken by then (`client.body_timeout` after the last): reset (found by an audit).
+    var sendDeadline: NIODeadline?
     private var pausedUpstream = false
     /// The response's END_STREAM left NIO's buffers.
     private var endSent = false
     /// RST_STREAM `NO_ERROR` is due once END_STREAM is sent.
     private var resetDue = false
     /// The request was malformed (RFC 9113 §8.1.1): its 400 is sent without END_STREAM, then
-    /// the stream is reset with PROTOCOL_ERROR, the stream error the RFC asks for, after an
-    /// answer the client can read (§8.1.1 lets a server respond first).
+    /// RST_STREAM PROTOCOL_ERROR, after an answer the client can read (§8.1.1 lets it respond).
     var endsWithProtocolError = false
     /// That reset waits for the 400's DATA to leave NIO's buffers.
     private var protocolErrorDue = false
@@ -213,8 +213,7 @@ final class HTTP2ServerStream {
         reset(.cancel)
     }
 
-    /// The client did not finish its request in time after the response: RST_STREAM `NO_ERROR`,
-    /// once the response's END_STREAM is out.
+    /// The request did not end in time after the response: RST_STREAM `NO_ERROR` after END_STREAM.
     private func stopLingering() {
         lingerBytesLeft = nil
         bodyDeadline = nil
@@ -249,6 +248,7 @@ final class HTTP2ServerStream {
     /// NIO sent `bytes` of this stream's DATA (`endStream`: with END_STREAM, on DATA or HEADERS).
     func sent(bytes: Int, endStream: Bool) {
         unsentBytes -= bytes
+        sendDeadline = unsentBytes > 0 ? handler.now + handler.bodyTimeout : nil
         if protocolErrorDue && unsentBytes == 0 {
             protocolErrorDue = false
             handler.resetAfterEnd(id, code: .protocolError)
@@ -283,6 +283,7 @@ final class HTTP2ServerStream {
     private func writeData(_ buffer: ByteBuffer, end: Bool) {
         wroteFrames = true
         unsentBytes += buffer.readableBytes
+        if sendDeadline == nil { sendDeadline = handler.now + handler.bodyTimeout; handler.bodyDeadlineSet(sendDeadline!) }
         if unsentBytes >= Self.highWatermark { pausedUpstream = true }
         handler.write(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(buffer), endStream: end))))
     }

@@ -1,0 +1,57 @@
+import CloakroomConfig
+import Foundation
+import Glibc
+import Testing
+
+/// A client that stops taking the response loses it after `client.body_timeout`, as with
+/// nginx's `send_timeout` (found by an audit: such clients held their connections and the
+/// upstream connections behind them forever, and 3 HTTP/2 connections of zero-window streams
+/// used up `max_connections` for everyone).
+@Suite(.serialized) struct SendTimeoutTests {
+    static func start() async throws -> ProxyHarness {
+        try await ProxyHarness.start { $0.client.bodyTimeout = .seconds(1) }
+    }
+
+    /// Waits up to `seconds` for `done`.
+    static func eventually(_ seconds: Double, _ done: () -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if done() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return done()
+    }
+
+    @Test func anHTTP1ClientThatStopsReadingIsCutOff() async throws {
+        let proxy = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        let port = proxy.port
+        let fd = try connectLoopback(port: port)
+        defer { Glibc.close(fd) }
+        var small: Int32 = 4096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        let request = Array("GET /public/download?bytes=200000000 HTTP/1.1\r\nHost: a\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, request.count, Int32(MSG_NOSIGNAL)) }
+        #expect(try await Self.eventually(5) { proxy.backend.requests.contains { $0.uri.hasPrefix("/public/download") } }, "the download started")
+        // Never read: the proxy's socket fills, and after body_timeout the connection goes,
+        // with the upstream connection behind it.
+        #expect(try await Self.eventually(8) { proxy.backend.openConnections == 0 }, "the upstream connection was freed")
+    }
+
+    @Test func anHTTP2StreamWhoseWindowStaysShutIsReset() async throws {
+        let proxy = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        let port = proxy.port
+        // SETTINGS_INITIAL_WINDOW_SIZE 0: no DATA may be sent until a WINDOW_UPDATE that never comes.
+        let connection = try await offPool {
+            let connection = try RawHTTP2Connection(port: port, settings: [(0x4, 0)])
+            HTTP2EndToEndTests.request(connection, 1, path: "/public/download?bytes=1000000")
+            connection.read(timeout: 6) { _ in connection.responses[1]?.reset != nil }
+            return connection
+        }
+        #expect(connection.responses[1]?.status == 200, "\(connection.frames)")
+        #expect(connection.responses[1]?.reset == 0x8, "RST_STREAM CANCEL: \(connection.frames)")
+        #expect(!connection.closed, "the connection goes on")
+        #expect(try await Self.eventually(3) { proxy.backend.openConnections == 0 }, "the upstream connection was freed")
+    }
+}
