@@ -41,6 +41,23 @@ import Testing
         }
     }
 
+    /// Starts `cloakroom serve --config path` (output discarded) and waits, up to 10 s, until
+    /// a request to `port` is answered 200.
+    static func startServe(_ path: String, readyAt port: Int) async throws -> (process: Process, up: Bool) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["serve", "--config", path]
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        var up = false
+        for _ in 0..<100 where !up {
+            try await Task.sleep(for: .milliseconds(100))
+            up = (try? await Curl.get("http://127.0.0.1:\(port)/ready", ["--max-time", "1"]).status) == 200
+        }
+        return (process, up)
+    }
+
     static func writeConfig(_ text: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-\(UUID().uuidString).yaml").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -246,17 +263,7 @@ import Testing
             upstreams: { api: { targets: ["http://127.0.0.1:\(backend.port)"] } }
             """)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", "--config", path]
-        process.standardError = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        var up = false
-        for _ in 0..<100 where !up {
-            try await Task.sleep(for: .milliseconds(100))
-            up = (try? await Curl.get("http://127.0.0.1:\(second)/ready", ["--max-time", "1"]).status) == 200
-        }
+        let (process, up) = try await Self.startServe(path, readyAt: second)
         #expect(up)
         async let plain = Curl.get("http://127.0.0.1:\(second)/delay?ms=2000")
         async let h2 = Curl.get("http://127.0.0.1:\(second)/delay?ms=2000", ["--http2-prior-knowledge"])
@@ -337,16 +344,7 @@ import Testing
         let port = try freePort()
         let path = try Self.writeOpenProxyConfig(port: port, backendPort: backend.port)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", "--config", path]
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var up = false
-        for _ in 0..<100 where !up {
-            try await Task.sleep(for: .milliseconds(100))
-            up = (try? await Curl.get("http://127.0.0.1:\(port)/ready", ["--max-time", "1"]).status) == 200
-        }
+        let (process, up) = try await Self.startServe(path, readyAt: port)
         #expect(up)
         async let inFlight = Curl.get("http://127.0.0.1:\(port)/delay", curlOptions)
         // SIGTERM once the request is in flight (the backend has it), however loaded the machine.
