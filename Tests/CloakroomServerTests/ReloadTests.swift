@@ -12,9 +12,15 @@ struct ReloadTests {
     final class Source: Sendable {
         let next = Mutex<Result<Configuration, ConfigurationError>?>(nil)
         func set(_ configuration: Configuration) { next.withLock { $0 = .success(configuration) } }
-        func fail(_ problems: [ConfigurationProblem]) { next.withLock { $0 = .failure(ConfigurationError(problems: problems)) } }
+        /// How long each read takes: long enough, two reloads asked for at once overlap.
+        let readDelay = Mutex<Duration>(.zero)
+        func fail(_ problems: [ConfigurationProblem], readable: Configuration? = nil) {
+            next.withLock { $0 = .failure(ConfigurationError(problems: problems, readable: readable)) }
+        }
         func read(initial: Configuration) throws -> Configuration {
-            try next.withLock { $0 }.map { try $0.get() } ?? initial
+            let delay = readDelay.withLock { $0 }
+            if delay > .zero { Thread.sleep(forTimeInterval: Double(delay.components.attoseconds) / 1e18 + Double(delay.components.seconds)) }
+            return try next.withLock { $0 }.map { try $0.get() } ?? initial
         }
     }
 
@@ -83,6 +89,49 @@ struct ReloadTests {
             return
         }
         #expect(problems == ["session.store: changing the session store needs a restart"])
+
+        // A file with problems that also changes a key a reload cannot: both are reported in
+        // one answer (an audit found the store change named only once the rest was fixed).
+        source.fail([ConfigurationProblem(path: "routes[0].auth", message: "expected one of none, optional, required")], readable: storeChanged)
+        #expect(
+            await harness.server.reload()
+                == .refused(["routes[0].auth: expected one of none, optional, required", "session.store: changing the session store needs a restart"]))
+        // A store section with a problem of its own holds its default there: not reported as a change.
+        var storeUnread = harness.server.configuration
+        storeUnread.session.store = .memory(MemoryStoreSettings(maxSessions: 5))
+        source.fail([ConfigurationProblem(path: "session.store.memory.max_sessions", message: "expected an integer")], readable: storeUnread)
+        #expect(await harness.server.reload() == .refused(["session.store.memory.max_sessions: expected an integer"]))
+    }
+
+    /// Two reloads asked for at once (two deploy scripts, or SIGHUP beside `POST /reload`) both
+    /// reload: the second waits for the first instead of being refused as an invalid file.
+    @Test func overlappingReloadsBothSucceed() async throws {
+        let source = Source()
+        let harness = try await Self.start(source)
+        defer { Task { await harness.stop() } }
+        source.set(harness.server.configuration)
+        source.readDelay.withLock { $0 = .milliseconds(300) }
+        async let first = harness.server.reload()
+        async let second = harness.server.reload()
+        async let third = harness.server.reload()
+        let outcomes = await [first, second, third]
+        #expect(outcomes == [.reloaded, .reloaded, .reloaded])
+    }
+
+    /// A listener a reload adds that cannot bind is named by its entry in `listen`.
+    @Test func aListenerThatCannotBindIsNamedByItsEntry() async throws {
+        let source = Source()
+        let harness = try await Self.start(source)
+        defer { Task { await harness.stop() } }
+        let taken = try await TestBackend.start()  // holds the port the new listener wants
+        defer { Task { await taken.stop() } }
+        var changed = harness.server.configuration
+        changed.listeners.append(Listener(address: SocketAddressSpec(host: "127.0.0.1", port: taken.port)))
+        source.set(changed)
+        #expect(
+            await harness.server.reload()
+                == .refused(["listen[1].address: cannot listen on 127.0.0.1:\(taken.port): Address already in use (errno 98)"]))
+        #expect(try await Curl.get("\(harness.base)/public/x").status == 200, "the old configuration keeps serving")
     }
 
     @Test func reloadOpensNewListenersAndClosesRemovedOnes() async throws {

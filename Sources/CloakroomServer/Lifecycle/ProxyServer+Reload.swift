@@ -17,16 +17,26 @@ extension ProxyServer {
     ///
     /// The session store and the admin listener's address cannot change without a restart: a
     /// reload that changes them is refused, naming the key.
+    ///
+    /// Reloads run one at a time, in the order they were asked for: one asked for while another
+    /// runs waits for it, then reads the file again (it may have changed meanwhile), so two
+    /// deploy scripts reloading at once each get the outcome of a reload that read their file.
     public func reload() async -> ReloadOutcome {
         guard let configurationSource else { return .refused(["reload: this server was started without a configuration file"]) }
-        let alreadyReloading = state.withLock { state -> Bool in
-            defer { state.reloading = true }
-            return state.reloading
+        let turn = state.withLock { state -> Task<ReloadOutcome, Never> in
+            let previous = state.lastReload
+            let turn = Task { [self] in
+                _ = await previous?.value
+                return await reloadLogged(from: configurationSource)
+            }
+            state.lastReload = turn
+            return turn
         }
-        guard !alreadyReloading else { return .refused(["reload: another reload is in progress"]) }
-        defer { state.withLock { $0.reloading = false } }
+        return await turn.value
+    }
 
-        let outcome = await reload(from: configurationSource)
+    private func reloadLogged(from source: @Sendable () throws -> Configuration) async -> ReloadOutcome {
+        let outcome = await reload(from: source)
         switch outcome {
         case .reloaded:
             logger.notice("configuration reloaded")
@@ -43,19 +53,13 @@ extension ProxyServer {
             configuration = try source()
         } catch let error as ConfigurationError {
             // Every problem, as `cloakroom check` lists them: the files of what was read are
-            // checked too.
-            return .refused(error.problems.map(\.description) + (error.readable.map(Self.problems(in:)) ?? []))
+            // checked too, and so are the keys a reload cannot change, where they were read.
+            let restartOnly = error.readable.map { restartOnlyChanges(to: $0, besides: error.problems) } ?? []
+            return .refused(error.problems.map(\.description) + restartOnly + (error.readable.map(Self.problems(in:)) ?? []))
         } catch {
             return .refused(["\(error)"])
         }
-        let old = holder.current.configuration
-        var problems: [String] = []
-        if configuration.session.store != old.session.store {
-            problems.append("session.store: changing the session store needs a restart")
-        }
-        if configuration.admin?.listen != old.admin?.listen {
-            problems.append("admin.listen: adding, removing or moving the admin listener needs a restart")
-        }
+        var problems = restartOnlyChanges(to: configuration)
         problems += Self.problems(in: configuration)
         guard problems.isEmpty else { return .refused(problems) }
         let runtime: ProxyRuntime
@@ -70,7 +74,7 @@ extension ProxyServer {
         let (current, quiescing) = state.withLock { ($0.listeners, $0.quiescing) }
         guard let quiescing else { return .refused(["reload: the server is not running"]) }
         let wanted = Set(configuration.listeners.map(\.address))
-        let added = configuration.listeners.map(\.address).filter { current[$0] == nil }
+        let added = configuration.listeners.enumerated().map { ($0.offset, $0.element.address) }.filter { current[$0.1] == nil }
         let opened: [SocketAddressSpec: any Channel]
         do {
             opened = try await bind(added, quiescing: quiescing)
@@ -94,5 +98,26 @@ extension ProxyServer {
         // Connections of the old pools finish their exchanges; idle ones go now.
         replaced.upstreams.closeIdle(on: factory.eventLoops)
         return .reloaded
+    }
+
+    /// The keys a reload cannot change that `configuration` changes, each as a problem. With
+    /// `besides` (the problems of a file that did not validate), a key with a problem in it or
+    /// above it holds its default and is not compared.
+    private func restartOnlyChanges(to configuration: Configuration, besides: [ConfigurationProblem] = []) -> [String] {
+        let old = holder.current.configuration
+        func unread(_ key: String) -> Bool {
+            besides.contains { problem in
+                let path = problem.path
+                return path.isEmpty || path == key || path.hasPrefix(key + ".") || path.hasPrefix(key + "[") || key.hasPrefix(path + ".")
+            }
+        }
+        var problems: [String] = []
+        if !unread("session.store"), configuration.session.store != old.session.store {
+            problems.append("session.store: changing the session store needs a restart")
+        }
+        if !unread("admin.listen"), configuration.admin?.listen != old.admin?.listen {
+            problems.append("admin.listen: adding, removing or moving the admin listener needs a restart")
+        }
+        return problems
     }
 }

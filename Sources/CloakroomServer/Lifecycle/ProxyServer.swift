@@ -37,7 +37,8 @@ public final class ProxyServer: Service, Sendable {
         var tasks: [Task<Void, Never>] = []
         /// The sweeper, apart from ``tasks``: a reload that changes its interval replaces it.
         var sweeper: (task: Task<Void, Never>, every: Duration)?
-        var reloading = false
+        /// The last reload asked for: the next one waits for it (``reload()``).
+        var lastReload: Task<ReloadOutcome, Never>?
     }
 
     /// What ``ProxyServer`` reports beyond its logs.
@@ -168,7 +169,8 @@ public final class ProxyServer: Service, Sendable {
         var listeners: [SocketAddressSpec: any Channel] = [:]
         var admin: (any Channel)?
         do {
-            listeners = try await bind(runtime.configuration.listeners.map(\.address), quiescing: quiescing)
+            listeners = try await bind(
+                runtime.configuration.listeners.enumerated().map { ($0.offset, $0.element.address) }, quiescing: quiescing)
             if let settings = runtime.configuration.admin {
                 do {
                     admin = try await AdminBootstrap.make(group: group, runtime: holder)
@@ -206,11 +208,17 @@ public final class ProxyServer: Service, Sendable {
         return runtime.configuration.listeners.compactMap { listeners[$0.address]?.localAddress }
     }
 
-    /// Binds public listeners; on failure closes the ones it bound and throws naming the address.
-    func bind(_ addresses: [SocketAddressSpec], quiescing: ListenerQuiescing) async throws -> [SocketAddressSpec: any Channel] {
+    /// Binds public listeners, each with its index in `listen`; on failure closes the ones it
+    /// bound and throws naming the entry (`listen[1].address: cannot listen on ...`).
+    func bind(_ listeners: [(index: Int, address: SocketAddressSpec)], quiescing: ListenerQuiescing) async throws
+        -> [SocketAddressSpec: any Channel]
+    {
         var bound: [SocketAddressSpec: any Channel] = [:]
+        var binding = listeners.first
         do {
-            for address in addresses where bound[address] == nil {
+            for listener in listeners where bound[listener.address] == nil {
+                binding = listener
+                let address = listener.address
                 let channel = try await ProxyBootstrap.make(
                     group: group, quiescing: quiescing, runtime: holder, address: address, connections: connections
                 ).bind(host: address.host, port: address.port).get()
@@ -219,8 +227,8 @@ public final class ProxyServer: Service, Sendable {
             }
         } catch {
             for channel in bound.values { try? await channel.close() }
-            throw ServerStartError.unsupported(
-                "listen: cannot listen on \(addresses.first { bound[$0] == nil } ?? addresses[0]): \(ErrorText.describe(error))")
+            let entry = binding.map { "listen[\($0.index)].address: cannot listen on \($0.address)" } ?? "listen: cannot listen"
+            throw ServerStartError.unsupported("\(entry): \(ErrorText.describe(error))")
         }
         return bound
     }
