@@ -64,6 +64,11 @@ import Testing
         let wrong = try await proxy.cli(["sessions", "list", "--token", "nope"])
         #expect(wrong.status == 1)
         #expect(wrong.errors.contains("refused the token"), "\(wrong.errors)")
+        // The public listener's 401 (`{"error":"unauthenticated"}`) is not the admin API's.
+        let publicListener = try await proxy.cli(["sessions", "list", "--admin", proxy.base])
+        #expect(publicListener.status == 1)
+        #expect(publicListener.errors == "\(proxy.base) answered 401 without the admin API's JSON; is --admin (or admin.listen) the admin listener?\n",
+                "\(publicListener.errors)")
         let unreachable = try await proxy.cli(["sessions", "list", "--admin", "http://127.0.0.1:\(try freePort())"])
         #expect(unreachable.status == 1)
         #expect(unreachable.errors.contains("unreachable"), "\(unreachable.errors)")
