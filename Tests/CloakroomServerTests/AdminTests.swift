@@ -75,6 +75,33 @@ import Testing
         #expect(try await proxy.cli(["sessions", "revoke"]).status == 2, "usage error")
     }
 
+    /// `DELETE /sessions/{handle}` and `DELETE /api-keys/{handle}` answer 204: no content, so
+    /// neither `Content-Type` (they used to say `application/json`) nor `Content-Length`, as
+    /// the admin listener writes them on the wire.
+    @Test func aNoContentAnswerCarriesNoContentType() async throws {
+        let proxy = try await BinaryHarness()
+        try await proxy.start()
+        defer { Task { await proxy.finish() } }
+        let auth = ["-H", "Authorization: Bearer \(BinaryHarness.token)"]
+        _ = try await Self.createSession(proxy, attributes: #"{"sub":"erin"}"#)
+        let listed = try await Curl.get("\(proxy.admin)/sessions?user=erin", auth)
+        let sessions = (try JSONSerialization.jsonObject(with: Data(listed.body.utf8)) as? [String: Any])?["sessions"] as? [[String: Any]]
+        let session = try #require(sessions?.first?["handle"] as? String)
+        let created = try await Curl.get(
+            "\(proxy.admin)/api-keys", auth + ["-X", "POST", "-H", "Content-Type: application/json", "--data", #"{"attributes":{"sub":"ci"}}"#])
+        let key = try #require((try JSONSerialization.jsonObject(with: Data(created.body.utf8)) as? [String: Any])?["handle"] as? String)
+        for path in ["/sessions/\(session)", "/api-keys/\(key)"] {
+            let answer = try await RawSocket.send(
+                port: proxy.adminPort,
+                "DELETE \(path) HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer \(BinaryHarness.token)\r\nConnection: close\r\n\r\n")
+            let head = answer.lowercased()
+            #expect(head.hasPrefix("http/1.1 204"), "\(path): \(answer)")
+            #expect(!head.contains("content-type:"), "\(path): \(answer)")
+            #expect(!head.contains("content-length:"), "\(path): \(answer)")
+            #expect(head.contains("x-request-id:") && head.contains("cache-control: no-store"), "\(path): \(answer)")
+        }
+    }
+
     /// The assertion keys' path never needs the token (SPEC "Admin API"); without
     /// `identity.assertion` there are no keys, so it is not found, with a token or without.
     @Test func theKeysPathWithoutAnAssertionIsNotFoundWithOrWithoutAToken() async throws {
