@@ -82,7 +82,7 @@ let package = Package(
         // The behaviour every session store must have, as one suite each store's tests run.
         .target(
             name: "CloakroomStoreConformance",
-            dependencies: ["CloakroomSessions"]
+            dependencies: ["CloakroomSessions", .product(name: "Logging", package: "swift-log")]
         ),
         // Verification of OpenID Connect tokens with jwt-kit: JWKS key sets, the accepted
         // algorithms, the claim checks. No network, no NIO; reusable for other JWTs.

@@ -7,6 +7,8 @@ import NIOPosix
 ///
 /// - Lookups never touch the disk: they answer from an in-memory ``MemorySessionTable``, so
 ///   ``lookupNow(key:)`` is as fast as the memory store's.
+/// - The file is read once, at open, and only written after: rows another program changes
+///   while the store is open are not seen, and a later write of that session may undo them.
 /// - Logins, revokes and attribute updates return only once committed (`synchronous=FULL`, WAL).
 ///   Concurrent ones share a transaction and its fsync (group commit; see ``FileStoreCore``).
 /// - A lookup that moves `last_seen_at` is written behind, at most about a touch interval

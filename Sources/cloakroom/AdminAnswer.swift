@@ -46,4 +46,35 @@ struct AdminAnswer {
         return "\(url) answered \(status) without the admin API's JSON (expected an object with \(expected)); "
             + "is --admin (or admin.listen) the admin listener?"
     }
+
+    /// Why an answer with a status the call does not expect, and no admin API error in it, was
+    /// not believed. Its body is never shown: another server may echo the request, token and all.
+    static func unrecognized(from url: String, status: Int) -> String {
+        "\(url) answered \(status) without the admin API's JSON; is --admin (or admin.listen) the admin listener?"
+    }
+
+    /// An error answer of the admin API: its `error` code, and the `message` some 400s carry.
+    struct Failure {
+        var code: String
+        var message: String?
+    }
+
+    /// The codes of the admin API's error answers, by status (SPEC "Admin API"). Another
+    /// server's JSON error, such as a public listener's 401 `{"error":"unauthenticated"}`, is
+    /// none of them.
+    static let errorCodes: [Int: Set<String>] = [
+        400: ["bad_request", "invalid_body", "missing_sub", "invalid_name", "invalid_ttl"], 401: ["unauthorized"],
+        404: ["not_found"], 405: ["method_not_allowed"], 408: ["request_timeout"], 409: ["reload_unavailable"],
+        413: ["body_too_large"], 422: ["invalid_configuration"], 501: ["api_keys_unsupported"],
+        503: ["session_store_unavailable"],
+    ]
+
+    /// The admin API's error answer in `body` for `status`: a JSON object whose string `error`
+    /// is one of the codes the admin API gives that status; `nil` for anything else.
+    static func failure(status: Int, body: String) -> Failure? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+            let code = object["error"] as? String, errorCodes[status]?.contains(code) == true
+        else { return nil }
+        return Failure(code: code, message: object["message"] as? String)
+    }
 }

@@ -67,9 +67,12 @@ struct AdminOptions: ParsableArguments {
     }
 }
 
-/// Sends one admin request; any answer but `expected` is explained and exits 1, and so is a
-/// 2xx answer without the JSON `shape` the admin API gives it (`nil`: no body is read, as for
-/// a 204).
+/// Sends one admin request. An answer with another status than `expected` is explained and
+/// exits 1, from the admin API's own error JSON (``AdminAnswer/failure(status:body:)``); and
+/// so is a 2xx answer without the JSON `shape` the admin API gives it (`nil`: an empty body, as
+/// for a 204). Any other answer is another server's (a public listener, a backend at the
+/// wrong port): "answered N without the admin API's JSON", exit 1, and its body is never
+/// printed, since a server that echoes the request would print the token.
 @discardableResult
 func adminCall(
     _ client: AdminClient, _ method: HTTPMethod, _ path: String, body: String? = nil, expect expected: Set<Int>,
@@ -83,20 +86,27 @@ func adminCall(
         throw ExitCode(1)
     }
     guard expected.contains(response.status) else {
+        guard let failure = AdminAnswer.failure(status: response.status, body: response.body) else {
+            printError(AdminAnswer.unrecognized(from: client.base, status: response.status))
+            throw ExitCode(1)
+        }
         switch response.status {
         case 400:
             // The admin API says what to fix in `message` (e.g. a ttl above a year).
-            let object = try? JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any]
-            printError("the admin API refused the request (400): \(object?["message"] as? String ?? response.body)")
+            printError("the admin API refused the request (400): \(failure.message ?? failure.code)")
         case 401: printError("the admin API refused the token (401): check --token, $CLOAKROOM_ADMIN_TOKEN or admin.token")
         case 404: printError("not found (404)")
         case 503: printError("the admin API cannot reach its session store (503)")
-        default: printError("the admin API answered \(response.status): \(response.body)")
+        default: printError("the admin API answered \(response.status) (\(failure.code))")
         }
         throw ExitCode(1)
     }
     if let shape, shape.check(response.body) == nil {
         printError(shape.refusal(from: client.base, status: response.status))
+        throw ExitCode(1)
+    }
+    if shape == nil, !response.body.isEmpty {
+        printError(AdminAnswer.unrecognized(from: client.base, status: response.status))
         throw ExitCode(1)
     }
     return response.body

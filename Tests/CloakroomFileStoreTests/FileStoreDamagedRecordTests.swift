@@ -63,6 +63,27 @@ import Testing
         }
     }
 
+    /// ``DamagedRecordConformance``, the check the Redis store runs too, for each damage.
+    @Test(arguments: damage)
+    func conformance(_ attributes: String) async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("sessions.db").path
+            try await DamagedRecordConformance { clock in
+                let (alice, bob, handle) = try await withStore(path, clock: clock) { store async throws in
+                    let fixture = StoreFixture(store: store, clock: clock)
+                    let (alice, session) = try await fixture.create("alice", ["email": "a@example.com"])
+                    let (bob, _) = try await fixture.create("bob")
+                    try await store.core.database.execute(
+                        "UPDATE sessions SET attributes = \(attributes) WHERE subject = 'alice'", doing: "damaging a row")
+                    return (alice, bob, session.handle)
+                }
+                let (logger, lines) = capturingLogger()
+                let store = try await FileSessionStore.open(path: path, timeouts: testTimeouts, clock: clock, logger: logger)
+                return .init(store: store, damaged: alice, handle: handle, intact: bob, logged: { lines.all })
+            }.run()
+        }
+    }
+
     /// A lookup of a damaged record is not a store failure: the operation is not counted as one,
     /// and the store stays usable for the same user.
     @Test func theUserCanLogInAgain() async throws {
@@ -82,31 +103,6 @@ import Testing
             }
         }
     }
-}
-
-/// Every message a ``capturingLogger()`` got, with its metadata, as `message key=value ...`.
-final class LogLines: Sendable {
-    let lines = Mutex<[String]>([])
-    var all: [String] { lines.withLock { $0 } }
-}
-
-func capturingLogger() -> (Logger, LogLines) {
-    struct Handler: LogHandler {
-        let box: LogLines
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-            let rendered = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            box.lines.withLock { $0.append("\(event.message) \(rendered)") }
-        }
-    }
-    let box = LogLines()
-    return (Logger(label: "capture") { _ in Handler(box: box) }, box)
 }
 
 extension SessionKey {

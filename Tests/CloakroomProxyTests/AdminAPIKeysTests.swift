@@ -102,7 +102,9 @@ import Testing
     @Test func revokeOneThenNotFound() async throws {
         let handle = try #require(try object(await post(#"{"attributes":{"sub":"ci-bot"}}"#))["handle"] as? String)
         let api = api()
-        #expect(await api.handle(.init(method: .delete, target: "/api-keys/\(handle)", authorization: auth)).status == .noContent)
+        let revoked = await api.handle(.init(method: .delete, target: "/api-keys/\(handle)", authorization: auth))
+        #expect(revoked.status == .noContent)
+        #expect(revoked.contentType == nil && revoked.body.isEmpty, "a 204 has no content, so no Content-Type")
         #expect(await api.handle(.init(method: .delete, target: "/api-keys/\(handle)", authorization: auth)).status == .notFound)
         #expect(await api.handle(.init(method: .delete, target: "/api-keys/nope", authorization: auth)).status == .notFound)
         #expect(try await listed().isEmpty)

@@ -64,10 +64,42 @@ import Testing
         let wrong = try await proxy.cli(["sessions", "list", "--token", "nope"])
         #expect(wrong.status == 1)
         #expect(wrong.errors.contains("refused the token"), "\(wrong.errors)")
+        // The public listener's 401 (`{"error":"unauthenticated"}`) is not the admin API's.
+        let publicListener = try await proxy.cli(["sessions", "list", "--admin", proxy.base])
+        #expect(publicListener.status == 1)
+        #expect(publicListener.errors == "\(proxy.base) answered 401 without the admin API's JSON; is --admin (or admin.listen) the admin listener?\n",
+                "\(publicListener.errors)")
         let unreachable = try await proxy.cli(["sessions", "list", "--admin", "http://127.0.0.1:\(try freePort())"])
         #expect(unreachable.status == 1)
         #expect(unreachable.errors.contains("unreachable"), "\(unreachable.errors)")
         #expect(try await proxy.cli(["sessions", "revoke"]).status == 2, "usage error")
+    }
+
+    /// `DELETE /sessions/{handle}` and `DELETE /api-keys/{handle}` answer 204: no content, so
+    /// neither `Content-Type` (they used to say `application/json`) nor `Content-Length`, as
+    /// the admin listener writes them on the wire.
+    @Test func aNoContentAnswerCarriesNoContentType() async throws {
+        let proxy = try await BinaryHarness()
+        try await proxy.start()
+        defer { Task { await proxy.finish() } }
+        let auth = ["-H", "Authorization: Bearer \(BinaryHarness.token)"]
+        _ = try await Self.createSession(proxy, attributes: #"{"sub":"erin"}"#)
+        let listed = try await Curl.get("\(proxy.admin)/sessions?user=erin", auth)
+        let sessions = (try JSONSerialization.jsonObject(with: Data(listed.body.utf8)) as? [String: Any])?["sessions"] as? [[String: Any]]
+        let session = try #require(sessions?.first?["handle"] as? String)
+        let created = try await Curl.get(
+            "\(proxy.admin)/api-keys", auth + ["-X", "POST", "-H", "Content-Type: application/json", "--data", #"{"attributes":{"sub":"ci"}}"#])
+        let key = try #require((try JSONSerialization.jsonObject(with: Data(created.body.utf8)) as? [String: Any])?["handle"] as? String)
+        for path in ["/sessions/\(session)", "/api-keys/\(key)"] {
+            let answer = try await RawSocket.send(
+                port: proxy.adminPort,
+                "DELETE \(path) HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer \(BinaryHarness.token)\r\nConnection: close\r\n\r\n")
+            let head = answer.lowercased()
+            #expect(head.hasPrefix("http/1.1 204"), "\(path): \(answer)")
+            #expect(!head.contains("content-type:"), "\(path): \(answer)")
+            #expect(!head.contains("content-length:"), "\(path): \(answer)")
+            #expect(head.contains("x-request-id:") && head.contains("cache-control: no-store"), "\(path): \(answer)")
+        }
     }
 
     /// The assertion keys' path never needs the token (SPEC "Admin API"); without

@@ -209,6 +209,42 @@ import Testing
         }
     }
 
+    /// The audit's repro: a Redis record whose timestamp is not a number (`HSET <s:key> c
+    /// notanumber`, the same with `l`) used to end with 401 and its hash deleted, but nothing
+    /// else: no log line, no audit line, no `damaged` count, its handle key and user index
+    /// entry left behind. Now it ends as every damaged record does.
+    @Test func malformedTimestampsInRedisEndAsEveryDamagedRecord() async throws {
+        try await RedisServerProcess.with { redis in
+            let proxy = try await BinaryHarness(store: "redis: { url: \"\(redis.url)\", key_prefix: \"dmg:\" }")
+            defer { Task { await proxy.finish() } }
+            try await proxy.start()
+            var handles: [String] = []
+            for field in ["c", "l"] {
+                let alice = try await proxy.login("alice")
+                let record = try #require(try await Self.redisKey(of: "alice", in: redis))
+                let handle = try await redis.cli(["HGET", record, "h"])
+                handles.append(handle)
+                #expect(try await redis.cli(["GET", "dmg:h:\(handle)"]) == String(record.dropFirst("dmg:s:".count)))
+                _ = try await redis.cli(["HSET", record, field, "notanumber"])
+                #expect(try await proxy.status(alice) == 401, "\(field)")
+                #expect(try await redis.cli(["EXISTS", record, "dmg:h:\(handle)", "dmg:u:alice"]) == "0", "\(field): every key of it")
+            }
+            let metrics = try await Curl.get("\(proxy.admin)/metrics", AuditLogTests.auth).body
+            #expect(metrics.contains("cloakroom_sessions_ended_total{reason=\"damaged\"} 2\n"), "\(metrics)")
+            let lines = try await AuditLogTests.lines(proxy) { audit in
+                handles.allSatisfy { handle in audit.contains { $0["event"] as? String == "ended" && $0["handle"] as? String == handle } }
+            }
+            for handle in handles {
+                let line = try #require(AuditLogTests.ending(lines, handle), "no audit line for \(handle)")
+                #expect(line["reason"] as? String == "damaged", "\(line)")
+            }
+            let logged = try String(contentsOfFile: proxy.stderrPath, encoding: .utf8).split(separator: "\n")
+                .filter { $0.contains("damaged session record deleted") }
+            #expect(logged.count == 2, "\(logged)")
+            for handle in handles { #expect(logged.contains { $0.contains(handle) }, "\(handle): \(logged)") }
+        }
+    }
+
     /// The `s:` key of `sub`'s only session.
     static func redisKey(of sub: String, in redis: RedisServerProcess) async throws -> String? {
         for key in try await redis.cli(["KEYS", "dmg:s:*"]).split(separator: "\n").map(String.init) {

@@ -22,7 +22,7 @@ extension AdminAPI {
             let handle = parts[1].removingPercentEncoding ?? parts[1]
             guard try await keys.revokeKey(handle: handle) else { return .error(.notFound, "not_found") }
             logger.notice("admin revoked an API key", metadata: ["handle": "\(handle)"])
-            return Response(status: .noContent, contentType: "application/json", body: "")
+            return .noContent
         case (_, 1):
             return .methodNotAllowed(allowing: "GET, POST")
         case (_, 2):

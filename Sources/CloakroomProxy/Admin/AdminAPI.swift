@@ -39,18 +39,22 @@ public struct AdminAPI: Sendable {
 
     public struct Response: Sendable, Equatable {
         public var status: HTTPResponse.Status
-        public var contentType: String
+        /// `nil` for an answer without content (a 204), which carries no `Content-Type`.
+        public var contentType: String?
         public var body: String
         /// Every answer but the published keys is `no-store`.
         public var cacheControl = "no-store"
         /// A 405's `Allow` (RFC 9110 §15.5.6): the methods the path answers.
         public var allow: String?
 
-        public init(status: HTTPResponse.Status, contentType: String, body: String) {
+        public init(status: HTTPResponse.Status, contentType: String?, body: String) {
             self.status = status
             self.contentType = contentType
             self.body = body
         }
+
+        /// 204: no body, so no `Content-Type` either (RFC 9110 §15.3.5).
+        static let noContent = Response(status: .noContent, contentType: nil, body: "")
 
         static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
             Response(status: status, contentType: "application/json", body: value.jsonText)
@@ -164,7 +168,7 @@ public struct AdminAPI: Sendable {
                 guard try await store.revoke(handle: handle) else { return .error(.notFound, "not_found") }
                 SessionMetrics.sessionsEnded(1, reason: .admin)
                 logger.notice("admin revoked a session", metadata: ["handle": "\(handle)"])
-                return Response(status: .noContent, contentType: "application/json", body: "")
+                return .noContent
             case (.delete, let parts) where parts.count == 3 && parts[0] == "users" && parts[2] == "sessions":
                 let subject = parts[1].removingPercentEncoding ?? parts[1]
                 let count = try await store.revokeAll(subject: subject)

@@ -32,9 +32,7 @@ extension RedisSessionStore {
                 command.append(attributes)
             }
             guard case .integer(let deleted) = reply else { throw unexpected(reply, from: "discard") }
-            logger.error("damaged session record deleted", metadata: [
-                "handle": "\(record.handle ?? "?")", "why": "\(record.damage.why)", "deleted": "\(deleted == 1)",
-            ])
+            logDamagedRecordDeleted(handle: record.handle, why: record.damage.why, deleted: deleted == 1)
             if deleted == 1 {
                 SessionMetrics.sessionsEnded(1, reason: .damaged)
                 // Its subject and client are in the record that could not be read.
@@ -47,5 +45,30 @@ extension RedisSessionStore {
                 "handle": "\(record.handle ?? "?")", "why": "\(record.damage.why)", "error": "\(error)",
             ])
         }
+    }
+
+    /// The log line of a damaged record deleted, by handle (never the ID or the key). A script
+    /// that finds one (a field missing or malformed, a key of another type) deletes it itself.
+    func logDamagedRecordDeleted(
+        handle: String?, why: String = "a field is missing or malformed, or the key is not a hash", deleted: Bool = true
+    ) {
+        logger.error("damaged session record deleted", metadata: [
+            "handle": "\(handle.flatMap { $0.isEmpty ? nil : $0 } ?? "?")", "why": "\(why)", "deleted": "\(deleted)",
+        ])
+    }
+}
+
+extension RESPValue {
+    /// Stored Unix milliseconds: ASCII digits only (at most 16), as the store writes them and
+    /// as the scripts' `millis` accepts them, so the plain read and the scripts agree on what
+    /// is damaged.
+    var storedMilliseconds: Int64? {
+        guard case .bulkString(let bytes) = self, (1...16).contains(bytes.readableBytes) else { return nil }
+        var value: Int64 = 0
+        for byte in bytes.readableBytesView {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+        }
+        return value
     }
 }

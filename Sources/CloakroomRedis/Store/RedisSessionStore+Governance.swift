@@ -61,9 +61,10 @@ extension RedisSessionStore: SessionAuditSource {
     }
 
     /// Reports the sessions a script ended, from its flattened `{why, handle, sub, client, ...}`
-    /// (why: 0 revoked, 1 idle, 2 absolute, 3 limit): the store's own endings are counted in
-    /// the metrics, and every one (with `created`, the session the script made) goes to the
-    /// audit observers.
+    /// (why: 0 revoked, 1 idle, 2 absolute, 3 limit, 4 damaged): the store's own endings are
+    /// counted in the metrics, and every one (with `created`, the session the script made) goes
+    /// to the audit observers. A damaged record a script deleted is logged as
+    /// ``discardDamaged(key:_:)`` logs one, by handle.
     func reportEnded(_ fields: ArraySlice<RESPValue>, from script: String, created: SessionAuditEvent? = nil) throws {
         guard fields.count % 4 == 0 else { throw unexpected(.array(Array(fields)), from: script) }
         var events: [SessionAuditEvent] = []
@@ -72,6 +73,7 @@ extension RedisSessionStore: SessionAuditSource {
             guard case .integer(let why) = fields[index] else { throw unexpected(.array(Array(fields)), from: script) }
             let kind = Self.kind(why)
             if case .ended(let reason) = kind { SessionMetrics.sessionsEnded(1, reason: reason) }
+            if case .ended(.damaged) = kind { logDamagedRecordDeleted(handle: fields[index + 1].string) }
             if audit.isActive {
                 events.append(SessionAuditEvent(
                     kind: kind, handle: fields[index + 1].string ?? "", subject: fields[index + 2].string ?? "",
@@ -83,8 +85,8 @@ extension RedisSessionStore: SessionAuditSource {
         audit.report(events)
     }
 
-    /// Whether `reply` is a script's answer for a session it found expired and deleted,
-    /// `{why, handle, sub, client}`; if so, the ending is reported.
+    /// Whether `reply` is a script's answer for a session it found expired or damaged and
+    /// deleted, `{why, handle, sub, client}`; if so, the ending is reported.
     func reportExpired(_ reply: RESPValue) -> Bool {
         guard case .array(let fields) = reply, fields.count == 4, case .integer = fields[0] else { return false }
         // The shape was checked: reporting cannot fail.
@@ -97,6 +99,7 @@ extension RedisSessionStore: SessionAuditSource {
         case 1: .ended(.idle)
         case 2: .ended(.absolute)
         case 3: .ended(.limit)
+        case 4: .ended(.damaged)
         default: .revoked
         }
     }

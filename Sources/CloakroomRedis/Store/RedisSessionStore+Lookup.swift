@@ -149,7 +149,7 @@ extension RedisSessionStore {
     func readOutcome(_ reply: RESPValue, now: Int64, cache: ParsedAttributesCache? = nil) throws -> ReadOutcome {
         guard let fields = reply.elements, fields.count == 5 else { throw unexpected(reply, from: "HMGET") }
         if fields.allSatisfy(\.isNull) { return .absent }
-        guard fields.allSatisfy({ !$0.isNull }), let created = fields[3].int64, let lastSeen = fields[4].int64 else {
+        guard fields.allSatisfy({ !$0.isNull }), let created = fields[3].storedMilliseconds, let lastSeen = fields[4].storedMilliseconds else {
             return .needsScript
         }
         let timeouts = scriptTimeouts

@@ -329,7 +329,9 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         _ handle: RESPValue, _ attributesText: RESPValue, _ created: RESPValue, _ lastSeen: RESPValue,
         attributes known: JSONObject? = nil, cache: ParsedAttributesCache? = nil
     ) throws -> Session {
-        guard let handleText = handle.string, let createdAt = created.int64, let lastSeenAt = lastSeen.int64 else {
+        guard let handleText = handle.string, let createdAt = created.storedMilliseconds,
+            let lastSeenAt = lastSeen.storedMilliseconds
+        else {
             throw DamagedRedisRecord(
                 damage: DamagedSessionRecord("malformed handle or timestamps"), handle: handle.string, attributes: attributesText)
         }

@@ -19,8 +19,8 @@
 /// ending before Redis forgets it. Revocations are published on `P endings`.
 ///
 /// Scripts that end sessions answer, after their own result, a flattened list of what they
-/// ended: `why` (0 revoked, 1 idle, 2 absolute, 3 limit), handle, sub, client address, per
-/// session; one that found its session expired answers `{why, handle, sub, client}`.
+/// ended: `why` (0 revoked, 1 idle, 2 absolute, 3 limit, 4 damaged), handle, sub, client, per
+/// session; one that found its session expired or damaged answers `{why, handle, sub, client}`.
 ///
 /// Every script takes `ARGV[1..4]` = prefix, now, idle ms, absolute ms; the rest is per script.
 /// Keys are computed inside the scripts from the prefix, which Redis Cluster would not allow:
@@ -61,15 +61,22 @@ enum SessionScripts {
           local t = redis.call('PEXPIRETIME', key)
           if t == -1 or (t >= 0 and t < at) then redis.call('PEXPIREAT', key, at) end
         end
-        -- The session under `hex`, or nil. A record missing fields is not trusted: deleted.
+        -- Stored Unix milliseconds: digits only, as the store writes them (what Swift reads too).
+        local function millis(v)
+          if v and #v <= 16 and string.find(v, '^%d+$') then return tonumber(v) end
+          return nil
+        end
+        -- The session under `hex`; nil when there is none; or, for a damaged record (a field
+        -- missing or malformed, a key of another type under the session's name), nil and what
+        -- could be read of it, {h, u, a} each maybe nil. A damaged record is never served:
+        -- the caller deletes it with `drop` (listings and `liveKeys` skip it).
         local function load(hex)
-          local key = P .. 's:' .. hex
-          local r = redis.call('HMGET', key, 'h', 'u', 'a', 'c', 'l', 'ip', 'ua')
+          local r = redis.pcall('HMGET', P .. 's:' .. hex, 'h', 'u', 'a', 'c', 'l', 'ip', 'ua')
+          if r.err then return nil, {} end
           if not (r[1] or r[2] or r[3] or r[4] or r[5]) then return nil end
-          local c, l = tonumber(r[4]), tonumber(r[5])
+          local c, l = millis(r[4]), millis(r[5])
           if not (r[1] and r[2] and r[3] and c and l) then
-            redis.call('DEL', key)
-            return nil
+            return nil, {h = r[1] or nil, u = r[2] or nil, a = r[3] or nil}
           end
           return {h = r[1], u = r[2], a = r[3], c = c, l = l, cs = r[4], ls = r[5], ip = r[6] or '', ua = r[7] or ''}
         end
@@ -78,11 +85,26 @@ enum SessionScripts {
           redis.call('SREM', P .. 'u:' .. s.u, hex)
           redis.call('ZREM', index, hex)
         end
+        -- Deletes the damaged record `d` under `hex` with its handle key (if it names this session),
+        -- user index entry and expiry entry, and announces it. Returns it for `note(4, ...)`
+        -- (damaged) by handle alone: its other fields are not trusted.
+        local function drop(hex, d)
+          redis.call('DEL', P .. 's:' .. hex)
+          if d.h and redis.pcall('GET', P .. 'h:' .. d.h) == hex then redis.call('DEL', P .. 'h:' .. d.h) end
+          if d.u then redis.pcall('SREM', P .. 'u:' .. d.u, hex) end
+          redis.call('ZREM', index, hex)
+          redis.call('PUBLISH', P .. 'endings', 'k:' .. hex)
+          return {h = d.h or '', u = '', ip = ''}
+        end
         -- The live session under `hex`; else nil and what the script answers: false when
         -- there is none, {why, handle, sub, client} when it had expired (why: 1 idle, 2
-        -- absolute), after removing it.
+        -- absolute) or was damaged (4), after removing it.
         local function loadLive(hex)
-          local s = load(hex)
+          local s, damaged = load(hex)
+          if damaged then
+            local d = drop(hex, damaged)
+            return nil, {4, d.h, d.u, d.ip}
+          end
           if not s then return nil, false end
           if now >= deadline(s.c, s.l) then
             remove(hex, s)
@@ -92,9 +114,10 @@ enum SessionScripts {
           return s
         end
         -- Ends the session under `hex`: 1 if it was live, -1 or -2 if it had expired (idle,
-        -- absolute) and was only cleaned up, 0 if there was none.
+        -- absolute) and was only cleaned up, 0 if there was none (a damaged record is dropped).
         local function revoke(hex)
-          local s = load(hex)
+          local s, damaged = load(hex)
+          if damaged then note(4, drop(hex, damaged)) end
           if not s then return 0 end
           remove(hex, s)
           if now >= deadline(s.c, s.l) then
@@ -120,13 +143,14 @@ enum SessionScripts {
         local hex, handle, sub, limit = ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[11])
         local expires = deadline(now, now)
         if not redis.call('SET', P .. 'h:' .. handle, hex, 'NX', 'PXAT', expires + grace) then return 0 end
-        local old = load(hex)
-        if old then remove(hex, old) end
+        local old, damaged = load(hex)
+        if old then remove(hex, old) elseif damaged then note(4, drop(hex, damaged)) end
         local user = P .. 'u:' .. sub
         if limit > 0 then
           local live = {}
           for _, member in ipairs(redis.call('SMEMBERS', user)) do
-            local s = load(member)
+            local s, damaged = load(member)
+            if damaged then note(4, drop(member, damaged)) end
             if not s or s.u ~= sub then
               redis.call('SREM', user, member)
             elseif now >= deadline(s.c, s.l) then
@@ -234,10 +258,11 @@ enum SessionScripts {
         local handleKey = P .. 'h:' .. ARGV[5]
         local hex = redis.call('GET', handleKey)
         if not hex then return {0} end
-        local s = load(hex)
+        local s, damaged = load(hex)
+        if damaged then note(4, drop(hex, damaged)) end
         if not s or s.h ~= ARGV[5] then
           redis.call('DEL', handleKey)
-          return {0}
+          return withEnded({0})
         end
         local result = revoke(hex)
         if result == 1 then redis.call('PUBLISH', P .. 'endings', 'k:' .. hex) end
@@ -251,7 +276,8 @@ enum SessionScripts {
         local user = P .. 'u:' .. sub
         local tally = {0, 0, 0}
         for _, hex in ipairs(redis.call('SMEMBERS', user)) do
-          local s = load(hex)
+          local s, damaged = load(hex)
+          if damaged then note(4, drop(hex, damaged)) end
           if s and s.u == sub then
             local result = revoke(hex)
             if result == 1 then tally[1] = tally[1] + 1 elseif result < 0 then tally[1 - result] = tally[1 - result] + 1 end
@@ -290,10 +316,10 @@ enum SessionScripts {
         local user = P .. 'u:' .. sub
         local out = {}
         for _, hex in ipairs(redis.call('SMEMBERS', user)) do
-          local s = load(hex)
-          if not s or s.u ~= sub then
+          local s, damaged = load(hex)
+          if not s and not damaged or s and s.u ~= sub then
             redis.call('SREM', user, hex)
-          elseif now < deadline(s.c, s.l) then
+          elseif s and now < deadline(s.c, s.l) then
             out[#out + 1] = s.h; out[#out + 1] = s.a; out[#out + 1] = s.cs; out[#out + 1] = s.ls
             out[#out + 1] = s.ip; out[#out + 1] = s.ua
           end
@@ -325,8 +351,10 @@ enum SessionScripts {
         local members = redis.call('ZRANGE', index, '-inf', ARGV[2], 'BYSCORE', 'LIMIT', 0, ARGV[5])
         local tally = {#members, 0, 0}
         for _, hex in ipairs(members) do
-          local s = load(hex)
-          if not s then
+          local s, damaged = load(hex)
+          if damaged then
+            note(4, drop(hex, damaged))
+          elseif not s then
             redis.call('ZREM', index, hex)
           elseif now >= deadline(s.c, s.l) then
             remove(hex, s)
@@ -347,24 +375,22 @@ enum SessionScripts {
         return withEnded(tally)
         """)
 
-    /// ARGV[5..6] = hex, the attributes as a lookup read them. Deletes a record the lookup
-    /// could not read (``DamagedSessionRecord``), unless its attributes changed since; the
-    /// ending is announced. A key of another type under the session's name (not a hash: no
-    /// session can be read from it) is deleted too. Returns 1 when deleted, else 0.
+    /// ARGV[5..6] = hex, the attributes as a lookup read them (empty: none). Deletes a record
+    /// the lookup could not read (``DamagedSessionRecord``) with its handle, index and expiry
+    /// entries, unless its attributes changed since; the ending is announced. A key of another
+    /// type under the session's name (no session can be read from it) is deleted too. Returns
+    /// 1 when deleted, else 0; the caller reports the ending.
     static let discard = RedisScript(name: "discard", source: prologue + """
         local hex = ARGV[5]
-        local key = P .. 's:' .. hex
-        local kind = redis.call('TYPE', key)['ok']
-        if kind == 'none' then return 0 end
-        if kind ~= 'hash' then
-          redis.call('DEL', key)
-          redis.call('ZREM', index, hex)
-          return 1
+        local s, damaged = load(hex)
+        local found = s or damaged
+        if not found or (found.a or '') ~= ARGV[6] then return 0 end
+        if s then
+          remove(hex, s)
+          redis.call('PUBLISH', P .. 'endings', 'k:' .. hex)
+        else
+          drop(hex, damaged)
         end
-        local s = load(hex)
-        if not s or s.a ~= ARGV[6] then return 0 end
-        remove(hex, s)
-        redis.call('PUBLISH', P .. 'endings', 'k:' .. hex)
         return 1
         """)
 

@@ -115,7 +115,7 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     ) {
         guard context.channel.isActive else { return }
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: response.contentType)
+        if let contentType = response.contentType { headers.add(name: "Content-Type", value: contentType) }
         headers.add(name: "Content-Length", value: String(response.body.utf8.count))
         headers.add(name: "Cache-Control", value: response.cacheControl)
         if let allow = response.allow { headers.add(name: "Allow", value: allow) }

@@ -109,6 +109,7 @@ struct RuntimeFactory: Sendable {
             store: store, token: admin.token, cookies: cookies, logger: logger,
             metrics: { [store] in
                 // NaN while the store cannot be read: not "no sessions" (found by an audit).
+                // swift-prometheus writes it `nan`, which Prometheus parses as NaN.
                 if let count = try? await store.liveCount() { active.record(count) } else { active.record(Double.nan) }
                 return render?() ?? ""
             },

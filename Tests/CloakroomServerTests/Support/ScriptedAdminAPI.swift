@@ -4,9 +4,9 @@ import NIOPosix
 import Synchronization
 
 /// A stand-in for the admin API on a loopback socket, for what the real one never does: it
-/// answers every request with one given JSON body (200), recording each request's URI, or,
-/// with no body, accepts connections and never answers at all (an admin API wedged behind a
-/// load balancer, a port that is not HTTP).
+/// answers every request with one given body and status (200 unless told), recording each
+/// request's URI, or, with no body, accepts connections and never answers at all (an admin API
+/// wedged behind a load balancer, a port that is not HTTP).
 final class ScriptedAdminAPI: Sendable {
     let port: Int
     private let channel: any Channel
@@ -22,8 +22,8 @@ final class ScriptedAdminAPI: Sendable {
         self.group = group
     }
 
-    /// `answer`: the JSON body of every 200; `nil`: never answers.
-    static func start(answering answer: String?) async throws -> ScriptedAdminAPI {
+    /// `answer`: the body of every answer, with `status`; `nil`: never answers.
+    static func start(answering answer: String?, status: HTTPResponseStatus = .ok) async throws -> ScriptedAdminAPI {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let box = Mutex<ScriptedAdminAPI?>(nil)
         let channel = try await ServerBootstrap(group: group)
@@ -33,7 +33,7 @@ final class ScriptedAdminAPI: Sendable {
                     guard let answer else { return }  // accepted, read from, never answered
                     guard let server = box.withLock({ $0 }) else { throw ChannelError.ioOnClosedChannel }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(Answerer(server: server, body: answer))
+                    try channel.pipeline.syncOperations.addHandler(Answerer(server: server, body: answer, status: status))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -53,10 +53,12 @@ final class ScriptedAdminAPI: Sendable {
 
         let server: ScriptedAdminAPI
         let body: String
+        let status: HTTPResponseStatus
 
-        init(server: ScriptedAdminAPI, body: String) {
+        init(server: ScriptedAdminAPI, body: String, status: HTTPResponseStatus) {
             self.server = server
             self.body = body
+            self.status = status
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -67,7 +69,7 @@ final class ScriptedAdminAPI: Sendable {
                 var headers = HTTPHeaders()
                 headers.add(name: "Content-Type", value: "application/json")
                 headers.add(name: "Content-Length", value: String(body.utf8.count))
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
                 context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             }
