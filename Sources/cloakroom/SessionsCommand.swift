@@ -141,6 +141,12 @@ extension Sessions {
     }
 
     struct Revoke: AsyncParsableCommand {
+        /// `revoked 1 session`, `revoked 2 sessions and 1 API key`.
+        static func revoked(sessions: Int, keys: Int = 0) -> String {
+            let counted = "revoked \(sessions) session\(sessions == 1 ? "" : "s")"
+            return keys == 0 ? counted : counted + " and \(keys) API key\(keys == 1 ? "" : "s")"
+        }
+
         static let configuration = CommandConfiguration(
             abstract: "End sessions: one (--session), a user's (--user) or everyone's (--all).")
         @OptionGroup var options: AdminOptions
@@ -164,10 +170,18 @@ extension Sessions {
                 print("revoked 1 session")
                 return
             }
-            let path = user.map { "/users/" + percentEncode($0) + "/sessions" } ?? "/sessions"
-            let body = try await adminCall(client, .DELETE, path, expect: [200], shape: .revoked)
-            let count = AdminAnswer.revoked.check(body)?["revoked"] as? Int ?? 0
-            print("revoked \(count) session\(count == 1 ? "" : "s")")
+            guard let user else {
+                let body = try await adminCall(client, .DELETE, "/sessions", expect: [200], shape: .revoked)
+                return print(Self.revoked(sessions: AdminAnswer.revoked.check(body)?["revoked"] as? Int ?? 0))
+            }
+            // Logging a user out everywhere ends their API keys too. `DELETE /users/{sub}/sessions`
+            // does both and counts them together, so the keys go first, on their own, to be
+            // counted apart (an audit found "revoked 3 sessions" for one session and two keys).
+            let keysBody = try await adminCall(client, .DELETE, "/users/" + percentEncode(user) + "/api-keys", expect: [200], shape: .revoked)
+            let keys = AdminAnswer.revoked.check(keysBody)?["revoked"] as? Int ?? 0
+            let body = try await adminCall(client, .DELETE, "/users/" + percentEncode(user) + "/sessions", expect: [200], shape: .revoked)
+            let rest = AdminAnswer.revoked.check(body)?["revoked"] as? Int ?? 0
+            print(Self.revoked(sessions: rest, keys: keys))
         }
     }
 }

@@ -73,6 +73,23 @@ import Testing
         #expect(await api.handle(.init(method: .delete, target: "/sessions", authorization: auth)).body == "{\"revoked\":0}")
     }
 
+    /// `DELETE /sessions?user=alice`, copied from the GET, ended everyone's sessions (found by an
+    /// audit): a query on the everyone-call is refused and ends nothing.
+    @Test func deleteEveryoneRefusesAQuery() async throws {
+        let api = api()
+        for sub in ["alice", "bob"] {
+            let body = Array("{\"attributes\":{\"sub\":\"\(sub)\"}}".utf8)
+            #expect(await api.handle(.init(method: .post, target: "/sessions", authorization: auth, body: body)).status == .created)
+        }
+        for target in ["/sessions?user=alice", "/sessions?x=1", "/sessions?"] {
+            let response = await api.handle(.init(method: .delete, target: target, authorization: auth))
+            #expect(response.status == .badRequest, "\(target)")
+            #expect(try json(response)["error"] as? String == "unexpected_query", "\(target)")
+        }
+        let left = try json(await api.handle(.init(method: .get, target: "/sessions", authorization: auth)))["sessions"] as? [[String: Any]]
+        #expect(left?.count == 2)
+    }
+
     /// `DELETE /sessions/` names an empty handle: 404, never "everyone" like `DELETE /sessions`
     /// (the CLI sent it for `sessions revoke --session ""`). The same for every route with a
     /// name in its path.

@@ -159,6 +159,13 @@ public struct AdminAPI: Sendable {
             case (.post, ["sessions"]):
                 return try await create(body: request.body)
             case (.delete, ["sessions"]):
+                // Found by an audit: `DELETE /sessions?user=alice`, copied from the GET, ended
+                // everyone's sessions. A query here is refused, not ignored.
+                guard !request.target.contains("?") else {
+                    throw AdminError(
+                        code: "unexpected_query",
+                        message: "DELETE /sessions ends every session and takes no query; DELETE /users/{sub}/sessions ends one user's")
+                }
                 let count = try await store.revokeAll()
                 SessionMetrics.sessionsEnded(count, reason: .admin)
                 logger.notice("admin revoked every session", metadata: ["count": "\(count)"])
