@@ -47,7 +47,8 @@ extension ConfigurationDecoder {
         return origins == nil ? nil : cors
     }
 
-    /// A non-empty list of origins (`https://app.example.com`, no path), or `["*"]` alone.
+    /// A non-empty list of origins (`https://app.example.com`, no path, no wildcard), or `["*"]`
+    /// alone.
     private func corsOrigins(_ value: YAMLValue) -> [String]? {
         guard let items = reader.sequence(value) else { return nil }
         guard !items.isEmpty else {
@@ -63,13 +64,29 @@ extension ConfigurationDecoder {
                 }
                 return text
             }
-            guard let origin = HTTPSyntax.origin(text) else {
-                reader.report("expected an origin like https://app.example.com (no path), got \(HTTPSyntax.quoted(text))", at: item.path)
-                return nil
-            }
-            return origin
+            return origin(text, at: item)
         }
         return origins.count == items.count ? origins : nil
+    }
+
+    /// One entry of `routes[].cors.origins` or `session.trusted_origins`, as browsers send
+    /// `Origin` (``HTTPSyntax/origin(_:)``), or `nil` with the problem reported at `item`.
+    ///
+    /// A `*` inside an origin (`https://*.example.com`) is refused: origins compare whole, so
+    /// the entry would pass `check` and never match (found by a black-box audit).
+    func origin(_ text: String, at item: YAMLValue) -> String? {
+        if text.contains("*") {
+            reader.report(
+                "wildcards inside an origin are not supported (\(HTTPSyntax.quoted(text)) would match no origin): "
+                    + "list each origin, like https://app.example.com",
+                at: item.path)
+            return nil
+        }
+        guard let origin = HTTPSyntax.origin(text) else {
+            reader.report("expected an origin like https://app.example.com (no path), got \(HTTPSyntax.quoted(text))", at: item.path)
+            return nil
+        }
+        return origin
     }
 
     /// A list of HTTP tokens (methods, field names).

@@ -39,17 +39,13 @@ extension ConfigurationDecoder {
         return path
     }
 
-    /// `scheme://host[:port]`, http or https, no path, query or user info; stored as browsers
-    /// send `Origin` (``HTTPSyntax/origin(_:)``: lower-cased, no default port).
+    /// `scheme://host[:port]`, http or https, no path, query, user info or wildcard; stored as
+    /// browsers send `Origin` (``origin(_:at:)``: lower-cased, no default port).
     private func trustedOrigins(_ value: YAMLValue) -> [String]? {
         guard let items = reader.sequence(value) else { return nil }
         let origins = items.compactMap { item -> String? in
             guard let text = reader.string(item) else { return nil }
-            guard let origin = HTTPSyntax.origin(text) else {
-                reader.report("expected an origin like https://app.example.com (no path), got \(HTTPSyntax.quoted(text))", at: item.path)
-                return nil
-            }
-            return origin
+            return origin(text, at: item)
         }
         return origins.count == items.count ? origins : nil
     }

@@ -35,6 +35,15 @@ import Testing
         #expect(found.map(\.path) == ["session.trusted_origins[0]"], "\(origin): \(found)")
     }
 
+    /// As in `routes[].cors.origins`: an origin compares whole, so a wildcard in one never
+    /// matches (found by a black-box audit, for `cors`; this list had the same gap).
+    @Test(arguments: ["https://*.example.com", "*"])
+    func rejectsWildcards(_ origin: String) {
+        let found = problems(in: minimal(adding: "session:\n  trusted_origins: [\"https://ok.test\", \"\(origin)\"]\n"))
+        #expect(found.map(\.path) == ["session.trusted_origins[1]"], "\(origin): \(found)")
+        #expect(found.first?.message.contains("wildcards inside an origin are not supported") == true, "\(found)")
+    }
+
     @Test func parsesThrottle() throws {
         let configuration = try ConfigurationLoader.parse(
             minimal(adding: "login:\n  users_file: users.yaml\n  throttle: { max_failures: 3, window: 10m, max_delay: 1h }\n"),

@@ -130,6 +130,19 @@ struct CORSConfigTests {
         expectSingleProblem(config("{ origins: [\"*\"], allow_credentials: true }"), at: "routes[0].cors.origins", "only without allow_credentials")
     }
 
+    /// Origins compare whole: `https://*.a.com` passed `check` and never matched (found by a
+    /// black-box audit). `"*"` alone is the only wildcard.
+    @Test func aWildcardInsideAnOriginIsRefused() throws {
+        for origin in ["https://*.a.com", "https://app.a.com:*", "*.a.com", "https://a*"] {
+            expectSingleProblem(
+                config("{ origins: [\"https://ok.test\", \"\(origin)\"] }"), at: "routes[0].cors.origins[1]",
+                "wildcards inside an origin are not supported")
+        }
+        let found = problems(in: config("{ origins: [\"https://*.a.com\"] }"))
+        #expect(found.first?.message.contains("list each origin") == true, "\(found)")
+        #expect(try #require(load(config("{ origins: [\"*\"] }"))).routes[0].cors?.anyOrigin == true)
+    }
+
     @Test func everyBadPartIsReportedWithItsKeyPath() {
         let found = problems(in: config("{ origins: [\"https://a.test/path\", \"*\"], methods: [\"GE T\"], headers: [\"a:b\"], colour: red }"))
         #expect(

@@ -32,6 +32,7 @@ import Testing
         }
         #expect(await api.handle(.init(method: .delete, target: "/sessions", authorization: nil)).status == .unauthorized)
         #expect(await api.handle(.init(method: .get, target: "/sessions", authorization: "bearer \(Self.token)")).status == .ok, "scheme is case-insensitive")
+        #expect(await api.handle(.init(method: .get, target: "/sessions", authorization: "Bearer\t\(Self.token)")).status == .ok, "a tab after the scheme")
         let health = await api.handle(.init(method: .get, target: "/healthz", authorization: nil))
         #expect(health.status == .ok)
         #expect(health.body == "{\"status\":\"ok\"}")

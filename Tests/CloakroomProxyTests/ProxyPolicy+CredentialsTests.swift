@@ -46,6 +46,13 @@ import Testing
         #expect(try begin(fixture, "/keys/x", authorization: "Bearer eyJhbGciOi.x.y").0.credential == .unacceptable, "a JWT where only keys count")
         #expect(try begin(fixture, "/jwt/x", authorization: "Bearer eyJhbGciOi.x.y").0.credential == .bearer("eyJhbGciOi.x.y"))
         #expect(try begin(fixture, "/keys/x", authorization: "Basic YTpi").0.credential == nil, "not a bearer credential")
+        // RFC 9110 §11.4: any run of spaces and tabs after the scheme (found by a black-box audit).
+        #expect(try begin(fixture, "/keys/x", authorization: "Bearer\t" + Self.key.text).0.credential == .apiKey(Self.key.key))
+        #expect(try begin(fixture, "/keys/x", authorization: "BEARER \t\t " + Self.key.text).0.credential == .apiKey(Self.key.key))
+        #expect(try begin(fixture, "/jwt/x", authorization: "Bearer\teyJhbGciOi.x.y").0.credential == .bearer("eyJhbGciOi.x.y"))
+        #expect(try begin(fixture, "/keys/x", authorization: "Bearer" + Self.key.text).0.credential == nil, "no blank: another scheme")
+        let tabbed = try begin(fixture, "/x", authorization: "Bearer\t" + Self.key.text)
+        #expect(tabbed.0.credential == .unacceptable && tabbed.0.dropsAuthorization, "a key on a cookie-only route, never forwarded")
         let backendToken = try begin(fixture, "/x", authorization: "Bearer eyJhbGciOi.x.y")
         #expect(backendToken.0.credential == nil, "a cookie-only route does not judge another bearer token")
         #expect(!backendToken.0.dropsAuthorization, "it is the backend's own, forwarded")

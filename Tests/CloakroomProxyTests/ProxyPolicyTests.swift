@@ -176,9 +176,10 @@ import Testing
     }
 
     /// `text/html` accepted, as RFC 9110 §12.5.1 reads `Accept`: the most specific range decides
-    /// (`text/*` covers it); `*/*`, which every API client sends, does not count.
+    /// (`text/*` covers it); `*/*`, which every API client sends, does not count; a client that
+    /// prefers another type is no browser (``BrowserAcceptTests`` has the rest).
     @Test(arguments: [
-        ("text/html", true), ("TEXT/HTML", true), ("text/*", true), ("application/json, text/html;q=0.5", true),
+        ("text/html", true), ("TEXT/HTML", true), ("text/*", true), ("application/json, text/html;q=0.5", false),
         ("text/html;q=0", false), ("text/*;q=0", false), ("text/*, text/html;q=0", false), ("text/html;q=0.1, text/*;q=0", true),
         ("*/*", false), ("application/json", false), ("text/plain", false),
     ])

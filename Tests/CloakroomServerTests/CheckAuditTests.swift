@@ -50,6 +50,31 @@ import Testing
         #expect(lines.count == 9, "\(run.output)")
     }
 
+    /// A wildcard inside an origin (`https://*.a.com`) never matches: `check` names each such
+    /// entry, in `cors` and in `trusted_origins` (found by a black-box audit: it passed).
+    @Test func checkRefusesAWildcardInsideAnOrigin() async throws {
+        let path = try CommandLineTests.writeConfig("""
+            listen: [{ address: "127.0.0.1:0" }]
+            session:
+              trusted_origins: ["https://app.a.com", "https://*.b.com"]
+            routes:
+              - { path: /open/, upstream: echo, cors: { origins: ["*"] } }
+              - { path: /, upstream: echo, cors: { origins: ["https://app.a.com", "https://*.a.com"] } }
+            upstreams:
+              echo: { builtin: echo }
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let run = try await CommandLineTests.run(["check", "--config", path])
+        #expect(run.status == 1, "\(run.output)\(run.errors)")
+        let lines = run.output.split(separator: "\n").map(String.init)
+        for key in ["routes[1].cors.origins[1]:", "session.trusted_origins[1]:"] {
+            let line = lines.first { $0.contains(key) }
+            #expect(line?.contains("wildcards inside an origin are not supported") == true, "\(key)\n\(run.output)")
+            #expect(line?.contains("list each origin") == true, "\(key)\n\(run.output)")
+        }
+        #expect(lines.count == 2, "nothing else: \(run.output)")
+    }
+
     /// `CLOAKROOM_CONFIG=` falls back to ./proxy.yaml (it said `configuration file "" does not
     /// exist`); `CLOAKROOM_ADMIN_TOKEN=` falls back to admin.token (it sent an empty token).
     @Test func emptyEnvironmentVariablesCountAsUnset() async throws {

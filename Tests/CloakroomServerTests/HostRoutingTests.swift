@@ -153,6 +153,30 @@ struct HostRoutingTests {
         #expect(harness.backend.requests.last?.value("x-user-email") == "new@example.com", "the same update set a new email")
     }
 
+    /// The 403 of `allow` is a page for browsers only: a client that prefers JSON gets JSON
+    /// even when it lists `text/html` at a low quality (found by a black-box audit: it got the page).
+    @Test func theForbiddenPageIsForClientsThatPreferHTML() async throws {
+        let harness = try await Self.startWithAllow()
+        defer { Task { await harness.stop() } }
+        let cookie = try await harness.login("alice")
+        // `Session-Update` removes the roles: refused on /admin/ from now on.
+        #expect(try await Curl.get("\(harness.base)/api/update", ["-H", "Cookie: \(cookie)"]).status == 200)
+        for (accept, page) in [
+            ("application/json, text/html;q=0.1", false), ("*/*", false), ("text/html;q=abc", false),
+            ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", true), ("text/html", true),
+        ] {
+            let refused = try await Curl.get("\(harness.base)/admin/report", ["-H", "Cookie: \(cookie)", "-H", "Accept: \(accept)"])
+            #expect(refused.status == 403, "\(accept)")
+            if page {
+                #expect(refused.header("content-type") == "text/html; charset=utf-8", "\(accept)")
+                #expect(refused.body.contains("Access denied"), "\(accept)")
+            } else {
+                #expect(refused.header("content-type") == "application/json", "\(accept)")
+                #expect(refused.body == "{\"error\":\"forbidden\"}", "\(accept)")
+            }
+        }
+    }
+
     @Test func withoutASessionAllowDefersToAuth() async throws {
         let harness = try await Self.startWithAllow()
         defer { Task { await harness.stop() } }

@@ -75,6 +75,26 @@ import Testing
         #expect(seen.values("X-User-Roles") == [], "a null in the merge patch removes the attribute")
     }
 
+    /// Several `Session-Update` fields in one response: each a merge patch of its own, in the
+    /// order received; one that is not JSON, or changes `sub`, is ignored alone. Found by a
+    /// black-box audit: the fields were read joined with a comma, no JSON, and all dropped.
+    @Test func eachSessionUpdateFieldIsAppliedInOrder() async throws {
+        let proxy = try await ProxyHarness.start()
+        defer { Task { await proxy.stop() } }
+        let cookie = try await proxy.login("carol")
+        for path in ["/update-each", "/public/update-each"] {
+            _ = try await Curl.get("\(proxy.base)/update", ["-H", "Cookie: \(cookie)"])
+            let update = try await Curl.get("\(proxy.base)\(path)", ["-H", "Cookie: \(cookie)"])
+            #expect(update.status == 200, "\(path)")
+            #expect(update.headers("session-update") == [], "\(path)")
+            _ = try await Curl.get("\(proxy.base)/api/next", ["-H", "Cookie: \(cookie)"])
+            let seen = try #require(proxy.backend.requests.last)
+            #expect(seen.values("X-User-Id") == ["carol"], "\(path): sub unchanged")
+            #expect(seen.values("X-User-Email") == ["last@example.com"], "\(path): the last patch applied last")
+            #expect(seen.values("X-User-Roles") == ["one"], "\(path): the first applied, the one changing sub refused whole")
+        }
+    }
+
     @Test func sessionLogoutAllEndsEverySessionOfTheUserOnly() async throws {
         let proxy = try await ProxyHarness.start()
         defer { Task { await proxy.stop() } }

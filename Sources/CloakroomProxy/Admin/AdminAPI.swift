@@ -214,8 +214,8 @@ public struct AdminAPI: Sendable {
     }
 
     private func isAuthorized(_ header: String?) -> Bool {
-        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return false }
-        return ConstantTime.equals(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), token)
+        guard let header, let presented = BearerCredentials.token(in: header) else { return false }
+        return ConstantTime.equals(String(presented).trimmingCharacters(in: .whitespaces), token)
     }
 
     private func health() async -> Response {

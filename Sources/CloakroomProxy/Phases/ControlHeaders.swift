@@ -12,13 +12,13 @@ import Logging
 /// valid. The response itself always reaches the client.
 enum ControlHeaders {
     static func effects(
-        login: String?, update: String?, logout: String?, status: HTTPResponse.Status, exchange: Exchange, logger: Logger
+        login: String?, updates: [String], logout: String?, status: HTTPResponse.Status, exchange: Exchange, logger: Logger
     ) -> [SessionEffect] {
         var effects: [SessionEffect] = []
         // The presented session's changes first, then the login that replaces it: a login's
         // cookie is the one the client keeps (``ProxyPolicy/apply(_:exchange:)``).
-        if update != nil || logout != nil {
-            effects += sessionEffects(update: update, logout: logout, exchange: exchange, logger: logger)
+        if !updates.isEmpty || logout != nil {
+            effects += sessionEffects(updates: updates, logout: logout, exchange: exchange, logger: logger)
         }
         if let login, let effect = loginEffect(login, status: status, exchange: exchange, logger: logger) {
             effects.append(effect)
@@ -55,7 +55,13 @@ enum ControlHeaders {
     /// live session, each when its own value is valid. On an `auth: none` route the session is
     /// not looked up: they act on the session of the correctly signed cookie presented, when
     /// they are carried out (nothing, if it has ended).
-    static func sessionEffects(update: String?, logout: String?, exchange: Exchange, logger: Logger) -> [SessionEffect] {
+    ///
+    /// `updates`: every `Session-Update` field's value, in the order received. Each is a merge
+    /// patch of its own, applied in that order (a middleware and a handler may each send one;
+    /// joined with a comma they were no JSON at all, and both were dropped: found by an audit).
+    /// One that is not a JSON object is logged and ignored, the others still apply; one that
+    /// would change or remove `sub` is refused by the store, alone (``ProxyPolicy/apply(_:exchange:)``).
+    static func sessionEffects(updates: [String], logout: String?, exchange: Exchange, logger: Logger) -> [SessionEffect] {
         let requestID = exchange.requestID
         let notLookedUp = exchange.endpoint == .proxied && exchange.route?.auth == Route.Auth.none
         guard let key = exchange.presentedID?.key, exchange.session != nil || notLookedUp else {
@@ -64,8 +70,8 @@ enum ControlHeaders {
         }
         let session = exchange.session
         var effects: [SessionEffect] = []
-        if let update {
-            if case .object? = try? JSONValue(parsing: update), let patch = try? JSONValue(parsing: update) {
+        for update in updates {
+            if let patch = try? JSONValue(parsing: update), case .object = patch {
                 effects.append(.update(key, patch: patch))
             } else {
                 logger.error("Session-Update is not a JSON object", metadata: ["request_id": "\(requestID)"])

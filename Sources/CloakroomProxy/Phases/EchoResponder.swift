@@ -6,9 +6,9 @@ import HTTPTypes
 /// received it (after stripping and identity injection). It is how a user sees what their
 /// backend will get.
 ///
-/// API clients get JSON (`method`, `path`, `headers`). A browser (a request whose `Accept`
-/// lists `text/html`) gets the same request as a small self-contained page: inline CSS, no
-/// script, no external asset, every value HTML-escaped, the identity headers highlighted.
+/// API clients get JSON (`method`, `path`, `headers`). A browser (``BrowserAccept``) gets the
+/// same request as a small self-contained page: inline CSS, no script, no external asset,
+/// every value HTML-escaped, the identity headers highlighted.
 public enum EchoResponder {
     /// - Parameter policy: the policy that prepared `request`; it tells the page which fields
     ///   are identity headers (a field the client may not send, so Cloakroom injected it) and

@@ -11,7 +11,7 @@ import HTTPTypes
 /// `allow` exactly like a session's, or answers 401 `invalid_token`.
 extension ProxyPolicy {
     /// The credential in `Authorization: Bearer …`, or `nil` when the request has none (then
-    /// the cookie, where accepted, decides). The scheme is case-insensitive (RFC 9110 §11.1).
+    /// the cookie, where accepted, decides). The scheme is case-insensitive (RFC 9110 §11.4).
     static func presentedCredential(
         in request: HTTPRequest, accepting credentials: RouteCredentials, memo: VerifiedCookieMemo? = nil
     ) -> PresentedCredential? {
@@ -27,15 +27,12 @@ extension ProxyPolicy {
         return .bearer(String(token))
     }
 
-    /// The token of `Authorization: Bearer <token>`, or `nil` without one.
+    /// The token of `Authorization: Bearer <token>` (``BearerCredentials``), or `nil` without
+    /// one. The request has at most one `Authorization` field: the servers refuse a second as
+    /// malformed (400), so no value here is two credentials joined by a comma.
     static func bearerToken(in request: HTTPRequest) -> Substring? {
         guard let value = PolicyRequestFields.value(.authorization, in: request) else { return nil }
-        // On bytes: `String`'s own slicing walks grapheme clusters.
-        let utf8 = value.utf8
-        guard utf8.count > 7, ASCIIText.equalsIgnoringCase(utf8.prefix(7), "bearer ") else { return nil }
-        var start = utf8.index(utf8.startIndex, offsetBy: 7)
-        while start < utf8.endIndex && utf8[start] == UInt8(ascii: " ") { start = utf8.index(after: start) }
-        return Substring(utf8[start...])
+        return BearerCredentials.token(in: value)
     }
 
     /// Phase 3 for a request that presented a machine credential: its identity (looked up into

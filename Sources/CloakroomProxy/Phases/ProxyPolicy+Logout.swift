@@ -28,21 +28,10 @@ extension ProxyPolicy {
         return response
     }
 
-    /// Whether an `Accept` value accepts `text/html` (any case): listed with a non-zero quality,
-    /// or covered by `text/*` with one.
-    /// Byte-level: browsers send `Accept` with every request.
+    /// Whether an `Accept` value is a browser's (``BrowserAccept``): the page or the redirect
+    /// rather than JSON.
     static func acceptsHTML(_ accept: String) -> Bool {
-        // RFC 9110 §12.5.1: the most specific range that matches decides, `text/html` over
-        // `text/*`. `*/*` does not count: every API client (curl among them) sends it.
-        var wildcard: Double?
-        for range in accept.utf8.split(separator: UInt8(ascii: ",")) {
-            let parts = range.split(separator: UInt8(ascii: ";")).lazy.map(ASCIIText.trimmedLowercased)
-            guard let type = parts.first, type == "text/html" || type == "text/*" else { continue }
-            let quality = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
-            if type == "text/html" { return quality > 0 }
-            wildcard = wildcard ?? quality
-        }
-        return (wildcard ?? 0) > 0
+        BrowserAccept.isBrowser(accept)
     }
 
     static func percentEncodeQueryValue(_ text: String) -> String {

@@ -312,21 +312,22 @@ public final class ProxyPolicy: Sendable {
     /// this rule on raw field names, for heads without control headers.
     public func filterResponse(_ response: inout HTTPResponse, exchange: Exchange) -> [SessionEffect] {
         let fields = response.headerFields
-        let login = fields[.sessionLogin], update = fields[.sessionUpdate], logout = fields[.sessionLogout]
+        // `Session-Update` field by field: each is a merge patch of its own.
+        let login = fields[.sessionLogin], updates = fields[values: .sessionUpdate], logout = fields[.sessionLogout]
         HopByHop.remove(from: &response.headerFields)
         if cookies.removeUpstreamCookies(from: &response.headerFields) {
             logger.warning("upstream Set-Cookie for the session cookie removed", metadata: ["request_id": "\(exchange.requestID)"])
         }
-        if login != nil || update != nil || logout != nil {
+        if login != nil || !updates.isEmpty || logout != nil {
             response.headerFields.removeAll { $0.name == .sessionLogin || $0.name == .sessionUpdate || $0.name == .sessionLogout }
         }
         // Removed, then appended: last, wherever the upstream put its own.
         response.headerFields[.xRequestID] = nil
         response.headerFields.append(HTTPField(name: .xRequestID, value: exchange.requestID))
         if let cors = exchange.route?.cors { cors.replaceUpstreamFields(in: &response.headerFields, origin: exchange.corsOrigin) }
-        if login == nil && update == nil && logout == nil { return [] }
+        if login == nil && updates.isEmpty && logout == nil { return [] }
         let effects = ControlHeaders.effects(
-            login: login, update: update, logout: logout, status: response.status, exchange: exchange, logger: logger)
+            login: login, updates: updates, logout: logout, status: response.status, exchange: exchange, logger: logger)
         if effects.contains(where: \.changesCookie) { Self.forbidStoring(&response.headerFields) }
         return effects
     }

@@ -18,8 +18,8 @@ import NIOHTTP1
 ///   authority than `:authority` is malformed.
 ///
 /// A malformed request is a stream error of type PROTOCOL_ERROR (§8.1.1), nothing forwarded.
-/// A request that is well formed HTTP/2 but unusable (no authority at all, `CONNECT`) is
-/// answered 400.
+/// A request that is well formed HTTP/2 but unusable (no authority at all, `CONNECT`, two
+/// `authorization` fields) is answered 400.
 enum HTTP2RequestHead {
     enum Failure: Error, Equatable {
         /// Reset the stream with PROTOCOL_ERROR.
@@ -38,6 +38,7 @@ enum HTTP2RequestHead {
     ) -> Result<ClientRequestHead, Failure> {
         var method: String?, scheme: String?, authority: String?, path: String?
         var host: String?, hostCount = 0
+        var authorizationCount = 0
         var framing = FramingFields()
         var fields = HTTPFields()
         var cookieLines = 0, firstCookieValue = 0..<0
@@ -74,6 +75,10 @@ enum HTTP2RequestHead {
                     firstCookieValue = start..<(start + value.utf8.count)
                 }
                 cookieLines += 1
+            case 13 where name == "authorization":
+                authorizationCount += 1
+                fields.append(HTTPField(name: .authorization, value: value))
+                continue
             case 6 where name == "expect":
                 if framing.expect == nil { framing.expect = value }
             case 12 where name == "x-request-id":
@@ -109,6 +114,9 @@ enum HTTP2RequestHead {
             }
         }
         if parsedMethod == .connect { return .failure(.badRequest("CONNECT is not supported")) }
+        // As on HTTP/1.1: one set of credentials per request, or the proxy judges one and a
+        // backend could read the other.
+        if authorizationCount > 1 { return .failure(.badRequest("repeated authorization")) }
         guard scheme != nil else { return .failure(.malformed("no :scheme")) }
         guard let path else { return .failure(.malformed("no :path")) }
         guard HTTP2FieldRules.isPath(path), path.utf8.first == UInt8(ascii: "/") || (path == "*" && parsedMethod == .options) else {

@@ -186,6 +186,12 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
             headers.add(name: "Session-Update", value: "{\"email\":\"new@example.com\",\"roles\":null,\"team\":\"blue\"}")
         case "/update-sub":
             headers.add(name: "Session-Update", value: "{\"sub\":\"mallory\"}")
+        case "/update-each":
+            // A middleware's and a handler's patches, one not JSON, one changing `sub`: each its own field.
+            headers.add(name: "Session-Update", value: "{\"email\":\"first@example.com\",\"roles\":[\"one\"]}")
+            headers.add(name: "Session-Update", value: "not json")
+            headers.add(name: "Session-Update", value: "{\"sub\":\"mallory\",\"roles\":[\"mallory\"]}")
+            headers.add(name: "Session-Update", value: "{\"email\":\"last@example.com\"}")
         case "/logout-all":
             headers.add(name: "Session-Logout", value: "all")
         case "/logout-current":

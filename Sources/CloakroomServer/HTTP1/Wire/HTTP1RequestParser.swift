@@ -9,7 +9,8 @@ import NIOHTTP1
 ///
 /// Framing is where requests get smuggled, so it is strict (RFC 9112 §6): `Transfer-Encoding`
 /// must be exactly `chunked` and never beside `Content-Length` or in HTTP/1.0; one
-/// `Content-Length`, digits only; one `Host` (required in HTTP/1.1).
+/// `Content-Length`, digits only; one `Host` (required in HTTP/1.1). At most one
+/// `Authorization`: the credentials the proxy judges are the only ones a backend may see.
 struct HTTP1RequestParser {
     typealias Event = HTTP1Part<ClientRequestHead>
 
@@ -97,6 +98,7 @@ struct HTTP1RequestParser {
         var fields = HTTPFields()
         var cookieLines = 0, firstCookieValue = 0..<0
         var authority: String?
+        var authorization = false
         var framing = FramingFields()
         var close = false, keepAlive = false, upgrade = false, h2c = false
         while let line = lines.next() {
@@ -141,6 +143,11 @@ struct HTTP1RequestParser {
                 } else if framing.contentType == nil && ASCIIText.equalsIgnoringCase(name, "content-type") {
                     framing.contentType = HTTP1Head.text(value)
                 }
+            case 13 where ASCIIText.equalsIgnoringCase(name, "authorization"):
+                // One set of credentials per request: of two fields the proxy would judge one
+                // and a backend could read the other (nginx: "client sent duplicate header line").
+                guard !authorization else { throw .malformed("repeated Authorization") }
+                authorization = true
             case 14 where ASCIIText.equalsIgnoringCase(name, "content-length"):
                 guard framing.contentLength == nil else { throw .malformed("repeated Content-Length") }
                 guard !value.isEmpty, value.count <= 18, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
