@@ -11,8 +11,9 @@ import Synchronization
 ///
 /// The server listens on 127.0.0.1 only, persists nothing unless asked (`appendOnly`), logs to
 /// `redis.log` in its directory, and is found on `PATH` (Debian: `apt-get install
-/// redis-server`, which brings `redis-cli` too). A port is drawn at random and another is tried
-/// if that one is taken.
+/// redis-server`, which brings `redis-cli` too). A port is drawn at random from 26000–31999
+/// (below the kernel's ephemeral range, apart from the ports the proxy's tests pick) and
+/// another is tried if that one is taken.
 ///
 /// - Important: Stop what you start (``with(appendOnly:tls:arguments:_:)`` does): a server left
 ///   running outlives the test process.
@@ -62,7 +63,7 @@ public final class RedisServerProcess: Sendable {
         var lastError: (any Error)?
         for _ in 0..<8 {
             let server = RedisServerProcess(
-                port: Int.random(in: 20_000..<32_000), directory: directory, appendOnly: appendOnly, tls: tls, arguments: arguments
+                port: Int.random(in: 26_000..<32_000), directory: directory, appendOnly: appendOnly, tls: tls, arguments: arguments
             )
             do {
                 try await server.launch()

@@ -127,6 +127,7 @@ import Testing
             dummyTimes.append(clock.measure { PasswordHash.verifyDummy("wrong password") })
         }
         let ratio = dummyTimes.min()! / realTimes.min()!
-        #expect(ratio > 0.5 && ratio < 2, "dummy/real = \(ratio)")
+        // Skipping the work would make the ratio a few thousandths; the band allows for load.
+        #expect(ratio > 0.25 && ratio < 4, "dummy/real = \(ratio)")
     }
 }

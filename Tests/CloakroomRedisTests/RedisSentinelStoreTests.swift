@@ -202,14 +202,14 @@ extension RedisServerTests {
         @Test func unreachableSentinelsFailFast() async throws {
             let port = try await RedisServerProcess.with { $0.port }  // nothing listens there now
             let sentinel = RedisSentinelConfiguration(masterName: "mymaster", sentinels: [RedisEndpoint(host: "127.0.0.1", port: port)])
-            let settings = RedisSessionStoreSettings(sentinel: sentinel, connectTimeout: .milliseconds(500), commandTimeout: .milliseconds(500))
+            let settings = RedisSessionStoreSettings(sentinel: sentinel, connectTimeout: .seconds(20), commandTimeout: .seconds(20))
             try await withStore(try makeStore(settings)) { store in
                 for _ in 0..<3 {
                     let elapsed = await timed {
                         let refused = await isUnavailable { _ = try await store.lookup(key: StoreFixture.newKey()) }
                         #expect(refused)
                     }
-                    #expect(elapsed < .milliseconds(400))
+                    #expect(elapsed < .seconds(5), "at once, not after the 20 s timeouts: \(elapsed)")
                 }
             }
         }
@@ -241,7 +241,7 @@ extension RedisServerTests {
                             }
                         }
                         // WAIT gives up after 750 ms; then the login is taken back.
-                        #expect(elapsed < .seconds(2), "\(elapsed)")
+                        #expect(elapsed < .seconds(5), "\(elapsed)")
                         #expect(try await store.sessions(subject: "bob").isEmpty, "the refused login left no session behind")
                         #expect(try await store.lookup(key: key) != nil, "reads and touches do not wait")
                         // Refused is not undone: the primary applied it, no replica confirmed it.

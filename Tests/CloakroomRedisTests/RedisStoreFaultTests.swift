@@ -29,13 +29,14 @@ extension RedisServerTests {
 
         @Test func unreachableRedisFailsQuicklyAndTheStoreStillOpens() async throws {
             let port = try await RedisServerProcess.with { $0.port }  // nothing listens there now
-            let store = try makeStore(try storeSettings("redis://127.0.0.1:\(port)/0"))
+            // A connect timeout far beyond the bound, so a loaded machine cannot blur the two.
+            let store = try makeStore(try storeSettings("redis://127.0.0.1:\(port)/0", connectTimeout: .seconds(20)))
             try await withStore(store) { store in
                 for _ in 0..<5 {
                     let elapsed = await timed {
                         await expectUnavailable({ _ = try await store.lookup(key: StoreFixture.newKey()) }, containing: "refused")
                     }
-                    #expect(elapsed < .milliseconds(500), "a refused connection fails at once, not after the connect timeout")
+                    #expect(elapsed < .seconds(5), "a refused connection fails at once, not after the connect timeout")
                 }
                 await expectUnavailable { _ = try await store.liveCount() }
                 await expectUnavailable { _ = try await store.create(key: StoreFixture.newKey(), attributes: ["sub": "alice"]) }
@@ -58,17 +59,18 @@ extension RedisServerTests {
                     let elapsed = await timed {
                         await expectUnavailable { _ = try await store.lookup(key: keys[1]) }
                     }
-                    #expect(elapsed < .milliseconds(600))
+                    #expect(elapsed < .seconds(3), "fails, rather than wait for Redis")
                     await expectUnavailable { _ = try await store.lookup(key: keys[1]) }
 
                     try await redis.restart()
                     let back = ContinuousClock.now
-                    let recovered = await eventually(within: .seconds(3), every: .milliseconds(10)) {
+                    let recovered = await eventually(within: .seconds(10), every: .milliseconds(10)) {
                         (try? await store.liveCount()) != nil
                     }
                     let recovery = ContinuousClock.now - back
                     #expect(recovered)
-                    #expect(recovery < .milliseconds(1200), "recovered \(recovery) after Redis came back")
+                    // About a second on an idle machine; a backoff grown past its cap would be far more.
+                    #expect(recovery < .seconds(4), "recovered \(recovery) after Redis came back")
 
                     #expect(try await store.lookup(key: revoked) == nil)
                     for key in keys.dropFirst() {
@@ -86,13 +88,13 @@ extension RedisServerTests {
         @Test func connectTimeoutBoundsAnUnansweredConnect() async throws {
             let listener = try await FullBacklogListener.open()
             defer { listener.close() }
-            let store = try makeStore(try storeSettings("redis://127.0.0.1:\(listener.port)/0", connectTimeout: .milliseconds(300)))
+            let store = try makeStore(try storeSettings("redis://127.0.0.1:\(listener.port)/0", connectTimeout: .seconds(1), commandTimeout: .seconds(30)))
             try await withStore(store) { store in
                 for _ in 0..<2 {
                     let elapsed = await timed {
                         await expectUnavailable({ _ = try await store.lookup(key: StoreFixture.newKey()) }, containing: "connect timed out")
                     }
-                    #expect(elapsed < .seconds(1))
+                    #expect(elapsed < .seconds(10), "after the 1 s connect timeout, not the 30 s command timeout")
                 }
             }
         }
@@ -103,14 +105,14 @@ extension RedisServerTests {
         /// (whether a retry is under way), never later.
         @Test func silentServerTimesOut() async throws {
             try await withFakeServer(answer: { _ in nil }) { port in
-                let store = try makeStore(try storeSettings("redis://127.0.0.1:\(port)/0", commandTimeout: .milliseconds(300)))
+                let store = try makeStore(try storeSettings("redis://127.0.0.1:\(port)/0", commandTimeout: .seconds(1)))
                 try await withStore(store) { store in
                     for attempt in 0..<5 {
                         let elapsed = await timed {
                             await expectUnavailable({ _ = try await store.lookup(key: StoreFixture.newKey()) }, containing: "timed out")
                         }
-                        if attempt == 0 { #expect(elapsed >= .milliseconds(250)) }
-                        #expect(elapsed < .seconds(1))
+                        if attempt == 0 { #expect(elapsed >= .milliseconds(950)) }
+                        #expect(elapsed < .seconds(5), "\(elapsed)")
                     }
                 }
             }
@@ -124,12 +126,13 @@ extension RedisServerTests {
         ])
         func malformedRepliesAreProtocolErrors(_ reply: String) async throws {
             try await withFakeServer(answer: { _ in reply }) { port in
-                let store = try makeStore(try storeSettings("redis://127.0.0.1:\(port)/0", commandTimeout: .milliseconds(300)))
+                let store = try makeStore(try storeSettings("redis://127.0.0.1:\(port)/0", commandTimeout: .seconds(1)))
                 try await withStore(store) { store in
                     let elapsed = await timed {
                         await expectUnavailable { _ = try await store.lookup(key: StoreFixture.newKey()) }
                     }
-                    #expect(elapsed < .milliseconds(600))
+                    // At once, or (an array cut short) at the command timeout: never a hang.
+                    #expect(elapsed < .seconds(5), "\(elapsed)")
                 }
             }
         }

@@ -79,7 +79,8 @@ import Testing
             unknown.append(try await time("nobody-\(UUID().uuidString.prefix(6))"))
         }
         let ratio = wrong.sorted()[2] / unknown.sorted()[2]
-        #expect(ratio > 0.5 && ratio < 2, "median wrong-password \(wrong.sorted()[2])s vs unknown-user \(unknown.sorted()[2])s")
+        // Skipping the hash for an unknown user would make the ratio tens; the band allows for load.
+        #expect(ratio > 0.25 && ratio < 4, "median wrong-password \(wrong.sorted()[2])s vs unknown-user \(unknown.sorted()[2])s")
     }
 
     @Test func repeatedFailuresAreThrottledWith429() async throws {

@@ -140,7 +140,7 @@ struct CrossInstanceRefreshTests {
                 Issue.record("expected unavailable"); return
             }
             let waited = ContinuousClock.now - started
-            #expect(waited >= .milliseconds(500) && waited < .seconds(3), "gave up after the lease's lifetime: \(waited)")
+            #expect(waited >= .milliseconds(500) && waited < .seconds(8), "gave up after the lease's lifetime: \(waited)")
             #expect(provider.grants == 0)
             #expect(try await refreshers[0].store.lookup(key: key) != nil, "the session is left as it is")
 

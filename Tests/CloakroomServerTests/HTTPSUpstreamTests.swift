@@ -219,7 +219,7 @@ struct HTTPSUpstreamTests {
         let started = Date()
         #expect(try await Curl.get("\(harness.base)/public/x").status == 502)
         let seconds = Date().timeIntervalSince(started)
-        #expect(seconds >= 0.9 && seconds < 3, "the handshake is bounded by connect_timeout: \(seconds)s")
+        #expect(seconds >= 0.9 && seconds < 10, "the handshake is bounded by connect_timeout, not curl's 20 s: \(seconds)s")
         #expect(try await Self.awaitLog(lines, containing: "did not complete within connect_timeout") != nil, "\(lines.all)")
 
         // A plain HTTP server behind an https target.

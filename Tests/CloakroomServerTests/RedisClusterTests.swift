@@ -68,9 +68,8 @@ struct RedisClusterTests {
             let revoked = try await Curl.get(
                 "\(a.admin)/users/dave/sessions", ["-X", "DELETE", "-H", "Authorization: Bearer \(BinaryHarness.token)"])
             #expect(revoked.body == "{\"revoked\":1}")
-            let started = Date()
-            let frames = try await offPool { try client.framesUntilClosed(timeout: 5) }
-            #expect(Date().timeIntervalSince(started) < 1.0)
+            let (frames, seconds) = try await WebSocketTests.awaitClose(client)
+            #expect(seconds < WebSocketTests.promptly, "closed \(seconds)s after the revoke on the other instance")
             #expect(frames.last?.closeCode == 1008)
         }
     }
@@ -100,12 +99,13 @@ struct RedisClusterTests {
             try await redis.restart()
             let back = Date()
             var status = 0
-            while status != 200 && Date().timeIntervalSince(back) < 5 {
+            while status != 200 && Date().timeIntervalSince(back) < 10 {
                 status = try await proxy.status(erin)
                 if status != 200 { try await Task.sleep(for: .milliseconds(50)) }
             }
             #expect(status == 200, "the session survived the restart (appendonly yes)")
-            #expect(Date().timeIntervalSince(back) < 1.5, "service recovered \(Date().timeIntervalSince(back))s after Redis returned")
+            // About a second on an idle machine; a reconnect backoff past its cap would be far more.
+            #expect(Date().timeIntervalSince(back) < 4, "service recovered \(Date().timeIntervalSince(back))s after Redis returned")
             #expect(try await Curl.get("\(proxy.admin)/healthz").status == 200)
             #expect(await Self.revocationFeed(proxy, is: 1), "subscribed again")
         }

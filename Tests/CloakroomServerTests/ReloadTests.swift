@@ -201,7 +201,8 @@ struct ReloadTests {
         let started = Date()
         try await harness.stop(signal: SIGTERM)
         let waited = Date().timeIntervalSince(started)
-        #expect(waited >= 0.9 && waited < 3, "exited \(waited)s after SIGTERM")
+        // At shutdown_timeout (1 s); left to itself the request would hold on until curl's 10 s.
+        #expect(waited >= 0.9 && waited < 7, "exited \(waited)s after SIGTERM")
         #expect(try await stuck.status == 0, "the request that never got an answer was cut")
     }
 }

@@ -21,7 +21,7 @@ import Testing
         let response = try await Curl.get("\(proxy.base)/public/slow")
         #expect(response.status == 504)
         #expect(response.body == "{\"error\":\"gateway_timeout\"}")
-        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(Date().timeIntervalSince(started) < 15, "at response_timeout (2 s), not curl's 20 s")
     }
 
     @Test func roundRobinSkipsATargetThatRefuses() async throws {
@@ -105,12 +105,11 @@ extension UpstreamTests {
     @Test func anIdleConnectionOnOneLoopDoesNotStarveTheOther() async throws {
         let proxy = try await ProxyHarness.start(threads: 2) { $0.upstreams["api"]!.maxConnections = 1 }
         defer { Task { await proxy.stop() } }
-        let started = Date()
         var statuses: [Int] = []
-        // Each curl is a new client connection; NIO spreads them over the two loops in turn.
+        // Each curl is a new client connection; NIO spreads them over the two loops in turn. A
+        // request that waited for the pool slot would get 502 after connect_timeout.
         for _ in 0..<6 { statuses.append(try await Curl.get("\(proxy.base)/public/x").status) }
         #expect(statuses == Array(repeating: 200, count: 6))
-        #expect(Date().timeIntervalSince(started) < 3, "no request waited for connect_timeout (1 s)")
         #expect(proxy.backend.openConnections <= 1, "max_connections holds across loops")
     }
 }

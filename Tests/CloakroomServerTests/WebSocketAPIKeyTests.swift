@@ -30,7 +30,7 @@ struct WebSocketAPIKeyTests {
 
         #expect(try await keys.revokeKey(handle: key.handle))
         let (frames, seconds) = try await WebSocketTests.awaitClose(client)
-        #expect(seconds < 3.0, "closed \(seconds)s after the revoke (the next 250 ms poll)")
+        #expect(seconds < WebSocketTests.promptly, "closed \(seconds)s after the revoke (the next 250 ms poll)")
         #expect(frames.last?.closeCode == 1008, "\(frames)")
     }
 }

@@ -13,10 +13,16 @@ struct WebSocketTests {
         return try await offPool { try WebSocketClient(port: harness.port, path: "/ws", headers: headers) }
     }
 
+    /// How long after its cause a tunnel may take to close in these checks: the session watch
+    /// polls every 250 ms and closes in 0.03-0.2 s on an idle machine, 1.56 s was measured at
+    /// load 8.5, and CI machines are slower still. A broken ending never closes at all: the
+    /// tunnel idle timeout is an hour, and the client waits 30 s.
+    static let promptly = 10.0
+
     /// Waits for the server to end the tunnel; returns the frames seen and how long it took.
     static func awaitClose(_ client: WebSocketClient) async throws -> (frames: [WebSocketClient.Frame], seconds: Double) {
         let started = Date()
-        let frames = try await offPool { try client.framesUntilClosed(timeout: 5) }
+        let frames = try await offPool { try client.framesUntilClosed(timeout: 30) }
         return (frames, Date().timeIntervalSince(started))
     }
 
@@ -41,9 +47,7 @@ struct WebSocketTests {
 
         #expect(try await harness.server.store.revokeAll(subject: "alice") == 1)
         let (frames, seconds) = try await Self.awaitClose(client)
-        // 0.03-0.2 s on an idle machine; up to 2 s measured while the whole suite and a
-        // compiler shared two cores. Far below the tunnel idle timeout either way.
-        #expect(seconds < 3.0, "closed \(seconds)s after the revoke")
+        #expect(seconds < Self.promptly, "closed \(seconds)s after the revoke")
         #expect(frames.last?.closeCode == 1008, "a close frame says why: \(frames)")
     }
 
@@ -66,7 +70,7 @@ struct WebSocketTests {
         let logout = try await Curl.get("\(harness.base)/logout", ["-H", "Cookie: \(cookie)"])
         #expect(logout.status == 204)
         let (frames, seconds) = try await Self.awaitClose(client)
-        #expect(seconds < 3.0, "closed \(seconds)s after the logout (0.03-0.2 s idle; 1.56 s measured at load 8.5)")
+        #expect(seconds < Self.promptly, "closed \(seconds)s after the logout")
         #expect(frames.last?.closeCode == 1008)
     }
 
@@ -83,32 +87,32 @@ struct WebSocketTests {
         // Traffic in the tunnel is not a request: the session's idle deadline does not move.
         clock.advance(by: .seconds(31 * 60))
         let (frames, seconds) = try await Self.awaitClose(client)
-        #expect(seconds < 3.0, "closed \(seconds)s after the expiry (the next 250 ms poll; seconds under load)")
+        #expect(seconds < Self.promptly, "closed \(seconds)s after the expiry (the next 250 ms poll)")
         #expect(frames.last?.closeCode == 1008)
     }
 
     /// The idle timeout counts from the last byte, not in fixed periods (found by a black-box
     /// audit: a tunnel quiet since 1.2 s into a 2 s timeout closed at 4 s, up to twice the
-    /// setting after its last byte). With 3 s here, a send slowed by a loaded machine still
-    /// lands well inside the first period.
+    /// setting after its last byte). With 6 s here, a send or a timer slowed by a loaded
+    /// machine by up to 2 s still tells the two apart.
     @Test func theTunnelIdleTimeoutCountsFromTheLastByte() async throws {
-        let harness = try await ProxyHarness.start { $0.client.tunnelIdleTimeout = .seconds(3) }
+        let harness = try await ProxyHarness.start { $0.client.tunnelIdleTimeout = .seconds(6) }
         defer { Task { await harness.stop() } }
         let cookie = try await harness.login("ivy")
         let client = try await Self.connect(harness, cookie: cookie)
         #expect(client.status == 101)
-        try await Task.sleep(for: .milliseconds(1_200))
+        try await Task.sleep(for: .milliseconds(2_400))
         // The last byte passes between the send and the echo's read: the close must come at
         // least the timeout after the send (a lower bound a slow read cannot shorten), and well
-        // before the 4.8 s after the echo that fixed 3 s periods would give.
+        // before the 9.6 s after the send that fixed 6 s periods would give.
         let sent = Date()
         try await offPool { try client.sendText("late") }
         #expect(try await offPool { try client.readFrame() }?.text == "echo:late")
-        let (frames, seconds) = try await Self.awaitClose(client)
+        let (frames, _) = try await Self.awaitClose(client)
         let sinceSend = Date().timeIntervalSince(sent)
         #expect(frames.last?.closeCode == 1001)
-        #expect(sinceSend >= 2.9, "closed \(sinceSend) s after the last byte was sent")
-        #expect(seconds < 4.0, "closed \(seconds) s after the echo (fixed periods: 4.8 s)")
+        #expect(sinceSend >= 5.9, "closed \(sinceSend) s after the last byte was sent")
+        #expect(sinceSend < 8.0, "closed \(sinceSend) s after the last byte was sent (fixed periods: 9.6 s)")
     }
 
     @Test func quietTunnelClosesAfterTunnelIdleTimeout() async throws {
@@ -118,7 +122,7 @@ struct WebSocketTests {
         let client = try await Self.connect(harness, cookie: cookie)
         #expect(client.status == 101)
         let (frames, seconds) = try await Self.awaitClose(client)
-        #expect(seconds < 2.0)
+        #expect(seconds < Self.promptly, "tunnel_idle_timeout is 300 ms here, an hour by default")
         #expect(frames.last?.closeCode == 1001)
         #expect(try await harness.server.store.sessions(subject: "erin").count == 1, "the session itself lives on")
     }
@@ -130,15 +134,16 @@ struct WebSocketTests {
         let port = harness.port
         let started = Date()
         async let stream = offPool {
-            try RawSocket.exchange(port: port, "GET /api/events HTTP/1.1\r\nHost: x\r\nCookie: \(cookie)\r\n\r\n", timeout: 8)
+            try RawSocket.exchangeUntilClosed(port: port, "GET /api/events HTTP/1.1\r\nHost: x\r\nCookie: \(cookie)\r\n\r\n")
         }
         try await Task.sleep(for: .milliseconds(400))
         #expect(try await harness.server.store.revokeAll(subject: "frank") == 1)
         let revokedAt = Date()
-        let received = try await stream
-        #expect(received.hasPrefix("HTTP/1.1 200"))
-        #expect(received.contains("data: 1\n\n"))
-        #expect(Date().timeIntervalSince(revokedAt) < 1.0, "stream cut \(Date().timeIntervalSince(started))s after start")
+        let reply = try await stream
+        #expect(reply.text.hasPrefix("HTTP/1.1 200"))
+        #expect(reply.text.contains("data: 1\n\n"))
+        #expect(reply.closedByServer, "the backend's stream never ends: the proxy cut it")
+        #expect(Date().timeIntervalSince(revokedAt) < Self.promptly, "stream cut \(Date().timeIntervalSince(started))s after start")
     }
 
     @Test func http2StreamStopsWhenTheSessionIsRevoked() async throws {
@@ -150,12 +155,12 @@ struct WebSocketTests {
         let login = try await Curl.get("\(base)/login?sub=grace", ["-k", "--http2"])
         let cookie = String(try #require(login.header("set-cookie")).split(separator: ";")[0])
 
-        async let stream = offPool { try Curl.run(["-sk", "--http2", "-N", "--max-time", "8", "-H", "Cookie: \(cookie)", "\(base)/api/events"]) }
+        async let stream = offPool { try Curl.run(["-sk", "--http2", "-N", "--max-time", "30", "-H", "Cookie: \(cookie)", "\(base)/api/events"]) }
         try await Task.sleep(for: .milliseconds(400))
         #expect(try await harness.server.store.revokeAll(subject: "grace") == 1)
         let revokedAt = Date()
         let received = try await stream
         #expect(received.contains("data: 1\n\n"))
-        #expect(Date().timeIntervalSince(revokedAt) < 1.0)
+        #expect(Date().timeIntervalSince(revokedAt) < Self.promptly, "cut, not curl's --max-time 30")
     }
 }

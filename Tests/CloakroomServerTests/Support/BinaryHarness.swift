@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// The real `cloakroom` binary serving a config in a temporary directory, in front of a
@@ -129,15 +130,20 @@ final class BinaryHarness: @unchecked Sendable {
 /// Picked below the kernel's ephemeral range (32768–60999 here), where the outgoing
 /// connections of every other test get their source ports: a port the kernel hands out for
 /// `bind(0)` can be taken by such a connection before the binary binds it, and the binary then
-/// fails to start. A random port in 20000–32767 that binds now is taken only by another test
-/// choosing the same one.
+/// fails to start. A random port in 20000–25999 that binds now, never handed out before in
+/// this run (a harness's port stays free between its stop and the end of its test, and
+/// another test must not take it), is taken by nothing else: `redis-server`s of the tests draw
+/// from 26000–31999 (``RedisServerProcess``), where a restart leaves its port free for a moment.
 func freePort() throws -> Int {
-    for _ in 0..<64 {
-        let candidate = Int.random(in: 20_000..<32_768)
+    for _ in 0..<256 {
+        let candidate = Int.random(in: 20_000..<26_000)
+        guard handedOut.withLock({ $0.insert(candidate).inserted }) else { continue }
         if bindable(candidate) { return candidate }
     }
     return boundPort(0)
 }
+
+private let handedOut = Mutex<Set<Int>>([])
 
 private func bindable(_ port: Int) -> Bool {
     boundPort(port) == port

@@ -85,6 +85,20 @@ enum RawSocket {
 
     /// Sends `bytes`, then returns every byte received until the server closes or `timeout`.
     static func exchangeBytes(port: Int, _ bytes: [UInt8], timeout: Double = 5) throws -> [UInt8] {
+        try exchangeUntilClosed(port: port, bytes, timeout: timeout).bytes
+    }
+
+    /// What a server sent, and whether it ended the connection itself (EOF or reset) rather than
+    /// leaving it open until the client's `timeout`. Checks that the server closed a connection
+    /// read `closedByServer`, not the wall clock, so a loaded machine cannot fail them.
+    struct Reply {
+        var bytes: [UInt8]
+        var closedByServer: Bool
+        var text: String { String(decoding: bytes, as: UTF8.self) }
+    }
+
+    /// Sends `bytes`, then reads until the server closes or `timeout` passes.
+    static func exchangeUntilClosed(port: Int, _ bytes: [UInt8], timeout: Double = 30) throws -> Reply {
         let fd = try connectLoopback(port: port)
         defer { Glibc.close(fd) }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
@@ -95,10 +109,19 @@ enum RawSocket {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             let n = Glibc.recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }
+            if n == 0 { return Reply(bytes: received, closedByServer: true) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let reset = errno == ECONNRESET || errno == EPIPE
+                return Reply(bytes: received, closedByServer: reset)
+            }
             received.append(contentsOf: buffer[0..<n])
         }
-        return received
+        return Reply(bytes: received, closedByServer: false)
+    }
+
+    static func exchangeUntilClosed(port: Int, _ request: String, timeout: Double = 30) throws -> Reply {
+        try exchangeUntilClosed(port: port, Array(request.utf8), timeout: timeout)
     }
 }
 
@@ -147,11 +170,16 @@ final class KeepAliveClient: @unchecked Sendable {
     }
 }
 
-/// Runs blocking client work on a Dispatch thread, never on the cooperative pool (which the
-/// proxy's own tasks need while the client waits).
+/// Runs blocking client work on a thread of its own, never on the cooperative pool (which the
+/// proxy's own tasks need while the client waits). Not on Dispatch's global queue either: on
+/// Linux its pool grows slowly past the core count, so a few clients blocked for seconds (a
+/// stream read until the server closes it, say) held up every other test's requests for as
+/// long; on a loaded two-core machine, logins in four harnesses got no answer within 20 s.
 func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        let thread = Thread { continuation.resume(with: Result { try work() }) }
+        thread.stackSize = 4 << 20
+        thread.start()
     }
 }
 
@@ -164,5 +192,9 @@ extension Curl {
 extension RawSocket {
     static func send(port: Int, _ request: String, timeout: Double = 5) async throws -> String {
         try await offPool { try exchange(port: port, request, timeout: timeout) }
+    }
+
+    static func sendUntilClosed(port: Int, _ request: String, timeout: Double = 30) async throws -> Reply {
+        try await offPool { try exchangeUntilClosed(port: port, request, timeout: timeout) }
     }
 }
