@@ -79,7 +79,8 @@ struct RedisSentinelFailoverTests {
 
         let answers = load.answers
         let afterSwitch = answers.filter { $0.sent > announced.at }
-        #expect(answers.count > 200, "a steady stream: \(answers.count) answers")
+        // Several hundred on an idle machine; fewer when the machine is loaded.
+        #expect(answers.count > 100, "a steady stream: \(answers.count) answers")
         #expect(load.brokenConnections == 0, "no keep-alive connection was dropped")
 
         // Every answer was one the state of its session allowed.
