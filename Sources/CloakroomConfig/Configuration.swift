@@ -135,8 +135,10 @@ public enum StoreConfiguration: Sendable, Equatable {
 }
 
 public struct MemoryStoreSettings: Sendable, Equatable {
-    /// At least 1. Past this, the least recently used session is evicted.
+    /// 1 to ``maximumSessions``. Past this, the least recently used session is evicted.
     public var maxSessions: Int = 1_000_000
+    /// The largest `max_sessions` (the table indexes its slots with 32-bit integers).
+    public static let maximumSessions = 1_000_000_000
     public init(maxSessions: Int = 1_000_000) { self.maxSessions = maxSessions }
 }
 

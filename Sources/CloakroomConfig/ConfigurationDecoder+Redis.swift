@@ -26,7 +26,7 @@ extension ConfigurationDecoder {
         } else {
             redis.username = map.optional("username", { reader.nullable($0, { reader.string($0) }) }) ?? nil
             redis.password = map.optional("password", { reader.nullable($0, { reader.string($0) }) }) ?? nil
-            if let database = map.optional("db", { reader.integer($0, atLeast: 0) }) { redis.database = database }
+            if let database = map.optional("db", { reader.integer($0, atLeast: 0, atMost: 999_999) }) { redis.database = database }
             if let tls = map.optional("tls", boolean) { redis.tls = tls }
             checkLogin(username: redis.username, password: redis.password, in: map)
         }

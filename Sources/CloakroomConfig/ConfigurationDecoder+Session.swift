@@ -145,7 +145,7 @@ extension ConfigurationDecoder {
         case "memory":
             guard let map = reader.mapping(settings, knownKeys: ["max_sessions"]) else { return nil }
             var memory = MemoryStoreSettings()
-            if let limit = map.optional("max_sessions", { reader.integer($0, atLeast: 1) }) {
+            if let limit = map.optional("max_sessions", { reader.integer($0, atLeast: 1, atMost: MemoryStoreSettings.maximumSessions) }) {
                 memory.maxSessions = limit
             }
             return .memory(memory)

@@ -27,11 +27,15 @@ public struct FileSystemEntry: Sendable, Equatable {
     public var isReadable: Bool
     /// Whether this process may open it for writing (for a directory: create files in it).
     public var isWritable: Bool
+    /// Neither a regular file nor a directory: a FIFO, a device, a socket. Reading one can
+    /// block forever (a FIFO nobody writes) or never end (`/dev/zero`).
+    public var isSpecial: Bool
 
-    public init(isDirectory: Bool, isReadable: Bool = true, isWritable: Bool = true) {
+    public init(isDirectory: Bool, isReadable: Bool = true, isWritable: Bool = true, isSpecial: Bool = false) {
         self.isDirectory = isDirectory
         self.isReadable = isReadable
         self.isWritable = isWritable
+        self.isSpecial = isSpecial
     }
 }
 
@@ -41,18 +45,20 @@ public struct LocalFileSystem: FileSystemProbe {
     public init() {}
 
     public func entry(at path: String) -> FileSystemEntry? {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        let kind = info.st_mode & S_IFMT
         return FileSystemEntry(
-            isDirectory: isDirectory.boolValue,
+            isDirectory: kind == S_IFDIR,
             isReadable: FileManager.default.isReadableFile(atPath: path),
-            isWritable: FileManager.default.isWritableFile(atPath: path))
+            isWritable: FileManager.default.isWritableFile(atPath: path),
+            isSpecial: kind != S_IFDIR && kind != S_IFREG)
     }
 
     public func leadingBytes(of path: String, count: Int) -> [UInt8]? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
-        return (try? handle.read(upToCount: count)).map { Array($0 ?? Data()) }
+        return (try? handle.read(upToCount: count)).map { Array($0) }
     }
 }
 
@@ -64,6 +70,7 @@ enum PathRules {
         guard let files else { return nil }
         guard let entry = files.entry(at: path) else { return "file \(quoted(path)) does not exist" }
         guard !entry.isDirectory else { return "\(quoted(path)) is a directory, not a file" }
+        guard !entry.isSpecial else { return "\(quoted(path)) is not a regular file (a FIFO, device or socket)" }
         guard entry.isReadable else {
             return "file \(quoted(path)) is not readable by this user (check its owner and mode)"
         }
@@ -88,6 +95,7 @@ enum PathRules {
         for existing in [path, path + ".lock"] {
             guard let entry = files.entry(at: existing) else { continue }
             guard !entry.isDirectory else { return "\(quoted(existing)) is a directory, not a file" }
+            guard !entry.isSpecial else { return "\(quoted(existing)) is not a regular file (a FIFO, device or socket)" }
             guard entry.isReadable, entry.isWritable else {
                 return "file \(quoted(existing)) is not readable and writable by this user (check its owner and mode)"
             }

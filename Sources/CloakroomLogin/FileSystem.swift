@@ -52,20 +52,35 @@ enum FileSystem {
         var operation: String
         var path: String
         var code: Int32
+        /// Why, when it is not the system call's error.
+        var reason: String? = nil
 
         var message: String {
-            "cannot \(operation) \(path): \(String(cString: strerror(code)))"
+            "cannot \(operation) \(path): \(reason ?? String(cString: strerror(code)))"
         }
     }
 
-    /// The file's bytes, or `nil` when it does not exist.
+    /// The most a file read whole may hold: a users file of thousands of users is far less.
+    static let maximumFileBytes = 16 << 20
+
+    /// The bytes of the regular file `path`, or `nil` when it does not exist. A FIFO or a
+    /// device (which could block forever or never end) and a file past ``maximumFileBytes``
+    /// are refused.
     static func contents(of path: String) throws(Failure) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             if errno == ENOENT { return nil }
             throw Failure(operation: "open", path: path, code: errno)
         }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw Failure(operation: "stat", path: path, code: errno) }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw Failure(operation: "read", path: path, code: EINVAL, reason: "not a regular file (a FIFO, device or socket)")
+        }
+        guard Int(info.st_size) <= maximumFileBytes else {
+            throw Failure(operation: "read", path: path, code: EFBIG, reason: "larger than 16 MiB")
+        }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
@@ -76,7 +91,25 @@ enum FileSystem {
             }
             if count == 0 { return bytes }
             bytes.append(contentsOf: chunk[0..<count])
+            guard bytes.count <= maximumFileBytes else {
+                throw Failure(operation: "read", path: path, code: EFBIG, reason: "larger than 16 MiB")
+            }
         }
+    }
+
+    /// Runs `body` holding an exclusive `flock(2)` on the directory of `path`, so that
+    /// read-modify-write cycles of the files in it (two `cloakroom users add` at once) run one
+    /// after the other instead of one losing the other's update. The directory is locked, not
+    /// the file, because the file is replaced by rename: a lock on it would be on the old inode.
+    /// Without a directory that can be opened, `body` runs unlocked (and fails on its own).
+    static func withDirectoryLock<T>(of path: String, _ body: () throws -> T) throws -> T {
+        let fd = open(directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return try body() }
+        defer { close(fd) }  // closing releases the lock
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw Failure(operation: "lock the directory of", path: path, code: errno) }
+        }
+        return try body()
     }
 
     /// The file `path` names once every symbolic link is followed, the links in its directories

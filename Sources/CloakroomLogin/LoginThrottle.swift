@@ -8,8 +8,11 @@ import Synchronization
 /// that doubles with every further failure — 1 s, 2 s, 4 s, … — up to `maxDelay`, counted from
 /// its latest failure. A key whose latest failure is `window` old is forgotten.
 ///
-/// The server asks ``retryAfter(username:client:)`` before checking a password (and answers
-/// 429 with `Retry-After` when it returns a delay), then records the outcome. Refused attempts
+/// The server asks ``admit(username:client:)`` before checking a password (and answers 429
+/// with `Retry-After` when it returns a delay). An admitted attempt counts as a failure from
+/// that moment, in the same lock as the check, so attempts sent at once cannot all pass before
+/// the first fails (found by a black-box audit: 20 parallel guesses were all checked); a right
+/// password takes it back with ``recordAdmittedSuccess(username:client:)``. Refused attempts
 /// are not failures: only checked passwords count.
 ///
 /// A success clears the username's count but not the client's, so an attacker holding one
@@ -79,28 +82,55 @@ public final class LoginThrottle: Sendable {
         return remaining > 0 ? .seconds(remaining) : nil
     }
 
+    /// `nil` when a password for `username` from `client` may be checked now, and the attempt
+    /// is then counted as a failure against both; otherwise how long until it may.
+    public func admit(username: String, client: String) -> Duration? {
+        let now = clock.now()
+        let keys = [Key("user", username), Key("client", client)]
+        let remaining = entries.withLock { entries in
+            let remaining = keys.compactMap { entries[$0] }.map { wait(for: $0, now: now) }.max() ?? 0
+            if remaining <= 0 { count(keys, in: &entries, now: now) }
+            return remaining
+        }
+        return remaining > 0 ? .seconds(remaining) : nil
+    }
+
+    /// A right password after ``admit(username:client:)``: clears the username's count and
+    /// takes back the client's failure the admission counted.
+    public func recordAdmittedSuccess(username: String, client: String) {
+        let user = Key("user", username), address = Key("client", client)
+        entries.withLock { entries in
+            entries.removeValue(forKey: user)
+            guard var entry = entries[address] else { return }
+            entry.failures -= 1
+            entries[address] = entry.failures > 0 ? entry : nil
+        }
+    }
+
     /// Counts a wrong password (or unknown user) against both the username and the client.
     public func recordFailure(username: String, client: String) {
         let now = clock.now()
         let keys = [Key("user", username), Key("client", client)]
-        entries.withLock { entries in
-            for key in keys {
-                if var entry = entries[key], !isForgotten(entry, now: now) {
-                    entry.failures += 1
-                    entry.latestFailure = now
-                    entries[key] = entry
-                } else {
-                    entries[key] = Entry(failures: 1, latestFailure: now)
-                }
-            }
-            if entries.count > maxTrackedKeys { evict(from: &entries, now: now) }
-        }
+        entries.withLock { count(keys, in: &$0, now: now) }
     }
 
     /// Clears the username's count. The client's count stays (see the type's documentation).
     public func recordSuccess(username: String, client: String) {
         let key = Key("user", username)
         _ = entries.withLock { $0.removeValue(forKey: key) }
+    }
+
+    private func count(_ keys: [Key], in entries: inout [Key: Entry], now: Date) {
+        for key in keys {
+            if var entry = entries[key], !isForgotten(entry, now: now) {
+                entry.failures += 1
+                entry.latestFailure = now
+                entries[key] = entry
+            } else {
+                entries[key] = Entry(failures: 1, latestFailure: now)
+            }
+        }
+        if entries.count > maxTrackedKeys { evict(from: &entries, now: now) }
     }
 
     /// How many keys are tracked now, for metrics and tests.

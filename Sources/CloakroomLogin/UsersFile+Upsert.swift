@@ -20,13 +20,26 @@ extension UsersFile {
     /// cleanly (it is left untouched rather than half-understood), or a failed write; and a
     /// ``PasswordHashError`` for an empty password.
     ///
-    /// - Important: Hashes the password (tens of milliseconds) and does blocking file I/O. Two
-    ///   concurrent upserts to one file may lose one of the two updates.
+    /// Concurrent upserts to one file, in this process or others, run one after the other
+    /// (an exclusive lock on the file's directory), so none loses another's update.
+    ///
+    /// - Important: Hashes the password (tens of milliseconds) and does blocking file I/O.
     public static func upsert(path: String, name: String, password: String, email: String?, roles: [String]) throws {
         if let problem = UsersDocument.nameProblem(name) {
             throw UsersFileError(path: path, keyPath: UsersFileError.keyPath("users", name), message: problem)
         }
         let hash = try PasswordHash.make(password: password)
+        do {
+            try FileSystem.withDirectoryLock(of: FileSystem.resolvingLinks(path)) {
+                try rewrite(path: path, name: name, hash: hash, email: email, roles: roles)
+            }
+        } catch let failure as FileSystem.Failure {
+            throw UsersFileError(path: path, message: failure.message)
+        }
+    }
+
+    /// Reads the file, sets the user's entry and replaces the file: one read-modify-write.
+    private static func rewrite(path: String, name: String, hash: PasswordHash, email: String?, roles: [String]) throws {
 
         var top: [(Node, Node)] = []
         if let text = try readText(path), let root = try UsersDocument.compose(text, path: path) {

@@ -64,6 +64,7 @@ struct ConfigurationDecoderRedisSentinelTests {
         ("sentinel: { master: m, addresses: [\"s\"], port: 26379 }", "session.store.redis.sentinel.port", "unknown key"),
         ("sentinel: { master: m, addresses: [\"s\"] }, username: cloakroom", "session.store.redis.username", "needs a password"),
         ("sentinel: { master: m, addresses: [\"s\"] }, db: -1", "session.store.redis.db", "must be at least 0"),
+        ("sentinel: { master: m, addresses: [\"s\"] }, db: 2147483648", "session.store.redis.db", "must be at most 999999"),
         ("sentinel: { master: m, addresses: [\"s\"] }, tls: maybe", "session.store.redis.tls", "expected true or false"),
         ("sentinel: { master: m, addresses: [\"s\"] }, password: \"\"", "session.store.redis.password", "must not be empty"),
         ("min_replicas: -1", "session.store.redis.min_replicas", "must be at least 0"),

@@ -168,6 +168,10 @@ struct ConfigurationDecoderSessionTests {
         expectSingleProblem(
             session("store: { memory: { max_sessions: 0 } }"), at: "session.store.memory.max_sessions",
             "must be at least 1, got 0", exact: true)
+        // Found by a black-box audit: check passed 2147483648, which stopped serve at a precondition.
+        expectSingleProblem(
+            session("store: { memory: { max_sessions: 2147483648 } }"), at: "session.store.memory.max_sessions",
+            "must be at most 1000000000, got 2147483648", exact: true)
         expectSingleProblem(
             session("store: { memory: { max_sessions: many } }"), at: "session.store.memory.max_sessions",
             "expected an integer, got \"many\"", exact: true)

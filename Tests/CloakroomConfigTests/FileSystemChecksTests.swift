@@ -163,6 +163,25 @@ struct FileSystemChecksTests {
         #expect(local.entry(at: directory.path) == FileSystemEntry(isDirectory: true, isReadable: true, isWritable: true))
         #expect(local.entry(at: missing) == nil)
     }
+
+    /// Found by a black-box audit: a FIFO named as a TLS file or the users file hung `check`
+    /// and `serve`, and `/dev/zero` as the users file was read until memory ran out.
+    @Test func aFIFOOrADeviceIsNotAFileServeCanRead() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-fs-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fifo = directory.appendingPathComponent("pipe").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(LocalFileSystem().entry(at: fifo)?.isSpecial == true)
+        #expect(LocalFileSystem().entry(at: directory.path)?.isSpecial == false)
+        for path in [fifo, "/dev/zero"] {
+            let found = problems(in: minimal(adding: "login: { users_file: \"\(path)\" }\n"))
+            #expect(found.map(\.path) == ["login.users_file"], "\(found)")
+            #expect(found.first?.message == "\"\(path)\" is not a regular file (a FIFO, device or socket)")
+        }
+        let store = problems(in: fileStore(fifo))
+        #expect(store.map(\.path) == ["session.store.file.path"] && store.first?.message.contains("not a regular file") == true, "\(store)")
+    }
 }
 
 @Suite("Paths in messages")

@@ -107,4 +107,40 @@ import Testing
         #expect(throttle.retryAfter(username: "alice", client: "10.9.9.9") == .seconds(1))
         #expect(throttle.trackedKeyCount == 5)
     }
+
+    /// Found by a black-box audit: 20 guesses sent at once were all checked (the right one got
+    /// a session), since each asked before any had failed. An admission counts at once.
+    @Test func admissionCountsTheAttemptAtOnce() {
+        let throttle = throttle()
+        for _ in 0..<3 { #expect(throttle.admit(username: "alice", client: "10.0.0.1") == nil) }
+        #expect(throttle.admit(username: "alice", client: "10.0.0.1") == .seconds(1), "the fourth waits, none having failed yet")
+        #expect(throttle.retryAfter(username: "alice", client: "10.0.0.1") == .seconds(1))
+    }
+
+    @Test func concurrentAdmissionsNeverExceedTheLimit() async {
+        let throttle = throttle(maxFailures: 5)
+        let admitted = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<50 { group.addTask { throttle.admit(username: "alice", client: "10.0.0.1") == nil } }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(admitted == 5)
+    }
+
+    /// A right password takes back what its admission counted against the client, so users
+    /// behind one address (an office's NAT) signing in do not throttle each other.
+    @Test func anAdmittedSuccessTakesBackTheClientsCount() {
+        let throttle = throttle()
+        for name in ["alice", "bob", "carol", "dave", "erin"] {
+            #expect(throttle.admit(username: name, client: "10.0.0.1") == nil, "\(name)")
+            throttle.recordAdmittedSuccess(username: name, client: "10.0.0.1")
+        }
+        #expect(throttle.trackedKeyCount == 0)
+        // A failure before a success stays counted against the client, not the username.
+        #expect(throttle.admit(username: "frank", client: "10.0.0.2") == nil)
+        #expect(throttle.admit(username: "frank", client: "10.0.0.2") == nil)
+        throttle.recordAdmittedSuccess(username: "frank", client: "10.0.0.2")
+        #expect(throttle.admit(username: "gina", client: "10.0.0.2") == nil)
+        #expect(throttle.admit(username: "hank", client: "10.0.0.2") == nil)
+        #expect(throttle.admit(username: "ivy", client: "10.0.0.2") == .seconds(1), "1 + 2 failures from this address")
+    }
 }

@@ -1,5 +1,6 @@
 import CloakroomLogin
 import Foundation
+import Synchronization
 import Testing
 
 @Suite struct UsersFileUpsertTests {
@@ -147,4 +148,38 @@ import Testing
             #expect(names.isEmpty)
         }
     }
+
+    /// Found by a black-box audit: six `users add` at once all said "saved", and the file kept
+    /// three of the six. The read-modify-write now runs under a lock on the directory.
+    @Test func concurrentUpsertsLoseNoUser() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/users.yaml"
+            try UsersFile.upsert(path: path, name: "seed", password: "seed-pw", email: nil, roles: [])
+            let names = (1...6).map { "user\($0)" }
+            let failures = DispatchGroup()
+            let errors = ErrorList()
+            for name in names {
+                failures.enter()
+                Thread.detachNewThread {
+                    do { try UsersFile.upsert(path: path, name: name, password: "\(name)-pw", email: nil, roles: []) } catch {
+                        errors.append("\(error)")
+                    }
+                    failures.leave()
+                }
+            }
+            failures.wait()
+            #expect(errors.all.isEmpty, "\(errors.all)")
+            let users = try UsersFile(path: path)
+            for name in names + ["seed"] {
+                #expect(users.user(named: name)?.passwordHash.verify(name == "seed" ? "seed-pw" : "\(name)-pw") == true, "\(name) was lost")
+            }
+            #expect(try listing(directory) == ["users.yaml"], "no temporary or lock file left")
+        }
+    }
+}
+
+private final class ErrorList: Sendable {
+    private let list = Mutex<[String]>([])
+    func append(_ error: String) { list.withLock { $0.append(error) } }
+    var all: [String] { list.withLock { $0 } }
 }

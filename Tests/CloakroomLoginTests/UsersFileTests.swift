@@ -48,6 +48,19 @@ import Testing
         }
     }
 
+    /// Found by a black-box audit: a FIFO as the users file hung `check` and `serve`, and
+    /// `/dev/zero` was read until memory ran out.
+    @Test func aFIFOOrADeviceIsRefusedNotRead() throws {
+        try withTemporaryDirectory { directory in
+            let fifo = directory + "/users.fifo"
+            #expect(mkfifo(fifo, 0o600) == 0)
+            for path in [fifo, "/dev/zero"] {
+                let error = try #require(throws: UsersFileError.self) { try UsersFile(path: path) }
+                #expect(error.description.contains("not a regular file"), "\(error)")
+            }
+        }
+    }
+
     @Test func missingFileIsAnErrorNamingIt() throws {
         try withTemporaryDirectory { directory in
             let path = directory + "/absent.yaml"

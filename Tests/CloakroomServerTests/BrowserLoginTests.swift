@@ -95,6 +95,23 @@ import Testing
         #expect(other.status == 429)
     }
 
+    /// Found by a black-box audit: guesses sent at once were all checked, the right password
+    /// among them signing in. Now at most `max_failures` passwords are checked; the rest wait.
+    @Test func guessesSentAtOnceAreThrottledToo() async throws {
+        let (proxy, _) = try await Self.start()  // max_failures 3
+        defer { Task { await proxy.stop() } }
+        let base = proxy.base
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for attempt in 0..<12 {
+                let password = attempt == 10 ? Self.password : "guess-\(attempt)"
+                group.addTask { try await Curl.get("\(base)/login", ["--data", "username=demo&password=\(password)"]).status }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(statuses.filter { $0 != 429 }.count <= 3, "\(statuses.sorted())")
+        #expect(statuses.allSatisfy { [401, 303, 429].contains($0) }, "\(statuses.sorted())")
+    }
+
     @Test(arguments: ["//evil.com", "https://evil.com", "/\\evil.com", "javascript:alert(1)", "\\/evil.com"])
     func openRedirectVectorsGoHome(_ next: String) async throws {
         let (proxy, _) = try await Self.start()

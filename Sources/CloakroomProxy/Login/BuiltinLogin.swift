@@ -67,7 +67,7 @@ public final class BuiltinLogin: Sendable {
         }
         let next = form.next ?? RequestPathQuery.value("next", in: exchange.target).flatMap { $0.isEmpty ? nil : $0 }
         let client = exchange.client.address
-        if let wait = throttle.retryAfter(username: form.username, client: client) {
+        if let wait = throttle.admit(username: form.username, client: client) {
             logger.warning("login throttled", metadata: ["request_id": "\(exchange.requestID)", "user": "\(form.username)", "client": "\(client)"])
             let seconds = max(1, Int((wait.timeInterval).rounded(.up)))
             var response = isJSON
@@ -87,14 +87,13 @@ public final class BuiltinLogin: Sendable {
                 }
             }
         }
-        guard verified, let user else {
-            throttle.recordFailure(username: form.username, client: client)
+        guard verified, let user else {  // counted as a failure at admission
             logger.notice("login failed", metadata: ["request_id": "\(exchange.requestID)", "user": "\(form.username)", "client": "\(client)"])
             return isJSON
                 ? LocalResponse.json(status: .unauthorized, body: "{\"error\":\"invalid_credentials\"}", requestID: exchange.requestID)
                 : page(exchange: exchange, error: "Wrong username or password.", status: .unauthorized, username: form.username, next: next)
         }
-        throttle.recordSuccess(username: form.username, client: client)
+        throttle.recordAdmittedSuccess(username: form.username, client: client)
         do {
             if let presented = exchange.presentedID?.key, try await store.revoke(key: presented) {
                 SessionMetrics.sessionsEnded(1, reason: .login)
