@@ -45,9 +45,20 @@ extension Configuration {
         }
     }
 
-    /// SameSite=None and the `__Host-` / `__Secure-` prefixes only work on Secure cookies.
+    /// SameSite=None and the `__Host-` / `__Secure-` prefixes only work on Secure cookies. A
+    /// cookie `path` must cover the proxy's login and logout paths: a browser sends the cookie
+    /// only under its path, so a logout elsewhere could not end the session it never sees
+    /// (found by an audit: 204, the cookie deleted, the session alive).
     private func checkCookie(report: Report) {
         let cookie = session.cookie
+        let uncovered = [(login.path, ConfigPath("login", "path")), (logout.path, ConfigPath("logout", "path"))]
+            .filter { !Self.cookiePath(cookie.path, covers: $0.0) }
+        if !uncovered.isEmpty, !cookie.name.lowercased().hasPrefix("__host-") {  // that rule says "/" already
+            report(
+                "must cover " + uncovered.map { "\($0.1) (\($0.0))" }.joined(separator: " and ")
+                    + ": a browser sends the cookie only under its path, so a logout there could not end the session",
+                ConfigPath("session", "cookie", "path"), uncovered.map(\.1)[0])
+        }
         let name = ConfigPath("session", "cookie", "name")
         let secure = ConfigPath("session", "cookie", "secure")
         if cookie.sameSite == .none, cookie.secure == .never {
@@ -69,6 +80,12 @@ extension Configuration {
         } else if lowercasedName.hasPrefix("__secure-"), cookie.secure == .never {
             report("a __Secure- cookie must be secure", secure, name)
         }
+    }
+
+    /// RFC 6265 §5.1.4 path-match: `path` is `cookiePath` or below it.
+    static func cookiePath(_ cookiePath: String, covers path: String) -> Bool {
+        guard path.hasPrefix(cookiePath) else { return false }
+        return path.count == cookiePath.count || cookiePath.hasSuffix("/") || path.dropFirst(cookiePath.count).hasPrefix("/")
     }
 
     private func checkSession(report: Report) {
@@ -113,6 +130,18 @@ extension Configuration {
                     ConfigPath("routes").appending(index: index).appending("path"))
             }
             return
+        }
+        // No route serves it (found by an audit: every signed-out browser was sent to a 404).
+        let served = routes.contains { route in
+            var anyHost = route
+            anyHost.host = nil  // a route for some host may serve the page there
+            return anyHost.shadows(probe)
+        }
+        if readable.allSatisfy({ $0 }), !served {
+            report(
+                "no route serves \(path): a signed-out browser sent here would get 404; add a route with "
+                    + "auth: none or optional for it (or set login.users_file for the built-in page at login.path)",
+                ConfigPath("login", "page"))
         }
     }
 

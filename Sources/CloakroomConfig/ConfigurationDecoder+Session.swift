@@ -118,6 +118,12 @@ extension ConfigurationDecoder {
 
     /// Every entry is read even after a bad one so each gets its own problem.
     private func secrets(_ value: YAMLValue) -> [String]? {
+        // A secret written without its list is a secret all the same: named, never shown (the
+        // message reaches logs and the answer to POST /reload).
+        if case .scalar = value.node, !value.isNull {
+            reader.report("expected a list, got a single value (not shown: it may be a secret); write [\"${VAR}\"]", at: value.path)
+            return nil
+        }
         guard let items = reader.sequence(value) else { return nil }
         let secrets = items.compactMap { reader.secret($0, minimumBytes: Self.minimumSecretBytes) }
         return secrets.count == items.count ? secrets : nil

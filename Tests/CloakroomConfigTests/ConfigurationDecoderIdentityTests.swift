@@ -125,6 +125,17 @@ struct ConfigurationDecoderIdentityTests {
         #expect(load(minimal(adding: "login: { page: \"https://sso.example.com/\" }\n")) != nil, "another site")
     }
 
+    /// Found by an audit: a page no route serves sent every signed-out browser to a 404.
+    @Test func aLoginPageNoRouteServesIsAnError() {
+        let apiOnly = minimalYAML.replacingOccurrences(of: "  - path: /\n", with: "  - path: /api/\n")
+        let found = problems(in: apiOnly + "login: { page: /signin }\n")
+        #expect(found.map(\.path) == ["login.page"], "\(found)")
+        #expect(found.first?.message.hasPrefix("no route serves /signin") == true, "\(found)")
+        let hosted = apiOnly.replacingOccurrences(
+            of: "routes:\n", with: "routes:\n  - { host: login.example.com, path: /signin, upstream: api, auth: none }\n")
+        #expect(load(hosted + "login: { page: /signin }\n") != nil, "a route for some host serves it there")
+    }
+
     @Test func logoutRedirectCannotBeNull() {
         expectSingleProblem(minimal(adding: "logout: { redirect: null }\n"), at: "logout.redirect", "got null")
     }

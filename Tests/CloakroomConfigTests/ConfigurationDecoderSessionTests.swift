@@ -130,8 +130,27 @@ struct ConfigurationDecoderSessionTests {
             "must be at least 32 bytes, got 9", exact: true)
     }
 
-    @Test func secretsMustBeAList() {
-        expectSingleProblem(session("secrets: \"\(secret)\""), at: "session.secrets", "expected a list")
+    /// Found by an audit: the secret itself was quoted in the message, which reaches the log
+    /// and the answer to `POST /reload`.
+    @Test func secretsMustBeAListAndASingleOneIsNotShown() {
+        let found = problems(in: session("secrets: \"\(secret)\""))
+        #expect(found.map(\.path) == ["session.secrets"])
+        #expect(found.first?.message.contains("expected a list") == true, "\(found)")
+        #expect(found.allSatisfy { !$0.message.contains(secret) && !$0.description.contains(secret) }, "\(found)")
+    }
+
+    /// Found by an audit: with `path: /app`, `/logout` answered 204 and deleted the cookie,
+    /// but the browser never sent the cookie there, so the session lived on.
+    @Test func theCookiePathMustCoverLoginAndLogout() {
+        expectSingleProblem(
+            session("cookie: { path: /app }"), at: "session.cookie.path",
+            "must cover login.path (/login) and logout.path (/logout): a browser sends the cookie only under its path",
+            exact: false)
+        #expect(load(session("cookie: { path: /app }") + "login: { path: /app/login }\nlogout: { path: /app/logout }\n") != nil)
+        #expect(load(session("cookie: { path: /app/ }") + "login: { path: /app/login }\nlogout: { path: /app/logout }\n") != nil)
+        expectSingleProblem(
+            session("cookie: { path: /app }") + "login: { path: /app/login }\nlogout: { path: /application/logout }\n",
+            at: "session.cookie.path", "must cover logout.path (/application/logout):")
     }
 
     @Test func secretsMayBeOmittedWithTheMemoryStore() throws {

@@ -68,7 +68,7 @@ struct ConfigurationLoaderTests {
                 secure: true
                 same_site: strict
                 domain: example.com
-                path: /app
+                path: /auth
               idle_timeout: 1h
               absolute_timeout: 7d
               touch_interval: 30s
@@ -127,7 +127,7 @@ struct ConfigurationLoaderTests {
         session.cookie.secure = .always
         session.cookie.sameSite = .strict
         session.cookie.domain = "example.com"
-        session.cookie.path = "/app"
+        session.cookie.path = "/auth"
         session.idleTimeout = .seconds(3600)
         session.absoluteTimeout = .seconds(7 * 86_400)
         session.touchInterval = .seconds(30)
