@@ -30,11 +30,12 @@ import Testing
             output.append(Array("line one\n".utf8))
             #expect(readOnce(readEnd) == "", "buffered below the limit")
             output.append(Array("line two\n".utf8))
+            #expect(output.flush(waitingAtMost: .seconds(30)))  // only waits: nothing is left to write
             #expect(readOnce(readEnd) == "line one\nline two\n", "the limit writes every pending line, in one write")
             output.append(Array("three\n".utf8))
-            output.flush()
+            #expect(output.flush(waitingAtMost: .seconds(30)))
             #expect(readOnce(readEnd) == "three\n")
-            output.flush()
+            #expect(output.flush(waitingAtMost: .seconds(30)))
             #expect(readOnce(readEnd) == "", "nothing pending, nothing written")
         }
     }
@@ -50,7 +51,7 @@ import Testing
                     if index % 10 == 0 { drained.withLock { $0.append(contentsOf: readOnce(readEnd).utf8) } }
                 }
             }
-            output.flush()
+            #expect(output.flush(waitingAtMost: .seconds(30)))
             var all = drained.withLock { $0 }
             while case let chunk = readOnce(readEnd), !chunk.isEmpty { all.append(contentsOf: chunk.utf8) }
             let lines = String(decoding: all, as: UTF8.self).split(separator: "\n")
@@ -60,4 +61,56 @@ import Testing
             }
         }
     }
+
+    /// Found by an audit: with standard output piped to a process that never read, the proxy
+    /// stopped answering after about 190 requests (every event loop waited on the blocked
+    /// write) while /healthz said 200. Appending never waits; past the bound lines are dropped,
+    /// counted, and said to be once the reader reads again.
+    @Test func aReaderThatDoesNotReadNeverHoldsUpAppends() throws {
+        try withPipe { readEnd, writeEnd in
+            let output = LineOutput(fileDescriptor: writeEnd, limit: 1024, maximumPending: 256 * 1024) { dropped in
+                Array("dropped \(dropped)\n".utf8)
+            }
+            let line = Array("{\"pad\":\"\(String(repeating: "x", count: 89))\"}\n".utf8)  // 100 bytes
+            let appended = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                // 1 MB into a pipe (64 KiB) nobody reads, with 256 KiB allowed to wait.
+                for _ in 0..<10_000 { output.append(line) }
+                appended.signal()
+            }
+            #expect(appended.wait(timeout: .now() + 30) == .success, "appends returned while the pipe was full")
+            #expect(!output.flush(waitingAtMost: .milliseconds(200)), "the writer is still waiting for the reader")
+
+            // The reader reads again: what waited arrives whole, and notices say how many were
+            // dropped meanwhile.
+            let flushed = Flag()
+            Thread.detachNewThread { if output.flush(waitingAtMost: .seconds(30)) { flushed.set() } }
+            var all: [UInt8] = []
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                let chunk = readOnce(readEnd)
+                if !chunk.isEmpty {
+                    all.append(contentsOf: chunk.utf8)
+                } else if flushed.isSet {
+                    break
+                } else {
+                    usleep(1_000)
+                }
+            }
+            #expect(flushed.isSet, "everything was written once the pipe was read")
+            let lines = String(decoding: all, as: UTF8.self).split(separator: "\n")
+            let notices = lines.filter { $0.hasPrefix("dropped ") }
+            let dropped = notices.compactMap { Int($0.dropFirst("dropped ".count)) }.reduce(0, +)
+            let written = lines.filter { !$0.hasPrefix("dropped ") }
+            #expect(written.allSatisfy { $0.utf8.count == 99 }, "every line whole")
+            #expect(written.count + dropped == 10_000, "\(written.count) written and \(dropped) dropped")
+            #expect(dropped > 0 && written.count >= 2_000, "the pipe's and the pending bound's worth were kept")
+        }
+    }
+}
+
+private final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
 }

@@ -263,7 +263,7 @@ public final class ProxyServer: Service, Sendable {
         } catch {
             logger.error("closing the session store failed", metadata: ["error": "\(error)"])
         }
-        JSONLinesLogHandler.flush()
+        JSONLinesLogHandler.flush(waitingAtMost: .seconds(5))
         try? await group.shutdownGracefully()
     }
 

@@ -9,7 +9,9 @@ import Logging
 /// (every second and at shutdown): a line reaches stdout within a second without a system call
 /// per request, and never shares a `write` with part of another, so standard output and
 /// standard error sent to one file (`2>&1`) keep every line whole. (The C library's buffered
-/// `stdout` wrote at 4 KiB boundaries, mid-line.)
+/// `stdout` wrote at 4 KiB boundaries, mid-line.) The writes happen on a thread of their own: a
+/// standard output nobody reads never holds up a request; past 16 MiB waiting, lines are
+/// dropped, and a warning line says how many once it is read again.
 public struct JSONLinesLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
@@ -17,7 +19,12 @@ public struct JSONLinesLogHandler: LogHandler {
 
     public init(label: String) { self.label = label }
 
-    private static let output = LineOutput(fileDescriptor: STDOUT_FILENO)
+    private static let output = LineOutput(fileDescriptor: STDOUT_FILENO) { dropped in
+        var line: [UInt8] = Array(#"{"time":""#.utf8)
+        appendTimestamp(to: &line)
+        line += Array(#"","level":"warning","msg":"log lines dropped: standard output was not read","dropped":\#(dropped)}"#.utf8)
+        return line + [UInt8(ascii: "\n")]
+    }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -72,7 +79,12 @@ public struct JSONLinesLogHandler: LogHandler {
         output.append(line)
     }
 
+    /// Starts writing out every pending line; returns at once.
     public static func flush() { output.flush() }
+
+    /// Writes out every pending line, waiting at most `timeout` (at shutdown: a reader that
+    /// stopped reading must not keep the process alive).
+    public static func flush(waitingAtMost timeout: Duration) { output.flush(waitingAtMost: timeout) }
 
     private static func append(_ value: Logger.MetadataValue, to line: inout [UInt8]) {
         switch value {
