@@ -18,6 +18,40 @@ struct RedisClusterTests {
         try await offPool { try WebSocketClient(port: port, path: "/ws", headers: ["Cookie: \(cookie)"]) }
     }
 
+    /// Found by an audit: Pub/Sub channels are server-wide, so a revoke-all by a deployment on
+    /// database 0 cut the open tunnels and streams of another on database 1 (same prefix),
+    /// whose sessions lived on. Endings announced by user or for everyone are checked against
+    /// the instance's own store first.
+    @Test func aRevokeOnAnotherDatabaseLeavesThisOnesTunnelsOpen() async throws {
+        try await RedisServerProcess.with { redis in
+            let a = try await Self.instance(redis)
+            defer { Task { await a.finish() } }
+            let other = redis.url.replacingOccurrences(of: "/0", with: "/1")
+            let b = try await BinaryHarness(store: "redis: { url: \"\(other)\", key_prefix: \"cluster:\" }")
+            try await b.start()
+            defer { Task { await b.finish() } }
+            let fay = try await b.login("fay")
+            let client = try await Self.webSocket(port: b.port, cookie: fay)
+            #expect(client.status == 101)
+            _ = try await a.login("fay")
+
+            for path in ["/sessions", "/users/fay/sessions"] {
+                let revoked = try await Curl.get("\(a.admin)\(path)", ["-X", "DELETE", "-H", "Authorization: Bearer \(BinaryHarness.token)"])
+                #expect(revoked.status == 200, "\(path): \(revoked.body)")
+            }
+            try await Task.sleep(for: .seconds(1))  // four of the watch's rounds
+            try await offPool { try client.sendText("still open") }
+            #expect(try await offPool { try client.readFrame() }?.text == "echo:still open", "B's tunnel outlived A's revokes")
+            #expect(try await b.status(fay) == 200)
+
+            // B's own revoke still closes it at once.
+            let revoked = try await Curl.get("\(b.admin)/sessions", ["-X", "DELETE", "-H", "Authorization: Bearer \(BinaryHarness.token)"])
+            #expect(revoked.body == "{\"revoked\":1}")
+            let (frames, seconds) = try await WebSocketTests.awaitClose(client)
+            #expect(seconds < WebSocketTests.promptly && frames.last?.closeCode == 1008, "\(seconds) s: \(frames)")
+        }
+    }
+
     @Test func sessionsAndRevocationsHoldAcrossInstances() async throws {
         try await RedisServerProcess.with { redis in
             let a = try await Self.instance(redis)

@@ -114,7 +114,18 @@ final class SessionWatch: Sendable {
     /// thread pool cannot delay a close. Other stores (Redis) are asked in one batch from a task.
     func start(store: any SessionStore, logger: Logger) -> Task<Void, Never> {
         if let source = store as? any SessionEndingSource {
-            source.observeEndings { [self] ending in self.end(matching: ending) }
+            // Announcements that end many sessions by name (a user, everyone) may come from
+            // another deployment: Redis's Pub/Sub channels are server-wide, shared by every
+            // database, so one on db 1 heard a revoke-all on db 0 under the same prefix (found by
+            // an audit: its streams were cut, its sessions alive). Those make the watch ask this
+            // store now which of its sessions still live; a session's own key is unique.
+            let shared = !(store is any ImmediateSessionLookup)
+            source.observeEndings { [self] ending in
+                switch ending {
+                case .subject, .everyone where shared: Task { await self.poll(store: store, logger: logger) }
+                default: self.end(matching: ending)
+                }
+            }
         }
         let interval = self.interval
         if let immediate = store as? any ImmediateSessionLookup {
