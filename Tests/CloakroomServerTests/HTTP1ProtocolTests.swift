@@ -17,6 +17,9 @@ import Testing
         ("CR in a value", "GET /public/x HTTP/1.1\r\nHost: a\r\nX-Thing: a\rb\r\n\r\n"),
         ("missing Host", "GET /public/x HTTP/1.1\r\n\r\n"),
         ("two Hosts", "GET /public/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        ("an empty Host", "GET /public/x HTTP/1.1\r\nHost:\r\n\r\n"),
+        ("an absolute target with an empty host", "GET http:///public/x HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("an empty Host in HTTP/1.0", "GET /public/x HTTP/1.0\r\nHost: \r\n\r\n"),
         ("obsolete line folding", "GET /public/x HTTP/1.1\r\nHost: a\r\nX-Thing: a\r\n b\r\n\r\n"),
     ]
 

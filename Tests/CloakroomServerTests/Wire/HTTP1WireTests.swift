@@ -327,6 +327,12 @@ import Testing
         var viaResponse = ByteBuffer()
         HTTP1Writer.writeResponseHead(response, version: .http1_1, extra: nil, chunked: true, into: &viaResponse)
         #expect(viaResponse == buffer)
+        // A status line without a reason phrase keeps the space before it (found by an audit:
+        // "HTTP/1.1 200\r\n" went out as it came).
+        let bare = try #require(try head("HTTP/1.0 204\r\nServer: be\r\n\r\n"))
+        var bareOut = ByteBuffer()
+        HTTP1Writer.writeResponseHead(bare, version: .http1_1, requestID: "rid", extra: nil, chunked: false, into: &bareOut)
+        #expect(String(buffer: bareOut) == "HTTP/1.1 204 \r\nServer: be\r\nX-Request-Id: rid\r\n\r\n")
         // What only the policy applies.
         #expect(try head("HTTP/1.1 200 OK\r\nSession-Login: {}\r\nContent-Length: 0\r\n\r\n")?.needsPolicy == true)
         #expect(try head("HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nContent-Length: 0\r\n\r\n")?.needsPolicy == true)

@@ -179,10 +179,13 @@ struct HTTP1RequestParser {
             path = absolute.path
             if let host = absolute.authority { authority = host }
         }
-        if authority == nil && version == .http1_0 { authority = "" }
+        // An HTTP/1.0 request may come without Host. One that names an empty host (`Host:`,
+        // `http:///x`) is refused, as RFC 9110 §4.2.1 has it for an http URI (found by an
+        // audit: it was forwarded with the target's name as its host).
+        let implied = authority == nil && version == .http1_0
+        if implied { authority = "" }
         guard let authority else { throw .malformed("missing Host") }
-        // Empty is allowed: a target without an authority (RFC 9112 §3.2).
-        guard authority.isEmpty || RequestAuthority.isValid(authority) else { throw .malformed("invalid Host") }
+        guard implied || RequestAuthority.isValid(authority) else { throw .malformed("invalid Host") }
         let request = HTTPRequest(method: method, scheme: secure ? "https" : "http", authority: authority, path: path, headerFields: fields)
         let persistent = version == .http1_1 ? !close : keepAlive && !close
         if h2c { framing.upgrade = nil }

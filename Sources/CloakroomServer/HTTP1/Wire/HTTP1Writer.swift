@@ -148,7 +148,13 @@ enum HTTP1Writer {
                     let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart...newline])
                     if first {
                         first = false
-                        output.put(line)
+                        if line.count == 5 {
+                            // "200\r\n": the reason phrase is optional, its space is not (RFC 9112 §4).
+                            output.put(UnsafeRawBufferPointer(rebasing: line[0..<3]))
+                            output.put(" \r\n")
+                        } else {
+                            output.put(line)
+                        }
                     } else {
                         var colon = lineStart
                         while bytes[colon] != HTTP1Head.colon { colon += 1 }
