@@ -17,6 +17,7 @@ struct AdminClient {
 
     enum Failure: Error, CustomStringConvertible {
         case badURL(String)
+        case credentialsInURL
         case unreachable(String, String)
         case incomplete(String)
         case timedOut(String, Duration)
@@ -24,6 +25,7 @@ struct AdminClient {
         var description: String {
             switch self {
             case .badURL(let url): return "admin URL \"\(url)\" must look like http://HOST:PORT or http://HOST:PORT/PATH"
+            case .credentialsInURL: return "admin URL must not carry a user or a password (not shown); give the token with --token"
             case .unreachable(let url, let why): return "admin API unreachable at \(url): \(why)"
             case .incomplete(let url): return "admin API at \(url) closed the connection before answering"
             case .timedOut(let url, let limit):
@@ -52,6 +54,8 @@ struct AdminClient {
         guard url.hasPrefix("http://") else { throw Failure.badURL(url) }
         let authority = url.dropFirst("http://".count).prefix { $0 != "/" }
         let path = url.dropFirst("http://".count + authority.count)
+        // `user:password@host` would go out as a host name to resolve, and be echoed in errors.
+        guard !authority.contains("@") else { throw Failure.credentialsInURL }
         // A query or a fragment cannot go before each request's own path and query.
         guard !path.contains("?"), !path.contains("#") else { throw Failure.badURL(url) }
         let (host, port): (Substring, Substring)

@@ -60,7 +60,12 @@ struct AdminOptions: ParsableArguments {
             return try AdminClient(url: url!, token: secret!, timeout: Self.timeout())
         } catch let failure as AdminClient.Failure {
             // A malformed `--admin` is a usage error (exit 2), like any other bad option.
-            if case .badURL = failure, admin != nil { throw ValidationError("--admin: \(failure)") }
+            if admin != nil {
+                switch failure {
+                case .badURL, .credentialsInURL: throw ValidationError("--admin: \(failure)")
+                default: break
+                }
+            }
             printError("\(failure)")
             throw ExitCode(1)
         }

@@ -119,6 +119,13 @@ extension AdminCommandClientTests {
             #expect(run.status == 2, "\(url): \(run.output)")
             #expect(run.errors.contains("--admin: admin URL \"\(url)\" must look like http://HOST:PORT or http://HOST:PORT/PATH"), "\(run.errors)")
         }
+        // Found by an audit: a user and password in --admin went out as a name to resolve and
+        // came back in the error. A usage error, the password never shown.
+        let withPassword = try await CommandLineTests.run(
+            ["sessions", "list", "--admin", "http://admin:hunter2@127.0.0.1:\(api.port)", "--token", "t"], unsetting: Self.unset, killAfter: 20)
+        #expect(withPassword.status == 2, "\(withPassword.errors)")
+        #expect(withPassword.errors.contains("admin URL must not carry a user or a password"), "\(withPassword.errors)")
+        #expect(!withPassword.errors.contains("hunter2") && !withPassword.output.contains("hunter2"))
         #expect(api.requests.count == 3)
     }
 }
