@@ -11,9 +11,11 @@ import Synchronization
 /// The server asks ``admit(username:client:)`` before checking a password (and answers 429
 /// with `Retry-After` when it returns a delay). An admitted attempt counts as a failure from
 /// that moment, in the same lock as the check, so attempts sent at once cannot all pass before
-/// the first fails (found by a black-box audit: 20 parallel guesses were all checked); a right
-/// password takes it back with ``recordAdmittedSuccess(username:client:)``. Refused attempts
-/// are not failures: only checked passwords count.
+/// the first fails (found by a black-box audit: 20 parallel guesses were all checked). While an
+/// admitted attempt is being checked, a key at its limit makes others wait its whole delay; the
+/// outcome is then recorded: ``recordAdmittedFailure(username:client:)`` starts the delay
+/// again from the failure, ``recordAdmittedSuccess(username:client:)`` takes the count back.
+/// Refused attempts are not failures: only checked passwords count.
 ///
 /// A success clears the username's count but not the client's, so an attacker holding one
 /// valid account cannot reset its address's count between guesses at others.
@@ -61,6 +63,8 @@ public final class LoginThrottle: Sendable {
     private struct Entry {
         var failures: Int
         var latestFailure: Date
+        /// Admitted attempts whose outcome is not recorded yet.
+        var pending = 0
     }
 
     public init(settings: Settings, clock: any WallClock, maxTrackedKeys: Int = 100_000) {
@@ -89,7 +93,7 @@ public final class LoginThrottle: Sendable {
         let keys = [Key("user", username), Key("client", client)]
         let remaining = entries.withLock { entries in
             let remaining = keys.compactMap { entries[$0] }.map { wait(for: $0, now: now) }.max() ?? 0
-            if remaining <= 0 { count(keys, in: &entries, now: now) }
+            if remaining <= 0 { count(keys, in: &entries, now: now, pending: true) }
             return remaining
         }
         return remaining > 0 ? .seconds(remaining) : nil
@@ -103,7 +107,22 @@ public final class LoginThrottle: Sendable {
             entries.removeValue(forKey: user)
             guard var entry = entries[address] else { return }
             entry.failures -= 1
-            entries[address] = entry.failures > 0 ? entry : nil
+            entry.pending = max(0, entry.pending - 1)
+            entries[address] = entry.failures > 0 || entry.pending > 0 ? entry : nil
+        }
+    }
+
+    /// A wrong password (or unknown user) after ``admit(username:client:)``, already counted:
+    /// the delay now runs from this failure.
+    public func recordAdmittedFailure(username: String, client: String) {
+        let now = clock.now()
+        entries.withLock { entries in
+            for key in [Key("user", username), Key("client", client)] {
+                guard var entry = entries[key] else { continue }
+                entry.pending = max(0, entry.pending - 1)
+                entry.latestFailure = now
+                entries[key] = entry
+            }
         }
     }
 
@@ -111,7 +130,7 @@ public final class LoginThrottle: Sendable {
     public func recordFailure(username: String, client: String) {
         let now = clock.now()
         let keys = [Key("user", username), Key("client", client)]
-        entries.withLock { count(keys, in: &$0, now: now) }
+        entries.withLock { count(keys, in: &$0, now: now, pending: false) }
     }
 
     /// Clears the username's count. The client's count stays (see the type's documentation).
@@ -120,14 +139,15 @@ public final class LoginThrottle: Sendable {
         _ = entries.withLock { $0.removeValue(forKey: key) }
     }
 
-    private func count(_ keys: [Key], in entries: inout [Key: Entry], now: Date) {
+    private func count(_ keys: [Key], in entries: inout [Key: Entry], now: Date, pending: Bool) {
         for key in keys {
             if var entry = entries[key], !isForgotten(entry, now: now) {
                 entry.failures += 1
                 entry.latestFailure = now
+                if pending { entry.pending += 1 }
                 entries[key] = entry
             } else {
-                entries[key] = Entry(failures: 1, latestFailure: now)
+                entries[key] = Entry(failures: 1, latestFailure: now, pending: pending ? 1 : 0)
             }
         }
         if entries.count > maxTrackedKeys { evict(from: &entries, now: now) }
@@ -144,6 +164,8 @@ public final class LoginThrottle: Sendable {
         // 2^(failures − maxFailures) seconds; the exponent is capped well before Double trouble.
         let doublings = min(entry.failures - settings.maxFailures, 62)
         let delay = min(Double(1 << doublings), settings.maxDelay.timeInterval)
+        // An attempt still being checked has not failed yet: its delay has not begun.
+        guard entry.pending == 0 else { return delay }
         return entry.latestFailure.addingTimeInterval(delay).timeIntervalSince(now)
     }
 

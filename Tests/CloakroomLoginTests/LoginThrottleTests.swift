@@ -117,6 +117,19 @@ import Testing
         #expect(throttle.retryAfter(username: "alice", client: "10.0.0.1") == .seconds(1))
     }
 
+    /// Checking a password can take long on a loaded machine: the delay starts when the last
+    /// failure is known, not when its attempt was let through, and waits while it is checked.
+    @Test func theDelayRunsFromTheRecordedFailure() {
+        let throttle = throttle()
+        for _ in 0..<3 { #expect(throttle.admit(username: "alice", client: "10.0.0.1") == nil) }
+        clock.advance(by: .seconds(5))
+        #expect(throttle.admit(username: "alice", client: "10.0.0.1") == .seconds(1), "still being checked")
+        for _ in 0..<3 { throttle.recordAdmittedFailure(username: "alice", client: "10.0.0.1") }
+        #expect(throttle.retryAfter(username: "alice", client: "10.0.0.1") == .seconds(1), "from the failure")
+        clock.advance(by: .seconds(1))
+        #expect(throttle.admit(username: "alice", client: "10.0.0.1") == nil)
+    }
+
     @Test func concurrentAdmissionsNeverExceedTheLimit() async {
         let throttle = throttle(maxFailures: 5)
         let admitted = await withTaskGroup(of: Bool.self) { group in

@@ -87,7 +87,8 @@ public final class BuiltinLogin: Sendable {
                 }
             }
         }
-        guard verified, let user else {  // counted as a failure at admission
+        guard verified, let user else {
+            throttle.recordAdmittedFailure(username: form.username, client: client)
             logger.notice("login failed", metadata: ["request_id": "\(exchange.requestID)", "user": "\(form.username)", "client": "\(client)"])
             return isJSON
                 ? LocalResponse.json(status: .unauthorized, body: "{\"error\":\"invalid_credentials\"}", requestID: exchange.requestID)
