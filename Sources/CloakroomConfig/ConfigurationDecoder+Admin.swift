@@ -6,7 +6,7 @@ extension ConfigurationDecoder {
     static let defaultAdminListen = SocketAddressSpec(host: "127.0.0.1", port: 9901)
 
     func admin(_ value: YAMLValue) -> AdminSettings? {
-        guard let map = reader.mapping(value, knownKeys: ["listen", "token"]) else { return nil }
+        guard let map = reader.mapping(value, knownKeys: Self.adminKeys) else { return nil }
         // A listen with a problem is reported; the default stands in so later rules still run.
         let listen = map.optional("listen", reader.address) ?? Self.defaultAdminListen
         // A missing or bad token is reported; the section still stands for the rules that

@@ -82,7 +82,7 @@ extension ConfigurationDecoder {
     }
 
     func login(_ value: YAMLValue) -> LoginSettings? {
-        guard let map = reader.mapping(value, knownKeys: ["path", "users_file", "page", "throttle", "oidc"]) else { return nil }
+        guard let map = reader.mapping(value, knownKeys: Self.loginKeys) else { return nil }
         var login = LoginSettings()
         if let path = map.optional("path", routePath) { login.path = path }
         if let file = map.optional("users_file", { reader.nullable($0, existingFile) }) {

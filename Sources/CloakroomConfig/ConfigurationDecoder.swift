@@ -12,6 +12,8 @@ struct ConfigurationDecoder {
     /// nothing.
     var files: (any FileSystemProbe)? = LocalFileSystem()
 
+    static let adminKeys = ["listen", "token"]
+    static let loginKeys = ["path", "users_file", "page", "throttle", "oidc"]
     static let topLevelKeys = [
         "listen", "client", "session", "identity", "login", "logout", "routes", "upstreams", "admin",
         "shutdown_timeout",

@@ -61,6 +61,28 @@ struct ConfigurationLoaderAdminTests {
                 == SocketAddressSpec(host: "127.0.0.1", port: 9901))
     }
 
+    /// Found by an audit: `admin: { lisen: … }` was ignored and the token sent to the default
+    /// address; `login: { users_fle: … }` made `users add` write ./users.yaml.
+    @Test func aMisspelledKeyInWhatItReadsIsReported() throws {
+        let typo = try Self.file("admin: { lisen: \"127.0.0.1:9902\", token: \"\(Self.token)\" }")
+        let problems = Self.problems { () throws(ConfigurationError) in
+            try ConfigurationLoader.adminAccess(contentsOf: typo, environment: [:], listen: true, token: true)
+        }
+        #expect(problems.count == 1 && problems.first?.hasPrefix("admin.lisen: unknown key") == true, "\(problems)")
+        let topLevel = try Self.file("admn: { listen: \"127.0.0.1:9902\" }")
+        let top = Self.problems { () throws(ConfigurationError) in
+            try ConfigurationLoader.adminAccess(contentsOf: topLevel, environment: [:], listen: true, token: true)
+        }
+        #expect(top.count == 1 && top.first?.hasPrefix("admn: unknown key") == true, "\(top)")
+        let users = try Self.file("login: { users_fle: team.yaml }")
+        do {
+            _ = try ConfigurationLoader.usersFile(contentsOf: users, environment: [:])
+            Issue.record("expected the misspelled key to be reported")
+        } catch {
+            #expect(error.problems.map(\.description).first?.hasPrefix("login.users_fle: unknown key") == true, "\(error)")
+        }
+    }
+
     @Test func noAdminSectionIsNil() throws {
         #expect(try ConfigurationLoader.adminAccess(contentsOf: try Self.file(""), environment: [:], listen: true, token: true) == nil)
         let broken = try temporaryFile(named: "proxy-admin-broken.yaml", contents: "admin: [unclosed")
