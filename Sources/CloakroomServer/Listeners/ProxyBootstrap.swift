@@ -43,7 +43,8 @@ enum ProxyBootstrap {
             }
     }
 
-    /// TLS, then ALPN: `h2` gets HTTP/2, anything else HTTP/1.1. A client that has not
+    /// TLS, then ALPN: `h2` gets HTTP/2, anything else HTTP/1.1. Plain HTTP gets a 400
+    /// (``PlainHTTPOnTLSGuard``). A client that has not
     /// finished the handshake within `client.header_timeout` is disconnected.
     private static func configureTLS(_ channel: any Channel, context: NIOSSLContext, runtime: RuntimeHolder, client: ClientInfo) throws {
         let limits = runtime.current.limits
@@ -52,6 +53,7 @@ enum ProxyBootstrap {
         }
         channel.closeFuture.whenComplete { _ in handshakeDeadline.cancel() }
         let sync = channel.pipeline.syncOperations
+        try sync.addHandler(PlainHTTPOnTLSGuard())
         try sync.addHandler(NIOSSLServerHandler(context: context))
         try sync.addHandler(ApplicationProtocolNegotiationHandler { result, channel in
             handshakeDeadline.cancel()
