@@ -2,7 +2,8 @@ import CloakroomConfig
 import CloakroomSessions
 
 /// `login.oidc.claims` applied to a provider's claims: attribute ← claim, only mapped claims
-/// become attributes, and the `sub` attribute must come out a non-empty string. One rule for
+/// become attributes, and the `sub` attribute must come out a non-empty string without control
+/// characters (``JSONValue/subject(in:)``, the rule every session's `sub` follows). One rule for
 /// every way the provider signs someone in (the login's ID token and userinfo, a bearer
 /// access token), so they cannot drift apart.
 public struct ClaimsMapping: Sendable, Equatable {
@@ -18,18 +19,18 @@ public struct ClaimsMapping: Sendable, Equatable {
     }
 
     /// The attributes, each claim taken from the first of `sources` that has it; `nil` when the
-    /// `sub` attribute is missing or not a non-empty string (see ``subjectProblem``).
+    /// `sub` attribute is missing, not a non-empty string, or holds a control character (see
+    /// ``subjectProblem``).
     public func attributes(from sources: [JSONObject]) -> JSONObject? {
         var attributes: JSONObject = [:]
         for mapping in mappings {
             if let value = sources.lazy.compactMap({ $0[mapping.claim] }).first { attributes[mapping.attribute] = value }
         }
-        guard case .string(let sub)? = attributes["sub"], !sub.isEmpty else { return nil }
-        return attributes
+        return JSONValue.subject(in: attributes) == nil ? nil : attributes
     }
 
     /// Why ``attributes(from:)`` found no subject, for the log (names the claim, never a value).
     public var subjectProblem: String {
-        "claim \(mappings.first { $0.attribute == "sub" }?.claim ?? "sub") for the sub attribute is not a non-empty string"
+        "claim \(mappings.first { $0.attribute == "sub" }?.claim ?? "sub") for the sub attribute is not a non-empty string without control characters"
     }
 }

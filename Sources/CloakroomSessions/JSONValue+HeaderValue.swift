@@ -49,3 +49,14 @@ extension JSONValue {
         }
     }
 }
+
+extension JSONValue {
+    /// The `sub` of session attributes when it is one a session can have: a non-empty string
+    /// that can be sent as a header value. A `sub` with CR, LF or another control character
+    /// could never reach a backend as `X-User-Id`, so whatever signs a request in (a session,
+    /// an API key, a provider's token) is refused rather than forwarded with no user.
+    public static func subject(in attributes: JSONObject) -> String? {
+        guard case .string(let subject)? = attributes["sub"], !subject.isEmpty, isSafeFieldValue(subject) else { return nil }
+        return subject
+    }
+}

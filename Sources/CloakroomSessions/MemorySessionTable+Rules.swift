@@ -5,9 +5,7 @@ extension MemorySessionTable {
     /// sent as a header value: a `sub` with CR, LF or another control character could never
     /// reach a backend as `X-User-Id`, and its session would be forwarded with no user at all.
     package static func subject(of attributes: JSONObject) throws -> String {
-        guard case .string(let subject)? = attributes["sub"], !subject.isEmpty, JSONValue.isSafeFieldValue(subject) else {
-            throw SessionStoreError.missingSubject
-        }
+        guard let subject = JSONValue.subject(in: attributes) else { throw SessionStoreError.missingSubject }
         return subject
     }
 

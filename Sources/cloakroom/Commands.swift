@@ -36,7 +36,7 @@ struct Serve: AsyncParsableCommand {
         let level = switches.logLevel
         LoggingSystem.bootstrap { label in
             if label == "cloakroom.access" || label == "cloakroom.audit" { return JSONLinesLogHandler(label: label) }
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = TerminalSafeLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CloakroomConfig
+import CloakroomServer
 import Foundation
 import NIOHTTP1
 
@@ -242,47 +243,13 @@ func alignedTable(_ rows: [[String]]) -> String {
     }.joined(separator: "\n")
 }
 
-/// `text` with every character a terminal would act on instead of show written out as JSON
-/// writes it in a string (`\n`, `\u001b`), as the ATTRIBUTES column, which is JSON, shows
-/// them: C0 and C1 controls and DEL (a newline forges a table row, ESC or U+009B starts a
-/// terminal command), format characters such as the bidi overrides and isolates (text that
-/// reads in another order than it is) and the line and paragraph separators. A sub, a
-/// User-Agent or a key's name is whatever a client, a backend or an operator sent.
-/// With `backslashes`, for a cell of raw text, a backslash is written `\\`, as JSON does:
-/// otherwise a sub holding the text `\u001b` would read exactly like one holding ESC (found by
-/// an audit), and `CORP\alice` shows as `CORP\\alice`, as the ATTRIBUTES column (JSON, whose
-/// backslashes are its own escapes) has always shown it.
+/// `text` as a table cell shows it: ``TerminalText/safe(_:backslashes:)``, as the ATTRIBUTES
+/// column, which is JSON, shows such characters. A sub, a User-Agent or a key's name is
+/// whatever a client, a backend or an operator sent. With `backslashes`, for a cell of raw
+/// text, a backslash is written `\\`, as JSON does: otherwise a sub holding the text `\u001b`
+/// would read exactly like one holding ESC (found by an audit), and `CORP\alice` shows as
+/// `CORP\\alice`, as the ATTRIBUTES column (JSON, whose backslashes are its own escapes) has
+/// always shown it.
 func terminalSafe(_ text: String, backslashes: Bool = false) -> String {
-    func escaped(_ scalar: Unicode.Scalar) -> Bool { isTerminalControl(scalar) || (backslashes && scalar == "\\") }
-    guard text.unicodeScalars.contains(where: escaped) else { return text }
-    var shown = String.UnicodeScalarView()
-    for scalar in text.unicodeScalars {
-        guard escaped(scalar) else {
-            shown.append(scalar)
-            continue
-        }
-        let escape: String
-        switch scalar {
-        case "\\": escape = "\\\\"
-        case "\n": escape = "\\n"
-        case "\r": escape = "\\r"
-        case "\t": escape = "\\t"
-        case "\u{8}": escape = "\\b"
-        case "\u{c}": escape = "\\f"
-        default:
-            escape = String(scalar).utf16.map { unit in
-                let hex = String(unit, radix: 16)
-                return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            }.joined()
-        }
-        shown.append(contentsOf: escape.unicodeScalars)
-    }
-    return String(shown)
-}
-
-private func isTerminalControl(_ scalar: Unicode.Scalar) -> Bool {
-    switch scalar.properties.generalCategory {
-    case .control, .format, .lineSeparator, .paragraphSeparator: return true
-    default: return false
-    }
+    TerminalText.safe(text, backslashes: backslashes)
 }

@@ -119,10 +119,16 @@ import Testing
         #expect(check.attributes == ["sub": "dk", "roles": .array([.string("admin"), .string("music")])])
 
         let withoutSub = await bearer.check(provider.accessToken(now: Self.now, ["groups": ["admin"]]), now: Self.now)
-        #expect(Self.reason(withoutSub) == "claim preferred_username for the sub attribute is not a non-empty string")
+        #expect(Self.reason(withoutSub) == "claim preferred_username for the sub attribute is not a non-empty string without control characters")
         let plain = Self.bearer(provider)
         #expect(Self.reason(await plain.check(provider.accessToken(now: Self.now, ["sub": NSNull()]), now: Self.now))?.contains("sub") == true)
         #expect(Self.reason(await plain.check(provider.accessToken(now: Self.now, ["sub": ""]), now: Self.now))?.contains("sub") == true)
+        // A sub no header can carry is refused, not forwarded without X-User-Id (found by an audit).
+        for sub in ["a\nb", "a\rb", "\u{7}", "a\u{0}b", "a\u{7f}"] {
+            let check = await plain.check(provider.accessToken(now: Self.now, ["sub": sub]), now: Self.now)
+            #expect(Self.reason(check)?.contains("control characters") == true, "\(sub.debugDescription): \(check)")
+        }
+        #expect(await plain.check(provider.accessToken(now: Self.now, ["sub": "a\tb"]), now: Self.now).attributes?["sub"] == "a\tb")
     }
 
     /// An outage is not cached as a verdict; the key set answers the same failure without a new

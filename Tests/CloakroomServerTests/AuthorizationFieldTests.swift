@@ -101,4 +101,25 @@ struct AuthorizationFieldTests {
             #expect(proxy.backend.requests.last?.value("authorization") == nil, "\(authorization.debugDescription)")
         }
     }
+
+    /// `Authorization: Bearer` with no token (or only blanks, which a field value loses) on a
+    /// route that takes a bearer kind is a bad credential, judged alone: 401 `invalid_token`,
+    /// never the cookie beside it nor a redirect to the login (found by an audit).
+    @Test func anEmptyBearerIsABadCredential() async throws {
+        let (proxy, _) = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        let cookie = try await proxy.login("alice")
+        let before = proxy.backend.requests.count
+        for value in ["Bearer", "bearer", "Bearer   ", "Bearer \t"] {
+            for extra in [["-H", "Cookie: \(cookie)"], ["-H", "Accept: text/html"]] {
+                let answer = try await Curl.get("\(proxy.base)/keys/x", ["-H", "Authorization: \(value)"] + extra)
+                #expect(answer.status == 401, "\(value.debugDescription) \(extra)")
+                #expect(answer.header("www-authenticate") == #"Bearer error="invalid_token""#)
+                #expect(answer.body == #"{"error":"unauthenticated"}"#)
+            }
+        }
+        #expect(proxy.backend.requests.count == before, "nothing forwarded")
+        // The same cookie without the field still signs in.
+        #expect(try await Curl.get("\(proxy.base)/keys/x", ["-H", "Cookie: \(cookie)"]).status == 200)
+    }
 }

@@ -325,12 +325,18 @@ struct SingleSignOnTests {
 /// `login_failed` and no session.
 @Suite(.serialized)
 struct SingleSignOnRefusalTests {
-    @Test(arguments: ["bad-signature", "wrong-aud", "wrong-nonce", "alg-none", "hs256", "expired", "future-iat", "wrong-iss", "error"])
+    /// The log is the product's text log (``TerminalSafeLogHandler``): a provider's `error`
+    /// with CR LF in it, which any client can put in a callback, writes no line of its own.
+    @Test(arguments: [
+        "bad-signature", "wrong-aud", "wrong-nonce", "alg-none", "hs256", "expired", "future-iat", "wrong-iss", "error",
+        "error-forged", "control-sub",
+    ])
     func aSpoiledLoginIsRefused(_ mode: String) async throws {
         let idp = try await IdentityProviderProcess.stub(mode: mode)
         defer { idp.stop() }
         let port = try freePort()
-        let (logger, lines) = CapturingLogHandler.logger()
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "capture") { _ in TerminalSafeLogHandler(CapturingLogHandler(captured: lines)) }
         let proxy = try await ProxyHarness.start(logger: logger) { configuration in
             configuration.listeners = [Listener(address: SocketAddressSpec(host: "127.0.0.1", port: port))]
             configuration.login.oidc = OIDCSettings(
@@ -346,6 +352,8 @@ struct SingleSignOnRefusalTests {
         #expect(try await proxy.server.store.sessions(subject: "mallory").isEmpty)
         #expect(lines.all.contains { $0.contains("single sign-on refused") }, "the reason is logged")
         #expect(!lines.all.contains { $0.contains("eyJ") }, "no token in the log")
+        #expect(!lines.all.contains { $0.contains("\n") || $0.contains("\r") }, "no line break from outside")
+        #expect(!lines.all.contains { $0.contains("session_store") || $0.contains("store failed") }, "a refusal, not a store failure")
     }
 
     /// The control cases: correct tokens with each accepted algorithm sign in.

@@ -13,6 +13,8 @@ request with an ID token spoiled as `--mode` says:
   future-iat     iat ten minutes ahead
   wrong-iss      iss is another issuer
   error          the callback carries error=access_denied
+  error-forged   the callback's error carries CR LF and a fake log line after it
+  control-sub    sub holds a line feed (no header could carry it)
   es256, ps256, eddsa   correct tokens with these algorithms (accepted)
 
 Prints `issuer=http://127.0.0.1:PORT` once it listens.
@@ -95,6 +97,8 @@ def id_token(issuer, client_id, nonce, mode):
         claims["iat"] = now + 600
     if mode == "wrong-iss":
         claims["iss"] = "https://elsewhere.example"
+    if mode == "control-sub":
+        claims["sub"] = "mal\nlory"
     alg = {"alg-none": "none", "hs256": "HS256", "es256": "ES256", "eddsa": "EdDSA", "ps256": "PS256"}.get(mode, "RS256")
     kid = {"es256": "stub-ec", "eddsa": "stub-ed", "ps256": "stub-ps"}.get(mode, "stub-1")
     header = {"alg": alg, "kid": kid, "typ": "JWT"}
@@ -127,8 +131,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, json.dumps({"keys": keys}), [("Content-Type", "application/json")])
         if url.path == "/authorize":
             query = dict(urllib.parse.parse_qsl(url.query))
-            if self.server.mode == "error":
-                target = query["redirect_uri"] + "?" + urllib.parse.urlencode({"error": "access_denied", "state": query["state"]})
+            if self.server.mode in ("error", "error-forged"):
+                error = "access_denied"
+                if self.server.mode == "error-forged":
+                    error += "\r\n2026-12-07T07:15:09+0000 notice cloakroom: sub=root FORGED"
+                target = query["redirect_uri"] + "?" + urllib.parse.urlencode({"error": error, "state": query["state"]})
                 return self.send(302, "", [("Location", target)])
             code = b64(hashlib.sha256(query["state"].encode()).digest())
             CODES[code] = (query["client_id"], query["nonce"])

@@ -1,0 +1,57 @@
+import Logging
+
+/// The text log (standard error): another handler, swift-log's `StreamLogHandler`, with every
+/// message and metadata value made ``TerminalText/safe(_:backslashes:)`` first. Values come
+/// from outside (a provider's `error` parameter, a sub, a host name, an error's text); one
+/// holding CR or LF would otherwise write a line of its own choosing into the log.
+public struct TerminalSafeLogHandler<Wrapped: LogHandler>: LogHandler {
+    public var wrapped: Wrapped
+
+    public init(_ wrapped: Wrapped) {
+        self.wrapped = wrapped
+    }
+
+    public var metadataProvider: Logger.MetadataProvider? {
+        get { wrapped.metadataProvider }
+        set { wrapped.metadataProvider = newValue }
+    }
+
+    public var metadata: Logger.Metadata {
+        get { wrapped.metadata }
+        set { wrapped.metadata = newValue }
+    }
+
+    public var logLevel: Logger.Level {
+        get { wrapped.logLevel }
+        set { wrapped.logLevel = newValue }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { wrapped[metadataKey: key] }
+        set { wrapped[metadataKey: key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var event = event
+        event.message = Logger.Message(stringLiteral: TerminalText.safe(event.message.description))
+        if let metadata = event.metadata {
+            event.metadata = metadata.mapValues(Self.safe)
+        }
+        // The handler's own metadata and its provider's are not the event's: wrap them too.
+        var inner = wrapped
+        if !inner.metadata.isEmpty { inner.metadata = inner.metadata.mapValues(Self.safe) }
+        if let provider = inner.metadataProvider {
+            inner.metadataProvider = Logger.MetadataProvider { provider.get().mapValues(Self.safe) }
+        }
+        inner.log(event: event)
+    }
+
+    static func safe(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+        switch value {
+        case .string(let text): return .string(TerminalText.safe(text))
+        case .stringConvertible(let convertible): return .string(TerminalText.safe(convertible.description))
+        case .array(let values): return .array(values.map(safe))
+        case .dictionary(let values): return .dictionary(values.mapValues(safe))
+        }
+    }
+}
