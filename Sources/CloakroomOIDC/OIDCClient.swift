@@ -60,8 +60,8 @@ public final class OIDCClient: Sendable {
 
     // MARK: Login
 
-    /// Where to send the browser, and the sealed pending login for its cookie.
-    public func authorizationRedirect(next: String) async throws(OIDCFailure) -> (location: String, cookieValue: String) {
+    /// Where to send the browser, the login's `state`, and the sealed pending login for its cookie.
+    public func authorizationRedirect(next: String) async throws(OIDCFailure) -> (location: String, state: String, cookieValue: String) {
         let metadata = try await directory.metadata()
         let pending = PendingLogin.make(next: next, now: now())
         var parameters = [
@@ -73,7 +73,7 @@ public final class OIDCClient: Sendable {
         if settings.scopes.contains("offline_access") { parameters.append(("prompt", "consent")) }
         let query = FormEncoding.encode(parameters)
         let separator = metadata.authorizationEndpoint.contains("?") ? "&" : "?"
-        return (metadata.authorizationEndpoint + separator + query, seal.seal(pending))
+        return (metadata.authorizationEndpoint + separator + query, pending.state, seal.seal(pending))
     }
 
     /// Completes the flow from the callback's query and the pending-login cookie. `firstUse`

@@ -20,8 +20,8 @@ import Testing
             self.settings = settings
         }
         var refreshes: Int { state.withLock { $0.refreshes } }
-        func beginLogin(next: String) async -> Result<(location: String, cookieValue: String), SignOnFailure> {
-            .success(("https://idp.example/authorize?x", "sealed"))
+        func beginLogin(next: String) async -> Result<(location: String, state: String, cookieValue: String), SignOnFailure> {
+            .success(("https://idp.example/authorize?x", "s", "sealed"))
         }
         /// Refused, after the state's replay check when the query carries a state (which the real
         /// client reports as the provider's unavailability when the store fails).
@@ -81,7 +81,17 @@ import Testing
             #expect(try fixture.begin(&request).endpoint == endpoint, "\(path)")
         }
         var callback = makeRequest(.get, "/oauth2/callback?code=a&state=b", headers: [("Cookie", "theme=dark; cloakroom_session_oidc=sealed-value")])
-        #expect(try fixture.begin(&callback).pendingLogin == "sealed-value")
+        #expect(try fixture.begin(&callback).pendingLogin == "sealed-value", "a cookie set before logins had one each")
+        // One cookie per login, named for its state: the callback reads its own; the others stay.
+        let state = "ABCDEFGHIJKLMNOPqrstuvwxyz0123456789-_abcde"
+        var tabs = makeRequest(
+            .get, "/oauth2/callback?code=a&state=\(state)",
+            headers: [("Cookie", "cloakroom_session_oidc_QQQQQQQQQQQQQQQQ=other; cloakroom_session_oidc_ABCDEFGHIJKLMNOP=mine")])
+        let matched = try fixture.begin(&tabs)
+        #expect(matched.pendingLogin == "mine" && matched.pendingLoginCookie == "cloakroom_session_oidc_ABCDEFGHIJKLMNOP")
+        #expect(matched.otherPendingLoginCookies == ["cloakroom_session_oidc_QQQQQQQQQQQQQQQQ"])
+        var forged = makeRequest(.get, "/oauth2/callback?code=a&state=forged", headers: [("Cookie", "cloakroom_session_oidc_ABCDEFGHIJKLMNOP=mine")])
+        #expect(try fixture.begin(&forged).pendingLogin == nil)
         var post = makeRequest(.post, "/oauth2/backchannel-logout", headers: [("Origin", "https://idp.example")])
         let exchange = try fixture.begin(&post)
         guard case .backchannelLogout = fixture.policy.authorize(exchange) else { Issue.record("not the back-channel"); return }

@@ -25,7 +25,7 @@ struct CrossInstanceRefreshTests {
         init(delay: Duration = .milliseconds(200)) { self.delay = delay }
         var grants: Int { state.withLock { $0.grants } }
 
-        func beginLogin(next: String) async -> Result<(location: String, cookieValue: String), SignOnFailure> { .failure(.refused("test")) }
+        func beginLogin(next: String) async -> Result<(location: String, state: String, cookieValue: String), SignOnFailure> { .failure(.refused("test")) }
         func completeLogin(query: Substring, cookieValue: String?, firstUse: @escaping @Sendable (String, Date) async throws -> Bool) async -> Result<SignedOn, SignOnFailure> {
             .failure(.refused("test"))
         }

@@ -70,7 +70,7 @@ struct SingleSignOnTests {
             #expect(location.contains(part), "\(part) in \(location)")
         }
         let pending = try #require(start.header("set-cookie"))
-        #expect(pending.hasPrefix("cloakroom_session_oidc=") && pending.contains("HttpOnly") && pending.contains("SameSite=Lax"))
+        #expect(pending.hasPrefix("cloakroom_session_oidc_") && pending.contains("HttpOnly") && pending.contains("SameSite=Lax"))
         #expect(pending.contains("Path=/oauth2/callback;"), "sent to the callback alone, never forwarded to a backend: \(pending)")
 
         let browser = CookieJarBrowser()
@@ -354,6 +354,38 @@ struct SingleSignOnRefusalTests {
         #expect(!lines.all.contains { $0.contains("eyJ") }, "no token in the log")
         #expect(!lines.all.contains { $0.contains("\n") || $0.contains("\r") }, "no line break from outside")
         #expect(!lines.all.contains { $0.contains("session_store") || $0.contains("store failed") }, "a refusal, not a store failure")
+    }
+
+    /// A pending login per login (found by an audit: one per browser). Logins started in two
+    /// tabs both complete, each callback expiring its own cookie alone; a callback with a state
+    /// the browser did not start (forged, as a cross-site link can send) neither reads nor
+    /// clears the browser's pending logins.
+    @Test func loginsInTwoTabsBothCompleteAndAForgedCallbackAbortsNeither() async throws {
+        let idp = try await IdentityProviderProcess.stub(mode: "good")
+        defer { idp.stop() }
+        let port = try freePort()
+        let proxy = try await ProxyHarness.start { configuration in
+            configuration.listeners = [Listener(address: SocketAddressSpec(host: "127.0.0.1", port: port))]
+            configuration.login.oidc = OIDCSettings(
+                issuer: idp.issuer, clientID: "cloakroom", clientSecret: "s", redirectURL: "http://127.0.0.1:\(port)/oauth2/callback")
+        }
+        defer { Task { await proxy.stop() } }
+        let browser = CookieJarBrowser()
+        let tab1 = try await browser.get("\(proxy.base)/login?next=/tab1")
+        let tab2 = try await browser.get("\(proxy.base)/login?next=/tab2")
+        let names = [tab1, tab2].compactMap { $0.header("set-cookie")?.split(separator: "=").first.map(String.init) }
+        #expect(names.count == 2 && names[0] != names[1] && names.allSatisfy { $0.hasPrefix("cloakroom_session_oidc_") }, "\(names)")
+
+        let forged = try await browser.get("\(proxy.base)/oauth2/callback?state=forgedforgedforgedforged&code=x")
+        #expect(forged.status == 401)
+        #expect(forged.header("set-cookie") == nil, "nothing of the browser's is cleared")
+
+        let (first, firstURL) = try await browser.follow(tab1, from: "\(proxy.base)/login?next=/tab1")
+        #expect(firstURL == "\(proxy.base)/tab1" && first.status == 200, "\(firstURL) \(first.status)")
+        let (second, secondURL) = try await browser.follow(tab2, from: "\(proxy.base)/login?next=/tab2")
+        #expect(secondURL == "\(proxy.base)/tab2" && second.status == 200, "\(secondURL) \(second.status)")
+        #expect(names.allSatisfy { browser.cookie(named: $0) == nil }, "each callback expired its own cookie")
+        #expect(try await proxy.server.store.sessions(subject: "mallory").count == 1, "the second login replaced the first's session")
     }
 
     /// The control cases: correct tokens with each accepted algorithm sign in.

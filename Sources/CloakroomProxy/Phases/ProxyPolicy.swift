@@ -177,7 +177,11 @@ public final class ProxyPolicy: Sendable {
         case .login, .builtinLogin, .signOnCallback: exchange.userAgent = PolicyRequestFields.value(.userAgent, in: request)
         default: break
         }
-        if endpoint == .signOnCallback { exchange.pendingLogin = signOn?.pendingValue(in: request.headerFields) }
+        if endpoint == .signOnCallback, let signOn {
+            let pending = signOn.pendingCookies(in: request.headerFields, target: normalizedTarget)
+            (exchange.pendingLoginCookie, exchange.pendingLogin) = (pending.matched?.name, pending.matched?.value)
+            exchange.otherPendingLoginCookies = pending.others
+        }
         return .success(exchange)
     }
 

@@ -26,10 +26,12 @@ public final class SignOnFlow: Sendable {
     let refresher: TokenRefresher
     let clock: any WallClock
     let logger: Logger
-    /// The pending-login cookie's name: the session cookie's with `_oidc`; a `__Host-` prefix
-    /// becomes `__Secure-` (Secure still required), since `__Host-` demands `Path=/` and the
-    /// cookie is scoped to the callback path: browsers send it there alone, so it never
-    /// reaches a backend in a forwarded `Cookie` (SPEC: the proxy's own cookie is not forwarded).
+    /// The pending-login cookies' name: the session cookie's with `_oidc`, then `_` and the
+    /// first characters of the login's `state` (``pendingCookieName(state:)``), one cookie per
+    /// login. A `__Host-` prefix becomes `__Secure-` (Secure still required), since `__Host-`
+    /// demands `Path=/` and the cookie is scoped to the callback path: browsers send it there
+    /// alone, so it never reaches a backend in a forwarded `Cookie` (SPEC: the proxy's own
+    /// cookie is not forwarded).
     let pendingName: String
     /// Read on every request (phase 1 and 3): kept here, not derived from the settings each time.
     public let callbackPath: String
@@ -66,9 +68,10 @@ public final class SignOnFlow: Sendable {
     func beginLogin(_ exchange: Exchange) async -> LocalResponse {
         let next = RedirectTarget.sanitize(RequestPathQuery.value("next", in: exchange.target))
         switch await provider.beginLogin(next: next) {
-        case .success(let (location, cookieValue)):
+        case .success(let (location, state, cookieValue)):
             var response = LocalResponse.redirect(to: location, requestID: exchange.requestID)
-            response.head.headerFields.append(HTTPField(name: .setCookie, value: pendingCookie(cookieValue, exchange: exchange)))
+            let cookie = pendingCookie(cookieValue, name: pendingCookieName(state: state), exchange: exchange)
+            response.head.headerFields.append(HTTPField(name: .setCookie, value: cookie))
             return response
         case .failure(let failure):
             return answer(failure, exchange: exchange)
@@ -97,8 +100,10 @@ public final class SignOnFlow: Sendable {
             // The pending login stays: nothing of it was used, and the callback can be retried.
             return ProxyError(.storeUnavailable, "\(failure)").response(requestID: exchange.requestID)
         case .failure(let failure):
+            // A callback whose state matched no cookie (forged, or another tab's) leaves the
+            // browser's pending logins alone: it cannot abort a sign-in under way.
             var response = answer(failure, exchange: exchange)
-            response.head.headerFields.append(HTTPField(name: .setCookie, value: expiredPendingCookie(exchange: exchange)))
+            expirePendingCookies(&response, exchange: exchange)
             return response
         case .success(let login):
             do {
@@ -112,7 +117,7 @@ public final class SignOnFlow: Sendable {
                     "session created", metadata: ["request_id": "\(exchange.requestID)", "handle": "\(session.handle)", "sub": "\(session.subject)", "via": "oidc"])
                 var response = LocalResponse.redirect(to: login.next, requestID: exchange.requestID)
                 response.head.headerFields.append(HTTPField(name: .setCookie, value: cookies.setCookie(for: id, secureTransport: exchange.client.isSecure)))
-                response.head.headerFields.append(HTTPField(name: .setCookie, value: expiredPendingCookie(exchange: exchange)))
+                expirePendingCookies(&response, exchange: exchange)
                 return response
             } catch {
                 logger.error("session store failed during single sign-on", metadata: ["request_id": "\(exchange.requestID)", "error": "\(error)"])
@@ -210,15 +215,37 @@ public final class SignOnFlow: Sendable {
         return LocalResponse(head: HTTPResponse(status: .unauthorized, headerFields: fields), body: Array(html.utf8))
     }
 
-    // MARK: The pending-login cookie
+    // MARK: The pending-login cookies
 
-    func pendingCookie(_ value: String, exchange: Exchange) -> String {
-        "\(pendingName)=\(value); Path=\(callbackPath); Max-Age=600; HttpOnly; SameSite=Lax" + (securePending(exchange) ? "; Secure" : "")
+    /// How many pending logins a callback leaves in place beside its own: logins started in
+    /// other tabs. Past this, a callback expires the rest too, so logins started and never
+    /// finished cannot pile up into a `Cookie` field over `max_header_bytes` for ten minutes.
+    static let keptPendingLogins = 4
+
+    /// The cookie of the login whose `state` this is: one per login, so logins started in two
+    /// tabs both complete, and a callback carrying another state neither reads nor clears it.
+    /// The state is random base64url (cookie-name characters), never shorter than 43.
+    func pendingCookieName(state: String) -> String {
+        pendingName + "_" + state.prefix(16)
     }
 
-    func expiredPendingCookie(exchange: Exchange) -> String {
-        "\(pendingName)=; Path=\(callbackPath); Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
+    func pendingCookie(_ value: String, name: String, exchange: Exchange) -> String {
+        "\(name)=\(value); Path=\(callbackPath); Max-Age=600; HttpOnly; SameSite=Lax" + (securePending(exchange) ? "; Secure" : "")
+    }
+
+    func expiredPendingCookie(name: String, exchange: Exchange) -> String {
+        "\(name)=; Path=\(callbackPath); Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
             + (securePending(exchange) ? "; Secure" : "")
+    }
+
+    /// A callback's answer expires the pending login it used, and the others when there are
+    /// more than ``keptPendingLogins``.
+    private func expirePendingCookies(_ response: inout LocalResponse, exchange: Exchange) {
+        var names = exchange.pendingLoginCookie.map { [$0] } ?? []
+        if exchange.otherPendingLoginCookies.count > Self.keptPendingLogins { names += exchange.otherPendingLoginCookies }
+        for name in names {
+            response.head.headerFields.append(HTTPField(name: .setCookie, value: expiredPendingCookie(name: name, exchange: exchange)))
+        }
     }
 
     private func securePending(_ exchange: Exchange) -> Bool {
@@ -230,15 +257,32 @@ public final class SignOnFlow: Sendable {
         }
     }
 
-    /// The pending-login cookie's value among the request's `Cookie` fields.
-    func pendingValue(in fields: HTTPFields) -> String? {
+    /// The callback's pending login among the request's `Cookie` fields: the cookie named
+    /// for the `state` in `target`'s query, or one named `pendingName` alone (set before
+    /// logins had a cookie each, during the ten minutes after an upgrade); and the names of
+    /// the other pending-login cookies.
+    public func pendingCookies(in fields: HTTPFields, target: String) -> (matched: (name: String, value: String)?, others: [String]) {
+        let state = RequestPathQuery.value("state", in: target) ?? ""
+        let wanted = state.utf8.count >= 16 ? pendingCookieName(state: state) : nil
+        var matched: (name: String, value: String)?
+        var legacy: String?
+        var others: [String] = []
         for field in fields where field.name == .cookie {
             for pair in field.value.split(separator: ";") {
                 let trimmed = pair.drop { $0 == " " || $0 == "\t" }
-                if trimmed.hasPrefix(pendingName + "=") { return String(trimmed.dropFirst(pendingName.count + 1)) }
+                guard trimmed.hasPrefix(pendingName), let equals = trimmed.firstIndex(of: "=") else { continue }
+                let name = String(trimmed[..<equals]), value = String(trimmed[trimmed.index(after: equals)...])
+                if name == wanted, matched == nil {
+                    matched = (name, value)
+                } else if name == pendingName {
+                    legacy = value
+                } else if name.hasPrefix(pendingName + "_") {
+                    others.append(name)
+                }
             }
         }
-        return nil
+        if matched == nil, let legacy { matched = (pendingName, legacy) }
+        return (matched, others)
     }
 }
 

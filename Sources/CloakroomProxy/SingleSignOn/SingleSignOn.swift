@@ -10,9 +10,9 @@ import struct Foundation.Date
 /// written only by the implementation.
 public protocol SingleSignOn: Sendable {
     var settings: OIDCSettings { get }
-    /// The provider's authorization URL for a new login, and the sealed pending-login value for
-    /// the browser's cookie.
-    func beginLogin(next: String) async -> Result<(location: String, cookieValue: String), SignOnFailure>
+    /// The provider's authorization URL for a new login, its `state`, and the sealed
+    /// pending-login value for the browser's cookie.
+    func beginLogin(next: String) async -> Result<(location: String, state: String, cookieValue: String), SignOnFailure>
     /// Completes the flow from the callback query and the pending-login cookie.
     func completeLogin(
         query: Substring, cookieValue: String?, firstUse: @escaping @Sendable (String, Date) async throws -> Bool

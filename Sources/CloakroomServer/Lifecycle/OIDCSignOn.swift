@@ -10,7 +10,7 @@ import struct Foundation.Date
 /// CloakroomOIDC's client as the ``SingleSignOn`` the request phases use: the one place the
 /// proxy core meets the OpenID Connect implementation.
 extension OIDCClient: SingleSignOn {
-    public func beginLogin(next: String) async -> Result<(location: String, cookieValue: String), SignOnFailure> {
+    public func beginLogin(next: String) async -> Result<(location: String, state: String, cookieValue: String), SignOnFailure> {
         do {
             return .success(try await authorizationRedirect(next: next))
         } catch {
