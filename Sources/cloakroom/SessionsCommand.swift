@@ -101,7 +101,10 @@ func adminCall(
             // The admin API says what to fix in `message` (e.g. a ttl above a year).
             printError("the admin API refused the request (400): \(failure.message ?? failure.code)")
         case 401: printError("the admin API refused the token (401): check --token, $CLOAKROOM_ADMIN_TOKEN or admin.token")
-        case 404: printError("not found (404)")
+        case 404:
+            // Named with the URL: a wrong `--admin` path answers 404 for a list too (found by an audit).
+            let url = client.base + (path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path)
+            printError("not found (404): \(method.rawValue) \(url)")
         case 503: printError("the admin API cannot reach its session store (503)")
         default: printError("the admin API answered \(response.status) (\(failure.code))")
         }

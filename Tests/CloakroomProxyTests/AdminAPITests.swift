@@ -91,6 +91,27 @@ import Testing
         #expect(left?.count == 2)
     }
 
+    /// `GET /sessions?usr=bob` listed everyone's sessions (found by an audit): the lists take
+    /// `user` alone, once, not empty, validly percent-encoded, and refuse anything else.
+    @Test func listsRefuseAQueryTheyDoNotTake() async throws {
+        let api = api()
+        for sub in ["alice", "bob", "a+b&c"] {
+            let body = Array("{\"attributes\":{\"sub\":\"\(sub)\"}}".utf8)
+            #expect(await api.handle(.init(method: .post, target: "/sessions", authorization: auth, body: body)).status == .created)
+        }
+        for list in ["/sessions", "/api-keys"] {
+            for query in ["usr=bob", "user=bob&user=alice", "user=%ZZ", "user=", "user", "", "user=bob&x=1"] {
+                let response = await api.handle(.init(method: .get, target: "\(list)?\(query)", authorization: auth))
+                #expect(response.status == .badRequest, "\(list)?\(query)")
+                #expect(try json(response)["error"] as? String == "unexpected_query", "\(list)?\(query)")
+            }
+        }
+        let encoded = try json(await api.handle(.init(method: .get, target: "/sessions?user=a%2Bb%26c", authorization: auth)))
+        #expect((encoded["sessions"] as? [[String: Any]])?.map { $0["sub"] as? String } == ["a+b&c"])
+        let bob = try json(await api.handle(.init(method: .get, target: "/sessions?user=bob", authorization: auth)))
+        #expect((bob["sessions"] as? [[String: Any]])?.count == 1)
+    }
+
     /// `DELETE /sessions/` names an empty handle: 404, never "everyone" like `DELETE /sessions`
     /// (the CLI sent it for `sessions revoke --session ""`). The same for every route with a
     /// name in its path.

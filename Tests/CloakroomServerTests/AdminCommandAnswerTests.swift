@@ -62,7 +62,8 @@ import Testing
             (["keys", "list"], .internalServerError, echo, "answered 500 \(notAdmin)"),
             // The admin API's own errors, explained.
             (["sessions", "list"], .unauthorized, #"{"error":"unauthorized"}"#, "the admin API refused the token (401)"),
-            (["sessions", "revoke", "--session", "abc"], .notFound, #"{"error":"not_found"}"#, "not found (404)"),
+            (["sessions", "revoke", "--session", "abc"], .notFound, #"{"error":"not_found"}"#, "not found (404): DELETE http://127.0.0.1:"),
+            (["sessions", "list", "--user", "bob"], .notFound, #"{"error":"not_found"}"#, "/sessions\n"),
             (["keys", "create", "--user", "alice"], .badRequest, #"{"error":"invalid_ttl","message":"\"ttl\" must be positive"}"#,
              #"the admin API refused the request (400): "ttl" must be positive"#),
             (["sessions", "revoke", "--user", "a"], .serviceUnavailable, #"{"error":"session_store_unavailable"}"#,

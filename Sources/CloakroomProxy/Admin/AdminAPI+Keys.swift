@@ -16,7 +16,7 @@ extension AdminAPI {
         case (.post, 1):
             return try await createKey(body: request.body, in: keys)
         case (.get, 1):
-            let listed = try await keys.apiKeys(subject: RequestPathQuery.value("user", in: request.target))
+            let listed = try await keys.apiKeys(subject: Self.userFilter(in: request.target, listing: "GET /api-keys"))
             return .json(.ok, .object(["keys": .array(listed.map(Self.describe))]))
         case (.delete, 2):
             let handle = parts[1].removingPercentEncoding ?? parts[1]
@@ -30,6 +30,27 @@ extension AdminAPI {
         default:
             return .error(.notFound, "not_found")
         }
+    }
+
+    /// The `user` filter of `GET /sessions` and `GET /api-keys`, the one query they take. An
+    /// unknown parameter (found by an audit: a typo such as `usr=bob` listed everyone's), a
+    /// second `user`, an empty one or one that is not valid percent-encoding is refused with 400
+    /// `unexpected_query`, not ignored.
+    static func userFilter(in target: String, listing: String) throws -> String? {
+        guard let query = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).dropFirst().first else {
+            return nil
+        }
+        var user: String?
+        for pair in query.split(separator: "&", omittingEmptySubsequences: false) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts[0] == "user", parts.count == 2, user == nil,
+                let value = parts[1].replacingOccurrences(of: "+", with: " ").removingPercentEncoding, !value.isEmpty
+            else {
+                throw AdminError(code: "unexpected_query", message: "\(listing) takes one query parameter, user=SUB (percent-encoded, not empty)")
+            }
+            user = value
+        }
+        return user
     }
 
     /// `DELETE /users/{sub}/api-keys`: ends that user's keys and nothing else (their sessions

@@ -155,7 +155,7 @@ public struct AdminAPI: Sendable {
             case (.get, ["metrics"]):
                 return Response(status: .ok, contentType: "text/plain; version=0.0.4", body: await metrics())
             case (.get, ["sessions"]):
-                return try await list(subject: RequestPathQuery.value("user", in: request.target))
+                return try await list(subject: Self.userFilter(in: request.target, listing: "GET /sessions"))
             case (.post, ["sessions"]):
                 return try await create(body: request.body)
             case (.delete, ["sessions"]):
