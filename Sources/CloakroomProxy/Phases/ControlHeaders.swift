@@ -53,8 +53,11 @@ enum ControlHeaders {
 
     /// `Session-Update` and `Session-Logout`: honoured on any route when the request had a
     /// live session, each when its own value is valid. On an `auth: none` route the session is
-    /// not looked up: they act on the session of the correctly signed cookie presented, when
-    /// they are carried out (nothing, if it has ended).
+    /// not looked up and its backend is told nothing of the user: a `Session-Logout` there acts
+    /// on the session of the correctly signed cookie presented, when it is carried out
+    /// (nothing, if it has ended), but a `Session-Update` is ignored. A backend that never
+    /// learns who the user is must not grant them anything: found by an audit, a public
+    /// route's backend raised a reader's `roles` to `admin`, which other routes' `allow` trusted.
     ///
     /// `updates`: every `Session-Update` field's value, in the order received. Each is a merge
     /// patch of its own, applied in that order (a middleware and a handler may each send one;
@@ -70,7 +73,10 @@ enum ControlHeaders {
         }
         let session = exchange.session
         var effects: [SessionEffect] = []
-        for update in updates {
+        if notLookedUp && !updates.isEmpty {
+            logger.warning("Session-Update ignored: an auth: none route has no session", metadata: ["request_id": "\(requestID)"])
+        }
+        for update in updates where !notLookedUp {
             if let patch = try? JSONValue(parsing: update), case .object = patch {
                 effects.append(.update(key, patch: patch))
             } else {
