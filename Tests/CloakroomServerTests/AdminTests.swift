@@ -180,7 +180,8 @@ import Testing
         #expect(samples["cloakroom_store_operation_seconds_count{operation=\"create\"}"] == 1)
         // The logout endpoint is counted as `logout`, though the catch-all route matches its
         // path too (found by an audit).
-        #expect(try await Curl.get("\(proxy.base)/logout", ["-H", "Cookie: \(cookie)"]).status == 204)
+        let logout = try await Curl.get("\(proxy.base)/logout", ["-H", "Cookie: \(cookie)"])
+        #expect(logout.status == 204 && logout.header("content-length") == nil, "RFC 9110 §8.6: none in a 204")
         let after = try PrometheusText.parse(try await Curl.get("\(proxy.admin)/metrics", auth).body)
         #expect(after["cloakroom_requests_total{route=\"logout\",status=\"204\",outcome=\"complete\"}"] == 1)
         #expect(after["cloakroom_requests_total{route=\"/\",status=\"204\",outcome=\"complete\"}"] == nil)

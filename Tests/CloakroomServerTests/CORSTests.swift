@@ -31,6 +31,7 @@ struct CORSTests {
                 "Access-Control-Request-Headers: content-type",
             ])
         #expect(preflight.status == 204)
+        #expect(preflight.header("content-length") == nil, "RFC 9110 §8.6: none in a 204")
         #expect(preflight.header("access-control-allow-origin") == Self.app)
         #expect(preflight.header("access-control-allow-credentials") == "true")
         #expect(preflight.header("access-control-allow-methods") == "GET, POST")

@@ -116,7 +116,8 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         guard context.channel.isActive else { return }
         var headers = HTTPHeaders()
         if let contentType = response.contentType { headers.add(name: "Content-Type", value: contentType) }
-        headers.add(name: "Content-Length", value: String(response.body.utf8.count))
+        // RFC 9110 §8.6: no Content-Length in a 204.
+        if response.status != .noContent { headers.add(name: "Content-Length", value: String(response.body.utf8.count)) }
         headers.add(name: "Cache-Control", value: response.cacheControl)
         if let allow = response.allow { headers.add(name: "Allow", value: allow) }
         headers.add(name: "X-Request-Id", value: requestID ?? requestIDs.next())

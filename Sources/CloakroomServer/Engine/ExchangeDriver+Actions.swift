@@ -81,7 +81,8 @@ extension ExchangeDriver {
         dropUpstream(close: true)
         let finish = machine.answer(status: response.head.status.code, bodyBytes: response.body.count, close: response.close, outcome: outcome)
         var head = response.head
-        head.headerFields[.contentLength] = String(response.body.count)
+        // RFC 9110 §8.6: no Content-Length in a 204 (a preflight, a logout); 304s are not answered here.
+        head.headerFields[.contentLength] = head.status.code == 204 ? nil : String(response.body.count)
         transport.writeResponseHead(head, closeClient: finish.closeClient)
         if !response.body.isEmpty && !machine.facts.isHEAD {
             transport.writeResponseBody(transport.allocator.buffer(bytes: response.body))
