@@ -255,7 +255,13 @@ struct HTTPSUpstreamTests {
                 == ["upstreams.api.tls.certificate: file \"\(garbage)\" holds no readable PEM certificate"])
         #expect(
             problems { $0.certificatePath = pki.clientCertificate; $0.privateKeyPath = garbage }
-                == ["upstreams.api.tls.private_key: file \"\(garbage)\" holds no readable PEM private key (encrypted keys are not supported)"])
+                == ["upstreams.api.tls.private_key: file \"\(garbage)\" holds no readable PEM private key (damaged, or not a private key)"])
+        let encrypted = pki.path("encrypted.pem")
+        try "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n"
+            .write(toFile: encrypted, atomically: true, encoding: .utf8)
+        #expect(
+            problems { $0.certificatePath = pki.clientCertificate; $0.privateKeyPath = encrypted }
+                == ["upstreams.api.tls.private_key: file \"\(encrypted)\" holds no readable PEM private key (it is encrypted, and encrypted keys are not supported)"])
         let mismatched = problems { $0.certificatePath = pki.clientCertificate; $0.privateKeyPath = pki.strayKey }
         #expect(
             mismatched == [

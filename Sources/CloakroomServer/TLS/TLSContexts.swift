@@ -1,4 +1,5 @@
 import CloakroomConfig
+import Foundation
 import NIOSSL
 
 /// Builds the TLS server context of each `listen[i].tls`: the PEM chain and key, TLS 1.2 or
@@ -72,8 +73,10 @@ enum TLSContexts {
         do {
             return try NIOSSLPrivateKey(file: file, format: .pem)
         } catch {
-            throw ServerStartError.unsupported(
-                "\(key): file \"\(file)\" holds no readable PEM private key (encrypted keys are not supported)")
+            // Say which (found by an audit: a damaged key was blamed on encryption).
+            let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+            let why = text.contains("ENCRYPTED") ? "it is encrypted, and encrypted keys are not supported" : "damaged, or not a private key"
+            throw ServerStartError.unsupported("\(key): file \"\(file)\" holds no readable PEM private key (\(why))")
         }
     }
 }

@@ -50,6 +50,9 @@ import Testing
     @Test(arguments: [
         ([(":method", "GET"), (":scheme", "https"), (":path", "/")], "no :authority and no host"),
         ([(":method", "GET"), (":scheme", "https"), (":path", "/"), ("host", "a"), ("host", "b")], "repeated host"),
+        // Beside :authority too, naming it or not (found by an audit: accepted, routed by :authority).
+        ([(":method", "GET"), (":scheme", "https"), (":path", "/"), (":authority", "a"), ("host", "a"), ("host", "evil")], "repeated host"),
+        ([(":method", "GET"), (":scheme", "https"), (":path", "/"), (":authority", "a"), ("host", "a"), ("host", "a")], "repeated host"),
         ([(":method", "CONNECT"), (":authority", "a:443")], "CONNECT is not supported"),
     ] as [([(String, String)], String)])
     func unusableHeadsAre400(fields: [(String, String)], detail: String) {
