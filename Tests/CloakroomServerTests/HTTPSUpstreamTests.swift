@@ -128,11 +128,29 @@ struct HTTPSUpstreamTests {
         let harness = try await Self.start(backend, tls: Self.trusting(pki.ca), logger: logger)
         defer { Task { await harness.stop() } }
         #expect(try await Curl.get("\(harness.base)/public/x").status == 502)
-        #expect(try await Self.awaitLog(lines, containing: "TLS handshake with", "failed") != nil, "\(lines.all)")
+        #expect(
+            try await Self.awaitLog(lines, containing: "TLS handshake with", "(CN=localhost) is not issued by a trusted CA") != nil,
+            "\(lines.all)")
 
         let systemRoots = try await Self.start(backend, tls: UpstreamTLS())
         defer { Task { await systemRoots.stop() } }
         #expect(try await Curl.get("\(systemRoots.base)/public/x").status == 502)
+        #expect(backend.requests.isEmpty)
+    }
+
+    /// The log says why verification failed (found by an audit: BoringSSL's
+    /// CERTIFICATE_VERIFY_FAILED alone, the same for an expired and a self-signed certificate).
+    @Test(arguments: [("expired", "(CN=localhost) expired at"), ("self", "(CN=localhost) is self-signed and not trusted")])
+    func aVerificationFailureIsLoggedWithItsReason(certificate: String, reason: String) async throws {
+        let pki = try await TestPKI.make()
+        defer { pki.remove() }
+        let backend = try await TestBackend.start(tls: .init(certificate: pki.path("\(certificate).crt"), privateKey: pki.path("\(certificate).key")))
+        defer { Task { await backend.stop() } }
+        let (logger, lines) = CapturingLogHandler.logger()
+        let harness = try await Self.start(backend, tls: Self.trusting(pki.ca), logger: logger)
+        defer { Task { await harness.stop() } }
+        #expect(try await Curl.get("\(harness.base)/public/x").status == 502)
+        #expect(try await Self.awaitLog(lines, containing: "TLS handshake with", reason) != nil, "\(lines.all)")
         #expect(backend.requests.isEmpty)
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOSSL
 import NIOTLS
@@ -77,7 +78,16 @@ final class UpstreamHandshakeHandler: ChannelInboundHandler, RemovableChannelHan
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(UpstreamTLSError.handshakeFailed(target: target, reason: "\(error)"), context: context)
+        var reason = "\(error)"
+        // BoringSSL says only CERTIFICATE_VERIFY_FAILED; the leaf it received says why, mostly
+        // (found by an audit: an expired and a self-signed certificate read alike in the log).
+        if !done, reason.contains("CERTIFICATE_VERIFY_FAILED"),
+            let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self),
+            let leaf = tls.peerCertificate
+        {
+            reason = UpstreamServerIdentity.verificationProblem(leaf: leaf, now: Date()) + " (CERTIFICATE_VERIFY_FAILED)"
+        }
+        fail(UpstreamTLSError.handshakeFailed(target: target, reason: reason), context: context)
         context.fireErrorCaught(error)
     }
 

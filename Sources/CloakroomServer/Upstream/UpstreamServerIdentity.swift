@@ -27,6 +27,27 @@ enum UpstreamServerIdentity {
         return matches(certificate, name: name) ? nil : "the upstream's certificate is not valid for \(name)"
     }
 
+    /// Why a chain whose verification failed was refused, as far as its leaf tells: expired,
+    /// not yet valid, self-signed, or issued by no CA the proxy trusts (or sent without its
+    /// intermediates). Names the certificate by its subject, never anything secret.
+    static func verificationProblem(leaf: NIOSSLCertificate, now: Date) -> String {
+        guard let certificate = try? Certificate(derEncoded: leaf.toDERBytes()) else {
+            return "the upstream's certificate could not be verified"
+        }
+        let subject = certificate.subject.description
+        let format = Date.ISO8601FormatStyle()
+        if certificate.notValidAfter < now {
+            return "the upstream's certificate (\(subject)) expired at \(certificate.notValidAfter.formatted(format))"
+        }
+        if certificate.notValidBefore > now {
+            return "the upstream's certificate (\(subject)) is not valid before \(certificate.notValidBefore.formatted(format))"
+        }
+        if certificate.issuer == certificate.subject {
+            return "the upstream's certificate (\(subject)) is self-signed and not trusted (tls.ca, or the system's roots)"
+        }
+        return "the upstream's certificate (\(subject)) is not issued by a trusted CA (tls.ca, or the system's roots), or the upstream does not send its intermediate certificates"
+    }
+
     static func matches(_ certificate: Certificate, name: String) -> Bool {
         let alternativeNames = Array((try? certificate.extensions.subjectAlternativeNames) ?? SubjectAlternativeNames([]))
         if let address = addressBytes(name) {

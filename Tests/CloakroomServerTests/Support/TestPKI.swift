@@ -23,6 +23,12 @@ struct TestPKI {
     var otherCA: String { path("other-ca.crt") }
     var otherServerCertificate: String { path("other-server.crt") }
     var otherServerKey: String { path("other-server.key") }
+    /// `localhost`, signed by ``ca``, expired since yesterday.
+    var expiredCertificate: String { path("expired.crt") }
+    var expiredKey: String { path("expired.key") }
+    /// `localhost`, signed by itself.
+    var selfSignedCertificate: String { path("self.crt") }
+    var selfSignedKey: String { path("self.key") }
     /// A key that belongs to no certificate.
     var strayKey: String { path("stray.key") }
 
@@ -43,6 +49,13 @@ struct TestPKI {
         try pki.leaf(
             "other-server", by: "other-ca", subject: "/CN=localhost",
             extensions: "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth")
+        try pki.leaf(
+            "expired", by: "ca", subject: "/CN=localhost", extensions: "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth",
+            days: -1)
+        try openssl([
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", pki.selfSignedKey,
+            "-out", pki.selfSignedCertificate, "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
         try openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", pki.strayKey])
         return pki
     }
@@ -55,7 +68,8 @@ struct TestPKI {
         ])
     }
 
-    private func leaf(_ name: String, by issuer: String, subject: String, extensions: String) throws {
+    /// `days` -1: the certificate expired a day before it was made.
+    private func leaf(_ name: String, by issuer: String, subject: String, extensions: String, days: Int = 2) throws {
         let extensionsFile = path("\(name).ext")
         try "basicConstraints=critical,CA:FALSE\n\(extensions)\n".write(toFile: extensionsFile, atomically: true, encoding: .utf8)
         try Self.openssl([
@@ -64,7 +78,7 @@ struct TestPKI {
         ])
         try Self.openssl([
             "x509", "-req", "-in", path("\(name).csr"), "-CA", path("\(issuer).crt"), "-CAkey", path("\(issuer).key"),
-            "-set_serial", String(UInt32.random(in: 1...UInt32.max)), "-days", "2", "-out", path("\(name).crt"),
+            "-set_serial", String(UInt32.random(in: 1...UInt32.max)), "-days", String(days), "-out", path("\(name).crt"),
             "-extfile", extensionsFile,
         ])
     }
