@@ -195,6 +195,16 @@ public final class RedisServerProcess: Sendable {
         throw Failure(description: "redis-server did not answer PING within 10 s: \(logTail())")
     }
 
+    /// Stops the server without ending it (`SIGSTOP`), as a long fork or a stalled host does:
+    /// connections stay open, nothing is read. ``resume()`` lets it go on.
+    public func pause() {
+        if let process = self.process.withLock({ $0 }), process.isRunning { Foundation.kill(process.processIdentifier, SIGSTOP) }
+    }
+
+    public func resume() {
+        if let process = self.process.withLock({ $0 }), process.isRunning { Foundation.kill(process.processIdentifier, SIGCONT) }
+    }
+
     private func terminate(signal: Int32) async {
         guard let process = self.process.withLock({ $0 }) else { return }
         if process.isRunning {

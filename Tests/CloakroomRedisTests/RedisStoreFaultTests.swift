@@ -293,3 +293,62 @@ final class FullBacklogListener {
     }
 }
 #endif
+
+extension RedisServerTests {
+    /// A login whose reply did not come in time is answered as failed, and must not happen
+    /// later. Found by an audit: a Redis paused beyond `command_timeout` (`SIGSTOP`: a long fork,
+    /// a stalled host) ran the queued create when it resumed, making a session no browser held
+    /// and ending the user's least recently used one at the limit, with no audit line. The
+    /// create script carries a deadline on Redis's clock (``LoginDeadline``).
+    @Suite(.serialized) struct RedisLoginDeadlineTests {
+        static let context = SessionRequestContext(requestID: "login", origin: SessionOrigin(client: "10.0.0.1", userAgent: "t"), maxPerUser: 2)
+
+        @Test func aLoginThatTimedOutDoesNotLandWhenRedisResumes() async throws {
+            try await RedisServerProcess.with { redis in
+                let settings = try storeSettings(redis.url, poolSize: 1, commandTimeout: .milliseconds(300))
+                try await withStore(try makeStore(settings)) { store in
+                    let audit = AuditRecorder()
+                    store.observeAudit { audit.append($0) }
+                    await store.measureClock()
+                    #expect(store.loginDeadline.deadline() > 0, "measured")
+                    let first = StoreFixture.newKey(), second = StoreFixture.newKey(), late = StoreFixture.newKey()
+                    for key in [first, second] { _ = try await Self.context.run { try await store.create(key: key, attributes: ["sub": "dave"]) } }
+
+                    redis.pause()
+                    await #expect(throws: SessionStoreError.self) {
+                        _ = try await Self.context.run { try await store.create(key: late, attributes: ["sub": "dave"]) }
+                    }
+                    try await Task.sleep(for: .milliseconds(100))  // paused beyond the timeout
+                    redis.resume()
+                    try await Task.sleep(for: .milliseconds(500))
+
+                    #expect(try await store.liveKeys(among: [first, second, late]) == [first, second], "neither session ended, none made")
+                    #expect(try await store.sessions(subject: "dave").count == 2)
+                    #expect(!audit.all.contains { $0.event.kind == .ended(.limit) })
+                }
+            }
+        }
+
+        /// A `LATE` refusal that arrives while the proxy still waits means Redis's clock moved
+        /// (here: an offset ten seconds off): the login is made without a deadline and the
+        /// clock measured again.
+        @Test func aClockThatMovedCostsNoLogin() async throws {
+            try await RedisServerProcess.with { redis in
+                try await withStore(try makeStore(try storeSettings(redis.url))) { store in
+                    await store.measureClock()
+                    // Redis's offset plus the timeout, which stays put while time passes.
+                    @Sendable func slack() -> Int64 { store.loginDeadline.deadline() - LoginDeadline.microseconds(.now()) }
+                    let measured = slack()
+                    // Redis's clock "ten seconds behind" the measurement: every deadline has passed.
+                    store.loginDeadline.record(redisMicroseconds: LoginDeadline.microseconds(.now()) + measured - 10_000_000, sent: .now())
+                    #expect(slack() < measured - 9_000_000)
+
+                    let key = StoreFixture.newKey()
+                    _ = try await Self.context.run { try await store.create(key: key, attributes: ["sub": "erin"]) }
+                    #expect(try await store.liveKeys(among: [key]) == [key])
+                    #expect(await eventually(within: .seconds(2)) { abs(slack() - measured) < 1_000_000 }, "measured again")
+                }
+            }
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import CloakroomSessions
+import NIOCore
 
 /// Session governance in Redis: one create script for every kind of session, with its origin
 /// and the per-user limit applied inside it, and the sessions scripts end, reported.
@@ -19,13 +20,15 @@ extension RedisSessionStore: SessionAuditSource {
         return try await SessionMetrics.measure(.create) {
             try await guarded {
                 let now = Milliseconds.of(clock.now())
+                var deadline = loginDeadline.deadline()
+                measureClockIfDue()
                 // A handle is 96 random bits; a collision is all but impossible, and is retried.
                 for _ in 0..<4 {
                     let handle = SessionHandle.random()
                     let reply: RESPValue
                     do {
                         // With `min_replicas`, acknowledged by the replicas like every login.
-                        reply = try await runAcknowledged(SessionScripts.create, now: now, extraCount: 8 + links.count) { command in
+                        reply = try await runAcknowledged(SessionScripts.create, now: now, extraCount: 9 + links.count) { command in
                             command.append(hexOf: key)
                             command.append(handle)
                             command.append(subject)
@@ -34,8 +37,17 @@ extension RedisSessionStore: SessionAuditSource {
                             command.append(origin.userAgent)
                             command.append(Int64(limit))
                             command.append(privatePart)
+                            command.append(deadline)
                             for link in links { command.append(link) }
                         }
+                    } catch RedisClientError.serverError(let message) where message.hasPrefix(LoginDeadline.lateReply) && deadline != 0 {
+                        // Refused as late, yet answered while the proxy still waited: Redis's
+                        // clock moved, not the login. Measure again; this login goes without.
+                        logger.notice("Redis's clock moved: measuring it again for login deadlines")
+                        loginDeadline.invalidate()
+                        measureClockIfDue()
+                        deadline = 0
+                        continue
                     } catch let error as RedisClientError {
                         // Refused for want of replicas: take it back off the primary (best
                         // effort), so no session lingers that no cookie was issued for.
@@ -58,6 +70,21 @@ extension RedisSessionStore: SessionAuditSource {
                 throw RedisClientError.protocolError("no free session handle after four draws")
             }
         }
+    }
+
+    /// Measures Redis's clock for ``LoginDeadline`` in the background when a measurement is due.
+    func measureClockIfDue() {
+        guard loginDeadline.claimMeasurement() else { return }
+        Task { await measureClock() }
+    }
+
+    /// `TIME` on one of the pool's connections; a failure leaves the deadline as it was.
+    func measureClock() async {
+        let sent = NIODeadline.now()
+        var time = RESPCommandBuilder(argumentCount: 1)
+        time.append("TIME")
+        let reply = try? await pool.connection().send(time.buffer)
+        loginDeadline.record(redisMicroseconds: reply.flatMap(LoginDeadline.microseconds(fromTime:)), sent: sent)
     }
 
     /// Reports the sessions a script ended, from its flattened `{why, handle, sub, client, ...}`

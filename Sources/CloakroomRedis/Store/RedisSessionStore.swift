@@ -54,6 +54,8 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
     /// The audit log's observers (``SessionAuditSource``).
     let audit = SessionAuditObservers()
     let logger: Logger
+    /// The create script's deadline on Redis's clock (``LoginDeadline``).
+    let loginDeadline: LoginDeadline
     private let serverName: String
 
     /// The timeouts as the scripts take them: milliseconds, worked out once per change.
@@ -110,6 +112,7 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         self.currentTimeouts = Mutex(ScriptTimeouts(timeouts))
         self.clock = clock
         self.logger = logger
+        self.loginDeadline = LoginDeadline(commandTimeout: settings.client.commandTimeout)
         self.observers = observers
         let pool = RedisConnectionPool(connector: connector, size: settings.poolSize, group: eventLoopGroup, logger: logger)
         self.pool = pool

@@ -130,10 +130,12 @@ enum SessionScripts {
 
         """
 
-    /// ARGV[5..12] = hex, handle, sub, attributes, client address, User-Agent, per-user limit
-    /// (0: none), private part (empty: none); ARGV[13...] = provider links. Returns 0 when the
-    /// handle is taken (the caller draws another), else {1, ended...}. A session already under
-    /// the key is replaced.
+    /// ARGV[5..13] = hex, handle, sub, attributes, client address, User-Agent, per-user limit
+    /// (0: none), private part (empty: none), deadline (Redis's `TIME` in microseconds, 0: none;
+    /// see ``LoginDeadline``); ARGV[14...] = provider links. Returns 0 when the handle is taken
+    /// (the caller draws another), an error reply `LATE ...` when Redis runs it after its
+    /// deadline (nothing written), else {1, ended...}. A session already under the key is
+    /// replaced.
     ///
     /// With a limit, the user's sessions are read in the same script: expired ones are removed,
     /// then the least recently used (by `l`, the earlier `c`, then `<hex>` on a tie) are ended
@@ -141,6 +143,13 @@ enum SessionScripts {
     /// logins racing on several instances never leave more than the limit live.
     static let create = RedisScript(name: "create", source: prologue + """
         local hex, handle, sub, limit = ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[11])
+        local late = tonumber(ARGV[13])
+        if late > 0 then
+          local t = redis.call('TIME')
+          if tonumber(t[1]) * 1000000 + tonumber(t[2]) > late then
+            return redis.error_reply('\(LoginDeadline.lateReply) the login ran after its deadline: the proxy had answered 503')
+          end
+        end
         local expires = deadline(now, now)
         if not redis.call('SET', P .. 'h:' .. handle, hex, 'NX', 'PXAT', expires + grace) then return 0 end
         local old, damaged = load(hex)
@@ -186,7 +195,7 @@ enum SessionScripts {
         keepUntil(user, expires + grace)
         redis.call('ZADD', index, expires, hex)
         keepUntil(index, expires + grace)
-        for i = 13, #ARGV do
+        for i = 14, #ARGV do
           local link = P .. 'i:' .. ARGV[i]
           for _, stale in ipairs(redis.call('SRANDMEMBER', link, 3)) do
             if redis.call('EXISTS', P .. 's:' .. stale) == 0 then redis.call('SREM', link, stale) end
