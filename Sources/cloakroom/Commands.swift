@@ -105,6 +105,10 @@ struct Check: AsyncParsableCommand {
             for problem in problems { print(problem) }
             throw ExitCode(1)
         }
+        // Valid, but worth knowing (an expired certificate): said, and the check still passes.
+        if let configuration = try? ConfigurationLoader.load(contentsOf: options.path, environment: ProcessEnvironment.variables) {
+            for warning in ProxyServer.warnings(in: configuration) { print("warning: \(warning)") }
+        }
         print("\(options.path): configuration is valid")
     }
 }

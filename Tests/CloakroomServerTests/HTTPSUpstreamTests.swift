@@ -251,6 +251,37 @@ struct HTTPSUpstreamTests {
         #expect(harness.backend.requests.isEmpty)
     }
 
+    /// Certificates out of their validity period load, but are warned about with their key
+    /// path (found by an audit: `check` said nothing of an expired listener certificate).
+    @Test func expiredCertificatesAreWarnedAboutWithTheirKeyPath() async throws {
+        let pki = try await TestPKI.make()
+        defer { pki.remove() }
+        let configuration = ProxyHarness.configuration(backendPort: 1) {
+            $0.listeners.append(
+                Listener(
+                    address: SocketAddressSpec(host: "127.0.0.1", port: 0),
+                    tls: TLSSettings(certificatePath: pki.expiredCertificate, privateKeyPath: pki.expiredKey)))
+            var upstream = Upstream(kind: .targets([UpstreamTarget(host: "localhost", port: 8443, scheme: .https)]))
+            upstream.tls.caPath = pki.ca
+            upstream.tls.certificatePath = pki.expiredCertificate
+            upstream.tls.privateKeyPath = pki.expiredKey
+            $0.upstreams["api"] = upstream
+        }
+        #expect(ProxyServer.problems(in: configuration).isEmpty, "valid: they load")
+        let warnings = ProxyServer.warnings(in: configuration)
+        #expect(warnings.count == 2, "\(warnings)")
+        #expect(warnings.first?.hasPrefix("listen[1].tls.certificate: the certificate (CN=localhost) in \"\(pki.expiredCertificate)\" expired at ") == true)
+        #expect(warnings.first?.hasSuffix("; clients will refuse it") == true)
+        #expect(warnings.last?.hasPrefix("upstreams.api.tls.certificate: the certificate (CN=localhost)") == true, "\(warnings)")
+        // A year on, the CA has expired too.
+        let later = ProxyServer.warnings(in: configuration, now: Date().addingTimeInterval(365 * 86_400))
+        #expect(later.contains { $0.hasPrefix("upstreams.api.tls.ca: the certificate (CN=Cloakroom Test CA)") }, "\(later)")
+        // Before the certificates were made, none is valid yet.
+        let earlier = ProxyServer.warnings(in: configuration, now: Date().addingTimeInterval(-3 * 86_400))
+        #expect(earlier.contains { $0.contains("is not valid before") && $0.hasPrefix("upstreams.api.tls.ca") }, "\(earlier)")
+        #expect(ProxyServer.warnings(in: ProxyHarness.configuration(backendPort: 1) { _ in }).isEmpty)
+    }
+
     @Test func checkReportsUnreadableAndMismatchedFilesWithTheirKeyPath() async throws {
         let pki = try await TestPKI.make()
         defer { pki.remove() }

@@ -11,6 +11,8 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
+import struct Foundation.Date
+
 /// The running proxy: listeners, the admin listener, the session store and its sweeper,
 /// upstream pools, the watch that ends tunnels with their sessions.
 ///
@@ -113,6 +115,13 @@ public final class ProxyServer: Service, Sendable {
             problems += UsersFile.problems(at: path).map { "login.users_file: \($0)" }
         }
         return problems
+    }
+
+    /// What is valid but will not work as meant, each `key.path: message`: certificates out of
+    /// their validity period (``CertificateValidity``). `check` prints them and still passes;
+    /// start-up and reloads log them.
+    public static func warnings(in configuration: Configuration, now: Date = Date()) -> [String] {
+        CertificateValidity.warnings(in: configuration, now: now)
     }
 
     /// Builds the compiled policy around an open store. Throws ``ServerStartError`` for

@@ -10,6 +10,8 @@ import NIOCore
 import NIOSSL
 import Synchronization
 
+import struct Foundation.Date
+
 /// Builds a ``ProxyRuntime`` from a configuration: at start and again at every reload.
 ///
 /// Everything that can fail (TLS material for listeners and upstreams, the users file) is read here, so a bad reload is
@@ -57,6 +59,7 @@ struct RuntimeFactory: Sendable {
         // Re-read on every reload, so a renewed upstream CA or client certificate applies to
         // the new pools' connections.
         let upstreamTLS = try UpstreamTLSContexts.make(for: configuration.upstreams)
+        for warning in CertificateValidity.warnings(in: configuration, now: Date()) { logger.warning("\(warning)") }
         for name in UpstreamTLSContexts.unverified(in: configuration.upstreams) {
             logger.warning(
                 "upstreams.\(name).tls.insecure_skip_verify is true: the upstream's certificate and name are not verified, so anyone on the network path can impersonate it")
