@@ -25,9 +25,38 @@ import Testing
     }
 }
 
+/// A response that breaks in the same read as its head (a bad first chunk) has had nothing
+/// sent to the client: it gets a 502 with its JSON body, not an empty reply (found by an
+/// audit), and the connection stays usable. (Once a part of it is written, the client
+/// connection is cut instead: the client cannot take a 502 then.)
+@Suite(.serialized) struct UpstreamBrokenBodyTests {
+    @Test func aResponseThatBreaksBeforeAnyOfItIsSentIs502() async throws {
+        let path = "/extra/bad-chunk"
+        let backend = try await ScriptedUpstream.start()
+        let (logger, accessLines) = CapturingLogHandler.logger()
+        let proxy = try await ProxyHarness.start(accessLog: logger) { configuration in
+            configuration.upstreams["scripted"] = Upstream(kind: .targets([UpstreamTarget(host: "127.0.0.1", port: backend.port)]))
+            configuration.routes.insert(Route(path: "/extra/", upstream: "scripted", auth: .none), at: 0)
+        }
+        defer { Task { await proxy.stop(); try? await backend.stop() } }
+        let answer = try await RawSocket.send(
+            port: proxy.port, "GET \(path) HTTP/1.1\r\nHost: a\r\n\r\nGET /extra/next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(answer.hasPrefix("HTTP/1.1 502 "), "\(answer)")
+        #expect(answer.contains(#"{"error":"bad_gateway"}"#) && !answer.contains("hello"), "\(answer)")
+        #expect(answer.contains("REAL:/extra/next"), "the connection goes on: \(answer)")
+        var logged = false
+        for _ in 0..<50 where !logged {
+            logged = accessLines.all.contains { $0.contains(path) && $0.contains("status=502") }
+            if !logged { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(logged, "the access log has the 502: \(accessLines.all)")
+    }
+}
+
 /// Answers each request by its path with bytes written as they are: `/extra/204`, `/extra/304`
 /// and HEAD requests get a bodiless response followed at once by a planted second response;
-/// anything else `200` with `REAL:<path>`.
+/// `/extra/bad-chunk` a chunked body that breaks in the write that carries the head; anything
+/// else `200` with `REAL:<path>`.
 final class ScriptedUpstream: Sendable {
     let port: Int
     private let channel: any Channel
@@ -83,6 +112,9 @@ final class ScriptedUpstream: Sendable {
                     answer = "HTTP/1.1 204 No Content\r\n\r\n" + planted
                 } else if path == "/extra/304" {
                     answer = "HTTP/1.1 304 Not Modified\r\n\r\n" + planted
+                } else if path == "/extra/bad-chunk" {
+                    answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nhello\r\n0\r\n\r\n"
+
                 } else {
                     let body = "REAL:\(path)"
                     answer = "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body

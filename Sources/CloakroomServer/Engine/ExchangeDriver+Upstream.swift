@@ -207,6 +207,13 @@ extension ExchangeDriver: UpstreamExchangeDelegate {
                 "upstream connection failed",
                 metadata: ["request_id": "\(requestID)", "upstream": "\(pool?.name ?? "?")", "error": "\(ErrorText.describe(error))"])
         }
+        // The response turned bad in the read that brought its head (a broken first chunk):
+        // nothing reached the client yet, so it gets a 502 rather than an empty reply.
+        if case .streaming = machine.state, !stale, transport.retractResponseHead() {
+            machine.responseHeadRetracted()
+            perform(machine.fail(ProxyError(.upstreamUnavailable, "upstream response broke off before any of it was sent")))
+            return
+        }
         perform(machine.upstreamFailed(stale: stale))
     }
 }

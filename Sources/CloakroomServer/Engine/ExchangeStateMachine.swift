@@ -246,6 +246,17 @@ struct ExchangeStateMachine {
         }
     }
 
+    /// The transport took the response head back before any of it was written: the exchange is
+    /// again one with no response, which an error answer can still end (``fail(_:)``).
+    mutating func responseHeadRetracted() {
+        guard case .streaming = state else { return }
+        state = .forwarding
+        headSent = false
+        status = 0
+        bytesOut = 0
+        responseBodyless = false
+    }
+
     mutating func responseTimedOut() -> Action {
         guard case .forwarding = state else { return .none }
         return fail(ProxyError(.upstreamTimeout, "no response head within response_timeout"))

@@ -35,6 +35,10 @@ protocol ExchangeTransport: AnyObject {
     /// The response is whole: its end is written and flushed, and the exchange is over: the
     /// transport reads the next request or closes, as `finish` says.
     func endResponse(_ finish: ExchangeStateMachine.Finish)
+    /// Takes back a response head not yet written (held, with nothing after it released, no
+    /// flush since): true when it did, and the exchange may still answer with an error. HTTP/2
+    /// cannot (its head is encoded at once).
+    func retractResponseHead() -> Bool
     /// The exchange ended without a whole response: the connection (or stream) ends now.
     func abort()
     func flush()

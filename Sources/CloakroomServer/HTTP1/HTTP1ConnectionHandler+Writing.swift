@@ -115,6 +115,14 @@ extension HTTP1ConnectionHandler {
         }
     }
 
+    func retractResponseHead() -> Bool {
+        guard writing.headHeld else { return false }
+        writing.headHeld = false
+        writing.headBuffer.clear()
+        writing.needsFlush = false
+        return true
+    }
+
     func flush() {
         guard writing.needsFlush, let context else { return }
         writing.needsFlush = false

@@ -375,6 +375,8 @@ extension HTTP2ServerStream: ExchangeTransport {
         handler.streamWantsFlush()
     }
 
+    func retractResponseHead() -> Bool { false }
+
     func abort() {
         driver = nil
         bodyDeadline = nil
