@@ -53,6 +53,14 @@ enum HTTPSyntax {
         if text.split(separator: "/").contains(where: dotSegment) {
             return ValueProblem("\(problem) (dot-segments are resolved), got \(quoted(text))")
         }
+        if text.contains(";") {
+            return ValueProblem(
+                "\(problem) (a segment's parameters after ; are not routed on: write %3B for a ; that is part of a name), got \(quoted(text))")
+        }
+        if let raw = text.unicodeScalars.first(where: { !isPathCharacter($0) && $0 != "/" && $0 != "%" }) {
+            let escape = String(raw.value, radix: 16, uppercase: true)
+            return ValueProblem("\(problem) (write %\(escape.count == 1 ? "0" : "")\(escape) instead of \(Character(raw))), got \(quoted(text))")
+        }
         var bytes = text.utf8[...]
         while let percent = bytes.firstIndex(of: UInt8(ascii: "%")) {
             let escape = bytes[percent...].dropFirst().prefix(2)
@@ -65,7 +73,8 @@ enum HTTPSyntax {
             if scalar == "/" || scalar == "\\" {
                 return ValueProblem("\(problem) (an encoded slash or backslash is refused), got \(quoted(text))")
             }
-            if scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "-._~".unicodeScalars.contains(scalar)) {
+            if value == 0 { return ValueProblem("\(problem) (an encoded NUL is refused), got \(quoted(text))") }
+            if isPathCharacter(scalar) {
                 return ValueProblem("\(problem) (write \(Character(scalar)) instead of %\(String(decoding: escape, as: UTF8.self))), got \(quoted(text))")
             }
             if escape.contains(where: { (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }) {
@@ -74,6 +83,12 @@ enum HTTPSyntax {
             bytes = bytes[escape.endIndex...]
         }
         return nil
+    }
+
+    /// The characters request paths hold raw once normalized (``RequestPath`` in
+    /// CloakroomProxy, which decodes their escapes): RFC 3986 `pchar` without `%` and `;`.
+    static func isPathCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "-._~!$&'()*+,=:@".unicodeScalars.contains(scalar))
     }
 
     /// Checks a redirect target (`login.page`, `logout.redirect`): a path starting `/`, or an

@@ -49,12 +49,34 @@ import Testing
         ("/svc", "/base", "/svc", "/base"), ("/svc", "/base", "/svc/x", "/base/x"), ("/svc", "/base/", "/svc/x", "/base/x"),
         ("/api/", "/", "/api/users", "/users"), ("/api", "/", "/api", "/"), ("/api", "/", "/api/users", "/users"),
         ("/", "/v1", "/x", "/v1/x"), ("/", "/v1/", "/", "/v1/"),
+        // A segment's parameters go with it: routed on /svc/, the rest kept as it came.
+        ("/svc/", "/base", "/svc;v=1/x;y", "/base/x;y"), ("/a/b/", "/c", "/a;p/b;q/d", "/c/d"), ("/svc", "/base", "/svc;v=1", "/base"),
     ])
     func rewriteJoinsWithExactlyOneSlash(route: String, prefix: String, path: String, forwarded: String) async throws {
         let fixture = PolicyFixture(makeConfiguration(routes: [Route(path: route, upstream: "api", auth: .none, rewritePrefix: prefix)]))
         var request = makeRequest(.get, path)
         _ = try fixture.begin(&request)
         #expect(request.path == forwarded, "\(route) → \(prefix): \(path)")
+    }
+
+    /// A route's rules hold however its path is spelled (found by an audit): `%3A` for `:`,
+    /// `%7C` for `|` and the other way round, a segment's `;` parameters (Tomcat, Jetty and
+    /// Spring read `/admin;x/secret` as `/admin/secret`).
+    @Test func aRouteIsMatchedWhateverTheSpellingOfItsPath() async throws {
+        let routes = [
+            Route(path: "/v1/things:purge", upstream: "api", auth: .required),
+            Route(path: "/r%7Cs/", upstream: "api", auth: .required),
+            Route(path: "/admin/", upstream: "api", auth: .required),
+            Route(path: "/", upstream: "api", auth: .none),
+        ]
+        let fixture = PolicyFixture(makeConfiguration(routes: routes))
+        for (path, index) in [
+            ("/v1/things:purge", 0), ("/v1/things%3Apurge", 0), ("/v1/things%3apurge", 0), ("/r|s/x", 1), ("/r%7cs/x", 1),
+            ("/admin;x/secret", 2), ("/admin;jsessionid=1/", 2), ("/admin%3Bx/secret", 3),
+        ] {
+            var request = makeRequest(.get, path)
+            #expect(try fixture.begin(&request).route?.index == index, "\(path)")
+        }
     }
 
     /// `/open` where the first route to match is `/open/`: redirected there (nginx's and Go's

@@ -108,11 +108,11 @@ public final class ProxyPolicy: Sendable {
         // published keys are the proxy's own answer: no upstream, whatever route the path matches.
         let route =
             endpoint == .jwks || endpoint == .selfService
-            ? nil : routes.hasHosts ? routes.match(authority: request.authority, path: target.path) : routes.match(target.path)
+            ? nil : routes.hasHosts ? routes.match(authority: request.authority, path: target.routingPath) : routes.match(target.routingPath)
         if route == nil && (endpoint == .proxied || endpoint == .login) {
             return .failure(ProxyError(.notFound, "no route for host and path"))
         }
-        if endpoint == .proxied, let route, route.path.utf8.count > target.path.utf8.count { endpoint = .directoryRedirect }
+        if endpoint == .proxied, let route, route.path.utf8.count > target.routingPath.utf8.count { endpoint = .directoryRedirect }
         // What the upstream receives: the normalized target, its prefix rewritten for the route.
         if let route, let prefix = route.rewritePrefix {
             request.path = PathRewrite.target(prefix: prefix, routePath: route.path, path: target.path, query: target.query)

@@ -6,13 +6,20 @@
 /// into `/base` and `/svc/x` into `/base/x`; prefix `/` turns route `/api/`'s `/api/users` into
 /// `/users`. The query is not part of the path and stays as it was.
 enum PathRewrite {
-    /// - Precondition: `routePath` matched `path` (a segment-aware prefix of it).
+    /// The route path's segments are replaced, counted as segments: the path may carry
+    /// parameters the route path matched without (`/svc;v=1/x` for route `/svc/`, see
+    /// ``RequestPath/routingPath``); they go with the segment they belong to.
+    ///
+    /// - Precondition: `routePath` matched `path`'s routing path (a segment-aware prefix of it).
     static func apply(prefix: String, routePath: String, to path: Substring) -> String {
-        var rest = path.utf8.dropFirst(routePath.utf8.count)
-        let slashGiven = routePath.utf8.last == UInt8(ascii: "/")
-        if !slashGiven, rest.isEmpty { return prefix }
-        // `rest` now starts after a slash (given by the route path) or with one.
-        if !slashGiven { rest = rest.dropFirst() }
+        let segments = routePath.utf8.split(separator: UInt8(ascii: "/")).count
+        // Past the route path's segments: empty, or the slash after them and the rest.
+        var after = path.utf8[...]
+        for _ in 0..<segments {
+            after = after.dropFirst().drop { $0 != UInt8(ascii: "/") }
+        }
+        if routePath.utf8.last != UInt8(ascii: "/"), after.isEmpty { return prefix }
+        let rest = after.first == UInt8(ascii: "/") ? after.dropFirst() : after
         var result = prefix
         if prefix.utf8.last != UInt8(ascii: "/") { result += "/" }
         result += Substring(rest)
