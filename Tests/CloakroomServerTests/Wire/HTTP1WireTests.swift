@@ -364,7 +364,7 @@ import Testing
         response.headerFields[.contentType] = "text/plain"
         buffer.clear()
         HTTP1Writer.writeResponseHead(response, version: .http1_0, extra: "connection: close\r\n", chunked: false, into: &buffer)
-        #expect(String(buffer: buffer) == "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\nconnection: close\r\n\r\n")
+        #expect(String(buffer: buffer) == "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nconnection: close\r\n\r\n")
         for (count, hex) in [(1, "1"), (15, "f"), (16, "10"), (4096, "1000"), (0xABCDE, "abcde")] {
             buffer.clear()
             HTTP1Writer.writeChunkHeader(count, into: &buffer)

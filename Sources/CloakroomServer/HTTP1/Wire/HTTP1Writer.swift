@@ -100,8 +100,9 @@ enum HTTP1Writer {
         return fits
     }
 
-    /// A response head in `version`, with `extra` fields (connection management) after the
-    /// response's own.
+    /// A response head, with `extra` fields (connection management) after the response's own.
+    /// The status line says HTTP/1.1 whatever the request's version (RFC 9110 §2.5: the
+    /// highest version the server conforms to); `version` decides the framing around it.
     static func writeResponseHead(
         _ response: HTTPResponse, version: HTTPVersion, extra: StaticString?, chunked: Bool, into buffer: inout ByteBuffer
     ) {
@@ -110,7 +111,7 @@ enum HTTP1Writer {
         for field in response.headerFields { size += field.name.rawName.utf8.count + valueCount(field) + 4 }
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
             var head = HeadBytes(out)
-            head.put(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            head.put("HTTP/1.1 ")  // to HTTP/1.0 clients too (RFC 9110 §2.5), as nginx answers
             let code = response.status.code
             head.put(byte: UInt8(truncatingIfNeeded: 0x30 + code / 100))
             head.put(byte: UInt8(truncatingIfNeeded: 0x30 + code / 10 % 10))
@@ -128,7 +129,7 @@ enum HTTP1Writer {
     }
 
     /// An upstream's response head as forwarded when it needs nothing from the policy but the
-    /// field rule: its status line in `version`, its lines copied except those
+    /// field rule: its status line (HTTP/1.1), its lines copied except those
     /// ``ResponseFieldRule`` removes, then `X-Request-Id`, then the proxy's own framing fields.
     static func writeResponseHead(
         _ head: UpstreamResponseHead, version: HTTPVersion, requestID: String, extra: StaticString?, chunked: Bool,
@@ -138,7 +139,7 @@ enum HTTP1Writer {
         _ = head.bytes.withUnsafeReadableBytes { bytes in
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
                 var output = HeadBytes(out)
-                output.put(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+                output.put("HTTP/1.1 ")
                 // The status line after its version ("HTTP/1.x "), then each field line, CRLF included.
                 var lineStart = 9
                 var first = true
