@@ -51,7 +51,7 @@ extension FileSessionStore: ImmediateAPIKeyLookup {
     }
 
     public func revokeKey(handle: String) async throws -> Bool {
-        let removed = try await core.apply { state -> (value: APIKey?, created: (key: SessionKey, handle: String)?) in
+        let removed = try await core.apply(durableBefore: true) { state -> (value: APIKey?, created: (key: SessionKey, handle: String)?) in
             guard let (key, record) = state.keys.remove(handle: handle) else { return (nil, nil) }
             state.pending.mark(apiKey: key, .row)
             return (record, nil)
@@ -61,7 +61,7 @@ extension FileSessionStore: ImmediateAPIKeyLookup {
     }
 
     public func revokeKeys(subject: String) async throws -> Int {
-        let removed = try await core.apply { state -> (value: [APIKey], created: (key: SessionKey, handle: String)?) in
+        let removed = try await core.apply(durableBefore: true) { state -> (value: [APIKey], created: (key: SessionKey, handle: String)?) in
             let removed = state.keys.removeAll(subject: subject)
             for (key, _) in removed { state.pending.mark(apiKey: key, .row) }
             return (removed.map(\.record), nil)

@@ -27,6 +27,9 @@ extension FileSessionStore {
             lock = try await threadPool.runIfActive { try FileLock.acquire(databasePath: path) }
             let opened = try await SessionDatabase.open(path: path, threadPool: threadPool, logger: logger)
             database = opened
+            if let held = lock {  // a file SQLite has just made: its own lock now
+                lock = try await threadPool.runIfActive { try held.lockingDatabaseFile(path) }
+            }
             let (table, expired) = try await opened.loadSessions(timeouts: timeouts, now: clock.now())
             expired.report()
             let (keys, expiredKeys) = try await opened.loadAPIKeys(now: clock.now())

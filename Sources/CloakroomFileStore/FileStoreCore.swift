@@ -65,9 +65,17 @@ final class FileStoreCore: Sendable {
     }
 
     /// Like ``withState(_:)``, then waits until what `change` marked is committed. A change that
-    /// marked nothing returns at once. `created` names a session `change` made, to be withdrawn
-    /// from memory if its batch fails.
-    func apply<T: Sendable>(_ change: (inout FileStoreState) throws -> (value: T, created: (key: SessionKey, handle: String)?)) async throws -> T {
+    /// marked nothing returns at once, unless `durableBefore` and earlier changes failed to
+    /// commit: then it waits for them too. `created` names a session `change` made, to be
+    /// withdrawn from memory if its batch fails.
+    ///
+    /// `durableBefore` is for revokes (found by an audit): a revoke whose write failed was
+    /// answered 503 but is already applied in memory, so a retry finds nothing to end; without
+    /// the wait it would be acknowledged while the file still holds the session, which a
+    /// restart would bring back.
+    func apply<T: Sendable>(
+        durableBefore: Bool = false, _ change: (inout FileStoreState) throws -> (value: T, created: (key: SessionKey, handle: String)?)
+    ) async throws -> T {
         var outcome: Result<T, any Error> = .failure(closedError)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             var endings = Endings()
@@ -82,7 +90,8 @@ final class FileStoreCore: Sendable {
                     let (value, created) = try change(&state)
                     outcome = .success(value)
                     state.absorbRemovals()
-                    guard state.pending.generation != before else { return false }
+                    let waitsForEarlier = durableBefore && state.writeFailing && state.pending.generation > state.durableGeneration
+                    guard state.pending.generation != before || waitsForEarlier else { return false }
                     state.waiters.append(.init(generation: state.pending.generation, continuation: continuation, created: created))
                     return true
                 } catch {
@@ -155,6 +164,7 @@ final class FileStoreCore: Sendable {
                 try await database.write(batch)
                 let done = state.withLock { state in
                     state.commits += 1
+                    state.writeFailing = false
                     state.durableGeneration = pending.generation
                     return state.takeWaiters(upTo: pending.generation)
                 }
@@ -164,6 +174,7 @@ final class FileStoreCore: Sendable {
                     "path": "\(path)", "error": "\(Self.describeWriteFailure(error, path: path))",
                 ])
                 let failed = state.withLock { state in
+                    state.writeFailing = true
                     state.pending.restore(changesOf: pending)
                     let failed = state.takeWaiters(upTo: pending.generation)
                     withdraw(failed.compactMap(\.created), from: &state)

@@ -128,6 +128,8 @@ struct FileStoreState {
     var waiters: [Waiter] = []
     /// The generation of the last batch committed.
     var durableGeneration = 0
+    /// The last batch failed to commit, and its changes wait to be written again.
+    var writeFailing = false
     var isClosed = false
     /// Transactions committed; tests check that concurrent writes share them.
     var commits = 0

@@ -191,6 +191,33 @@ import Testing
         }
     }
 
+    /// A revoke whose write failed is answered 503 but already applied in memory. Found by an
+    /// audit: the retry found nothing to end and was acknowledged (404, `revoked: 0`) while the
+    /// file still held the session, which a restart brought back; `/healthz` said ok meanwhile.
+    /// Now every revoke waits for the failed write, and the health check fails with it.
+    @Test func aRevokeIsNeverAcknowledgedBeforeItIsDurable() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("sessions.db").path
+            let store = try await openStore(path, clock: ManualWallClock())
+            let key = StoreFixture.newKey()
+            let session = try await store.create(key: key, attributes: ["sub": "alice"])
+            try await store.core.database.execute("ALTER TABLE sessions RENAME TO parked", doing: "breaking writes")
+            await #expect(throws: SessionStoreError.self) { _ = try await store.revoke(key: key) }
+            await #expect(throws: SessionStoreError.self, "not yet durable") { _ = try await store.revoke(key: key) }
+            await #expect(throws: SessionStoreError.self) { _ = try await store.revoke(handle: session.handle) }
+            await #expect(throws: SessionStoreError.self) { _ = try await store.revokeAll(subject: "alice") }
+            await #expect(throws: SessionStoreError.self, "the health check") { _ = try await store.liveCount() }
+
+            try await store.core.database.execute("ALTER TABLE parked RENAME TO sessions", doing: "mending writes")
+            #expect(try await store.revoke(key: key) == false, "ended before, now durable")
+            #expect(try await store.liveCount() == 0)
+            try await store.close()
+            let reopened = try await openStore(path, clock: ManualWallClock())
+            #expect(try reopened.lookupNow(key: key) == nil, "the revoke reached the file")
+            try await reopened.close()
+        }
+    }
+
     private func openStoreExpectingCorrupt(_ path: String) async throws {
         await #expect {
             _ = try await openStore(path, clock: ManualWallClock())

@@ -122,6 +122,27 @@ import Testing
         }
     }
 
+    /// The same file under another name is the same file (found by an audit: a second serve
+    /// through a symbolic or a hard link started, and logins acknowledged by one were lost).
+    @Test(arguments: ["symbolic", "hard"])
+    func anotherNameForTheFileIsLockedOutToo(link: String) async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("sessions.db").path
+            let other = directory.appendingPathComponent("other.db").path
+            let first = try await openStore(path, clock: ManualWallClock())
+            if link == "symbolic" {
+                try FileManager.default.createSymbolicLink(atPath: other, withDestinationPath: path)
+            } else {
+                try FileManager.default.linkItem(atPath: path, toPath: other)
+            }
+            await #expect(throws: FileStoreError.locked(other)) {
+                _ = try await openStore(other, clock: ManualWallClock())
+            }
+            try await first.close()
+            try await withStore(other, clock: ManualWallClock()) { _ in }  // once the first is gone
+        }
+    }
+
     @Test func anotherProcessHoldingTheLockKeepsUsOut() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("sessions.db").path
