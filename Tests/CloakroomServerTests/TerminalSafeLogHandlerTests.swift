@@ -25,12 +25,26 @@ struct TerminalSafeLogHandlerTests {
         let line = try! #require(lines.all.first)
         #expect(!line.contains("\n") && !line.contains("\r") && !line.contains("\u{1b}") && !line.contains("\u{202e}"))
         #expect(line.contains(#"refused \u001b[31m"#))
-        #expect(line.contains(#"access_denied\r\n2026-12-07 notice forged"#))
+        // Quoted (it holds spaces), so the escapes' backslashes are escaped in turn.
+        #expect(line.contains(#"reason="access_denied\\r\\n2026-12-07 notice forged""#))
         // swift-log writes arrays and dictionaries with their elements' debug descriptions.
         #expect(line.contains(#"["x\\ny", "plain"]"#) && line.contains(#"["k": "\\u202edrow"]"#))
-        #expect(line.contains(#"described=line\nbreak"#))
+        #expect(line.contains(#"described=line\nbreak"#), "nothing to quote")
         #expect(line.contains(#"own=a\rb"#))
         #expect(line.contains(#"path=C:\Users"#), "backslashes are left as they are in the text log")
+    }
+
+    /// A value cannot pass for fields of its own (found by an audit: a username
+    /// `bob client=9.9.9.9 request_id=forged` logged `user=bob client=9.9.9.9 ...`).
+    @Test func valuesWithSpacesOrEqualsSignsAreQuoted() {
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "test") { _ in TerminalSafeLogHandler(CapturingLogHandler(captured: lines)) }
+        logger.notice("login failed", metadata: ["client": "127.0.0.1", "user": "bob client=9.9.9.9 request_id=forged", "q": #"say "hi" \o/"#, "empty": ""])
+        let line = try! #require(lines.all.first)
+        #expect(line.contains(#"user="bob client=9.9.9.9 request_id=forged""#), "\(line)")
+        #expect(line.contains("client=127.0.0.1 "), "\(line)")
+        #expect(line.contains(#"q="say \"hi\" \\o/""#), "\(line)")
+        #expect(line.contains(#"empty="""#), "\(line)")
     }
 
     @Test func plainTextIsTheSameString() {

@@ -4,6 +4,11 @@ import Logging
 /// message and metadata value made ``TerminalText/safe(_:backslashes:)`` first. Values come
 /// from outside (a provider's `error` parameter, a sub, a host name, an error's text); one
 /// holding CR or LF would otherwise write a line of its own choosing into the log.
+///
+/// A value with a space, `=` or `"` in it is quoted as logfmt does (`user="bob client=9.9.9.9"`,
+/// `"` and `\` escaped inside): unquoted, a username holding ` client=9.9.9.9` read as a field
+/// of its own to whatever parses the line (found by an audit: a fail2ban-style rule would ban
+/// the address the attacker chose).
 public struct TerminalSafeLogHandler<Wrapped: LogHandler>: LogHandler {
     public var wrapped: Wrapped
 
@@ -46,10 +51,23 @@ public struct TerminalSafeLogHandler<Wrapped: LogHandler>: LogHandler {
         inner.log(event: event)
     }
 
+    /// `text` in double quotes, with `"` and `\` escaped, when it holds a space, `=` or `"`
+    /// (or is empty); otherwise as it is.
+    static func quoted(_ text: String) -> String {
+        guard text.isEmpty || text.utf8.contains(where: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: "\"") })
+        else { return text }
+        var result = "\""
+        for character in text.unicodeScalars {
+            if character == "\"" || character == "\\" { result.unicodeScalars.append("\\") }
+            result.unicodeScalars.append(character)
+        }
+        return result + "\""
+    }
+
     static func safe(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
         switch value {
-        case .string(let text): return .string(TerminalText.safe(text))
-        case .stringConvertible(let convertible): return .string(TerminalText.safe(convertible.description))
+        case .string(let text): return .string(quoted(TerminalText.safe(text)))
+        case .stringConvertible(let convertible): return .string(quoted(TerminalText.safe(convertible.description)))
         case .array(let values): return .array(values.map(safe))
         case .dictionary(let values): return .dictionary(values.mapValues(safe))
         }
