@@ -114,29 +114,48 @@ public struct JSONLinesLogHandler: LogHandler {
         }
     }
 
-    /// A JSON string: `"` and `\` escaped, control characters as `\n`, `\r`, `\t` or
-    /// `\u00XX`; everything else (UTF-8 included) copied as it is.
+    /// A JSON string: `"` and `\` escaped, control characters as `\n`, `\r`, `\t` or `\u00XX`
+    /// (C0, DEL and the C1 controls U+0080–U+009F), the line and paragraph separators as
+    /// `\u2028` and `\u2029`; everything else (UTF-8 included) copied as it is. JSON allows the
+    /// last ones raw, but NEL (U+0085) and the separators end lines for many readers (Python's
+    /// `splitlines`, JavaScript before ES2019): raw, a sub holding them split one line in three
+    /// (found by an audit).
     static func appendString(_ text: String, to line: inout [UInt8]) {
         line.append(UInt8(ascii: "\""))
         var text = text
         text.withUTF8 { bytes in
             var start = 0
-            for index in 0..<bytes.count {
+            var index = 0
+            while index < bytes.count {
                 let byte = bytes[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                line.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
-                start = index + 1
+                let length: Int  // bytes replaced by an escape; 0 for none
                 switch byte {
-                case UInt8(ascii: "\""): line.append(contentsOf: #"\""#.utf8)
-                case UInt8(ascii: "\\"): line.append(contentsOf: #"\\"#.utf8)
-                case UInt8(ascii: "\n"): line.append(contentsOf: #"\n"#.utf8)
-                case UInt8(ascii: "\r"): line.append(contentsOf: #"\r"#.utf8)
-                case UInt8(ascii: "\t"): line.append(contentsOf: #"\t"#.utf8)
-                default:
-                    line.append(contentsOf: #"\u00"#.utf8)
-                    line.append(hexDigits[Int(byte >> 4)])
-                    line.append(hexDigits[Int(byte & 0xF)])
+                case 0..<0x20, UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x7F: length = 1
+                case 0xC2 where index + 1 < bytes.count && (0x80...0x9F).contains(bytes[index + 1]): length = 2
+                case 0xE2 where index + 2 < bytes.count && bytes[index + 1] == 0x80 && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9):
+                    length = 3
+                default: length = 0
                 }
+                guard length > 0 else {
+                    index += 1
+                    continue
+                }
+                line.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                switch (byte, length) {
+                case (UInt8(ascii: "\""), _): line.append(contentsOf: #"\""#.utf8)
+                case (UInt8(ascii: "\\"), _): line.append(contentsOf: #"\\"#.utf8)
+                case (UInt8(ascii: "\n"), _): line.append(contentsOf: #"\n"#.utf8)
+                case (UInt8(ascii: "\r"), _): line.append(contentsOf: #"\r"#.utf8)
+                case (UInt8(ascii: "\t"), _): line.append(contentsOf: #"\t"#.utf8)
+                case (_, 3): line.append(contentsOf: (bytes[index + 2] == 0xA8 ? #"\u2028"# : #"\u2029"#).utf8)
+                default:
+                    let value = length == 2 ? bytes[index + 1] : byte
+                    line.append(contentsOf: #"\u00"#.utf8)
+                    line.append(hexDigits[Int(value >> 4)])
+                    line.append(hexDigits[Int(value & 0xF)])
+                }
+                index += length
+                start = index
             }
             line.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
         }
