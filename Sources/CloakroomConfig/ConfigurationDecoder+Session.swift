@@ -92,13 +92,20 @@ extension ConfigurationDecoder {
 
     private func cookieDomain(_ value: YAMLValue) -> String? {
         guard let domain = reader.string(value) else { return nil }
-        let isHostName = domain.unicodeScalars.allSatisfy { scalar in
-            switch scalar {
-            case "a"..."z", "A"..."Z", "0"..."9", ".", "-": true
-            default: false
-            }
-        }
-        guard isHostName, domain.contains(where: { $0 != "." }) else {
+        // RFC 1123 labels (letters, digits, inner hyphens, at most 63 each) after an optional
+        // leading dot, the last not all digits: browsers keep a cookie naming an IP address or
+        // a malformed name to no host at all (found by an audit: `5` and `-bad-.com` passed).
+        let labels = (domain.hasPrefix(".") ? domain.dropFirst() : domain[...]).split(separator: ".", omittingEmptySubsequences: false)
+        let isHostName = !labels.isEmpty && labels.allSatisfy { label in
+            (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
+                && label.unicodeScalars.allSatisfy { scalar in
+                    switch scalar {
+                    case "a"..."z", "A"..."Z", "0"..."9", "-": true
+                    default: false
+                    }
+                }
+        } && !(labels.last?.allSatisfy(\.isNumber) ?? true)
+        guard isHostName else {
             reader.report(
                 "\(HTTPSyntax.quoted(domain)) is not a domain name (use null for a host-only cookie)", at: value.path)
             return nil

@@ -80,6 +80,13 @@ struct ConfigurationDecoderSessionTests {
         expectSingleProblem(session("cookie: { domain: \"\" }"), at: "session.cookie.domain", "must not be empty")
         expectSingleProblem(
             session("cookie: { domain: \"exa mple.com\" }"), at: "session.cookie.domain", "not a domain name")
+        // Found by an audit: a number, hyphens at a label's edge, an address passed.
+        for bad in ["5", "-bad-.com", "a..b.com", "10.0.0.1", "example.com.", "..", String(repeating: "x", count: 64) + ".com"] {
+            expectSingleProblem(session("cookie: { domain: \"\(bad)\" }"), at: "session.cookie.domain", "not a domain name")
+        }
+        for good in ["localhost", "a-b.example.co.uk", "xn--bcher-kva.example", "app1.example.com"] {
+            #expect(try #require(load(session("cookie: { domain: \(good) }"))).session.cookie.domain == good)
+        }
     }
 
     @Test func cookiePathStartsWithSlash() {
