@@ -64,6 +64,11 @@ final class SessionDatabase: Sendable {
     // MARK: Schema
 
     private func prepareSchema() async throws {
+        // SQLiteNIO's default busy handler retries forever; a bounded wait turns a stuck
+        // outside reader into an error instead of a hung writer. First of all: a file another
+        // process holds exclusively would otherwise hang the start with no word (found by an
+        // audit).
+        try await execute("PRAGMA busy_timeout = 5000", doing: "configuring")
         // Read before changing anything, so a newer or foreign file is left as it was found.
         let version = try await integer("PRAGMA user_version", doing: "reading the schema version")
         guard version <= SessionSchema.latestVersion else {
@@ -75,9 +80,6 @@ final class SessionDatabase: Sendable {
                 throw FileStoreError.corrupt(path, "schema version 0 but \(objects) tables or indexes: another program's database?")
             }
         }
-        // SQLiteNIO's default busy handler retries forever; a bounded wait turns a stuck
-        // outside reader into an error instead of a hung writer.
-        try await execute("PRAGMA busy_timeout = 5000", doing: "configuring")
         let mode = try await text("PRAGMA journal_mode = WAL", doing: "enabling WAL")
         guard mode.lowercased() == "wal" else {
             throw FileStoreError.io(path, "cannot use WAL journal mode (the file system gave \(mode))")

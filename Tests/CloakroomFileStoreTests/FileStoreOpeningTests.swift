@@ -143,6 +143,40 @@ import Testing
         }
     }
 
+    /// A file some other program holds exclusively (an `sqlite3` session in an exclusive
+    /// transaction) makes the open fail within the busy timeout, naming the file, instead of
+    /// hanging the start without a word (found by an audit).
+    @Test func aFileHeldExclusivelyElsewhereFailsTheOpenInSeconds() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("sessions.db").path
+            try await withStore(path, clock: ManualWallClock()) { _ in }
+            let ready = directory.appendingPathComponent("held").path
+            let holder = Process()
+            holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            holder.arguments = [
+                "-c",
+                """
+                import sqlite3, time, sys
+                c = sqlite3.connect(sys.argv[1], isolation_level=None)
+                c.execute("PRAGMA locking_mode=EXCLUSIVE"); c.execute("BEGIN EXCLUSIVE"); c.execute("SELECT count(*) FROM sessions")
+                open(sys.argv[2], "w").close(); time.sleep(60)
+                """,
+                path, ready,
+            ]
+            try holder.run()
+            defer { kill(holder.processIdentifier, SIGKILL) }
+            for _ in 0..<200 where !FileManager.default.fileExists(atPath: ready) { try await Task.sleep(for: .milliseconds(50)) }
+            let started = ContinuousClock.now
+            await #expect {
+                _ = try await openStore(path, clock: ManualWallClock())
+            } throws: { error in
+                guard case FileStoreError.io(let named, _) = error else { return false }
+                return named == path
+            }
+            #expect(ContinuousClock.now - started < .seconds(30), "bounded by the busy timeout (5 s), not forever")
+        }
+    }
+
     @Test func anotherProcessHoldingTheLockKeepsUsOut() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("sessions.db").path
