@@ -325,6 +325,16 @@ struct SingleSignOnTests {
 /// `login_failed` and no session.
 @Suite(.serialized)
 struct SingleSignOnRefusalTests {
+    /// A proxy on a port of its own (the provider redirects back to it) signing in at `idp`.
+    static func start(signingInAt idp: IdentityProviderProcess, logger: Logger? = nil) async throws -> ProxyHarness {
+        let port = try freePort()
+        return try await ProxyHarness.start(logger: logger) { configuration in
+            configuration.listeners = [Listener(address: SocketAddressSpec(host: "127.0.0.1", port: port))]
+            configuration.login.oidc = OIDCSettings(
+                issuer: idp.issuer, clientID: "cloakroom", clientSecret: "s", redirectURL: "http://127.0.0.1:\(port)/oauth2/callback")
+        }
+    }
+
     /// The log is the product's text log (``TerminalSafeLogHandler``): a provider's `error`
     /// with CR LF in it, which any client can put in a callback, writes no line of its own.
     @Test(arguments: [
@@ -334,14 +344,9 @@ struct SingleSignOnRefusalTests {
     func aSpoiledLoginIsRefused(_ mode: String) async throws {
         let idp = try await IdentityProviderProcess.stub(mode: mode)
         defer { idp.stop() }
-        let port = try freePort()
         let lines = CapturingLogHandler.Lines()
         let logger = Logger(label: "capture") { _ in TerminalSafeLogHandler(CapturingLogHandler(captured: lines)) }
-        let proxy = try await ProxyHarness.start(logger: logger) { configuration in
-            configuration.listeners = [Listener(address: SocketAddressSpec(host: "127.0.0.1", port: port))]
-            configuration.login.oidc = OIDCSettings(
-                issuer: idp.issuer, clientID: "cloakroom", clientSecret: "s", redirectURL: "http://127.0.0.1:\(port)/oauth2/callback")
-        }
+        let proxy = try await Self.start(signingInAt: idp, logger: logger)
         defer { Task { await proxy.stop() } }
         let browser = CookieJarBrowser()
         let start = try await browser.get("\(proxy.base)/login?next=/x")
@@ -363,12 +368,7 @@ struct SingleSignOnRefusalTests {
     @Test func loginsInTwoTabsBothCompleteAndAForgedCallbackAbortsNeither() async throws {
         let idp = try await IdentityProviderProcess.stub(mode: "good")
         defer { idp.stop() }
-        let port = try freePort()
-        let proxy = try await ProxyHarness.start { configuration in
-            configuration.listeners = [Listener(address: SocketAddressSpec(host: "127.0.0.1", port: port))]
-            configuration.login.oidc = OIDCSettings(
-                issuer: idp.issuer, clientID: "cloakroom", clientSecret: "s", redirectURL: "http://127.0.0.1:\(port)/oauth2/callback")
-        }
+        let proxy = try await Self.start(signingInAt: idp)
         defer { Task { await proxy.stop() } }
         let browser = CookieJarBrowser()
         let tab1 = try await browser.get("\(proxy.base)/login?next=/tab1")
@@ -393,12 +393,7 @@ struct SingleSignOnRefusalTests {
     func acceptedAlgorithmsSignIn(_ mode: String) async throws {
         let idp = try await IdentityProviderProcess.stub(mode: mode)
         defer { idp.stop() }
-        let port = try freePort()
-        let proxy = try await ProxyHarness.start { configuration in
-            configuration.listeners = [Listener(address: SocketAddressSpec(host: "127.0.0.1", port: port))]
-            configuration.login.oidc = OIDCSettings(
-                issuer: idp.issuer, clientID: "cloakroom", clientSecret: "s", redirectURL: "http://127.0.0.1:\(port)/oauth2/callback")
-        }
+        let proxy = try await Self.start(signingInAt: idp)
         defer { Task { await proxy.stop() } }
         let browser = CookieJarBrowser()
         let start = try await browser.get("\(proxy.base)/login?next=/x")

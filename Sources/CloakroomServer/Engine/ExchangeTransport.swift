@@ -48,6 +48,11 @@ protocol ExchangeTransport: AnyObject {
     func switchToTunnel(head: HTTPResponse, upstream: UpstreamConnection, exchange: Exchange, upgrade: String) throws
 }
 
+extension ExchangeTransport {
+    /// Transports that encode a head at once (HTTP/2) cannot take it back.
+    func retractResponseHead() -> Bool { false }
+}
+
 /// What one client connection's exchanges share (on HTTP/2, its streams): who the client is,
 /// the runtime in force, request IDs, and the per-connection memos of the hot path.
 ///

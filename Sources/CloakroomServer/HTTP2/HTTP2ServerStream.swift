@@ -375,8 +375,6 @@ extension HTTP2ServerStream: ExchangeTransport {
         handler.streamWantsFlush()
     }
 
-    func retractResponseHead() -> Bool { false }
-
     func abort() {
         driver = nil
         bodyDeadline = nil
