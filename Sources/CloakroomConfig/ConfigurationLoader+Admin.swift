@@ -22,8 +22,8 @@ extension ConfigurationLoader {
     public static func adminAccess(
         contentsOf path: String, environment: [String: String], listen readsListen: Bool, token readsToken: Bool
     ) throws(ConfigurationError) -> AdminAccess? {
-        let root = try compose(readFile(path))
-        let reader = YAMLReader(environment: environment)
+        let (root, duplicates) = try compose(readFile(path))
+        let reader = YAMLReader(environment: environment, duplicates: duplicates)
         let decoder = ConfigurationDecoder(reader: reader, files: nil)
         var access: AdminAccess?
         if let top = reader.mapping(reader.root(root ?? Node("")), knownKeys: ConfigurationDecoder.topLevelKeys),
@@ -48,8 +48,8 @@ extension ConfigurationLoader {
     ///
     /// - Returns: `nil` when the configuration names no users file.
     public static func usersFile(contentsOf path: String, environment: [String: String]) throws(ConfigurationError) -> String? {
-        let root = try compose(readFile(path))
-        let reader = YAMLReader(environment: environment)
+        let (root, duplicates) = try compose(readFile(path))
+        let reader = YAMLReader(environment: environment, duplicates: duplicates)
         var usersFile: String?
         if let top = reader.mapping(reader.root(root ?? Node("")), knownKeys: ConfigurationDecoder.topLevelKeys),
             let value = top["login"], let login = reader.mapping(value, knownKeys: ConfigurationDecoder.loginKeys)

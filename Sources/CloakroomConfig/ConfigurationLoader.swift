@@ -26,19 +26,21 @@ public enum ConfigurationLoader {
     public static func parse(
         _ yaml: String, environment: [String: String], files: (any FileSystemProbe)? = LocalFileSystem()
     ) throws(ConfigurationError) -> Configuration {
-        let root = try compose(yaml)
-        let reader = YAMLReader(environment: environment)
+        let (root, duplicates) = try compose(yaml)
+        let reader = YAMLReader(environment: environment, duplicates: duplicates)
         let configuration = ConfigurationDecoder(reader: reader, files: files).decode(root)
+        reader.reportUnreadDuplicates()
         guard reader.log.isEmpty, let configuration else {
             throw ConfigurationError(problems: reader.log.problems, readable: configuration)
         }
         return configuration
     }
 
-    /// The YAML tree, or one problem saying where the text is not YAML.
-    static func compose(_ yaml: String) throws(ConfigurationError) -> Node? {
+    /// The YAML tree with its duplicate keys renamed (for the reader to report with their key
+    /// paths), or one problem saying where the text is not YAML.
+    static func compose(_ yaml: String) throws(ConfigurationError) -> (root: Node?, duplicates: DuplicateKeys) {
         do {
-            return try Yams.compose(yaml: yaml)
+            return try DuplicateKeys.compose(yaml)
         } catch {
             throw ConfigurationError(problems: [ConfigurationProblem(path: "", message: syntaxMessage(for: error))])
         }

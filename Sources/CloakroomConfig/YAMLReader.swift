@@ -55,9 +55,14 @@ struct YAMLMapping {
 final class YAMLReader {
     private(set) var log = ProblemLog()
     let environment: [String: String]
+    /// The earlier occurrences of keys given twice, renamed when the file was composed.
+    let duplicates: DuplicateKeys
+    /// The markers a mapping has reported; ``reportUnreadDuplicates()`` reports the rest.
+    private var reportedDuplicates: Set<String> = []
 
-    init(environment: [String: String]) {
+    init(environment: [String: String], duplicates: DuplicateKeys = DuplicateKeys()) {
         self.environment = environment
+        self.duplicates = duplicates
     }
 
     func report(_ message: String, at path: ConfigPath) {
@@ -92,6 +97,10 @@ final class YAMLReader {
                     at: value.path)
                 continue
             }
+            if let original = duplicates.original(of: keyScalar.string) {
+                reportDuplicate(original, marker: keyScalar, in: mapping, at: value.path)
+                continue
+            }
             let key = keyScalar.string
             let path = value.path.appending(key)
             log.note(keyScalar.mark.map { ($0.line, $0.column) }, for: path)
@@ -102,6 +111,40 @@ final class YAMLReader {
             entries.append((key, YAMLValue(node: valueNode, path: path)))
         }
         return YAMLMapping(path: value.path, entries: entries, reader: self)
+    }
+
+    /// A key given twice: reported at its path with the line of its next occurrence (a
+    /// later marker for the same key, or the key itself, which is read as usual).
+    private func reportDuplicate(_ key: String, marker: Node.Scalar, in mapping: Node.Mapping, at parent: ConfigPath) {
+        let path = parent.appending(key)
+        log.note(marker.mark.map { ($0.line, $0.column) }, for: path)
+        reportedDuplicates.insert(marker.string)
+        let first = marker.mark.map { (line: $0.line, column: $0.column) }
+        let later = mapping.keys.compactMap { node -> (line: Int, column: Int)? in
+            guard case .scalar(let scalar) = node, let first, let mark = scalar.mark, (mark.line, mark.column) > first,
+                scalar.string == key || self.duplicates.original(of: scalar.string) == key
+            else { return nil }
+            return (mark.line, mark.column)
+        }.min { $0 < $1 }
+        let lines: String
+        switch (first, later) {
+        case let (first?, later?) where first.line == later.line: lines = " twice on line \(first.line)"
+        case let (first?, later?): lines = " at lines \(first.line) and \(later.line)"
+        default: lines = ""
+        }
+        report(
+            "duplicate key\(lines): give it once",
+            at: path)
+    }
+
+    /// Duplicates in a part of the file no mapping read (under a key the configuration does
+    /// not know): reported by line, so none passes unnoticed.
+    func reportUnreadDuplicates() {
+        let unread = duplicates.markers.keys.filter { !reportedDuplicates.contains($0) }
+        guard !unread.isEmpty else { return }
+        for marker in unread.sorted() {
+            report("duplicate key \(HTTPSyntax.quoted(duplicates.original(of: marker) ?? marker))", at: .root)
+        }
     }
 
     /// The value's items with their index paths. `null` reads as an empty list.

@@ -226,13 +226,6 @@ struct ConfigurationLoaderTests {
         #expect(found.first?.message.hasPrefix("invalid YAML at line 3, column") == true, "\(found)")
     }
 
-    @Test func duplicateKeyIsASyntaxProblem() {
-        let found = problems(in: minimal(adding: "client:\n  idle_timeout: 1s\n  idle_timeout: 2s\n"))
-        #expect(found.count == 1)
-        #expect(found.first?.path == "")
-        #expect(found.first?.message.contains("duplicate key \"idle_timeout\"") == true, "\(found)")
-    }
-
     @Test func emptyFileNeedsTheThreeRequiredSections() {
         let found = problems(in: "")
         #expect(found.map(\.path) == ["listen", "routes", "upstreams"])

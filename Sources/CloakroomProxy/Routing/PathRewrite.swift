@@ -12,7 +12,7 @@ enum PathRewrite {
     ///
     /// - Precondition: `routePath` matched `path`'s routing path (a segment-aware prefix of it).
     static func apply(prefix: String, routePath: String, to path: Substring) -> String {
-        let segments = routePath.utf8.split(separator: UInt8(ascii: "/")).count
+        let segments = segmentCount(routePath)
         // Past the route path's segments: empty, or the slash after them and the rest.
         var after = path.utf8[...]
         for _ in 0..<segments {
@@ -24,6 +24,17 @@ enum PathRewrite {
         if prefix.utf8.last != UInt8(ascii: "/") { result += "/" }
         result += Substring(rest)
         return result
+    }
+
+    /// The non-empty segments of `path`, counted without building them.
+    static func segmentCount(_ path: String) -> Int {
+        var count = 0
+        var previous = UInt8(ascii: "/")
+        for byte in path.utf8 {
+            if previous == UInt8(ascii: "/"), byte != UInt8(ascii: "/") { count += 1 }
+            previous = byte
+        }
+        return count
     }
 
     /// The target to forward: the rewritten path and the original query.
