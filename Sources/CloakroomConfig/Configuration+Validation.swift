@@ -185,7 +185,10 @@ extension Configuration {
         func path(_ index: Int, _ key: String) -> ConfigPath {
             ConfigPath("routes").appending(index: index).appending(key)
         }
+        var earlierRoutes = RouteShadowing()
         for (index, route) in routes.enumerated() {
+            // A route with a problem (a bad host read as none) says nothing about later ones.
+            defer { if readable[index] { earlierRoutes.insert(route, at: index) } }
             if !upstreams.isEmpty, upstreams[route.upstream] == nil {
                 report("unknown upstream \(HTTPSyntax.quoted(route.upstream))", path(index, "upstream"))
             }
@@ -195,23 +198,18 @@ extension Configuration {
                     path(index, "allow"), path(index, "auth"))
             }
             checkCredentials(route.credentials, at: path(index, "credentials"), auth: path(index, "auth"), route: route, report: report)
-            guard !route.path.isEmpty else { continue }
-            // Quadratic, once per load: 1,000 routes are half a million cheap comparisons. A host
-            // already reported (read as no host) says nothing about shadowing.
-            for earlier in 0..<index where readable[earlier] && routes[earlier].shadows(route) {
-                let other = routes[earlier]
-                if other.path == route.path, other.host == route.host {
-                    report(
-                        "routes[\(earlier)] has the same path\(route.host == nil ? "" : " and host"), so this route never matches",
-                        path(index, "path"), path(earlier, "path"), path(index, "host"), path(earlier, "host"))
-                } else {
-                    let host = other.host.map { ", host \(HTTPSyntax.quoted($0.description))" } ?? ", any host"
-                    report(
-                        "routes[\(earlier)] (path \(HTTPSyntax.quoted(other.path))\(host)) comes first and matches every "
-                            + "request this route would, so this route never matches",
-                        path(index, "path"), path(earlier, "path"), path(index, "host"), path(earlier, "host"))
-                }
-                break
+            guard let earlier = earlierRoutes.firstShadowing(route) else { continue }
+            let other = routes[earlier]
+            if other.path == route.path, other.host == route.host {
+                report(
+                    "routes[\(earlier)] has the same path\(route.host == nil ? "" : " and host"), so this route never matches",
+                    path(index, "path"), path(earlier, "path"), path(index, "host"), path(earlier, "host"))
+            } else {
+                let host = other.host.map { ", host \(HTTPSyntax.quoted($0.description))" } ?? ", any host"
+                report(
+                    "routes[\(earlier)] (path \(HTTPSyntax.quoted(other.path))\(host)) comes first and matches every "
+                        + "request this route would, so this route never matches",
+                    path(index, "path"), path(earlier, "path"), path(index, "host"), path(earlier, "host"))
             }
         }
     }
