@@ -18,6 +18,9 @@ public enum APIKeyMetrics {
         Counter(label: "cloakroom_api_keys_ended_total", dimensions: [("reason", reason.rawValue)])
     }
 
+    /// Makes the metrics now (see ``SessionMetrics/register()``).
+    static func register() { _ = (created, ended) }
+
     static func keysCreated(_ count: Int) {
         guard count > 0 else { return }
         created.increment(by: count)

@@ -71,6 +71,14 @@ public enum SessionMetrics {
 
     private static let logins = Counter(label: "cloakroom_logins_total")
 
+    /// Makes every metric of sessions, stores and API keys now, so that a scrape shows each
+    /// at 0 before its first event: a series that appears only with its first store error
+    /// hides that error from `rate()` and `increase()`. Call once the backend is bootstrapped.
+    public static func register() {
+        _ = (ended, timers, errors, logins)
+        APIKeyMetrics.register()
+    }
+
     /// A session was created (backend login, built-in login or the admin API).
     public static func loggedIn() { logins.increment() }
 

@@ -143,6 +143,24 @@ import Testing
         #expect(try await Curl.get("\(proxy.admin)/metrics").status == 401)
     }
 
+    /// Before any event, a scrape already shows the session, store and API-key counters at 0,
+    /// so `rate()` and `increase()` see a store's first error.
+    @Test func countersAreAtZeroBeforeTheirFirstEvent() async throws {
+        let proxy = try await BinaryHarness()
+        try await proxy.start()
+        defer { Task { await proxy.finish() } }
+        let samples = try PrometheusText.parse(
+            try await Curl.get("\(proxy.admin)/metrics", ["-H", "Authorization: Bearer \(BinaryHarness.token)"]).body)
+        for name in [
+            "cloakroom_logins_total", "cloakroom_store_errors_total{operation=\"lookup\"}",
+            "cloakroom_store_errors_total{operation=\"create\"}", "cloakroom_sessions_ended_total{reason=\"idle\"}",
+            "cloakroom_sessions_ended_total{reason=\"admin\"}", "cloakroom_api_keys_created_total",
+            "cloakroom_api_keys_ended_total{reason=\"admin\"}", "cloakroom_store_operation_seconds_count{operation=\"lookup\"}",
+        ] {
+            #expect(samples[name] == 0, "\(name)")
+        }
+    }
+
     /// `POST /sessions` through the admin API (201 expected); the new session's cookie.
     static func createSession(_ proxy: BinaryHarness, attributes: String) async throws -> String {
         let created = try await Curl.get(

@@ -108,6 +108,7 @@ struct RuntimeFactory: Sendable {
         guard let admin = configuration.admin else { return nil }
         let render = observability.renderMetrics
         let active = Gauge(label: "cloakroom_sessions_active")
+        if render != nil { SessionMetrics.register() }
         return AdminAPI(
             store: store, token: admin.token, cookies: cookies, logger: logger,
             metrics: { [store] in
