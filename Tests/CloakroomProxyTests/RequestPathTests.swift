@@ -92,6 +92,21 @@ import Testing
         #expect(RequestPath(target: raw) == nil, "\(raw)")
     }
 
+    /// Escapes must decode to UTF-8 (found by an audit): an overlong `.` or `/` is what a
+    /// lenient decoder turns into `/public/../admin/x`, a route that skipped the checks.
+    @Test(arguments: [
+        "/public/%c0%ae%c0%ae/admin/x", "/public/%c0%af", "/p/%e0%80%ae%e0%80%ae", "/p/%f0%80%80%af", "/p/%ed%a0%80", "/p/%ff",
+        "/p/caf%c3", "/p/%c3x%a9", "/p/%f4%90%80%80",
+    ])
+    func rejectsEscapesThatAreNotUTF8(raw: String) {
+        #expect(RequestPath(target: raw) == nil, "\(raw)")
+    }
+
+    @Test func acceptsEscapedUTF8BesideOtherCharacters() {
+        #expect(RequestPath(target: "/a|b/caf%C3%A9%7C/%E2%82%AC%F0%9F%98%80")?.path == "/a%7Cb/caf%C3%A9%7C/%E2%82%AC%F0%9F%98%80")
+        #expect(RequestPath(target: "/x%41/%c3%a9;v=%e2%82%ac")?.path == "/xA/%C3%A9;v=%E2%82%AC")
+    }
+
     @Test func encodedDotSegmentsNormalizeLikeLiteralOnes() throws {
         // What was authorized must be what the backend receives, whatever the spelling.
         // RFC 3986 §6.2.2.2 makes `%2E` equivalent to `.`, and §5.2.4 keeps the trailing slash

@@ -50,6 +50,31 @@ struct HostRoutingTests {
         #expect(harness.backend.requests.map(\.uri) == ["/a", "/public/e"])
     }
 
+    /// Found by an audit: a name in brackets (`[orders.example.test]`, which Go's
+    /// `SplitHostPort` reads as the name) or with escapes matched no host route and went to a
+    /// hostless one; the path's escapes must decode to UTF-8 (an overlong `.` is what lenient
+    /// decoders turn into `..`). Both are 400, on HTTP/1.1 and HTTP/2, and nothing is forwarded.
+    @Test func aHostOrPathABackendCouldReadOtherwiseIsRefused() async throws {
+        let (harness, billing) = try await Self.start()
+        defer { Task { await harness.stop(); await billing.stop() } }
+        for host in ["[orders.example.test]", "[orders.example.test]:443", "[10.0.0.1]", "orders.example.tes%74"] {
+            let answer = try await RawSocket.send(port: harness.port, "GET /public/x HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            #expect(answer.hasPrefix("HTTP/1.1 400 "), "\(host): \(answer)")
+        }
+        let absolute = try await RawSocket.send(port: harness.port, "GET http://[orders.example.test]/public/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(absolute.hasPrefix("HTTP/1.1 400 "), "\(absolute)")
+        let overlong = try await RawSocket.send(port: harness.port, "GET /public/%c0%ae%c0%ae/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(overlong.hasPrefix("HTTP/1.1 400 "), "\(overlong)")
+        #expect(try await Curl.get("\(harness.base)/public/v6", ["-H", "Host: [::1]:8080"]).status == 200, "an IPv6 literal is a host")
+
+        let client = try await HTTP2TestClient.connect(port: harness.port, tls: false)
+        defer { Task { await client.close() } }
+        #expect(try await client.send(.init(path: "/public/y", authority: "[orders.example.test]")).status == 400)
+        #expect(try await client.send(.init(path: "/public/%ff", authority: "a")).status == 400)
+        #expect(harness.backend.requests.map(\.uri) == ["/public/v6"])
+        #expect(billing.requests.isEmpty)
+    }
+
     @Test func h2cChoosesTheRouteByAuthority() async throws {
         let (harness, billing) = try await Self.start()
         defer { Task { await harness.stop(); await billing.stop() } }

@@ -14,7 +14,9 @@
 /// Dot-segments are resolved (also encoded ones, `%2e%2e`) and repeated slashes collapsed.
 /// Targets a backend could resolve differently from us are rejected: one that climbs above the
 /// root, an encoded slash or backslash (`%2F`, `%5C`), an encoded NUL, a raw backslash, a broken
-/// escape, or a dot-segment carrying matrix parameters (`..;x`).
+/// escape, escapes that do not decode to UTF-8 (overlong `%C0%AE`, which lenient decoders read
+/// as `.`, surrogates, `%FF`: found by an audit), or a dot-segment carrying matrix parameters
+/// (`..;x`).
 ///
 /// A segment's parameters (`/admin;jsessionid=x/secret`) are forwarded, but not routed on:
 /// ``routingPath`` leaves them out, as servers that read them do (Tomcat, Jetty, Spring see
@@ -111,15 +113,19 @@ public struct RequestPath: Sendable, Equatable {
 
     /// Decodes `%XX` escapes of the characters a path holds raw, encodes the characters it may
     /// not hold raw; other escapes stay, upper-cased. `nil` for a broken escape, an encoded
-    /// `/`, `\` or NUL, or a raw `\`.
+    /// `/`, `\` or NUL, a raw `\`, or escapes whose octets are not UTF-8.
     private static func decodeUnreserved(_ segment: Substring.UTF8View.SubSequence) -> String? {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(segment.count)
+        // Every octet the segment stands for, kept only once an escape above 0x7F is seen
+        // (raw bytes above it never reach here: the request line refused them).
+        var octets: [UInt8]?
         var index = segment.startIndex
         while index < segment.endIndex {
             let byte = segment[index]
             if byte == UInt8(ascii: "\\") { return nil }
             guard byte == UInt8(ascii: "%") else {
+                octets?.append(byte)
                 if isPathCharacter(byte) || byte == UInt8(ascii: ";") {
                     bytes.append(byte)
                 } else {
@@ -139,6 +145,8 @@ public struct RequestPath: Sendable, Equatable {
             }
             let value = high << 4 | low
             if value == UInt8(ascii: "/") || value == UInt8(ascii: "\\") || value == 0 { return nil }
+            if value > 0x7F, octets == nil { octets = Self.octets(of: segment[..<index]) }
+            octets?.append(value)
             if isPathCharacter(value) {
                 bytes.append(value)
             } else {
@@ -148,7 +156,26 @@ public struct RequestPath: Sendable, Equatable {
             }
             index = segment.index(after: second)
         }
+        if let octets, String(validating: octets, as: UTF8.self) == nil { return nil }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The octets of an already checked part of a segment, its escapes decoded.
+    private static func octets(of part: Substring.UTF8View.SubSequence) -> [UInt8] {
+        var result: [UInt8] = []
+        var index = part.startIndex
+        while index < part.endIndex {
+            if part[index] == UInt8(ascii: "%"), let high = hexValue(part[part.index(after: index)]),
+                let low = hexValue(part[part.index(index, offsetBy: 2)])
+            {
+                result.append(high << 4 | low)
+                index = part.index(index, offsetBy: 3)
+            } else {
+                result.append(part[index])
+                index = part.index(after: index)
+            }
+        }
+        return result
     }
 
     /// RFC 3986 `pchar` without `%` and `;`: the unreserved characters, the sub-delimiters

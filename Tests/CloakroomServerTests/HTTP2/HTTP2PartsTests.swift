@@ -95,12 +95,14 @@ import Testing
     }
 
     @Test func authorityAndSchemeSyntax() {
-        for valid in ["example.com:443", "[::1]:8080", "127.0.0.1", "example.com.", "a.test:", "[v1.fe]"] {
+        for valid in ["example.com:443", "[::1]:8080", "127.0.0.1", "example.com.", "a.test:", "[2001:db8::1]", "[::ffff:10.0.0.1]:443"] {
             #expect(RequestAuthority.isValid(valid), "\(valid)")
         }
         for invalid in [
             "user@example.com", "", "a/b", "a b", "ex\u{e4}mple", "a.test:abc", "a.test x", ".wild.test", "a..wild.test",
             "[::1", "[::1]x", "[]", "a:b:c", "x.wild.test/evil",
+            // Found by an audit: brackets around a name or an IPv4 address, IPvFuture, escapes.
+            "[admin.example.com]", "[admin.example.com]:443", "[1.2.3.4]", "[v1.fe]", "[fe80::1%25eth0]", "admin.example.co%6d",
         ] {
             #expect(!RequestAuthority.isValid(invalid), "\(invalid)")
         }
