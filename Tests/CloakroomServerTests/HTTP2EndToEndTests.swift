@@ -172,7 +172,7 @@ struct HTTP2EndToEndTests {
             let response = try #require(connection.responses[stream], "content-length \(length)")
             #expect(response.status == 400, "content-length \(length): \(response.frames)")
             #expect(response.text == #"{"error":"bad_request"}"#)
-            #expect(response.frames == ["HEADERS", "DATA", "RST=1"], "content-length \(length)")
+            #expect(response.frames == ["HEADERS", "DATA+END", "RST=1"], "content-length \(length)")
         }
         #expect(harness.backend.requests.allSatisfy { !$0.uri.hasSuffix("/upload") }, "no whole request reached the backend")
         #expect(connection.responses[7]?.status == 200)

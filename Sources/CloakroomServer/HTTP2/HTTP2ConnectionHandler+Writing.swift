@@ -61,13 +61,13 @@ extension HTTP2ConnectionHandler {
     /// `id`'s response went out whole before its request: reset it with NO_ERROR (or `code`),
     /// after the frames NIO is writing now (a reset written before them would drop DATA still
     /// in NIO's flow-control buffer).
-    func resetAfterEnd(_ id: HTTP2StreamID, code: HTTP2ErrorCode = .noError) {
-        resetsDue.append((id, code))
+    func resetAfterEnd(_ id: HTTP2StreamID, code: HTTP2ErrorCode = .noError, evenIfClosed: Bool = false) {
+        resetsDue.append((id, code, evenIfClosed))
         guard resetsDue.count == 1 else { return }
         eventLoop.assumeIsolated().execute { [self] in
             let due = resetsDue
             resetsDue = []
-            for (id, code) in due where streams[id] != nil {
+            for (id, code, evenIfClosed) in due where evenIfClosed || streams[id] != nil {
                 write(HTTP2Frame(streamID: id, payload: .rstStream(code)))
             }
             flushNow()

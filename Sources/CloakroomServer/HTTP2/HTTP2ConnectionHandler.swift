@@ -94,7 +94,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     var refusals = 0
     var refusalWindowStart: NIODeadline?
     /// Streams to reset with NO_ERROR once their response's END_STREAM went out.
-    var resetsDue: [(HTTP2StreamID, HTTP2ErrorCode)] = []
+    var resetsDue: [(HTTP2StreamID, HTTP2ErrorCode, evenIfClosed: Bool)] = []
 
     var timer: Scheduled<Void>?
     /// Runs while the socket takes no more bytes: the client stopped reading altogether.

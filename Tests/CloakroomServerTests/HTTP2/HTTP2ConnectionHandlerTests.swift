@@ -130,7 +130,7 @@ import Testing
         let response = try fixture.exchange(1, fields)
         #expect(response.reset == Self.protocolError, "\(name): \(response.frames)")
         #expect(response.status == 400, "\(name): a 400 the client can read comes first (RFC 9113 §8.1.1 allows it)")
-        #expect(response.frames == ["HEADERS", "DATA", "RST=1"], "\(name): the whole answer, then the stream error")
+        #expect(response.frames == ["HEADERS", "DATA+END", "RST=1"], "\(name): the whole answer, then the stream error")
         #expect(response.text == #"{"error":"bad_request"}"#)
         #expect(fixture.goAway == nil, "\(name)")
         #expect(try fixture.exchange(3).status == 200, "\(name): the connection keeps serving")
