@@ -33,4 +33,13 @@ import Testing
         #expect(isCrossSite(authority: "app.example:443", [("Origin", "http://app.example")]), "443 is not http's default")
         #expect(isCrossSite(authority: "app.example:8080", [("Origin", "http://app.example")]))
     }
+
+    /// Found by an audit: a second `Sec-Fetch-Site: same-origin` hid `cross-site` (the two are
+    /// read joined). No browser sends two: they count as cross-site, in either order.
+    @Test func twoSecFetchSiteFieldsAreCrossSite() {
+        #expect(isCrossSite(authority: "app.example", [("Sec-Fetch-Site", "cross-site"), ("Sec-Fetch-Site", "same-origin")]))
+        #expect(isCrossSite(authority: "app.example", [("Sec-Fetch-Site", "same-origin"), ("Sec-Fetch-Site", "cross-site")]))
+        #expect(isCrossSite(authority: "app.example", [("Sec-Fetch-Site", "same-origin, same-origin")]))
+        #expect(!isCrossSite(authority: "app.example", [("Sec-Fetch-Site", "Same-Origin")]))
+    }
 }

@@ -6,7 +6,8 @@ import HTTPTypes
 ///
 /// A request is cross-site when its `Origin` is not in `session.trusted_origins` and either
 /// `Sec-Fetch-Site: cross-site` (modern browsers), or, lacking that header, `Origin` is present
-/// and differs from the request's own origin (`scheme://Host`). `Origin: null` (sandboxed
+/// and differs from the request's own origin (`scheme://Host`). Two `Sec-Fetch-Site` values
+/// count as cross-site. `Origin: null` (sandboxed
 /// frames, some redirects) counts as foreign. Requests with neither header (non-browser
 /// clients) pass: browsers always send one of them on cross-origin unsafe requests.
 struct CSRFCheck: Sendable {
@@ -22,7 +23,9 @@ struct CSRFCheck: Sendable {
         let origin = PolicyRequestFields.value(.origin, in: request)?.lowercased()
         if let origin, trustedOrigins.contains(origin) { return false }
         if let site = PolicyRequestFields.value(.secFetchSite, in: request)?.lowercased() {
-            return site == "cross-site"
+            // One value, as browsers send it; two (joined with a comma) are no browser's and
+            // count as cross-site (found by an audit: a second `same-origin` hid the first).
+            return site == "cross-site" || site.contains(",")
         }
         guard let origin else { return false }
         let scheme = secure ? "https" : "http"
