@@ -10,7 +10,8 @@ struct Users: AsyncParsableCommand {
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add or reset a user. The password is read from the terminal (not echoed) or from standard input.")
+            abstract: "Add or reset a user. The password is read from the terminal (not echoed) or from standard input.",
+            discussion: "The password must be at least 8 characters. From standard input only its first line is read.")
         @Argument(help: "The username; it becomes the session's sub.") var name: String
         @Option(
             name: .long, help: "Users file (default: the config's login.users_file, else ./users.yaml).",

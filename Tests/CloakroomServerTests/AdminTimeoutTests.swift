@@ -108,4 +108,17 @@ import Testing
         #expect(answer.lowercased().contains("x-request-id: "), "\(answer)")
         #expect(answer.hasSuffix("{\"error\":\"bad_request\"}"), "\(answer)")
     }
+
+    /// A body over the limit gets 413 with RFC 9110's phrase, as on the public listeners
+    /// (found by an audit: `Payload Too Large` here, `Content Too Large` there).
+    @Test func aBodyOverTheLimitIs413ContentTooLarge() async throws {
+        let proxy = try await BinaryHarness()
+        try await proxy.start()
+        defer { Task { await proxy.finish() } }
+        let size = 64 * 1024 + 1  // the admin API's limit, one byte past
+        let request = "POST /sessions HTTP/1.1\r\nHost: x\r\nContent-Length: \(size)\r\n\r\n" + String(repeating: "a", count: size)
+        let answer = try await RawSocket.send(port: proxy.adminPort, request, timeout: 5)
+        #expect(answer.hasPrefix("HTTP/1.1 413 Content Too Large\r\n"), "\(answer)")
+        #expect(answer.hasSuffix("{\"error\":\"body_too_large\"}"), "\(answer)")
+    }
 }

@@ -184,6 +184,8 @@ struct HTTPSUpstreamTests {
         #expect(backend.requests.isEmpty)
         #expect(try await Self.awaitLog(lines, containing: "upstream") != nil)
         #expect(lines.all.contains { $0.contains("warning") && ($0.contains("TLS handshake") || $0.contains("upstream connection failed")) }, "\(lines.all)")
+        // In words, not only the alert's name (found by an audit).
+        #expect(lines.all.contains { $0.contains("the upstream requires a client certificate") }, "\(lines.all)")
 
         var mutual = Self.trusting(pki.ca)
         mutual.certificatePath = pki.clientCertificate

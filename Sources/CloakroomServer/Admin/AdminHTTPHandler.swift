@@ -124,7 +124,9 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         if response.status == .unauthorized { headers.add(name: "WWW-Authenticate", value: "Bearer") }
         let keepAlive = head.isKeepAlive && !close
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        let status = HTTPResponseStatus(statusCode: response.status.code, reasonPhrase: response.status.reasonPhrase)
+        // `.custom` keeps swift-http-types' phrase, as the public listeners write it (NIO's own
+        // table still says `Payload Too Large` for 413, RFC 9110's `Content Too Large`).
+        let status = HTTPResponseStatus.custom(code: UInt(response.status.code), reasonPhrase: response.status.reasonPhrase)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         if !response.body.isEmpty && head.method != .HEAD {  // HEAD: the head alone, its Content-Length kept
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: response.body)))), promise: nil)

@@ -17,8 +17,23 @@ enum ErrorText {
             if connect.dnsAError != nil || connect.dnsAAAAError != nil { return "the host name did not resolve" }
             return "\(connect)"
         default:
-            return withoutSourcePaths("\(error)")
+            return explainingTLSAlerts(withoutSourcePaths("\(error)"))
         }
+    }
+
+    /// An alert the upstream sent about the client certificate, said in words first: with
+    /// TLS 1.3 the server judges the certificate after the handshake, so the alert arrives
+    /// with the first request (found by an audit: the log showed only the raw alert).
+    static func explainingTLSAlerts(_ text: String) -> String {
+        if text.contains("TLSV1_ALERT_CERTIFICATE_REQUIRED") {
+            return "the upstream requires a client certificate (upstreams.*.tls.certificate and private_key): " + text
+        }
+        if text.contains("SSLV3_ALERT_BAD_CERTIFICATE") || text.contains("TLSV1_ALERT_UNKNOWN_CA")
+            || text.contains("SSLV3_ALERT_CERTIFICATE_UNKNOWN") || text.contains("SSLV3_ALERT_CERTIFICATE_EXPIRED")
+        {
+            return "the upstream refused the client certificate (upstreams.*.tls.certificate): " + text
+        }
+        return text
     }
 
     /// `… CERTIFICATE_VERIFY_FAILED at /path/to/handshake.cc:320` without ` at /path…:320`.

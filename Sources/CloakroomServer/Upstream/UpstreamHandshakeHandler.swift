@@ -78,7 +78,7 @@ final class UpstreamHandshakeHandler: ChannelInboundHandler, RemovableChannelHan
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        var reason = "\(error)"
+        var reason = ErrorText.describe(error)
         // BoringSSL says only CERTIFICATE_VERIFY_FAILED; the leaf it received says why, mostly
         // (found by an audit: an expired and a self-signed certificate read alike in the log).
         if !done, reason.contains("CERTIFICATE_VERIFY_FAILED"),

@@ -21,6 +21,14 @@ import Testing
         #expect(ErrorText.withoutSourcePaths("nothing to drop") == "nothing to drop")
     }
 
+    @Test func clientCertificateAlertsAreSaidInWords() {
+        let required = "sslError([Error: 268436572 error:1000045c:SSL routines:OPENSSL_internal:TLSV1_ALERT_CERTIFICATE_REQUIRED])"
+        #expect(ErrorText.explainingTLSAlerts(required).hasPrefix("the upstream requires a client certificate"))
+        let refused = "sslError([Error: 268436502 error:10000416:SSL routines:OPENSSL_internal:SSLV3_ALERT_CERTIFICATE_UNKNOWN])"
+        #expect(ErrorText.explainingTLSAlerts(refused).hasPrefix("the upstream refused the client certificate"))
+        #expect(ErrorText.explainingTLSAlerts("something else") == "something else")
+    }
+
     @Test func aRefusedConnectNamesTheTarget() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         // A port nothing listens on: bind one, note it, close it.
