@@ -41,7 +41,7 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        MetricsSystem.bootstrap(DescribedMetricsFactory(registry: registry))
         let logger = Logger(label: "cloakroom")
         let accessLog = switches.accessLog ? Logger(label: "cloakroom.access") : nil
         let auditLog = switches.auditLog ? SessionAuditLog.standardOutput() : nil

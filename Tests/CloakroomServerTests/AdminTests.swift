@@ -1,3 +1,4 @@
+import CloakroomServer
 import Foundation
 import Testing
 
@@ -144,13 +145,17 @@ import Testing
     }
 
     /// Before any event, a scrape already shows the session, store and API-key counters at 0,
-    /// so `rate()` and `increase()` see a store's first error.
+    /// so `rate()` and `increase()` see a store's first error; every metric has its `# HELP`.
     @Test func countersAreAtZeroBeforeTheirFirstEvent() async throws {
         let proxy = try await BinaryHarness()
         try await proxy.start()
         defer { Task { await proxy.finish() } }
-        let samples = try PrometheusText.parse(
-            try await Curl.get("\(proxy.admin)/metrics", ["-H", "Authorization: Bearer \(BinaryHarness.token)"]).body)
+        let body = try await Curl.get("\(proxy.admin)/metrics", ["-H", "Authorization: Bearer \(BinaryHarness.token)"]).body
+        let samples = try PrometheusText.parse(body)
+        // Each metric says what it is (`# HELP`), as the README's table does.
+        for name in ["cloakroom_logins_total", "cloakroom_store_errors_total", "cloakroom_sessions_active"] {
+            #expect(body.contains("# HELP \(name) \(MetricHelp.texts[name] ?? "?")\n"), "\(name)")
+        }
         for name in [
             "cloakroom_logins_total", "cloakroom_store_errors_total{operation=\"lookup\"}",
             "cloakroom_store_errors_total{operation=\"create\"}", "cloakroom_sessions_ended_total{reason=\"idle\"}",
