@@ -140,6 +140,7 @@ struct SessionTimeoutReloadTests {
             }
             let kept = try await harness.login("lea")
             let probe = try await harness.login("lea")
+            let gone = try await harness.login("lea")
             clock.advance(by: .milliseconds(1_500))
             #expect(try await Self.status(harness, kept) == 200, "\(store): idle 1.5 s")
             clock.advance(by: .milliseconds(1_500))
@@ -148,6 +149,9 @@ struct SessionTimeoutReloadTests {
                 $0.idleTimeout = .minutes(30)
                 $0.touchInterval = .minutes(1)
             }
+            // Found by an audit: a session that had already idled out, with no request or sweep
+            // since to remove it, came back under the longer timeout.
+            #expect(try await Self.status(harness, gone) == 401, "\(store): ended at 2 s under idle 2s, before the reload")
             clock.advance(by: .seconds(10))
             #expect(try await Self.status(harness, kept) == 200, "\(store): idle 11.5 s, under idle 30m")
         }

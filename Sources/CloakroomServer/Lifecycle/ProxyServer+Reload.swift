@@ -88,8 +88,9 @@ extension ProxyServer {
         }
         // Session timeouts: the store judges every session by the new ones from the next call
         // on (those made before the reload too), and the sweeper keeps pace with them.
-        store.updateTimeouts(SessionTimeouts(configuration.session))
-        restartSweeper(every: SessionStoreFactory.sweepInterval(configuration.session))
+        await changeTimeouts(
+            from: SessionTimeouts(holder.current.configuration.session), to: SessionTimeouts(configuration.session),
+            sweepingEvery: SessionStoreFactory.sweepInterval(configuration.session))
         let replaced = holder.replace(with: runtime)
         for (address, channel) in removed {
             logger.info("stopped listening", metadata: ["address": "\(address)"])

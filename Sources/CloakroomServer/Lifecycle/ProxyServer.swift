@@ -312,14 +312,36 @@ public final class ProxyServer: Service, Sendable {
         deadline.cancel()
     }
 
-    /// Replaces the sweeper when a reload changed its interval (``SessionStoreFactory/sweepInterval(_:)``),
-    /// so a shorter `session.idle_timeout` is swept at its own pace from now on, not after the
-    /// old interval (up to a minute). Nothing once shutdown has begun.
-    func restartSweeper(every interval: Duration) {
+    /// New session timeouts from a reload, and the sweeper's pace with them
+    /// (``SessionStoreFactory/sweepInterval(_:)``: a shorter `session.idle_timeout` is swept at
+    /// its own pace from now on, not after the old interval, up to a minute).
+    ///
+    /// A longer timeout must not bring back a session that already ended under the old one and
+    /// that no request or sweep has removed yet (found by an audit: a reload from 3s to 30m let
+    /// a session idle for 3.4 s through). So the sweeper is stopped, one sweep removes what the
+    /// old timeouts ended, then the new ones apply and the sweeper starts again. Once shutdown
+    /// has begun only the timeouts change.
+    func changeTimeouts(from old: SessionTimeouts, to new: SessionTimeouts, sweepingEvery interval: Duration) async {
+        let lengthened = new.idle > old.idle || new.absolute > old.absolute
+        let stopped = state.withLock { state -> Task<Void, Never>? in
+            guard state.quiescing != nil, let sweeper = state.sweeper, lengthened || sweeper.every != interval else { return nil }
+            sweeper.task.cancel()
+            return sweeper.task
+        }
+        guard let stopped else { return store.updateTimeouts(new) }
+        await stopped.value  // never two sweeps at once
+        if lengthened {
+            do {
+                let swept = try await store.sweep()
+                if swept > 0 { logger.debug("expired sessions swept before longer timeouts", metadata: ["count": "\(swept)"]) }
+            } catch {
+                logger.error("session sweep failed", metadata: ["error": "\(error)"])
+            }
+        }
+        store.updateTimeouts(new)
         state.withLock { state in
-            guard state.quiescing != nil, let old = state.sweeper, old.every != interval else { return }
-            old.task.cancel()
-            state.sweeper = (Self.startSweeper(store: store, every: interval, after: old.task, logger: logger), interval)
+            guard state.quiescing != nil else { return }
+            state.sweeper = (Self.startSweeper(store: store, every: interval, after: nil, logger: logger), interval)
         }
     }
 
