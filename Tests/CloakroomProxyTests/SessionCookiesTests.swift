@@ -168,6 +168,14 @@ import Testing
         #expect(!attributes.contains { $0.hasPrefix("Domain=") })
     }
 
+    /// Found by an audit: `absolute_timeout: 999ms` gave `Max-Age=0`, the deletion form. The
+    /// cookie's lifetime is rounded up to whole seconds, and is never 0.
+    @Test(arguments: [(Duration.milliseconds(999), "Max-Age=1"), (.milliseconds(1_500), "Max-Age=2"), (.seconds(2), "Max-Age=2")])
+    func maxAgeIsRoundedUp(absolute: Duration, expected: String) {
+        let line = configuredCookies({ _ in }, maxAge: absolute).setCookie(for: id, secureTransport: false)
+        #expect(cookieAttributes(ofSetCookie: line).contains(expected), "\(line)")
+    }
+
     @Test func secureAutoFollowsTheTransport() {
         #expect(cookieAttributes(ofSetCookie: cookies.setCookie(for: id, secureTransport: true)).contains("Secure"))
         #expect(!cookieAttributes(ofSetCookie: cookies.setCookie(for: id, secureTransport: false)).contains("Secure"))

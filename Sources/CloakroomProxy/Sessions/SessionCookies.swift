@@ -43,7 +43,10 @@ public final class SessionCookies: Sendable {
             secure: common + (secureWhenTLS ? "; Secure" : "") + tail,
             insecure: common + (secureWhenPlain ? "; Secure" : "") + tail
         )
-        self.maxAgeSeconds = Int(maxAge.components.seconds)
+        // Whole seconds, rounded up: a fraction left out would make `absolute_timeout: 999ms`
+        // a `Max-Age=0`, the deletion form (found by an audit).
+        let (seconds, attoseconds) = maxAge.components
+        self.maxAgeSeconds = max(1, Int(seconds) + (attoseconds > 0 ? 1 : 0))
     }
 
     private let maxAgeSeconds: Int
