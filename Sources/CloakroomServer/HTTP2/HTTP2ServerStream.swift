@@ -68,10 +68,8 @@ final class HTTP2ServerStream {
     private var endSent = false
     /// RST_STREAM `NO_ERROR` is due once END_STREAM is sent.
     private var resetDue = false
-    /// The request was malformed (RFC 9113 §8.1.1): a stream error, after an answer (§8.1.1
-    /// lets the server respond first). The 400 ends with END_STREAM, so a client reads it whole
-    /// whenever the reset arrives (found by an audit: curl dropped a 400 without END_STREAM
-    /// when the reset came in the same read), then RST_STREAM PROTOCOL_ERROR follows.
+    /// The request was malformed (RFC 9113 §8.1.1): its 400 ends with END_STREAM (curl dropped
+    /// one without it when the reset came in the same read), then RST_STREAM PROTOCOL_ERROR.
     var endsWithProtocolError = false
     /// That reset waits for the 400's END_STREAM to leave NIO's buffers.
     private var protocolErrorDue = false
@@ -253,8 +251,7 @@ final class HTTP2ServerStream {
         sendDeadline = unsentBytes > 0 ? handler.now + handler.bodyTimeout : nil
         if protocolErrorDue && endStream {
             protocolErrorDue = false
-            // The stream may be closed now (the client had ended its side): the reset is
-            // sent all the same, as §8.1.1 asks.
+            // Even on a stream closed now (the client had ended its side), as §8.1.1 asks.
             handler.resetAfterEnd(id, code: .protocolError, evenIfClosed: true)
         }
         if endStream {
@@ -345,8 +342,7 @@ extension HTTP2ServerStream: ExchangeTransport {
         if endsWithProtocolError {
             guard let headers = heldHeaders.take() else { return reset(.protocolError) }
             let data = heldData.take()
-            // The reset follows END_STREAM once NIO has sent it (``sent(bytes:endStream:)``).
-            protocolErrorDue = true
+            protocolErrorDue = true  // the reset follows END_STREAM once sent (``sent(bytes:endStream:)``)
             writeHeaders(headers, end: data == nil)
             if let data { writeData(data, end: true) }
             handler.streamWantsFlush()
