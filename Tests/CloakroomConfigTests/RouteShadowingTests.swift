@@ -16,13 +16,17 @@ import Testing
         (0..<index).first { routes[$0].shadows(routes[index]) }
     }
 
+    /// Tables of 60 routes, each route's path and host picked by a different stride per table,
+    /// so pairs of paths and hosts meet in both orders across the 40 tables.
     @Test(arguments: 1...40)
-    func theIndexAgreesWithComparingEveryPair(seed: Int) {
-        var random = SplitMix(seed: UInt64(seed))
-        let routes = (0..<60).map { _ in
+    func theIndexAgreesWithComparingEveryPair(table: Int) {
+        // Half the tables have no `/` route and no hostless one, which would shadow the rest.
+        let paths = table.isMultiple(of: 2) ? Self.paths : Array(Self.paths.dropFirst())
+        let hosts = table.isMultiple(of: 3) ? Self.hosts : Array(Self.hosts.dropFirst())
+        let routes = (0..<60).map { k in
             Route(
-                path: Self.paths[Int(random.next() % UInt64(Self.paths.count))], upstream: "api", auth: .required,
-                host: Self.hosts[Int(random.next() % UInt64(Self.hosts.count))])
+                path: paths[(k * (table % 7 + 1) + table) % paths.count], upstream: "api", auth: .required,
+                host: hosts[(k * (table % 5 + 2) + k / 3 + table) % hosts.count])
         }
         var index = RouteShadowing()
         for (position, route) in routes.enumerated() {
@@ -44,18 +48,5 @@ import Testing
             "a wildcard never matches its apex")
         #expect(index.firstShadowing(Route(path: "/apix", upstream: "api", auth: .required, host: .exact("a.example.com"))) == nil,
             "/api/ is not a segment prefix of /apix")
-    }
-
-    /// A small deterministic generator, so a failing seed can be rerun.
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 }
