@@ -35,6 +35,10 @@ public actor ProviderKeySet {
     /// `kid` is checked with that key alone; jwt-kit would fall back to another key of the
     /// collection when the named one is not in it (a PS256-only JWK named by an RS256 token).
     private var kidsByAlgorithm: [String: Set<String>] = [:]
+    /// By algorithm: each of its keys in a collection of its own, for a token without `kid`,
+    /// which is tried against every one (jwt-kit's `iteratingKeys` stopped at the first key in
+    /// a mixed set, found by an audit: an ES256 token met the provider's RSA key and was refused).
+    private var singleKeys: [String: [JWTKeyCollection]] = [:]
     private var lastFetch: Date?
     private var lastFailure: (at: Date, error: TokenRejection)?
     /// The fetch under way, joined by every token that needs it.
@@ -48,10 +52,11 @@ public actor ProviderKeySet {
         self.now = now
     }
 
-    /// Keys able to check a token signed with `algorithm` (one of ``TokenVerifier/acceptedAlgorithms``)
-    /// by key `kid` (every such key when it has none); refetches once when `kid` is unknown and
-    /// the last fetch is old enough.
-    func collection(for kid: String?, algorithm: String) async throws -> (JWTKeyCollection, iterate: Bool) {
+    /// The keys to try, in turn, on a token signed with `algorithm` (one of
+    /// ``TokenVerifier/acceptedAlgorithms``) by key `kid`: the collection that holds it (the
+    /// token's `kid` picks it there), or without `kid` every key able to check that algorithm,
+    /// each alone. Refetches once when `kid` is unknown and the last fetch is old enough.
+    func collections(for kid: String?, algorithm: String) async throws -> [JWTKeyCollection] {
         if lastFetch == nil { try await refresh() }
         if let kid, !kids.contains(kid) {
             if let last = lastFetch, now().timeIntervalSince(last) < Self.minimumRefetchInterval {
@@ -61,7 +66,8 @@ public actor ProviderKeySet {
             guard kids.contains(kid) else { throw TokenRejection.unknownKey }
         }
         if let kid, kidsByAlgorithm[algorithm]?.contains(kid) != true { throw TokenRejection.keyAlgorithmMismatch }
-        return (keys[algorithm] ?? JWTKeyCollection(), kid == nil)
+        guard kid != nil else { return singleKeys[algorithm] ?? [] }
+        return [keys[algorithm] ?? JWTKeyCollection()]
     }
 
     private func refresh() async throws {
@@ -105,6 +111,7 @@ public actor ProviderKeySet {
         var collections: [String: JWTKeyCollection] = [:]
         var kids: Set<String> = []
         var kidsByAlgorithm: [String: Set<String>] = [:]
+        var singleKeys: [String: [JWTKeyCollection]] = [:]
         for algorithm in TokenVerifier.acceptedAlgorithms {
             let collection = JWTKeyCollection()
             for var jwk in jwks {
@@ -114,15 +121,20 @@ public actor ProviderKeySet {
                     jwk.algorithm = JWK.Algorithm(rawValue: algorithm)
                 }
                 // A key of another type (an EC key for RS256) is refused here and skipped.
-                guard (try? await collection.add(jwk: jwk)) != nil, let kid = jwk.keyIdentifier?.string else { continue }
+                let single = JWTKeyCollection()
+                guard (try? await single.add(jwk: jwk)) != nil, (try? await collection.add(jwk: jwk)) != nil,
+                    let kid = jwk.keyIdentifier?.string
+                else { continue }
                 kids.insert(kid)
                 kidsByAlgorithm[algorithm, default: []].insert(kid)
+                singleKeys[algorithm, default: []].append(single)
             }
             collections[algorithm] = collection
         }
         self.keys = collections
         self.kids = kids
         self.kidsByAlgorithm = kidsByAlgorithm
+        self.singleKeys = singleKeys
     }
 }
 

@@ -68,19 +68,21 @@ public struct TokenVerifier: Sendable {
         guard Self.acceptedAlgorithms.contains(header.alg) else { throw TokenRejection.algorithmRefused(header.alg) }
         guard header.crit == nil else { throw TokenRejection.malformed("unsupported crit header") }
 
-        let (collection, iterate) = try await keys.collection(for: header.kid, algorithm: header.alg)
-        let claims: TokenClaims
-        do {
-            claims = try await collection.verify(token, as: TokenClaims.self, iteratingKeys: iterate)
-        } catch let error as JWTError where error.errorType == .malformedToken {
-            // Claims that are not the JSON they should be (`"sub": 123`, an `events` string): not
-            // trusted either, and said so, not as a signature problem (found by an audit). The
-            // reason names no claim value.
-            throw TokenRejection.malformed("a claim is not of the type it must be")
-        } catch {
-            // A signature that does not verify.
-            throw TokenRejection.badSignature
+        var verified: TokenClaims?
+        var rejection = TokenRejection.badSignature
+        for collection in try await keys.collections(for: header.kid, algorithm: header.alg) where verified == nil {
+            do {
+                verified = try await collection.verify(token, as: TokenClaims.self)
+            } catch let error as JWTError where error.errorType == .malformedToken {
+                // Claims that are not the JSON they should be (`"sub": 123`, an `events` string):
+                // not trusted either, and said so, not as a signature problem (found by an
+                // audit). The reason names no claim value.
+                rejection = TokenRejection.malformed("a claim is not of the type it must be")
+            } catch {
+                continue  // a signature this key does not verify
+            }
         }
+        guard let claims = verified else { throw rejection }
         let time = now.timeIntervalSince1970
         guard claims.iss == issuer else { throw TokenRejection.issuer }
         guard let audiences = claims.aud, audiences.contains(audience) else { throw TokenRejection.audience }

@@ -29,19 +29,19 @@ import Testing
     @Test func unknownKidRefetchesAtMostOnceAMinute() async throws {
         let provider = Provider()
         let keys = ProviderKeySet(now: { provider.now }) { provider.fetch() }
-        _ = try await keys.collection(for: "k1", algorithm: "ES256")
+        _ = try await keys.collections(for: "k1", algorithm: "ES256")
         #expect(provider.fetches == 1, "fetched on first use")
-        _ = try await keys.collection(for: "k1", algorithm: "ES256")
+        _ = try await keys.collections(for: "k1", algorithm: "ES256")
         #expect(provider.fetches == 1, "a known kid costs no fetch")
 
         provider.rotate()
-        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "k2", algorithm: "ES256") }
+        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collections(for: "k2", algorithm: "ES256") }
         #expect(provider.fetches == 1, "the last fetch is too recent")
         provider.advance(61)
-        _ = try await keys.collection(for: "k2", algorithm: "ES256")
+        _ = try await keys.collections(for: "k2", algorithm: "ES256")
         #expect(provider.fetches == 2, "a minute later the new key is fetched")
-        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "made-up", algorithm: "ES256") }
-        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "made-up-too", algorithm: "ES256") }
+        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collections(for: "made-up", algorithm: "ES256") }
+        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collections(for: "made-up-too", algorithm: "ES256") }
         #expect(provider.fetches == 2, "made-up kids cannot make the proxy hammer the provider")
     }
 
@@ -54,7 +54,7 @@ import Testing
             return Array("{\"keys\":[\(Self.first)]}".utf8)
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<8 { group.addTask { _ = try await keys.collection(for: "k1", algorithm: "ES256") } }
+            for _ in 0..<8 { group.addTask { _ = try await keys.collections(for: "k1", algorithm: "ES256") } }
             try await group.waitForAll()
         }
         #expect(fetches.withLock { $0 } == 1)
@@ -64,6 +64,18 @@ import Testing
     /// black-box audit: with two RSA keys, one serving any algorithm and the other PS256 only,
     /// an RS256 token signed with the first but naming the second verified (jwt-kit fell back
     /// to the RS256 collection's other key when the named one was not in it).
+    /// A token without `kid` is checked against every key that can serve its algorithm (found
+    /// by an audit: an ES256 token was tried against the provider's RSA key alone, and refused).
+    @Test(arguments: ["RS256", "PS256", "ES256"])
+    func aTokenWithoutKidIsTriedWithEveryKeyOfItsAlgorithm(alg: String) async throws {
+        let provider = SigningProvider(namesRSAAlgorithm: false)
+        let now = Date()
+        let verifier = TokenVerifier(issuer: SigningProvider.issuer, rule: .resource("orders-api"), keys: provider.keySet(now: { now }))
+        let token = provider.accessToken(alg: alg, kid: nil, now: now)
+        let verified = try await verifier.verify(token, now: now)
+        #expect(verified.claims.sub == "diana")
+    }
+
     @Test func aKidNamingAKeyOfAnotherAlgorithmIsRefused() async throws {
         let provider = SigningProvider()
         let signing = try SigningProvider.rsa.publicKey.getKeyPrimitives()
@@ -103,8 +115,8 @@ import Testing
     @Test func encryptionAndSymmetricKeysAreNeverUsed() async throws {
         let provider = Provider()
         let keys = ProviderKeySet(now: { provider.now }) { provider.fetch() }
-        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "hmac", algorithm: "ES256") }
-        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collection(for: "enc", algorithm: "ES256") }
+        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collections(for: "hmac", algorithm: "ES256") }
+        await #expect(throws: TokenRejection.unknownKey) { _ = try await keys.collections(for: "enc", algorithm: "ES256") }
     }
 
     @Test func noneAndHMACAreRefusedBeforeAnyKeyIsFetched() async throws {
