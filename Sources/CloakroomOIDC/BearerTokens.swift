@@ -9,7 +9,8 @@ import struct Foundation.Date
 /// The provider's access tokens presented as `Authorization: Bearer <JWT>` on routes with
 /// `credentials: [bearer]`: verified with the login's key set and algorithm rules (the same
 /// ``ProviderKeySet``, so one JWKS fetch and one refetch limit serve both), `iss` the issuer,
-/// `aud` containing `bearer_audience` — without the ID token's `azp` rule and without a nonce —
+/// `aud` containing `bearer_audience` — without the ID token's `azp` rule, and refused when it
+/// carries a `nonce`, as the ID tokens of this proxy's logins do —
 /// then mapped by `login.oidc.claims` exactly as a login is (``ClaimsMapping``), from the
 /// token's own claims (no userinfo call per token).
 ///
@@ -59,6 +60,11 @@ public final class BearerTokens: Sendable {
         }
         // The verifier refuses a token without exp; the guard keeps that rule visible here.
         guard let exp = verified.claims.exp else { return .invalid(TokenRejection.missingClaim("exp").description) }
+        // An ID token is no access token (found by an audit: with `bearer_audience` equal to
+        // `client_id` one passed, and the proxy itself puts ID tokens in URLs as
+        // `id_token_hint`). Every ID token this proxy asks for carries `nonce`; access tokens
+        // never do (RFC 9068 has none).
+        guard verified.claims.nonce == nil else { return .invalid("an ID token (it carries nonce), not an access token") }
         guard let claims = try? JSONValue.parseObject(String(decoding: verified.payload, as: UTF8.self)),
             let attributes = mapping.attributes(from: [claims])
         else {

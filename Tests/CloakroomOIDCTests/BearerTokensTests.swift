@@ -57,6 +57,15 @@ import Testing
         await #expect(throws: TokenRejection.authorizedParty) { _ = try await idTokens.verify(several, now: Self.now) }
     }
 
+    /// Found by an audit: with `bearer_audience` equal to the client's ID, an ID token (the one
+    /// logout puts in a URL as `id_token_hint`) passed as an access token. It carries `nonce`.
+    @Test func anIDTokenIsNoBearerToken() async throws {
+        let provider = SigningProvider()
+        let bearer = Self.bearer(provider)
+        let idToken = provider.accessToken(now: Self.now, ["nonce": "n-0S6_WzA2Mj", "azp": "orders-api"])
+        #expect(Self.reason(await bearer.check(idToken, now: Self.now))?.contains("nonce") == true)
+    }
+
     @Test func expiredOrNotYetValidTokensAreRefused() async throws {
         let provider = SigningProvider()
         let bearer = Self.bearer(provider)
