@@ -47,6 +47,13 @@ struct ExchangeRecordTests {
         #expect(logged.map { $0["outcome"] } == ["complete", "complete", "complete"])
         #expect(logged.map { $0["status"] } == ["200", "401", "200"])
         #expect(logged[0]["bytes"] == "11", "the backend's {\"ok\":true}")
+        #expect(logged[0]["upstream"] == "api")
+
+        // What the proxy answers itself names no upstream (found by an audit: the callback
+        // carried the catch-all route's): here the redirect of a bare route path.
+        #expect(try await Curl.get("\(proxy.base)/public").status == 301)
+        let redirect = try await Self.awaitLines(lines, count: 4)
+        #expect(redirect.count == 4 && redirect[3]["status"] == "301" && redirect[3]["upstream"] == nil, "\(redirect)")
     }
 
     /// A request no route matches is logged with its path (found by a black-box audit: the

@@ -129,7 +129,10 @@ extension ExchangeDriver {
             }
         // What only the access log shows, made only when there is one.
         let logs = runtime.accessLog != nil
-        let upstream = !logs || exchange?.endpoint == .logout ? nil : exchange?.route?.upstream
+        // The route's upstream for what is forwarded; none for what the proxy answers itself
+        // (found by an audit: the callback was logged with the catch-all route's upstream).
+        let forwarded = exchange?.endpoint == .proxied || exchange?.endpoint == .login
+        let upstream = logs && forwarded ? exchange?.route?.upstream : nil
         let session = logs ? exchange?.session.map { (handle: $0.handle, subject: $0.subject) } : nil
         let path = logs ? (exchange?.target ?? refusedTarget).map { String($0.prefix { $0 != "?" }) } ?? "" : ""
         let credential: String? =
