@@ -76,6 +76,11 @@ public final class OIDCClient: Sendable {
         return (metadata.authorizationEndpoint + separator + query, pending.state, seal.seal(pending))
     }
 
+    /// The `state` sealed in a pending-login cookie value, `nil` when it is not ours or expired.
+    public func pendingState(_ cookieValue: String, now: Date) -> String? {
+        seal.open(cookieValue, now: now)?.state
+    }
+
     /// Completes the flow from the callback's query and the pending-login cookie. `firstUse`
     /// is the store's replay guard: a `state` is accepted once.
     public func finishLogin(

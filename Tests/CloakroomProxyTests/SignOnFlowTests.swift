@@ -23,6 +23,10 @@ import Testing
         func beginLogin(next: String) async -> Result<(location: String, state: String, cookieValue: String), SignOnFailure> {
             .success(("https://idp.example/authorize?x", "s", "sealed"))
         }
+        /// Scripted cookie values are `anything:state`.
+        func pendingLoginState(_ cookieValue: String, now: Date) -> String? {
+            cookieValue.split(separator: ":", maxSplits: 1).dropFirst().first.map(String.init)
+        }
         /// Refused, after the state's replay check when the query carries a state (which the real
         /// client reports as the provider's unavailability when the store fails).
         func completeLogin(query: Substring, cookieValue: String?, firstUse: @escaping @Sendable (String, Date) async throws -> Bool) async -> Result<SignedOn, SignOnFailure> {
@@ -82,15 +86,16 @@ import Testing
         }
         var callback = makeRequest(.get, "/oauth2/callback?code=a&state=b", headers: [("Cookie", "theme=dark; cloakroom_session_oidc=sealed-value")])
         #expect(try fixture.begin(&callback).pendingLogin == "sealed-value", "a cookie set before logins had one each")
-        // One cookie per login, named for its state: the callback reads its own; the others stay.
+        // One cookie per login: the callback reads the one whose sealed login holds its state
+        // (a slot's, or one named for a state prefix before slots); the others stay.
         let state = "ABCDEFGHIJKLMNOPqrstuvwxyz0123456789-_abcde"
         var tabs = makeRequest(
             .get, "/oauth2/callback?code=a&state=\(state)",
-            headers: [("Cookie", "cloakroom_session_oidc_QQQQQQQQQQQQQQQQ=other; cloakroom_session_oidc_ABCDEFGHIJKLMNOP=mine")])
+            headers: [("Cookie", "cloakroom_session_oidc_3=other:QQQQ; cloakroom_session_oidc_7=mine:\(state); cloakroom_session_oidc_ABCDEFGHIJKLMNOP=old:x")])
         let matched = try fixture.begin(&tabs)
-        #expect(matched.pendingLogin == "mine" && matched.pendingLoginCookie == "cloakroom_session_oidc_ABCDEFGHIJKLMNOP")
-        #expect(matched.otherPendingLoginCookies == ["cloakroom_session_oidc_QQQQQQQQQQQQQQQQ"])
-        var forged = makeRequest(.get, "/oauth2/callback?code=a&state=forged", headers: [("Cookie", "cloakroom_session_oidc_ABCDEFGHIJKLMNOP=mine")])
+        #expect(matched.pendingLogin == "mine:\(state)" && matched.pendingLoginCookie == "cloakroom_session_oidc_7")
+        #expect(matched.otherPendingLoginCookies == ["cloakroom_session_oidc_3", "cloakroom_session_oidc_ABCDEFGHIJKLMNOP"])
+        var forged = makeRequest(.get, "/oauth2/callback?code=a&state=forged", headers: [("Cookie", "cloakroom_session_oidc_7=mine:\(state)")])
         #expect(try fixture.begin(&forged).pendingLogin == nil)
         var post = makeRequest(.post, "/oauth2/backchannel-logout", headers: [("Origin", "https://idp.example")])
         let exchange = try fixture.begin(&post)

@@ -26,6 +26,7 @@ struct CrossInstanceRefreshTests {
         var grants: Int { state.withLock { $0.grants } }
 
         func beginLogin(next: String) async -> Result<(location: String, state: String, cookieValue: String), SignOnFailure> { .failure(.refused("test")) }
+        func pendingLoginState(_ cookieValue: String, now: Date) -> String? { nil }
         func completeLogin(query: Substring, cookieValue: String?, firstUse: @escaping @Sendable (String, Date) async throws -> Bool) async -> Result<SignedOn, SignOnFailure> {
             .failure(.refused("test"))
         }

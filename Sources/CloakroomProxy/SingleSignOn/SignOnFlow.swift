@@ -26,9 +26,8 @@ public final class SignOnFlow: Sendable {
     let refresher: TokenRefresher
     let clock: any WallClock
     let logger: Logger
-    /// The pending-login cookies' name: the session cookie's with `_oidc`, then `_` and the
-    /// first characters of the login's `state` (``pendingCookieName(state:)``), one cookie per
-    /// login. A `__Host-` prefix becomes `__Secure-` (Secure still required), since `__Host-`
+    /// The pending-login cookies' name: the session cookie's with `_oidc`, then `_` and one of
+    /// ``pendingSlots`` numbers (``nextPendingCookieName()``), one cookie per login. A `__Host-` prefix becomes `__Secure-` (Secure still required), since `__Host-`
     /// demands `Path=/` and the cookie is scoped to the callback path: browsers send it there
     /// alone, so it never reaches a backend in a forwarded `Cookie` (SPEC: the proxy's own
     /// cookie is not forwarded).
@@ -37,6 +36,8 @@ public final class SignOnFlow: Sendable {
     public let callbackPath: String
     public let backchannelLogoutPath: String
     public let passAccessToken: Bool
+    /// The slot the next pending login takes (``nextPendingCookieName()``).
+    let pendingSlot = Atomic<Int>(0)
 
     public init(
         provider: any SingleSignOn, store: any ProviderSessionStore, cookies: SessionCookies, configuration: Configuration,
@@ -70,7 +71,7 @@ public final class SignOnFlow: Sendable {
         switch await provider.beginLogin(next: next) {
         case .success(let (location, state, cookieValue)):
             var response = LocalResponse.redirect(to: location, requestID: exchange.requestID)
-            let cookie = pendingCookie(cookieValue, name: pendingCookieName(state: state), exchange: exchange)
+            let cookie = pendingCookie(cookieValue, name: nextPendingCookieName(), exchange: exchange)
             response.head.headerFields.append(HTTPField(name: .setCookie, value: cookie))
             return response
         case .failure(let failure):
@@ -213,76 +214,6 @@ public final class SignOnFlow: Sendable {
         fields[.cacheControl] = "no-store"
         fields[.xRequestID] = exchange.requestID
         return LocalResponse(head: HTTPResponse(status: .unauthorized, headerFields: fields), body: Array(html.utf8))
-    }
-
-    // MARK: The pending-login cookies
-
-    /// How many pending logins a callback leaves in place beside its own: logins started in
-    /// other tabs. Past this, a callback expires the rest too, so logins started and never
-    /// finished cannot pile up into a `Cookie` field over `max_header_bytes` for ten minutes.
-    static let keptPendingLogins = 4
-
-    /// The cookie of the login whose `state` this is: one per login, so logins started in two
-    /// tabs both complete, and a callback carrying another state neither reads nor clears it.
-    /// The state is random base64url (cookie-name characters), never shorter than 43.
-    func pendingCookieName(state: String) -> String {
-        pendingName + "_" + state.prefix(16)
-    }
-
-    func pendingCookie(_ value: String, name: String, exchange: Exchange) -> String {
-        "\(name)=\(value); Path=\(callbackPath); Max-Age=600; HttpOnly; SameSite=Lax" + (securePending(exchange) ? "; Secure" : "")
-    }
-
-    func expiredPendingCookie(name: String, exchange: Exchange) -> String {
-        "\(name)=; Path=\(callbackPath); Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
-            + (securePending(exchange) ? "; Secure" : "")
-    }
-
-    /// A callback's answer expires the pending login it used, and the others when there are
-    /// more than ``keptPendingLogins``.
-    private func expirePendingCookies(_ response: inout LocalResponse, exchange: Exchange) {
-        var names = exchange.pendingLoginCookie.map { [$0] } ?? []
-        if exchange.otherPendingLoginCookies.count > Self.keptPendingLogins { names += exchange.otherPendingLoginCookies }
-        for name in names {
-            response.head.headerFields.append(HTTPField(name: .setCookie, value: expiredPendingCookie(name: name, exchange: exchange)))
-        }
-    }
-
-    private func securePending(_ exchange: Exchange) -> Bool {
-        let prefixed = pendingName.hasPrefix("__Host-") || pendingName.hasPrefix("__Secure-")
-        switch cookieSettings.secure {
-        case .always: return true
-        case .never: return prefixed
-        case .auto: return exchange.client.isSecure || prefixed
-        }
-    }
-
-    /// The callback's pending login among the request's `Cookie` fields: the cookie named
-    /// for the `state` in `target`'s query, or one named `pendingName` alone (set before
-    /// logins had a cookie each, during the ten minutes after an upgrade); and the names of
-    /// the other pending-login cookies.
-    public func pendingCookies(in fields: HTTPFields, target: String) -> (matched: (name: String, value: String)?, others: [String]) {
-        let state = RequestPathQuery.value("state", in: target) ?? ""
-        let wanted = state.utf8.count >= 16 ? pendingCookieName(state: state) : nil
-        var matched: (name: String, value: String)?
-        var legacy: String?
-        var others: [String] = []
-        for field in fields where field.name == .cookie {
-            for pair in field.value.split(separator: ";") {
-                let trimmed = pair.drop { $0 == " " || $0 == "\t" }
-                guard trimmed.hasPrefix(pendingName), let equals = trimmed.firstIndex(of: "=") else { continue }
-                let name = String(trimmed[..<equals]), value = String(trimmed[trimmed.index(after: equals)...])
-                if name == wanted, matched == nil {
-                    matched = (name, value)
-                } else if name == pendingName {
-                    legacy = value
-                } else if name.hasPrefix(pendingName + "_") {
-                    others.append(name)
-                }
-            }
-        }
-        if matched == nil, let legacy { matched = (pendingName, legacy) }
-        return (matched, others)
     }
 }
 

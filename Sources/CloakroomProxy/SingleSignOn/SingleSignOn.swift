@@ -13,6 +13,9 @@ public protocol SingleSignOn: Sendable {
     /// The provider's authorization URL for a new login, its `state`, and the sealed
     /// pending-login value for the browser's cookie.
     func beginLogin(next: String) async -> Result<(location: String, state: String, cookieValue: String), SignOnFailure>
+    /// The `state` of the pending login sealed in a pending-login cookie's value, or `nil` when
+    /// the value was not sealed by this proxy or has expired: how a callback finds its cookie.
+    func pendingLoginState(_ cookieValue: String, now: Date) -> String?
     /// Completes the flow from the callback query and the pending-login cookie.
     func completeLogin(
         query: Substring, cookieValue: String?, firstUse: @escaping @Sendable (String, Date) async throws -> Bool

@@ -18,6 +18,10 @@ extension OIDCClient: SingleSignOn {
         }
     }
 
+    public func pendingLoginState(_ cookieValue: String, now: Date) -> String? {
+        pendingState(cookieValue, now: now)
+    }
+
     public func completeLogin(
         query: Substring, cookieValue: String?, firstUse: @escaping @Sendable (String, Date) async throws -> Bool
     ) async -> Result<SignedOn, SignOnFailure> {
