@@ -214,6 +214,41 @@ extension RedisServerTests {
             }
         }
 
+        /// A `WAIT` that fails outright (here an ACL user without `+wait`) refuses the login as
+        /// too few replicas do, and takes it back: found by an audit, it left a session no cookie
+        /// was issued for, and the user's session that `max_per_user` ended for it went
+        /// unaudited.
+        @Test func aLoginWhoseWaitFailsIsTakenBackAndItsLimitEndingAudited() async throws {
+            try await RedisServerProcess.with { primary in
+                try await primary.cli(["ACL", "SETUSER", "nowait", "on", ">nowait-pw", "~*", "&*", "+@all", "-wait"])
+                let clock = ManualWallClock()
+                let prefix = uniquePrefix()
+                let plain = try makeStore(try storeSettings(primary.url, prefix: prefix), clock: clock)
+                let url = primary.url.replacingOccurrences(of: "redis://", with: "redis://nowait:nowait-pw@")
+                var acknowledged = try storeSettings(url, prefix: prefix, commandTimeout: .seconds(1))
+                acknowledged.minReplicas = 1
+                try await withStore(plain) { plain in
+                    let existing = StoreFixture.newKey()
+                    _ = try await plain.create(key: existing, attributes: ["sub": "nw"])
+                    try await withStore(try makeStore(acknowledged, clock: clock)) { store in
+                        let audit = AuditRecorder()
+                        store.observeAudit { audit.append($0) }
+                        let context = SessionRequestContext(requestID: "r", origin: .unknown, endReason: .login, maxPerUser: 1)
+                        do {
+                            _ = try await context.run { try await store.create(key: StoreFixture.newKey(), attributes: ["sub": "nw"]) }
+                            Issue.record("expected the login to be refused")
+                        } catch SessionStoreError.unavailable(let why) {
+                            #expect(why.contains("wait"), "\(why)")
+                        }
+                        #expect(try await plain.sessions(subject: "nw").isEmpty, "the refused login left no session behind")
+                        #expect(try await plain.lookup(key: existing) == nil, "max_per_user ended the user's other session on the primary")
+                        #expect(audit.endings.map(\.reason) == [.limit], "\(audit.all)")
+                        #expect(!audit.all.contains { $0.event.kind == .created }, "no session was made")
+                    }
+                }
+            }
+        }
+
         /// `min_replicas` with one server by URL: with no replica a login is refused (within the
         /// command timeout) while lookups go on; once a replica is attached, logins and revokes
         /// are acknowledged.

@@ -16,6 +16,7 @@ extension RedisSessionStore: APIKeyStore {
             for _ in 0..<4 {
                 let handle = SessionHandle.random()
                 let reply: RESPValue
+                var madeOnPrimary = false
                 do {
                     reply = try await runAcknowledged(APIKeyScripts.create, now: now, extraCount: 7) { command in
                         command.append(hexOf: key)
@@ -25,11 +26,15 @@ extension RedisSessionStore: APIKeyStore {
                         command.append(expires)
                         command.append(name ?? "")
                         command.append(name == nil ? "0" : "1")
+                    } reading: { reply in
+                        if case .integer(1) = reply { madeOnPrimary = true }
+                        return reply
                     }
                 } catch let error as RedisClientError {
-                    // Refused for want of replicas: take it back off the primary (best effort),
-                    // so no key lingers whose secret nobody was shown.
-                    if case .notAcknowledged = error {
+                    // Made on the primary, then not confirmed (too few replicas, or `WAIT`
+                    // refused): take it back (best effort), so no key lingers whose secret
+                    // nobody was shown.
+                    if madeOnPrimary {
                         _ = try? await run(APIKeyScripts.revokeHandle, now: now, extraCount: 1) { $0.append(handle) }
                     }
                     throw error

@@ -26,8 +26,11 @@ extension RedisSessionStore: SessionAuditSource {
                 for _ in 0..<4 {
                     let handle = SessionHandle.random()
                     let reply: RESPValue
+                    var madeOnPrimary = false
                     do {
-                        // With `min_replicas`, acknowledged by the replicas like every login.
+                        // With `min_replicas`, acknowledged by the replicas like every login. The
+                        // sessions the script ended (`max_per_user`) ended on the primary whatever
+                        // the replicas say: reported before their count is checked.
                         reply = try await runAcknowledged(SessionScripts.create, now: now, extraCount: 9 + links.count) { command in
                             command.append(hexOf: key)
                             command.append(handle)
@@ -39,6 +42,12 @@ extension RedisSessionStore: SessionAuditSource {
                             command.append(privatePart)
                             command.append(deadline)
                             for link in links { command.append(link) }
+                        } reading: { reply in
+                            if let fields = reply.elements, case .integer(1)? = fields.first {
+                                madeOnPrimary = true
+                                try reportEnded(fields.dropFirst(), from: "create")
+                            }
+                            return reply
                         }
                     } catch RedisClientError.serverError(let message) where message.hasPrefix(LoginDeadline.lateReply) && deadline != 0 {
                         // Refused as late, yet answered while the proxy still waited: Redis's
@@ -49,9 +58,10 @@ extension RedisSessionStore: SessionAuditSource {
                         deadline = 0
                         continue
                     } catch let error as RedisClientError {
-                        // Refused for want of replicas: take it back off the primary (best
-                        // effort), so no session lingers that no cookie was issued for.
-                        if case .notAcknowledged = error {
+                        // Made on the primary, then not confirmed (too few replicas, or `WAIT`
+                        // itself refused: found by an audit, an ACL without `+wait`): take it
+                        // back (best effort), so no session lingers that no cookie was issued for.
+                        if madeOnPrimary {
                             _ = try? await run(SessionScripts.revokeKey, now: now, extraCount: 1) { $0.append(hexOf: key) }
                         }
                         throw error
@@ -63,7 +73,7 @@ extension RedisSessionStore: SessionAuditSource {
                         handle: handle, attributes: attributes, createdAt: date, lastSeenAt: date,
                         expiresAt: timeouts.expiry(createdAt: date, lastSeenAt: date), origin: origin)
                     try reportEnded(
-                        fields.dropFirst(), from: "create",
+                        fields[fields.endIndex...], from: "create",
                         created: SessionAuditEvent(kind: .created, handle: handle, subject: subject, client: origin.client))
                     return session
                 }
