@@ -184,6 +184,18 @@ extension RedisServerTests {
                         Issue.record("expected unavailable, got \(error)")
                     }
                 }
+
+                // The wrong data-server password: no primary either, and the log says why at
+                // once (found by an audit: it read as a failover under way).
+                let wrongData = sentinelSettings(
+                    topology, tls: tls, sentinelPassword: "sentinel-secret", user: "cloakroom", password: "not-it-either")
+                let warnings = RecordedWarnings()
+                let store = try RedisSessionStore(settings: wrongData, timeouts: SessionStoreConformance.timeouts, clock: clock, logger: warnings.logger)
+                try await withStore(store) { store in
+                    let refused = await isUnavailable { _ = try await store.liveCount() }
+                    #expect(refused)
+                    #expect(warnings.all.contains { $0.contains("refused this proxy") && $0.contains("authentication failed") }, "\(warnings.all)")
+                }
             }
         }
 

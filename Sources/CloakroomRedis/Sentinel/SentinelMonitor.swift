@@ -35,6 +35,8 @@ final class SentinelMonitor: RedisConnecting {
     /// Sentinels already warned about (misconfiguration, refused login), so a retry every
     /// 500 ms does not repeat the warning; cleared once a primary is found.
     private let warned = Mutex<Set<Int>>([])
+    /// Data servers whose refusal (``isRefusal(_:)``) was logged, with the refusal.
+    private let warnedServers = Mutex<Set<String>>([])
 
     /// - Parameter data: the login, database, TLS and timeouts of the data connections; its
     ///   URL's host and port are not used.
@@ -249,9 +251,26 @@ final class SentinelMonitor: RedisConnecting {
             result = .notPrimary
         } catch {
             logger.debug("primary candidate unreachable", metadata: ["server": "\(endpoint)", "error": "\(error)"])
+            // A refused login or database is no failover: said at once, with the server's words
+            // (found by an audit: a wrong data-server password read only as "no primary").
+            if Self.isRefusal(error), warnedServers.withLock({ $0.insert("\(endpoint) \(error)").inserted }) {
+                logger.warning(
+                    "the primary the sentinels name refused this proxy: check session.store.redis's username, password and db",
+                    metadata: ["server": "\(endpoint)", "error": "\(error)"])
+            }
             result = .unreachable
         }
         perform(state.withLock { $0.roleChecked(endpoint, token: token, result: result, now: .now) })
+    }
+
+    /// An error that names this proxy's login or database, not the server's state: `AUTH` or
+    /// `SELECT` refused, or an ACL without `ROLE` (`NOPERM`).
+    static func isRefusal(_ error: any Error) -> Bool {
+        switch error as? RedisClientError {
+        case .authenticationFailed?, .selectFailed?: return true
+        case .serverError(let message)?: return message.hasPrefix("NOPERM") || message.hasPrefix("NOAUTH") || message.hasPrefix("WRONGPASS")
+        default: return false
+        }
     }
 
     private func warnOnce(_ sentinel: Int, _ message: Logger.Message, _ metadata: Logger.Metadata) {
