@@ -16,6 +16,8 @@ public final class OIDCClient: Sendable {
     public let directory: ProviderDirectory
     let http: ProviderHTTP
     let seal: PendingLoginSeal
+    /// Seals the tokens a session keeps in its private part.
+    public let tokenSeal: TokenSeal
     let verifier: TokenVerifier
     let claimsMapping: ClaimsMapping
     /// The provider's access tokens as bearer credentials; `nil` without `bearer_audience`.
@@ -33,6 +35,7 @@ public final class OIDCClient: Sendable {
         self.settings = settings
         self.http = http
         self.seal = PendingLoginSeal(secrets: secrets)
+        self.tokenSeal = TokenSeal(secrets: secrets)
         self.now = now
         self.logger = logger
         let directory = ProviderDirectory(issuer: settings.issuer, http: http, logger: logger)

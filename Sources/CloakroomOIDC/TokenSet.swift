@@ -1,4 +1,5 @@
 import CloakroomSessions
+import Crypto
 
 import struct Foundation.Date
 
@@ -62,5 +63,46 @@ public struct TokenSet: Sendable, Equatable {
     public func accessExpired(now: Date) -> Bool {
         guard let expiresAt else { return false }
         return expiresAt <= now
+    }
+}
+
+/// Seals a session's provider tokens for its private part, with AES-GCM under a key derived
+/// from `session.secrets` (the first seals, every one opens), as the pending-login cookie is
+/// sealed: a dump of the store alone (Redis, the file store's database) holds no usable token
+/// (found by an audit: refresh tokens in clear in Redis would work at the provider). The proxy
+/// reads them only through this seal, so the private part is opaque to every store.
+public struct TokenSeal: Sendable {
+    private let keys: [SymmetricKey]
+    /// The private part's only field once sealed.
+    static let field = "sealed"
+
+    public init(secrets: [[UInt8]]) {
+        keys = secrets.map { secret in
+            HKDF<SHA256>.deriveKey(
+                inputKeyMaterial: SymmetricKey(data: secret), salt: Array("cloakroom".utf8),
+                info: Array("oidc private part v1".utf8), outputByteCount: 32)
+        }
+    }
+
+    /// The private part for `tokens`.
+    public func seal(_ tokens: TokenSet) -> JSONObject {
+        let plain = Array(JSONValue.object(tokens.secrets).jsonText.utf8)
+        // Cannot fail with a 256-bit key and a random nonce.
+        let box = try! AES.GCM.seal(plain, using: keys[0])
+        return [Self.field: .string(base64URL(Array(box.combined!)))]
+    }
+
+    /// The tokens in a private part: sealed, or as sessions made before sealing hold them. A
+    /// part no secret opens (its secret retired) holds no token.
+    public func open(_ secrets: JSONObject) -> TokenSet {
+        guard case .string(let sealed)? = secrets[Self.field] else { return TokenSet(secrets: secrets) }
+        guard let bytes = base64URLDecode(sealed), let box = try? AES.GCM.SealedBox(combined: bytes) else { return TokenSet(secrets: [:]) }
+        for key in keys {
+            guard let plain = try? AES.GCM.open(box, using: key),
+                let object = try? JSONValue.parseObject(String(decoding: plain, as: UTF8.self))
+            else { continue }
+            return TokenSet(secrets: object)
+        }
+        return TokenSet(secrets: [:])
     }
 }

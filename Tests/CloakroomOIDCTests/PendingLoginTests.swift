@@ -1,4 +1,5 @@
 import CloakroomOIDC
+import CloakroomSessions
 import Foundation
 import Testing
 
@@ -20,6 +21,23 @@ import Testing
         #expect(PendingLoginSeal(secrets: [Array("another-secret-another-secret-00".utf8)]).open(value, now: Self.now) == nil)
         // Rotation: a new first secret still opens values sealed with the old one.
         #expect(PendingLoginSeal(secrets: [Array("new-secret-new-secret-new-secret".utf8), Self.secret]).open(value, now: Self.now) == login)
+    }
+
+    /// The tokens a session keeps are sealed in its private part (found by an audit: refresh
+    /// tokens were in clear in Redis), and open with every secret, as the cookie's do.
+    @Test func sessionTokensAreSealedAndOpenAfterRotation() {
+        let tokens = TokenSet(
+            idToken: "id.token.x", accessToken: "access-token-x", refreshToken: "refresh-token-x",
+            issuedAt: Self.now, expiresAt: Self.now.addingTimeInterval(300))
+        let seal = TokenSeal(secrets: [Self.secret])
+        let sealed = seal.seal(tokens)
+        #expect(sealed.keys.sorted() == ["sealed"])
+        let text = JSONValue.object(sealed).jsonText
+        #expect(!text.contains("access-token-x") && !text.contains("refresh-token-x") && !text.contains("id.token.x"))
+        #expect(seal.open(sealed) == tokens)
+        #expect(TokenSeal(secrets: [Array("new-secret-new-secret-new-secret".utf8), Self.secret]).open(sealed) == tokens)
+        #expect(TokenSeal(secrets: [Array("another-secret-another-secret-00".utf8)]).open(sealed).refreshToken == nil, "no other key opens it")
+        #expect(seal.open(tokens.secrets) == tokens, "a private part from before sealing is read as it is")
     }
 
     @Test func pkceChallengeIsS256OfTheVerifier() {

@@ -209,6 +209,12 @@ struct SingleSignOnTests {
         let cookie = try #require(browser.cookie(named: "cloakroom_session"))
         let firstToken = try #require(proxy.backend.requests.last?.value("authorization"))
         #expect(firstToken.hasPrefix("Bearer "))
+        // The store holds the tokens sealed, not in clear (found by an audit, in Redis).
+        let codec = SessionCookieCodec(secrets: proxy.server.configuration.session.secrets.map { Array($0.utf8) })
+        let id = try #require(codec.decode(String(cookie.dropFirst("cloakroom_session=".count))))
+        let privatePart = try #require(try await (proxy.server.store as? any ProviderSessionStore)?.secrets(key: id.key))
+        #expect(privatePart.keys.sorted() == ["sealed"])
+        #expect(!JSONValue.object(privatePart).jsonText.contains(firstToken.dropFirst("Bearer ".count)))
 
         // The client's own Authorization never reaches the backend.
         _ = try await Curl.get("\(proxy.base)/api/a", ["-H", "Cookie: \(cookie)", "-H", "Authorization: Bearer forged"])

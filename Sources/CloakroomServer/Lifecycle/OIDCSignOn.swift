@@ -27,20 +27,20 @@ extension OIDCClient: SingleSignOn {
     ) async -> Result<SignedOn, SignOnFailure> {
         do {
             let login = try await finishLogin(query: query, cookieValue: cookieValue, firstUse: firstUse)
-            return .success(SignedOn(attributes: login.attributes, secrets: login.tokens.secrets, links: login.links, next: login.next))
+            return .success(SignedOn(attributes: login.attributes, secrets: tokenSeal.seal(login.tokens), links: login.links, next: login.next))
         } catch {
             return .failure(Self.failure(error))
         }
     }
 
     public func accessToken(in secrets: JSONObject, now: Date) -> (token: String?, refreshDue: Bool) {
-        let tokens = TokenSet(secrets: secrets)
+        let tokens = tokenSeal.open(secrets)
         return (tokens.accessToken, tokens.needsRefresh(now: now))
     }
 
     public func refresh(_ secrets: JSONObject) async -> Result<JSONObject, SignOnFailure> {
         do {
-            return .success(try await refreshTokens(TokenSet(secrets: secrets)).secrets)
+            return .success(tokenSeal.seal(try await refreshTokens(tokenSeal.open(secrets))))
         } catch {
             return .failure(Self.failure(error))
         }
@@ -56,7 +56,7 @@ extension OIDCClient: SingleSignOn {
     }
 
     public func endSessionLocation(secrets: JSONObject?, postLogoutRedirect: String) -> String? {
-        endSessionURL(idToken: secrets.flatMap { TokenSet(secrets: $0).idToken }, postLogoutRedirect: postLogoutRedirect)
+        endSessionURL(idToken: secrets.flatMap { tokenSeal.open($0).idToken }, postLogoutRedirect: postLogoutRedirect)
     }
 
     public func bearerVerdictNow(_ token: String, now: Date) -> BearerVerdict? {
