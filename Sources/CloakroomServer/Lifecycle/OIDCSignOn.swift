@@ -92,12 +92,14 @@ extension OIDCClient: SingleSignOn {
 }
 
 /// The OpenID Connect client of the running configuration, kept across reloads that leave
-/// `login.oidc` as it was (discovery and the key set survive), replaced and shut down otherwise.
+/// `login.oidc` and `session.secrets` as they were (discovery and the key set survive),
+/// replaced and shut down otherwise: its seals (the pending login's, the session tokens') use
+/// the secrets, so a rotation by reload must reach them.
 final class SignOnClients: Sendable {
-    private let current = Mutex<(settings: OIDCSettings, client: OIDCClient)?>(nil)
+    private let current = Mutex<(settings: OIDCSettings, secrets: [[UInt8]], client: OIDCClient)?>(nil)
 
     func client(for settings: OIDCSettings, secrets: [[UInt8]], logger: Logger) throws -> OIDCClient {
-        if let existing = current.withLock({ $0 }), existing.settings == settings { return existing.client }
+        if let existing = current.withLock({ $0 }), existing.settings == settings, existing.secrets == secrets { return existing.client }
         let http: ProviderHTTP
         do {
             http = try ProviderHTTP(caPath: settings.caPath)
@@ -107,7 +109,7 @@ final class SignOnClients: Sendable {
         let client = OIDCClient(settings: settings, http: http, secrets: secrets, logger: logger)
         client.start()
         let replaced = current.withLock { current -> OIDCClient? in
-            defer { current = (settings, client) }
+            defer { current = (settings, secrets, client) }
             return current?.client
         }
         if let replaced {
