@@ -75,6 +75,13 @@ import Testing
         #expect(open.credential == nil, "a route without authentication does not judge it")
         #expect(open.dropsAuthorization, "but does not forward it either")
         guard case .forward = fixture.policy.authorize(open) else { Issue.record("refused"); return }
+
+        // Found by an audit: `login.path`, forwarded to its backend, forwarded the key.
+        let (login, _) = try begin(fixture, "/login", authorization: "Bearer " + Self.key.text, cookie: cookie)
+        #expect(login.endpoint == .login)
+        #expect(login.dropsAuthorization, "never forwarded on login.path either")
+        let (loginOther, _) = try begin(fixture, "/login", authorization: "Bearer eyJhbGciOi.x.y")
+        #expect(!loginOther.dropsAuthorization, "another bearer token is the backend's own")
     }
 
     /// SPEC: "a kind the route does not accept, gets 401 ... invalid_token (never a redirect)".

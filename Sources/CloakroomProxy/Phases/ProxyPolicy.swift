@@ -147,6 +147,10 @@ public final class ProxyPolicy: Sendable {
                     presentsBearer = true
                 }
             }
+        } else if endpoint == .login, let token = Self.bearerToken(in: request), APIKeySecret.hasPrefix(token) {
+            // `login.path` is forwarded too, whatever its route: an API key never reaches a
+            // backend there either (found by an audit).
+            carriesAPIKey = true
         }
         let accept = PolicyRequestFields.value(.accept, in: request)
         // Read once: each read builds the method again from its pseudo-field.
