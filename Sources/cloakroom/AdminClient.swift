@@ -68,7 +68,9 @@ struct AdminClient {
         } else {
             (host, port) = (authority, "80")
         }
-        guard !host.isEmpty, let number = Int(port) else { throw Failure.badURL(url) }
+        // A port past 65535 would wrap to another one (found by an audit: the token went there).
+        guard !host.isEmpty, port.allSatisfy(\.isASCII), port.allSatisfy(\.isNumber), let number = Int(port), (1...65_535).contains(number)
+        else { throw Failure.badURL(url) }
         self.base = url
         self.host = String(host)
         self.port = number

@@ -114,7 +114,11 @@ extension AdminCommandClientTests {
         #expect(api.requests == ["/cloakroom/admin/sessions?user=a%20b", "/cloakroom/admin/sessions?user=a%20b", "/sessions?user=a%20b"])
 
         // A query or a fragment in --admin cannot be a prefix: a usage error (exit 2), nothing sent.
-        for url in ["http://127.0.0.1:\(api.port)/admin?x=1", "http://127.0.0.1:\(api.port)/#top", "notaurl"] {
+        // Nor a port out of range (found by an audit: 65536 + N reached port N, token and all).
+        for url in [
+            "http://127.0.0.1:\(api.port)/admin?x=1", "http://127.0.0.1:\(api.port)/#top", "notaurl",
+            "http://127.0.0.1:\(65_536 + api.port)", "http://127.0.0.1:-1", "http://127.0.0.1:0", "http://127.0.0.1:+80",
+        ] {
             let run = try await CommandLineTests.run(["sessions", "list", "--admin", url, "--token", "t"], unsetting: Self.unset, killAfter: 20)
             #expect(run.status == 2, "\(url): \(run.output)")
             #expect(run.errors.contains("--admin: admin URL \"\(url)\" must look like http://HOST:PORT or http://HOST:PORT/PATH"), "\(run.errors)")
