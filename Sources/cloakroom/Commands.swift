@@ -69,14 +69,26 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// Loads and validates the configuration, or prints every problem and exits 1.
+/// Loads and validates the configuration, or prints every problem and exits 1: the same
+/// problems `check` prints (found by an audit: `serve` left out what only the server checks,
+/// such as a key that does not match its certificate).
 func loadConfiguration(_ path: String) throws -> Configuration {
+    let (configuration, problems) = configurationProblems(path)
+    if let configuration, problems.isEmpty { return configuration }
+    printError("\(path): invalid configuration")
+    for problem in problems { printError("  \(problem)") }
+    throw ExitCode(1)
+}
+
+/// The configuration at `path` and every problem with it, in one pass: the loader's, then what
+/// only the server can tell (TLS material, the users file's contents), checked on whatever was
+/// read without a problem.
+func configurationProblems(_ path: String) -> (Configuration?, [String]) {
     do {
-        return try ConfigurationLoader.load(contentsOf: path, environment: ProcessEnvironment.variables)
+        let configuration = try ConfigurationLoader.load(contentsOf: path, environment: ProcessEnvironment.variables)
+        return (configuration, ProxyServer.problems(in: configuration))
     } catch {
-        printError("\(path): invalid configuration")
-        for problem in error.problems { printError("  \(problem)") }
-        throw ExitCode(1)
+        return (nil, error.problems.map(\.description) + (error.readable.map(ProxyServer.problems(in:)) ?? []))
     }
 }
 
@@ -92,23 +104,13 @@ struct Check: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
-        let problems: [String]
-        do {
-            let configuration = try ConfigurationLoader.load(contentsOf: options.path, environment: ProcessEnvironment.variables)
-            problems = ProxyServer.problems(in: configuration)
-        } catch {
-            // What only the server can tell (TLS material, the users file's contents) is checked
-            // on whatever was read without a problem, so one pass reports everything.
-            problems = error.problems.map(\.description) + (error.readable.map(ProxyServer.problems(in:)) ?? [])
-        }
+        let (configuration, problems) = configurationProblems(options.path)
         guard problems.isEmpty else {
             for problem in problems { print(problem) }
             throw ExitCode(1)
         }
         // Valid, but worth knowing (an expired certificate): said, and the check still passes.
-        if let configuration = try? ConfigurationLoader.load(contentsOf: options.path, environment: ProcessEnvironment.variables) {
-            for warning in ProxyServer.warnings(in: configuration) { print("warning: \(warning)") }
-        }
+        for warning in configuration.map { ProxyServer.warnings(in: $0) } ?? [] { print("warning: \(warning)") }
         print("\(options.path): configuration is valid")
     }
 }
