@@ -96,9 +96,9 @@ struct CORSPolicyTests {
         #expect(fields[.accessControlAllowOrigin] == Self.app)
         #expect(fields[.vary] == "Origin")
         var foreign = makeRequest(.get, "/api/items", headers: [("Origin", "https://evil.example.test")])
-        var untouched = HTTPFields()
-        try fixture.begin(&foreign).addCORSFields(to: &untouched)
-        #expect(untouched.isEmpty)
+        var varying = HTTPFields()
+        try fixture.begin(&foreign).addCORSFields(to: &varying)
+        #expect(Array(varying) == [HTTPField(name: .vary, value: "Origin")], "no CORS field for an origin not listed, but Vary")
     }
 
     @Test func anOPTIONSWithoutTheRequestMethodIsNoPreflight() throws {
@@ -120,6 +120,11 @@ struct CORSPolicyTests {
         var foreign = makeRequest(.get, "/api/items", headers: [("Origin", "https://evil.example.test")])
         let refused = try #require(Self.answer(fixture, try fixture.begin(&foreign)))
         #expect(refused.head.headerFields[.accessControlAllowOrigin] == nil)
+        // Found by an audit: without `Vary: Origin` here a cache could keep the answer for the
+        // listed origin too; the backend's responses on the route already vary.
+        #expect(refused.head.headerFields[.vary] == "Origin")
+        var none = makeRequest(.get, "/api/items")
+        #expect(try #require(Self.answer(fixture, try fixture.begin(&none))).head.headerFields[.vary] == "Origin")
     }
 
     @Test func theUpstreamsCORSFieldsAreReplaced() async throws {

@@ -44,7 +44,7 @@ extension ProxyPolicy {
     /// The proxy's own answers to an allowed origin carry the route's CORS fields too, so the
     /// page can read its 401 or 403 (a preflight's answer has its own).
     func withCORSFields(_ authorization: Authorization, exchange: Exchange) -> Authorization {
-        guard exchange.corsOrigin != nil, case .respond(var response) = authorization else { return authorization }
+        guard exchange.route?.cors != nil, case .respond(var response) = authorization else { return authorization }
         exchange.addCORSFields(to: &response.head.headerFields)
         return .respond(response)
     }
@@ -52,9 +52,15 @@ extension ProxyPolicy {
 
 extension Exchange {
     /// The route's CORS fields for an allowed `Origin`, on an answer of the proxy's own that
-    /// does not pass the policy (a 502, a 504, a 413): a page can read every refusal.
+    /// does not pass the policy (a 502, a 504, a 413): a page can read every refusal. On a
+    /// route with `cors`, every such answer varies with `Origin`, as the backend's do (found by
+    /// an audit: a 401 to an origin not listed had no `Vary`).
     public func addCORSFields(to fields: inout HTTPFields) {
-        guard let corsOrigin, let cors = route?.cors else { return }
-        cors.apply(to: &fields, origin: corsOrigin)
+        guard let cors = route?.cors else { return }
+        if let corsOrigin {
+            cors.apply(to: &fields, origin: corsOrigin)
+        } else {
+            CORSPolicy.addVaryOrigin(to: &fields)
+        }
     }
 }
