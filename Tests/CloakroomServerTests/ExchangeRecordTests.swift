@@ -135,6 +135,22 @@ struct ExchangeRecordTests {
         #expect(byPath["/logout"] == "complete")
     }
 
+    /// Found by an audit: an ordinary response whose body came in a second read was cut to its
+    /// head alone when a logout raced it. One that ends within the grace after its session's
+    /// end is delivered whole; the events above, still streaming, are cut.
+    @Test func aResponseEndingJustAfterItsSessionIsDeliveredWhole() async throws {
+        let (proxy, lines) = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        let cookie = try await proxy.login("alice")
+        let response = Task { try await Curl.get("\(proxy.base)/api/head-first?ms=300", ["-H", "Cookie: \(cookie)"]) }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await Curl.get("\(proxy.base)/logout", ["-H", "Cookie: \(cookie)"]).status == 204)
+        let answered = try await response.value
+        #expect(answered.status == 200 && answered.body == "{\"late\":true}", "\(answered.status) \(answered.body)")
+        let logged = try await Self.awaitLines(lines, count: 3)
+        #expect(logged.first { $0["path"] == "/api/head-first" }?["outcome"] == "complete", "\(logged)")
+    }
+
     /// One request ID, one line: nothing is logged twice when an exchange ends in two ways at
     /// once (the client leaves while the upstream fails).
     @Test func eachExchangeIsLoggedOnce() async throws {

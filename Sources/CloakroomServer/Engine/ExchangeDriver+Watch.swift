@@ -8,18 +8,27 @@ extension ExchangeDriver {
     /// long poll) is watched, so that it is cut when its session ends: the connection closes
     /// (HTTP/1.1) or the stream is reset (HTTP/2). Responses that finish within one read batch,
     /// nearly all of them, never touch the watch.
+    ///
+    /// One still streaming ``sessionEndGrace`` after the ending is cut; one that ends before
+    /// is delivered whole (found by an audit: ordinary responses whose body came in a second
+    /// read were cut to a head alone when a logout raced them).
     func watchLongResponse() {
         guard let session = exchange?.session, let (key, isAPIKey) = exchange?.watchedKey else { return }
         let bound = NIOLoopBound(self, eventLoop: transport.eventLoop)
         watchToken = runtime.watch.watch(key: key, subject: session.subject, isAPIKey: isAPIKey, on: transport.eventLoop) {
             let driver = bound.value
             driver.watchToken = nil
-            let action = driver.machine.sessionEnded()
-            guard case .abort = action else { return }
-            driver.logger.info("session ended during a response: closing", metadata: ["request_id": "\(driver.requestID)"])
-            driver.perform(action)
+            driver.transport.eventLoop.assumeIsolated().scheduleTask(in: Self.sessionEndGrace) {
+                let action = driver.machine.sessionEnded()
+                guard case .abort = action else { return }
+                driver.logger.info("session ended during a response: closing", metadata: ["request_id": "\(driver.requestID)"])
+                driver.perform(action)
+            }
         }
     }
+
+    /// How long a response in flight when its session ends may take to finish.
+    static let sessionEndGrace = TimeAmount.milliseconds(500)
 
     func unwatchLongResponse() {
         guard let token = watchToken else { return }

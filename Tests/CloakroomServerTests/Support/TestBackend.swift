@@ -12,7 +12,8 @@ import Synchronization
 /// `/update` answers `Session-Update`; `/logout-all`, `/logout-current` answer `Session-Logout`;
 /// `/slow` never answers; `/truncated` promises 1000 bytes, sends 10 and closes;
 /// `/download?bytes=N` streams N bytes; `/upload` counts the body;
-/// `/events` streams a server-sent event every 100 ms and never ends; `/drop-once` arriving on a
+/// `/events` streams a server-sent event every 100 ms and never ends; `/head-first?ms=N` sends
+/// its head at once and its 13-byte body N ms later; `/drop-once` arriving on a
 /// connection that has answered before closes it without answering, once per backend (a
 /// keep-alive connection the server timed out as the request arrived); `/ws` upgrades to a
 /// WebSocket that echoes text frames as `echo:TEXT` (the upgrade request is recorded too);
@@ -208,6 +209,19 @@ private final class BackendHandler: ChannelInboundHandler, RemovableChannelHandl
             context.eventLoop.scheduleTask(in: .milliseconds(delay)) {
                 let (handler, context) = bound.value
                 handler.write(context: context, headers: [:], body: "{\"delayed\":true}")
+            }
+            return
+        case "/head-first":
+            // The head at once, the body `?ms=N` later (300 by default): an ordinary response
+            // that outlives one read.
+            let delay = query.hasPrefix("ms=") ? Int64(query.dropFirst(3)) ?? 300 : 300
+            headers.add(name: "Content-Length", value: "13")
+            context.writeAndFlush(NIOAny(HTTPServerResponsePart.head(.init(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(delay)) {
+                let context = bound.value
+                context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(context.channel.allocator.buffer(string: "{\"late\":true}")))), promise: nil)
+                context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
             }
             return
         case "/events":
