@@ -87,6 +87,48 @@ struct TLSAndHTTP2Tests {
         #expect(again.status == 200, "TLS clients are unaffected")
     }
 
+    /// Found by an audit: a client that finished the TLS handshake and sent nothing was held
+    /// for `idle_timeout` (75 s by default) on HTTP/1.1, where plain connections and HTTP/2 get
+    /// `header_timeout`: a new connection is not a kept-alive one.
+    @Test func aSilentConnectionAfterTheHandshakeGetsTheHeaderTimeout() async throws {
+        let certificates = try await TestCertificates.make()
+        defer { certificates.remove() }
+        let harness = try await ProxyHarness.start { configuration in
+            configuration.listeners = [
+                Listener(
+                    address: SocketAddressSpec(host: "127.0.0.1", port: 0),
+                    tls: TLSSettings(certificatePath: certificates.certificate, privateKeyPath: certificates.privateKey))
+            ]
+            configuration.client.headerTimeout = .seconds(1)
+            configuration.client.idleTimeout = .seconds(30)
+        }
+        defer { Task { await harness.stop() } }
+        let script = """
+            import socket, ssl, sys, time
+            context = ssl.create_default_context(); context.check_hostname = False; context.verify_mode = ssl.CERT_NONE
+            context.set_alpn_protocols(["http/1.1"])
+            sock = context.wrap_socket(socket.create_connection(("127.0.0.1", \(harness.port))))
+            sock.settimeout(20); start = time.monotonic()
+            try:
+                sock.recv(1)
+            except Exception:
+                pass
+            print(round(time.monotonic() - start, 1))
+            """
+        let elapsed = try await offPool {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-c", script]
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return Double(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        }
+        #expect(elapsed >= 0.5 && elapsed < 5, "closed after \(elapsed) s, header_timeout 1s, idle_timeout 30s")
+    }
+
     @Test func nghttpConcurrentStreamsCookieCrumbsAndConnectionHeader() async throws {
         let certificates = try await TestCertificates.make()
         defer { certificates.remove() }

@@ -25,6 +25,10 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
     /// every refusal. Without one, this handler writes a plain 408 itself.
     var onHeaderTimeout: (() -> Void)?
     private var state = State.idle
+    /// No byte has come yet: the first wait is `client.header_timeout`, not `idle_timeout`
+    /// (a new connection is not a kept-alive one; nginx's `client_header_timeout`). Found by an
+    /// audit: after a TLS handshake, a connection sending nothing was held for `idle_timeout`.
+    private var awaitingFirstRequest = true
     private var timer = LazyTimer()
     private var context: ChannelHandlerContext?
     /// Runs while the socket takes no more bytes (``channelWritabilityChanged(context:)``).
@@ -56,6 +60,7 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
     /// The header timeout is armed after the proxy handler has seen the bytes, and only if they
     /// did not complete the head: a head that arrives in one read (nearly all) never arms it.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        awaitingFirstRequest = false
         if state == .readingBody { arm(.readingBody) }  // bytes came: the body's clock restarts
         guard state == .idle else { return context.fireChannelRead(data) }
         state = .readingHead
@@ -117,7 +122,7 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
         self.state = state
         let timeout: TimeAmount
         switch state {
-        case .idle: timeout = idleTimeout
+        case .idle: timeout = awaitingFirstRequest ? headerTimeout : idleTimeout
         case .readingHead: timeout = headerTimeout
         case .readingBody, .busy: timeout = bodyTimeout
         }
