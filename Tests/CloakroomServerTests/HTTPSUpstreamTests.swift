@@ -328,6 +328,23 @@ struct HTTPSUpstreamTests {
                 "upstreams.api.tls.certificate: the certificate in \"\(pki.ca)\" may not sign (its key usage lacks digitalSignature), "
                     + "which TLS needs; a CA certificate cannot serve as one"
             ])
+        // The same with RSA, which BoringSSL takes with its key (found by an audit: `check`
+        // passed it, and every handshake then failed).
+        #expect(
+            problems { $0.certificatePath = pki.path("rsa-ca.crt"); $0.privateKeyPath = pki.path("rsa-ca.key") } == [
+                "upstreams.api.tls.certificate: the certificate in \"\(pki.path("rsa-ca.crt"))\" may not sign (its key usage lacks digitalSignature), "
+                    + "which TLS needs; a CA certificate cannot serve as one"
+            ])
+        let listener = ProxyServer.problems(
+            in: Configuration(
+                listeners: [
+                    Listener(
+                        address: SocketAddressSpec(host: "127.0.0.1", port: 0),
+                        tls: TLSSettings(certificatePath: pki.path("rsa-ca.crt"), privateKeyPath: pki.path("rsa-ca.key")))
+                ],
+                session: SessionSettings(), routes: [Route(path: "/", upstream: "api")],
+                upstreams: ["api": Upstream(kind: .targets([UpstreamTarget(host: "127.0.0.1", port: 9)]))]))
+        #expect(listener.contains { $0.hasPrefix("listen[0].tls.certificate: ") && $0.contains("may not sign") }, "\(listener)")
         let keyText = try String(contentsOfFile: pki.strayKey, encoding: .utf8)
         #expect(!mismatched.joined().contains(keyText.split(separator: "\n")[1]), "never key material")
     }

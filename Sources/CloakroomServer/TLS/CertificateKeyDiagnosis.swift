@@ -21,10 +21,22 @@ enum CertificateKeyDiagnosis {
             let key = try? Certificate.PrivateKey(pemEncoded: keyText)
         else { return mismatch }
         guard certificate.publicKey == key.publicKey else { return mismatch }
-        if let usage = try? certificate.extensions.keyUsage, !usage.digitalSignature {
-            return "\(path).certificate: the certificate in \"\(certificatePath)\" may not sign (its key usage lacks digitalSignature), "
-                + "which TLS needs; a CA certificate cannot serve as one"
-        }
+        if let problem = signingProblem(certificate, certificatePath: certificatePath, path: path) { return problem }
         return "\(path).certificate: the certificate in \"\(certificatePath)\" and its key were refused (\(refusal))"
+    }
+
+    /// A leaf whose key usage lacks `digitalSignature`, checked before BoringSSL is asked: it
+    /// refuses such an EC certificate with its key, but takes an RSA one (whose key could
+    /// encipher, in a key exchange no allowed cipher suite uses), and every client then refuses
+    /// the handshake (found by an audit: `check` passed an RSA CA certificate).
+    static func signingProblem(_ leaf: NIOSSLCertificate, certificatePath: String, path: String) -> String? {
+        guard let certificate = try? Certificate(derEncoded: leaf.toDERBytes()) else { return nil }
+        return signingProblem(certificate, certificatePath: certificatePath, path: path)
+    }
+
+    private static func signingProblem(_ certificate: Certificate, certificatePath: String, path: String) -> String? {
+        guard let usage = try? certificate.extensions.keyUsage, !usage.digitalSignature else { return nil }
+        return "\(path).certificate: the certificate in \"\(certificatePath)\" may not sign (its key usage lacks digitalSignature), "
+            + "which TLS needs; a CA certificate cannot serve as one"
     }
 }

@@ -28,6 +28,11 @@ enum TLSContexts {
     static func context(_ settings: TLSSettings, path: String) throws -> NIOSSLContext {
         let certificates = try certificates(in: settings.certificatePath, key: "\(path).certificate")
         let key = try privateKey(in: settings.privateKeyPath, key: "\(path).private_key")
+        if let leaf = certificates.first,
+            let problem = CertificateKeyDiagnosis.signingProblem(leaf, certificatePath: settings.certificatePath, path: path)
+        {
+            throw ServerStartError.unsupported(problem)
+        }
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12

@@ -73,6 +73,9 @@ enum UpstreamTLSContexts {
         if let certificatePath = settings.certificatePath, let keyPath = settings.privateKeyPath {
             let chain = try certificates(in: certificatePath, key: "\(path).certificate")
             let key = try TLSContexts.privateKey(in: keyPath, key: "\(path).private_key")
+            if let leaf = chain.first, let problem = CertificateKeyDiagnosis.signingProblem(leaf, certificatePath: certificatePath, path: path) {
+                throw ServerStartError.unsupported(problem)
+            }
             configuration.certificateChain = chain.map { .certificate($0) }
             configuration.privateKey = .privateKey(key)
         }

@@ -43,6 +43,7 @@ struct TestPKI {
         let pki = TestPKI(directory: directory)
         try pki.authority("ca", subject: "/CN=Cloakroom Test CA")
         try pki.authority("other-ca", subject: "/CN=Somebody Else's CA")
+        try pki.authority("rsa-ca", subject: "/CN=An RSA CA", key: ["rsa", "-pkeyopt", "rsa_keygen_bits:2048"])
         try pki.leaf("server", by: "ca", subject: "/CN=localhost", extensions: "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth")
         try pki.leaf("wrong", by: "ca", subject: "/CN=wrong.example", extensions: "subjectAltName=DNS:wrong.example\nextendedKeyUsage=serverAuth")
         try pki.leaf("client", by: "ca", subject: "/CN=cloakroom", extensions: "extendedKeyUsage=clientAuth")
@@ -60,9 +61,10 @@ struct TestPKI {
         return pki
     }
 
-    private func authority(_ name: String, subject: String) throws {
-        try Self.openssl([
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", path("\(name).key"),
+    private func authority(_ name: String, subject: String, key: [String] = ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]) throws {
+        try Self.openssl(
+            ["req", "-x509", "-newkey"] + key + [
+            "-nodes", "-keyout", path("\(name).key"),
             "-out", path("\(name).crt"), "-days", "2", "-subj", subject,
             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
         ])
