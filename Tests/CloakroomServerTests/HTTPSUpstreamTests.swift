@@ -140,7 +140,10 @@ struct HTTPSUpstreamTests {
 
     /// The log says why verification failed (found by an audit: BoringSSL's
     /// CERTIFICATE_VERIFY_FAILED alone, the same for an expired and a self-signed certificate).
-    @Test(arguments: [("expired", "(CN=localhost) expired at"), ("self", "(CN=localhost) is self-signed and not trusted")])
+    @Test(arguments: [
+        ("expired", "(CN=localhost) expired at"), ("self", "(CN=localhost) is self-signed and not trusted"),
+        ("clientonly", "(CN=localhost) is not for servers (its extended key usage lacks serverAuth)"),
+    ])
     func aVerificationFailureIsLoggedWithItsReason(certificate: String, reason: String) async throws {
         let pki = try await TestPKI.make()
         defer { pki.remove() }

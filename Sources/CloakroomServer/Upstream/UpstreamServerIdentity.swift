@@ -42,6 +42,10 @@ enum UpstreamServerIdentity {
         if certificate.notValidBefore > now {
             return "the upstream's certificate (\(subject)) is not valid before \(certificate.notValidBefore.formatted(format))"
         }
+        if let usages = try? certificate.extensions.extendedKeyUsage, !usages.contains(.serverAuth), !usages.contains(.any) {
+            // Found by an audit: one for clients only read as issued by an untrusted CA.
+            return "the upstream's certificate (\(subject)) is not for servers (its extended key usage lacks serverAuth)"
+        }
         if certificate.issuer == certificate.subject {
             return "the upstream's certificate (\(subject)) is self-signed and not trusted (tls.ca, or the system's roots)"
         }

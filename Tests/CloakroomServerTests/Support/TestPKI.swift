@@ -47,6 +47,8 @@ struct TestPKI {
         try pki.leaf("server", by: "ca", subject: "/CN=localhost", extensions: "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth")
         try pki.leaf("wrong", by: "ca", subject: "/CN=wrong.example", extensions: "subjectAltName=DNS:wrong.example\nextendedKeyUsage=serverAuth")
         try pki.leaf("client", by: "ca", subject: "/CN=cloakroom", extensions: "extendedKeyUsage=clientAuth")
+        // A server's names, for clients only: no server may present it.
+        try pki.leaf("clientonly", by: "ca", subject: "/CN=localhost", extensions: "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=clientAuth")
         try pki.leaf(
             "other-server", by: "other-ca", subject: "/CN=localhost",
             extensions: "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth")
