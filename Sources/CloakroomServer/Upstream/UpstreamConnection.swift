@@ -94,6 +94,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
     /// lets go of it once written, so clearing it finds it unshared and keeps its memory.
     private var headBuffer = ByteBuffer()
     private(set) var isClosed = false
+    /// The TLS upstream closed without close_notify (``errorCaught(context:error:)``).
+    private var closedWithoutCloseNotify = false
     /// When the connection last went idle in the pool.
     var idleSince = NIODeadline.now()
 
@@ -315,7 +317,15 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
     func channelInactive(context: ChannelHandlerContext) {
         isClosed = true
         if let delegate, let end = parser.closed() {
-            deliver(end, to: delegate)
+            if closedWithoutCloseNotify {
+                // RFC 9112 §9.8: a body read until the close is whole over TLS only with
+                // close_notify; without it, it may have been cut (found by an audit: such a
+                // body was passed on as complete).
+                self.delegate = nil
+                delegate.upstreamFailed(.error(UpstreamTLSError.truncated))
+            } else {
+                deliver(end, to: delegate)
+            }
         }
         if let delegate {
             self.delegate = nil
@@ -329,8 +339,12 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A TLS upstream that closes without close_notify: many servers do, and HTTP framing
         // (not TLS) says whether the response was whole, so it is a close like any other
-        // (``channelInactive(context:)`` follows).
-        if let tlsError = error as? NIOSSLError, case .uncleanShutdown = tlsError { return }
+        // (``channelInactive(context:)`` follows), unless the body was to be read until the
+        // close: then nothing says it was whole.
+        if let tlsError = error as? NIOSSLError, case .uncleanShutdown = tlsError {
+            closedWithoutCloseNotify = true
+            return
+        }
         if let delegate {
             self.delegate = nil
             delegate.upstreamFailed(servedCount > 0 && !receivedResponseBytes ? .stale : .error(error))

@@ -110,11 +110,14 @@ final class UpstreamHandshakeHandler: ChannelInboundHandler, RemovableChannelHan
 enum UpstreamTLSError: Error, CustomStringConvertible {
     case handshakeFailed(target: String, reason: String)
     case handshakeTimedOut(target: String)
+    /// A body read until the close ended without close_notify: it may have been cut.
+    case truncated
 
     var description: String {
         switch self {
         case .handshakeFailed(let target, let reason): "TLS handshake with \(target) failed: \(reason)"
         case .handshakeTimedOut(let target): "TLS handshake with \(target) did not complete within connect_timeout"
+        case .truncated: "the upstream closed the TLS connection without close_notify before a response read until the close ended"
         }
     }
 }
