@@ -41,36 +41,51 @@ public struct PendingLogin: Sendable, Equatable, Codable {
     }
 }
 
-/// Seals and opens ``PendingLogin`` cookie values. The first secret seals; every secret opens
-/// (rotation, like the session cookie).
-public struct PendingLoginSeal: Sendable {
+/// AES-GCM under a key derived from each of `session.secrets` for one purpose: the first secret
+/// seals, every one opens (rotation, like the session cookie). Sealed values are base64url.
+struct SecretBox: Sendable {
     private let keys: [SymmetricKey]
 
-    public init(secrets: [[UInt8]]) {
+    init(secrets: [[UInt8]], purpose: String) {
         keys = secrets.map { secret in
             HKDF<SHA256>.deriveKey(
                 inputKeyMaterial: SymmetricKey(data: secret), salt: Array("cloakroom".utf8),
-                info: Array("oidc pending login v1".utf8), outputByteCount: 32)
+                info: Array(purpose.utf8), outputByteCount: 32)
         }
     }
 
-    public func seal(_ login: PendingLogin) -> String {
-        let plain = (try? JSONEncoder().encode(login)) ?? Data()
+    func seal(_ plain: some DataProtocol) -> String {
         // Cannot fail with a 256-bit key and a random nonce.
         let box = try! AES.GCM.seal(plain, using: keys[0])
         return base64URL(Array(box.combined!))
     }
 
-    /// The pending login, or `nil` when the value was not sealed by us or has expired.
-    public func open(_ value: String, now: Date) -> PendingLogin? {
+    /// What `value` seals, or `nil` when no secret opens it (not sealed by us, or altered).
+    func open(_ value: String) -> [UInt8]? {
         guard let bytes = base64URLDecode(value), let box = try? AES.GCM.SealedBox(combined: bytes) else { return nil }
         for key in keys {
-            guard let plain = try? AES.GCM.open(box, using: key),
-                let login = try? JSONDecoder().decode(PendingLogin.self, from: plain)
-            else { continue }
-            return login.expires > now.timeIntervalSince1970 ? login : nil
+            if let plain = try? AES.GCM.open(box, using: key) { return Array(plain) }
         }
         return nil
+    }
+}
+
+/// Seals and opens ``PendingLogin`` cookie values.
+public struct PendingLoginSeal: Sendable {
+    private let box: SecretBox
+
+    public init(secrets: [[UInt8]]) {
+        box = SecretBox(secrets: secrets, purpose: "oidc pending login v1")
+    }
+
+    public func seal(_ login: PendingLogin) -> String {
+        box.seal((try? JSONEncoder().encode(login)) ?? Data())
+    }
+
+    /// The pending login, or `nil` when the value was not sealed by us or has expired.
+    public func open(_ value: String, now: Date) -> PendingLogin? {
+        guard let plain = box.open(value), let login = try? JSONDecoder().decode(PendingLogin.self, from: Data(plain)) else { return nil }
+        return login.expires > now.timeIntervalSince1970 ? login : nil
     }
 }
 

@@ -1,5 +1,4 @@
 import CloakroomSessions
-import Crypto
 
 import struct Foundation.Date
 
@@ -72,37 +71,26 @@ public struct TokenSet: Sendable, Equatable {
 /// (found by an audit: refresh tokens in clear in Redis would work at the provider). The proxy
 /// reads them only through this seal, so the private part is opaque to every store.
 public struct TokenSeal: Sendable {
-    private let keys: [SymmetricKey]
+    private let box: SecretBox
     /// The private part's only field once sealed.
     static let field = "sealed"
 
     public init(secrets: [[UInt8]]) {
-        keys = secrets.map { secret in
-            HKDF<SHA256>.deriveKey(
-                inputKeyMaterial: SymmetricKey(data: secret), salt: Array("cloakroom".utf8),
-                info: Array("oidc private part v1".utf8), outputByteCount: 32)
-        }
+        box = SecretBox(secrets: secrets, purpose: "oidc private part v1")
     }
 
     /// The private part for `tokens`.
     public func seal(_ tokens: TokenSet) -> JSONObject {
-        let plain = Array(JSONValue.object(tokens.secrets).jsonText.utf8)
-        // Cannot fail with a 256-bit key and a random nonce.
-        let box = try! AES.GCM.seal(plain, using: keys[0])
-        return [Self.field: .string(base64URL(Array(box.combined!)))]
+        [Self.field: .string(box.seal(Array(JSONValue.object(tokens.secrets).jsonText.utf8)))]
     }
 
     /// The tokens in a private part: sealed, or as sessions made before sealing hold them. A
     /// part no secret opens (its secret retired) holds no token.
     public func open(_ secrets: JSONObject) -> TokenSet {
         guard case .string(let sealed)? = secrets[Self.field] else { return TokenSet(secrets: secrets) }
-        guard let bytes = base64URLDecode(sealed), let box = try? AES.GCM.SealedBox(combined: bytes) else { return TokenSet(secrets: [:]) }
-        for key in keys {
-            guard let plain = try? AES.GCM.open(box, using: key),
-                let object = try? JSONValue.parseObject(String(decoding: plain, as: UTF8.self))
-            else { continue }
-            return TokenSet(secrets: object)
+        guard let plain = box.open(sealed), let object = try? JSONValue.parseObject(String(decoding: plain, as: UTF8.self)) else {
+            return TokenSet(secrets: [:])
         }
-        return TokenSet(secrets: [:])
+        return TokenSet(secrets: object)
     }
 }

@@ -189,8 +189,8 @@ extension RedisServerTests {
                 // once (found by an audit: it read as a failover under way).
                 let wrongData = sentinelSettings(
                     topology, tls: tls, sentinelPassword: "sentinel-secret", user: "cloakroom", password: "not-it-either")
-                let warnings = RecordedWarnings()
-                let store = try RedisSessionStore(settings: wrongData, timeouts: SessionStoreConformance.timeouts, clock: clock, logger: warnings.logger)
+                let (logger, warnings) = capturingLogger()
+                let store = try RedisSessionStore(settings: wrongData, timeouts: SessionStoreConformance.timeouts, clock: clock, logger: logger)
                 try await withStore(store) { store in
                     let refused = await isUnavailable { _ = try await store.liveCount() }
                     #expect(refused)

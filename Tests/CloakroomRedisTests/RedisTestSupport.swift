@@ -129,27 +129,3 @@ final class Locked<Value: Sendable>: Sendable {
     func withLock<T>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
     var value: Value { mutex.withLock { $0 } }
 }
-
-/// A logger whose warnings and errors are kept, for tests of what an operator is told.
-final class RecordedWarnings: Sendable {
-    private let lines = Mutex<[String]>([])
-    var all: [String] { lines.withLock { $0 } }
-
-    var logger: Logger {
-        Logger(label: "cloakroom-redis-test") { _ in Handler(record: { line in self.lines.withLock { $0.append(line) } }) }
-    }
-
-    private struct Handler: LogHandler {
-        let record: @Sendable (String) -> Void
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .warning
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            record("\(event.level) \(event.message) \(event.metadata ?? [:])")
-        }
-    }
-}
-
