@@ -213,7 +213,13 @@ import Testing
         setup.provider.state.withLock { $0.refresh = .failure(.unavailable("connection refused")) }
         guard case .respond(let unavailable) = await fixture.policy.accessToken(for: exchange) else { Issue.record("forwarded"); return }
         #expect(unavailable.head.status == .badGateway)
-        #expect(String(decoding: unavailable.body, as: UTF8.self) == "{\"error\":\"identity_provider_unavailable\"}")
+        #expect(unavailable.head.headerFields[.contentType] == "text/html; charset=utf-8", "a page for the browser")
+        #expect(String(decoding: unavailable.body, as: UTF8.self).contains("identity provider cannot be reached"))
+        var api = exchange
+        api.acceptsHTML = false
+        guard case .respond(let json) = await fixture.policy.accessToken(for: api) else { Issue.record("forwarded"); return }
+        #expect(json.head.status == .badGateway)
+        #expect(String(decoding: json.body, as: UTF8.self) == "{\"error\":\"identity_provider_unavailable\"}")
         #expect(try await fixture.store.lookup(key: id.key) != nil, "the session is left as it is")
 
         setup.provider.state.withLock { $0.refresh = .failure(.refused("invalid_grant")) }

@@ -293,6 +293,11 @@ struct SingleSignOnTests {
         let login = try await Curl.get("\(proxy.base)/login")
         #expect(login.status == 502)
         #expect(login.body == "{\"error\":\"identity_provider_unavailable\"}")
+        let page = try await Curl.get("\(proxy.base)/login", ["-H", "Accept: text/html"])
+        #expect(page.status == 502, "a browser gets the same status, with a page")
+        #expect(page.header("content-type") == "text/html; charset=utf-8")
+        #expect(page.body.contains("Sign-in unavailable") && page.body.contains(#"href="/login""#))
+        #expect(page.header("x-request-id").map { page.body.contains($0) } == true)
         #expect(try await Curl.get("\(proxy.base)/anything", ["-H", "Accept: text/html"]).header("location") == "/login?next=/anything")
         #expect(try await Curl.get("\(proxy.base)/anything").status == 401, "API clients still get 401")
     }

@@ -48,7 +48,7 @@ extension ProxyPolicy {
         case .token(let token):
             return .forward(token)
         case .unavailable(let why):
-            return .respond(ProxyError(.identityProviderUnavailable, why).response(requestID: exchange.requestID))
+            return .respond(signOn.providerUnavailable(why, exchange: exchange))
         case .storeFailed(let why):
             return .respond(ProxyError(.storeUnavailable, why).response(requestID: exchange.requestID))
         case .sessionEnded:

@@ -186,12 +186,12 @@ public final class SignOnFlow: Sendable {
 
     // MARK: Answers
 
-    /// 502 for an unreachable provider; 401 `login_failed` (a page for browsers) for a refusal.
+    /// 502 for an unreachable provider; 401 `login_failed` for a refusal; a page for browsers.
     func answer(_ failure: SignOnFailure, exchange: Exchange) -> LocalResponse {
         switch failure {
         case .unavailable(let why):
             logger.warning("identity provider unavailable", metadata: ["request_id": "\(exchange.requestID)", "error": "\(why)"])
-            return ProxyError(.identityProviderUnavailable, why).response(requestID: exchange.requestID)
+            return providerUnavailable(why, exchange: exchange)
         case .refused(let why):
             logger.warning("single sign-on refused", metadata: ["request_id": "\(exchange.requestID)", "reason": "\(why)"])
             return loginFailed(exchange)
@@ -200,20 +200,27 @@ public final class SignOnFlow: Sendable {
 
     func loginFailed(_ exchange: Exchange) -> LocalResponse {
         guard exchange.acceptsHTML else { return ProxyError(.loginFailed).response(requestID: exchange.requestID) }
-        let retry = loginPath.hasPrefix("/") ? loginPath : "/"
-        let html = """
-            <!DOCTYPE html>
-            <html lang="en"><head><meta charset="utf-8"><title>Sign-in failed · Cloakroom</title></head>
-            <body><main><h1>Sign-in failed</h1>
-            <p role="alert">The sign-in through the identity provider could not be completed.</p>
-            <p><a id="retry" href="\(retry)">Try again</a></p></main></body></html>
+        return page(.failed, status: .unauthorized, exchange: exchange)
+    }
 
-            """
+    /// 502 `identity_provider_unavailable` (`why` goes to the log only), a page for browsers.
+    func providerUnavailable(_ why: String, exchange: Exchange) -> LocalResponse {
+        guard exchange.acceptsHTML else {
+            return ProxyError(.identityProviderUnavailable, why).response(requestID: exchange.requestID)
+        }
+        return page(.providerUnavailable, status: .badGateway, exchange: exchange)
+    }
+
+    private func page(_ kind: SignInProblemPage.Kind, status: HTTPResponse.Status, exchange: Exchange) -> LocalResponse {
+        let retry = loginPath.hasPrefix("/") ? loginPath : "/"
         var fields = HTTPFields()
         fields[.contentType] = "text/html; charset=utf-8"
         fields[.cacheControl] = "no-store"
         fields[.xRequestID] = exchange.requestID
-        return LocalResponse(head: HTTPResponse(status: .unauthorized, headerFields: fields), body: Array(html.utf8))
+        fields[HTTPField.Name("Content-Security-Policy")!] = ForbiddenPage.contentSecurityPolicy
+        fields[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        let html = SignInProblemPage.render(kind, retryPath: retry, requestID: exchange.requestID)
+        return LocalResponse(head: HTTPResponse(status: status, headerFields: fields), body: Array(html.utf8))
     }
 }
 
