@@ -87,20 +87,43 @@ struct Users: AsyncParsableCommand {
     }
 }
 
-/// Reading a secret from the terminal with echo off (termios), restoring it afterwards.
+/// The terminal's settings while a secret is read with echo off, for ``Terminal/restoreAndExit``.
+/// Written before the signal handlers are installed, read only by them.
+nonisolated(unsafe) private var terminalBeforeSecret = termios()
+
+/// Reading a secret from the terminal with echo off (termios), restoring it afterwards, also
+/// when Ctrl-C, a hang-up or a kill ends the command at the prompt (the shell would otherwise be
+/// left with echo off).
 enum Terminal {
+    static let interruptions = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
+
     static func readSecret(prompt: String) throws -> String {
         FileHandle.standardError.write(Data(prompt.utf8))
         var original = termios()
-        tcgetattr(STDIN_FILENO, &original)
+        guard tcgetattr(STDIN_FILENO, &original) == 0 else {
+            // Not a terminal (a pipe): nothing to silence.
+            guard let line = readLine(strippingNewline: true) else { throw ExitCode(1) }
+            return line
+        }
+        terminalBeforeSecret = original
+        for interruption in interruptions { signal(interruption, restoreAndExit) }
         var silent = original
         silent.c_lflag &= ~tcflag_t(ECHO)
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent)
         defer {
             tcsetattr(STDIN_FILENO, TCSAFLUSH, &original)
+            for interruption in interruptions { signal(interruption, SIG_DFL) }
             FileHandle.standardError.write(Data("\n".utf8))
         }
         guard let line = readLine(strippingNewline: true) else { throw ExitCode(1) }
         return line
+    }
+
+    /// The signal handler while echo is off: async-signal-safe calls only (tcsetattr, write,
+    /// _exit); the status a shell expects of a command ended by that signal.
+    private static let restoreAndExit: @convention(c) (Int32) -> Void = { received in
+        tcsetattr(STDIN_FILENO, TCSANOW, &terminalBeforeSecret)
+        _ = write(STDERR_FILENO, "\n", 1)
+        _exit(128 + received)
     }
 }

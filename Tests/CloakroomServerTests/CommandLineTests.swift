@@ -421,6 +421,20 @@ import Testing
     /// not exist yet, and when another key names an unset variable only `serve` needs; a
     /// configuration that cannot say where stops the command (exit 1) instead of letting it
     /// write `./users.yaml` (each of these used to write there, in the working directory).
+    /// Ctrl-C at the password prompt (echo off) ends the command with 130 and gives the
+    /// terminal its echo back, as the shell had it.
+    @Test func anInterruptedPasswordPromptLeavesTheTerminalEchoing() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/terminal/interrupt-prompt.py").path
+        let users = directory.appendingPathComponent("users.yaml").path
+        let run = try await Self.run([script, Self.binary, users], executable: "/usr/bin/python3", killAfter: 30)
+        #expect(run.output.trimmingCharacters(in: .whitespacesAndNewlines) == "echo_off_at_prompt=True echo_after=True status=130", "\(run.output) \(run.errors)")
+        #expect(!FileManager.default.fileExists(atPath: users), "nothing written")
+    }
+
     @Test func usersAddFindsTheConfiguredFileOrStops() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
