@@ -49,10 +49,8 @@ public struct Exchange: Sendable {
     public var client: ClientInfo
     /// The single sign-on pending-login cookie's value, read in phase 1 for the callback.
     public var pendingLogin: String? = nil
-    /// The name of the cookie ``pendingLogin`` came from, and the other pending-login cookies
-    /// the callback carried (``SignOnFlow/pendingCookies(in:target:)``).
+    /// The name of the cookie ``pendingLogin`` came from (``SignOnFlow/pendingCookie(in:target:)``).
     public var pendingLoginCookie: String? = nil
-    public var otherPendingLoginCookies: [String] = []
     /// With `pass_access_token`: the access token the forwarded request carries.
     public var accessToken: String? = nil
     /// `pass_access_token` is on: a request forwarded with a session never carries the

@@ -182,9 +182,8 @@ public final class ProxyPolicy: Sendable {
         default: break
         }
         if endpoint == .signOnCallback, let signOn {
-            let pending = signOn.pendingCookies(in: request.headerFields, target: normalizedTarget)
-            (exchange.pendingLoginCookie, exchange.pendingLogin) = (pending.matched?.name, pending.matched?.value)
-            exchange.otherPendingLoginCookies = pending.others
+            let pending = signOn.pendingCookie(in: request.headerFields, target: normalizedTarget)
+            (exchange.pendingLoginCookie, exchange.pendingLogin) = (pending?.name, pending?.value)
         }
         return .success(exchange)
     }

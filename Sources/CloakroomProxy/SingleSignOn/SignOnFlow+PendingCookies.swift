@@ -3,11 +3,6 @@ import HTTPTypes
 /// The pending-login cookies of single sign-on: one per login (up to ``SignOnFlow/pendingSlots``
 /// in a browser), scoped to the callback path, sealed by the provider implementation.
 extension SignOnFlow {
-    /// How many pending logins a callback leaves in place beside its own: logins started in
-    /// other tabs. Past this, a callback expires the rest too, so logins started and never
-    /// finished cannot pile up into a `Cookie` field over `max_header_bytes` for ten minutes.
-    static let keptPendingLogins = 4
-
     /// How many pending-login cookies a browser can hold at once: each login takes the next of
     /// these slots (in turn across the process), so logins started in two tabs have cookies
     /// of their own and both complete, while logins started and never finished (or forced by
@@ -31,14 +26,11 @@ extension SignOnFlow {
             + (securePending(exchange) ? "; Secure" : "")
     }
 
-    /// A callback's answer expires the pending login it used, and the others when there are
-    /// more than ``keptPendingLogins``.
+    /// A callback's answer expires the pending login it used, and only that one: logins under
+    /// way in other tabs (at most ``pendingSlots``, which bounds their size) still complete.
     func expirePendingCookies(_ response: inout LocalResponse, exchange: Exchange) {
-        var names = exchange.pendingLoginCookie.map { [$0] } ?? []
-        if exchange.otherPendingLoginCookies.count > Self.keptPendingLogins { names += exchange.otherPendingLoginCookies }
-        for name in names {
-            response.head.headerFields.append(HTTPField(name: .setCookie, value: expiredPendingCookie(name: name, exchange: exchange)))
-        }
+        guard let name = exchange.pendingLoginCookie else { return }
+        response.head.headerFields.append(HTTPField(name: .setCookie, value: expiredPendingCookie(name: name, exchange: exchange)))
     }
 
     func securePending(_ exchange: Exchange) -> Bool {
@@ -53,32 +45,25 @@ extension SignOnFlow {
     /// The callback's pending login among the request's `Cookie` fields: the cookie whose sealed
     /// login holds the `state` in `target`'s query (each is opened to compare; there are at most
     /// ``pendingSlots``, and cookies named for a state prefix, set before slots, count too), or
-    /// one named `pendingName` alone (set before logins had a cookie each); and the names of the
-    /// other pending-login cookies. A callback with a state the browser did not start (a forged
-    /// link) matches none of them and neither reads nor clears them.
-    public func pendingCookies(in fields: HTTPFields, target: String) -> (matched: (name: String, value: String)?, others: [String]) {
+    /// one named `pendingName` alone (set before logins had a cookie each). A callback with a
+    /// state the browser did not start (a forged link) matches none of them and neither reads
+    /// nor clears them.
+    public func pendingCookie(in fields: HTTPFields, target: String) -> (name: String, value: String)? {
         let state = RequestPathQuery.value("state", in: target) ?? ""
         let now = clock.now()
-        var matched: (name: String, value: String)?
-        var legacy: String?
-        var others: [String] = []
+        var legacy: (name: String, value: String)?
         for field in fields where field.name == .cookie {
             for pair in field.value.split(separator: ";") {
                 let trimmed = pair.drop { $0 == " " || $0 == "\t" }
                 guard trimmed.hasPrefix(pendingName), let equals = trimmed.firstIndex(of: "=") else { continue }
                 let name = String(trimmed[..<equals]), value = String(trimmed[trimmed.index(after: equals)...])
                 if name == pendingName {
-                    legacy = value
-                } else if name.hasPrefix(pendingName + "_") {
-                    if matched == nil, !state.isEmpty, provider.pendingLoginState(value, now: now) == state {
-                        matched = (name, value)
-                    } else {
-                        others.append(name)
-                    }
+                    legacy = (name, value)
+                } else if name.hasPrefix(pendingName + "_"), !state.isEmpty, provider.pendingLoginState(value, now: now) == state {
+                    return (name, value)
                 }
             }
         }
-        if matched == nil, let legacy { matched = (pendingName, legacy) }
-        return (matched, others)
+        return legacy
     }
 }
