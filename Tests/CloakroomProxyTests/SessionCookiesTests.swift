@@ -44,6 +44,21 @@ import Testing
         #expect(among[.cookie] == "a=1; cloakroom_sessionx=2")
     }
 
+    /// Single sign-on's pending-login cookies are the proxy's too: browsers send them to every
+    /// path below the callback's, and a client can send them anywhere (found by an audit).
+    @Test func pendingLoginCookiesAreNeverForwarded() {
+        var among = makeFields([("Cookie", "a=1; cloakroom_session_oidc_3=sealed; cloakroom_session=\(value); cloakroom_session_oidc=old; cloakroom_session_oidcx=2")])
+        #expect(cookies.take(from: &among) == id)
+        #expect(among[.cookie] == "a=1; cloakroom_session_oidcx=2")
+        var alone = makeFields([("Cookie", "cloakroom_session_oidc_0=sealed")])
+        #expect(cookies.take(from: &alone) == nil)
+        #expect(alone[.cookie] == nil, "without a session cookie too")
+        let prefixed = configuredCookies { $0.name = "__Host-s" }
+        var host = makeFields([("Cookie", "__Secure-s_oidc_1=sealed; b=2")])
+        #expect(prefixed.take(from: &host) == nil)
+        #expect(host[.cookie] == "b=2", "a __Host- cookie's pending logins are __Secure-")
+    }
+
     @Test func removesTheCookieFieldWhenOursWasTheOnlyOne() {
         var fields = makeFields([("Accept", "*/*"), ("Cookie", "cloakroom_session=\(value)")])
         #expect(cookies.take(from: &fields) == id)

@@ -119,6 +119,8 @@ public final class ProxyPolicy: Sendable {
         } else if normalizedTarget != rawTarget {
             request.path = normalizedTarget
         }
+        // The callback's pending login, read before the proxy's cookies are taken out.
+        let pendingLogin = endpoint == .signOnCallback ? signOn?.pendingCookie(in: request.headerFields, target: normalizedTarget) : nil
         var presented: SessionID?
         switch cookie {
         case .inFields: presented = cookies.take(from: &request.headerFields, memo: cookieMemo, owner: ObjectIdentifier(self))
@@ -181,10 +183,7 @@ public final class ProxyPolicy: Sendable {
         case .login, .builtinLogin, .signOnCallback: exchange.userAgent = PolicyRequestFields.value(.userAgent, in: request)
         default: break
         }
-        if endpoint == .signOnCallback, let signOn {
-            let pending = signOn.pendingCookie(in: request.headerFields, target: normalizedTarget)
-            (exchange.pendingLoginCookie, exchange.pendingLogin) = (pending?.name, pending?.value)
-        }
+        (exchange.pendingLoginCookie, exchange.pendingLogin) = (pendingLogin?.name, pendingLogin?.value)
         return .success(exchange)
     }
 

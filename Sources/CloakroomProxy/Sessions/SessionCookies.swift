@@ -14,11 +14,16 @@ import Glibc
 /// the struct cost one per field.
 public final class SessionCookies: Sendable {
     public let name: String
+    /// The single sign-on pending-login cookies' name: the session cookie's with `_oidc` (a
+    /// `__Host-` prefix made `__Secure-`, see ``SignOnFlow``), each login's followed by `_` and
+    /// a slot. Also the proxy's own: ``take(from:memo:owner:)`` never forwards them.
+    public let pendingLoginName: String
     private let codec: SessionCookieCodec
     private let attributes: (secure: String, insecure: String)
 
     public init(settings: CookieSettings, codec: SessionCookieCodec, maxAge: Duration) {
         self.name = settings.name
+        self.pendingLoginName = (name.hasPrefix("__Host-") ? "__Secure-" + name.dropFirst(7) : name) + "_oidc"
         self.codec = codec
         var common = "; Path=\(settings.path)"
         if let domain = settings.domain, !settings.name.hasPrefix("__Host-") { common += "; Domain=\(domain)" }
@@ -52,7 +57,8 @@ public final class SessionCookies: Sendable {
     private let maxAgeSeconds: Int
 
     /// The first correctly signed session ID among the request's cookies, and the `Cookie`
-    /// header rewritten without any cookie of ours (valid or not).
+    /// header rewritten without any cookie of ours (valid or not), pending-login cookies
+    /// included (browsers send those below the callback's path too).
     ///
     /// With a `memo` (one per connection) and the `owner` that verifies (the policy), a cookie
     /// value equal to the last one verified by the same owner is not verified again: equal
@@ -82,7 +88,7 @@ public final class SessionCookies: Sendable {
                 if let eq = trimmed.firstIndex(of: "="), trimmed[..<eq] == name {
                     sawOurs = true
                     if found == nil { found = codec.decode(trimmed[trimmed.index(after: eq)...]) }
-                } else if let eq = trimmed.firstIndex(of: "="), Self.isName(trimmed[..<eq], name) {
+                } else if let eq = trimmed.firstIndex(of: "="), Self.isName(trimmed[..<eq], name) || isPendingLogin(trimmed[..<eq]) {
                     // `name = value`: no browser writes blanks around `=`, and it is no session
                     // here, but a lenient backend parser would read it as ours: never forwarded.
                     sawOurs = true
@@ -95,6 +101,14 @@ public final class SessionCookies: Sendable {
         fields[.cookie] = nil
         if !kept.isEmpty { fields[.cookie] = kept.joined(separator: "; ") }
         return found
+    }
+
+    /// Whether `candidate` names a pending-login cookie: ``pendingLoginName``, alone or with `_`
+    /// and a suffix.
+    private func isPendingLogin(_ candidate: Substring) -> Bool {
+        guard candidate.hasPrefix(pendingLoginName) else { return false }
+        let rest = candidate.dropFirst(pendingLoginName.count)
+        return rest.allSatisfy { $0 == " " || $0 == "\t" } || rest.first == "_"
     }
 
     /// Whether `candidate` is `name` followed by blanks.

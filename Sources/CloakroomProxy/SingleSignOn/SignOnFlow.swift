@@ -52,8 +52,7 @@ public final class SignOnFlow: Sendable {
         self.loginPath = configuration.login.path
         self.clock = clock
         self.logger = logger
-        let sessionName = configuration.session.cookie.name
-        self.pendingName = (sessionName.hasPrefix("__Host-") ? "__Secure-" + sessionName.dropFirst(7) : sessionName) + "_oidc"
+        self.pendingName = cookies.pendingLoginName
         let settings = provider.settings
         self.callbackPath = settings.callbackPath
         self.backchannelLogoutPath = settings.backchannelLogoutPath
