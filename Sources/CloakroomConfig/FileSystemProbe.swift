@@ -42,7 +42,18 @@ public struct FileSystemEntry: Sendable, Equatable {
 /// The real file system, seen with this process's permissions (`access(2)`). Relative paths
 /// are relative to the working directory, as they are for `serve`.
 public struct LocalFileSystem: FileSystemProbe {
-    public init() {}
+    /// A file this process holds open with SQLite (the running file store's database), whose
+    /// contents are never read here.
+    private let openDatabase: String?
+
+    public init() { self.openDatabase = nil }
+
+    /// For a process serving the file store at `openDatabase`: never opens that file, by any
+    /// name. Closing any descriptor of a file drops every POSIX (`fcntl`) lock the process holds
+    /// on it, SQLite's included (found by an audit: a reload's check of the database's first
+    /// bytes dropped them, another process's connection then took the write-ahead log for
+    /// unused and removed it, and every later commit went to the removed file).
+    public init(openDatabase: String?) { self.openDatabase = openDatabase }
 
     public func entry(at path: String) -> FileSystemEntry? {
         var info = stat()
@@ -56,9 +67,18 @@ public struct LocalFileSystem: FileSystemProbe {
     }
 
     public func leadingBytes(of path: String, count: Int) -> [UInt8]? {
+        if let openDatabase, Self.sameFile(path, openDatabase) { return nil }
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         return (try? handle.read(upToCount: count)).map { Array($0) }
+    }
+
+    /// Whether both paths name one file (device and inode), or, when either does not exist,
+    /// are the same text.
+    static func sameFile(_ first: String, _ second: String) -> Bool {
+        var one = stat(), other = stat()
+        guard stat(first, &one) == 0, stat(second, &other) == 0 else { return first == second }
+        return one.st_dev == other.st_dev && one.st_ino == other.st_ino
     }
 }
 

@@ -47,13 +47,22 @@ struct Serve: AsyncParsableCommand {
         let auditLog = switches.auditLog ? SessionAuditLog.standardOutput() : nil
         let loops = switches.eventLoops
         let path = options.path
+        // A reload checks the file again, but never opens the database the store holds.
+        let reloadFiles: LocalFileSystem
+        if case .file(let store) = configuration.session.store {
+            reloadFiles = LocalFileSystem(openDatabase: store.path)
+        } else {
+            reloadFiles = LocalFileSystem()
+        }
         let server: ProxyServer
         do {
             server = try await ProxyServer.open(
                 configuration: configuration, logger: logger,
                 observability: .init(accessLog: accessLog, renderMetrics: { registry.emitToString() }, auditLog: auditLog),
                 threads: loops ?? System.coreCount,
-                configurationSource: { try ConfigurationLoader.load(contentsOf: path, environment: ProcessEnvironment.variables) })
+                configurationSource: {
+                    try ConfigurationLoader.load(contentsOf: path, environment: ProcessEnvironment.variables, files: reloadFiles)
+                })
         } catch {
             printError("\(options.path): \(error)")
             throw ExitCode(1)

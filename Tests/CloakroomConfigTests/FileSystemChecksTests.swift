@@ -164,6 +164,25 @@ struct FileSystemChecksTests {
         #expect(local.entry(at: missing) == nil)
     }
 
+    /// A serving process's reload never opens the database its store holds, by any name
+    /// (closing the descriptor would drop SQLite's POSIX locks); other files are read as ever.
+    @Test func theOpenDatabaseIsNeverReadByAnyName() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-fs-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = directory.appendingPathComponent("sessions.db").path, link = directory.appendingPathComponent("link.db").path
+        let other = directory.appendingPathComponent("other.db").path
+        try "SQLite format 3\0".write(toFile: database, atomically: true, encoding: .utf8)
+        try "not a database".write(toFile: other, atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: database)
+        let serving = LocalFileSystem(openDatabase: database)
+        #expect(LocalFileSystem().leadingBytes(of: database, count: 6) == Array("SQLite".utf8))
+        #expect(serving.leadingBytes(of: database, count: 6) == nil)
+        #expect(serving.leadingBytes(of: link, count: 6) == nil, "the same file through a link")
+        #expect(serving.leadingBytes(of: other, count: 3) == Array("not".utf8))
+        #expect(problems(in: fileStore(other), files: serving).map(\.path) == ["session.store.file.path"], "another file is still checked")
+    }
+
     /// Found by a black-box audit: a FIFO named as a TLS file or the users file hung `check`
     /// and `serve`, and `/dev/zero` as the users file was read until memory ran out.
     @Test func aFIFOOrADeviceIsNotAFileServeCanRead() throws {

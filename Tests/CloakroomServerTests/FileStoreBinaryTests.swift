@@ -62,6 +62,26 @@ import Testing
         #expect(lost.isEmpty, "\(lost.count) of \(acknowledged.count) acknowledged logins were lost")
     }
 
+    /// Found by an audit: a reload checked the database's first bytes, and closing that
+    /// descriptor dropped SQLite's POSIX locks on the file. An operator's `sqlite3` that then
+    /// read the file took itself for its only user and, closing, removed the write-ahead log:
+    /// every later commit went to the removed file, acknowledged and lost at a crash.
+    @Test func aReloadThenAnOperatorsReadLosesNoLaterLogin() async throws {
+        let proxy = try await BinaryHarness(store: "file: { path: \"$DB\" }")
+        defer { Task { await proxy.finish() } }
+        try await proxy.start()
+        let before = try await proxy.login("alice")
+        let reload = try await Curl.get("\(proxy.admin)/reload", ["-X", "POST", "-H", "Authorization: Bearer \(BinaryHarness.token)"])
+        #expect(reload.status == 200, "\(reload.body)")
+        #expect(try sqlite(proxy.databasePath, "SELECT count(*) FROM sessions") == "1", "the operator reads the file")
+        let after = try await proxy.login("bob")
+        try await proxy.stop(signal: SIGKILL)
+        #expect(try sqlite(proxy.databasePath, "SELECT subject FROM sessions ORDER BY subject") == "alice\nbob")
+        try await proxy.start()
+        #expect(try await proxy.status(before) == 200)
+        #expect(try await proxy.status(after) == 200, "the login acknowledged after the reload survived the crash")
+    }
+
     @Test func aSecondServeOnTheSameFileIsRefused() async throws {
         let proxy = try await BinaryHarness(store: "file: { path: \"$DB\" }")
         defer { Task { await proxy.finish() } }
