@@ -63,10 +63,11 @@ import Testing
     }
 
     @Test func aSubjectIsRequired() async throws {
-        for body in [#"{"attributes":{}}"#, #"{"attributes":{"sub":7}}"#, #"{"attributes":{"sub":""}}"#] {
+        for body in [#"{"attributes":{}}"#, #"{"attributes":{"sub":7}}"#, #"{"attributes":{"sub":""}}"#, #"{"attributes":{"sub":"a\u0007"}}"#] {
             let refused = await post(body)
             #expect(refused.status == .badRequest, "\(body)")
             #expect(try object(refused)["error"] as? String == "missing_sub")
+            #expect((try object(refused)["message"] as? String)?.contains("without control characters") == true, "\(body)")
         }
         for body in ["", "[]", #"{"attributes":"ci"}"#, #"{"sub":"ci"}"#] {
             #expect(await post(body).status == .badRequest, "\(body)")

@@ -134,7 +134,11 @@ import Testing
         #expect(await api.handle(.init(method: .post, target: "/sessions", authorization: auth, body: Array("nope".utf8))).status == .badRequest)
         let noSub = await api.handle(.init(method: .post, target: "/sessions", authorization: auth, body: Array("{\"attributes\":{}}".utf8)))
         #expect(noSub.status == .badRequest)
-        #expect(noSub.body == "{\"error\":\"missing_sub\"}")
+        #expect(noSub.body.hasPrefix("{\"error\":\"missing_sub\",\"message\":"), "\(noSub.body)")
+        // A sub with a control character: the same code, and the message says the rule (found by an audit).
+        let controlSub = await api.handle(.init(method: .post, target: "/sessions", authorization: auth, body: Array(#"{"attributes":{"sub":"a\nb"}}"#.utf8)))
+        #expect(controlSub.status == .badRequest)
+        #expect(controlSub.body.contains("control characters"), "\(controlSub.body)")
         #expect(await api.handle(.init(method: .get, target: "/nope", authorization: auth)).status == .notFound)
         #expect(await api.handle(.init(method: .put, target: "/sessions", authorization: auth)).status == .methodNotAllowed)
         // A known path with another method is 405 naming what it answers (RFC 9110 §15.5.6).

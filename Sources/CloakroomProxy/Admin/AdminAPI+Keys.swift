@@ -81,7 +81,7 @@ extension AdminAPI {
             throw AdminError(code: "invalid_body", message: "\"attributes\" must be a JSON object")
         }
         guard case .string(let sub)? = attributes["sub"], !sub.isEmpty else {
-            throw AdminError(code: "missing_sub", message: "\"attributes\" must contain a non-empty string \"sub\"")
+            throw AdminError(code: "missing_sub", message: AdminAPI.subjectRule)
         }
         var name: String?
         switch request["name"] {

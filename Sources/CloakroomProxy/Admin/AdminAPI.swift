@@ -88,6 +88,9 @@ public struct AdminAPI: Sendable {
     /// `session.max_per_user`, applied to sessions `POST /sessions` creates.
     let maxPerUser: Int
 
+    /// The `message` of a 400 `missing_sub`, for `POST /sessions` and `POST /api-keys` alike.
+    static let subjectRule = "\"attributes\" must contain a non-empty string \"sub\" without control characters"
+
     /// - Parameters:
     ///   - metrics: renders the Prometheus text exposition for `/metrics`.
     ///   - reload: re-reads the configuration for `POST /reload`; `nil` when the server has no
@@ -203,7 +206,8 @@ public struct AdminAPI: Sendable {
                 return .error(.notFound, "not_found")
             }
         } catch let error as SessionStoreError where error == .missingSubject {
-            return .error(.badRequest, "missing_sub")
+            // A `sub` present but unusable (a control character in it) too: say which rule.
+            return .json(.badRequest, .object(["error": "missing_sub", "message": .string(Self.subjectRule)]))
         } catch let error as AdminError {
             guard let message = error.message else { return .error(.badRequest, error.code) }
             return .json(.badRequest, .object(["error": .string(error.code), "message": .string(message)]))
