@@ -300,6 +300,26 @@ import Testing
         #expect(frames.contains { $0.type == RawFrame.Kind.settings && $0.flags == RawFrame.Flag.ack && $0.payload.isEmpty })
     }
 
+    /// A client's SETTINGS_HEADER_TABLE_SIZE bounds the proxy's HPACK encoder table, capped at
+    /// 4,096 bytes (found by an audit: 4 GiB announced, every distinct response field value was
+    /// kept for the connection's life). Uncapped, NIO's encoder announces the client's size in its
+    /// next block, which this client's decoder (4,096 bytes) refuses; in one read or byte by byte.
+    @Test(arguments: [false, true])
+    func theHeaderTableSizeAClientAnnouncesIsCapped(byteByByte: Bool) throws {
+        let fixture = try HTTP2Fixture()
+        let opening = RawFrame.preface + RawFrame.settings([(0x4, 65535), (0x1, 0xFFFF_FFFF)]).bytes + RawFrame.settings(ack: true).bytes
+        if byteByByte {
+            for byte in opening { try fixture.send([byte]) }
+        } else {
+            try fixture.send(opening)
+        }
+        for stream in stride(from: 1 as UInt32, through: 5, by: 2) {
+            let response = try fixture.exchange(stream)
+            #expect(response.status == 200, "stream \(stream): \(response.frames) \(response.headers)")
+        }
+        #expect(fixture.goAway == nil)
+    }
+
     @Test(arguments: [
         ("ACK with a payload", RawFrame(type: RawFrame.Kind.settings, flags: RawFrame.Flag.ack, stream: 0, payload: [0, 1, 0, 0, 0, 1]), Code.frameSize),
         ("on a stream", RawFrame(type: RawFrame.Kind.settings, stream: 1, payload: []), Code.protocolError),

@@ -185,23 +185,48 @@ import Testing
     @Test func theScannerKnowsWhenAHeaderBlockIsPending() {
         var scanner = HTTP2FrameScanner()
         let preface = RawFrame.preface + RawFrame.settings().bytes
-        preface.withUnsafeBytes { scanner.scan($0) }
+        _ = Self.scan(&scanner, preface)
         #expect(!scanner.headerBlockPending)
         var client = RawHTTP2Client()
         let open = client.headers(1, RawHTTP2Client.requestFields(), endHeaders: false).bytes
-        Array(open.prefix(5)).withUnsafeBytes { scanner.scan($0) }
+        _ = Self.scan(&scanner, Array(open.prefix(5)))
         #expect(scanner.headerBlockPending, "a frame header cut short")
-        Array(open.dropFirst(5)).withUnsafeBytes { scanner.scan($0) }
+        _ = Self.scan(&scanner, Array(open.dropFirst(5)))
         #expect(scanner.headerBlockPending, "HEADERS without END_HEADERS")
-        RawFrame(type: RawFrame.Kind.continuation, flags: RawFrame.Flag.endHeaders, stream: 1, payload: [0x82]).bytes.withUnsafeBytes { scanner.scan($0) }
+        _ = Self.scan(&scanner, RawFrame(type: RawFrame.Kind.continuation, flags: RawFrame.Flag.endHeaders, stream: 1, payload: [0x82]).bytes)
         #expect(!scanner.headerBlockPending)
         let data = RawFrame.data(1, Array(repeating: 1, count: 100)).bytes
-        Array(data.prefix(50)).withUnsafeBytes { scanner.scan($0) }
+        _ = Self.scan(&scanner, Array(data.prefix(50)))
         #expect(!scanner.headerBlockPending, "a DATA frame cut short is the body's (body_timeout)")
-        Array(data.dropFirst(50)).withUnsafeBytes { scanner.scan($0) }
+        _ = Self.scan(&scanner, Array(data.dropFirst(50)))
         let ping = RawFrame.ping().bytes
-        Array(ping.prefix(12)).withUnsafeBytes { scanner.scan($0) }
+        _ = Self.scan(&scanner, Array(ping.prefix(12)))
         #expect(scanner.headerBlockPending, "any other frame cut short")
+    }
+
+    /// Scans a copy of `bytes`; returns what NIO would get now and the count held back.
+    static func scan(_ scanner: inout HTTP2FrameScanner, _ bytes: [UInt8]) -> (passed: [UInt8], held: Int) {
+        var copy = bytes
+        let whole = copy.withUnsafeMutableBytes { scanner.scan($0) }
+        return (Array(copy.prefix(whole ?? copy.count)), copy.count - (whole ?? copy.count))
+    }
+
+    /// The client's SETTINGS_HEADER_TABLE_SIZE is capped at 4,096 wherever the reads cut the
+    /// frame (found by an audit: NIO sized its encoder to 4 GiB); other settings pass untouched.
+    @Test func theScannerCapsTheHeaderTableSizeWhereverAReadEnds() {
+        let settings = RawFrame.settings([(0x4, 65535), (0x1, 0xFFFF_FFFF), (0x1, 1024), (0x6, 1 << 20)]).bytes
+        let wire = RawFrame.preface + settings + RawFrame.ping().bytes
+        let capped = RawFrame.preface + RawFrame.settings([(0x4, 65535), (0x1, 4096), (0x1, 1024), (0x6, 1 << 20)]).bytes + RawFrame.ping().bytes
+        for cut in 0...wire.count {
+            var scanner = HTTP2FrameScanner()
+            let first = Self.scan(&scanner, Array(wire.prefix(cut)))
+            let rest = Self.scan(&scanner, Array(wire.suffix(first.held + wire.count - cut)))
+            #expect(first.passed + rest.passed == capped && rest.held == 0, "cut at \(cut)")
+            #expect(first.held < 6, "at most a SETTINGS entry is held back")
+        }
+        var ack = HTTP2FrameScanner()
+        let acknowledgement = RawFrame.preface + RawFrame.settings(ack: true).bytes
+        #expect(Self.scan(&ack, acknowledgement).passed == acknowledgement)
     }
 
     @Test func theFirstSettingsAdvertiseTheConfiguredLimit() {
