@@ -25,13 +25,13 @@ import Testing
     }
 }
 
-/// A response that breaks in the same read as its head (a bad first chunk) has had nothing
-/// sent to the client: it gets a 502 with its JSON body, not an empty reply (found by an
-/// audit), and the connection stays usable. (Once a part of it is written, the client
-/// connection is cut instead: the client cannot take a 502 then.)
+/// A response that breaks in the same read as its head (a bad first chunk, or a bad one after
+/// a small good one) has had nothing sent to the client: it gets a 502 with its JSON body, not
+/// an empty reply (found by audits), and the connection stays usable. (Once a part of it is
+/// written, the client connection is cut instead: the client cannot take a 502 then.)
 @Suite(.serialized) struct UpstreamBrokenBodyTests {
-    @Test func aResponseThatBreaksBeforeAnyOfItIsSentIs502() async throws {
-        let path = "/extra/bad-chunk"
+    @Test(arguments: ["/extra/bad-chunk", "/extra/bad-after-chunk", "/extra/bad-second-size"])
+    func aResponseThatBreaksBeforeAnyOfItIsSentIs502(path: String) async throws {
         let backend = try await ScriptedUpstream.start()
         let (logger, accessLines) = CapturingLogHandler.logger()
         let proxy = try await ProxyHarness.start(accessLog: logger) { configuration in
@@ -50,12 +50,16 @@ import Testing
             if !logged { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(logged, "the access log has the 502: \(accessLines.all)")
+        let http2 = try await Curl.get("\(proxy.base)\(path)", ["--http2-prior-knowledge"])
+        #expect(http2.status == 502 && http2.body == #"{"error":"bad_gateway"}"#, "HTTP/2: \(http2.status) \(http2.body)")
+        #expect(http2.header("x-request-id") != nil)
     }
 }
 
 /// Answers each request by its path with bytes written as they are: `/extra/204`, `/extra/304`
 /// and HEAD requests get a bodiless response followed at once by a planted second response;
-/// `/extra/bad-chunk` a chunked body that breaks in the write that carries the head; anything
+/// `/extra/bad-chunk`, `/extra/bad-after-chunk` and `/extra/bad-second-size` a chunked body
+/// that breaks in the write that carries the head (at once, or after a good chunk); anything
 /// else `200` with `REAL:<path>`.
 final class ScriptedUpstream: Sendable {
     let port: Int
@@ -114,6 +118,10 @@ final class ScriptedUpstream: Sendable {
                     answer = "HTTP/1.1 304 Not Modified\r\n\r\n" + planted
                 } else if path == "/extra/bad-chunk" {
                     answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nhello\r\n0\r\n\r\n"
+                } else if path == "/extra/bad-after-chunk" {
+                    answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX0\r\n\r\n"
+                } else if path == "/extra/bad-second-size" {
+                    answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\nzz\r\n"
 
                 } else {
                     let body = "REAL:\(path)"

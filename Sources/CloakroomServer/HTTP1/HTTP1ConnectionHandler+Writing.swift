@@ -10,8 +10,10 @@ struct HTTP1ResponseWriting {
     /// lets go of it once written, so clearing it finds it unshared and keeps its memory.
     var headBuffer = ByteBuffer()
     /// ``headBuffer`` holds a head not yet written: a small body that follows in the same read
-    /// is copied in after it, so the whole response goes out as one buffer (one pipeline
-    /// write, one `write` instead of a `writev`). Every other write and every flush releases it.
+    /// is copied in after it (chunked by the proxy, framed there too), so the whole response
+    /// goes out as one buffer (one pipeline write, one `write` instead of a `writev`), and a
+    /// response that breaks within that read can still be taken back for a 502. Every other
+    /// write and every flush releases it.
     var headHeld = false
     /// The body is chunked by the proxy (HTTP/1.1, no length).
     var chunked = false
@@ -80,10 +82,10 @@ extension HTTP1ConnectionHandler {
         guard let context, !writing.bodyless, buffer.readableBytes > 0 else { return }
         writing.needsFlush = true
         let limit = HTTP1ResponseWriting.heldBodyLimit
-        if writing.headHeld && !writing.chunked && buffer.readableBytes <= limit
-            && writing.headBuffer.readableBytes + buffer.readableBytes <= 2 * limit
-        {
+        if writing.headHeld && buffer.readableBytes <= limit && writing.headBuffer.readableBytes + buffer.readableBytes <= 2 * limit {
+            if writing.chunked { HTTP1Writer.writeChunkHeader(buffer.readableBytes, into: &writing.headBuffer) }
             writing.headBuffer.writeImmutableBuffer(buffer)
+            if writing.chunked { writing.headBuffer.writeStaticString("\r\n") }
             return
         }
         releaseHeldHead()

@@ -376,6 +376,15 @@ extension HTTP2ServerStream: ExchangeTransport {
         handler.streamWantsFlush()
     }
 
+    /// The head is still held (no frame of the response encoded): it and the body held with it
+    /// are dropped, for a 502 in their place.
+    func retractResponseHead() -> Bool {
+        guard !closed, heldHeaders != nil else { return false }
+        heldHeaders = nil
+        heldData = nil
+        return true
+    }
+
     func abort() {
         driver = nil
         bodyDeadline = nil
