@@ -68,13 +68,14 @@ extension ConfigurationDecoder {
         return path
     }
 
-    /// A path as the normalized request paths it replaces a prefix of: no `//`, no `.` or `..`
-    /// segments (the upstream gets it as written).
+    /// A path in the normalized form of the request paths it replaces a prefix of (the upstream
+    /// gets it as written): no `//`, dot-segments, encoded slashes or dots, broken escapes or
+    /// escapes that are not UTF-8, which a backend could resolve differently (found by an audit:
+    /// `/%2e%2e/` passed and reached the backend as a climb).
     func rewritePrefix(_ value: YAMLValue) -> String? {
         guard let path = reader.urlPath(value) else { return nil }
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        guard !path.contains("//"), !segments.contains(where: { $0 == "." || $0 == ".." }) else {
-            reader.report("must be a normalized path, without // or . and .. segments, got \(HTTPSyntax.quoted(path))", at: value.path)
+        if let problem = HTTPSyntax.checkNormalizedPath(path, problem: "must be a normalized path, as requests are forwarded") {
+            reader.report(problem.message, at: value.path)
             return nil
         }
         return path

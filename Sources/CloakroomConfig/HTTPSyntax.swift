@@ -44,9 +44,10 @@ enum HTTPSyntax {
     /// Checks a route's `path` against the form of the normalized request paths it is matched
     /// with (``RequestPath`` in CloakroomProxy: RFC 3986 §6.2.2 normalization): a path the
     /// normalization would change, or a request path it rejects, could never match, so its
-    /// route's rules would silently fall to a later route.
-    static func checkNormalizedPath(_ text: String) -> ValueProblem? {
-        let problem = "can never match a request: request paths are normalized before routing"
+    /// route's rules would silently fall to a later route. `problem` leads each message.
+    static func checkNormalizedPath(
+        _ text: String, problem: String = "can never match a request: request paths are normalized before routing"
+    ) -> ValueProblem? {
         if text.contains("//") { return ValueProblem("\(problem) (// collapses to /), got \(quoted(text))") }
         if text.contains("\\") { return ValueProblem("\(problem) (a backslash is refused), got \(quoted(text))") }
         let dotSegment = { (segment: Substring) in segment == "." || segment == ".." || segment.hasPrefix(".;") || segment.hasPrefix("..;") }
@@ -82,7 +83,27 @@ enum HTTPSyntax {
             }
             bytes = bytes[escape.endIndex...]
         }
+        // Escapes above 0x7F must spell UTF-8: requests whose escapes do not (an overlong `.`,
+        // `%FF`) are refused, and a lenient backend could decode them to anything.
+        if text.contains("%"), String(validating: percentDecoded(text), as: UTF8.self) == nil {
+            return ValueProblem("\(problem) (%-escapes that do not decode to UTF-8 are refused), got \(quoted(text))")
+        }
         return nil
+    }
+
+    /// The bytes of `text` with its (well-formed) %-escapes decoded.
+    private static func percentDecoded(_ text: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var utf8 = text.utf8[...]
+        while let byte = utf8.popFirst() {
+            if byte == UInt8(ascii: "%"), let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) {
+                bytes.append(value)
+                utf8 = utf8.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return bytes
     }
 
     /// The characters request paths hold raw once normalized (``RequestPath`` in

@@ -186,6 +186,18 @@ struct ConfigurationDecoderRoutingTests {
         expectSingleProblem(
             config(routes: "routes: [{ path: /, upstream: api, rewrite_prefix: /a/../b }]"), at: "routes[0].rewrite_prefix",
             "must be a normalized path")
+        #expect(load(config(routes: #"routes: [{ path: /, upstream: api, rewrite_prefix: "/caf%C3%A9/a%20b" }]"#))?.routes.first?.rewritePrefix == "/caf%C3%A9/a%20b")
+    }
+
+    /// Escapes a request path may not hold are refused in the prefix too: the upstream gets it as
+    /// written, and a decoding backend would resolve them (found by an audit: `/%2e%2e/` passed).
+    @Test(arguments: [
+        ("/%2e%2e/", "write . instead of %2e"), ("/%2E%2E/", "write . instead of %2E"), ("/%2Fx", "encoded slash"),
+        ("/x%zz", "broken %-escape"), ("/%C0%AE/", "do not decode to UTF-8"), ("/x/./y", "dot-segments"),
+    ])
+    func rewritePrefixRefusesWhatRequestsMayNotHold(prefix: String, message: String) {
+        expectSingleProblem(
+            config(routes: "routes: [{ path: /e/, upstream: api, rewrite_prefix: \"\(prefix)\" }]"), at: "routes[0].rewrite_prefix", message)
     }
 
     // MARK: host_header
