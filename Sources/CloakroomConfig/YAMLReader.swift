@@ -82,7 +82,8 @@ final class YAMLReader {
 
     /// The value as a mapping whose keys must come from `knownKeys` (any key when `nil`).
     /// `null` reads as an empty mapping. Each unknown key is reported, with the closest known
-    /// key as a suggestion, and left out of the result.
+    /// key as a suggestion, and left out of the result. YAML merge keys (`<<: *anchor`) are
+    /// expanded first (``expandingMerges(_:at:)``).
     func mapping(_ value: YAMLValue, knownKeys: [String]?) -> YAMLMapping? {
         if value.isNull { return YAMLMapping(path: value.path, entries: [], reader: self) }
         guard case .mapping(let mapping) = value.node else {
@@ -90,7 +91,7 @@ final class YAMLReader {
             return nil
         }
         var entries: [(key: String, value: YAMLValue)] = []
-        for (keyNode, valueNode) in mapping {
+        for (keyNode, valueNode) in expandingMerges(mapping, at: value.path) {
             guard case .scalar(let keyScalar) = keyNode else {
                 report(
                     "keys must be plain strings, found \(YAMLValue(node: keyNode, path: value.path).shape)",
@@ -111,6 +112,32 @@ final class YAMLReader {
             entries.append((key, YAMLValue(node: valueNode, path: path)))
         }
         return YAMLMapping(path: value.path, entries: entries, reader: self)
+    }
+
+    /// `mapping`'s pairs with its merge keys (`<<: *anchor`, or `<<: [*a, *b]`) replaced by the
+    /// pairs of the mappings they name, as YAML 1.1's merge type says: a key written in the
+    /// mapping itself wins over a merged one, and an earlier mapping in a list over a later. A
+    /// merge value that is not a mapping (or a list of them) is reported.
+    private func expandingMerges(_ mapping: Node.Mapping, at path: ConfigPath) -> [(Node, Node)] {
+        guard mapping.keys.contains(where: { $0.tag.rawValue == Tag.Name.merge.rawValue }) else { return Array(mapping) }
+        var own: [(Node, Node)] = [], merged: [(Node, Node)] = []
+        for (key, value) in mapping {
+            guard key.tag.rawValue == Tag.Name.merge.rawValue else {
+                own.append((key, value))
+                continue
+            }
+            let sources: [Node.Mapping]
+            switch value {
+            case .mapping(let source): sources = [source]
+            case .sequence(let list) where list.allSatisfy({ $0.mapping != nil }): sources = list.compactMap(\.mapping)
+            default:
+                report("a merge key (<<) takes an anchored mapping or a list of them, got \(YAMLValue(node: value, path: path).shape)", at: path)
+                continue
+            }
+            for source in sources { merged += expandingMerges(source, at: path) }
+        }
+        var written = Set(own.compactMap { $0.0.scalar?.string })
+        return own + merged.filter { written.insert($0.0.scalar?.string ?? "").inserted }
     }
 
     /// A key given twice: reported at its path with the line of its next occurrence (a
