@@ -103,6 +103,22 @@ import Testing
         }
     }
 
+    /// Two Authorization fields are 400, as on the public listeners: which one a token check
+    /// reads would be a guess (the first was taken).
+    @Test func twoAuthorizationFieldsAreABadRequest() async throws {
+        let proxy = try await BinaryHarness()
+        try await proxy.start()
+        defer { Task { await proxy.finish() } }
+        for order in [["Bearer \(BinaryHarness.token)", "Bearer wrong"], ["Bearer wrong", "Bearer \(BinaryHarness.token)"]] {
+            let answer = try await RawSocket.send(
+                port: proxy.adminPort,
+                "GET /sessions HTTP/1.1\r\nHost: admin\r\nAuthorization: \(order[0])\r\nAuthorization: \(order[1])\r\nConnection: close\r\n\r\n")
+            #expect(answer.hasPrefix("HTTP/1.1 400 ") && answer.contains(#"{"error":"bad_request"}"#), "\(answer)")
+        }
+        let one = try await Curl.get("\(proxy.admin)/sessions", ["-H", "Authorization: Bearer \(BinaryHarness.token)"])
+        #expect(one.status == 200)
+    }
+
     /// The assertion keys' path never needs the token (SPEC "Admin API"); without
     /// `identity.assertion` there are no keys, so it is not found, with a token or without.
     @Test func theKeysPathWithoutAnAssertionIsNotFoundWithOrWithoutAToken() async throws {

@@ -64,10 +64,11 @@ final class AdminHTTPHandler: ChannelInboundHandler {
                 return write(context: context, head: head, response: .error(.contentTooLarge, "body_too_large"))
             }
             // RFC 9112 §3.2, as on the public listeners: an HTTP/1.1 request without Host, or
-            // with two, is 400, and so is a target with a fragment.
+            // with two, is 400, and so is a target with a fragment, and two Authorization
+            // fields (which one a token check reads would be a guess).
             let hosts = head.headers[canonicalForm: "host"].count
             guard let method = HTTPRequest.Method(head.method.rawValue), hosts <= 1, head.version != .http1_1 || hosts == 1,
-                !head.uri.contains("#")
+                !head.uri.contains("#"), head.headers["authorization"].count <= 1
             else {
                 return write(context: context, head: head, response: .error(.badRequest, "bad_request"), close: true)
             }
