@@ -1,5 +1,8 @@
 import CloakroomConfig
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// Every exchange is one access-log line and one metrics record, however it ends, with its
@@ -80,6 +83,33 @@ struct ExchangeRecordTests {
         #expect(logged.count == 1)
         #expect(logged.first?["outcome"] == "client_closed")
         #expect(logged.first?["status"] == "499")
+    }
+
+    /// A client that resets its connection mid-download left: `client_closed`, not the
+    /// proxy's `error` (found by an audit: a failed write was counted as one).
+    @Test func aClientThatResetsMidResponseLeft() async throws {
+        let (proxy, lines) = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        let received = try await offPool { () throws -> Int in
+            let fd = try connectLoopback(port: proxy.port)
+            let request = Array("GET /public/download?bytes=50000000 HTTP/1.1\r\nHost: a\r\n\r\n".utf8)
+            _ = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            var received = 0
+            while received < 200_000 {
+                let count = Glibc.recv(fd, &buffer, buffer.count, 0)
+                if count <= 0 { break }
+                received += count
+            }
+            var reset = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+            Glibc.close(fd)
+            return received
+        }
+        #expect(received >= 200_000)
+        let logged = try await Self.awaitLines(lines, count: 1)
+        #expect(logged.first?["outcome"] == "client_closed", "\(logged)")
+        #expect(logged.first?["status"] == "200")
     }
 
     @Test func anUpstreamThatFailsBeforeOrDuringTheResponse() async throws {

@@ -210,10 +210,10 @@ final class ExchangeDriver {
     /// The server is shutting down: the connection closes after this exchange.
     func quiesce() { machine.closeAfterResponse() }
 
-    /// The client connection or stream is gone (`error`: it failed): the upstream is let go and
-    /// the exchange recorded, if it had not ended.
-    func clientGone(error: Bool) {
-        guard let finish = machine.clientGone(error: error) else { return }
+    /// The client connection or stream is gone: the upstream is let go and the exchange
+    /// recorded, if it had not ended.
+    func clientGone() {
+        guard let finish = machine.clientGone() else { return }
         dropUpstream(close: true)
         ended(finish)
     }

@@ -352,13 +352,14 @@ struct ExchangeStateMachine {
         return finishAbruptly(.sessionEnded)
     }
 
-    /// The client connection (or stream) is gone: `error` when it failed rather than closed.
-    mutating func clientGone(error: Bool) -> Finish? {
+    /// The client connection (or stream) is gone, closed or failed (a reset, a broken pipe, a
+    /// TLS record cut short): the client left, which is `client_closed` (found by an audit: a
+    /// reset mid-download was counted as the proxy's `error`).
+    mutating func clientGone() -> Finish? {
         guard !isFinished else { return nil }
         if !headSent && status == 0 { status = 499 }  // nginx's "client closed request"
-        let outcome: ExchangeOutcome = error ? .error : .clientClosed
-        state = .finished(outcome)
-        return Finish(outcome: outcome, closeClient: true, requestUnfinished: !requestEnded)
+        state = .finished(.clientClosed)
+        return Finish(outcome: .clientClosed, closeClient: true, requestUnfinished: !requestEnded)
     }
 
     /// Fails the exchange: an error answer when nothing was written downstream yet, else the

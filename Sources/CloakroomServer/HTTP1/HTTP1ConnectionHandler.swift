@@ -70,7 +70,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// through it, the pipeline and the channel alive in a cycle, a closed connection's worth
     /// of memory each.
     func handlerRemoved(context: ChannelHandlerContext) {
-        endConnection(error: false)
+        endConnection()
         inbound = ByteBuffer()
         timeouts?.onBodyTimeout = nil
         timeouts?.onHeaderTimeout = nil
@@ -78,14 +78,14 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     /// The connection is gone: the exchange in flight ends with it.
-    private func endConnection(error: Bool) {
+    private func endConnection() {
         closed = true
         lingerDeadline?.cancel()
         lingerDeadline = nil
         responseDeadlines.cancel()
         let exchange = self.exchange
         self.exchange = nil
-        exchange?.clientGone(error: error)
+        exchange?.clientGone()
     }
 
     // MARK: Inbound
@@ -197,7 +197,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        endConnection(error: false)
+        endConnection()
         context.fireChannelInactive()
     }
 
@@ -214,7 +214,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("client connection error", metadata: ["error": "\(error)"])
-        endConnection(error: true)
+        endConnection()
         context.close(promise: nil)
     }
 }

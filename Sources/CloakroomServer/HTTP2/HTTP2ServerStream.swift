@@ -233,7 +233,7 @@ final class HTTP2ServerStream {
         dropQueue()
         let driver = self.driver
         self.driver = nil
-        driver?.clientGone(error: false)
+        driver?.clientGone()
     }
 
     /// Resets the stream (RST_STREAM `code`); NIO closes it.

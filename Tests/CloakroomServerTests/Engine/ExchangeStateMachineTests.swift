@@ -52,7 +52,7 @@ import Testing
     @Test func aConnectionThatArrivesAfterTheEndIsGivenBack() {
         var machine = Self.get()
         _ = machine.forward()
-        _ = machine.clientGone(error: false)
+        _ = machine.clientGone()
         guard case .releaseConnection = machine.connectionAcquired(reused: false) else { Issue.record("release"); return }
     }
 
@@ -177,15 +177,15 @@ import Testing
         _ = machine.responseHead(code: 200, hasEffects: false)
         guard case .abort(let finish) = machine.upstreamFailed(stale: false) else { Issue.record("abort"); return }
         #expect(finish.outcome == .upstreamFailed && finish.closeClient)
-        #expect(machine.clientGone(error: false) == nil, "recorded once")
+        #expect(machine.clientGone() == nil, "recorded once")
     }
 
     @Test func aClientThatLeavesIsRecordedOnceWith499() {
         var machine = Self.get()
         _ = machine.forward()
-        let finish = machine.clientGone(error: false)
+        let finish = machine.clientGone()
         #expect(finish?.outcome == .clientClosed && machine.status == 499)
-        #expect(machine.clientGone(error: true) == nil)
+        #expect(machine.clientGone() == nil)
         #expect(machine.responseEnd().isNone && machine.upstreamFailed(stale: false).isNone)
         #expect(machine.fail(ProxyError(.internalError)).isNone)
     }
