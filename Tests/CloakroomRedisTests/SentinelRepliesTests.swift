@@ -30,6 +30,36 @@ import Testing
         #expect(SentinelReplies.switchedPrimary(ByteBuffer(string: "mymaster a 1 b port"), master: "mymaster") == nil)
     }
 
+    @Test func failoverEventsAreAboutTheirMaster() {
+        #expect(SentinelReplies.isAboutMaster(ByteBuffer(string: "master mymaster 127.0.0.1 17001"), master: "mymaster"))
+        #expect(!SentinelReplies.isAboutMaster(ByteBuffer(string: "master other 127.0.0.1 17001"), master: "mymaster"))
+        #expect(!SentinelReplies.isAboutMaster(ByteBuffer(string: "slave 127.0.0.1:17002 127.0.0.1 17002 @ mymaster 127.0.0.1 17001"), master: "mymaster"))
+        #expect(!SentinelReplies.isAboutMaster(ByteBuffer(string: ""), master: "mymaster"))
+    }
+
+    /// ``FailoverGate``: no write acknowledged from a failover's announcement to its switch, nor
+    /// one sent before either; another sentinel's aborted attempt does not end a failover.
+    @Test func theFailoverGate() {
+        let gate = FailoverGate()
+        let start = ContinuousClock.now
+        let before = gate.ticket()
+        #expect(gate.allows(before, now: start))
+        gate.started(by: 0, now: start)
+        #expect(!gate.allows(before, now: start), "sent before the announcement")
+        let during = gate.ticket()
+        #expect(!gate.allows(during, now: start + .seconds(1)), "under way")
+        gate.started(by: 1, now: start)
+        gate.aborted(by: 1)
+        #expect(!gate.allows(gate.ticket(), now: start + .seconds(1)), "sentinel 0's attempt still runs")
+        #expect(gate.allows(gate.ticket(), now: start + FailoverGate.longest), "a failover never heard of again stops holding writes")
+        gate.switched(primaryChanged: true)
+        #expect(!gate.allows(during, now: start + .seconds(2)), "sent before the switch")
+        let after = gate.ticket()
+        #expect(gate.allows(after, now: start + .seconds(2)))
+        gate.switched(primaryChanged: false)
+        #expect(gate.allows(after, now: start + .seconds(3)), "a late announcement of the same switch")
+    }
+
     @Test func serverProblems() {
         #expect(SentinelReplies.serverProblem(ByteBuffer(string: "READONLY You can't write against a read only replica.")) == .readOnly)
         // What a script that writes on a replica answers (Redis 7.0).

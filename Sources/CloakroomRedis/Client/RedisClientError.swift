@@ -31,6 +31,8 @@ public enum RedisClientError: Error, Sendable, Hashable, CustomStringConvertible
     case primaryChanged
     /// `WAIT` confirmed a write on fewer replicas than `min_replicas` within the timeout.
     case notAcknowledged(acknowledged: Int, required: Int)
+    /// `min_replicas`: a sentinel announced a failover while the write was under way.
+    case failoverUnderWay
 
     public var description: String {
         switch self {
@@ -49,6 +51,8 @@ public enum RedisClientError: Error, Sendable, Hashable, CustomStringConvertible
         case .primaryChanged: return "the primary changed while connecting"
         case .notAcknowledged(let acknowledged, let required):
             return "the write reached \(acknowledged) of the \(required) replicas min_replicas requires"
+        case .failoverUnderWay:
+            return "a sentinel is running a failover: the replica that will be promoted may not have the write"
         }
     }
 }

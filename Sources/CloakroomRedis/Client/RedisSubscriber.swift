@@ -2,9 +2,9 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// Listens on one pub/sub channel over a connection of its own, for as long as it runs.
+/// Listens on pub/sub channels over a connection of its own, for as long as it runs.
 ///
-/// Connects, sends `SUBSCRIBE`, then hands every message's payload to `onMessage` (on an
+/// Connects, sends `SUBSCRIBE`, then hands every message's channel and payload to `onMessage` (on an
 /// event loop thread). A `PING` every ``pingInterval`` proves the connection still carries
 /// data (a missing reply closes it after the command timeout). Whenever the connection is lost
 /// it connects again, with the pool's backoff (10 ms doubling to 500 ms), which ``kick()`` cuts
@@ -19,10 +19,10 @@ final class RedisSubscriber: Sendable {
     static let pingInterval: Duration = .seconds(2)
 
     private let connector: any RedisConnecting
-    private let channel: String
+    private let channels: [String]
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let onMessage: @Sendable (ByteBuffer) -> Void
+    private let onMessage: @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void
     private let onSubscribed: (@Sendable (Int) -> Void)?
     private let onLost: (@Sendable () -> Void)?
     private let state = Mutex(State())
@@ -47,12 +47,12 @@ final class RedisSubscriber: Sendable {
     /// - Parameter onLost: called when a confirmed subscription's connection is lost (once per
     ///   outage, not per failed attempt).
     init(
-        connector: any RedisConnecting, channel: String, group: any EventLoopGroup, logger: Logger,
+        connector: any RedisConnecting, channels: [String], group: any EventLoopGroup, logger: Logger,
         onSubscribed: (@Sendable (Int) -> Void)? = nil, onLost: (@Sendable () -> Void)? = nil,
-        onMessage: @escaping @Sendable (ByteBuffer) -> Void
+        onMessage: @escaping @Sendable (_ channel: String, _ payload: ByteBuffer) -> Void
     ) {
         self.connector = connector
-        self.channel = channel
+        self.channels = channels
         self.group = group
         self.logger = logger
         self.onSubscribed = onSubscribed
@@ -130,7 +130,7 @@ final class RedisSubscriber: Sendable {
                 // Once per outage at info; the retries are debug.
                 if failures == 1 {
                     logger.info("redis subscription lost; reconnecting", metadata: [
-                        "channel": "\(channel)", "server": "\(connector.label)", "error": "\(error)",
+                        "channel": "\(channels[0])", "server": "\(connector.label)", "error": "\(error)",
                     ])
                 } else {
                     logger.debug("redis subscription attempt failed", metadata: ["error": "\(error)"])
@@ -178,15 +178,24 @@ final class RedisSubscriber: Sendable {
         }
         let onMessage = self.onMessage
         await connection.enterSubscriptionMode { value in
-            if let payload = value.elements?[2], case .bulkString(let bytes) = payload { onMessage(bytes) }
+            // `message`, channel, payload.
+            guard let parts = value.elements, parts.count == 3, parts[0].string == "message", let channel = parts[1].string,
+                case .bulkString(let bytes) = parts[2]
+            else { return }
+            onMessage(channel, bytes)
         }
-        var subscribe = RESPCommandBuilder(argumentCount: 2)
-        subscribe.append("SUBSCRIBE")
-        subscribe.append(channel)
-        let confirmation = try await connection.sendExpectingSuccess(subscribe.buffer)
-        guard let elements = confirmation.elements, elements.first?.string == "subscribe" else {
-            await connection.close()
-            throw RedisClientError.protocolError("unexpected reply to SUBSCRIBE")
+        // One channel per `SUBSCRIBE`: each is answered by exactly one confirmation, which the
+        // connection takes as that command's reply (a `SUBSCRIBE` of several channels gets one
+        // confirmation per channel, and the extra ones would answer no command).
+        for channel in channels {
+            var subscribe = RESPCommandBuilder(argumentCount: 2)
+            subscribe.append("SUBSCRIBE")
+            subscribe.append(channel)
+            let confirmation = try await connection.sendExpectingSuccess(subscribe.buffer)
+            guard let elements = confirmation.elements, elements.first?.string == "subscribe" else {
+                await connection.close()
+                throw RedisClientError.protocolError("unexpected reply to SUBSCRIBE")
+            }
         }
         let (waiters, confirmations) = state.withLock { state in
             state.isSubscribed = true
@@ -197,7 +206,7 @@ final class RedisSubscriber: Sendable {
         }
         for waiter in waiters { waiter.resume() }
         onSubscribed?(confirmations)
-        logger.debug("redis subscription ready", metadata: ["channel": "\(channel)"])
+        logger.debug("redis subscription ready", metadata: ["channels": "\(channels.joined(separator: " "))"])
 
         // Ping until a ping fails or the connection closes, whichever is first.
         let closeFuture = connection.closeFuture

@@ -28,6 +28,8 @@ final class SentinelMonitor: RedisConnecting {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let metrics = RedisFailoverMetrics()
+    /// Holds `min_replicas` writes back while a sentinel runs a failover.
+    let failoverGate = FailoverGate()
     private let tasks = TaskSet()
     private let started = Atomic<Bool>(false)
     private let waiterIDs = Atomic<Int>(0)
@@ -59,12 +61,20 @@ final class SentinelMonitor: RedisConnecting {
         let master = configuration.masterName
         // `self` is not yet available to the subscribers' callbacks: they reach it through a box.
         let box = WeakBox()
-        for connector in sentinelConnectors {
+        let channels = [SentinelReplies.switchMasterChannel, SentinelReplies.tryFailoverChannel] + SentinelReplies.failoverAbortChannels
+        for (index, connector) in sentinelConnectors.enumerated() {
             subscribers.append(RedisSubscriber(
-                connector: connector, channel: SentinelReplies.switchMasterChannel, group: group, logger: logger,
+                connector: connector, channels: channels, group: group, logger: logger,
                 onSubscribed: { confirmations in if confirmations > 1 { box.monitor?.subscriptionRestored() } },
-                onMessage: { payload in
-                    if let endpoint = SentinelReplies.switchedPrimary(payload, master: master) { box.monitor?.switchAnnounced(to: endpoint) }
+                onMessage: { channel, payload in
+                    switch channel {
+                    case SentinelReplies.switchMasterChannel:
+                        if let endpoint = SentinelReplies.switchedPrimary(payload, master: master) { box.monitor?.switchAnnounced(to: endpoint) }
+                    case SentinelReplies.tryFailoverChannel:
+                        if SentinelReplies.isAboutMaster(payload, master: master) { box.monitor?.failoverStarted(by: index) }
+                    default:
+                        if SentinelReplies.isAboutMaster(payload, master: master) { box.monitor?.failoverGate.aborted(by: index) }
+                    }
                 }))
         }
         self.subscribers = subscribers
@@ -153,11 +163,21 @@ final class SentinelMonitor: RedisConnecting {
 
     private func switchAnnounced(to endpoint: RedisEndpoint) {
         let actions = state.withLock { $0.switchAnnounced(to: endpoint, now: .now) }
+        failoverGate.switched(primaryChanged: !actions.isEmpty)
         // Every sentinel announces it: only the first, which changes something, is news.
         if !actions.isEmpty {
             logger.info("sentinel announced a new primary", metadata: ["master": "\(configuration.masterName)", "primary": "\(endpoint)"])
         }
         perform(actions)
+    }
+
+    /// A sentinel starts a failover of the master: `min_replicas` writes are held back (503)
+    /// until the switch (``FailoverGate``).
+    private func failoverStarted(by sentinel: Int) {
+        failoverGate.started(by: sentinel, now: .now)
+        logger.notice(
+            "sentinel started a failover: logins, logouts and revocations get 503 until the new primary is announced",
+            metadata: ["master": "\(configuration.masterName)", "sentinel": "\(configuration.sentinels[sentinel])"])
     }
 
     private func subscriptionRestored() {

@@ -5,6 +5,18 @@ import NIOCore
 enum SentinelReplies {
     /// The channel on which a sentinel announces a completed failover.
     static let switchMasterChannel = "+switch-master"
+    /// The channel on which a sentinel announces that it starts a failover.
+    static let tryFailoverChannel = "+try-failover"
+    /// The channels on which a sentinel announces that it gave its failover up.
+    static let failoverAbortChannels = [
+        "-failover-abort-not-elected", "-failover-abort-no-good-slave", "-failover-abort-slave-timeout", "+failover-end-for-timeout",
+    ]
+
+    /// Whether a failover event's message, `master <name> <ip> <port>`, is about `master`.
+    static func isAboutMaster(_ payload: ByteBuffer, master: String) -> Bool {
+        let words = String(buffer: payload).split(separator: " ", omittingEmptySubsequences: true)
+        return words.count >= 2 && words[0] == "master" && words[1] == master
+    }
 
     /// `SENTINEL get-master-addr-by-name <name>`: `[ip, port]`, or null when the sentinel
     /// monitors no master of that name.

@@ -41,6 +41,7 @@ extension RedisSessionStore {
         try await SessionMetrics.measure(.revoke) {
             try await guarded {
                 let now = Milliseconds.of(clock.now())
+                let ticket = acknowledgement?.ticket() ?? 0
                 let connection = try await writeConnection()
                 var cursor = "0"
                 var live = 0
@@ -70,7 +71,7 @@ extension RedisSessionStore {
                 publish.append(keys.endingsChannel)
                 publish.append(EndingObservers.everyonePayload)
                 _ = try await connection.sendExpectingSuccess(publish.buffer)
-                if let acknowledgement { try await acknowledgement.confirm(on: connection) }
+                if let acknowledgement { try await acknowledgement.confirm(on: connection, ticket: ticket) }
                 return live
             }
         }

@@ -119,15 +119,16 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
         let acknowledgement = settings.minReplicas > 0
             ? WriteAcknowledgement(
                 replicas: settings.minReplicas, commandTimeout: settings.client.commandTimeout,
-                pool: RedisConnectionPool(connector: connector, size: settings.poolSize, group: eventLoopGroup, logger: logger))
+                pool: RedisConnectionPool(connector: connector, size: settings.poolSize, group: eventLoopGroup, logger: logger),
+                gate: monitor?.failoverGate)
             : nil
         self.acknowledgement = acknowledgement
         let feed = RevocationFeedMetrics()
         feed.subscribed(false)
         let subscriber = RedisSubscriber(
-            connector: connector, channel: keys.endingsChannel, group: eventLoopGroup, logger: logger,
+            connector: connector, channels: [keys.endingsChannel], group: eventLoopGroup, logger: logger,
             onSubscribed: { _ in feed.subscribed(true) }, onLost: { feed.subscribed(false) },
-            onMessage: { observers.deliver($0) }
+            onMessage: { _, payload in observers.deliver(payload) }
         )
         self.subscriber = subscriber
         // A new primary: whatever waits out a reconnection backoff connects now.

@@ -13,10 +13,13 @@ struct WriteAcknowledgement: Sendable {
     let replicas: Int
     let pool: RedisConnectionPool
     let waitCommand: ByteBuffer
+    /// Behind Sentinel: no write is acknowledged while a failover runs.
+    let gate: FailoverGate?
 
-    init(replicas: Int, commandTimeout: Duration, pool: RedisConnectionPool) {
+    init(replicas: Int, commandTimeout: Duration, pool: RedisConnectionPool, gate: FailoverGate? = nil) {
         self.replicas = replicas
         self.pool = pool
+        self.gate = gate
         var wait = RESPCommandBuilder(argumentCount: 3)
         wait.append("WAIT")
         wait.append(replicas)
@@ -30,19 +33,27 @@ struct WriteAcknowledgement: Sendable {
         return max(1, max(total * 3 / 4, total - 250))
     }
 
-    /// Throws unless `reply` (to ``waitCommand``) counts at least ``replicas``.
-    func check(_ reply: RESPValue) throws {
+    /// Taken before the write is sent, for ``check(_:ticket:)``.
+    func ticket() -> Int { gate?.ticket() ?? 0 }
+
+    /// Throws unless `reply` (to ``waitCommand``) counts at least ``replicas`` and no failover
+    /// was announced since `ticket` was taken, or is under way.
+    func check(_ reply: RESPValue, ticket: Int) throws {
         if let message = reply.errorMessage { throw RedisClientError.serverError(message) }
         guard case .integer(let count) = reply else { throw RedisClientError.protocolError("unexpected reply to WAIT") }
         guard count >= replicas else {
             RedisWriteMetrics.unacknowledged.increment()
             throw RedisClientError.notAcknowledged(acknowledged: Int(count), required: replicas)
         }
+        if let gate, !gate.allows(ticket, now: .now) {
+            RedisWriteMetrics.unacknowledged.increment()
+            throw RedisClientError.failoverUnderWay
+        }
     }
 
-    /// `WAIT` for what `connection` wrote so far.
-    func confirm(on connection: RedisConnection) async throws {
-        try check(try await connection.send(waitCommand))
+    /// `WAIT` for what `connection` wrote since `ticket` was taken.
+    func confirm(on connection: RedisConnection, ticket: Int) async throws {
+        try check(try await connection.send(waitCommand), ticket: ticket)
     }
 }
 
@@ -71,6 +82,7 @@ extension RedisSessionStore {
         reading read: (RESPValue) throws -> T
     ) async throws -> T {
         guard let acknowledgement else { return try read(try await run(script, now: now, extraCount: extraCount, writeExtra)) }
+        let ticket = acknowledgement.ticket()
         let connection = try await acknowledgement.pool.connection()
         let byHash = command(script, bySHA: true, now: now, extraCount: extraCount, writeExtra)
         var replies = try await connection.send(all: [byHash, acknowledgement.waitCommand])
@@ -80,7 +92,7 @@ extension RedisSessionStore {
         }
         if let message = replies[0].errorMessage { throw RedisClientError.serverError(message) }
         let value = try read(replies[0])
-        try acknowledgement.check(replies[1])
+        try acknowledgement.check(replies[1], ticket: ticket)
         return value
     }
 }
