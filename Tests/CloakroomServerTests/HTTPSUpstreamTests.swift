@@ -348,6 +348,25 @@ struct HTTPSUpstreamTests {
                 session: SessionSettings(), routes: [Route(path: "/", upstream: "api")],
                 upstreams: ["api": Upstream(kind: .targets([UpstreamTarget(host: "127.0.0.1", port: 9)]))]))
         #expect(listener.contains { $0.hasPrefix("listen[0].tls.certificate: ") && $0.contains("may not sign") }, "\(listener)")
+        // A certificate for another purpose: every peer refuses it as unsuitable (found by an
+        // audit: a clientAuth-only certificate passed `check` on a listener).
+        let clientOnly = ProxyServer.problems(
+            in: Configuration(
+                listeners: [
+                    Listener(
+                        address: SocketAddressSpec(host: "127.0.0.1", port: 0),
+                        tls: TLSSettings(certificatePath: pki.path("clientonly.crt"), privateKeyPath: pki.path("clientonly.key")))
+                ],
+                session: SessionSettings(), routes: [Route(path: "/", upstream: "api")],
+                upstreams: ["api": Upstream(kind: .targets([UpstreamTarget(host: "127.0.0.1", port: 9)]))]))
+        #expect(
+            clientOnly == [
+                "listen[0].tls.certificate: the certificate in \"\(pki.path("clientonly.crt"))\" is not for servers (its extended key usage lacks serverAuth): clients refuse it"
+            ], "\(clientOnly)")
+        #expect(
+            problems { $0.certificatePath = pki.path("server.crt"); $0.privateKeyPath = pki.path("server.key") } == [
+                "upstreams.api.tls.certificate: the certificate in \"\(pki.path("server.crt"))\" is not for clients (its extended key usage lacks clientAuth): upstreams refuse it"
+            ])
         let keyText = try String(contentsOfFile: pki.strayKey, encoding: .utf8)
         #expect(!mismatched.joined().contains(keyText.split(separator: "\n")[1]), "never key material")
     }

@@ -29,7 +29,7 @@ enum TLSContexts {
         let certificates = try certificates(in: settings.certificatePath, key: "\(path).certificate")
         let key = try privateKey(in: settings.privateKeyPath, key: "\(path).private_key")
         if let leaf = certificates.first,
-            let problem = CertificateKeyDiagnosis.signingProblem(leaf, certificatePath: settings.certificatePath, path: path)
+            let problem = CertificateKeyDiagnosis.signingProblem(leaf, certificatePath: settings.certificatePath, path: path, purpose: .server)
         {
             throw ServerStartError.unsupported(problem)
         }
@@ -43,7 +43,7 @@ enum TLSContexts {
         } catch {
             throw ServerStartError.unsupported(
                 CertificateKeyDiagnosis.problem(
-                    certificatePath: settings.certificatePath, keyPath: settings.privateKeyPath, path: path, refusal: error))
+                    certificatePath: settings.certificatePath, keyPath: settings.privateKeyPath, path: path, purpose: .server, refusal: error))
         }
     }
 

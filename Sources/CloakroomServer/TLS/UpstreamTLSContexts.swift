@@ -73,7 +73,7 @@ enum UpstreamTLSContexts {
         if let certificatePath = settings.certificatePath, let keyPath = settings.privateKeyPath {
             let chain = try certificates(in: certificatePath, key: "\(path).certificate")
             let key = try TLSContexts.privateKey(in: keyPath, key: "\(path).private_key")
-            if let leaf = chain.first, let problem = CertificateKeyDiagnosis.signingProblem(leaf, certificatePath: certificatePath, path: path) {
+            if let leaf = chain.first, let problem = CertificateKeyDiagnosis.signingProblem(leaf, certificatePath: certificatePath, path: path, purpose: .client) {
                 throw ServerStartError.unsupported(problem)
             }
             configuration.certificateChain = chain.map { .certificate($0) }
@@ -84,7 +84,7 @@ enum UpstreamTLSContexts {
         } catch {
             if let certificatePath = settings.certificatePath, let keyPath = settings.privateKeyPath {
                 throw ServerStartError.unsupported(
-                    CertificateKeyDiagnosis.problem(certificatePath: certificatePath, keyPath: keyPath, path: path, refusal: error))
+                    CertificateKeyDiagnosis.problem(certificatePath: certificatePath, keyPath: keyPath, path: path, purpose: .client, refusal: error))
             }
             throw ServerStartError.unsupported("\(path): the TLS client settings were refused (\(error))")
         }
