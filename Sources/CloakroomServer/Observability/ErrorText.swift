@@ -25,16 +25,35 @@ enum ErrorText {
     /// TLS 1.3 the server judges the certificate after the handshake, so the alert arrives
     /// with the first request (found by an audit: the log showed only the raw alert).
     static func explainingTLSAlerts(_ text: String) -> String {
+        // Explained once: a handshake failure's text already carries it when it is described
+        // again (found by an audit: the phrase came twice).
+        guard !explanations.contains(where: { text.contains($0) }) else { return text }
         if text.contains("TLSV1_ALERT_CERTIFICATE_REQUIRED") {
-            return "the upstream requires a client certificate (upstreams.*.tls.certificate and private_key): " + text
+            return explanations[0] + ": " + text
         }
         if text.contains("SSLV3_ALERT_BAD_CERTIFICATE") || text.contains("TLSV1_ALERT_UNKNOWN_CA")
             || text.contains("SSLV3_ALERT_CERTIFICATE_UNKNOWN") || text.contains("SSLV3_ALERT_CERTIFICATE_EXPIRED")
         {
-            return "the upstream refused the client certificate (upstreams.*.tls.certificate): " + text
+            return explanations[1] + ": " + text
+        }
+        // TLS 1.2 has no alert of its own for a missing client certificate: servers send this.
+        if text.contains("SSLV3_ALERT_HANDSHAKE_FAILURE") {
+            return explanations[2] + ": " + text
+        }
+        if text.contains("TLSV1_ALERT_PROTOCOL_VERSION") || text.contains("UNSUPPORTED_PROTOCOL") {
+            return explanations[3] + ": " + text
         }
         return text
     }
+
+    /// What the alerts mean, in the order ``explainingTLSAlerts(_:)`` uses them.
+    private static let explanations = [
+        "the upstream requires a client certificate (upstreams.*.tls.certificate and private_key)",
+        "the upstream refused the client certificate (upstreams.*.tls.certificate)",
+        "the upstream refused the handshake: over TLS 1.2 that is how an upstream that requires a client certificate "
+            + "(upstreams.*.tls.certificate) refuses a connection without one, or it shares no cipher suite with the proxy",
+        "the upstream speaks no TLS version the proxy accepts (TLS 1.2 or later)",
+    ]
 
     /// `… CERTIFICATE_VERIFY_FAILED at /path/to/handshake.cc:320` without ` at /path…:320`.
     static func withoutSourcePaths(_ text: String) -> String {

@@ -27,6 +27,15 @@ import Testing
         let refused = "sslError([Error: 268436502 error:10000416:SSL routines:OPENSSL_internal:SSLV3_ALERT_CERTIFICATE_UNKNOWN])"
         #expect(ErrorText.explainingTLSAlerts(refused).hasPrefix("the upstream refused the client certificate"))
         #expect(ErrorText.explainingTLSAlerts("something else") == "something else")
+        // Found by an audit: TLS 1.2's alerts were left raw, and an explained text got its
+        // explanation twice when described again.
+        let tls12 = "sslError([Error: 268436496 error:10000410:SSL routines:OPENSSL_internal:SSLV3_ALERT_HANDSHAKE_FAILURE])"
+        #expect(ErrorText.explainingTLSAlerts(tls12).hasPrefix("the upstream refused the handshake: over TLS 1.2"))
+        let version = "sslError([Error: 268436542 error:1000043e:SSL routines:OPENSSL_internal:TLSV1_ALERT_PROTOCOL_VERSION])"
+        #expect(ErrorText.explainingTLSAlerts(version).hasPrefix("the upstream speaks no TLS version the proxy accepts"))
+        let once = ErrorText.explainingTLSAlerts(refused)
+        let twice = ErrorText.explainingTLSAlerts("TLS handshake with https://localhost:8443 failed: " + once)
+        #expect(twice.components(separatedBy: "refused the client certificate").count == 2, "\(twice)")
     }
 
     @Test func aRefusedConnectNamesTheTarget() async throws {
