@@ -142,6 +142,19 @@ struct ExchangeRecordTests {
         #expect(logged.map { $0["method"] } == ["GET", "POST", "GET"], "the method of the request line, GET when there is none")
     }
 
+    /// A head that stops coming is logged with the time it was given, `client.header_timeout`
+    /// (found by an audit: the line said the fraction of a millisecond the 408 took).
+    @Test func aHeadThatStopsComingIsLoggedWithTheTimeItWasGiven() async throws {
+        let (proxy, lines) = try await Self.start { $0.client.headerTimeout = .milliseconds(700) }
+        defer { Task { await proxy.stop() } }
+        let reply = try await RawSocket.send(port: proxy.port, "GET /public/x HTTP/1.1\r\nHost: a\r\n", timeout: 5)
+        #expect(reply.hasPrefix("HTTP/1.1 408"), "\(reply)")
+        let logged = try await Self.awaitLines(lines, count: 1)
+        #expect(logged.first?["status"] == "408" && logged.first?["outcome"] == "timeout")
+        let duration = Double(logged.first?["duration_ms"] ?? "") ?? 0
+        #expect(duration >= 650 && duration < 5000, "\(logged)")
+    }
+
     @Test func aSessionThatEndsDuringAResponseAndAnUpgrade() async throws {
         let (proxy, lines) = try await Self.start()
         defer { Task { await proxy.stop() } }

@@ -22,7 +22,8 @@ final class ExchangeDriver {
     var machine: ExchangeStateMachine
     let requestID: String
     let method: HTTPRequest.Method
-    let startedAt = NIODeadline.now()
+    /// When the exchange began, for its duration: now, or when its head began to arrive.
+    private(set) var startedAt = NIODeadline.now()
     /// The policy's view of the exchange, once phase 1 made it.
     var exchange: Exchange?
     /// The target of a request refused before it became an exchange (no route: 404), for the
@@ -146,13 +147,15 @@ final class ExchangeDriver {
     /// of the proxy's answers (`X-Request-Id`, `Cache-Control: no-store`) and is recorded; the
     /// connection closes after it.
     static func refused(
-        _ error: ProxyError, method: HTTPRequest.Method = .get, requestID: String?, on transport: any ExchangeTransport
+        _ error: ProxyError, method: HTTPRequest.Method = .get, requestID: String?, on transport: any ExchangeTransport,
+        startedAt: NIODeadline? = nil
     ) -> ExchangeDriver {
         let connection = transport.connection
         let driver = ExchangeDriver(
             transport: transport, runtime: connection.runtimeForNextExchange(), facts: ExchangeFacts(keepAlive: false),
             requestID: requestID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? connection.requestIDs.next(), method: method,
             upgrade: nil, contentType: nil, lines: ByteBuffer())
+        if let startedAt { driver.startedAt = startedAt }
         driver.machine.closeAfterResponse()
         transport.exchangeStarted(driver)
         driver.fail(error)

@@ -16,7 +16,7 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
 
     private enum State { case idle, readingHead, busy, readingBody }
 
-    private let headerTimeout: TimeAmount
+    let headerTimeout: TimeAmount
     private let idleTimeout: TimeAmount
     private let bodyTimeout: TimeAmount
     /// Called when `client.body_timeout` passes: the exchange answers 408 (or ends).
