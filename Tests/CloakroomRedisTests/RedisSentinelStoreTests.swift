@@ -250,6 +250,18 @@ extension RedisServerTests {
                     #expect(refused)
                     #expect(warnings.all.contains { $0.contains("refused this proxy") && $0.contains("authentication failed") }, "\(warnings.all)")
                 }
+                // No data-server password at all: the server's NOAUTH, not a failover (found by
+                // an audit: it read as "no primary ... failover under way?").
+                let noPassword = sentinelSettings(topology, tls: tls, sentinelPassword: "sentinel-secret")
+                let (quietLogger, noAuthWarnings) = capturingLogger()
+                let unauthenticated = try RedisSessionStore(
+                    settings: noPassword, timeouts: SessionStoreConformance.timeouts, clock: clock, logger: quietLogger)
+                try await withStore(unauthenticated) { store in
+                    let refused = await isUnavailable { _ = try await store.liveCount() }
+                    #expect(refused)
+                    #expect(
+                        noAuthWarnings.all.contains { $0.contains("refused this proxy") && $0.contains("NOAUTH") }, "\(noAuthWarnings.all)")
+                }
             }
         }
 
