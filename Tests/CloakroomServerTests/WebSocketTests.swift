@@ -156,7 +156,12 @@ struct WebSocketTests {
         let cookie = String(try #require(login.header("set-cookie")).split(separator: ";")[0])
 
         async let stream = offPool { try Curl.run(["-sk", "--http2", "-N", "--max-time", "30", "-H", "Cookie: \(cookie)", "\(base)/api/events"]) }
-        try await Task.sleep(for: .milliseconds(400))
+        // Revoked once the stream reached the backend (a fixed pause was too short for a loaded
+        // machine's TLS handshake: the request then came after the revoke, and got 401).
+        for _ in 0..<100 where !harness.backend.requests.contains(where: { $0.uri.hasSuffix("/events") }) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .milliseconds(200))
         #expect(try await harness.server.store.revokeAll(subject: "grace") == 1)
         let revokedAt = Date()
         let received = try await stream
