@@ -45,14 +45,8 @@ public final class BuiltinLogin: Sendable {
             (label: oidc.name, href: settings.path + "?sso=1&next=" + ProxyPolicy.percentEncodeQueryValue(sanitizedNext ?? RedirectTarget.fallback))
         }
         let html = LoginPage.render(action: settings.path, next: sanitizedNext, error: error, username: username, singleSignOn: sso)
-        var fields = HTTPFields()
-        fields[.contentType] = "text/html; charset=utf-8"
-        fields[.cacheControl] = "no-store"
-        fields[.xRequestID] = exchange.requestID
         // The page is self-contained: nothing may load from elsewhere, and it may not be framed.
-        fields[HTTPField.Name("Content-Security-Policy")!] = LoginPage.contentSecurityPolicy
-        fields[HTTPField.Name("X-Frame-Options")!] = "DENY"
-        return LocalResponse(head: HTTPResponse(status: status, headerFields: fields), body: Array(html.utf8))
+        return .page(status: status, html: html, contentSecurityPolicy: LoginPage.contentSecurityPolicy, requestID: exchange.requestID)
     }
 
     /// Checks the posted credentials; on success creates a new session (ending any presented

@@ -64,13 +64,7 @@ public enum EchoResponder {
             method: request.method.rawValue, path: request.path ?? "",
             fields: fields(of: request).map { ($0.name, $0.value, origin(of: $0.name, policy: policy)) },
             logoutPath: policy?.configuration.logout.path)
-        var fields = HTTPFields()
-        fields[.contentType] = "text/html; charset=utf-8"
-        fields[.cacheControl] = "no-store"
-        fields[.xRequestID] = requestID
-        fields[HTTPField.Name("Content-Security-Policy")!] = EchoPage.contentSecurityPolicy
-        fields[HTTPField.Name("X-Frame-Options")!] = "DENY"
-        return LocalResponse(head: HTTPResponse(status: .ok, headerFields: fields), body: Array(html.utf8))
+        return .page(html: html, contentSecurityPolicy: EchoPage.contentSecurityPolicy, requestID: requestID)
     }
 }
 

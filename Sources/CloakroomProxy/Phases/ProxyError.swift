@@ -120,6 +120,18 @@ public struct LocalResponse: Sendable {
         return LocalResponse(head: HTTPResponse(status: status, headerFields: fields), body: Array(body.utf8))
     }
 
+    /// A page the proxy renders itself: HTML, never stored, never framed, and loading nothing
+    /// but what `contentSecurityPolicy` (the page's own) allows.
+    static func page(status: HTTPResponse.Status = .ok, html: String, contentSecurityPolicy: String, requestID: String) -> LocalResponse {
+        var fields = HTTPFields()
+        fields[.contentType] = "text/html; charset=utf-8"
+        fields[.cacheControl] = "no-store"
+        fields[.xRequestID] = requestID
+        fields[HTTPField.Name("Content-Security-Policy")!] = contentSecurityPolicy
+        fields[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        return LocalResponse(head: HTTPResponse(status: status, headerFields: fields), body: Array(html.utf8))
+    }
+
     public static func redirect(to location: String, status: HTTPResponse.Status = .seeOther, requestID: String) -> LocalResponse {
         var fields = HTTPFields()
         fields[.location] = location

@@ -38,14 +38,8 @@ extension ProxyPolicy {
     /// Nothing about the session is in it.
     func forbidden(_ exchange: Exchange) -> LocalResponse {
         guard exchange.acceptsHTML else { return ProxyError(.forbidden).response(requestID: exchange.requestID) }
-        var fields = HTTPFields()
-        fields[.contentType] = "text/html; charset=utf-8"
-        fields[.cacheControl] = "no-store"
-        fields[.xRequestID] = exchange.requestID
-        fields[HTTPField.Name("Content-Security-Policy")!] = ForbiddenPage.contentSecurityPolicy
-        fields[HTTPField.Name("X-Frame-Options")!] = "DENY"
         let html = ForbiddenPage.render(logoutPath: configuration.logout.path, requestID: exchange.requestID)
-        return LocalResponse(head: HTTPResponse(status: .forbidden, headerFields: fields), body: Array(html.utf8))
+        return .page(status: .forbidden, html: html, contentSecurityPolicy: ForbiddenPage.contentSecurityPolicy, requestID: exchange.requestID)
     }
 
     /// 401 for a machine credential that names no live key or valid token, or a kind the route

@@ -55,15 +55,10 @@ enum SessionsPage {
 
     /// The page as a response, with the headers that keep it private and unframed.
     static func response(sessions: [Session], current: Session, page: String, requestID: String) -> LocalResponse {
-        var fields = HTTPFields()
-        fields[.contentType] = "text/html; charset=utf-8"
-        fields[.cacheControl] = "no-store"
-        fields[.xRequestID] = requestID
-        fields[HTTPField.Name("Content-Security-Policy")!] = contentSecurityPolicy
-        fields[HTTPField.Name("X-Frame-Options")!] = "DENY"
-        fields[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
-        let html = render(sessions: sessions, current: current, page: page)
-        return LocalResponse(head: HTTPResponse(status: .ok, headerFields: fields), body: Array(html.utf8))
+        var response = LocalResponse.page(
+            html: render(sessions: sessions, current: current, page: page), contentSecurityPolicy: contentSecurityPolicy, requestID: requestID)
+        response.head.headerFields[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        return response
     }
 
     /// `{"sessions":[{"handle","created_at","last_seen_at","expires_at","client","user_agent","current"}]}`,

@@ -212,14 +212,8 @@ public final class SignOnFlow: Sendable {
 
     private func page(_ kind: SignInProblemPage.Kind, status: HTTPResponse.Status, exchange: Exchange) -> LocalResponse {
         let retry = loginPath.hasPrefix("/") ? loginPath : "/"
-        var fields = HTTPFields()
-        fields[.contentType] = "text/html; charset=utf-8"
-        fields[.cacheControl] = "no-store"
-        fields[.xRequestID] = exchange.requestID
-        fields[HTTPField.Name("Content-Security-Policy")!] = ForbiddenPage.contentSecurityPolicy
-        fields[HTTPField.Name("X-Frame-Options")!] = "DENY"
         let html = SignInProblemPage.render(kind, retryPath: retry, requestID: exchange.requestID)
-        return LocalResponse(head: HTTPResponse(status: status, headerFields: fields), body: Array(html.utf8))
+        return .page(status: status, html: html, contentSecurityPolicy: ForbiddenPage.contentSecurityPolicy, requestID: exchange.requestID)
     }
 }
 

@@ -34,7 +34,7 @@ final class HTTP2ServerStream {
     let id: HTTP2StreamID
     /// Strong: the connection lets go of the stream when NIO closes it; the exchange holds it.
     let handler: HTTP2ConnectionHandler
-    private(set) var driver: ExchangeDriver?
+    var driver: ExchangeDriver?
     /// A request head waiting for the next frame to say whether a body follows (no
     /// `content-length`, no END_STREAM on HEADERS): see ``HTTP2ConnectionHandler``.
     var heldHead: ClientRequestHead?
@@ -57,27 +57,27 @@ final class HTTP2ServerStream {
     private var bodyBytesLeft: Int?
 
     // Response.
-    private var heldHeaders: HPACKHeaders?
-    private var heldData: ByteBuffer?
-    private var wroteFrames = false
-    private var unsentBytes = 0
+    var heldHeaders: HPACKHeaders?
+    var heldData: ByteBuffer?
+    var wroteFrames = false
+    var unsentBytes = 0
     /// No response byte taken by then (`client.body_timeout` after the last): reset (found by an audit).
     var sendDeadline: NIODeadline?
-    private var pausedUpstream = false
+    var pausedUpstream = false
     /// The response's END_STREAM left NIO's buffers.
     private var endSent = false
     /// RST_STREAM `NO_ERROR` is due once END_STREAM is sent.
-    private var resetDue = false
+    var resetDue = false
     /// The request was malformed (RFC 9113 §8.1.1): its 400 ends with END_STREAM (curl dropped
     /// one without it when the reset came in the same read), then RST_STREAM PROTOCOL_ERROR.
     var endsWithProtocolError = false
     /// That reset waits for the 400's END_STREAM to leave NIO's buffers.
-    private var protocolErrorDue = false
+    var protocolErrorDue = false
     /// `client.body_timeout` passed: the 408, then RST_STREAM at once (no lingering).
-    private var stalled = false
+    var stalled = false
     /// The response ended before the request: the rest of the body is dropped, up to this many
     /// bytes (and until ``bodyDeadline``), before the stream is reset.
-    private var lingerBytesLeft: Int?
+    var lingerBytesLeft: Int?
 
     init(id: HTTP2StreamID, handler: HTTP2ConnectionHandler, windowTarget: Int) {
         self.id = id
@@ -177,7 +177,7 @@ final class HTTP2ServerStream {
     }
 
     /// Held bytes that will never be taken: the windows reopen.
-    private func dropQueue() {
+    func dropQueue() {
         let held = queue.reduce(0) { $0 + $1.readableBytes }
         queue = []
         queuedEnd = false
@@ -272,138 +272,5 @@ final class HTTP2ServerStream {
         guard isWritable else { return }
         pausedUpstream = false
         driver?.upstream?.resumeReading()
-    }
-
-    // MARK: Writing
-
-    private func writeHeaders(_ headers: HPACKHeaders, end: Bool) {
-        wroteFrames = true
-        handler.write(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers, endStream: end))))
-    }
-
-    private func writeData(_ buffer: ByteBuffer, end: Bool) {
-        wroteFrames = true
-        unsentBytes += buffer.readableBytes
-        if sendDeadline == nil { sendDeadline = handler.now + handler.bodyTimeout; handler.bodyDeadlineSet(sendDeadline!) }
-        if unsentBytes >= Self.highWatermark { pausedUpstream = true }
-        handler.write(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(buffer), endStream: end))))
-    }
-
-    /// Writes what is held, without END_STREAM.
-    private func releaseHeld() {
-        if let headers = heldHeaders.take() { writeHeaders(headers, end: false) }
-        if let data = heldData.take() { writeData(data, end: false) }
-    }
-}
-
-extension HTTP2ServerStream: ExchangeTransport {
-    var eventLoop: any EventLoop { handler.eventLoop }
-    var allocator: ByteBufferAllocator { handler.allocator }
-    var connection: ClientConnection { handler.connection }
-    var inReadBatch: Bool { handler.inReadBatch }
-    var responseDeadlines: any ResponseDeadlines { handler.deadlines }
-    var isWritable: Bool { !closed && unsentBytes < Self.highWatermark && handler.channelWritable }
-
-    func exchangeStarted(_ driver: ExchangeDriver) { self.driver = driver }
-
-    func writeContinue() {
-        guard !closed else { return }
-        writeHeaders(HPACKHeaders([(":status", "100")]), end: false)
-        handler.streamWantsFlush()
-    }
-
-    func writeResponseHead(_ response: HTTPResponse, closeClient: Bool) {
-        guard !closed else { return }
-        releaseHeld()
-        heldHeaders = HTTP2ResponseHead.headers(response)
-    }
-
-    func writeResponseHead(_ head: UpstreamResponseHead, requestID: String, closeClient: Bool) -> Bool {
-        guard !closed else { return true }
-        releaseHeld()
-        heldHeaders = HTTP2ResponseHead.headers(head, requestID: requestID)
-        return true
-    }
-
-    func writeResponseBody(_ buffer: ByteBuffer) {
-        guard !closed, buffer.readableBytes > 0 else { return }
-        if let data = heldData.take() {
-            if let headers = heldHeaders.take() { writeHeaders(headers, end: false) }
-            writeData(data, end: false)
-        }
-        heldData = buffer
-    }
-
-    func endResponse(_ finish: ExchangeStateMachine.Finish) {
-        driver = nil
-        bodyDeadline = nil
-        dropQueue()
-        guard !closed else { return }
-        if endsWithProtocolError {
-            guard let headers = heldHeaders.take() else { return reset(.protocolError) }
-            let data = heldData.take()
-            protocolErrorDue = true  // the reset follows END_STREAM once sent (``sent(bytes:endStream:)``)
-            writeHeaders(headers, end: data == nil)
-            if let data { writeData(data, end: true) }
-            handler.streamWantsFlush()
-            return
-        }
-        // RFC 9113 §8.1: a complete response before the whole request. The client may finish
-        // sending for a while; then it is asked to stop, without error, once the response is
-        // out (a reset sent before it would drop frames still in NIO's flow-control buffer).
-        if finish.requestUnfinished && !remoteEnded && stalled {
-            resetDue = true
-        } else if finish.requestUnfinished && !remoteEnded {
-            lingerBytesLeft = handler.settings.lingerBytes
-            let deadline = handler.now + handler.settings.lingerTime
-            bodyDeadline = deadline
-            handler.bodyDeadlineSet(deadline)
-        }
-        let data = heldData.take()
-        if let headers = heldHeaders.take() {
-            writeHeaders(headers, end: data == nil)
-            if let data { writeData(data, end: true) }
-        } else if let data {
-            writeData(data, end: true)
-        } else if wroteFrames {
-            writeData(ByteBuffer(), end: true)
-        } else {
-            // Nothing was written at all (cannot happen: every answer has a head): reset.
-            lingerBytesLeft = nil
-            bodyDeadline = nil
-            reset(finish.requestUnfinished ? .noError : .internalError)
-        }
-        handler.streamWantsFlush()
-    }
-
-    /// The head is still held (no frame of the response encoded): it and the body held with it
-    /// are dropped, for a 502 in their place.
-    func retractResponseHead() -> Bool {
-        guard !closed, heldHeaders != nil else { return false }
-        heldHeaders = nil
-        heldData = nil
-        return true
-    }
-
-    func abort() {
-        driver = nil
-        bodyDeadline = nil
-        dropQueue()
-        reset(.cancel)
-    }
-
-    func flush() {
-        guard !closed else { return }
-        releaseHeld()
-        handler.streamWantsFlush()
-    }
-
-    func resumeReading() {
-        drain()
-        handler.streamWantsFlush()
-    }
-
-    func switchToTunnel(head: HTTPResponse, upstream: UpstreamConnection, exchange: Exchange, upgrade: String) throws {
-        throw ChannelError.operationUnsupported  // no HTTP/1.1 upgrade on an HTTP/2 stream
     }
 }
