@@ -29,4 +29,24 @@ struct SingleSignOnPendingTests {
         let (final, url) = try await browser.follow(try #require(last), from: "\(proxy.base)/login?next=/n39")
         #expect(final.status == 200 && url == "\(proxy.base)/n39", "\(url) \(final.status)")
     }
+
+    /// Found by an audit: the slot came from a counter shared by every browser, so with 16
+    /// other people's logins between a browser's two tabs, both tabs got the same slot and the
+    /// first tab's login failed. A login's start now sees the slots its browser holds.
+    @Test func twoTabsGetSlotsOfTheirOwnHoweverManyOthersLogIn() async throws {
+        let idp = try await IdentityProviderProcess.stub(mode: "good")
+        defer { idp.stop() }
+        let proxy = try await SingleSignOnRefusalTests.start(signingInAt: idp)
+        defer { Task { await proxy.stop() } }
+        let browser = CookieJarBrowser()
+        let tabA = try await browser.get("\(proxy.base)/login?next=/a")
+        for other in 0..<16 { _ = try await CookieJarBrowser().get("\(proxy.base)/login?next=/other\(other)") }
+        let tabB = try await browser.get("\(proxy.base)/login?next=/b")
+        let names = [tabA, tabB].compactMap { $0.header("set-cookie")?.split(separator: "=").first.map(String.init) }
+        #expect(names.count == 2 && names[0] != names[1], "\(names)")
+        let (first, firstURL) = try await browser.follow(tabA, from: "\(proxy.base)/login?next=/a")
+        #expect(firstURL == "\(proxy.base)/a" && first.status == 200, "\(firstURL) \(first.status)")
+        let (second, secondURL) = try await browser.follow(tabB, from: "\(proxy.base)/login?next=/b")
+        #expect(secondURL == "\(proxy.base)/b" && second.status == 200, "\(secondURL) \(second.status)")
+    }
 }

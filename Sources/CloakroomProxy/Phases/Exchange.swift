@@ -51,6 +51,8 @@ public struct Exchange: Sendable {
     public var pendingLogin: String? = nil
     /// The name of the cookie ``pendingLogin`` came from (``SignOnFlow/pendingCookie(in:target:)``).
     public var pendingLoginCookie: String? = nil
+    /// At a login's start: the pending-login slots the browser holds (``SignOnFlow/heldPendingSlots(in:)``).
+    public var heldPendingSlots: UInt32 = 0
     /// With `pass_access_token`: the access token the forwarded request carries.
     public var accessToken: String? = nil
     /// `pass_access_token` is on: a request forwarded with a session never carries the

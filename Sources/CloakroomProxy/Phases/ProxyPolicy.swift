@@ -121,6 +121,7 @@ public final class ProxyPolicy: Sendable {
         }
         // The callback's pending login, read before the proxy's cookies are taken out.
         let pendingLogin = endpoint == .signOnCallback ? signOn?.pendingCookie(in: request.headerFields, target: normalizedTarget) : nil
+        let heldPendingSlots = endpoint == .signOnStart ? signOn?.heldPendingSlots(in: request.headerFields) ?? 0 : 0
         var presented: SessionID?
         switch cookie {
         case .inFields: presented = cookies.take(from: &request.headerFields, memo: cookieMemo, owner: ObjectIdentifier(self))
@@ -184,6 +185,7 @@ public final class ProxyPolicy: Sendable {
         default: break
         }
         (exchange.pendingLoginCookie, exchange.pendingLogin) = (pendingLogin?.name, pendingLogin?.value)
+        exchange.heldPendingSlots = heldPendingSlots
         return .success(exchange)
     }
 

@@ -1,28 +1,52 @@
 import HTTPTypes
 
 /// The pending-login cookies of single sign-on: one per login (up to ``SignOnFlow/pendingSlots``
-/// in a browser), scoped to the callback path, sealed by the provider implementation.
+/// in a browser), on the session cookie's path, sealed by the provider implementation.
+///
+/// On the session cookie's path, not the callback's: a login start must see which slots the
+/// browser holds, to give a new login a free one (found by an audit: with the callback's path
+/// the start saw none, a counter shared by every browser chose the slot, and on a busy server
+/// two tabs of one browser got the same one about once in 16, the first tab's login then
+/// failing). The proxy takes them out of every request it forwards (``SessionCookies``).
 extension SignOnFlow {
-    /// How many pending-login cookies a browser can hold at once: each login takes the next of
-    /// these slots (in turn across the process), so logins started in two tabs have cookies
-    /// of their own and both complete, while logins started and never finished (or forced by
-    /// another site's navigations) replace each other instead of piling up into a `Cookie`
-    /// field over `max_header_bytes` (found by an audit: 90 of them made the callback 431 for
-    /// ten minutes). 16 cookies are about 7 KB.
+    /// How many pending-login cookies a browser can hold at once, so logins started in several
+    /// tabs have cookies of their own and all complete, while logins started and never finished
+    /// (or forced by another site's navigations) replace each other instead of piling up into a
+    /// `Cookie` field over `max_header_bytes` (found by an audit: 90 of them made the callback
+    /// 431 for ten minutes). 16 cookies are about 7 KB.
     static let pendingSlots = 16
 
-    /// The cookie name for a new pending login: the next slot's.
-    func nextPendingCookieName() -> String {
-        let slot = pendingSlot.wrappingAdd(1, ordering: .relaxed).oldValue & (Self.pendingSlots - 1)
+    /// The slots of the pending logins the request's cookies hold (bit n: slot n).
+    public func heldPendingSlots(in fields: HTTPFields) -> UInt32 {
+        var held: UInt32 = 0
+        let prefix = pendingName + "_"
+        for field in fields where field.name == .cookie {
+            for pair in field.value.split(separator: ";") {
+                let trimmed = pair.drop { $0 == " " || $0 == "\t" }
+                guard trimmed.hasPrefix(prefix), let equals = trimmed.firstIndex(of: "="),
+                    let slot = Int(trimmed[trimmed.index(trimmed.startIndex, offsetBy: prefix.count)..<equals]),
+                    (0..<Self.pendingSlots).contains(slot)
+                else { continue }
+                held |= 1 << slot
+            }
+        }
+        return held
+    }
+
+    /// The cookie name for a new pending login: the first slot the browser does not hold
+    /// (`held`), or, when it holds them all, the next of a counter's turn (replacing one).
+    func nextPendingCookieName(held: UInt32) -> String {
+        let free = (0..<Self.pendingSlots).first { held & (1 << $0) == 0 }
+        let slot = free ?? pendingSlot.wrappingAdd(1, ordering: .relaxed).oldValue & (Self.pendingSlots - 1)
         return pendingName + "_" + String(slot)
     }
 
     func pendingCookie(_ value: String, name: String, exchange: Exchange) -> String {
-        "\(name)=\(value); Path=\(callbackPath); Max-Age=600; HttpOnly; SameSite=Lax" + (securePending(exchange) ? "; Secure" : "")
+        "\(name)=\(value); Path=\(cookieSettings.path); Max-Age=600; HttpOnly; SameSite=Lax" + (securePending(exchange) ? "; Secure" : "")
     }
 
     func expiredPendingCookie(name: String, exchange: Exchange) -> String {
-        "\(name)=; Path=\(callbackPath); Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
+        "\(name)=; Path=\(cookieSettings.path); Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
             + (securePending(exchange) ? "; Secure" : "")
     }
 

@@ -27,16 +27,15 @@ public final class SignOnFlow: Sendable {
     let clock: any WallClock
     let logger: Logger
     /// The pending-login cookies' name: the session cookie's with `_oidc`, then `_` and one of
-    /// ``pendingSlots`` numbers (``nextPendingCookieName()``), one cookie per login. A `__Host-` prefix becomes `__Secure-` (Secure still required), since `__Host-`
-    /// demands `Path=/` and the cookie is scoped to the callback path: browsers send it there
-    /// alone, so it never reaches a backend in a forwarded `Cookie` (SPEC: the proxy's own
-    /// cookie is not forwarded).
+    /// ``pendingSlots`` numbers (``nextPendingCookieName(held:)``), one cookie per login. A
+    /// `__Host-` prefix becomes `__Secure-` (Secure still required). The proxy takes them out of
+    /// every forwarded `Cookie` (SPEC: the proxy's own cookie is not forwarded).
     let pendingName: String
     /// Read on every request (phase 1 and 3): kept here, not derived from the settings each time.
     public let callbackPath: String
     public let backchannelLogoutPath: String
     public let passAccessToken: Bool
-    /// The slot the next pending login takes (``nextPendingCookieName()``).
+    /// The slot a pending login takes when the browser holds them all (``nextPendingCookieName(held:)``).
     let pendingSlot = Atomic<Int>(0)
 
     public init(
@@ -70,7 +69,7 @@ public final class SignOnFlow: Sendable {
         switch await provider.beginLogin(next: next) {
         case .success(let (location, state, cookieValue)):
             var response = LocalResponse.redirect(to: location, requestID: exchange.requestID)
-            let cookie = pendingCookie(cookieValue, name: nextPendingCookieName(), exchange: exchange)
+            let cookie = pendingCookie(cookieValue, name: nextPendingCookieName(held: exchange.heldPendingSlots), exchange: exchange)
             response.head.headerFields.append(HTTPField(name: .setCookie, value: cookie))
             return response
         case .failure(let failure):
