@@ -127,7 +127,12 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         // `.custom` keeps swift-http-types' phrase, as the public listeners write it (NIO's own
         // table still says `Payload Too Large` for 413, RFC 9110's `Content Too Large`).
-        let status = HTTPResponseStatus.custom(code: UInt(response.status.code), reasonPhrase: response.status.reasonPhrase)
+        // A 204 keeps NIO's own case: its encoder knows that one has no body, and framed a
+        // `.custom` 204 as chunked, with a `0` chunk no client expects (found by an audit: the
+        // next answer on a keep-alive connection was then misread).
+        let status: HTTPResponseStatus =
+            response.status.code == 204
+            ? .noContent : .custom(code: UInt(response.status.code), reasonPhrase: response.status.reasonPhrase)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         if !response.body.isEmpty && head.method != .HEAD {  // HEAD: the head alone, its Content-Length kept
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: response.body)))), promise: nil)
