@@ -19,6 +19,24 @@ struct CORSTests {
         }
     }
 
+    /// The built-in echo's answers on a `cors` route carry the route's CORS fields, as an
+    /// upstream's do (found by an audit: they had none, and CORS looked broken in the demo).
+    @Test func theEchoUpstreamsAnswersCarryTheRoutesCORSFields() async throws {
+        let harness = try await ProxyHarness.start { configuration in
+            var echo = Route(path: "/echo/", upstream: "echo", auth: .none)
+            echo.cors = CORSSettings(origins: [Self.app], methods: ["GET"], headers: [], allowCredentials: true, maxAge: .seconds(60))
+            configuration.routes.insert(echo, at: 0)
+        }
+        defer { Task { await harness.stop() } }
+        let allowed = try await Curl.get("\(harness.base)/echo/x", ["-H", "Origin: \(Self.app)"])
+        #expect(allowed.status == 200)
+        #expect(allowed.header("access-control-allow-origin") == Self.app)
+        #expect(allowed.header("access-control-allow-credentials") == "true")
+        #expect(allowed.header("vary")?.contains("Origin") == true)
+        let other = try await Curl.get("\(harness.base)/echo/x", ["-H", "Origin: http://evil.localhost"])
+        #expect(other.header("access-control-allow-origin") == nil && other.header("vary")?.contains("Origin") == true)
+    }
+
     @Test(arguments: [false, true])
     func aPreflightIsAnsweredByTheProxyAndNothingIsForwarded(http2: Bool) async throws {
         let harness = try await Self.start()

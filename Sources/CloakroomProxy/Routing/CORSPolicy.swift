@@ -89,7 +89,7 @@ public final class CORSPolicy: Sendable {
     /// An upstream response on this route: its CORS fields replaced by the route's for an
     /// allowed `origin`, or removed (the route's rules are the only ones). Either way it varies
     /// with `Origin`, so a shared cache never serves one origin's answer to another.
-    func replaceUpstreamFields(in fields: inout HTTPFields, origin: String?) {
+    public func replaceUpstreamFields(in fields: inout HTTPFields, origin: String?) {
         if let origin {
             apply(to: &fields, origin: origin)
         } else {

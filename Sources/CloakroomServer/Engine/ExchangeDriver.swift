@@ -380,7 +380,10 @@ final class ExchangeDriver {
             HTTP1Head.appendFields(lines: lines, filter: filter, to: &request.headerFields)
             if let field = framing.field { request.headerFields.append(field) }
             if let startedTraceparent { request.headerFields.append(HTTPField(name: .traceparent, value: startedTraceparent)) }
-            return answer(EchoResponder.response(for: request, requestID: requestID, policy: policy))
+            var echoed = EchoResponder.response(for: request, requestID: requestID, policy: policy)
+            // A route's CORS applies to the echo's answers as to an upstream's (found by an audit).
+            if let cors = route.cors { cors.replaceUpstreamFields(in: &echoed.head.headerFields, origin: self.exchange?.corsOrigin) }
+            return answer(echoed)
         }
         guard let pool = runtime.upstreams.pool(upstream: route.upstream) else {
             return fail(ProxyError(.internalError, "no pool for upstream"))
