@@ -66,7 +66,7 @@ public final class BuiltinLogin: Sendable {
             let seconds = max(1, Int((wait.timeInterval).rounded(.up)))
             var response = isJSON
                 ? ProxyError(.tooManyAttempts).response(requestID: exchange.requestID)
-                : page(exchange: exchange, error: "Too many attempts. Try again in \(seconds) seconds.", status: .tooManyRequests, username: form.username, next: next)
+                : page(exchange: exchange, error: "Too many attempts. Try again in \(seconds) second\(seconds == 1 ? "" : "s").", status: .tooManyRequests, username: form.username, next: next)
             response.head.headerFields[.retryAfter] = String(seconds)
             return response
         }
