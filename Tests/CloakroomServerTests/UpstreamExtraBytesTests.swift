@@ -56,7 +56,28 @@ import Testing
     }
 }
 
-/// Answers each request by its path with bytes written as they are: `/extra/204`, `/extra/304`
+/// A response head too large for one HTTP/2 frame (NIO sends no CONTINUATION, and a frame past
+/// the client's limit ends the whole connection: found by an audit) is a 502 on HTTP/2; HTTP/1.1
+/// clients get it as it is.
+@Suite(.serialized) struct UpstreamLargeHeadTests {
+    @Test func aHeadTooLargeForOneHTTP2FrameIs502() async throws {
+        let backend = try await ScriptedUpstream.start()
+        let proxy = try await ProxyHarness.start { configuration in
+            configuration.upstreams["scripted"] = Upstream(kind: .targets([UpstreamTarget(host: "127.0.0.1", port: backend.port)]))
+            configuration.routes.insert(Route(path: "/extra/", upstream: "scripted", auth: .none), at: 0)
+        }
+        defer { Task { await proxy.stop(); try? await backend.stop() } }
+        let http1 = try await Curl.get("\(proxy.base)/extra/big-head")
+        #expect(http1.status == 200 && http1.body == "ok")
+        let http2 = try await Curl.get("\(proxy.base)/extra/big-head", ["--http2-prior-knowledge"])
+        #expect(http2.status == 502 && http2.body == #"{"error":"bad_gateway"}"#, "\(http2.status) \(http2.body)")
+        let after = try await Curl.get("\(proxy.base)/extra/next", ["--http2-prior-knowledge"])
+        #expect(after.status == 200 && after.body == "REAL:/extra/next")
+    }
+}
+
+/// Answers each request by its path with bytes written as they are: `/extra/big-head` a 25 KB
+/// response head; `/extra/204`, `/extra/304`
 /// and HEAD requests get a bodiless response followed at once by a planted second response;
 /// `/extra/bad-chunk`, `/extra/bad-after-chunk` and `/extra/bad-second-size` a chunked body
 /// that breaks in the write that carries the head (at once, or after a good chunk); anything
@@ -118,6 +139,8 @@ final class ScriptedUpstream: Sendable {
                     answer = "HTTP/1.1 304 Not Modified\r\n\r\n" + planted
                 } else if path == "/extra/bad-chunk" {
                     answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nhello\r\n0\r\n\r\n"
+                } else if path == "/extra/big-head" {
+                    answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Big: " + String(repeating: "B", count: 25_000) + "\r\n\r\nok"
                 } else if path == "/extra/bad-after-chunk" {
                     answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX0\r\n\r\n"
                 } else if path == "/extra/bad-second-size" {

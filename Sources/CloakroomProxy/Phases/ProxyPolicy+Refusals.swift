@@ -9,6 +9,9 @@ extension ProxyPolicy {
     /// the route accepts a machine credential, RFC 6750 §3). A correctly signed cookie whose session is gone (ended, expired, or a
     /// damaged record the store deleted) also gets the deletion cookie, so the client stops
     /// presenting it, as oauth2-proxy clears a session it cannot load.
+    /// The longest `next` a redirect to the login page carries, encoded.
+    static let longestNext = 4096
+
     func unauthenticated(_ exchange: Exchange) -> LocalResponse {
         var response: LocalResponse
         let credentials = exchange.route?.credentials
@@ -18,8 +21,12 @@ extension ProxyPolicy {
         } else if let page = loginPage, exchange.acceptsHTML, exchange.method == .get || exchange.method == .head,
             credentials?.cookie ?? true
         {
+            // A target too long to come back through a `Location` (HTTP/2 sends a head in one
+            // frame of at most 16 KiB: found by an audit, a cross-site link to a long URL cut a
+            // browser's whole connection) is not remembered: the login then lands on `/`.
+            let next = Self.percentEncodeQueryValue(exchange.target)
             let separator = page.contains("?") ? "&" : "?"
-            let location = page + separator + "next=" + Self.percentEncodeQueryValue(exchange.target)
+            let location = next.utf8.count > Self.longestNext ? page : page + separator + "next=" + next
             response = .redirect(to: location, requestID: exchange.requestID)
         } else {
             response = ProxyError(.unauthenticated).response(requestID: exchange.requestID)

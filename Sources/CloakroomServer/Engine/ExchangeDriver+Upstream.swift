@@ -95,6 +95,13 @@ extension ExchangeDriver: UpstreamExchangeDelegate {
 
     func upstreamResponseHead(_ head: UpstreamResponseHead) {
         responseDeadlineDisarm()
+        // NIO writes an HTTP/2 head as one HEADERS frame, no CONTINUATION, and a frame past the
+        // client's SETTINGS_MAX_FRAME_SIZE (at least 16 KiB) ends the whole connection (found by
+        // an audit: one response's 25 KB field cut every stream of the connection). A head that
+        // may not fit is a 502 instead, as nginx's is past its proxy buffer.
+        if connection.isHTTP2, head.bytes.readableBytes > Self.longestHTTP2Head {
+            return failUpstream("response head of \(head.bytes.readableBytes) bytes is too large for one HTTP/2 frame")
+        }
         if let sentAt = upstreamSentAt, let upstream = exchange?.route?.upstream {
             runtime.metrics.upstreamResponded(upstream: upstream, nanoseconds: (NIODeadline.now() - sentAt).nanoseconds, memo: &connection.metricsMemo)
         }
@@ -150,6 +157,10 @@ extension ExchangeDriver: UpstreamExchangeDelegate {
     }
 
     /// The response can no longer be trusted: the upstream connection closes, the exchange fails.
+    /// The largest upstream head (its HTTP/1.1 bytes) sent on to an HTTP/2 client: under the
+    /// 16,384-byte frame every client accepts, with room for the proxy's own fields.
+    static let longestHTTP2Head = 15_360
+
     private func failUpstream(_ detail: String) {
         dropUpstream(close: true)
         fail(ProxyError(.upstreamUnavailable, detail))
