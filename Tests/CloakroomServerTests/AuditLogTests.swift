@@ -182,19 +182,23 @@ struct AuditLogTests {
         let proxy = try await BinaryHarness(session: "idle_timeout: 3s\nabsolute_timeout: 6s\ntouch_interval: 1s")
         try await proxy.start()
         defer { Task { await proxy.finish() } }
-        let loggedIn = Date()
+        let asked = Date()
         let busy = try await proxy.login("eve")
+        let answered = Date()
         let eveHandle = try #require(try await Self.handles(proxy, "eve").first)
         _ = try await proxy.login("ben")
         let benHandle = try #require(try await Self.handles(proxy, "ben").first)
-        // Kept active, eve's session still ends six seconds after login; ben's, untouched,
-        // goes idle after three. (Counted from before the login: a slow machine only shortens
-        // the active part.)
-        while Date().timeIntervalSince(loggedIn) < 4.5 {
+        // Kept active, eve's session still ends six seconds after it was made, some time
+        // between `asked` and `answered`; ben's, untouched, goes idle after three. Eve's
+        // requests stop about 5 s after `asked` (well before her absolute deadline), and her
+        // last touch is written at most 1 s (touch_interval) before her last request, so her
+        // idle deadline is past `asked + 6.75 s`, later than the absolute one unless the login
+        // took 0.75 s. The check comes 6.3 s after `answered`, when the absolute one has passed.
+        while Date().timeIntervalSince(asked) < 5 {
             #expect(try await proxy.status(busy) == 200)
             try await Task.sleep(for: .milliseconds(250))
         }
-        try await Task.sleep(for: .seconds(max(0.1, 6.3 - Date().timeIntervalSince(loggedIn))))
+        try await Task.sleep(for: .seconds(max(0.1, 6.3 - Date().timeIntervalSince(answered))))
         #expect(try await proxy.status(busy) == 401)
         let lines = try await Self.lines(proxy) { audit in
             Self.ending(audit, eveHandle) != nil && Self.ending(audit, benHandle) != nil
