@@ -338,27 +338,23 @@ struct HTTPSUpstreamTests {
                 "upstreams.api.tls.certificate: the certificate in \"\(pki.path("rsa-ca.crt"))\" may not sign (its key usage lacks digitalSignature), "
                     + "which TLS needs; a CA certificate cannot serve as one"
             ])
-        let listener = ProxyServer.problems(
-            in: Configuration(
-                listeners: [
-                    Listener(
-                        address: SocketAddressSpec(host: "127.0.0.1", port: 0),
-                        tls: TLSSettings(certificatePath: pki.path("rsa-ca.crt"), privateKeyPath: pki.path("rsa-ca.key")))
-                ],
-                session: SessionSettings(), routes: [Route(path: "/", upstream: "api")],
-                upstreams: ["api": Upstream(kind: .targets([UpstreamTarget(host: "127.0.0.1", port: 9)]))]))
+        /// What the server finds wrong with a TLS listener serving `name`.crt and `name`.key.
+        func listenerProblems(_ name: String) -> [String] {
+            ProxyServer.problems(
+                in: Configuration(
+                    listeners: [
+                        Listener(
+                            address: SocketAddressSpec(host: "127.0.0.1", port: 0),
+                            tls: TLSSettings(certificatePath: pki.path("\(name).crt"), privateKeyPath: pki.path("\(name).key")))
+                    ],
+                    session: SessionSettings(), routes: [Route(path: "/", upstream: "api")],
+                    upstreams: ["api": Upstream(kind: .targets([UpstreamTarget(host: "127.0.0.1", port: 9)]))]))
+        }
+        let listener = listenerProblems("rsa-ca")
         #expect(listener.contains { $0.hasPrefix("listen[0].tls.certificate: ") && $0.contains("may not sign") }, "\(listener)")
         // A certificate for another purpose: every peer refuses it as unsuitable (found by an
         // audit: a clientAuth-only certificate passed `check` on a listener).
-        let clientOnly = ProxyServer.problems(
-            in: Configuration(
-                listeners: [
-                    Listener(
-                        address: SocketAddressSpec(host: "127.0.0.1", port: 0),
-                        tls: TLSSettings(certificatePath: pki.path("clientonly.crt"), privateKeyPath: pki.path("clientonly.key")))
-                ],
-                session: SessionSettings(), routes: [Route(path: "/", upstream: "api")],
-                upstreams: ["api": Upstream(kind: .targets([UpstreamTarget(host: "127.0.0.1", port: 9)]))]))
+        let clientOnly = listenerProblems("clientonly")
         #expect(
             clientOnly == [
                 "listen[0].tls.certificate: the certificate in \"\(pki.path("clientonly.crt"))\" is not for servers (its extended key usage lacks serverAuth): clients refuse it"
