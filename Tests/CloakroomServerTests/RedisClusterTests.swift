@@ -1,3 +1,4 @@
+import CloakroomLogin
 import CloakroomStoreConformance
 import Foundation
 import Testing
@@ -142,6 +143,39 @@ struct RedisClusterTests {
             #expect(Date().timeIntervalSince(back) < 4, "service recovered \(Date().timeIntervalSince(back))s after Redis returned")
             #expect(try await Curl.get("\(proxy.admin)/healthz").status == 200)
             #expect(await Self.revocationFeed(proxy, is: 1), "subscribed again")
+        }
+    }
+
+    /// A login the store cannot take is a 503 logged and counted as an `error`, whichever way
+    /// it came: the built-in form, or a backend's `Session-Login` (found by an audit: the
+    /// form's 503 was logged `complete`).
+    @Test func aLoginTheStoreCannotTakeIsAnError() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-down-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let users = directory.appendingPathComponent("users.yaml").path
+        try UsersFile.upsert(path: users, name: "demo", password: "correct horse battery", email: nil, roles: [])
+        try await RedisServerProcess.with { redis in
+            let proxy = try await BinaryHarness(
+                store: "redis: { url: \"\(redis.url)\", connect_timeout: 1s, command_timeout: 1s }",
+                extra: "login:\n  users_file: \(users)")
+            try await proxy.start()
+            defer { Task { await proxy.finish() } }
+            await redis.kill()
+            let form = try await Curl.get("\(proxy.base)/login", ["--data", "username=demo&password=correct+horse+battery"])
+            #expect(form.status == 503 && form.body == #"{"error":"session_store_unavailable"}"#, "\(form.status) \(form.body)")
+            let json = try await Curl.get(
+                "\(proxy.base)/login", ["-H", "Content-Type: application/json", "--data", #"{"username":"demo","password":"correct horse battery"}"#])
+            #expect(json.status == 503)
+            var logged: [Substring] = []
+            for _ in 0..<30 where logged.count < 2 {
+                try await Task.sleep(for: .milliseconds(100))
+                let text = (try? String(contentsOfFile: proxy.stdoutPath, encoding: .utf8)) ?? ""
+                logged = text.split(separator: "\n").filter { $0.contains(#""msg":"request""#) && $0.contains(#""path":"/login""#) }
+            }
+            #expect(logged.count == 2 && logged.allSatisfy { $0.contains(#""outcome":"error""#) && $0.contains(#""status":503"#) }, "\(logged)")
+            let metrics = try await Curl.get("\(proxy.admin)/metrics", ["-H", "Authorization: Bearer \(BinaryHarness.token)"]).body
+            #expect(metrics.contains(#"cloakroom_requests_total{route="/",status="503",outcome="error"} 2"#), "\(metrics)")
         }
     }
 

@@ -94,6 +94,7 @@ public struct ProxyError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The JSON error response: `{"error":"<code>"}` with `X-Request-Id`. Never carries detail.
     public func response(requestID: String) -> LocalResponse {
         var response = LocalResponse.json(status: status, body: "{\"error\":\"\(code.rawValue)\"}", requestID: requestID)
+        response.failure = code
         if !allowedMethods.isEmpty { response.head.headerFields[.allow] = allowedMethods.map(\.rawValue).joined(separator: ", ") }
         return response
     }
@@ -105,6 +106,9 @@ public struct LocalResponse: Sendable {
     public var body: [UInt8]
     /// Close the client connection after sending.
     public var close: Bool
+    /// The failure this answers, for the access log's and the metrics' outcome (a store or a
+    /// provider that failed is an `error` or `upstream_failed` however the answer is worded).
+    public var failure: ProxyError.Code?
 
     public init(head: HTTPResponse, body: [UInt8], close: Bool = false) {
         self.head = head

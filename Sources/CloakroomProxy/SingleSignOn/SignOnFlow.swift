@@ -206,7 +206,9 @@ public final class SignOnFlow: Sendable {
         guard exchange.acceptsHTML else {
             return ProxyError(.identityProviderUnavailable, why).response(requestID: exchange.requestID)
         }
-        return page(.providerUnavailable, status: .badGateway, exchange: exchange)
+        var response = page(.providerUnavailable, status: .badGateway, exchange: exchange)
+        response.failure = .identityProviderUnavailable
+        return response
     }
 
     private func page(_ kind: SignInProblemPage.Kind, status: HTTPResponse.Status, exchange: Exchange) -> LocalResponse {

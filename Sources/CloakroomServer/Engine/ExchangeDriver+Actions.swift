@@ -72,13 +72,15 @@ extension ExchangeDriver {
         var response = error.response(requestID: requestID)
         response.close = error.closesConnection
         exchange?.addCORSFields(to: &response.head.headerFields)
-        answer(response, outcome: ExchangeOutcome(answering: error.code))
+        answer(response)
     }
 
-    /// Answers locally (errors, logout, redirects, the login page, echo): head, body, end.
-    func answer(_ response: LocalResponse, outcome: ExchangeOutcome = .complete) {
+    /// Answers locally (errors, logout, redirects, the login page, echo): head, body, end. The
+    /// outcome is the failure the response answers, if any.
+    func answer(_ response: LocalResponse, outcome: ExchangeOutcome? = nil) {
         guard !machine.isFinished else { return }
         dropUpstream(close: true)
+        let outcome = outcome ?? response.failure.map(ExchangeOutcome.init(answering:)) ?? .complete
         let finish = machine.answer(status: response.head.status.code, bodyBytes: response.body.count, close: response.close, outcome: outcome)
         var head = response.head
         // RFC 9110 §8.6: no Content-Length in a 204 (a preflight, a logout); 304s are not answered here.
