@@ -23,7 +23,34 @@ struct AdminOptions: ParsableArguments {
     @Option(name: .long, help: "Bearer token (default: $CLOAKROOM_ADMIN_TOKEN, else the config's admin.token).")
     var token: String?
 
-    func validate() throws { _ = try Self.timeout() }
+    /// Usage errors (exit 2, with the subcommand's usage): a malformed `--admin`, a token
+    /// `Authorization` cannot carry (from `--token` or `$CLOAKROOM_ADMIN_TOKEN`; a secret file's
+    /// trailing newline is the common case), a bad `CLOAKROOM_ADMIN_TIMEOUT`.
+    func validate() throws {
+        _ = try Self.timeout()
+        if let admin {
+            do {
+                _ = try AdminClient(url: admin, token: "")
+            } catch {
+                throw ValidationError("--admin: \(error)")
+            }
+        }
+        if let token {
+            try Self.checkToken(token, from: "--token")
+        } else if let token = ProcessEnvironment.setting("CLOAKROOM_ADMIN_TOKEN") {
+            try Self.checkToken(token, from: "CLOAKROOM_ADMIN_TOKEN")
+        }
+    }
+
+    /// The token goes in `Authorization: Bearer …`: visible ASCII, no spaces, as `admin.token`
+    /// must be. Never shown.
+    static func checkToken(_ token: String, from source: String) throws {
+        guard !token.isEmpty else { throw ValidationError("\(source) must not be empty") }
+        guard token.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            let hint = token.last?.isNewline == true ? " (it ends with a line break)" : ""
+            throw ValidationError("\(source) must be visible ASCII without spaces, as it is sent in an Authorization header\(hint)")
+        }
+    }
 
     /// `CLOAKROOM_ADMIN_TIMEOUT`: how long a request may take, connecting included (a duration
     /// as in proxy.yaml, default 30s); a value that is not a positive duration is a usage error.
@@ -58,16 +85,11 @@ struct AdminOptions: ParsableArguments {
             secret = secret ?? access.token
         }
         do {
+            // A malformed `--admin` was a usage error already (``validate()``): a URL refused
+            // here comes from the config's `admin.listen`.
             return try AdminClient(url: url!, token: secret!, timeout: Self.timeout())
-        } catch let failure as AdminClient.Failure {
-            // A malformed `--admin` is a usage error (exit 2), like any other bad option.
-            if admin != nil {
-                switch failure {
-                case .badURL, .credentialsInURL: throw ValidationError("--admin: \(failure)")
-                default: break
-                }
-            }
-            printError("\(failure)")
+        } catch {
+            printError("\(error)")
             throw ExitCode(1)
         }
     }
@@ -228,7 +250,7 @@ enum SessionTable {
     /// `attributes` as compact JSON with sorted keys, for a table cell.
     static func compact(_ attributes: Any?) -> String {
         (attributes as? [String: Any]).flatMap {
-            try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys])
+            try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .withoutEscapingSlashes])
         }.map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }

@@ -40,11 +40,11 @@ import Testing
         let session: [String: Any] = [
             "handle": "Qm3xT0pL9aW2vC8k", "sub": Self.hostile, "client": "127.0.0.1", "created_at": "2026-11-21T18:40:02Z",
             "last_seen_at": "2026-11-21T18:40:05Z", "expires_at": "2026-11-21T19:10:05Z",
-            "attributes": ["sub": Self.hostile, "note": "\u{202e}\u{9b}"], "user_agent": Self.hostile,
+            "attributes": ["sub": Self.hostile, "note": "\u{202e}\u{9b}", "site": "https://a.example/c"], "user_agent": Self.hostile,
         ]
         let key: [String: Any] = [
             "handle": "Zx9", "sub": Self.hostile, "name": Self.hostile, "created_at": "2026-11-21T18:40:02Z",
-            "expires_at": "2027-11-21T18:40:02Z", "attributes": ["sub": Self.hostile],
+            "expires_at": "2027-11-21T18:40:02Z", "attributes": ["sub": Self.hostile, "site": "https://a.example/c"],
         ]
         for (arguments, answer) in [
             (["sessions", "list"], try Self.json(["sessions": [session]])), (["keys", "list"], try Self.json(["keys": [key]])),
@@ -58,6 +58,8 @@ import Testing
             #expect(run.output.split(separator: "\n", omittingEmptySubsequences: false).count == 3, "a header, one row, the final newline")
             #expect(run.output.components(separatedBy: Self.shown).count - 1 == 3, "SUB, ATTRIBUTES and USER AGENT or NAME: \(run.output)")
             #expect(run.output.contains(#"\u202e\u009b"#) || arguments[0] == "keys", "the ATTRIBUTES column too: \(run.output)")
+            // Slashes as written (found by an audit: `https:\/\/a.example\/c`).
+            #expect(run.output.contains(#""site":"https://a.example/c""#), "\(run.output)")
 
             // --json is the admin API's JSON as it came (JSON escapes control characters itself).
             let api2 = try await ScriptedAdminAPI.start(answering: answer)
@@ -70,6 +72,33 @@ import Testing
 }
 
 extension AdminCommandClientTests {
+    /// A token `Authorization` cannot carry (found by an audit: a secret file's trailing
+    /// newline made the CLI send nothing and blame the server, "closed the connection before
+    /// answering") is a usage error naming where it came from, the token never shown. So is
+    /// an empty `--token`.
+    @Test func aTokenThatCannotBeSentIsAUsageError() async throws {
+        let api = try await ScriptedAdminAPI.start(answering: #"{"sessions":[]}"#)
+        defer { Task { await api.stop() } }
+        let url = "http://127.0.0.1:\(api.port)"
+        for (token, environment, said) in [
+            ("secret-token\n", [:], "--token must be visible ASCII without spaces, as it is sent in an Authorization header (it ends with a line break)"),
+            ("secret token", [:], "--token must be visible ASCII without spaces"),
+            ("", [:], "--token must not be empty"),
+            (nil, ["CLOAKROOM_ADMIN_TOKEN": "secret-token\r\nX-Injected: 1"], "CLOAKROOM_ADMIN_TOKEN must be visible ASCII without spaces"),
+        ] as [(String?, [String: String], String)] {
+            let run = try await CommandLineTests.run(
+                ["sessions", "list", "--admin", url] + (token.map { ["--token", $0] } ?? []), environment: environment,
+                unsetting: Self.unset.filter { environment[$0] == nil }, killAfter: 20)
+            #expect(run.status == 2, "\(said): \(run.errors)")
+            #expect(run.errors.contains(said) && run.errors.contains("Usage: cloakroom sessions list"), "\(run.errors)")
+            #expect(!run.errors.contains("secret"), "never shown: \(run.errors)")
+        }
+        #expect(api.requests.isEmpty)
+        // A malformed --admin names its subcommand's usage too, not the top level's.
+        let bad = try await CommandLineTests.run(["keys", "list", "--admin", "notaurl", "--token", "t"], unsetting: Self.unset, killAfter: 20)
+        #expect(bad.status == 2 && bad.errors.contains("Usage: cloakroom keys list"), "\(bad.errors)")
+    }
+
     /// An admin API that accepts the connection and never answers (wedged, or a port that is
     /// not HTTP) used to hang the command forever. The whole request has a deadline, 30s unless
     /// `CLOAKROOM_ADMIN_TIMEOUT` says otherwise; past it the command exits 1 naming the URL.
