@@ -87,9 +87,7 @@ public struct LoginForm: Sendable, Equatable {
     }
 
     private static func jsonFields(_ body: [UInt8]) -> [String: String]? {
-        guard let text = String(validating: body, as: UTF8.self),
-              let object = try? JSONValue.parseObject(text)
-        else { return nil }
+        guard let object = try? JSONValue.parseObject(utf8: body) else { return nil }
         var fields: [String: String] = [:]
         for name in fieldNames {
             switch object[name] {

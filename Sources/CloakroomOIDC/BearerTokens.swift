@@ -65,7 +65,7 @@ public final class BearerTokens: Sendable {
         // `id_token_hint`). Every ID token this proxy asks for carries `nonce`; access tokens
         // never do (RFC 9068 has none).
         guard verified.claims.nonce == nil else { return .invalid("an ID token (it carries nonce), not an access token") }
-        guard let claims = try? JSONValue.parseObject(String(decoding: verified.payload, as: UTF8.self)),
+        guard let claims = try? JSONValue.parseObject(utf8: verified.payload),
             let attributes = mapping.attributes(from: [claims])
         else {
             return .invalid(mapping.subjectProblem)

@@ -240,7 +240,7 @@ public final class OIDCClient: Sendable {
     }
 
     static func object(_ bytes: [UInt8]) -> JSONObject {
-        (try? JSONValue.parseObject(String(decoding: bytes, as: UTF8.self))) ?? [:]
+        (try? JSONValue.parseObject(utf8: bytes)) ?? [:]
     }
 
     /// The `sub` of a token this client verified before (read back from the session).

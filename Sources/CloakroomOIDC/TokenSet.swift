@@ -88,7 +88,7 @@ public struct TokenSeal: Sendable {
     /// part no secret opens (its secret retired) holds no token.
     public func open(_ secrets: JSONObject) -> TokenSet {
         guard case .string(let sealed)? = secrets[Self.field] else { return TokenSet(secrets: secrets) }
-        guard let plain = box.open(sealed), let object = try? JSONValue.parseObject(String(decoding: plain, as: UTF8.self)) else {
+        guard let plain = box.open(sealed), let object = try? JSONValue.parseObject(utf8: plain) else {
             return TokenSet(secrets: [:])
         }
         return TokenSet(secrets: object)

@@ -37,6 +37,22 @@ extension JSONValue {
         return object
     }
 
+    /// Parses JSON that arrived as bytes (a header value, a request body, a token's payload);
+    /// same rules as ``init(parsing:)``. They must be UTF-8 (RFC 8259 §8.1): a byte that is not
+    /// is an error, never read as U+FFFD, which would make two different names one (found by
+    /// an audit: a backend's Latin-1 `Müller` and `Måller` became the same user).
+    public init(parsingUTF8 bytes: some Collection<UInt8>) throws {
+        self = try Array(bytes).withUnsafeBufferPointer { try JSONValue(parsingUTF8: $0) }
+    }
+
+    /// ``init(parsingUTF8:)`` for a JSON object at top level.
+    public static func parseObject(utf8 bytes: some Collection<UInt8>) throws -> JSONObject {
+        guard case .object(let object) = try JSONValue(parsingUTF8: bytes) else {
+            throw JSONParseError("expected an object at top level", at: 0)
+        }
+        return object
+    }
+
     /// Parses UTF-8 bytes; same rules as ``init(parsing:)``. Bytes that are not valid UTF-8
     /// inside strings are rejected.
     init(parsingUTF8 bytes: UnsafeBufferPointer<UInt8>) throws {

@@ -139,6 +139,13 @@ import Testing
         let controlSub = await api.handle(.init(method: .post, target: "/sessions", authorization: auth, body: Array(#"{"attributes":{"sub":"a\nb"}}"#.utf8)))
         #expect(controlSub.status == .badRequest)
         #expect(controlSub.body.contains("control characters"), "\(controlSub.body)")
+        // Bytes that are not UTF-8 are no JSON (found by an audit: `zo\xeb` became `zo\u{FFFD}`,
+        // one user with every other name spelled so), for a session and for a key.
+        let latin1 = Array(#"{"attributes":{"sub":"zo"#.utf8) + [0xEB] + Array(#""}}"#.utf8)
+        for target in ["/sessions", "/api-keys"] {
+            let refused = await api.handle(.init(method: .post, target: target, authorization: auth, body: latin1))
+            #expect(refused.status == .badRequest, "\(target): \(refused.status) \(refused.body)")
+        }
         #expect(await api.handle(.init(method: .get, target: "/nope", authorization: auth)).status == .notFound)
         #expect(await api.handle(.init(method: .put, target: "/sessions", authorization: auth)).status == .methodNotAllowed)
         // A known path with another method is 405 naming what it answers (RFC 9110 §15.5.6).

@@ -96,6 +96,29 @@ import Testing
         #expect(effects == [.login(["sub": "alice", "roles": ["a", "b"], "n": 1], replacing: nil)], "\(code)")
     }
 
+    /// JSON must be UTF-8 (RFC 8259 §8.1). Found by an audit: a backend writing Latin-1 (as
+    /// Python's `http.server` does) had its `Müller` and `Måller` read as one `M\u{FFFD}ller`,
+    /// one user for `X-User-Id`, `Session-Logout: all` and `max_per_user`. Such a header is
+    /// ignored, whichever control header it is; the UTF-8 spelling is taken.
+    @Test func controlHeadersThatAreNotUTF8AreIgnored() async throws {
+        func response(_ name: String, _ value: [UInt8]) -> HTTPResponse {
+            var fields = HTTPFields()
+            fields.append(HTTPField(name: HTTPField.Name(name)!, value: value))
+            return HTTPResponse(status: .ok, headerFields: fields)
+        }
+        let login = try await makeExchange(.post, "/login")
+        var notUTF8 = response("Session-Login", Array(#"{"sub":"M"#.utf8) + [0xFC] + Array(#"ller"}"#.utf8))
+        #expect(fixture.policy.filterResponse(&notUTF8, exchange: login).isEmpty)
+        #expect(notUTF8.headerFields[.sessionLogin] == nil, "removed all the same")
+        var utf8 = response("Session-Login", Array(#"{"sub":"Müller"}"#.utf8))
+        #expect(fixture.policy.filterResponse(&utf8, exchange: login) == [.login(["sub": "Müller"], replacing: nil)])
+
+        let (_, cookie) = try await fixture.login(["sub": "alice"])
+        let exchange = try await makeExchange(.get, "/private", cookie: cookie)
+        var update = response("Session-Update", Array(#"{"name":"Ma"#.utf8) + [0xE4] + Array(#"ller"}"#.utf8))
+        #expect(fixture.policy.filterResponse(&update, exchange: exchange).isEmpty)
+    }
+
     @Test(arguments: [400, 401, 403, 404, 500, 502])
     func loginIgnoredOnOtherStatuses(code: Int) async throws {
         let exchange = try await makeExchange(.post, "/login")

@@ -74,7 +74,7 @@ extension AdminAPI {
     /// `name` a string if present, `ttl` a configuration duration (`90d`, `12h`), positive and
     /// at most ``APIKeyLifetime/maximum``; ``APIKeyLifetime/default`` when absent.
     static func keyRequest(_ body: [UInt8]) throws -> (attributes: JSONObject, name: String?, ttl: Duration) {
-        guard case .object(let request)? = try? JSONValue(parsing: String(decoding: body, as: UTF8.self)) else {
+        guard case .object(let request)? = try? JSONValue(parsingUTF8: body) else {
             throw AdminError(code: "invalid_body", message: "the body must be a JSON object")
         }
         guard case .object(let attributes)? = request["attributes"] else {

@@ -238,7 +238,7 @@ public struct AdminAPI: Sendable {
     }
 
     private func create(body: [UInt8]) async throws -> Response {
-        guard case .object(let request)? = try? JSONValue(parsing: String(decoding: body, as: UTF8.self)),
+        guard case .object(let request)? = try? JSONValue(parsingUTF8: body),
             case .object(let attributes)? = request["attributes"]
         else { throw AdminError(code: "invalid_body") }
         let id = SessionID.random()

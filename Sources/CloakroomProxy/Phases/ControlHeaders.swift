@@ -11,8 +11,10 @@ import Logging
 /// must not cancel the `Session-Logout` beside it, or the session the backend ended stays
 /// valid. The response itself always reaches the client.
 enum ControlHeaders {
+    /// `login` and `updates`: each field of that name as the bytes the backend sent (JSON is
+    /// parsed from them, so bytes that are not UTF-8 make it invalid: ``values(of:in:)``).
     static func effects(
-        login: String?, updates: [String], logout: String?, status: HTTPResponse.Status, exchange: Exchange, logger: Logger
+        login: [[UInt8]], updates: [[UInt8]], logout: String?, status: HTTPResponse.Status, exchange: Exchange, logger: Logger
     ) -> [SessionEffect] {
         var effects: [SessionEffect] = []
         // The presented session's changes first, then the login that replaces it: a login's
@@ -20,15 +22,22 @@ enum ControlHeaders {
         if !updates.isEmpty || logout != nil {
             effects += sessionEffects(updates: updates, logout: logout, exchange: exchange, logger: logger)
         }
-        if let login, let effect = loginEffect(login, status: status, exchange: exchange, logger: logger) {
+        if !login.isEmpty, let effect = loginEffect(login, status: status, exchange: exchange, logger: logger) {
             effects.append(effect)
         }
         return effects
     }
 
-    /// `Session-Login`: honoured on `login.path` with a 2xx or 3xx status, when it is a JSON
-    /// object with a non-empty string `sub`.
-    static func loginEffect(_ login: String, status: HTTPResponse.Status, exchange: Exchange, logger: Logger) -> SessionEffect? {
+    /// Each field named `name`, as the bytes the backend sent: `HTTPField.value` reads bytes
+    /// that are not UTF-8 as U+FFFD, and a backend writing Latin-1 (Python's `http.server`
+    /// does) would then give `Müller` and `Måller` one name, one user (found by an audit).
+    static func values(of name: HTTPField.Name, in fields: HTTPFields) -> [[UInt8]] {
+        fields.filter { $0.name == name }.map { $0.withUnsafeBytesOfValue { Array($0) } }
+    }
+
+    /// `Session-Login`: honoured on `login.path` with a 2xx or 3xx status, when it is one field
+    /// holding a JSON object with a non-empty string `sub`.
+    static func loginEffect(_ login: [[UInt8]], status: HTTPResponse.Status, exchange: Exchange, logger: Logger) -> SessionEffect? {
         let requestID = exchange.requestID
         guard exchange.endpoint == .login else {
             logger.warning("Session-Login ignored outside login.path", metadata: ["request_id": "\(requestID)"])
@@ -38,7 +47,7 @@ enum ControlHeaders {
             logger.warning("Session-Login ignored on a non-2xx/3xx response", metadata: ["request_id": "\(requestID)"])
             return nil
         }
-        guard case .object(let attributes)? = try? JSONValue(parsing: login),
+        guard login.count == 1, case .object(let attributes)? = try? JSONValue(parsingUTF8: login[0]),
             case .string(let sub)? = attributes["sub"], !sub.isEmpty, JSONValue.string(sub).headerValue != nil
         else {
             // A `sub` with a control character could never be sent as `X-User-Id`: its session
@@ -64,7 +73,7 @@ enum ControlHeaders {
     /// joined with a comma they were no JSON at all, and both were dropped: found by an audit).
     /// One that is not a JSON object is logged and ignored, the others still apply; one that
     /// would change or remove `sub` is refused by the store, alone (``ProxyPolicy/apply(_:exchange:)``).
-    static func sessionEffects(updates: [String], logout: String?, exchange: Exchange, logger: Logger) -> [SessionEffect] {
+    static func sessionEffects(updates: [[UInt8]], logout: String?, exchange: Exchange, logger: Logger) -> [SessionEffect] {
         let requestID = exchange.requestID
         let notLookedUp = exchange.endpoint == .proxied && exchange.route?.auth == Route.Auth.none
         guard let key = exchange.presentedID?.key, exchange.session != nil || notLookedUp else {
@@ -77,7 +86,7 @@ enum ControlHeaders {
             logger.warning("Session-Update ignored: an auth: none route has no session", metadata: ["request_id": "\(requestID)"])
         }
         for update in updates where !notLookedUp {
-            if let patch = try? JSONValue(parsing: update), case .object = patch {
+            if let patch = try? JSONValue(parsingUTF8: update), case .object = patch {
                 effects.append(.update(key, patch: patch))
             } else {
                 logger.error("Session-Update is not a JSON object", metadata: ["request_id": "\(requestID)"])

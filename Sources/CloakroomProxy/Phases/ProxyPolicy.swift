@@ -321,19 +321,20 @@ public final class ProxyPolicy: Sendable {
     public func filterResponse(_ response: inout HTTPResponse, exchange: Exchange) -> [SessionEffect] {
         let fields = response.headerFields
         // `Session-Update` field by field: each is a merge patch of its own.
-        let login = fields[.sessionLogin], updates = fields[values: .sessionUpdate], logout = fields[.sessionLogout]
+        let login = ControlHeaders.values(of: .sessionLogin, in: fields), updates = ControlHeaders.values(of: .sessionUpdate, in: fields)
+        let logout = fields[.sessionLogout]
         HopByHop.remove(from: &response.headerFields)
         if cookies.removeUpstreamCookies(from: &response.headerFields) {
             logger.warning("upstream Set-Cookie for the session cookie removed", metadata: ["request_id": "\(exchange.requestID)"])
         }
-        if login != nil || !updates.isEmpty || logout != nil {
+        if !login.isEmpty || !updates.isEmpty || logout != nil {
             response.headerFields.removeAll { $0.name == .sessionLogin || $0.name == .sessionUpdate || $0.name == .sessionLogout }
         }
         // Removed, then appended: last, wherever the upstream put its own.
         response.headerFields[.xRequestID] = nil
         response.headerFields.append(HTTPField(name: .xRequestID, value: exchange.requestID))
         if let cors = exchange.route?.cors { cors.replaceUpstreamFields(in: &response.headerFields, origin: exchange.corsOrigin) }
-        if login == nil && updates.isEmpty && logout == nil { return [] }
+        if login.isEmpty && updates.isEmpty && logout == nil { return [] }
         let effects = ControlHeaders.effects(
             login: login, updates: updates, logout: logout, status: response.status, exchange: exchange, logger: logger)
         if effects.contains(where: \.changesCookie) { Self.forbidStoring(&response.headerFields) }
