@@ -141,6 +141,13 @@ import Testing
         #expect(controlSub.body.contains("control characters"), "\(controlSub.body)")
         // Bytes that are not UTF-8 are no JSON (found by an audit: `zo\xeb` became `zo\u{FFFD}`,
         // one user with every other name spelled so), for a session and for a key.
+        // A field the call does not take is named (found by an audit: `"tll":"1d"` made a
+        // 90-day key, `"ttl"` on a session was silently dropped).
+        for (target, body) in [("/sessions", #"{"attributes":{"sub":"a"},"ttl":"1s"}"#), ("/api-keys", #"{"attributes":{"sub":"a"},"tll":"1d"}"#)] {
+            let refused = await api.handle(.init(method: .post, target: target, authorization: auth, body: Array(body.utf8)))
+            #expect(refused.status == .badRequest && refused.body.contains("invalid_body"), "\(target): \(refused.body)")
+            #expect(refused.body.contains(#"unknown field \"t"#), "\(refused.body)")
+        }
         let latin1 = Array(#"{"attributes":{"sub":"zo"#.utf8) + [0xEB] + Array(#""}}"#.utf8)
         for target in ["/sessions", "/api-keys"] {
             let refused = await api.handle(.init(method: .post, target: target, authorization: auth, body: latin1))

@@ -80,6 +80,7 @@ extension AdminAPI {
         guard case .object(let attributes)? = request["attributes"] else {
             throw AdminError(code: "invalid_body", message: "\"attributes\" must be a JSON object")
         }
+        try AdminAPI.refuseUnknownFields(of: request, known: ["attributes", "name", "ttl"])
         guard case .string(let sub)? = attributes["sub"], !sub.isEmpty else {
             throw AdminError(code: "missing_sub", message: AdminAPI.subjectRule)
         }

@@ -241,11 +241,20 @@ public struct AdminAPI: Sendable {
         guard case .object(let request)? = try? JSONValue(parsingUTF8: body),
             case .object(let attributes)? = request["attributes"]
         else { throw AdminError(code: "invalid_body") }
+        try Self.refuseUnknownFields(of: request, known: ["attributes"])
         let id = SessionID.random()
         let session = try await store.create(key: id.key, attributes: attributes)
         SessionMetrics.loggedIn()
         logger.notice("admin created a session", metadata: ["handle": "\(session.handle)", "sub": "\(session.subject)"])
         return .json(.created, .object(["handle": .string(session.handle), "cookie": .string(cookies.cookiePair(for: id))]))
+    }
+
+    /// A field the call does not take is a 400 naming it, as an unknown key in `proxy.yaml` is
+    /// an error: found by an audit, a key asked for with `"tll":"1d"` lived 90 days.
+    static func refuseUnknownFields(of request: JSONObject, known: [String]) throws {
+        guard let unknown = request.keys.sorted().first(where: { !known.contains($0) }) else { return }
+        let expected = known.map { "\"\($0)\"" }.joined(separator: ", ")
+        throw AdminError(code: "invalid_body", message: "unknown field \(JSONValue.string(unknown).jsonText) (this call takes \(expected))")
     }
 
     /// The SPEC's session object.
