@@ -1,14 +1,14 @@
 /// The rules of `identity.assertion` that involve other keys.
 extension Configuration {
-    func checkAssertion(report: Report) {
+    func checkAssertion(report: Report, durableStore: Bool) {
         guard let assertion = identity.assertion else { return }
         let header = ConfigPath("identity", "assertion", "header")
         // A key made at start differs after every restart and on every instance: tokens it
         // signed stop verifying, and instances sharing sessions publish different keys.
-        if assertion.signingKeys.isEmpty, session.store.isDurable {
+        if assertion.signingKeys.isEmpty, durableStore {
             report(
                 "required with the file and redis stores (a key made at start changes with every restart and differs between instances)",
-                ConfigPath("identity", "assertion", "signing_keys"), ConfigPath("session", "store"))
+                ConfigPath("identity", "assertion", "signing_keys"))
         }
         let folded = Self.foldedHeaderName(assertion.header)
         if let clash = identity.headers.first(where: { Self.foldedHeaderName($0.header) == folded }) {

@@ -41,9 +41,15 @@ struct ConfigurationDecoder {
             login: login, logout: logout, routes: routes, upstreams: upstreams, admin: admin
         )
         if let timeout = map.optional("shutdown_timeout", reader.duration) { configuration.shutdownTimeout = timeout }
-        for problem in configuration.crossKeyProblems(isValid: reader.isValid) {
+        for problem in configuration.crossKeyProblems(isValid: reader.isValid, storeNamedDurable: Self.storeNamedDurable(root)) {
             reader.report(problem.message, at: problem.path)
         }
         return configuration
+    }
+
+    /// Whether `session.store` names one store, `file` or `redis`, however its settings read.
+    static func storeNamedDurable(_ root: Node?) -> Bool {
+        guard let kinds = root?["session"]?["store"]?.mapping?.keys.compactMap(\.string), kinds.count == 1 else { return false }
+        return kinds[0] == "file" || kinds[0] == "redis"
     }
 }

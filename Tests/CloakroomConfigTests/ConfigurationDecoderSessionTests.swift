@@ -174,6 +174,19 @@ struct ConfigurationDecoderSessionTests {
             "required with the file and redis stores")
     }
 
+    /// Found by an audit: a durable store whose own settings had a problem (a path in a
+    /// missing directory, an unknown key, a bad pool size) hid the rules that depend only on
+    /// its kind: `check` said nothing of the missing secrets or assertion keys until the store
+    /// was fixed.
+    @Test(arguments: [
+        ("file: { path: /nonexistent-dir/s.db }", "session.store.file.path"), ("file: { path: s.db, extra: 1 }", "session.store.file.extra"),
+        ("redis: { url: \"redis://127.0.0.1:6379\", pool_size: 0 }", "session.store.redis.pool_size"),
+    ])
+    func theStoresKindIsEnoughForTheRulesOfDurableStores(store: String, storeProblem: String) {
+        let found = problems(in: session("store: { \(store) }") + "identity:\n  assertion: {}\n").map(\.path)
+        #expect(found.sorted() == ["identity.assertion.signing_keys", "session.secrets", storeProblem].sorted(), "\(found)")
+    }
+
     @Test func unsetSecretIsNotAlsoReportedAsMissing() {
         expectSingleProblem(
             session("secrets: [\"${NOPE}\"]\nstore: { file: { path: s.db } }"), at: "session.secrets[0]",
