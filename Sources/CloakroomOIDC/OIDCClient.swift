@@ -206,19 +206,27 @@ public final class OIDCClient: Sendable {
         } catch {
             throw .unavailable("\(error)")
         }
-        if response.status >= 500 { throw .unavailable("token endpoint answered \(response.status)") }
-        let body = Self.object(response.body)
-        guard response.status == 200 else {
-            var error = "?"
-            if case .string(let code)? = body["error"] { error = String(code.prefix(64)) }
-            throw .refused("token endpoint answered \(response.status) \(error)")
+        return try Self.tokens(status: response.status, body: response.body, issued: now())
+    }
+
+    /// A token endpoint's answer read. A refusal is only the provider's own error answer
+    /// (RFC 6749 §5.2: 400, or 401 for the client, with `error`), which ends a refreshing
+    /// session; anything else that is no token set (a 5xx, a 429, a load balancer's HTML page,
+    /// a 200 without `access_token`) is a provider that could not answer: 502, the session kept
+    /// (found by an audit: an HTML 200 ended sessions as refused).
+    static func tokens(status: Int, body bytes: [UInt8], issued: Date) throws(OIDCFailure) -> TokenSet {
+        let body = object(bytes)
+        guard status == 200 else {
+            guard status == 400 || status == 401, case .string(let code)? = body["error"] else {
+                throw .unavailable("token endpoint answered \(status) without an OAuth error")
+            }
+            throw .refused("token endpoint answered \(status) \(String(code.prefix(64)))")
         }
         func string(_ key: String) -> String? {
             if case .string(let value)? = body[key], !value.isEmpty { return value }
             return nil
         }
-        guard let access = string("access_token") else { throw .refused("token response without access_token") }
-        let issued = now()
+        guard let access = string("access_token") else { throw .unavailable("token endpoint answered 200 without an access_token") }
         var expires: Date?
         if case .number(let seconds)? = body["expires_in"], seconds > 0 { expires = issued.addingTimeInterval(seconds) }
         if case .string(let text)? = body["expires_in"], let seconds = Double(text), seconds > 0 { expires = issued.addingTimeInterval(seconds) }
