@@ -240,6 +240,8 @@ public final class OIDCClient: Sendable {
         } catch {
             throw .unavailable("\(error)")
         }
+        // A 5xx or a 429 is a provider that could not answer (502, try again), as at the token endpoint.
+        if response.status >= 500 || response.status == 429 { throw .unavailable("userinfo answered \(response.status)") }
         guard response.status == 200 else { throw .refused("userinfo answered \(response.status)") }
         let claims = Self.object(response.body)
         // OIDC Core §5.3.4: userinfo must be about the same user as the ID token.
