@@ -161,6 +161,10 @@ struct RedisClusterTests {
                 extra: "login:\n  users_file: \(users)")
             try await proxy.start()
             defer { Task { await proxy.finish() } }
+            // Every counter is there from the start, at 0 (found by an audit: this one came with
+            // the first refused write).
+            let before = try await Curl.get("\(proxy.admin)/metrics", ["-H", "Authorization: Bearer \(BinaryHarness.token)"]).body
+            #expect(before.contains("\ncloakroom_redis_unacknowledged_writes_total 0\n"), "\(before)")
             await redis.kill()
             let form = try await Curl.get("\(proxy.base)/login", ["--data", "username=demo&password=correct+horse+battery"])
             #expect(form.status == 503 && form.body == #"{"error":"session_store_unavailable"}"#, "\(form.status) \(form.body)")

@@ -123,6 +123,7 @@ public final class RedisSessionStore: SessionStore, SessionEndingSource {
                 gate: monitor?.failoverGate)
             : nil
         self.acknowledgement = acknowledgement
+        RedisWriteMetrics.register()
         let feed = RevocationFeedMetrics()
         feed.subscribed(false)
         let subscriber = RedisSubscriber(
