@@ -1,3 +1,4 @@
+import CloakroomConfig
 import Foundation
 import Testing
 
@@ -42,5 +43,34 @@ import Testing
         }
         let expected = sizes.enumerated().map { "200 \($0.element) \($0.offset == 0 ? 1 : 0)" }
         #expect(out.split(separator: "\n").map(String.init) == expected)
+    }
+}
+
+/// An upload to an upstream that stops taking it: `response_timeout` bounds the stall.
+@Suite(.serialized) struct RequestStallTests {
+    /// Found by an audit: an upload to a backend that read nothing (and answered nothing)
+    /// waited forever once the socket buffers were full, holding the client, the upstream
+    /// connection and its `max_connections` slot after the client gave up. Now no progress for
+    /// `response_timeout` is a 504, on both protocols, and the connection is freed.
+    @Test(arguments: [false, true])
+    func anUploadTheUpstreamStopsTakingIs504(http2: Bool) async throws {
+        let sink = try await StalledBackend.start()
+        let proxy = try await ProxyHarness.start {
+            var upstream = Upstream(kind: .targets([UpstreamTarget(host: "127.0.0.1", port: sink.port)]))
+            upstream.responseTimeout = .seconds(1)
+            $0.upstreams["sink"] = upstream
+            $0.routes.insert(Route(path: "/sink/", upstream: "sink", auth: .none), at: 0)
+            $0.client.maxBodyBytes = 64 << 20
+        }
+        defer { Task { await proxy.stop(); await sink.stop() } }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-stall-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: file.path, contents: Data(count: 32 << 20))
+        defer { try? FileManager.default.removeItem(at: file) }
+        let started = Date()
+        let upload = try await Curl.get(
+            "\(proxy.base)/sink/upload",
+            ["-H", "Expect:", "--data-binary", "@\(file.path)", "--max-time", "20"] + (http2 ? ["--http2-prior-knowledge"] : []))
+        #expect(upload.status == 504 && upload.body == #"{"error":"gateway_timeout"}"#, "\(upload.status) \(upload.body)")
+        #expect(Date().timeIntervalSince(started) < 15, "a second without progress, not the client's patience")
     }
 }

@@ -27,6 +27,7 @@ extension ExchangeDriver {
             guard let upstream else { return }
             guard upstream.writeBody(buffer) else { return requestBodyBrokeFraming() }
             markUpstreamWritten()
+            armRequestStallIfBlocked()
         case .sendRequestEnd:
             guard let upstream else { return }
             guard upstream.writeEnd() else { return requestBodyBrokeFraming() }

@@ -52,6 +52,7 @@ extension ExchangeDriver {
             startResponseTimer()
         }
         markUpstreamWritten()
+        if !end { armRequestStallIfBlocked() }
     }
 
     /// Upstream writes made while the client's bytes are read are flushed once, at the read's end.
@@ -72,9 +73,29 @@ extension ExchangeDriver {
         guard upstream != nil else { return }
         let timeout = pool?.targets.settings.responseTimeout ?? .seconds(30)
         responseDeadlineArmed = true
+        requestStallArmed = false
         transport.responseDeadlines.arm(ObjectIdentifier(self), at: .now() + timeout.timeAmount) { [self] in
             responseDeadlineArmed = false
             perform(machine.responseTimedOut())
+        }
+    }
+
+    /// While the request body is written, `response_timeout` bounds a stall instead: an
+    /// upstream that takes no more of the body for that long (its buffers full, reading
+    /// nothing, answering nothing) ends the exchange with 504, as nginx's
+    /// `proxy_send_timeout` does. Found by an audit: such an upload waited forever, holding
+    /// the client, the upstream connection and its `max_connections` slot after the client
+    /// gave up. Armed when a body write leaves the upstream unwritable, disarmed when it can
+    /// take more (``upstreamBecameWritable()``).
+    func armRequestStallIfBlocked() {
+        guard let upstream, !upstream.isWritable, !requestStallArmed, !machine.requestEnded else { return }
+        let timeout = pool?.targets.settings.responseTimeout ?? .seconds(30)
+        responseDeadlineArmed = true
+        requestStallArmed = true
+        transport.responseDeadlines.arm(ObjectIdentifier(self), at: .now() + timeout.timeAmount) { [self] in
+            responseDeadlineArmed = false
+            requestStallArmed = false
+            perform(machine.requestStalled())
         }
     }
 
@@ -82,6 +103,7 @@ extension ExchangeDriver {
     func responseDeadlineDisarm() {
         guard responseDeadlineArmed else { return }
         responseDeadlineArmed = false
+        requestStallArmed = false
         transport.responseDeadlines.disarm(ObjectIdentifier(self))
     }
 }
@@ -91,7 +113,13 @@ extension ExchangeDriver {
 extension ExchangeDriver: UpstreamExchangeDelegate {
     var downstreamWritable: Bool { machine.readsResponse(downstreamWritable: transport.isWritable) }
 
-    func upstreamBecameWritable() { transport.resumeReading() }
+    func upstreamBecameWritable() {
+        if requestStallArmed {
+            requestStallArmed = false
+            responseDeadlineDisarm()
+        }
+        transport.resumeReading()
+    }
 
     func upstreamResponseHead(_ head: UpstreamResponseHead) {
         responseDeadlineDisarm()

@@ -42,6 +42,8 @@ final class ExchangeDriver {
     var upstreamSentAt: NIODeadline?
     var upstreamNeedsFlush = false
     var responseDeadlineArmed = false
+    /// The armed deadline is the upstream's stall on the request body (``armRequestStall()``).
+    var requestStallArmed = false
     /// Set while a response that outlived one read batch is watched (``watchLongResponse()``).
     var watchToken: SessionWatch.Token?
     /// The 101 to write once its head ended and the connections become a tunnel.

@@ -262,6 +262,12 @@ struct ExchangeStateMachine {
         return fail(ProxyError(.upstreamTimeout, "no response head within response_timeout"))
     }
 
+    /// The upstream took none of the request body for `response_timeout` (and sent no head).
+    mutating func requestStalled() -> Action {
+        guard case .forwarding = state, !requestEnded else { return .none }
+        return fail(ProxyError(.upstreamTimeout, "the upstream took none of the request body within response_timeout"))
+    }
+
     // MARK: The response
 
     /// The upstream's response head: `code`, and whether it asks for session effects.
