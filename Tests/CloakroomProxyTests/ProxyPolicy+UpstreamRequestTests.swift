@@ -12,6 +12,13 @@ import Testing
         ("Forwarded", "for=10.0.0.1;proto=https"), ("X-Request-Id", "client-chosen"), ("Expect", "100-continue"),
         ("X-User-Id", "mallory"), ("X_User_Id", "mallory"), ("x-user-email", "m@evil.example"),
         ("X-User-Roles", "admin"), ("X-User-Impersonate", "root"),
+    ] + otherSpellings
+
+    /// The forwarding fields' other names, and the URL overrides some frameworks honour.
+    static let otherSpellings: [(String, String)] = [
+        ("X-Forwarded-Ssl", "on"), ("X-Forwarded-Scheme", "https"), ("x_forwarded_protocol", "https"), ("Front-End-Https", "on"),
+        ("X-Url-Scheme", "https"), ("X-Forwarded-Prefix", "/evil"), ("X-Forwarded-Server", "evil"), ("True-Client-IP", "10.0.0.9"),
+        ("X-Client-IP", "10.0.0.9"), ("X-Cluster-Client-IP", "10.0.0.9"), ("X-Original-URL", "/admin"), ("X-Rewrite-URL", "/admin"),
     ]
 
     func prepared(
@@ -43,6 +50,11 @@ import Testing
         #expect(values("X-User-Impersonate", in: fields).isEmpty)
         #expect(!fields.contains { $0.name.canonicalName.contains("_") })
         #expect(values("Accept", in: fields) == ["application/json"])
+        // What backends read as the scheme, the prefix, the client or the URL (found by an
+        // audit: `X-Forwarded-Ssl: on` made a plain-HTTP client https to a Rack backend).
+        for name in Self.otherSpellings.map(\.0) {
+            #expect(values(name, in: fields).isEmpty, "\(name)")
+        }
         #expect(fields[.cookie] == nil, "the session cookie never reaches the backend")
     }
 

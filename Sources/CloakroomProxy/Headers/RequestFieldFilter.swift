@@ -52,7 +52,13 @@ public struct RequestFieldFilter: Sendable {
         return canonical.withUTF8 { drops(name: UnsafeRawBufferPointer($0)) }
     }
 
-    /// Client headers the proxy sets itself, compared folded. `Expect` is answered by the proxy;
+    /// Client headers the proxy sets itself, compared folded, and the other spellings of what
+    /// they say that backends read: the scheme (`X-Forwarded-Ssl: on` is https to Rack,
+    /// `X-Forwarded-Scheme`, `-Protocol`, `Front-End-Https`, `X-Url-Scheme`), the prefix
+    /// (`X-Forwarded-Prefix`, read by Spring and Werkzeug's ProxyFix), the client's address
+    /// (`True-Client-IP`, `X-Client-IP`, `X-Cluster-Client-IP`), the proxy (`X-Forwarded-Server`)
+    /// and the URL (`X-Original-URL`, `X-Rewrite-URL`, which Symfony and IIS take over the
+    /// request line): a client must not be able to claim them (found by an audit). `Expect` is answered by the proxy;
     /// `Content-Length` (with `Transfer-Encoding`, hop-by-hop) is written by the server from the
     /// framing it decides for the upstream request, never copied from the client. The
     /// hop-by-hop names' aliases too (`Transfer_Encoding`, `Keep.Alive`): a backend that merges
@@ -65,13 +71,24 @@ public struct RequestFieldFilter: Sendable {
         case 7: return ASCIIText.equalsIgnoringCase(name, "upgrade") || ASCIIText.equalsIgnoringCase(name, "trailer")
         case 9: return ASCIIText.equalsIgnoringCase(name, "forwarded") || ASCIIText.equalsIgnoringCase(name, "x-real-ip")
         case 10: return ASCIIText.equalsIgnoringCase(name, "connection") || ASCIIText.equalsIgnoringCase(name, "keep-alive")
-        case 12: return ASCIIText.equalsIgnoringCase(name, "x-request-id")
-        case 14: return ASCIIText.equalsIgnoringCase(name, "content-length") || ASCIIText.equalsIgnoringCase(name, "http2-settings")
-        case 15: return ASCIIText.equalsIgnoringCase(name, "x-forwarded-for")
+        case 11: return ASCIIText.equalsIgnoringCase(name, "x-client-ip")
+        case 12: return ASCIIText.equalsIgnoringCase(name, "x-request-id") || ASCIIText.equalsIgnoringCase(name, "x-url-scheme")
+        case 13: return ASCIIText.equalsIgnoringCase(name, "x-rewrite-url")
+        case 14:
+            return ASCIIText.equalsIgnoringCase(name, "content-length") || ASCIIText.equalsIgnoringCase(name, "http2-settings")
+                || ASCIIText.equalsIgnoringCase(name, "true-client-ip") || ASCIIText.equalsIgnoringCase(name, "x-original-url")
+        case 15:
+            return ASCIIText.equalsIgnoringCase(name, "x-forwarded-for") || ASCIIText.equalsIgnoringCase(name, "x-forwarded-ssl")
+                || ASCIIText.equalsIgnoringCase(name, "front-end-https")
         case 16:
             return ASCIIText.equalsIgnoringCase(name, "x-forwarded-host") || ASCIIText.equalsIgnoringCase(name, "x-forwarded-port")
                 || ASCIIText.equalsIgnoringCase(name, "proxy-connection")
         case 17: return ASCIIText.equalsIgnoringCase(name, "x-forwarded-proto") || ASCIIText.equalsIgnoringCase(name, "transfer-encoding")
+        case 18:
+            return ASCIIText.equalsIgnoringCase(name, "x-forwarded-prefix") || ASCIIText.equalsIgnoringCase(name, "x-forwarded-scheme")
+                || ASCIIText.equalsIgnoringCase(name, "x-forwarded-server")
+        case 19: return ASCIIText.equalsIgnoringCase(name, "x-cluster-client-ip")
+        case 20: return ASCIIText.equalsIgnoringCase(name, "x-forwarded-protocol")
         default: return false
         }
     }
