@@ -5,10 +5,15 @@ enum HostName {
         var name = text.lowercased()
         if name.hasSuffix("."), name.count > 1 { name.removeLast() }
         if name.hasPrefix("[") {
-            guard name.hasSuffix("]"), isIPv6(String(name.dropFirst().dropLast())) else {
+            // In one spelling, as the request's host is compared (found by an audit:
+            // `[0:0:0:0:0:0:0:1]` missed a route for `[::1]`).
+            guard name.hasSuffix("]"), let canonical = IPAddress.bracketedHost(name.dropFirst().dropLast()) else {
                 return .failure(ValueProblem("\(HTTPSyntax.quoted(text)) is not an IPv6 address in brackets like [::1]"))
             }
-            return .success(.exact(name))
+            return .success(.exact(canonical))
+        }
+        if IPAddress.bracketedHost(name) != nil {
+            return .failure(ValueProblem("write an IPv6 address in brackets, like [::1], got \(HTTPSyntax.quoted(text))"))
         }
         if name.contains(":") {
             return .failure(

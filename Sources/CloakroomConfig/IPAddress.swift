@@ -42,6 +42,14 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         return hex(0..<bestStart) + "::" + hex((bestStart + bestLength)..<8)
     }
 
+    /// An IPv6 address written inside a host's brackets, in RFC 5952 form with its brackets
+    /// (`0:0:0:0:0:0:0:1` and `::0001` are `[::1]`), so that spellings of one address compare
+    /// equal; `nil` for anything else.
+    public static func bracketedHost(_ inner: some StringProtocol) -> String? {
+        guard inner.contains(":"), let address = IPAddress(inner) else { return nil }
+        return address.isIPv4 ? "[::ffff:\(address)]" : "[\(address)]"
+    }
+
     /// Parses `10.0.0.1`, `::1`, `2001:db8::1`, `::ffff:10.0.0.1`; a zone (`fe80::1%eth0`),
     /// brackets or a port are not part of an address.
     public init?(_ text: some StringProtocol) {

@@ -23,12 +23,13 @@ struct ConfigurationDecoderRoutingTests {
               - { host: "*.Example.com", path: /, upstream: api }
               - { host: "127.0.0.1", path: /, upstream: api }
               - { host: "[::1]", path: /, upstream: api }
+              - { host: "[0:0:0:0:0:0:0:2]", path: /, upstream: api }
               - { path: /, upstream: api }
             """
         let configuration = try #require(load(config(routes: routes)))
         #expect(
             configuration.routes.map(\.host) == [
-                .exact("admin.example.com"), .wildcard(suffix: "example.com"), .exact("127.0.0.1"), .exact("[::1]"), nil,
+                .exact("admin.example.com"), .wildcard(suffix: "example.com"), .exact("127.0.0.1"), .exact("[::1]"), .exact("[::2]"), nil,
             ])
     }
 
@@ -40,6 +41,7 @@ struct ConfigurationDecoderRoutingTests {
         ("exa mple.com", "expected a host name"),
         ("a..b", "expected a host name"),
         ("[::1", "is not an IPv6 address"),
+        ("::1", "write an IPv6 address in brackets, like [::1]"),
     ])
     func badHostsAreReported(host: String, message: String) {
         expectSingleProblem(

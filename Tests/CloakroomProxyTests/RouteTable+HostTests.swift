@@ -34,6 +34,13 @@ import Testing
         #expect(table.match(authority: "127.0.0.1:8080", path: "/v4")?.index == 0)
         #expect(table.match(authority: "[::1]:8080", path: "/v6")?.index == 1)
         #expect(table.match(authority: "[::1]", path: "/v6")?.index == 1)
+        // Any spelling of the address (found by an audit: these were 404).
+        for authority in ["[0:0:0:0:0:0:0:1]", "[::0001]:8080", "[0::1]"] {
+            #expect(table.match(authority: authority, path: "/v6")?.index == 1, "\(authority)")
+        }
+        #expect(table.match(authority: "[::2]", path: "/v6") == nil)
+        let mapped = RouteTable([route(.exact("[::ffff:10.0.0.1]"), "/")])
+        #expect(mapped.match(authority: "[::FFFF:a00:1]", path: "/")?.index == 0)
     }
 
     @Test func firstMatchInFileOrderAcrossHostAndHostlessRoutes() {

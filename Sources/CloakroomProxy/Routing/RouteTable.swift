@@ -209,6 +209,11 @@ public enum RequestHost {
             end = colon
         }
         var host = authority[..<end]
+        if host.utf8.first == UInt8(ascii: "["), host.utf8.last == UInt8(ascii: "]"),
+            let canonical = IPAddress.bracketedHost(host.dropFirst().dropLast())
+        {
+            return Substring(canonical)  // one spelling of the address, as route hosts are written
+        }
         if host.utf8.last == UInt8(ascii: "."), host.utf8.count > 1 { host = host.dropLast() }
         guard !host.isEmpty else { return nil }
         if host.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
