@@ -125,6 +125,32 @@ struct ClientAddressRuleTests {
         #expect(try !fixture.begin(&open, client: Self.stranger).outsideNetworks, "a route without networks admits anyone")
     }
 
+    /// The pages the proxy answers itself under a route are behind its networks too (found by
+    /// an audit: a refused client could guess passwords at the built-in login, sign in and use
+    /// the self-service page, while a backend's login under the same route answered 403).
+    @Test func theProxysOwnPagesAreBehindTheirRoutesNetworks() async throws {
+        var configuration = Self.configuration(
+            trusted: [], routes: [Route(path: "/", upstream: "api", auth: .required, networks: [CIDRBlock("10.0.0.0/8")!])])
+        configuration.login.usersFile = "/nonexistent/users.yaml"
+        configuration.session.selfService = "/.cloakroom/sessions"
+        let fixture = PolicyFixture(configuration)
+        for (method, path) in [
+            (HTTPRequest.Method.get, "/login"), (.post, "/login"), (.post, "/logout"), (.get, "/.cloakroom/sessions"),
+            (.post, "/.cloakroom/sessions/end-others"),
+        ] {
+            var refused = makeRequest(method, path)
+            let outside = try fixture.begin(&refused, client: Self.stranger)
+            #expect(outside.outsideNetworks && !outside.needsLookup, "\(method) \(path)")
+            if case .respond(let response) = fixture.policy.authorize(outside) {
+                #expect(response.head.status == .forbidden, "\(method) \(path)")
+            } else {
+                Issue.record("\(method) \(path): not answered 403")
+            }
+            var admitted = makeRequest(method, path)
+            #expect(try !fixture.begin(&admitted, client: Self.balancer).outsideNetworks, "\(method) \(path)")
+        }
+    }
+
     @Test(arguments: [("10.2.3.4", true), ("::ffff:10.2.3.4", true), ("fd12::1", true), ("11.0.0.1", false), ("fe80::1", false), ("unknown", false)])
     func networksAdmitIPv4AndIPv6Peers(address: String, admitted: Bool) async throws {
         let fixture = PolicyFixture(Self.configuration(trusted: [], routes: Self.networked))

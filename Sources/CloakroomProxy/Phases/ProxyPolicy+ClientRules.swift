@@ -8,7 +8,23 @@ extension ProxyPolicy {
     /// allowed `Origin` for the response fields. Returns `nil` when the exchange is decided
     /// (refused or a preflight), else whether the origin is a trusted origin for the CSRF rule
     /// on this route (listed with `allow_credentials`).
-    func applyClientRules(_ exchange: inout Exchange, request: HTTPRequest) -> Bool? {
+    ///
+    /// The pages the proxy answers itself under a route's path (the built-in login, logout,
+    /// single sign-on's start and callback, the self-service page: `pageRoute`) are behind its
+    /// `networks` too, as a backend's login is; CORS is not theirs. Found by an audit: a client
+    /// a route's networks refused could still guess passwords at the built-in login and sign in.
+    /// A back-channel logout (a provider's server, its token signed) and the published keys are not.
+    func applyClientRules(_ exchange: inout Exchange, request: HTTPRequest, pageRoute: RouteTable.Entry? = nil) -> Bool? {
+        switch exchange.endpoint {
+        case .builtinLogin, .logout, .signOnStart, .signOnCallback, .selfService:
+            if let route = exchange.route ?? pageRoute, !route.admits(exchange.client) {
+                exchange.outsideNetworks = true
+                return nil
+            }
+            return false
+        default:
+            break
+        }
         guard let route = exchange.route, exchange.endpoint == .proxied || exchange.endpoint == .login else { return false }
         let cors = route.cors
         let origin = cors == nil ? nil : PolicyRequestFields.value(.origin, in: request)

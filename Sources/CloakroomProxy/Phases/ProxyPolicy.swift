@@ -168,7 +168,11 @@ public final class ProxyPolicy: Sendable {
         exchange.presentsBearer = presentsBearer
         exchange.passesAccessToken = signOn?.passAccessToken ?? false
         // `networks` and `cors`: a refusal or a preflight is decided here, answered in phase 3.
-        guard let corsTrusted = applyClientRules(&exchange, request: request) else { return .success(exchange) }
+        // The self-service page has no route of its own, but is behind the networks of the
+        // route its path falls under, as the other pages the proxy answers are.
+        let pageRoute = endpoint == .selfService
+            ? (routes.hasHosts ? routes.match(authority: request.authority, path: target.routingPath) : routes.match(target.routingPath)) : nil
+        guard let corsTrusted = applyClientRules(&exchange, request: request, pageRoute: pageRoute) else { return .success(exchange) }
         // Cookie-bearing unsafe requests, and every POST the proxy answers itself (the built-in
         // login's, against login CSRF, the self-service page's, and logout's, with or without a
         // cookie); a route's credentialed CORS origins are trusted origins there.
