@@ -312,6 +312,18 @@ import Testing
         #expect(!cookies.removeUpstreamCookies(from: &fields), "nothing left to remove")
     }
 
+    /// Found by an audit: `=cloakroom_session=x` is a nameless cookie to browsers, stored with
+    /// the value `cloakroom_session=x` and sent back as that: a backend could plant a session.
+    @Test func aNamelessCookieThatReadsAsTheSessionCookieIsRemovedToo() {
+        var fields = makeFields([
+            ("Set-Cookie", "=cloakroom_session=planted; Path=/x"), ("Set-Cookie", " = cloakroom_session =y"),
+            ("Set-Cookie", "==cloakroom_session=z"), ("Set-Cookie", "=theme=dark"), ("Set-Cookie", "=cloakroom_session"),
+            ("Set-Cookie", "a;cloakroom_session=not-a-pair"),
+        ])
+        #expect(cookies.removeUpstreamCookies(from: &fields))
+        #expect(values("Set-Cookie", in: fields) == ["=theme=dark", "=cloakroom_session", "a;cloakroom_session=not-a-pair"])
+    }
+
     @Test func aConfiguredNameIsTheOneGuarded() {
         let named = configuredCookies { $0.name = "__Host-sid" }
         var fields = makeFields([("Set-Cookie", "__Host-sid=a; Secure; Path=/"), ("Set-Cookie", "cloakroom_session=b")])

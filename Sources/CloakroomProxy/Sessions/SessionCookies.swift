@@ -187,14 +187,19 @@ public final class SessionCookies: Sendable {
     }
 
     /// Whether the `Set-Cookie` value `header` sets the cookie `name` (blanks around the name
-    /// allowed, as RFC 6265 5.2 trims them).
-    static func setsCookie(named name: String, _ header: String) -> Bool {
-        guard let eq = header.firstIndex(of: "=") else { return false }
-        let cookieName = header[..<eq].drop(while: { $0 == " " || $0 == "\t" })
+    /// allowed, as RFC 6265 5.2 trims them), or a nameless cookie browsers send back as it: an
+    /// empty name keeps the rest of the pair as the value (RFC 6265bis 5.7), so
+    /// `=cloakroom_session=x` comes back as `Cookie: cloakroom_session=x` (found by an audit:
+    /// a backend could plant a session that way).
+    static func setsCookie(named name: String, _ header: some StringProtocol) -> Bool {
+        let pair = header.prefix { $0 != ";" }
+        guard let eq = pair.firstIndex(of: "=") else { return false }
+        let cookieName = pair[..<eq].drop(while: { $0 == " " || $0 == "\t" })
         var end = cookieName.endIndex
         while end > cookieName.startIndex, cookieName[cookieName.index(before: end)] == " " || cookieName[cookieName.index(before: end)] == "\t" {
             end = cookieName.index(before: end)
         }
+        if end == cookieName.startIndex { return setsCookie(named: name, pair[pair.index(after: eq)...]) }
         return cookieName[..<end] == name
     }
 
