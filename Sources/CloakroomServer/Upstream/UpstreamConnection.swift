@@ -336,6 +336,18 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, @
         context.fireChannelInactive()
     }
 
+    /// A channel closed before its activation finished (by an exchange that ended while it
+    /// connected, in its connect promise's callbacks) fires no `channelInactive` (NIO's
+    /// lifecycle), only this: its slot frees here. Found by an audit: requests cancelled as
+    /// they were sent each kept a slot of `max_connections` for good, until every later
+    /// request to the upstream got 502.
+    func channelUnregistered(context: ChannelHandlerContext) {
+        isClosed = true
+        pool?.connectionClosed(self)
+        pool = nil
+        context.fireChannelUnregistered()
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A TLS upstream that closes without close_notify: many servers do, and HTTP framing
         // (not TLS) says whether the response was whole, so it is a close like any other
