@@ -71,13 +71,7 @@ extension ExchangeDriver {
 
     func startResponseTimer() {
         guard upstream != nil else { return }
-        let timeout = pool?.targets.settings.responseTimeout ?? .seconds(30)
-        responseDeadlineArmed = true
-        requestStallArmed = false
-        transport.responseDeadlines.arm(ObjectIdentifier(self), at: .now() + timeout.timeAmount) { [self] in
-            responseDeadlineArmed = false
-            perform(machine.responseTimedOut())
-        }
+        armDeadline(requestStall: false) { $0.perform($0.machine.responseTimedOut()) }
     }
 
     /// While the request body is written, `response_timeout` bounds a stall instead: an
@@ -89,13 +83,18 @@ extension ExchangeDriver {
     /// take more (``upstreamBecameWritable()``).
     func armRequestStallIfBlocked() {
         guard let upstream, !upstream.isWritable, !requestStallArmed, !machine.requestEnded else { return }
+        armDeadline(requestStall: true) { $0.perform($0.machine.requestStalled()) }
+    }
+
+    /// The exchange's one deadline, `response_timeout` from now (replacing an armed one).
+    private func armDeadline(requestStall: Bool, expire: @escaping (ExchangeDriver) -> Void) {
         let timeout = pool?.targets.settings.responseTimeout ?? .seconds(30)
         responseDeadlineArmed = true
-        requestStallArmed = true
+        requestStallArmed = requestStall
         transport.responseDeadlines.arm(ObjectIdentifier(self), at: .now() + timeout.timeAmount) { [self] in
             responseDeadlineArmed = false
             requestStallArmed = false
-            perform(machine.requestStalled())
+            expire(self)
         }
     }
 

@@ -42,7 +42,7 @@ final class ExchangeDriver {
     var upstreamSentAt: NIODeadline?
     var upstreamNeedsFlush = false
     var responseDeadlineArmed = false
-    /// The armed deadline is the upstream's stall on the request body (``armRequestStall()``).
+    /// The armed deadline is the upstream's stall on the request body (``armRequestStallIfBlocked()``).
     var requestStallArmed = false
     /// Set while a response that outlived one read batch is watched (``watchLongResponse()``).
     var watchToken: SessionWatch.Token?

@@ -170,6 +170,28 @@ import Testing
         #expect(late.responseTimedOut().isNone)
     }
 
+    /// An upload the upstream stops taking: a 504 while the body is still being written, and
+    /// nothing once it was all sent (the response timeout takes over) or the head came.
+    @Test func aStalledRequestBodyIs504UntilItEnds() {
+        var machine = Self.post()
+        _ = machine.forward()
+        _ = machine.connectionAcquired(reused: false)
+        guard case .answer(let error) = machine.requestStalled() else { Issue.record("504"); return }
+        #expect(error.code == .upstreamTimeout && ExchangeOutcome(answering: error.code) == .timeout)
+        var sent = Self.post()
+        _ = sent.forward()
+        _ = sent.connectionAcquired(reused: false)
+        _ = sent.requestBody(Self.part)
+        _ = sent.requestBody(Self.part)  // the ten bytes `post()` declares
+        _ = sent.requestEnd()
+        #expect(sent.requestStalled().isNone)
+        var answered = Self.post()
+        _ = answered.forward()
+        _ = answered.connectionAcquired(reused: false)
+        _ = answered.responseHead(code: 413, hasEffects: false)
+        #expect(answered.requestStalled().isNone)
+    }
+
     @Test func anUpstreamThatFailsMidResponseEndsTheClientConnection() {
         var machine = Self.get()
         _ = machine.forward()
