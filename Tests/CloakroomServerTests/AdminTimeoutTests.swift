@@ -122,3 +122,41 @@ import Testing
         #expect(answer.hasSuffix("{\"error\":\"body_too_large\"}"), "\(answer)")
     }
 }
+
+/// What the admin listener answers from a request's head alone, before its body: found by an
+/// audit, it read any body to its end (gigabytes, a chunked one without end), even without
+/// the token, and answered `Expect: 100-continue` with nothing.
+@Suite(.serialized) struct AdminEarlyAnswerTests {
+    @Test func aBodyIsReadOnlyForARequestThatMayBeServed() async throws {
+        let proxy = try await BinaryHarness()
+        try await proxy.start()
+        defer { Task { await proxy.finish() } }
+        let auth = "Authorization: Bearer \(BinaryHarness.token)\r\n"
+        let filler = [UInt8](repeating: UInt8(ascii: "x"), count: 256 << 10)
+        for (head, expected) in [
+            ("POST /sessions HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000000\r\n\r\n", "HTTP/1.1 413"),
+            ("POST /sessions HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n", "HTTP/1.1 401"),
+            ("POST /sessions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.1 401"),
+            ("POST /sessions HTTP/1.1\r\nHost: x\r\n\(auth)Content-Length: 2000000000\r\n\r\n", "HTTP/1.1 413"),
+            ("POST /sessions HTTP/1.1\r\nHost: x\r\n\(auth)Transfer-Encoding: chunked\r\n\r\n40000\r\n", "HTTP/1.1 413"),
+        ] {
+            let reply = try await offPool { try RawSocket.exchangeUntilClosed(port: proxy.adminPort, Array(head.utf8) + filler, timeout: 10) }
+            #expect(reply.text.hasPrefix(expected), "\(head): \(reply.text.prefix(80))")
+            #expect(reply.text.lowercased().contains("connection: close"), "\(reply.text.prefix(300))")
+            #expect(reply.closedByServer)
+        }
+    }
+
+    @Test func expectContinueIsAnswered() async throws {
+        let proxy = try await BinaryHarness()
+        try await proxy.start()
+        defer { Task { await proxy.finish() } }
+        let started = Date()
+        let created = try await Curl.get(
+            "\(proxy.admin)/sessions",
+            ["-H", "Authorization: Bearer \(BinaryHarness.token)", "-H", "Expect: 100-continue", "--expect100-timeout", "20",
+             "--data", #"{"attributes":{"sub":"e"}}"#])
+        #expect(created.status == 201, "\(created.body)")
+        #expect(Date().timeIntervalSince(started) < 10, "the 100 came, not curl's 20 s wait")
+    }
+}

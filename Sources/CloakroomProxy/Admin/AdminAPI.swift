@@ -217,6 +217,15 @@ public struct AdminAPI: Sendable {
         }
     }
 
+    /// The answer a request's head alone decides: 401 without a valid token, on every path
+    /// but the two public ones. Lets the server refuse before reading a body (found by an
+    /// audit: a client without the token could make the admin listener read gigabytes).
+    public func refusal(target: String, authorization: String?) -> Response? {
+        let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
+        if path == "/healthz" || path == IdentityAssertion.jwksPath || isAuthorized(authorization) { return nil }
+        return .error(.unauthorized, "unauthorized")
+    }
+
     private func isAuthorized(_ header: String?) -> Bool {
         guard let header, let presented = BearerCredentials.token(in: header) else { return false }
         return ConstantTime.equals(String(presented).trimmingCharacters(in: .whitespaces), token)

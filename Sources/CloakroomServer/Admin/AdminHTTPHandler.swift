@@ -22,6 +22,9 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
+    /// Answered before its body was read (401, 413): what follows of it is dropped until the
+    /// connection closes (``answerEarly(context:head:response:)``).
+    private var discarding = false
     /// A request is with the API: its answer is still to be written.
     private var answering = false
 
@@ -43,6 +46,7 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            guard !discarding else { return }
             self.head = head
             body = []
             tooLarge = false
@@ -50,19 +54,32 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             // request without a body comes in the same read.
             timeouts.requestHeadReceived()
             timeouts.readingBody()
+            // A body is read only for a request that may be served: a declared length past
+            // the limit is a 413 and a missing token a 401 at once, as on the public listeners.
+            let length = head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
+            if length > Self.maxBodyBytes {
+                return answerEarly(context: context, head: head, response: .error(.contentTooLarge, "body_too_large"))
+            }
+            if length > 0 || head.headers.contains(name: "transfer-encoding"),
+                let refusal = runtime.current.adminAPI?.refusal(target: head.uri, authorization: head.headers.first(name: "authorization"))
+            {
+                return answerEarly(context: context, head: head, response: refusal)
+            }
+            if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }), head.version == .http1_1 {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            }
         case .body(var buffer):
+            guard !discarding, let head else { return }
             if body.count + buffer.readableBytes > Self.maxBodyBytes {
                 tooLarge = true
+                return answerEarly(context: context, head: head, response: .error(.contentTooLarge, "body_too_large"))
             } else if let bytes = buffer.readBytes(length: buffer.readableBytes) {
                 body.append(contentsOf: bytes)
             }
         case .end:
-            guard let head else { return }
+            guard !discarding, let head else { return }
             self.head = nil
             timeouts.bodyNotAwaited()
-            if tooLarge {
-                return write(context: context, head: head, response: .error(.contentTooLarge, "body_too_large"))
-            }
             // RFC 9112 §3.2, as on the public listeners: an HTTP/1.1 request without Host, or
             // with two, is 400, and so is a target with a fragment, and two Authorization
             // fields (which one a token check reads would be a guess).
@@ -97,10 +114,21 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     /// like every other answer here (NIO's own handler sent an empty 400), then close. With
     /// an answer still to be written, the connection just closes.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if discarding { return }  // what is dropped need not parse; the lingering close ends it
         guard error is HTTPParserError, !answering else { return context.close(promise: nil) }
         let request = head ?? HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
         head = nil
         write(context: context, head: request, response: .error(.badRequest, "bad_request"), close: true)
+    }
+
+    /// Answers a request whose body is not read, then drops what still comes of it for a while
+    /// before closing (a lingering close, as on the public listeners): a client still sending
+    /// can read the answer instead of meeting a reset.
+    private func answerEarly(context: ChannelHandlerContext, head: HTTPRequestHead, response: AdminAPI.Response) {
+        self.head = nil
+        discarding = true
+        timeouts.bodyNotAwaited()
+        write(context: context, head: head, response: response, close: true, linger: true)
     }
 
     /// `client.body_timeout` passed with the body incomplete: 408, and the connection closes
@@ -112,7 +140,8 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     }
 
     private func write(
-        context: ChannelHandlerContext, head: HTTPRequestHead, response: AdminAPI.Response, requestID: String? = nil, close: Bool = false
+        context: ChannelHandlerContext, head: HTTPRequestHead, response: AdminAPI.Response, requestID: String? = nil, close: Bool = false,
+        linger: Bool = false
     ) {
         guard context.channel.isActive else { return }
         var headers = HTTPHeaders()
@@ -141,6 +170,11 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         // whose head must find the idle clock already running, not start it afterwards.
         if keepAlive { timeouts.responseCompleted() }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+        guard !keepAlive else { return }
+        guard linger else { return done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+        done.assumeIsolated().whenComplete { _ in
+            context.close(mode: .output, promise: nil)
+            context.eventLoop.assumeIsolated().scheduleTask(in: HTTP1ConnectionHandler.lingerTime) { context.close(promise: nil) }
+        }
     }
 }
