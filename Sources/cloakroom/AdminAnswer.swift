@@ -16,7 +16,7 @@ struct AdminAnswer {
         func matches(_ value: Any?) -> Bool {
             switch self {
             case .list: return value is [Any]
-            case .count: return (value as? Int) != nil
+            case .count: return (value as? Int).map { $0 >= 0 } == true
             case .text: return value is String
             }
         }

@@ -61,8 +61,10 @@ extension Keys {
             guard let object = AdminAnswer.createdKey.check(answer), let handle = object["handle"] as? String,
                 let key = object["key"] as? String
             else { throw ExitCode(1) }  // adminCall has refused such an answer already
-            print("handle: \(handle)")
-            print(key)
+            // Escaped like every table cell: what reaches the terminal is never a control sequence
+            // of whatever server answered at --admin (found by an audit).
+            print("handle: \(terminalSafe(handle, backslashes: true))")
+            print(terminalSafe(key, backslashes: true))
         }
     }
 

@@ -121,7 +121,7 @@ func adminCall(
         switch response.status {
         case 400:
             // The admin API says what to fix in `message` (e.g. a ttl above a year).
-            printError("the admin API refused the request (400): \(failure.message ?? failure.code)")
+            printError("the admin API refused the request (400): \(terminalSafe(failure.message ?? failure.code, backslashes: true))")
         case 401: printError("the admin API refused the token (401): check --token, $CLOAKROOM_ADMIN_TOKEN or admin.token")
         case 404:
             // Named with the URL: a wrong `--admin` path answers 404 for a list too (found by an audit).

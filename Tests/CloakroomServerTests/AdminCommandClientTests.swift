@@ -72,6 +72,28 @@ import Testing
 }
 
 extension AdminCommandClientTests {
+    /// Found by an audit: a created key's handle and a 400's message went to the terminal raw,
+    /// control sequences and all, and a negative count was reported as done.
+    @Test func answersAreEscapedAndCountsChecked() async throws {
+        let created = try await ScriptedAdminAPI.start(answering: try Self.json(["handle": Self.hostile, "key": Self.hostile]), status: .created)
+        let create = try await CommandLineTests.run(
+            ["keys", "create", "--user", "a", "--admin", "http://127.0.0.1:\(created.port)", "--token", "t"], unsetting: Self.unset)
+        await created.stop()
+        #expect(create.status == 0 && Self.inert(create.output), "\(create.output.debugDescription)")
+        #expect(create.output.contains(Self.shown), "\(create.output)")
+        let refused = try await ScriptedAdminAPI.start(
+            answering: try Self.json(["error": "invalid_ttl", "message": Self.hostile]), status: .badRequest)
+        let ttl = try await CommandLineTests.run(
+            ["keys", "create", "--user", "a", "--admin", "http://127.0.0.1:\(refused.port)", "--token", "t"], unsetting: Self.unset)
+        await refused.stop()
+        #expect(ttl.status == 1 && Self.inert(ttl.errors) && ttl.errors.contains(Self.shown), "\(ttl.errors.debugDescription)")
+        let negative = try await ScriptedAdminAPI.start(answering: #"{"revoked":-1}"#)
+        let revoke = try await CommandLineTests.run(
+            ["sessions", "revoke", "--all", "--admin", "http://127.0.0.1:\(negative.port)", "--token", "t"], unsetting: Self.unset)
+        await negative.stop()
+        #expect(revoke.status == 1 && !revoke.output.contains("revoked -1"), "\(revoke.output) \(revoke.errors)")
+    }
+
     /// A token `Authorization` cannot carry (found by an audit: a secret file's trailing
     /// newline made the CLI send nothing and blame the server, "closed the connection before
     /// answering") is a usage error naming where it came from, the token never shown. So is
