@@ -131,7 +131,8 @@ import Testing
 
     @Test func badBodiesAndUnknownRoutes() async {
         let api = api()
-        #expect(await api.handle(.init(method: .post, target: "/sessions", authorization: auth, body: Array("nope".utf8))).status == .badRequest)
+        let notJSON = await api.handle(.init(method: .post, target: "/sessions", authorization: auth, body: Array("nope".utf8)))
+        #expect(notJSON.status == .badRequest && notJSON.body.contains(#""message":"the body must be a JSON object in UTF-8"#), "\(notJSON.body)")
         let noSub = await api.handle(.init(method: .post, target: "/sessions", authorization: auth, body: Array("{\"attributes\":{}}".utf8)))
         #expect(noSub.status == .badRequest)
         #expect(noSub.body.hasPrefix("{\"error\":\"missing_sub\",\"message\":"), "\(noSub.body)")

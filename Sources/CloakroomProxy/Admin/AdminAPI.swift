@@ -249,7 +249,7 @@ public struct AdminAPI: Sendable {
     private func create(body: [UInt8]) async throws -> Response {
         guard case .object(let request)? = try? JSONValue(parsingUTF8: body),
             case .object(let attributes)? = request["attributes"]
-        else { throw AdminError(code: "invalid_body") }
+        else { throw AdminError(code: "invalid_body", message: "the body must be a JSON object in UTF-8 with \"attributes\" an object") }
         try Self.refuseUnknownFields(of: request, known: ["attributes"])
         let id = SessionID.random()
         let session = try await store.create(key: id.key, attributes: attributes)

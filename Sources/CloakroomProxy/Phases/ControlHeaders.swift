@@ -53,7 +53,7 @@ enum ControlHeaders {
             // A `sub` with a control character could never be sent as `X-User-Id`: its session
             // would reach required routes with no user (found by an audit).
             logger.error(
-                "Session-Login is not a JSON object with a string \"sub\" (without control characters)",
+                "Session-Login is not a JSON object (in UTF-8) with a string \"sub\" (without control characters)",
                 metadata: ["request_id": "\(requestID)"])
             return nil
         }
@@ -89,7 +89,7 @@ enum ControlHeaders {
             if let patch = try? JSONValue(parsingUTF8: update), case .object = patch {
                 effects.append(.update(key, patch: patch))
             } else {
-                logger.error("Session-Update is not a JSON object", metadata: ["request_id": "\(requestID)"])
+                logger.error("Session-Update is not a JSON object (in UTF-8)", metadata: ["request_id": "\(requestID)"])
             }
         }
         if let logout {
