@@ -3,10 +3,11 @@
 extension ConfigurationDecoder {
     static let assertionKeys = ["header", "ttl", "signing_keys", "issuer"]
 
-    /// Fields the proxy writes itself or that frame the message: an assertion there would be
-    /// overwritten, or break HTTP.
+    /// Fields the proxy writes itself, that carry the client's credentials to the backend (a
+    /// bearer token is forwarded as received; `pass_access_token` writes the session's), or that
+    /// frame the message: an assertion there would be overwritten, overwrite, or break HTTP.
     static let fieldsTakenByTheProxy: Set<String> = reservedHeaders.union([
-        "cookie", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-port", "x-forwarded-proto",
+        "authorization", "proxy-authorization", "cookie", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-port", "x-forwarded-proto",
         "x-real-ip", "x-request-id",
     ])
 
@@ -29,7 +30,7 @@ extension ConfigurationDecoder {
             return nil
         }
         guard !Self.fieldsTakenByTheProxy.contains(header.lowercased()) else {
-            reader.report("\(header) cannot carry the assertion: the proxy sets it, or it frames the message", at: value.path)
+            reader.report("\(header) cannot carry the assertion: the proxy sets it, it carries the client's credentials, or it frames the message", at: value.path)
             return nil
         }
         return header

@@ -63,6 +63,10 @@ struct ConfigurationDecoderAssertionTests {
         expectSingleProblem(
             minimal(adding: "identity: { assertion: { header: X-Forwarded-For } }\n"), at: "identity.assertion.header",
             "the proxy sets it")
+        // A bearer token is forwarded in it, and `pass_access_token` writes the session's.
+        expectSingleProblem(
+            minimal(adding: "identity: { assertion: { header: authorization } }\n"), at: "identity.assertion.header",
+            "the client's credentials")
         expectSingleProblem(
             minimal(adding: "identity: { assertion: { header: X_User_Id } }\n"), at: "identity.assertion.header",
             "is also an identity header (X-User-Id)")
