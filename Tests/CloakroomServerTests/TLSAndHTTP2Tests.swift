@@ -76,6 +76,8 @@ struct TLSAndHTTP2Tests {
         #expect(plain.body == #"{"error":"bad_request"}"#)
         #expect(plain.header("x-request-id") != nil)
         #expect(plain.header("connection") == "close")
+        let raw = try await RawSocket.send(port: harness.port, "GET /public/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(raw.contains("\r\nContent-Type: application/json\r\n") && raw.contains("\r\nConnection: close\r\n"), "\(raw)")
         #expect(harness.backend.requests.count == forwarded)
 
         // A plain request with a body behind it still reads its answer (lingering close).

@@ -148,8 +148,8 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
         let body = "{\"error\":\"request_timeout\"}"
         let requestID = String(UInt64.random(in: .min ... .max), radix: 16)
         let response =
-            "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n"
-            + "x-request-id: \(requestID)\r\nconnection: close\r\n\r\n\(body)"
+            "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+            + "Content-Length: \(body.utf8.count)\r\nX-Request-Id: \(requestID)\r\nConnection: close\r\n\r\n\(body)"
         let buffer = context.channel.allocator.buffer(string: response)
         context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }

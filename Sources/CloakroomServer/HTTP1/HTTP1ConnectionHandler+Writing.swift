@@ -34,7 +34,7 @@ struct HTTP1ResponseWriting {
         chunked = !delimited && version == .http1_1
         closesForFraming = !delimited && version != .http1_1
         let close = closeClient || closesForFraming
-        return close ? "connection: close\r\n" : version == .http1_0 ? "connection: keep-alive\r\n" : nil
+        return close ? "Connection: close\r\n" : version == .http1_0 ? "Connection: keep-alive\r\n" : nil
     }
 }
 

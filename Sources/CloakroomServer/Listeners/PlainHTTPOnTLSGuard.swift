@@ -31,7 +31,7 @@ final class PlainHTTPOnTLSGuard: ChannelInboundHandler, RemovableChannelHandler 
         answered = true
         let response = ProxyError(.badRequest, "plain HTTP on a TLS listener").response(requestID: RequestIDGenerator().next())
         var head = "HTTP/1.1 400 Bad Request\r\n"
-        for field in response.head.headerFields { head += "\(field.name.canonicalName): \(field.value)\r\n" }
+        for field in response.head.headerFields { head += "\(field.name.rawName): \(field.value)\r\n" }
         head += "Content-Length: \(response.body.count)\r\nConnection: close\r\n\r\n"
         var buffer = context.channel.allocator.buffer(capacity: head.utf8.count + response.body.count)
         buffer.writeString(head)
