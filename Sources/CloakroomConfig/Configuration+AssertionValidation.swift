@@ -1,7 +1,15 @@
 /// The rules of `identity.assertion` that involve other keys.
 extension Configuration {
     func checkAssertion(report: Report, durableStore: Bool) {
-        guard let assertion = identity.assertion else { return }
+        guard let assertion = identity.assertion else {
+            // A setting that does nothing is refused rather than ignored (found by an audit).
+            for (name, upstream) in upstreams.sorted(by: { $0.key < $1.key }) where upstream.audience != nil {
+                report(
+                    "names the assertion's aud, but identity.assertion is not configured",
+                    ConfigPath("upstreams", name, "audience"))
+            }
+            return
+        }
         let header = ConfigPath("identity", "assertion", "header")
         // A key made at start differs after every restart and on every instance: tokens it
         // signed stop verifying, and instances sharing sessions publish different keys.

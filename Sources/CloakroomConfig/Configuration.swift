@@ -143,6 +143,8 @@ public struct MemoryStoreSettings: Sendable, Equatable {
 }
 
 public struct FileStoreSettings: Sendable, Equatable {
+    /// `path` when the key is omitted: relative to the working directory, like every path.
+    public static let defaultPath = "sessions.db"
     public var path: String
     public init(path: String) { self.path = path }
 }

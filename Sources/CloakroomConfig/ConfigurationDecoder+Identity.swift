@@ -91,6 +91,13 @@ extension ConfigurationDecoder {
         if let page = map.optional("page", { reader.nullable($0, reader.redirectTarget) }) { login.page = page }
         if let throttle = map.optional("throttle", throttle) { login.throttle = throttle }
         if let oidc = map.optional("oidc", { reader.nullable($0, oidc) }) { login.oidc = oidc }
+        // The throttle counts the built-in form's failed passwords; a delegated login or single
+        // sign-on has none here to count (found by an audit: accepted, and nothing throttled).
+        if let throttle = map["throttle"], map["users_file"]?.isNull ?? true {
+            reader.report(
+                "applies only to the built-in login: set login.users_file (a delegated login or single sign-on checks no passwords here)",
+                at: throttle.path)
+        }
         return login
     }
 

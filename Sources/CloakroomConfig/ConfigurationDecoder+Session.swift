@@ -164,7 +164,17 @@ extension ConfigurationDecoder {
             return .memory(memory)
         case "file":
             guard let map = reader.mapping(settings, knownKeys: ["path"]) else { return nil }
-            return map.required("path", storePath).map { .file(FileStoreSettings(path: $0)) }
+            guard let path = map["path"] else {
+                // The default is checked like a written path (found by an audit: `file: {}`
+                // was refused while `redis: {}` took its documented default).
+                let path = FileStoreSettings.defaultPath
+                if let problem = PathRules.storeFile(path, in: files) {
+                    reader.report(problem, at: map.path.appending("path"))
+                    return nil
+                }
+                return .file(FileStoreSettings(path: path))
+            }
+            return storePath(path).map { .file(FileStoreSettings(path: $0)) }
         default:
             return redisStore(settings).map { .redis($0) }
         }

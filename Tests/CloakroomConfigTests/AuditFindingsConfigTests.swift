@@ -69,6 +69,7 @@ import Testing
         let found = problems(in: """
             listen: [{ address: "127.0.0.1:8080" }]
             routes: [{ path: /, upstream: echo }]
+            identity: { assertion: {} }
             upstreams:
               echo:
                 builtin: echo
@@ -88,7 +89,7 @@ import Testing
             ], "\(found)")
         #expect(found.allSatisfy { $0.message.contains("echo builtin") }, "\(found)")
         // audience still applies (the echo shows the assertion it would get), and tls: null is no setting.
-        #expect(load("listen: [{ address: \"127.0.0.1:8080\" }]\nroutes: [{ path: /, upstream: echo }]\n"
+        #expect(load("listen: [{ address: \"127.0.0.1:8080\" }]\nroutes: [{ path: /, upstream: echo }]\nidentity: { assertion: {} }\n"
             + "upstreams: { echo: { builtin: echo, audience: svc, tls: null } }\n") != nil)
     }
 

@@ -53,6 +53,13 @@ import Testing
         #expect(configuration.login.throttle.maxDelay == .seconds(3600))
     }
 
+    /// Found by an audit: a throttle without the built-in login was accepted and throttled nothing.
+    @Test func aThrottleNeedsTheBuiltInLogin() {
+        for login in ["throttle: { max_failures: 3 }", "users_file: null\n  throttle: { max_failures: 3 }"] {
+            expectSingleProblem(minimal(adding: "login:\n  \(login)\n"), at: "login.throttle", "set login.users_file")
+        }
+    }
+
     @Test func throttleProblemsHaveKeyPaths() {
         let found = problems(in: minimal(adding: "login:\n  throttle: { max_failures: 0, windw: 10m }\n")).map(\.path)
         #expect(found.contains("login.throttle.max_failures"))

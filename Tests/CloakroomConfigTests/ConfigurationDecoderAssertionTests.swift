@@ -105,6 +105,8 @@ struct ConfigurationDecoderAssertionTests {
             routes:
               - path: /
                 upstream: api
+            identity:
+              assertion: {}
             upstreams:
               api:
                 targets: ["http://127.0.0.1:9000"]
@@ -119,6 +121,14 @@ struct ConfigurationDecoderAssertionTests {
         #expect(upstreams["api"]?.audience == "https://api.example")
         #expect(upstreams["billing"]?.audience == nil)
         #expect(upstreams["orders"]?.audience == nil)
+    }
+
+    /// Found by an audit: an audience without the assertion was accepted and did nothing.
+    @Test func anAudienceNeedsTheAssertion() {
+        expectSingleProblem(
+            "listen: [{ address: \"127.0.0.1:8080\" }]\nroutes: [{ path: /, upstream: api }]\n"
+                + "upstreams: { api: { targets: [\"http://127.0.0.1:9001\"], audience: svc } }\n",
+            at: "upstreams.api.audience", "identity.assertion is not configured")
     }
 
     @Test func problemsComeInOnePass() {

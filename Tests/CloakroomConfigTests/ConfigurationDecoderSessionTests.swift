@@ -222,9 +222,12 @@ struct ConfigurationDecoderSessionTests {
                 session("secrets: [\"\(secret)\"]\nstore: { file: { path: /var/lib/cloakroom/s.db } }"),
                 files: FakeFileSystem(["/var/lib/cloakroom": FakeFileSystem.directory])))
         #expect(configuration.session.store == .file(FileStoreSettings(path: "/var/lib/cloakroom/s.db")))
-        expectSingleProblem(
-            session("secrets: [\"\(secret)\"]\nstore: { file: {} }"), at: "session.store.file.path",
-            "required key is missing")
+        // The path shown in the SPEC is the default, checked like a written one.
+        let defaulted = try #require(
+            load(session("secrets: [\"\(secret)\"]\nstore: { file: {} }"), files: FakeFileSystem([".": FakeFileSystem.directory])))
+        #expect(defaulted.session.store == .file(FileStoreSettings(path: "sessions.db")))
+        let missing = problems(in: session("secrets: [\"\(secret)\"]\nstore: { file: {} }"), files: FakeFileSystem([:]))
+        #expect(missing.map(\.path) == ["session.store.file.path"] && missing[0].message.contains("directory \".\" does not exist"), "\(missing)")
     }
 
     @Test func redisStoreDefaultsAndURLScheme() throws {
