@@ -109,6 +109,20 @@ import Testing
         return "HTTP/1.1 200 OK\r\n\(fields)Content-Length: 2\r\nConnection: close\r\n\r\nok"
     }
 
+    /// Found by an audit: a response refused for its framing was logged as no response at all.
+    @Test func aMalformedResponseIsLoggedAsMalformed() async throws {
+        let backend = try ScriptedBackend { _ in "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok" }
+        let (logger, lines) = CapturingLogHandler.logger()
+        let proxy = try await ProxyHarness.start(logger: logger) { configuration in
+            configuration.upstreams["scripted"] = Upstream(kind: .targets([UpstreamTarget(host: "127.0.0.1", port: backend.port)]))
+            configuration.routes.insert(Route(path: "/scripted/", upstream: "scripted", auth: .none), at: 0)
+        }
+        defer { Task { await proxy.stop(); backend.stop() } }
+        #expect(try await Curl.get("\(proxy.base)/scripted/x").status == 502)
+        let failed = lines.all.filter { $0.contains("request failed") }
+        #expect(failed.count == 1 && failed.allSatisfy { $0.contains("detail=upstream response malformed") }, "\(failed)")
+    }
+
     @Test func anIgnoredLoginDoesNotCancelTheLogoutBesideIt() async throws {
         let (proxy, backend) = try await Self.scripted(Self.controlAnswer)
         defer { Task { await proxy.stop(); backend.stop() } }

@@ -252,6 +252,13 @@ extension ExchangeDriver: UpstreamExchangeDelegate {
             perform(machine.fail(ProxyError(.upstreamUnavailable, "upstream response broke off before any of it was sent")))
             return
         }
-        perform(machine.upstreamFailed(stale: stale))
+        // Found by an audit: a response refused for its framing was logged as no response.
+        let detail =
+            switch failure {
+            case .error(is HTTP1WireError): "upstream response malformed"
+            case .error: "upstream connection failed before responding"
+            case .stale, .closed: "upstream closed before responding"
+            }
+        perform(machine.upstreamFailed(stale: stale, detail: detail))
     }
 }

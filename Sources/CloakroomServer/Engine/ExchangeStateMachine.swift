@@ -224,8 +224,8 @@ struct ExchangeStateMachine {
 
     /// The upstream connection failed or closed before the response ended. `stale`: it had
     /// served before and sent nothing for this request (the server timed it out as the
-    /// request arrived).
-    mutating func upstreamFailed(stale: Bool) -> Action {
+    /// request arrived). `detail`: what the log says of a failure before the response head.
+    mutating func upstreamFailed(stale: Bool, detail: String = "upstream closed before responding") -> Action {
         switch state {
         case .forwarding:
             if UpstreamPoolStateMachine<UpstreamConnection, Int>.mayRetry(
@@ -235,7 +235,7 @@ struct ExchangeStateMachine {
                 state = .connecting
                 return .acquireConnection(fresh: true, sendContinue: false)
             }
-            return fail(ProxyError(.upstreamUnavailable, "upstream closed before responding"))
+            return fail(ProxyError(.upstreamUnavailable, detail))
         case .upgrading:
             return fail(ProxyError(.upstreamUnavailable, "upstream closed after switching protocols"))
         case .applyingEffects, .streaming:
