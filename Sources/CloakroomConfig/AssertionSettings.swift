@@ -8,6 +8,9 @@
 public struct AssertionSettings: Sendable, Equatable {
     /// The longest `ttl` accepted: a stolen token must not outlive a short window.
     public static let maximumTTL: Duration = .seconds(3600)
+    /// Where every listener, the admin one included, publishes the keys (with or without the
+    /// assertion configured): no other endpoint of the proxy's may take it.
+    public static let keysPath = "/.well-known/cloakroom/jwks.json"
 
     /// The upstream request field that carries the token. Always stripped from client requests.
     public var header: String = "X-Cloakroom-Assertion"

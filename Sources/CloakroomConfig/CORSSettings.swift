@@ -94,6 +94,12 @@ extension ConfigurationDecoder {
         guard let items = reader.sequence(value) else { return nil }
         let tokens = items.compactMap { item -> String? in
             guard let text = reader.string(item) else { return nil }
+            // `*` is a token, and browsers read it as "any" in the answer, while a preflight is
+            // checked against the list: it would admit only a literal `*` (found by an audit).
+            guard text != "*" else {
+                reader.report("\"*\" is not a wildcard here: list each \(what) a preflight may ask for", at: item.path)
+                return nil
+            }
             guard HTTPSyntax.isToken(text) else {
                 reader.report("expected a \(what), got \(HTTPSyntax.quoted(text))", at: item.path)
                 return nil

@@ -24,6 +24,7 @@ extension Configuration {
         checkEndpoints(report: report, readable: readable)
         checkRoutes(report: report, readable: readable)
         checkAssertion(report: report, durableStore: session.store.isDurable || storeNamedDurable)
+        checkUnusedSettings(report: report, readable: readable)
         return problems
     }
 
@@ -56,12 +57,16 @@ extension Configuration {
     /// (found by an audit: 204, the cookie deleted, the session alive).
     private func checkCookie(report: Report) {
         let cookie = session.cookie
-        let uncovered = [(login.path, ConfigPath("login", "path")), (logout.path, ConfigPath("logout", "path"))]
-            .filter { !Self.cookiePath(cookie.path, covers: $0.0) }
+        // The self-service page too: it lists the sessions of the cookie it is sent (found by
+        // an audit: outside the path, every visit was 401).
+        let endpoints =
+            [(login.path, ConfigPath("login", "path")), (logout.path, ConfigPath("logout", "path"))]
+            + (session.selfService.map { [($0, ConfigPath("session", "self_service"))] } ?? [])
+        let uncovered = endpoints.filter { !Self.cookiePath(cookie.path, covers: $0.0) }
         if !uncovered.isEmpty, !cookie.name.lowercased().hasPrefix("__host-") {  // that rule says "/" already
             report(
                 "must cover " + uncovered.map { "\($0.1) (\($0.0))" }.joined(separator: " and ")
-                    + ": a browser sends the cookie only under its path, so a logout there could not end the session",
+                    + ": a browser sends the cookie only under its path, so the session would not be seen there",
                 ConfigPath("session", "cookie", "path"), uncovered.map(\.1)[0])
         }
         let name = ConfigPath("session", "cookie", "name")
@@ -109,6 +114,10 @@ extension Configuration {
     private func checkEndpoints(report: Report, readable: [Bool]) {
         if login.path == logout.path {
             report("must differ from login.path", ConfigPath("logout", "path"), ConfigPath("login", "path"))
+        }
+        for (path, key) in [(login.path, ConfigPath("login", "path")), (logout.path, ConfigPath("logout", "path"))]
+        where path == AssertionSettings.keysPath {
+            report("must differ from \(path), where the proxy publishes the assertion keys", key)
         }
         checkSingleSignOn(report: report)
         checkSelfService(report: report)
@@ -160,6 +169,11 @@ extension Configuration {
         }
         for (path, other) in taken where path == page || path.hasPrefix(page + "/") {
             report("must differ from \(other) and not contain it", key, other)
+        }
+        // Found by an audit: the self-service page there answered 401 to backends fetching the keys.
+        let keys = AssertionSettings.keysPath
+        if keys == page || keys.hasPrefix(page + "/") {
+            report("must not contain \(keys), where the proxy publishes the assertion keys", key)
         }
     }
 

@@ -3,13 +3,10 @@
 extension ConfigurationDecoder {
     static let assertionKeys = ["header", "ttl", "signing_keys", "issuer"]
 
-    /// Fields the proxy writes itself, that carry the client's credentials to the backend (a
-    /// bearer token is forwarded as received; `pass_access_token` writes the session's), or that
-    /// frame the message: an assertion there would be overwritten, overwrite, or break HTTP.
-    static let fieldsTakenByTheProxy: Set<String> = reservedHeaders.union([
-        "authorization", "proxy-authorization", "cookie", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-port", "x-forwarded-proto",
-        "x-real-ip", "x-request-id",
-    ])
+    /// Fields the proxy writes or removes itself, that are the client's (``clientMessageHeaders``),
+    /// or that frame the message: an assertion there would be overwritten, overwrite, or break
+    /// HTTP. Compared folded, as backends may read them.
+    static let fieldsTakenByTheProxy: Set<String> = reservedHeaders.union(proxySetHeaders).union(clientMessageHeaders)
 
     /// Always a value when the section is a mapping: a broken key keeps its default, so the
     /// key files are still checked in the same pass.
@@ -29,7 +26,7 @@ extension ConfigurationDecoder {
             reader.report("\(HTTPSyntax.quoted(header)) is not a valid header name (token characters, no *)", at: value.path)
             return nil
         }
-        guard !Self.fieldsTakenByTheProxy.contains(header.lowercased()) else {
+        guard !Self.fieldsTakenByTheProxy.contains(Self.folded(header)) else {
             reader.report("\(header) cannot carry the assertion: the proxy sets it, it carries the client's credentials, or it frames the message", at: value.path)
             return nil
         }

@@ -10,9 +10,22 @@ extension ConfigurationDecoder {
     /// Headers the proxy writes itself on every forwarded request (or strips): an identity
     /// header of the same name would reach the backend beside the proxy's own, first, so a
     /// backend reading the first value would take a user's attribute for the client address.
+    /// With the other spellings of the scheme, prefix, client address and URL that the proxy
+    /// removes from client requests (`RequestFieldFilter.isReplacedOnForward`): an attribute
+    /// there would feed what the removal protects (found by an audit).
     static let proxySetHeaders: Set<String> = [
         "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "forwarded", "x-real-ip",
         "x-request-id", "traceparent", "tracestate", "cookie", "expect",
+        "x-forwarded-ssl", "x-forwarded-scheme", "x-forwarded-protocol", "x-forwarded-prefix", "x-forwarded-server",
+        "front-end-https", "x-url-scheme", "true-client-ip", "x-client-ip", "x-cluster-client-ip", "x-original-url",
+        "x-rewrite-url",
+    ]
+
+    /// The client's own: its credentials (a bearer token is forwarded as received, and
+    /// `pass_access_token` writes the session's) and what its body is. An attribute there
+    /// would replace them (found by an audit: `Content-Type: alice`).
+    static let clientMessageHeaders: Set<String> = [
+        "authorization", "proxy-authorization", "content-type", "content-encoding",
     ]
 
     /// A header name as backends may read it: lower case, every byte that is not a letter or a
@@ -63,6 +76,10 @@ extension ConfigurationDecoder {
             reader.report("\(header) cannot carry identity: the proxy sets or removes it on every forwarded request", at: path)
             return false
         }
+        guard !Self.clientMessageHeaders.contains(Self.folded(header)) else {
+            reader.report("\(header) cannot carry identity: it carries the client's credentials or describes its body", at: path)
+            return false
+        }
         return true
     }
 
@@ -74,6 +91,15 @@ extension ConfigurationDecoder {
                 reader.report(
                     "\(HTTPSyntax.quoted(pattern)) is not a header name pattern (token characters and *)", at: item.path
                 )
+                return nil
+            }
+            // The proxy writes these itself, whatever the client sent: stripping them would do
+            // nothing (found by an audit: `Host` was accepted and kept). A `*` pattern leaves them.
+            if !pattern.contains("*"), Self.reservedHeaders.contains(Self.folded(pattern)) {
+                reader.report(
+                    "\(pattern) cannot be stripped: the proxy writes it itself (Host as upstreams.*.host_header says) "
+                        + "or it frames the message",
+                    at: item.path)
                 return nil
             }
             return pattern

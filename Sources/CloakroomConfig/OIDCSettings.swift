@@ -20,7 +20,9 @@ public struct OIDCSettings: Sendable, Equatable {
         ClaimMapping(attribute: "name", claim: "name"),
     ]
     /// The label of the "Sign in with …" link on the built-in login page.
-    public var name: String = "single sign-on"
+    /// `name` when it is not set.
+    public static let defaultName = "single sign-on"
+    public var name: String = defaultName
     /// PEM bundle to verify the provider's TLS certificate; `nil`: the system roots.
     public var caPath: String? = nil
     public var passAccessToken: Bool = false

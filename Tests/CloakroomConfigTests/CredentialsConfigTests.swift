@@ -6,10 +6,12 @@ import Testing
 /// `auth` and `login.oidc`.
 @Suite("Decoding route credentials")
 struct CredentialsConfigTests {
-    private func config(_ credentials: String, auth: String = "required", oidc: String? = nil) -> String {
+    /// With an admin API, which issues API keys.
+    private func config(_ credentials: String, auth: String = "required", oidc: String? = nil, admin: Bool = true) -> String {
         "listen: [{ address: \"127.0.0.1:8080\" }]\n"
             + "routes: [{ path: /, upstream: api, auth: \(auth), credentials: \(credentials) }]\n"
             + "upstreams: { api: { targets: [\"http://127.0.0.1:9000\"] } }\n" + (oidc ?? "")
+            + (admin ? "admin: { listen: \"127.0.0.1:9901\", token: \"\(String(repeating: "t", count: 32))\" }\n" : "")
     }
 
     static let oidc = """
@@ -47,6 +49,18 @@ struct CredentialsConfigTests {
     @Test func bearerNeedsTheProviderAndItsAudience() {
         expectSingleProblem(config("[bearer]"), at: "routes[0].credentials", "needs login.oidc")
         expectSingleProblem(config("[bearer]", oidc: Self.oidc), at: "routes[0].credentials", "login.oidc.bearer_audience")
+    }
+
+    /// Found by an audit: settings that could never take effect were accepted.
+    @Test func apiKeysNeedSomewhereToBeIssued() {
+        expectSingleProblem(config("[api_key]", admin: false), at: "routes[0].credentials", "needs the admin API")
+        let redis = config("[api_key]", admin: false) + "session: { secrets: [\"\(String(repeating: "s", count: 32))\"], store: { redis: {} } }\n"
+        #expect(load(redis) != nil, "another instance sharing the store may issue them")
+    }
+
+    @Test func aBearerAudienceNeedsABearerRoute() {
+        expectSingleProblem(
+            config("[cookie]", oidc: Self.oidc + "    bearer_audience: api\n"), at: "login.oidc.bearer_audience", "no route accepts bearer")
     }
 
     @Test func machineCredentialsNeedASessionLookingRoute() {

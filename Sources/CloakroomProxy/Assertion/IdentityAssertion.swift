@@ -20,7 +20,7 @@ public protocol AssertionSigning: Sendable {
 /// through ``AssertionMemo``, so nearly every request costs a few comparisons.
 public final class IdentityAssertion: Sendable {
     /// Where every listener, the admin one included, publishes the keys.
-    public static let jwksPath = "/.well-known/cloakroom/jwks.json"
+    public static let jwksPath = AssertionSettings.keysPath
     /// Short, so a key published for a rotation reaches every backend within minutes; backends
     /// should also refetch when a token names a `kid` they do not have.
     public static let jwksCacheControl = "public, max-age=300"
