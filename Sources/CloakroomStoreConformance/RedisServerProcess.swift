@@ -170,6 +170,9 @@ public final class RedisServerProcess: Sendable {
         } else {
             options += ["--port", "\(port)"]
         }
+        // Another server on the port answers PING too, while this one fails to bind and exits
+        // (seen in a full run): it is up only once its own log says so.
+        let readyBefore = readyLines()
         let process = Process()
         process.executableURL = try Self.executable("redis-server")
         process.arguments = options + arguments
@@ -186,7 +189,8 @@ public final class RedisServerProcess: Sendable {
                 throw Failure(description: "redis-server exited at start: \(logTail())")
             }
             // A server that requires a password answers NOAUTH: it is up all the same.
-            if let answer = try? await probe(), answer.contains("PONG") || answer.contains("NOAUTH") {
+            if readyLines() > readyBefore, let answer = try? await probe(), answer.contains("PONG") || answer.contains("NOAUTH") {
+                guard process.isRunning else { continue }  // the answer was another server's
                 return
             }
             try await Task.sleep(for: .milliseconds(20))
@@ -215,6 +219,12 @@ public final class RedisServerProcess: Sendable {
             try? await Task.sleep(for: .milliseconds(10))
         }
         self.process.withLock { $0 = nil }
+    }
+
+    /// How many times this server's log says it is ready: once per start in its directory.
+    private func readyLines() -> Int {
+        let log = (try? String(contentsOf: directory.appendingPathComponent("redis.log"), encoding: .utf8)) ?? ""
+        return log.components(separatedBy: "Ready to accept connections").count - 1
     }
 
     private func logTail() -> String {

@@ -155,8 +155,10 @@ struct TLSAndHTTP2Tests {
         // A connection-specific header is malformed in HTTP/2: the stream is reset, nothing forwarded.
         let count = harness.backend.requests.count
         let bad = try await Self.nghttp(["-v", "-H", "connection: keep-alive", "\(base)/public/bad"])
-        #expect(bad.output.contains("RST_STREAM"), "\(bad.output)")
-        #expect(bad.output.contains("PROTOCOL_ERROR"))
+        #expect(bad.output.contains(":status: 400"), "\(bad.output)")
+        // The reset follows the 400's END_STREAM, and nghttp may leave before it reads it (seen
+        // in a full run): HTTP2ConformanceTests checks the reset frame by frame.
+        #expect(!bad.output.contains("RST_STREAM") || bad.output.contains("PROTOCOL_ERROR"), "\(bad.output)")
         #expect(harness.backend.requests.count == count)
     }
 
