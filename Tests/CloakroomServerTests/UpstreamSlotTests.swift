@@ -42,4 +42,27 @@ struct UpstreamSlotTests {
             #expect(response.status == 200, "\(path): \(response.status) \(response.body)")
         }
     }
+
+    /// Found by an audit: every reload gave each target another `max_connections`, the new
+    /// pool knowing nothing of the connections its predecessor had lent out.
+    @Test func aReloadKeepsCountingTheConnectionsOfEarlierExchanges() async throws {
+        let source = ReloadTests.Source()
+        let harness = try await ProxyHarness.start(
+            adjust: { configuration in
+                configuration.routes.insert(Route(path: "/delay", upstream: "api", auth: .none), at: 0)
+                configuration.upstreams["api"]?.maxConnections = 1
+                configuration.upstreams["api"]?.connectTimeout = .milliseconds(400)
+                configuration.upstreams["api"]?.responseTimeout = .seconds(5)
+            },
+            configurationSource: { initial in { try source.read(initial: initial) } })
+        defer { Task { await harness.stop() } }
+        async let held = Curl.get("\(harness.base)/delay?ms=2000")  // holds the only connection
+        for _ in 0..<100 where harness.backend.requests.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(await harness.server.reload() == .reloaded)
+        let refused = try await Curl.get("\(harness.base)/public/x")
+        #expect(refused.status == 502, "the pool is still full: \(refused.status)")
+        let answered = try await held
+        #expect(answered.status == 200, "\(answered.status) \(answered.body)")
+        #expect(try await Curl.get("\(harness.base)/public/x").status == 200, "its connection serves again")
+    }
 }

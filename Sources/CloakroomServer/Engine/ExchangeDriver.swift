@@ -217,8 +217,9 @@ final class ExchangeDriver {
 
     /// The client connection or stream is gone: the upstream is let go and the exchange
     /// recorded, if it had not ended.
-    func clientGone() {
-        guard let finish = machine.clientGone() else { return }
+    /// `timedOut`: the proxy cut a client that took nothing for `client.body_timeout`.
+    func clientGone(timedOut: Bool = false) {
+        guard let finish = machine.clientGone(timedOut: timedOut) else { return }
         dropUpstream(close: true)
         ended(finish)
     }

@@ -361,11 +361,12 @@ struct ExchangeStateMachine {
     /// The client connection (or stream) is gone, closed or failed (a reset, a broken pipe, a
     /// TLS record cut short): the client left, which is `client_closed` (found by an audit: a
     /// reset mid-download was counted as the proxy's `error`).
-    mutating func clientGone() -> Finish? {
+    mutating func clientGone(timedOut: Bool = false) -> Finish? {
         guard !isFinished else { return nil }
         if !headSent && status == 0 { status = 499 }  // nginx's "client closed request"
-        state = .finished(.clientClosed)
-        return Finish(outcome: .clientClosed, closeClient: true, requestUnfinished: !requestEnded)
+        let outcome: ExchangeOutcome = timedOut ? .timeout : .clientClosed
+        state = .finished(outcome)
+        return Finish(outcome: outcome, closeClient: true, requestUnfinished: !requestEnded)
     }
 
     /// Fails the exchange: an error answer when nothing was written downstream yet, else the

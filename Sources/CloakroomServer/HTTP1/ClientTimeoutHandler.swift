@@ -24,6 +24,9 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
     /// Called when `client.header_timeout` passes: the proxy handler answers 408 as it answers
     /// every refusal. Without one, this handler writes a plain 408 itself.
     var onHeaderTimeout: (() -> Void)?
+    /// Called just before a client that took nothing for `client.body_timeout` is cut: the
+    /// exchange it cuts ended by a timeout, not by the client.
+    var onSendTimeout: (() -> Void)?
     private var state = State.idle
     /// No byte has come yet: the first wait is `client.header_timeout`, not `idle_timeout`
     /// (a new connection is not a kept-alive one; nginx's `client_header_timeout`). Found by an
@@ -111,6 +114,7 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
         } else if sendStall == nil {
             sendStall = context.eventLoop.assumeIsolated().scheduleTask(in: bodyTimeout) { [weak self] in
                 guard let self, let context = self.context, !context.channel.isWritable else { return }
+                self.onSendTimeout?()
                 context.close(promise: nil)
             }
         }

@@ -64,7 +64,7 @@ extension ProxyServer {
         guard problems.isEmpty else { return .refused(problems) }
         let runtime: ProxyRuntime
         do {
-            runtime = try factory.make(configuration)
+            runtime = try factory.make(configuration, previous: holder.current)
             try await runtime.prepare()
         } catch {
             return .refused(["\(error)"])
@@ -96,8 +96,8 @@ extension ProxyServer {
             logger.info("stopped listening", metadata: ["address": "\(address)"])
             try? await channel.close()
         }
-        // Connections of the old pools finish their exchanges; idle ones go now.
-        replaced.upstreams.closeIdle(on: factory.eventLoops)
+        // Connections of the pools not kept finish their exchanges; idle ones go now.
+        replaced.upstreams.retire(replacedBy: runtime.upstreams, on: factory.eventLoops)
         return .reloaded
     }
 

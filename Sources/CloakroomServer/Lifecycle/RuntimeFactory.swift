@@ -34,7 +34,9 @@ struct RuntimeFactory: Sendable {
     /// kept across reloads.
     let assertionSigners = AssertionSigners()
 
-    func make(_ configuration: Configuration) throws -> ProxyRuntime {
+    /// `previous`: the runtime a reload replaces, whose unchanged upstream pools carry over
+    /// (``UpstreamRegistry/init(configuration:tls:previous:)``).
+    func make(_ configuration: Configuration, previous: ProxyRuntime? = nil) throws -> ProxyRuntime {
         let store = self.store, clock = self.clock, logger = self.logger
         var secrets = configuration.session.secrets.map { Array($0.utf8) }
         if secrets.isEmpty { secrets = [fallbackSecret] }
@@ -91,7 +93,7 @@ struct RuntimeFactory: Sendable {
             assertion: assertion)
         return ProxyRuntime(
             configuration: configuration, policy: policy,
-            upstreams: UpstreamRegistry(configuration: configuration, tls: upstreamTLS),
+            upstreams: UpstreamRegistry(configuration: configuration, tls: upstreamTLS, previous: previous?.upstreams),
             logger: logger, accessLog: observability.accessLog,
             metrics: RequestMetrics(upstreams: Array(configuration.upstreams.keys)),
             tls: tls, adminAPI: adminAPI(configuration, cookies: policy.cookies, jwks: assertion?.signer.jwks), watch: watch,

@@ -14,6 +14,8 @@ final class UpstreamPool: Sendable {
 
     let targets: UpstreamTargets
     private let machine: Mutex<Machine>
+    /// A reload replaced the pool: connections close when their exchange ends.
+    private let retired = Atomic<Bool>(false)
 
     init(targets: UpstreamTargets) {
         self.targets = targets
@@ -172,7 +174,8 @@ final class UpstreamPool: Sendable {
         loop.preconditionInEventLoop()
         let action = machine.withLock {
             $0.release(
-                connection, target: connection.targetIndex, on: ObjectIdentifier(loop), reusable: connection.isReusable, now: .now())
+                connection, target: connection.targetIndex, on: ObjectIdentifier(loop),
+                reusable: connection.isReusable && !retired.load(ordering: .relaxed), now: .now())
         }
         switch action {
         case .keepIdle(let scheduleSweep, let deadline):
@@ -225,6 +228,12 @@ final class UpstreamPool: Sendable {
             for connection in expired { connection.close() }
             if let next { scheduleSweepOf(loop, at: next) }
         }
+    }
+
+    /// Replaced by a reload: idle connections close now, the others once their exchange ends.
+    func retire(on loops: [any EventLoop]) {
+        retired.store(true, ordering: .relaxed)
+        closeIdle(on: loops)
     }
 
     /// Closes every idle connection (shutdown), each on its own loop.

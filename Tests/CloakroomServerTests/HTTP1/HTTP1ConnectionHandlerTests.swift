@@ -91,6 +91,23 @@ import Testing
         #expect(fixture.loggedOutcomes == ["complete", "complete", "complete"])
     }
 
+    /// Found by an audit: a client pipelining requests without reading had every one answered
+    /// into memory, 16 MB per connection.
+    @Test func noRequestStartsWhileTheClientTakesNoMoreOfTheAnswers() throws {
+        let fixture = try Fixture()
+        try fixture.send("GET /echo/1 HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(Self.responses(try fixture.output()).count == 1)
+        fixture.channel.isWritable = false
+        fixture.channel.pipeline.fireChannelWritabilityChanged()
+        try fixture.send(String(repeating: "GET /echo/2 HTTP/1.1\r\nHost: a\r\n\r\n", count: 3))
+        #expect(try fixture.output().isEmpty, "nothing answered while the client takes nothing")
+        fixture.channel.isWritable = true
+        fixture.channel.pipeline.fireChannelWritabilityChanged()
+        let responses = Self.responses(try fixture.output())
+        #expect(responses.count == 3 && responses.allSatisfy { $0.hasPrefix("HTTP/1.1 200") }, "\(responses)")
+        #expect(fixture.channel.isActive)
+    }
+
     @Test func aSessionCookieIsResolvedAndInjected() async throws {
         let fixture = try Fixture()
         let id = SessionID.random()
