@@ -1,6 +1,7 @@
 import CloakroomConfig
 import Foundation
 import Glibc
+import Logging
 import Testing
 
 /// A client that stops taking the response loses it after `client.body_timeout`, as with
@@ -8,8 +9,8 @@ import Testing
 /// upstream connections behind them forever, and 3 HTTP/2 connections of zero-window streams
 /// used up `max_connections` for everyone).
 @Suite(.serialized) struct SendTimeoutTests {
-    static func start() async throws -> ProxyHarness {
-        try await ProxyHarness.start { $0.client.bodyTimeout = .seconds(1) }
+    static func start(accessLog: Logger? = nil) async throws -> ProxyHarness {
+        try await ProxyHarness.start(accessLog: accessLog) { $0.client.bodyTimeout = .seconds(1) }
     }
 
     /// Waits up to `seconds` for `done`.
@@ -23,7 +24,8 @@ import Testing
     }
 
     @Test func anHTTP1ClientThatStopsReadingIsCutOff() async throws {
-        let proxy = try await Self.start()
+        let (accessLog, lines) = CapturingLogHandler.logger()
+        let proxy = try await Self.start(accessLog: accessLog)
         defer { Task { await proxy.stop() } }
         let port = proxy.port
         let fd = try connectLoopback(port: port)
@@ -36,6 +38,9 @@ import Testing
         // Never read: the proxy's socket fills, and after body_timeout the connection goes,
         // with the upstream connection behind it.
         #expect(try await Self.eventually(8) { proxy.backend.openConnections == 0 }, "the upstream connection was freed")
+        // The proxy cut it: a timeout, not a client that left (found by an audit).
+        let logged = try await ExchangeRecordTests.awaitLines(lines, count: 1)
+        #expect(logged.first?["outcome"] == "timeout", "\(logged)")
     }
 
     @Test func anHTTP2StreamWhoseWindowStaysShutIsReset() async throws {
