@@ -38,13 +38,7 @@ extension Configuration {
         guard login.usersFile == nil, login.oidc == nil, login.path != LoginSettings().path, readable.allSatisfy({ $0 }) else {
             return
         }
-        let probe = Route(path: login.path, upstream: "", auth: .none)
-        let served = routes.contains { route in
-            var anyHost = route
-            anyHost.host = nil  // a route for some host may serve it there
-            return anyHost.shadows(probe)
-        }
-        if !served {
+        if !anyRouteServes(login.path) {
             report(
                 "no route serves \(login.path): a delegated login is forwarded to the upstream of the route it falls under; "
                     + "add one (or set login.users_file or login.oidc)",

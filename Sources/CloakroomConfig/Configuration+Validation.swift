@@ -144,12 +144,7 @@ extension Configuration {
             return
         }
         // No route serves it (found by an audit: every signed-out browser was sent to a 404).
-        let served = routes.contains { route in
-            var anyHost = route
-            anyHost.host = nil  // a route for some host may serve the page there
-            return anyHost.shadows(probe)
-        }
-        if readable.allSatisfy({ $0 }), !served {
+        if readable.allSatisfy({ $0 }), !anyRouteServes(path) {
             report(
                 "no route serves \(path): a signed-out browser sent here would get 404; add a route with "
                     + "auth: none or optional for it (or set login.users_file for the built-in page at login.path)",
@@ -245,6 +240,18 @@ extension Configuration {
         }
         if credentials.acceptsBearerKind, route.auth == .none {
             report("api_key and bearer need auth: optional or required (no one is signed in on an auth: none route)", path, auth)
+        }
+    }
+}
+
+extension Configuration {
+    /// Whether some route, for some host or any, takes requests for `path`.
+    func anyRouteServes(_ path: String) -> Bool {
+        let probe = Route(path: path, upstream: "", auth: .none)
+        return routes.contains { route in
+            var anyHost = route
+            anyHost.host = nil  // a route for some host serves the path there
+            return anyHost.shadows(probe)
         }
     }
 }
