@@ -31,7 +31,7 @@ struct TerminalSafeLogHandlerTests {
         #expect(line.contains(#"["x\\ny", "plain"]"#) && line.contains(#"["k": "\\u202edrow"]"#))
         #expect(line.contains(#"described=line\nbreak"#), "nothing to quote")
         #expect(line.contains(#"own=a\rb"#))
-        #expect(line.contains(#"path=C:\Users"#), "backslashes are left as they are in the text log")
+        #expect(line.contains(#"path=C:\\Users"#), "a value's own backslash is escaped: no escape can be forged")
     }
 
     /// A value cannot pass for fields of its own (found by an audit: a username
@@ -43,7 +43,11 @@ struct TerminalSafeLogHandlerTests {
         let line = try! #require(lines.all.first)
         #expect(line.contains(#"user="bob client=9.9.9.9 request_id=forged""#), "\(line)")
         #expect(line.contains("client=127.0.0.1 "), "\(line)")
-        #expect(line.contains(#"q="say \"hi\" \\o/""#), "\(line)")
+        #expect(line.contains(#"q="say \"hi\" \\\\o/""#), "escaped as text, then for the quotes: \(line)")
+        // Found by an audit: the six characters `\u2028` and the character U+2028 printed alike.
+        logger.notice("session created", metadata: ["a": #"L\u2028"#, "b": "U\u{2028}"])
+        let second = try! #require(lines.all.last)
+        #expect(second.contains(#"a=L\\u2028"#) && second.contains(#"b=U\u2028"#), "\(second)")
         #expect(line.contains(#"empty="""#), "\(line)")
     }
 

@@ -64,10 +64,14 @@ public struct TerminalSafeLogHandler<Wrapped: LogHandler>: LogHandler {
         return result + "\""
     }
 
+    /// A value's own backslashes are escaped too, so an escape cannot be forged: a sub that
+    /// is the six characters `\u2028` reads `\\u2028`, the character U+2028 `\u2028` (found
+    /// by an audit: both printed alike).
     static func safe(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
         switch value {
-        case .string(let text): return .string(quoted(TerminalText.safe(text)))
-        case .stringConvertible(let convertible): return .string(quoted(TerminalText.safe(convertible.description)))
+        case .string(let text): return .string(quoted(TerminalText.safe(text, backslashes: true)))
+        case .stringConvertible(let convertible):
+            return .string(quoted(TerminalText.safe(convertible.description, backslashes: true)))
         case .array(let values): return .array(values.map(safe))
         case .dictionary(let values): return .dictionary(values.mapValues(safe))
         }
