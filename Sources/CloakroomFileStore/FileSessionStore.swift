@@ -234,14 +234,12 @@ public final class FileSessionStore: SessionStore, ImmediateSessionLookup, Sessi
 
     /// The health check's answer: unavailable while writes fail (found by an audit: `/healthz`
     /// said ok while every login and revoke was answered 503), so a load balancer stops
-    /// sending logins to an instance that cannot keep them.
+    /// sending logins to an instance that cannot keep them. While they fail, the check retries
+    /// them itself, so it is healthy again as soon as the file takes them (found by an audit:
+    /// 503 for up to 30 s after the disk had room again, until the next write or flush).
     public func liveCount() async throws -> Int {
+        if try core.withState({ $0.writeFailing && $0.pending.hasChanges }) { try await core.awaitDurable() }
         let now = core.clock.now()
-        return try core.withState { state in
-            if state.writeFailing && state.pending.hasChanges {
-                throw SessionStoreError.unavailable("the last write to \(core.path) failed; it is being retried")
-            }
-            return state.table.liveCount(now: now)
-        }
+        return try core.withState { state in state.table.liveCount(now: now) }
     }
 }
