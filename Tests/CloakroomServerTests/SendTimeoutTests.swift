@@ -43,6 +43,36 @@ import Testing
         #expect(logged.first?["outcome"] == "timeout", "\(logged)")
     }
 
+    /// Found by an audit: each proxied request of a pipeline made the proxy read up to another
+    /// megabyte of it, so a client that never read an answer had 500 MB read into memory within
+    /// a second. Now the pipeline waits in the kernel's buffers: sending stalls after a few MB.
+    @Test func aPipelineWhoseAnswersAreNotReadIsNotReadAhead() async throws {
+        let proxy = try await ProxyHarness.start { configuration in
+            configuration.routes.insert(Route(path: "/delay", upstream: "api", auth: .none), at: 0)
+        }
+        defer { Task { await proxy.stop() } }
+        let port = proxy.port
+        let accepted = try await offPool {
+            let fd = try connectLoopback(port: port)
+            defer { Glibc.close(fd) }
+            var small: Int32 = 65536
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            // Each answered 50 ms later: a slow upstream, as in the audit.
+            let request = "GET /delay?ms=50 HTTP/1.1\r\nHost: a\r\nX-Pad: \(String(repeating: "p", count: 1000))\r\n\r\n"
+            let batch = Array(String(repeating: request, count: 100).utf8)
+            var sent = 0
+            while sent < 64 << 20 {
+                let written = batch.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, batch.count, Int32(MSG_NOSIGNAL)) }
+                guard written > 0 else { break }  // the send timed out: nobody reads
+                sent += written
+            }
+            return sent
+        }
+        #expect(accepted < 32 << 20, "\(accepted) bytes taken from a client that reads nothing")
+    }
+
     @Test func anHTTP2StreamWhoseWindowStaysShutIsReset() async throws {
         let proxy = try await Self.start()
         defer { Task { await proxy.stop() } }
