@@ -43,6 +43,36 @@ import Testing
         #expect(logged.first?["outcome"] == "timeout", "\(logged)")
     }
 
+    /// Found by an audit: a client reading a download steadily but slowly was cut at
+    /// `client.body_timeout`, the kernel having taken megabytes ahead and waking the proxy only
+    /// once a third of them had drained. Here 5 MB at 700 KB/s against a 1 s limit.
+    @Test func aSlowSteadyReaderIsNeverCut() async throws {
+        let proxy = try await Self.start()
+        defer { Task { await proxy.stop() } }
+        let port = proxy.port
+        let total = 5_000_000
+        let received = try await offPool {
+            let fd = try connectLoopback(port: port)
+            defer { Glibc.close(fd) }
+            let request = Array("GET /public/download?bytes=\(total) HTTP/1.1\r\nHost: a\r\n\r\n".utf8)
+            _ = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, request.count, Int32(MSG_NOSIGNAL)) }
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let started = Date()
+            var received = 0
+            var buffer = [UInt8](repeating: 0, count: 8192)
+            while received < total {
+                let count = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress!, 8192, 0) }
+                guard count > 0 else { break }
+                received += count
+                let due = Double(received) / 700_000 - Date().timeIntervalSince(started)
+                if due > 0 { Thread.sleep(forTimeInterval: due) }
+            }
+            return received
+        }
+        #expect(received >= total, "\(received) of \(total)+ bytes: cut while reading")
+    }
+
     /// Found by an audit: each proxied request of a pipeline made the proxy read up to another
     /// megabyte of it, so a client that never read an answer had 500 MB read into memory within
     /// a second. Now the pipeline waits in the kernel's buffers: sending stalls after a few MB.

@@ -13,6 +13,15 @@ import NIOTLS
 /// TLS context is the one in force when the connection arrives, so a reload with a renewed
 /// certificate applies to new connections.
 enum ProxyBootstrap {
+    /// `TCP_NOTSENT_LOWAT` on client connections: the kernel takes no more of a response while
+    /// this much of it is waiting to be sent, and says the socket is writable again as soon as
+    /// less is. So the channel's writability follows what the client takes, and the send
+    /// timeout (``ClientTimeoutHandler``) cuts a client that takes nothing, never one that reads
+    /// slowly. Without it a socket buffer of megabytes was written ahead, and the kernel woke
+    /// the proxy only once a third of it had drained (found by an audit: a client reading a
+    /// download steadily at 60 KB/s was cut at `client.body_timeout`).
+    static let unsentLimit: SocketOptionValue = 128 * 1024
+
     static func make(
         group: any EventLoopGroup, quiescing: ListenerQuiescing, runtime: RuntimeHolder, address: SocketAddressSpec,
         connections: ConnectionRegistry
@@ -26,6 +35,7 @@ enum ProxyBootstrap {
                 }
             }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.init(rawValue: TCP_NOTSENT_LOWAT)), value: Self.unsentLimit)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 connections.add(channel)
