@@ -119,7 +119,7 @@ extension ConfigurationDecoder {
         if let oidc = map.optional("oidc", { reader.nullable($0, oidc) }) { login.oidc = oidc }
         // The throttle counts the built-in form's failed passwords; a delegated login or single
         // sign-on has none here to count (found by an audit: accepted, and nothing throttled).
-        if let throttle = map["throttle"], map["users_file"]?.isNull ?? true {
+        if let throttle = map["throttle"], !throttle.isNull, map["users_file"]?.isNull ?? true {
             reader.report(
                 "applies only to the built-in login: set login.users_file (a delegated login or single sign-on checks no passwords here)",
                 at: throttle.path)

@@ -58,6 +58,7 @@ import Testing
         for login in ["throttle: { max_failures: 3 }", "users_file: null\n  throttle: { max_failures: 3 }"] {
             expectSingleProblem(minimal(adding: "login:\n  \(login)\n"), at: "login.throttle", "set login.users_file")
         }
+        #expect(load(minimal(adding: "login:\n  throttle: null\n")) != nil, "null is no setting")
     }
 
     @Test func throttleProblemsHaveKeyPaths() {
