@@ -96,10 +96,11 @@ extension ConfigurationDecoder {
             // The proxy writes these itself, whatever the client sent: stripping them would do
             // nothing (found by an audit: `Host` was accepted and kept). A `*` pattern leaves them.
             if !pattern.contains("*"), Self.reservedHeaders.contains(Self.folded(pattern)) {
-                reader.report(
-                    "\(pattern) cannot be stripped: the proxy writes it itself (Host as upstreams.*.host_header says) "
-                        + "or it frames the message",
-                    at: item.path)
+                let why =
+                    Self.folded(pattern) == "host"
+                    ? "the proxy writes it itself, as upstreams.*.host_header says"
+                    : "it frames the message, which the proxy does itself"
+                reader.report("\(pattern) cannot be stripped: \(why)", at: item.path)
                 return nil
             }
             return pattern
