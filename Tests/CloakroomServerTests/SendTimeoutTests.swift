@@ -104,7 +104,8 @@ import Testing
     }
 
     @Test func anHTTP2StreamWhoseWindowStaysShutIsReset() async throws {
-        let proxy = try await Self.start()
+        let (accessLog, lines) = CapturingLogHandler.logger()
+        let proxy = try await Self.start(accessLog: accessLog)
         defer { Task { await proxy.stop() } }
         let port = proxy.port
         // SETTINGS_INITIAL_WINDOW_SIZE 0: no DATA may be sent until a WINDOW_UPDATE that never comes.
@@ -118,5 +119,8 @@ import Testing
         #expect(connection.responses[1]?.reset == 0x8, "RST_STREAM CANCEL: \(connection.frames)")
         #expect(!connection.closed, "the connection goes on")
         #expect(try await Self.eventually(3) { proxy.backend.openConnections == 0 }, "the upstream connection was freed")
+        // The proxy cut it: a timeout, as on HTTP/1.1 (found by an audit: `client_closed`).
+        let logged = try await ExchangeRecordTests.awaitLines(lines, count: 1)
+        #expect(logged.first?["outcome"] == "timeout", "\(logged)")
     }
 }

@@ -112,13 +112,20 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
             sendStall?.cancel()
             sendStall = nil
         } else if sendStall == nil {
-            sendStall = context.eventLoop.assumeIsolated().scheduleTask(in: bodyTimeout) { [weak self] in
-                guard let self, let context = self.context, !context.channel.isWritable else { return }
-                self.onSendTimeout?()
-                context.close(promise: nil)
-            }
+            armSendStall(context: context, progress: SendProgress(context.channel))
         }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// A client that took some of what was written within the period is watched for another.
+    private func armSendStall(context: ChannelHandlerContext, progress: SendProgress) {
+        sendStall = context.eventLoop.assumeIsolated().scheduleTask(in: bodyTimeout) { [weak self] in
+            guard let self, let context = self.context, !context.channel.isWritable else { return }
+            var progress = progress
+            if progress.advanced(context.channel) { return self.armSendStall(context: context, progress: progress) }
+            self.onSendTimeout?()
+            context.close(promise: nil)
+        }
     }
 
     private func arm(_ state: State) {

@@ -44,6 +44,7 @@ extension HTTP2ConnectionHandler {
                 if let deadline = stream.sendDeadline {
                     if deadline <= now {
                         stream.sendDeadline = nil
+                        stream.sendTimedOut = true
                         stream.reset(.cancel)
                     } else {
                         next(deadline)

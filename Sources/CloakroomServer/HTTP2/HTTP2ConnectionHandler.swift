@@ -282,16 +282,24 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         channelWritable = context.channel.isWritable
         guard channelWritable else {
-            if sendStall == nil {
-                sendStall = eventLoop.assumeIsolated().scheduleTask(in: bodyTimeout) { [self] in
-                    if !channelWritable { self.context?.close(promise: nil) }
-                }
-            }
+            if sendStall == nil { armSendStall(progress: SendProgress(context.channel)) }
             return
         }
         sendStall?.cancel()
         sendStall = nil
         for stream in streams.values { stream.connectionWritable() }
+    }
+
+    /// A client that took some of what was written within the period is watched for another
+    /// (``SendProgress``); one that took nothing loses the connection, its streams `timeout`.
+    private func armSendStall(progress: SendProgress) {
+        sendStall = eventLoop.assumeIsolated().scheduleTask(in: bodyTimeout) { [self] in
+            guard !channelWritable, let context else { return }
+            var progress = progress
+            if progress.advanced(context.channel) { return armSendStall(progress: progress) }
+            for stream in streams.values { stream.sendTimedOut = true }
+            context.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -63,6 +63,9 @@ final class HTTP2ServerStream {
     var unsentBytes = 0
     /// No response byte taken by then (`client.body_timeout` after the last): reset (found by an audit).
     var sendDeadline: NIODeadline?
+    /// The proxy cut the stream (or its connection) for a client that took nothing for
+    /// `client.body_timeout`: its exchange is logged `timeout` (found by an audit).
+    var sendTimedOut = false
     var pausedUpstream = false
     /// The response's END_STREAM left NIO's buffers.
     private var endSent = false
@@ -233,7 +236,7 @@ final class HTTP2ServerStream {
         dropQueue()
         let driver = self.driver
         self.driver = nil
-        driver?.clientGone()
+        driver?.clientGone(timedOut: sendTimedOut)
     }
 
     /// Resets the stream (RST_STREAM `code`); NIO closes it.
